@@ -1,0 +1,3 @@
+from tui_hf.cli import main
+
+raise SystemExit(main())

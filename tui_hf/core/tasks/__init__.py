@@ -1,0 +1,5 @@
+"""Tasks: one registry (registry.py) and one module per task family holding its runner."""
+
+from tui_hf.core.tasks.registry import TASKS, TaskSpec, UnknownTaskError, get_task, task_names
+
+__all__ = ["TASKS", "TaskSpec", "UnknownTaskError", "get_task", "task_names"]

@@ -1,0 +1,78 @@
+"""What every task runner shares: results as plain data, cancellation, pipelines built once per model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+from tui_hf.core.models import LoadedModel
+
+
+class Cancelled(Exception):
+    """The user cancelled the run (a newer run replaced it, or they pressed cancel)."""
+
+
+class TaskInputError(ValueError):
+    """The input does not suit the task (no mask token, empty question...): the message says why."""
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def pipeline_for(loaded: LoadedModel, task: str, **kwargs: Any) -> Any:
+    """The transformers pipeline for `task` over the already loaded model, built once and reused."""
+    if task not in loaded.pipelines:
+        from transformers import pipeline
+
+        loaded.pipelines[task] = pipeline(
+            task, model=loaded.model, tokenizer=loaded.tokenizer, device=loaded.model.device, **kwargs
+        )
+    return loaded.pipelines[task]
+
+
+def clean_texts(texts: list[str]) -> list[str]:
+    cleaned = [t for t in (t.strip() for t in texts) if t]
+    if not cleaned:
+        raise TaskInputError("type some text first")
+    return cleaned
+
+
+@dataclass
+class Step:
+    """One line of the explicit PyTorch path and what it produced."""
+
+    code: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class Explanation:
+    title: str
+    steps: list[Step] = field(default_factory=list)
+
+
+def tensor_text(t: Any, precision: int = 4) -> str:
+    import torch
+
+    with torch.no_grad():
+        torch.set_printoptions(precision=precision, threshold=200, edgeitems=4, linewidth=100, sci_mode=False)
+        try:
+            return f"{tuple(t.shape)} {t.dtype}\n{t.detach().cpu()!r}"
+        finally:
+            torch.set_printoptions(profile="default")

@@ -1,0 +1,241 @@
+"""The task registry: what each task needs, which model class serves it, and where its runner lives.
+
+The UI builds its input form and output view from these declarations, and the command line validates
+`--task` against them, so adding a task means adding one entry here and one runner module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FieldKind = Literal["text", "int", "float", "bool", "choice"]
+
+
+@dataclass(frozen=True)
+class InputField:
+    """A setting a task takes besides its main text (a question, labels, generation settings...)."""
+
+    name: str
+    label: str
+    kind: FieldKind
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    multiline: bool = False
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    summary: str
+    model_class: str  # the transformers Auto class that loads a model for this task
+    default_model: str  # the hub id Hugging Face uses for this task
+    runner: str  # "module:function" called as runner(loaded, texts, options, cancel) -> result
+    aliases: tuple[str, ...] = ()
+    pipeline: str | None = None  # the transformers 5 pipeline used, None where v5 removed it
+    text_label: str = "Text"
+    batch: bool = True  # one input per line makes a batch
+    fields: tuple[InputField, ...] = ()
+    explain: str | None = None  # "module:function" for the explicit PyTorch path ("under the hood")
+
+    def load_runner(self) -> Callable[..., Any]:
+        return _load(self.runner)
+
+    def load_explainer(self) -> Callable[..., Any] | None:
+        return _load(self.explain) if self.explain else None
+
+    def defaults(self) -> dict[str, Any]:
+        return {f.name: f.default for f in self.fields}
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+class UnknownTaskError(ValueError):
+    pass
+
+
+_T = "tui_hf.core.tasks."
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            name="feature-extraction",
+            title="Feature extraction",
+            summary="Embeddings: one vector per token, pooled per input; cosine similarity between inputs.",
+            model_class="AutoModel",
+            default_model="distilbert/distilbert-base-cased",
+            runner=_T + "embedding:run",
+            explain=_T + "embedding:explain",
+            pipeline="feature-extraction",
+            fields=(
+                InputField("pooling", "Pooling", "choice", "mean", "How token vectors become one vector",
+                           choices=("mean", "cls", "max")),
+                InputField("normalize", "Normalize", "bool", True, "L2-normalize pooled vectors"),
+            ),
+        ),
+        TaskSpec(
+            name="text-classification",
+            title="Sentiment analysis",
+            summary="Classify each input; every label with its score.",
+            aliases=("sentiment-analysis",),
+            model_class="AutoModelForSequenceClassification",
+            default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+            runner=_T + "classification:run",
+            explain=_T + "classification:explain",
+            pipeline="text-classification",
+        ),
+        TaskSpec(
+            name="token-classification",
+            title="Named entities",
+            summary="Label each word (named entities); entities shown inline by type.",
+            aliases=("ner",),
+            model_class="AutoModelForTokenClassification",
+            default_model="dbmdz/bert-large-cased-finetuned-conll03-english",
+            runner=_T + "token_classification:run",
+            pipeline="token-classification",
+            fields=(
+                InputField("aggregation_strategy", "Aggregation", "choice", "simple",
+                           "How sub-word predictions merge into entities",
+                           choices=("none", "simple", "first", "average", "max")),
+            ),
+        ),
+        TaskSpec(
+            name="question-answering",
+            title="Question answering",
+            summary="Extract the answer span to a question from a context (sliding windows for long ones).",
+            model_class="AutoModelForQuestionAnswering",
+            default_model="distilbert/distilbert-base-cased-distilled-squad",
+            runner=_T + "qa:run",
+            text_label="Question",
+            batch=False,
+            fields=(
+                InputField("context", "Context", "text", "", "The passage that holds the answer", multiline=True),
+                InputField("top_k", "Top k", "int", 1, "How many answers to show"),
+                InputField("doc_stride", "Stride", "int", 128, "Overlap between windows of a long context"),
+                InputField("max_answer_len", "Max answer length", "int", 15, "In tokens"),
+            ),
+        ),
+        TaskSpec(
+            name="fill-mask",
+            title="Fill mask",
+            summary="Predict the masked token; top candidates with scores.",
+            model_class="AutoModelForMaskedLM",
+            default_model="distilbert/distilroberta-base",
+            runner=_T + "fill_mask:run",
+            pipeline="fill-mask",
+            fields=(InputField("top_k", "Top k", "int", 5, "Candidates per mask"),),
+        ),
+        TaskSpec(
+            name="summarization",
+            title="Summarization",
+            summary="Condense a text with a sequence-to-sequence model.",
+            model_class="AutoModelForSeq2SeqLM",
+            default_model="sshleifer/distilbart-cnn-12-6",
+            runner=_T + "seq2seq:summarize",
+            fields=(
+                InputField("min_new_tokens", "Min new tokens", "int", 5),
+                InputField("max_new_tokens", "Max new tokens", "int", 60),
+                InputField("num_beams", "Beams", "int", 4),
+            ),
+        ),
+        TaskSpec(
+            name="translation",
+            title="Translation",
+            summary="Translate with T5 prefixes or a multilingual model's language codes.",
+            model_class="AutoModelForSeq2SeqLM",
+            default_model="google-t5/t5-base",
+            runner=_T + "seq2seq:translate",
+            fields=(
+                InputField("src_lang", "Source language", "text", "en", "Language name or code"),
+                InputField("tgt_lang", "Target language", "text", "fr", "Language name or code"),
+                InputField("max_new_tokens", "Max new tokens", "int", 60),
+                InputField("num_beams", "Beams", "int", 4),
+            ),
+        ),
+        TaskSpec(
+            name="text2text-generation",
+            title="Text to text",
+            summary="Any instruction to a sequence-to-sequence model.",
+            model_class="AutoModelForSeq2SeqLM",
+            default_model="google-t5/t5-base",
+            runner=_T + "seq2seq:text2text",
+            fields=(
+                InputField("max_new_tokens", "Max new tokens", "int", 60),
+                InputField("num_beams", "Beams", "int", 1),
+            ),
+        ),
+        TaskSpec(
+            name="text-generation",
+            title="Text generation",
+            summary="Continue a prompt, streamed token by token.",
+            model_class="AutoModelForCausalLM",
+            default_model="HuggingFaceTB/SmolLM3-3B",
+            runner=_T + "generation:run",
+            text_label="Prompt",
+            batch=False,
+            pipeline="text-generation",
+            fields=(
+                InputField("max_new_tokens", "Max new tokens", "int", 40),
+                InputField("num_return_sequences", "Sequences", "int", 1),
+                InputField("do_sample", "Sample", "bool", True),
+                InputField("temperature", "Temperature", "float", 0.8),
+                InputField("top_p", "Top p", "float", 0.95),
+                InputField("seed", "Seed", "int", 0),
+            ),
+        ),
+        TaskSpec(
+            name="zero-shot-classification",
+            title="Zero-shot classification",
+            summary="Score labels you choose, through an NLI model.",
+            model_class="AutoModelForSequenceClassification",
+            default_model="facebook/bart-large-mnli",
+            runner=_T + "zero_shot:run",
+            pipeline="zero-shot-classification",
+            fields=(
+                InputField("candidate_labels", "Labels", "text", "education, politics, business",
+                           "Comma-separated candidate labels"),
+                InputField("multi_label", "Multi-label", "bool", False, "Score each label on its own"),
+                InputField("hypothesis_template", "Template", "text", "This example is {}."),
+            ),
+        ),
+        TaskSpec(
+            name="conversational",
+            title="Chat",
+            summary="Chat over the model's chat template; replies stream, history is kept.",
+            model_class="AutoModelForCausalLM",
+            default_model="HuggingFaceTB/SmolLM3-3B",
+            runner=_T + "chat:run",
+            text_label="Message",
+            batch=False,
+            fields=(
+                InputField("system", "System prompt", "text", ""),
+                InputField("max_new_tokens", "Max new tokens", "int", 60),
+                InputField("do_sample", "Sample", "bool", True),
+                InputField("temperature", "Temperature", "float", 0.7),
+            ),
+        ),
+    )
+}
+
+_ALIASES = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
+
+
+def task_names(with_aliases: bool = True) -> list[str]:
+    names = list(TASKS)
+    return names + sorted(_ALIASES) if with_aliases else names
+
+
+def get_task(name: str) -> TaskSpec:
+    key = _ALIASES.get(name, name)
+    if key not in TASKS:
+        raise UnknownTaskError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}")
+    return TASKS[key]
+
