@@ -37,8 +37,8 @@ class CallbackHandler(logging.Handler):
 _configured = False
 
 
-def route_library_logs(log_path: Path | None = None, sink: Callable[[str, int], None] | None = None) -> Path:
-    """Send the libraries' logs to `log_path` (and `sink`), and silence their progress bars.
+def route_library_logs(log_path: Path | None = None) -> Path:
+    """Send the libraries' logs to `log_path`, and silence their progress bars.
 
     Safe to call before transformers is imported: the environment variables cover the import itself,
     the explicit calls cover an already imported library.
@@ -56,8 +56,6 @@ def route_library_logs(log_path: Path | None = None, sink: Callable[[str, int], 
         file_handler.setLevel(logging.INFO)
         handlers.append(file_handler)
         _configured = True
-    if sink is not None:
-        handlers.append(CallbackHandler(sink))
     for name in LOG_NAMES:
         logger = logging.getLogger(name)
         logger.propagate = False
@@ -66,6 +64,19 @@ def route_library_logs(log_path: Path | None = None, sink: Callable[[str, int], 
             logger.addHandler(handler)
     silence_imported_libraries()
     return path
+
+
+def attach_sink(sink: Callable[[str, int], None]) -> logging.Handler:
+    """Also hand every library log record to `sink` (the app's log pane); detach it when done."""
+    handler = CallbackHandler(sink)
+    for name in LOG_NAMES:
+        logging.getLogger(name).addHandler(handler)
+    return handler
+
+
+def detach_sink(handler: logging.Handler) -> None:
+    for name in LOG_NAMES:
+        logging.getLogger(name).removeHandler(handler)
 
 
 def silence_imported_libraries() -> None:

@@ -129,7 +129,10 @@ def readable(token: str) -> str:
 
 
 def tokenizer_name(tok: Any) -> str:
-    return getattr(tok, "name_or_path", "") or type(tok).__name__
+    """A short name: the repo id, or the last parts of a local path (site-packages paths are long)."""
+    name = str(getattr(tok, "name_or_path", "") or type(tok).__name__)
+    parts = name.replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 2 else name
 
 
 def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeSettings()) -> TokenBreakdown:

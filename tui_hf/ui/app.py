@@ -1,0 +1,455 @@
+"""The tui-hf application: layout, key bindings, and the workers that call into tui_hf.core.
+
+Nothing here imports torch or transformers at module level: the first frame paints while a worker
+thread imports them and loads the model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Label, OptionList, RichLog, Static, TabbedContent, TabPane, TextArea
+from textual.widgets.text_area import Selection
+from textual.worker import get_current_worker
+
+from tui_hf.core.tasks.registry import TaskSpec, get_task
+from tui_hf.ui.messages import (
+    CompareFinished,
+    ExplainFinished,
+    LibraryLogged,
+    LoadFailed,
+    LoadProgressed,
+    ModelLoaded,
+    RunFailed,
+    RunFinished,
+    TokenizerLoaded,
+    TokensComputed,
+)
+from tui_hf.ui.panes.compare import ComparePane
+from tui_hf.ui.panes.input import InputPane
+from tui_hf.ui.panes.output import HoodPane, OutputPane
+from tui_hf.ui.panes.status import StatusBar
+from tui_hf.ui.panes.tasks import TaskList
+from tui_hf.ui.panes.tokens import TokensPane, TokenTable, TokenTextView, wrap
+from tui_hf.ui.panes.training import TrainingPane
+
+DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
+BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted"/"ready" times to
+
+
+@dataclass
+class AppSettings:
+    task: str = "feature-extraction"
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    offline: bool = False
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    text: str = DEFAULT_TEXT
+    log_path: Path | None = None
+    debounce: float = 0.06  # seconds of quiet typing before the breakdown recomputes
+
+
+class TuiHfApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-hf"
+    SUB_TITLE = "Hugging Face transformers in the terminal"
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+g", "cancel", "Cancel run", priority=True),
+        Binding("ctrl+o", "focus_model", "Model", priority=True),
+        Binding("ctrl+t", "focus_tasks", "Tasks", priority=True),
+        Binding("f2", "tab('tokens')", "Tokens", priority=True),
+        Binding("f3", "tab('output')", "Output", priority=True),
+        Binding("f4", "tab('hood')", "Under the hood", priority=True),
+        Binding("f5", "tab('compare')", "Compare", priority=True),
+        Binding("f6", "tab('training')", "Training", priority=True),
+        Binding("f7", "tab('log')", "Log", priority=True),
+    ]
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.task_spec: TaskSpec = get_task(self.settings.task)
+        self.model_reference: str = self.settings.model or "embedded"
+        self.tokenizer: Any = None
+        self.tokenizer_reference: str | None = None
+        self.loaded: Any = None
+        self.breakdown: Any = None
+        self.rows: list[int] = []  # TextArea row of each input of the breakdown
+        self._generation = 0
+        self._tok_timer: Timer | None = None
+        self._cancel: threading.Event | None = None
+        self._log_handler: Any = None
+        self.last_load_error: str | None = None
+
+    # -- layout ---------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Label("Tasks  [dim]ctrl+t[/dim]", classes="section")
+                yield TaskList(self.task_spec.name, id="tasks")
+                yield Label("Model  [dim]ctrl+o[/dim]", classes="section")
+                yield Input(self.model_reference, placeholder="embedded | hub id | ./dir", id="model")
+                yield Static("", id="model-card")
+            with Vertical(id="main"):
+                yield InputPane(self.task_spec, self.settings.text, id="input")
+                with TabbedContent(initial="tokens", id="tabs"):
+                    with TabPane("Tokens", id="tokens"):
+                        yield TokensPane()
+                    with TabPane("Output", id="output"):
+                        yield OutputPane()
+                    with TabPane("Under the hood", id="hood"):
+                        yield HoodPane()
+                    with TabPane("Compare", id="compare"):
+                        yield ComparePane()
+                    with TabPane("Training", id="training"):
+                        yield TrainingPane()
+                    with TabPane("Log", id="log"):
+                        yield RichLog(id="log-view", wrap=True, markup=False, max_lines=5000)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        from tui_hf.core.quiet import attach_sink, route_library_logs
+
+        path = route_library_logs(self.settings.log_path)
+        self._log_handler = attach_sink(lambda text, level: self.post_message(LibraryLogged(text, level)))
+        self.query_one("#log-view", RichLog).write(f"library logs also go to {path}")
+        self.query_one(StatusBar).progress("starting", 0.0)
+        self.query_one("#input-text", TextArea).focus()
+        self.call_after_refresh(self._bench_mark, "painted")
+        self.load_model(self.model_reference, self.task_spec)
+
+    def on_unmount(self) -> None:
+        from tui_hf.core.quiet import detach_sink
+
+        if self._log_handler is not None:
+            detach_sink(self._log_handler)
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def _bench_mark(self, what: str) -> None:
+        path = os.environ.get(BENCH_MARK_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"{what} {time.time():.6f}\n")
+            if what == "ready":
+                self.exit(0)
+
+    # -- model loading --------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
+    def load_model(self, reference: str, task: TaskSpec) -> None:
+        from tui_hf.core.device import DeviceError
+        from tui_hf.core.models import ModelLoadError, load, load_tokenizer, parse_ref, resolve
+
+        worker = get_current_worker()
+        started = time.monotonic()
+
+        def progress(stage: str, fraction: float) -> None:
+            if not worker.is_cancelled:
+                self.post_message(LoadProgressed(stage, fraction))
+
+        try:
+            progress(f"resolving {reference}", 0.02)
+            resolved = resolve(parse_ref(reference), offline=self.settings.offline)
+            tokenizer = self.tokenizer if self.tokenizer_reference == reference else None
+            if tokenizer is None:
+                progress("importing transformers", 0.1)
+                tokenizer = load_tokenizer(resolved, self.settings.trust_remote_code)
+                if worker.is_cancelled:
+                    return
+                self.post_message(TokenizerLoaded(tokenizer, resolved.ref.title, reference))
+            loaded = load(resolved, task, self.settings.device, self.settings.dtype, tokenizer=tokenizer,
+                          trust_remote_code=self.settings.trust_remote_code,
+                          allow_pickle=self.settings.allow_pickle, progress=progress)
+        except (ModelLoadError, DeviceError) as exc:
+            self.post_message(LoadFailed(reference, str(exc), time.monotonic() - started))
+            return
+        except Exception as exc:  # anything else still reaches the user as a message, not a crash
+            self.post_message(LoadFailed(reference, f"{type(exc).__name__}: {exc}", time.monotonic() - started))
+            return
+        if not worker.is_cancelled:
+            self.post_message(ModelLoaded(loaded))
+
+    def on_load_progressed(self, message: LoadProgressed) -> None:
+        self.query_one(StatusBar).progress(message.stage, message.fraction)
+
+    def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
+        self.tokenizer, self.tokenizer_reference = message.tokenizer, message.reference
+        self.request_tokens()
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.loaded = message.loaded
+        info = self.loaded.info
+        self.last_load_error = None
+        status = self.query_one(StatusBar)
+        status.model(info)
+        status.progress("ready", 1.0)
+        labels = ", ".join(list(info.labels.values())[:6])
+        card = (f"[b]{escape(info.title)}[/b]\n{info.architecture}\n{info.parameters_text} params · {info.dtype}\n"
+                f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
+                f"tokenizer {info.tokenizer_class}" + (f"\nlabels {escape(labels)}" if labels else ""))
+        if info.warnings:
+            card += "\n[yellow]⚠ head not trained[/yellow]" if info.newly_initialized else "\n[yellow]⚠ see log[/yellow]"
+            for warning in info.warnings:
+                self.notify(warning, severity="warning", timeout=8)
+        self.query_one("#model-card", Static).update(card)
+        self._bench_mark("ready")
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.last_load_error = message.error
+        self.query_one(StatusBar).progress("load failed", 1.0)
+        self.query_one(StatusBar).state("[red]load failed[/red]")
+        self.query_one(OutputPane).show_message(f"[red b]Could not load {escape(message.reference)}[/red b]\n\n"
+                                                f"{escape(message.error)}")
+        self.notify(message.error, title="Model not loaded", severity="error", timeout=12)
+        self.query_one("#log-view", RichLog).write(f"load failed after {message.seconds:.1f}s: {message.error}")
+
+    @on(Input.Submitted, "#model")
+    def model_submitted(self, event: Input.Submitted) -> None:
+        reference = event.value.strip() or "embedded"
+        self.model_reference = reference
+        self.loaded = None
+        self.load_model(reference, self.task_spec)
+
+    @on(OptionList.OptionSelected, "#tasks")
+    async def task_selected(self, event: OptionList.OptionSelected) -> None:
+        spec = get_task(event.option.id or self.task_spec.name)
+        if spec.name == self.task_spec.name:
+            return
+        self.task_spec = spec
+        await self.query_one(InputPane).set_task(spec)
+        self.query_one(OutputPane).show_message(f"[b]{spec.title}[/b]: {spec.summary}\n\nRun it with ctrl+r.")
+        self.query_one(HoodPane).show_message("Run the task to see the explicit PyTorch path.")
+        if self.loaded is None or self.loaded.info.task != spec.name:
+            self.load_model(self.model_reference, spec)
+        self.request_tokens()
+
+    # -- tokenizer breakdown --------------------------------------------------------------------------
+
+    @on(TextArea.Changed, "#input-text")
+    def input_changed(self) -> None:
+        if self._tok_timer is not None:
+            self._tok_timer.stop()
+        self._tok_timer = self.set_timer(self.settings.debounce, self.request_tokens)
+
+    @on(TokensPane.SettingsChanged)
+    def tokens_settings_changed(self) -> None:
+        self.request_tokens()
+
+    def request_tokens(self) -> None:
+        if self.tokenizer is None:
+            return
+        pane = self.query_one(InputPane)
+        self._generation += 1
+        self.compute_tokens(self.tokenizer, pane.texts(), pane.line_map(), self.query_one(TokensPane).settings(),
+                            self.query_one(TokensPane).text_width(), self._generation)
+
+    @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
+    def compute_tokens(self, tokenizer: Any, texts: list[str], rows: list[int], settings: Any, width: int,
+                       generation: int) -> None:
+        from tui_hf.core.tokens import breakdown
+
+        if not texts:
+            self.post_message(TokensComputed(None, [], [], generation))
+            return
+        try:
+            bd = breakdown(tokenizer, texts, settings)
+        except Exception as exc:  # e.g. max_length larger than the model takes
+            self.call_from_thread(self.notify, f"tokenizer: {exc}", severity="error")
+            return
+        lines = wrap(bd, width)
+        if not get_current_worker().is_cancelled:
+            self.post_message(TokensComputed(bd, lines, rows, generation))
+
+    def on_tokens_computed(self, message: TokensComputed) -> None:
+        if message.generation != self._generation:
+            return  # a newer keystroke is already being tokenized
+        self.breakdown, self.rows = message.breakdown, message.rows
+        self.query_one(TokensPane).show(message.breakdown, message.lines)
+
+    @on(TokenTable.CursorMoved)
+    def token_selected(self, event: TokenTable.CursorMoved) -> None:
+        self.query_one("#tok-text", TokenTextView).highlight(event.seq, event.index)
+        bd = self.breakdown
+        area = self.query_one("#input-text", TextArea)
+        if bd is None or area.has_focus or event.seq >= len(self.rows):
+            return
+        seq = bd.sequences[event.seq]
+        if seq.offsets is None or seq.special[event.index]:
+            return
+        start, end = seq.offsets[event.index]
+        area.selection = Selection(self._location(event.seq, start), self._location(event.seq, end))
+
+    def _location(self, seq: int, char: int) -> tuple[int, int]:
+        """TextArea (row, column) of character `char` of input `seq`."""
+        row = self.rows[seq]
+        if self.task_spec.batch:
+            return (row, char)
+        lines = self.query_one("#input-text", TextArea).text.split("\n")
+        for r, line in enumerate(lines):
+            if char <= len(line):
+                return (r, char)
+            char -= len(line) + 1
+        return (len(lines) - 1, len(lines[-1]))
+
+    @on(TextArea.SelectionChanged, "#input-text")
+    def text_cursor_moved(self, event: TextArea.SelectionChanged) -> None:
+        bd = self.breakdown
+        if bd is None or not event.text_area.has_focus:
+            return
+        row, col = event.selection.end
+        if self.task_spec.batch:
+            if row not in self.rows:
+                return
+            seq_no, char = self.rows.index(row), col
+        else:
+            lines = event.text_area.text.split("\n")
+            seq_no, char = 0, sum(len(line) + 1 for line in lines[:row]) + col
+        if seq_no >= len(bd.sequences):
+            return
+        seq = bd.sequences[seq_no]
+        index = seq.token_at(char)
+        if index is None and char > 0:
+            index = seq.token_at(char - 1)  # the cursor just after a word belongs to that word
+        if index is None:
+            return
+        self.query_one(TokenTable).move_to(seq_no, index)
+        self.query_one("#tok-text", TokenTextView).highlight(seq_no, index)
+
+    # -- tokenizer comparison -------------------------------------------------------------------------
+
+    @on(ComparePane.CompareRequested)
+    def compare_requested(self, event: ComparePane.CompareRequested) -> None:
+        if self.tokenizer is None:
+            self.notify("The current tokenizer is still loading.", severity="warning")
+            return
+        pane = self.query_one(ComparePane)
+        pane.query_one("#compare-summary", Static).update(f"loading {escape(event.reference)}…")
+        self.compare_tokenizers(event.reference, self.query_one(InputPane).texts(),
+                                self.query_one(TokensPane).settings(), pane.view_width())
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare tokenizers")
+    def compare_tokenizers(self, reference: str, texts: list[str], settings: Any, width: int) -> None:
+        from tui_hf.core.models import ModelLoadError, load_tokenizer, parse_ref, resolve
+        from tui_hf.core.tokens import compare
+
+        try:
+            other = load_tokenizer(resolve(parse_ref(reference), offline=self.settings.offline),
+                                   self.settings.trust_remote_code)
+            comparison = compare(self.tokenizer, other, texts or [""], settings)
+        except ModelLoadError as exc:
+            self.call_from_thread(self.query_one(ComparePane).show_error, str(exc))
+            return
+        self.post_message(CompareFinished(comparison, wrap(comparison.a, width), wrap(comparison.b, width)))
+
+    def on_compare_finished(self, message: CompareFinished) -> None:
+        self.query_one(ComparePane).show(message.comparison, message.lines_a, message.lines_b)
+
+    # -- running tasks --------------------------------------------------------------------------------
+
+    @on(InputPane.RunRequested)
+    def action_run(self) -> None:
+        if self.loaded is None:
+            self.notify(self.last_load_error or "The model is still loading.",
+                        severity="error" if self.last_load_error else "warning")
+            return
+        pane = self.query_one(InputPane)
+        try:
+            options = pane.options()
+        except ValueError as exc:
+            self.notify(str(exc), title="Check the task's settings", severity="error")
+            return
+        texts = pane.texts()
+        if not texts:
+            self.notify("Type some input first.", severity="warning")
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        self._cancel = threading.Event()
+        pane.set_running(True)
+        self.query_one(StatusBar).state(f"[yellow]running {self.task_spec.name}…[/yellow]")
+        self.query_one("#tabs", TabbedContent).active = "output"
+        self.run_task(self.loaded, self.task_spec, texts, options, self._cancel)
+
+    @on(InputPane.CancelRequested)
+    def action_cancel(self) -> None:
+        if self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()
+            self.workers.cancel_group(self, "run")
+            self.query_one(InputPane).set_running(False)
+            self.query_one(StatusBar).state("[yellow]cancelled[/yellow]")
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False, description="run task")
+    def run_task(self, loaded: Any, spec: TaskSpec, texts: list[str], options: dict[str, Any],
+                 cancel: threading.Event) -> None:
+        from tui_hf.core.tasks.common import Cancelled, TaskInputError
+
+        started = time.perf_counter()
+        try:
+            result = spec.load_runner()(loaded, texts, options, cancel)
+            if cancel.is_set():
+                return
+            self.post_message(RunFinished(spec.name, result, time.perf_counter() - started))
+            explainer = spec.load_explainer()
+            if explainer is not None and len(texts) <= 8:
+                explanation = explainer(loaded, texts, options, cancel)
+                if not cancel.is_set():
+                    self.post_message(ExplainFinished(explanation))
+        except Cancelled:
+            return
+        except TaskInputError as exc:
+            self.post_message(RunFailed(spec.name, str(exc)))
+        except Exception as exc:
+            self.post_message(RunFailed(spec.name, f"{type(exc).__name__}: {exc}"))
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.query_one(InputPane).set_running(False)
+        self.query_one(StatusBar).state(f"[green]{message.task} done in {message.seconds * 1000:.0f} ms[/green]")
+        info = self.loaded.info if self.loaded is not None else None
+        meta = f"[b]{message.task}[/b] · {escape(info.title) if info else ''} · {message.seconds * 1000:.0f} ms"
+        self.query_one(OutputPane).show_result(message.result, meta)
+
+    def on_run_failed(self, message: RunFailed) -> None:
+        self.query_one(InputPane).set_running(False)
+        self.query_one(StatusBar).state("[red]run failed[/red]")
+        self.query_one(OutputPane).show_message(f"[red b]{message.task} failed[/red b]\n\n{escape(message.error)}")
+        self.notify(message.error, title=f"{message.task} failed", severity="error", timeout=10)
+
+    def on_explain_finished(self, message: ExplainFinished) -> None:
+        self.query_one(HoodPane).show(message.explanation)
+
+    # -- misc -----------------------------------------------------------------------------------------
+
+    def on_library_logged(self, message: LibraryLogged) -> None:
+        self.query_one("#log-view", RichLog).write(message.text)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_focus_model(self) -> None:
+        self.query_one("#model", Input).focus()
+
+    def action_focus_tasks(self) -> None:
+        self.query_one("#tasks", TaskList).focus()
+
+
+def make_app(settings: AppSettings | None = None) -> TuiHfApp:
+    """Build the app; tests and the screenshot script inject settings (tiny models, no log file)."""
+    return TuiHfApp(settings)

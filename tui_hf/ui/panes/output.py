@@ -1,0 +1,73 @@
+"""The model output pane and the "under the hood" pane."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Static
+
+from tui_hf.ui.render import render_explanation, render_result, to_json
+
+
+class OutputPane(Vertical):
+    """The latest result of a run, drawn for its task, with a raw JSON view and copy."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.result: Any = None
+        self.raw = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="output-bar"):
+            yield Static("", id="output-meta")
+            yield Button("Raw JSON", id="output-raw", compact=True)
+            yield Button("Copy", id="output-copy", compact=True)
+        with VerticalScroll(id="output-scroll"):
+            yield Static("Run the task (ctrl+r) to see the model's output here.", id="output-view")
+
+    def show_result(self, result: Any, meta: str) -> None:
+        self.result = result
+        self.query_one("#output-meta", Static).update(meta)
+        self._draw()
+
+    def show_message(self, markup: str) -> None:
+        self.result = None
+        self.query_one("#output-meta", Static).update("")
+        self.query_one("#output-view", Static).update(markup)
+
+    def _draw(self) -> None:
+        view = self.query_one("#output-view", Static)
+        if self.result is None:
+            return
+        if self.raw:
+            from rich.syntax import Syntax
+
+            view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default"))
+        else:
+            view.update(render_result(self.result))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "output-raw":
+            self.raw = not self.raw
+            event.button.label = "Rendered" if self.raw else "Raw JSON"
+            self._draw()
+        elif event.button.id == "output-copy" and self.result is not None:
+            self.app.copy_to_clipboard(to_json(self.result))
+            self.notify("Result copied as JSON (terminal clipboard)", timeout=3)
+
+
+class HoodPane(VerticalScroll):
+    """The explicit PyTorch path for the current input: tensors, logits, softmax, argmax."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Run the task to see the explicit PyTorch path: tokenizer → tensors → model → logits → "
+                     "softmax → labels.", id="hood-view")
+
+    def show(self, explanation: Any) -> None:
+        self.query_one("#hood-view", Static).update(render_explanation(explanation))
+
+    def show_message(self, markup: str) -> None:
+        self.query_one("#hood-view", Static).update(markup)

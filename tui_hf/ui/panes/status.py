@@ -1,0 +1,31 @@
+"""The status bar: device, model, parameters, dtype, and what the app is doing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import ProgressBar, Static
+
+
+class StatusBar(Horizontal):
+    def compose(self) -> ComposeResult:
+        yield Static("no model", id="status-model")
+        yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="status-progress")
+        yield Static("starting", id="status-state")
+
+    def progress(self, stage: str, fraction: float) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.display = fraction < 1.0
+        bar.update(progress=fraction)
+        self.state(f"[yellow]{escape(stage)}…[/yellow]" if fraction < 1.0 else "[green]ready[/green]")
+
+    def state(self, markup: str) -> None:
+        self.query_one("#status-state", Static).update(markup)
+
+    def model(self, info: Any) -> None:
+        self.query_one("#status-model", Static).update(
+            f"[b]{info.device}[/b] · {escape(info.title)} · {info.architecture} · "
+            f"{info.parameters_text} params · {info.dtype}")

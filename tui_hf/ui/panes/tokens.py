@@ -1,0 +1,370 @@
+"""The tokenizer breakdown pane: the input split into coloured tokens, and a table of every token.
+
+Both views are Line-API scroll views: they keep plain data and draw only the rows on screen, so a
+100k-character input costs the same to scroll and redraw as a short one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from tui_hf.core.tokens import Padding, TokenBreakdown, TokenizeSettings, readable, roundtrip_note
+
+# Alternating backgrounds so neighbouring tokens never share a colour (5 is odd: word parity can't align).
+TOKEN_COLOURS = ("#3b4d7a", "#6b4226", "#2f5e3a", "#6a2f5c", "#5c5a24")
+STYLE_SPECIAL = Style(color="#ffffff", bgcolor="#7c3aed", bold=True)
+STYLE_PAD = Style(color="#888888", italic=True, dim=True)
+STYLE_SELECTED = Style(color="#000000", bgcolor="#ffd75f", bold=True, underline=True)
+STYLE_HEADER = Style(color="#8a8a8a", italic=True)
+TOKEN_STYLES = tuple(Style(color="#f0f0f0", bgcolor=c) for c in TOKEN_COLOURS)
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    seq: int
+    index: int | None  # token index within its sequence; None for gaps and headers
+    kind: str  # token | special | pad | gap | header
+
+
+Line = list[Piece]
+
+
+def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
+    """Lay the breakdown out in lines of at most `width` cells. Runs in a worker for big inputs."""
+    width = max(width, 8)
+    lines: list[Line] = []
+    many = len(bd.sequences) > 1
+    for s, seq in enumerate(bd.sequences):
+        if many:
+            lines.append([Piece(f"── input {s + 1} · {seq.real_tokens} tokens · {len(seq.text)} chars", s, None,
+                                "header")])
+        line: Line = []
+        used = 0
+        pieces = seq.pieces()
+        i = 0
+        while i < len(pieces):
+            text, index, kind = pieces[i]
+            if kind == "pad":  # a run of padding reads better as one marker with a count
+                run = 1
+                while i + run < len(pieces) and pieces[i + run][2] == "pad":
+                    run += 1
+                text = f"{text}×{run}" if run > 1 else text
+                i += run
+            else:
+                i += 1
+            if kind in ("special", "pad"):
+                text = f"{text}"
+            for part_no, part in enumerate(text.split("\n")):
+                if part_no:
+                    lines.append(line)
+                    line, used = [], 0
+                while part:
+                    room = width - used
+                    w = cell_len(part)
+                    if w <= room:
+                        line.append(Piece(part, s, index, kind))
+                        used += w
+                        break
+                    if kind in ("special", "pad") and w <= width:  # keep markers whole
+                        lines.append(line)
+                        line, used = [], 0
+                        continue
+                    head = _fit(part, room)
+                    if head:
+                        line.append(Piece(head, s, index, kind))
+                    lines.append(line)
+                    line, used = [], 0
+                    part = part[len(head):]
+        lines.append(line)
+    return lines
+
+
+def _fit(text: str, cells: int) -> str:
+    if len(text) == cell_len(text):
+        return text[:cells]
+    out, used = [], 0
+    for ch in text:
+        w = cell_len(ch)
+        if used + w > cells:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out)
+
+
+class TokenTextView(ScrollView, can_focus=False):
+    """The input text, each token on its own colour; the selected token in yellow."""
+
+    DEFAULT_CSS = "TokenTextView { height: 1fr; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.breakdown: TokenBreakdown | None = None
+        self.lines: list[Line] = []
+        self.selected: tuple[int, int] | None = None
+        self._wrapped_width = 0
+
+    def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None, width: int | None = None) -> None:
+        self.breakdown = bd
+        if bd is None:
+            self.lines = []
+        elif lines is None:
+            self.lines = wrap(bd, self._width())
+        else:
+            self.lines = lines
+        self._wrapped_width = width or self._width()
+        self.virtual_size = Size(self._width(), len(self.lines))
+        self.refresh()
+
+    def _width(self) -> int:
+        return max(self.scrollable_content_region.width, 20)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.breakdown is not None and self._width() != self._wrapped_width:
+            self.show(self.breakdown)
+
+    def highlight(self, seq: int | None, index: int | None) -> None:
+        self.selected = None if seq is None or index is None else (seq, index)
+        if self.selected is not None:
+            for y, line in enumerate(self.lines):
+                if any(p.seq == seq and p.index == index for p in line):
+                    if not (self.scroll_offset.y <= y < self.scroll_offset.y + self.size.height):
+                        self.scroll_to(y=max(0, y - self.size.height // 2), animate=False)
+                    break
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        if row >= len(self.lines):
+            return Strip.blank(self.size.width, self.rich_style)
+        segments = [Segment(p.text, self._style(p)) for p in self.lines[row]]
+        return Strip(segments).crop(self.scroll_offset.x, self.scroll_offset.x + self.size.width)
+
+    def _style(self, p: Piece) -> Style:
+        if p.index is not None and self.selected == (p.seq, p.index):
+            return STYLE_SELECTED
+        if p.kind == "token":
+            return TOKEN_STYLES[(p.index or 0) % len(TOKEN_STYLES)]
+        if p.kind == "special":
+            return STYLE_SPECIAL
+        if p.kind == "pad":
+            return STYLE_PAD
+        if p.kind == "header":
+            return STYLE_HEADER
+        return self.rich_style
+
+
+COLUMNS = (("in", 3), ("#", 6), ("token", 18), ("id", 8), ("mask", 4), ("span", 13), ("spec", 4), ("word", 5),
+           ("type", 4))
+
+
+def _cell(text: str, width: int) -> str:
+    return text[: width - 1] + "…" if cell_len(text) > width else text + " " * (width - cell_len(text))
+
+
+class TokenTable(ScrollView, can_focus=True):
+    """One row per token of the batch: token, id, attention mask, span, special flag, word id, type id."""
+
+    DEFAULT_CSS = """
+    TokenTable { height: 1fr; }
+    TokenTable:focus { background-tint: $primary 4%; }
+    """
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0)
+
+    class CursorMoved(Message):
+        def __init__(self, seq: int, index: int) -> None:
+            super().__init__()
+            self.seq, self.index = seq, index
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.breakdown: TokenBreakdown | None = None
+        self.rows: list[tuple[int, int]] = []
+
+    @staticmethod
+    def header() -> str:
+        return " ".join(_cell(name, width) for name, width in COLUMNS)
+
+    def show(self, bd: TokenBreakdown | None) -> None:
+        self.breakdown = bd
+        self.rows = [] if bd is None else [(s, i) for s, seq in enumerate(bd.sequences) for i in range(len(seq.ids))]
+        self.virtual_size = Size(sum(w + 1 for _, w in COLUMNS), len(self.rows))
+        self.set_reactive(TokenTable.cursor, min(self.cursor, max(len(self.rows) - 1, 0)))
+        self.refresh()
+
+    def row_text(self, row: int) -> str:
+        assert self.breakdown is not None
+        s, i = self.rows[row]
+        seq = self.breakdown.sequences[s]
+        span = "" if seq.offsets is None or seq.special[i] else f"{seq.offsets[i][0]}:{seq.offsets[i][1]}"
+        word = "" if seq.word_ids is None or seq.word_ids[i] is None else str(seq.word_ids[i])
+        values = (str(s + 1), str(i), readable(seq.tokens[i]), str(seq.ids[i]), str(seq.attention_mask[i]), span,
+                  "yes" if seq.special[i] else "", word, "" if seq.type_ids is None else str(seq.type_ids[i]))
+        return " ".join(_cell(v, w) for v, (_, w) in zip(values, COLUMNS))
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        if row >= len(self.rows) or self.breakdown is None:
+            return Strip.blank(self.size.width, self.rich_style)
+        s, i = self.rows[row]
+        seq = self.breakdown.sequences[s]
+        if row == self.cursor:
+            style = STYLE_SELECTED
+        elif not seq.attention_mask[i]:
+            style = STYLE_PAD
+        elif seq.special[i]:
+            style = Style(color="#c4a7ff", bold=True)
+        else:
+            style = self.rich_style
+        text = self.row_text(row)
+        strip = Strip([Segment(text, style)], cell_len(text))
+        return strip.crop(self.scroll_offset.x, self.scroll_offset.x + self.size.width)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh()
+        if not self.rows:
+            return
+        top, height = self.scroll_offset.y, self.scrollable_content_region.height
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.post_message(self.CursorMoved(*self.rows[new]))
+
+    def move_to(self, seq: int, index: int) -> None:
+        """Put the cursor on a token without announcing it (the caller already knows)."""
+        try:
+            row = self.rows.index((seq, index))
+        except ValueError:
+            return
+        with self.prevent(self.CursorMoved):
+            self.cursor = row
+
+    def selected(self) -> tuple[int, int] | None:
+        return self.rows[self.cursor] if self.rows else None
+
+    def action_move(self, delta: int) -> None:
+        if self.rows:
+            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_move(direction * max(self.scrollable_content_region.height - 1, 1))
+
+    def action_jump(self, where: int) -> None:
+        if self.rows:
+            self.cursor = 0 if where == 0 else len(self.rows) - 1
+
+    def on_click(self, event: events.Click) -> None:
+        row = self.scroll_offset.y + event.y
+        if 0 <= row < len(self.rows):
+            self.cursor = row
+
+
+PADDING_CHOICES: list[tuple[str, Padding]] = [
+    ("pad to longest", "longest"), ("pad to max_length", "max_length"), ("no padding", "do_not_pad")]
+
+
+class TokensPane(Vertical):
+    """Tokenizer settings, a summary, the coloured text, the token table and the decoded round trip."""
+
+    class SettingsChanged(Message):
+        pass
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="tok-settings"):
+            yield Checkbox("special tokens", True, id="tok-special")
+            yield Checkbox("truncation", False, id="tok-truncation")
+            yield Label("max_length", classes="field-label")
+            yield Input(placeholder="auto", id="tok-max-length", type="integer")
+            yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding")
+        yield Static("Type in the input box to see its tokens.", id="tok-summary")
+        yield TokenTextView(id="tok-text")
+        yield Static(TokenTable.header(), id="tok-table-header")
+        yield TokenTable(id="tok-table")
+        yield Static("", id="tok-roundtrip")
+
+    def settings(self) -> TokenizeSettings:
+        raw = self.query_one("#tok-max-length", Input).value.strip()
+        max_length = int(raw) if raw.isdigit() and int(raw) > 0 else None
+        padding = self.query_one("#tok-padding", Select).value
+        return TokenizeSettings(
+            add_special_tokens=self.query_one("#tok-special", Checkbox).value,
+            truncation=self.query_one("#tok-truncation", Checkbox).value,
+            max_length=max_length,
+            padding=padding if isinstance(padding, str) else "longest",  # type: ignore[arg-type]
+        )
+
+    def text_width(self) -> int:
+        return self.query_one(TokenTextView)._width()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self.post_message(self.SettingsChanged())
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.post_message(self.SettingsChanged())
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.SettingsChanged())
+
+    def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
+        self.query_one(TokenTextView).show(bd, lines)
+        self.query_one(TokenTable).show(bd)
+        summary = self.query_one("#tok-summary", Static)
+        roundtrip = self.query_one("#tok-roundtrip", Static)
+        if bd is None or not bd.sequences:
+            summary.update("Type in the input box to see its tokens.")
+            roundtrip.update("")
+            return
+        n = len(bd.sequences)
+        batch = f" · batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
+        trunc = sum(s.truncated for s in bd.sequences)
+        summary.update(
+            f"[b]{bd.total_tokens}[/b] tokens · [b]{bd.total_chars}[/b] chars"
+            f" · {bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token{batch}"
+            + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "")
+            + ("" if bd.is_fast else " · [yellow]slow tokenizer: no offsets or word ids[/yellow]")
+            + f"  [dim]{bd.tokenizer_name}[/dim]"
+        )
+        notes = []
+        for i, seq in enumerate(bd.sequences[:20]):
+            note = roundtrip_note(bd, i)
+            mark = "[green]✓[/green]" if note == "exact" else "[yellow]≈[/yellow]"
+            decoded = seq.decoded if len(seq.decoded) <= 200 else seq.decoded[:200] + "…"
+            prefix = f"{i + 1}: " if n > 1 else ""
+            notes.append(f"{mark} {prefix}decode(ids) → [i]{_escape(decoded)}[/i]  [dim]({note})[/dim]")
+        if n > 20:
+            notes.append(f"[dim]… and {n - 20} more inputs[/dim]")
+        roundtrip.update("\n".join(notes))
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
