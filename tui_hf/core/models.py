@@ -113,7 +113,7 @@ def hub_reachable(timeout: float = 1.5) -> bool:
             try:
                 with socket.create_connection((host, port), timeout=timeout):
                     outcome.append(True)
-            except OSError:
+            except Exception:  # refused, unresolvable, timed out: all mean "not reachable"
                 outcome.append(False)
 
         thread = threading.Thread(target=probe, name="hub-probe", daemon=True)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-LOG_NAMES = ("transformers", "huggingface_hub", "datasets", "accelerate", "torch", "tui_hf")
+LOG_NAMES = ("transformers", "huggingface_hub", "datasets", "accelerate", "tui_hf")
 
 
 def default_log_path() -> Path:

@@ -100,7 +100,11 @@ class TokenBreakdown:
     is_fast: bool
     settings: TokenizeSettings
     sequences: list[Sequence]
-    normalized: list[str] | None = None  # the input after the tokenizer's normalizer (lowercase, accents)
+    normalizer: Any = None  # the tokenizer's normalizer (lowercase, strip accents), if it has one
+
+    def normalized(self, i: int) -> str | None:
+        """Input `i` as the tokenizer's normalizer sees it (computed on demand: it is a full pass)."""
+        return self.normalizer.normalize_str(self.sequences[i].text) if self.normalizer is not None else None
 
     @property
     def total_tokens(self) -> int:
@@ -175,12 +179,9 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
             Sequence(text, tokens, ids, mask, special, offsets, word_ids, type_ids, decoded, truncated,
                      pad_id=tok.pad_token_id)
         )
-    normalized = None
     backend = getattr(tok, "backend_tokenizer", None)
     normalizer = getattr(backend, "normalizer", None) if backend is not None else None
-    if normalizer is not None:
-        normalized = [normalizer.normalize_str(t) for t in texts]
-    return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalized)
+    return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalizer)
 
 
 def roundtrip_note(bd: TokenBreakdown, i: int) -> str:
@@ -190,7 +191,8 @@ def roundtrip_note(bd: TokenBreakdown, i: int) -> str:
         return "exact"
     if seq.truncated:
         return "truncated"
-    if bd.normalized is not None and seq.decoded.strip() == bd.normalized[i].strip():
+    normalized = bd.normalized(i)
+    if normalized is not None and seq.decoded.strip() == normalized.strip():
         return "normalized (the tokenizer lowercases or strips accents)"
     if seq.decoded.replace(" ", "") == seq.text.replace(" ", ""):
         return "spacing differs"

