@@ -87,11 +87,86 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) 
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(bpe_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+    config = GPT2Config(vocab_size=len(bpe_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=1024,
                         bos_token_id=0, eos_token_id=0, pad_token_id=1, tie_word_embeddings=False)
     path = tmp_path_factory.mktemp("tiny-gpt2")
     GPT2LMHeadModel(config).save_pretrained(path)
     bpe_tokenizer.save_pretrained(path)
+    return path
+
+
+def _save_bert(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any, name: str, cls_name: str,
+               labels: list[str] | None = None) -> Path:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    extra: dict[str, Any] = {}
+    if labels:
+        extra = {"id2label": dict(enumerate(labels)), "label2id": {l: i for i, l in enumerate(labels)}}
+    path = tmp_path_factory.mktemp(name)
+    getattr(transformers, cls_name)(_tiny_bert_config(tokenizer, **extra)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
+    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-ner", "BertForTokenClassification",
+                      ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+
+
+@pytest.fixture(scope="session")
+def tiny_qa_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
+    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-qa", "BertForQuestionAnswering")
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
+    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-mlm", "BertForMaskedLM")
+
+
+@pytest.fixture(scope="session")
+def tiny_nli_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
+    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-nli", "BertForSequenceClassification",
+                      ["contradiction", "neutral", "entailment"])
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> Path:
+    """A T5-style encoder-decoder with T5's task prefixes in its config (random weights)."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(bpe_tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
+                      pad_token_id=1, eos_token_id=0, decoder_start_token_id=1,
+                      task_specific_params={"summarization": {"prefix": "summarize: ", "num_beams": 2},
+                                            "translation_en_to_de": {"prefix": "translate English to German: "}})
+    path = tmp_path_factory.mktemp("tiny-t5")
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    bpe_tokenizer.save_pretrained(path)
+    return path
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2_dir: Path) -> Path:
+    """The tiny GPT-2 with a chat template: a decoder that can take chat turns."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-chat")
+    shutil.copytree(tiny_gpt2_dir, path, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(path)
     return path
 
 

@@ -65,3 +65,23 @@ def test_run_offline_hub_id_exits_with_load_error(monkeypatch: pytest.MonkeyPatc
 def test_run_rejects_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "feature-extraction", "hi", "-s", "pooling=median"]) == EXIT_USAGE
     assert "Pooling must be one of" in capsys.readouterr().err
+
+
+def test_run_question_answering_from_the_command_line(tiny_qa_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    context = "The Eiffel Tower was finished in 1889 in Paris."
+    code = main(["run", "question-answering", "When was it finished?", "--model", str(tiny_qa_dir),
+                 "-s", f"context={context}", "-s", "top_k=2"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    answers = json.loads(out.out)["result"]["answers"]
+    assert len(answers) == 2
+    assert all(context[a["start"]:a["end"]] == a["text"] for a in answers)
+
+
+def test_run_generation_from_the_command_line(tiny_gpt2_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "text-generation", "The quick", "--model", str(tiny_gpt2_dir), "-s", "max_new_tokens=5",
+                 "-s", "do_sample=false"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)["result"]
+    assert result["done"] is True and len(result["sequences"]) == 1

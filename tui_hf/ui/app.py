@@ -33,6 +33,7 @@ from tui_hf.ui.messages import (
     ModelLoaded,
     RunFailed,
     RunFinished,
+    RunProgressed,
     TokenizerLoaded,
     TokensComputed,
 )
@@ -77,6 +78,7 @@ class TuiHfApp(App[int]):
         Binding("f5", "tab('compare')", "Compare", priority=True),
         Binding("f6", "tab('training')", "Training", priority=True),
         Binding("f7", "tab('log')", "Log", priority=True),
+        Binding("f8", "insert_mask", "Insert mask", priority=True),
     ]
 
     def __init__(self, settings: AppSettings | None = None) -> None:
@@ -94,6 +96,7 @@ class TuiHfApp(App[int]):
         self._cancel: threading.Event | None = None
         self._log_handler: Any = None
         self.last_load_error: str | None = None
+        self.chat_history: list[dict[str, str]] = []
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class TuiHfApp(App[int]):
         self._log_handler = attach_sink(lambda text, level: self.post_message(LibraryLogged(text, level)))
         self.query_one("#log-view", RichLog).write(f"library logs also go to {path}")
         self.query_one(StatusBar).progress("starting", 0.0)
+        self.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
         self.query_one("#input-text", TextArea).focus()
         self.call_after_refresh(self._bench_mark, "painted")
         self.load_model(self.model_reference, self.task_spec)
@@ -235,6 +239,7 @@ class TuiHfApp(App[int]):
             return
         self.task_spec = spec
         await self.query_one(InputPane).set_task(spec)
+        self.query_one(OutputPane).set_chat(spec.name == "conversational")
         self.query_one(OutputPane).show_message(f"[b]{spec.title}[/b]: {spec.summary}\n\nRun it with ctrl+r.")
         self.query_one(HoodPane).show_message("Run the task to see the explicit PyTorch path.")
         if self.loaded is None or self.loaded.info.task != spec.name:
@@ -380,6 +385,8 @@ class TuiHfApp(App[int]):
         if not texts:
             self.notify("Type some input first.", severity="warning")
             return
+        if self.task_spec.name == "conversational":
+            options["history"] = list(self.chat_history)
         if self._cancel is not None:
             self._cancel.set()
         self._cancel = threading.Event()
@@ -402,8 +409,13 @@ class TuiHfApp(App[int]):
         from tui_hf.core.tasks.common import Cancelled, TaskInputError
 
         started = time.perf_counter()
+
+        def emit(partial: Any) -> None:
+            if not cancel.is_set():
+                self.post_message(RunProgressed(spec.name, partial))
+
         try:
-            result = spec.load_runner()(loaded, texts, options, cancel)
+            result = spec.load_runner()(loaded, texts, options, cancel, emit)
             if cancel.is_set():
                 return
             self.post_message(RunFinished(spec.name, result, time.perf_counter() - started))
@@ -419,8 +431,15 @@ class TuiHfApp(App[int]):
         except Exception as exc:
             self.post_message(RunFailed(spec.name, f"{type(exc).__name__}: {exc}"))
 
+    def on_run_progressed(self, message: RunProgressed) -> None:
+        if self._cancel is not None and not self._cancel.is_set():
+            self.query_one(OutputPane).show_result(message.partial, f"[b]{message.task}[/b] · [yellow]streaming…[/yellow]")
+
     def on_run_finished(self, message: RunFinished) -> None:
         self.query_one(InputPane).set_running(False)
+        if message.task == "conversational":
+            self.chat_history = message.result.history
+            self.query_one("#input-text", TextArea).text = ""
         self.query_one(StatusBar).state(f"[green]{message.task} done in {message.seconds * 1000:.0f} ms[/green]")
         info = self.loaded.info if self.loaded is not None else None
         meta = f"[b]{message.task}[/b] · {escape(info.title) if info else ''} · {message.seconds * 1000:.0f} ms"
@@ -439,6 +458,20 @@ class TuiHfApp(App[int]):
 
     def on_library_logged(self, message: LibraryLogged) -> None:
         self.query_one("#log-view", RichLog).write(message.text)
+
+    @on(OutputPane.ChatReset)
+    def reset_chat(self) -> None:
+        self.chat_history = []
+        self.query_one(OutputPane).show_message("New chat: type a message and press ctrl+r.")
+
+    def action_insert_mask(self) -> None:
+        mask = getattr(self.tokenizer, "mask_token", None)
+        if mask is None:
+            self.notify("This tokenizer has no mask token.", severity="warning")
+            return
+        area = self.query_one("#input-text", TextArea)
+        area.insert(mask)
+        area.focus()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab

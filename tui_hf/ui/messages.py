@@ -68,3 +68,14 @@ class LibraryLogged(Message):
     def __init__(self, text: str, level: int) -> None:
         super().__init__()
         self.text, self.level = text, level
+
+
+class RunProgressed(Message):
+    """A partial result while a run streams; only the newest one waiting in the queue is kept."""
+
+    def __init__(self, task: str, partial: Any) -> None:
+        super().__init__()
+        self.task, self.partial = task, partial
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunProgressed)

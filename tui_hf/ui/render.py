@@ -85,9 +85,134 @@ def render_explanation(explanation: Explanation) -> RenderableType:
     return Group(*parts)
 
 
+ENTITY_COLOURS = ("#5f87ff", "#ff875f", "#5fd75f", "#d75fd7", "#d7d75f", "#5fd7d7", "#ff5f87")
+
+
+def _entity_style(kind: str, kinds: list[str]) -> str:
+    return f"bold #000000 on {ENTITY_COLOURS[kinds.index(kind) % len(ENTITY_COLOURS)]}"
+
+
+def render_token_classification(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    kinds = sorted({e.type for item in result.items for e in item.entities})
+    if kinds:
+        legend = Text("types: ")
+        for kind in kinds:
+            legend.append(f" {kind} ", style=_entity_style(kind, kinds))
+            legend.append(" ")
+        parts.append(legend)
+    for item in result.items:
+        text = Text(item.text)
+        for e in item.entities:
+            if 0 <= e.start < e.end:
+                text.stylize(_entity_style(e.type, kinds), e.start, e.end)
+        parts += [text]
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("word", "type", "score", "span"):
+            table.add_column(col, justify="right" if col in ("score", "span") else "left")
+        for e in item.entities:
+            table.add_row(escape(e.word), Text(e.type, style=_entity_style(e.type, kinds)), f"{e.score:.3f}",
+                          f"{e.start}:{e.end}")
+        parts += [table if item.entities else Text("no entities found", style="dim"), Text("")]
+    return Group(*parts)
+
+
+def render_qa(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    parts.append(Text.from_markup(f"[b]Q:[/b] {escape(result.question)}"))
+    if not result.answers:
+        parts.append(Text("no answer span found in the context", style="yellow"))
+        return Group(*parts)
+    best = result.answers[0]
+    parts.append(Text.from_markup(f"[b]A:[/b] [b green]{escape(best.text)}[/b green]  score {best.score:.4f} · "
+                                  f"chars {best.start}:{best.end} · {result.windows} window"
+                                  f"{'s' if result.windows > 1 else ''}"))
+    lo, hi = max(0, best.start - 400), min(len(result.context), best.end + 400)
+    context = Text(("…" if lo else "") + result.context[lo:hi] + ("…" if hi < len(result.context) else ""))
+    shift = 1 if lo else 0
+    for k, answer in enumerate(result.answers):
+        if lo <= answer.start and answer.end <= hi:
+            style = "bold #000000 on #5fd75f" if k == 0 else "underline #d7d75f"
+            context.stylize(style, answer.start - lo + shift, answer.end - lo + shift)
+    parts += [Text(""), context]
+    if len(result.answers) > 1:
+        table = Table(box=None, header_style="bold", title="top answers", title_justify="left")
+        for col in ("#", "answer", "score", "", "span"):
+            table.add_column(col)
+        for k, a in enumerate(result.answers):
+            table.add_row(str(k + 1), escape(a.text), f"{a.score:.4f}", f"[blue]{bar(a.score, 20)}[/blue]",
+                          f"{a.start}:{a.end}")
+        parts += [Text(""), table]
+    return Group(*parts)
+
+
+def render_fill_mask(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    for item in result.items:
+        parts.append(Text.from_markup(f"[dim]{escape(item.text)}[/dim]"))
+        parts.append(Text.from_markup(f"[b]→[/b] [b green]{escape(item.filled)}[/b green]"))
+        for m, candidates in enumerate(item.masks):
+            table = Table.grid(padding=(0, 1))
+            table.add_column(no_wrap=True, style="bold")
+            table.add_column(no_wrap=True)
+            table.add_column(justify="right")
+            top = candidates[0].score if candidates else 1.0
+            for c in candidates:
+                table.add_row(escape(c.token), f"[blue]{bar(c.score / max(top, 1e-9), 24)}[/blue]", f"{c.score:.4f}")
+            if len(item.masks) > 1:
+                parts.append(Text(f"mask {m + 1}", style="dim"))
+            parts.append(table)
+        parts.append(Text(""))
+    return Group(*parts)
+
+
+def render_seq2seq(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    settings = " · ".join(f"{k} {v}" for k, v in result.settings.items())
+    if result.prefix:
+        settings = f"prefix {result.prefix!r} · " + settings
+    parts.append(Text(settings, style="dim"))
+    for item in result.items:
+        parts += [Text(item.input, style="dim italic"), Text.from_markup(f"[b]→[/b] {escape(item.output)}"),
+                  Text("")]
+    return Group(*parts)
+
+
+def render_generation(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    parts.append(Text(" · ".join(f"{k} {v}" for k, v in result.settings.items()), style="dim"))
+    for k, seq in enumerate(result.sequences):
+        text = Text(result.prompt, style="dim")
+        text.append(seq, style="bold")
+        if not result.done and k == len(result.sequences) - 1:
+            text.append("▌", style="blink")
+        if len(result.sequences) > 1 or not result.done:
+            parts.append(Text(f"sequence {k + 1}", style="underline"))
+        parts += [text, Text("")]
+    return Group(*parts)
+
+
+def render_chat(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    for k, m in enumerate(result.messages):
+        style = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}.get(m.role, "bold")
+        body = Text(m.content)
+        if not result.done and k == len(result.messages) - 1:
+            body.append("▌", style="blink")
+        parts += [Text(m.role, style=style), body, Text("")]
+    return Group(*parts)
+
+
 RENDERERS: dict[str, Callable[[Any], RenderableType]] = {
     "ClassificationResult": render_classification,
+    "ZeroShotResult": render_classification,
     "EmbeddingResult": render_embedding,
+    "TokenClassificationResult": render_token_classification,
+    "QAResult": render_qa,
+    "FillMaskResult": render_fill_mask,
+    "Seq2SeqResult": render_seq2seq,
+    "GenerationResult": render_generation,
+    "ChatResult": render_chat,
 }
 
 

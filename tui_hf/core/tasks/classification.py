@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Explanation, Step, check_cancel, clean_texts, pipeline_for, tensor_text
+from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, clean_texts, pipeline_for, tensor_text
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ClassificationResult:
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None) -> ClassificationResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None) -> ClassificationResult:
     texts = clean_texts(texts)
     pipe = pipeline_for(loaded, "text-classification")
     check_cancel(cancel)

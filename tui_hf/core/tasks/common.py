@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tui_hf.core.models import LoadedModel
+
+
+Emit = Callable[[Any], None]  # receives partial results while a run streams (the UI redraws at its own pace)
+
+
+class Runner(Protocol):
+    def __call__(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
+                 cancel: threading.Event | None = None, emit: Emit | None = None) -> Any: ...
 
 
 class Cancelled(Exception):
@@ -76,3 +85,57 @@ def tensor_text(t: Any, precision: int = 4) -> str:
             return f"{tuple(t.shape)} {t.dtype}\n{t.detach().cpu()!r}"
         finally:
             torch.set_printoptions(profile="default")
+
+
+def cancel_criteria(cancel: threading.Event | None) -> Any:
+    """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Cancel(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            return cancel is not None and cancel.is_set()
+
+    return StoppingCriteriaList([_Cancel()])
+
+
+def stream_text(tokenizer: Any, generate: Callable[[Any], Any], cancel: threading.Event | None,
+                on_text: Callable[[str], None]) -> Any:
+    """Run `generate(streamer)` in a thread and hand the growing decoded text to `on_text` as it arrives.
+
+    Returns what `generate` returned; re-raises its exception. TextIteratorStreamer is the documented way to
+    stream; its timeout lets us notice a generate thread that died without ending the stream.
+    """
+    import queue
+
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.1)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = generate(streamer)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+            streamer.end()
+
+    thread = threading.Thread(target=target, name="generate", daemon=True)
+    thread.start()
+    text = ""
+    while True:
+        try:
+            piece = next(streamer)
+        except StopIteration:
+            break
+        except queue.Empty:
+            if not thread.is_alive():
+                break
+            continue
+        if piece:
+            text += piece
+            on_text(text)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    check_cancel(cancel)
+    return outcome.get("value")

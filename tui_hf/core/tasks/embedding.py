@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Explanation, Step, check_cancel, clean_texts, pipeline_for, tensor_text
+from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, clean_texts, pipeline_for, tensor_text
 
 
 @dataclass
@@ -42,7 +42,7 @@ def pool(hidden: Any, how: str) -> Any:
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None) -> EmbeddingResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None) -> EmbeddingResult:
     import torch
 
     opts = {"pooling": "mean", "normalize": True, **(options or {})}

@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Static
 
 from tui_hf.ui.render import render_explanation, render_result, to_json
@@ -13,6 +14,9 @@ from tui_hf.ui.render import render_explanation, render_result, to_json
 
 class OutputPane(Vertical):
     """The latest result of a run, drawn for its task, with a raw JSON view and copy."""
+
+    class ChatReset(Message):
+        pass
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -22,10 +26,17 @@ class OutputPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="output-bar"):
             yield Static("", id="output-meta")
+            yield Button("New chat", id="output-new-chat", compact=True)
             yield Button("Raw JSON", id="output-raw", compact=True)
             yield Button("Copy", id="output-copy", compact=True)
         with VerticalScroll(id="output-scroll"):
             yield Static("Run the task (ctrl+r) to see the model's output here.", id="output-view")
+
+    def on_mount(self) -> None:
+        self.set_chat(False)
+
+    def set_chat(self, chat: bool) -> None:
+        self.query_one("#output-new-chat", Button).display = chat
 
     def show_result(self, result: Any, meta: str) -> None:
         self.result = result
@@ -50,7 +61,9 @@ class OutputPane(Vertical):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id == "output-raw":
+        if event.button.id == "output-new-chat":
+            self.post_message(self.ChatReset())
+        elif event.button.id == "output-raw":
             self.raw = not self.raw
             event.button.label = "Rendered" if self.raw else "Raw JSON"
             self._draw()

@@ -1,0 +1,74 @@
+"""conversational: chat over the model's own chat template (the v4 pipeline was removed in 4.42).
+
+The history is plain data the caller keeps and passes back (options["history"]), so the core stays
+stateless and a chat can be saved, replayed or reset by whoever holds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, stream_text
+from tui_hf.core.tasks.generation import fit_to_context, generation_settings
+
+
+@dataclass
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass
+class ChatResult:
+    messages: list[ChatMessage]  # the whole conversation, the new reply last
+    done: bool = True
+    prompt_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
+
+def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None, emit: Emit | None = None) -> ChatResult:
+    import torch
+
+    opts = {"system": "", "history": [], **(options or {})}
+    tok, model = loaded.tokenizer, loaded.model
+    if not getattr(tok, "chat_template", None):
+        raise TaskInputError(f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
+                             "model such as HuggingFaceTB/SmolLM3-3B")
+    text = "\n".join(texts).strip()
+    if not text:
+        raise TaskInputError("type a message")
+    history = [dict(m) for m in opts["history"] or []]
+    if opts["system"] and not any(m["role"] == "system" for m in history):
+        history.insert(0, {"role": "system", "content": str(opts["system"])})
+    history.append({"role": "user", "content": text})
+    try:
+        enc = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                      return_tensors="pt")
+    except Exception as exc:  # a template that rejects a role (some have no system turn)
+        raise TaskInputError(f"the chat template refused this conversation: {exc}") from exc
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    settings = generation_settings(loaded, opts)
+    warnings = list(loaded.info.warnings)
+    fit_to_context(loaded, enc["input_ids"].shape[1], settings, warnings)
+    messages = [ChatMessage(m["role"], m["content"]) for m in history]
+
+    def progress(reply: str) -> None:
+        if emit is not None:
+            emit(ChatResult(messages + [ChatMessage("assistant", reply)], False))
+
+    def generate(streamer: Any) -> Any:
+        with torch.inference_mode():
+            return model.generate(**enc, **settings, streamer=streamer, stopping_criteria=cancel_criteria(cancel))
+
+    out = stream_text(tok, generate, cancel, progress)
+    prompt_len = enc["input_ids"].shape[1]
+    reply = tok.decode(out[0][prompt_len:], skip_special_tokens=True).strip()
+    return ChatResult(messages + [ChatMessage("assistant", reply)], True, prompt_len, warnings)
