@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, stream_text
+from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, fit_inputs, stream_text
 from tui_hf.core.tasks.generation import fit_to_context, generation_settings
 
 
@@ -54,7 +54,7 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
                                       return_tensors="pt")
     except Exception as exc:  # a template that rejects a role (some have no system turn)
         raise TaskInputError(f"the chat template refused this conversation: {exc}") from exc
-    enc = {k: v.to(model.device) for k, v in enc.items()}
+    enc = fit_inputs(model, enc)
     settings = generation_settings(loaded, opts)
     warnings = list(loaded.info.warnings)
     fit_to_context(loaded, enc["input_ids"].shape[1], settings, warnings)

@@ -139,3 +139,15 @@ def stream_text(tokenizer: Any, generate: Callable[[Any], Any], cancel: threadin
         raise outcome["error"]
     check_cancel(cancel)
     return outcome.get("value")
+
+
+def fit_inputs(model: Any, encoding: Any) -> dict[str, Any]:
+    """The encoding's tensors that the model's forward takes, on its device.
+
+    A tokenizer can return more than a model accepts (token_type_ids from a BERT tokenizer put in front
+    of T5 or GPT-2), and `generate` rejects unknown keyword arguments.
+    """
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    return {k: v.to(model.device) for k, v in encoding.items() if k in accepted}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, check_cancel, clean_texts
+from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, check_cancel, clean_texts, fit_inputs
 
 LANGUAGES = {"en": "English", "fr": "French", "de": "German", "ro": "Romanian", "es": "Spanish", "it": "Italian",
              "pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
@@ -45,7 +45,7 @@ def _generate(loaded: LoadedModel, task: str, texts: list[str], prefix: str, set
 
     tok, model = loaded.tokenizer, loaded.model
     check_cancel(cancel)
-    enc = tok([prefix + t for t in texts], return_tensors="pt", padding=True, truncation=True).to(model.device)
+    enc = fit_inputs(model, tok([prefix + t for t in texts], return_tensors="pt", padding=True, truncation=True))
     with torch.inference_mode():
         out = model.generate(**enc, **settings, stopping_criteria=cancel_criteria(cancel))
     check_cancel(cancel)
