@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, RichLog, S
 from textual.widgets.text_area import Selection
 from textual.worker import get_current_worker
 
-from tui_hf.core.tasks.registry import TaskSpec, get_task
+from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.messages import (
     CompareFinished,
     ExplainFinished,
@@ -43,7 +43,7 @@ from tui_hf.ui.panes.output import HoodPane, OutputPane
 from tui_hf.ui.panes.status import StatusBar
 from tui_hf.ui.panes.tasks import TaskList
 from tui_hf.ui.panes.tokens import TokensPane, TokenTable, TokenTextView, wrap
-from tui_hf.ui.panes.training import TrainingPane
+from tui_hf.ui.panes.training import TrainingPane, TrainingView
 
 DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
 BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted"/"ready" times to
@@ -60,6 +60,7 @@ class AppSettings:
     allow_pickle: bool = False
     text: str = DEFAULT_TEXT
     log_path: Path | None = None
+    runs_dir: Path | None = None  # default: ./runs or $TUI_HF_RUNS
     debounce: float = 0.06  # seconds of quiet typing before the breakdown recomputes
 
 
@@ -121,7 +122,7 @@ class TuiHfApp(App[int]):
                     with TabPane("Compare", id="compare"):
                         yield ComparePane()
                     with TabPane("Training", id="training"):
-                        yield TrainingPane()
+                        yield TrainingPane(self.settings.runs_dir)
                     with TabPane("Log", id="log"):
                         yield RichLog(id="log-view", wrap=True, markup=False, max_lines=5000)
         yield StatusBar(id="status")
@@ -459,6 +460,23 @@ class TuiHfApp(App[int]):
     def on_library_logged(self, message: LibraryLogged) -> None:
         self.query_one("#log-view", RichLog).write(message.text)
 
+    @on(TrainingView.TryModel)
+    async def try_trained_model(self, event: TrainingView.TryModel) -> None:
+        """Load a finetuned run's final model into the inference panes, on the task it was trained for."""
+        spec = get_task(event.task)
+        self.model_reference = str(event.path)
+        self.query_one("#model", Input).value = self.model_reference
+        self.task_spec = spec
+        tasks = self.query_one("#tasks", TaskList)
+        with tasks.prevent(OptionList.OptionSelected):
+            tasks.highlighted = list(TASKS).index(spec.name)
+        await self.query_one(InputPane).set_task(spec)
+        self.loaded = None
+        self.tokenizer_reference = None
+        self.load_model(self.model_reference, spec)
+        self.query_one("#tabs", TabbedContent).active = "output"
+        self.notify(f"Loading the finetuned model from {event.path}")
+
     @on(OutputPane.ChatReset)
     def reset_chat(self) -> None:
         self.chat_history = []
@@ -472,6 +490,11 @@ class TuiHfApp(App[int]):
         area = self.query_one("#input-text", TextArea)
         area.insert(mask)
         area.focus()
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Training and the log need the height; the input belongs to the inference tabs.
+        self.query_one(InputPane).display = event.pane.id not in ("training", "log")
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab

@@ -1,16 +1,367 @@
-"""The training pane."""
+"""The training pane: start jobs, pick a run, watch it live; and the live view `tui-hf attach` shows.
+
+The view follows runs/<id>/events.jsonl with an incremental reader at 2 Hz, so it costs the same at
+step 10 and step 10,000, works on a run started by anyone (another terminal, a script with
+TuiHfCallback, a job that outlived the app), and redraws at a rate SSH handles.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets.option_list import Option
+
+from tui_hf.core.training.events import EventReader, RunState
+from tui_hf.core.training.job import job_pid
+
+POLL_SECONDS = 0.5
+MAX_POINTS = 600  # per curve: more than a terminal shows, few enough to redraw at 2 Hz
+OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
 
 
-class TrainingPane(VerticalScroll):
+def smooth(values: list[float], weight: float = 0.8) -> list[float]:
+    """Exponential moving average, bias-corrected like TensorBoard's so the start is not dragged to 0."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
+    if len(points) <= limit:
+        return points
+    stride = len(points) / limit
+    return [points[int(i * stride)] for i in range(limit)] + [points[-1]]
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Follower:
+    """A run directory and the state folded from its events so far."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.reader = EventReader(run_dir)
+        self.state = RunState()
+
+    def poll(self) -> bool:
+        events = self.reader.read()
+        self.state.apply(events)
+        return bool(events)
+
+    @property
+    def status(self) -> str:
+        """The events' status, or "died" when the process is gone without having said so."""
+        from tui_hf.core.training.events import pid_alive
+
+        s = self.state
+        if s.done or s.status == "pending" and job_pid(self.run_dir) is None:
+            return s.status
+        return s.status if pid_alive(job_pid(self.run_dir)) or pid_alive(s.pid) else "died"
+
+
+class TrainingView(Vertical):
+    """One run, live: status, progress with ETA, throughput, memory, loss curves, evaluation metrics."""
+
+    class TryModel(Message):
+        def __init__(self, path: Path, task: str) -> None:
+            super().__init__()
+            self.path, self.task = path, task
+
+    def __init__(self, run_dir: Path | None = None, *, can_try: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.follower: Follower | None = None
+        self.overlays: dict[Path, Follower] = {}
+        self.can_try = can_try
+        self._initial = run_dir
+        self._plot: Any = None
+        self._dirty = True
+
     def compose(self) -> ComposeResult:
-        yield Static(
-            "[b]Finetuning[/b]\n\nFinetuning jobs and the live loss view are not part of this build yet.\n"
-            "Nothing here is simulated: this pane stays empty until a training job exists.",
-            id="training-empty",
-        )
+        yield Static("No run selected. Start one, or pick one from the list.", id="run-header")
+        with Horizontal(id="run-progress-row"):
+            yield ProgressBar(total=1.0, show_eta=False, id="run-progress")
+            yield Static("", id="run-eta")
+        yield Static("", id="run-stats")
+        with Horizontal(id="run-controls"):
+            yield Checkbox("smooth", True, id="run-smooth", compact=True)
+            yield Checkbox("overlay runs", False, id="run-overlay", compact=True)
+            yield Button("Stop", id="run-stop", compact=True, variant="error")
+            yield Button("Resume", id="run-resume", compact=True)
+            yield Button("Try model", id="run-try", compact=True, variant="success")
+            yield Button("Export CSV", id="run-export", compact=True)
+        yield Vertical(id="run-plot")
+        yield VerticalScroll(Static("", id="run-evals"), id="run-evals-scroll")
+
+    def on_mount(self) -> None:
+        self.query_one("#run-try").display = self.can_try
+        if self._initial is not None:
+            self.follow(self._initial)
+        self.set_interval(POLL_SECONDS, self.poll)
+
+    def follow(self, run_dir: Path) -> None:
+        self.follower = Follower(Path(run_dir))
+        self._dirty = True
+        self.call_later(self.poll)
+
+    def set_overlays(self, run_dirs: list[Path]) -> None:
+        current = self.follower.run_dir if self.follower else None
+        wanted = [p for p in run_dirs if p != current]
+        self.overlays = {p: self.overlays.get(p) or Follower(p) for p in wanted}
+        self._dirty = True
+
+    async def poll(self) -> None:
+        if self.follower is None:
+            return
+        changed = self.follower.poll()
+        if self.query_one("#run-overlay", Checkbox).value:
+            for f in self.overlays.values():
+                changed = f.poll() or changed
+        if changed or self._dirty:
+            self._dirty = False
+            await self.draw()
+        else:
+            self._draw_eta()  # time passes even when no step finished
+
+    @on(Checkbox.Changed)
+    async def _options_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._dirty = True
+        await self.poll()
+
+    async def _ensure_plot(self) -> Any:
+        if self._plot is None:
+            from textual_plot import PlotWidget  # numpy and the canvas load with the first run shown
+
+            self._plot = PlotWidget(id="run-loss")
+            await self.query_one("#run-plot").mount(self._plot)
+            self._plot.set_xlabel("step")
+            self._plot.set_ylabel("loss")
+        return self._plot
+
+    def _draw_eta(self) -> None:
+        if self.follower is None:
+            return
+        s = self.follower.state
+        elapsed = (s.updated or time.time()) - s.started if s.started else None
+        self.query_one("#run-eta", Static).update(
+            f"step {s.step}/{s.total_steps or '?'} · epoch {s.epoch:.2f}/{s.epochs:g} · "
+            f"elapsed {duration(elapsed)} · ETA {duration(s.eta_seconds)}")
+
+    async def draw(self) -> None:
+        f = self.follower
+        if f is None:
+            return
+        s, status = f.state, f.status
+        colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red", "stopped": "yellow",
+                  "stopping": "yellow"}.get(status, "white")
+        labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels else ""
+        header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{status}[/{colour}] · {s.engine or '?'} · "
+                  f"{escape(s.model or '?')}{labels}")
+        if s.message:
+            header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
+        if status == "died":
+            header += "\n[red]the job's process is gone without a final status (killed?): resume continues from " \
+                      "its last checkpoint[/red]"
+        self.query_one("#run-header", Static).update(header)
+        self.query_one("#run-progress", ProgressBar).update(progress=s.progress if s.total_steps else 0.0)
+        self._draw_eta()
+        stats = []
+        if s.train:
+            stats.append(f"loss [b]{s.train[-1][1]:.4f}[/b]")
+        if s.lr:
+            stats.append(f"lr {s.lr[-1][1]:.2e}")
+        if s.grad_norm is not None:
+            stats.append(f"grad norm {s.grad_norm:.3f}")
+        if s.samples_per_second is not None:
+            stats.append(f"{s.samples_per_second:.1f} samples/s")
+        if s.tokens_per_second is not None:
+            stats.append(f"{s.tokens_per_second:,.0f} tokens/s")
+        if s.memory_mb is not None:
+            stats.append(f"memory {s.memory_mb:,.0f} MiB")
+        self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
+        evals = [f"[b]evaluation[/b] ({len(s.evals)})"] if s.evals else []
+        for e in s.evals[-6:]:
+            metrics = "  ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in e.items()
+                                if k.startswith("eval_") and isinstance(v, (int, float)))
+            evals.append(f"step {e.get('step')} · epoch {e.get('epoch', 0):.2f}  {metrics}")
+        if s.traceback and status in ("failed", "died"):
+            evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
+        self.query_one("#run-evals", Static).update("\n".join(evals))
+        self.query_one("#run-stop").disabled = status not in ("running", "starting", "pending")
+        self.query_one("#run-resume").disabled = status not in ("stopped", "died", "failed")
+        self.query_one("#run-try").disabled = not s.final_path
+        await self._draw_plot()
+
+    async def _draw_plot(self) -> None:
+        f = self.follower
+        if f is None or not (f.state.train or f.state.evals):
+            return
+        plot = await self._ensure_plot()
+        plot.clear()
+        smooth_on = self.query_one("#run-smooth", Checkbox).value
+        ys_all: list[float] = []
+        xs_max = max(f.state.total_steps, f.state.step, 1)
+        if self.query_one("#run-overlay", Checkbox).value:
+            for k, other in enumerate(self.overlays.values()):
+                pts = thin(other.state.train)
+                if pts:
+                    ys = [y for _, y in pts]
+                    ys_all += ys
+                    xs_max = max(xs_max, pts[-1][0])
+                    plot.plot([x for x, _ in pts], smooth(ys) if smooth_on else ys,
+                              line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)], label=other.run_dir.name[-24:])
+        pts = thin(f.state.train)
+        if pts:
+            xs, ys = [x for x, _ in pts], [y for _, y in pts]
+            ys_all += ys
+            if smooth_on:
+                plot.plot(xs, ys, line_style="#555555", label="train loss")
+                plot.plot(xs, smooth(ys), line_style="bold #ffffff", label="smoothed")
+            else:
+                plot.plot(xs, ys, line_style="bold #ffffff", label="train loss")
+        evals = [(e["step"], e["eval_loss"]) for e in f.state.evals if e.get("eval_loss") is not None]
+        ys_all += [y for _, y in evals]
+        # Fixed limits: x spans the whole run (progress reads off the curve), and a flat or single-point
+        # curve still gets a y range (the plot widget cannot scale an empty one).
+        low, high = min(ys_all), max(ys_all)
+        pad = (high - low) * 0.08 or max(abs(high) * 0.05, 0.01)
+        plot.set_xlimits(0, xs_max)
+        plot.set_ylimits(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)
+        if evals:
+            plot.plot([x for x, _ in evals], [y for _, y in evals], line_style="bold #ff5f5f", label="eval loss")
+            plot.scatter([x for x, _ in evals], [y for _, y in evals], marker="●", marker_style="#ff5f5f")
+        plot.show_legend()
+
+    @on(Button.Pressed, "#run-stop")
+    def _stop(self) -> None:
+        from tui_hf.core.training.job import stop
+
+        if self.follower and stop(self.follower.run_dir):
+            self.notify("Stopping: the job finishes its step and saves a checkpoint.")
+
+    @on(Button.Pressed, "#run-resume")
+    def _resume(self) -> None:
+        from tui_hf.core.training.job import launch
+
+        if self.follower:
+            launch(self.follower.run_dir)
+            self.notify(f"Resuming {self.follower.run_dir.name} from its last checkpoint.")
+
+    @on(Button.Pressed, "#run-export")
+    def _export(self) -> None:
+        from tui_hf.core.training.events import to_csv
+
+        if self.follower:
+            out = self.follower.run_dir / "metrics.csv"
+            self.notify(f"Wrote {to_csv(self.follower.run_dir, out)} rows to {out}")
+
+    @on(Button.Pressed, "#run-try")
+    def _try(self) -> None:
+        if self.follower and self.follower.state.final_path:
+            import json
+
+            spec = json.loads((self.follower.run_dir / "spec.json").read_text())
+            task = {"causal-lm": "text-generation"}.get(spec.get("task"), spec.get("task", "text-classification"))
+            self.post_message(self.TryModel(Path(self.follower.state.final_path), task))
+
+
+class TrainingPane(Horizontal):
+    """The job form and the runs list on the left; the live view of the chosen run on the right."""
+
+    def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runs_dir = runs_dir
+
+    def compose(self) -> ComposeResult:
+        from tui_hf.data import SENTIMENT_CSV
+
+        with VerticalScroll(id="train-form"):
+            yield Label("New job", classes="section")
+            for label, wid, value in (("Model", "train-model", "embedded"), ("Data", "train-data", str(SENTIMENT_CSV)),
+                                      ("Text column", "train-text", "text"), ("Label column", "train-label", "label")):
+                yield Label(label, classes="field-label")
+                yield Input(value, id=wid)
+            yield Label("Engine", classes="field-label")
+            yield Select([("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop", "native")],
+                         value="trainer", allow_blank=False, id="train-engine")
+            with Horizontal(classes="train-numbers"):
+                for label, wid, value, kind in (("Epochs", "train-epochs", "3", "number"),
+                                                ("Batch", "train-batch", "16", "integer"),
+                                                ("LR", "train-lr", "5e-5", "number"),
+                                                ("Max len", "train-maxlen", "64", "integer")):
+                    with Vertical():
+                        yield Label(label, classes="field-label")
+                        yield Input(value, id=wid, type=kind)  # type: ignore[arg-type]
+            yield Button("Start training", id="train-start", variant="primary")
+            yield Label("Runs", classes="section")
+            yield OptionList(id="train-runs")
+        yield TrainingView(id="train-view")
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+        self.set_interval(2.0, self.refresh_runs)
+
+    def refresh_runs(self) -> None:
+        from tui_hf.core.training.job import list_runs
+
+        runs = list_runs(self.runs_dir)
+        options = self.query_one("#train-runs", OptionList)
+        highlighted = options.highlighted_option.id if options.highlighted_option else None
+        options.clear_options()
+        for r in reversed(runs):
+            best = r.state.best()
+            extra = f" {best[0]} {best[1]:.3f}" if best else ""
+            colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red"}.get(r.status, "yellow")
+            options.add_option(Option(f"{escape(r.path.name)}\n  [{colour}]{r.status}[/{colour}]{extra}",
+                                      id=str(r.path)))
+        if highlighted is not None:
+            try:
+                options.highlighted = options.get_option_index(highlighted)
+            except Exception:
+                pass
+        self.query_one(TrainingView).set_overlays([r.path for r in runs])
+
+    @on(OptionList.OptionSelected, "#train-runs")
+    def _run_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.query_one(TrainingView).follow(Path(event.option.id))
+
+    @on(Button.Pressed, "#train-start")
+    def start(self) -> None:
+        from tui_hf.core.training.job import create_run, launch
+        from tui_hf.core.training.spec import DataSpec, SpecError, TrainSpec
+
+        value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
+        try:
+            spec = TrainSpec(
+                data=DataSpec(train=value("train-data"), text_column=value("train-text"),
+                              label_column=value("train-label"), max_length=int(value("train-maxlen") or 64)),
+                model=value("train-model") or "embedded", engine=str(self.query_one("#train-engine", Select).value),
+                epochs=float(value("train-epochs") or 3), batch_size=int(value("train-batch") or 16),
+                learning_rate=float(value("train-lr") or 5e-5))
+            run_dir = create_run(spec, self.runs_dir)
+        except (SpecError, ValueError) as exc:
+            self.notify(str(exc), title="Cannot start training", severity="error", timeout=10)
+            return
+        launch(run_dir)
+        self.notify(f"Started {run_dir.name}: it keeps running if you close the app (tui-hf attach {run_dir}).")
+        self.query_one(TrainingView).follow(run_dir)
+        self.refresh_runs()
