@@ -264,7 +264,7 @@ def run_native(spec: TrainSpec, run_dir: Path, writer: EventWriter | None, stop:
             step += 1
             samples += batch["input_ids"].shape[0] * world
             tokens += int(batch["attention_mask"].sum()) * world if "attention_mask" in batch else 0
-            if main_rank and writer is not None and (step % spec.logging_steps == 0 or step == 1):
+            if main_rank and writer is not None and (step % spec.logging_steps == 0 or step in (1, total)):
                 now = time.time()
                 writer.write("train", step=step, epoch=round(step / steps_per_epoch, 4), loss=float(loss),
                              learning_rate=scheduler.get_last_lr()[0], grad_norm=grad_norm,

@@ -1,0 +1,198 @@
+"""Finetuning jobs: both engines learn, events are complete, stop/resume, crashes, callbacks, torchrun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui_hf.core.training.events import EventReader, RunState, read_state, to_csv
+from tui_hf.core.training.job import create_run, launch, list_runs, run_info, stop
+from tui_hf.core.training.spec import DataSpec, SpecError, TrainSpec
+from tui_hf.data import SENTIMENT_CSV
+
+
+def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
+    data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.2)
+    base: dict[str, Any] = dict(model=str(model), engine=engine, epochs=8, batch_size=16, learning_rate=5e-3,
+                                warmup=0.0, logging_steps=2, device="cpu", seed=1)
+    base.update(overrides)
+    return TrainSpec(data=data, **base)
+
+
+def run_job(run_dir: Path, timeout: float = 240) -> int:
+    """The job as the app starts it (python -m tui_hf.train), waited for."""
+    proc = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode
+
+
+def wait_for(predicate: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+def test_engine_learns_and_writes_complete_ordered_events(engine: str, tiny_bert_cls_dir: Path,
+                                                          tmp_path: Path) -> None:
+    run_dir = create_run(spec_for(tiny_bert_cls_dir, engine), tmp_path)
+    assert run_job(run_dir) == 0, (run_dir / "train.log").read_text() if (run_dir / "train.log").exists() else ""
+    events = EventReader(run_dir).read()
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "status" and kinds[1] == "start" and kinds[-1] == "status"
+    assert events[-1]["status"] == "finished"
+    state = read_state(run_dir)
+    steps = [s for s, _ in state.train]
+    assert steps == sorted(steps) and steps[-1] == state.total_steps == 128  # 256 rows / 16 x 8 epochs
+    train = [e for e in events if e["event"] == "train"]
+    for key in ("loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second", "memory_mb"):
+        assert all(e.get(key) is not None for e in train[1:]), key
+    assert len(state.evals) == 8 and all("eval_accuracy" in e and "eval_f1" in e for e in state.evals)
+    losses = [loss for _, loss in state.train]
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4  # it learns
+    assert state.evals[-1]["eval_accuracy"] > 0.9
+    assert state.labels == ["negative", "positive"]
+    final = Path(state.final_path or "")
+    config = json.loads((final / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
+    assert kinds.index("checkpoint") < kinds.index("final")
+
+
+def test_stop_saves_a_checkpoint_and_resume_continues(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", epochs=40, logging_steps=1), tmp_path)
+    launch(run_dir)
+    wait_for(lambda: read_state(run_dir).step >= 5)
+    assert stop(run_dir)
+    wait_for(lambda: read_state(run_dir).status == "stopped")
+    stopped = read_state(run_dir)
+    assert stopped.checkpoints and stopped.final_path is None
+    stopped_at = int(Path(stopped.checkpoints[-1]).name.split("-")[1])
+    assert stopped_at >= 5
+    spec = TrainSpec.load(run_dir / "spec.json")
+    spec.epochs = 1  # shorten the rest of the run: resuming keeps its checkpoint, not its length
+    (run_dir / "spec.json").write_text(spec.to_json())
+    launch(run_dir)
+    wait_for(lambda: run_info(run_dir).status in ("finished", "failed", "died"), timeout=180)
+    events = EventReader(run_dir).read()
+    starts = [e for e in events if e["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["resumed_from_step"] == stopped_at
+    later = [e["step"] for e in events[events.index(starts[1]):] if e["event"] == "train"]
+    assert later and min(later) > stopped_at
+    assert run_info(run_dir).status == "finished"
+
+
+def test_a_failing_job_reports_why(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "three.csv"
+    with open(data, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for i in range(30):
+            w.writerow([f"example {i}", ["a", "b", "c"][i % 3]])
+    spec = spec_for(tiny_bert_cls_dir, "trainer")
+    spec.data.train = str(data)
+    run_dir = create_run(spec, tmp_path / "runs")
+    assert run_job(run_dir) == 1
+    info = run_info(run_dir)
+    assert info.status == "failed"
+    assert "trained SequenceClassification head with 2 labels" in info.state.message
+    assert "replace_head" in info.state.message
+
+
+def test_a_crash_keeps_its_traceback(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path)
+    # Damage the checkpoint being resumed from, as a full disk or a killed writer might.
+    bad = run_dir / "checkpoints" / "checkpoint-3"
+    bad.mkdir(parents=True)
+    (bad / "config.json").write_text("{not json")
+    assert run_job(run_dir) == 1
+    state = read_state(run_dir)
+    assert state.status == "failed" and "Traceback" in state.traceback
+
+
+@pytest.mark.parametrize("problem, match", [
+    (lambda s, p: setattr(s.data, "train", str(p / "missing.csv")), "no data file"),
+    (lambda s, p: setattr(s.data, "label_column", "sentiment"), "no column 'sentiment'"),
+    (lambda s, p: (p / "empty.csv").write_text("text,label\n") and setattr(s.data, "train", str(p / "empty.csv")),
+     "empty"),
+    (lambda s, p: setattr(s, "epochs", 0), "epochs must be above 0"),
+])
+def test_bad_input_is_refused_before_anything_starts(problem: Any, match: str, tmp_path: Path) -> None:
+    spec = spec_for(Path("embedded"), "trainer")
+    problem(spec, tmp_path)
+    with pytest.raises(SpecError, match=match):
+        create_run(spec, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
+    spec = spec_for(Path("embedded"), "trainer")
+    create_run(spec, tmp_path, name="exp1")
+    with pytest.raises(SpecError, match="already exists"):
+        create_run(spec, tmp_path, name="exp1")
+
+
+def test_a_plain_trainer_script_with_the_callback_is_attachable(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    script = tmp_path / "train_script.py"
+    script.write_text(f'''
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+from tui_hf import TuiHfCallback
+
+tok = AutoTokenizer.from_pretrained({str(tiny_bert_cls_dir)!r})
+model = AutoModelForSequenceClassification.from_pretrained({str(tiny_bert_cls_dir)!r})
+ds = Dataset.from_dict({{"text": ["good", "bad"] * 16, "label": [1, 0] * 16}})
+ds = ds.map(lambda b: tok(b["text"]), batched=True)
+args = TrainingArguments(output_dir={str(tmp_path / "out")!r}, num_train_epochs=2, per_device_train_batch_size=8,
+                         logging_steps=1, report_to="none", use_cpu=True, disable_tqdm=True)
+Trainer(model=model, args=args, train_dataset=ds, processing_class=tok,
+        callbacks=[TuiHfCallback({str(tmp_path / "runs" / "script-run")!r})]).train()
+''')
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=240)
+    [info] = list_runs(tmp_path / "runs")
+    assert info.status == "finished"
+    assert info.state.total_steps == 8 and [s for s, _ in info.state.train] == list(range(1, 9))
+    out = tmp_path / "metrics.csv"
+    assert to_csv(info.path, out) == 8
+    assert "loss" in out.read_text().splitlines()[0]
+
+
+def test_torchrun_with_two_cpu_processes_writes_one_event_stream(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "TUI_HF_RUNS": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "tui_hf", "train", "--data", str(SENTIMENT_CSV), "--model",
+                           str(tiny_bert_cls_dir), "--engine", "native", "--nproc", "2", "--max-steps", "6",
+                           "--batch-size", "8", "--max-length", "32", "--device", "cpu", "--name", "ddp"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = EventReader(tmp_path / "ddp").read()
+    starts = [e for e in events if e["event"] == "start"]
+    assert len(starts) == 1 and starts[0]["world_size"] == 2 and starts[0]["batch_size"] == 16
+    assert [e["status"] for e in events if e["event"] == "status"][-1] == "finished"
+    steps = [e["step"] for e in events if e["event"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == 6  # one writer: no step twice
+
+
+def test_run_state_folds_thousands_of_events_incrementally(tmp_path: Path) -> None:
+    from tui_hf.core.training.events import EventWriter
+
+    writer = EventWriter(tmp_path)
+    writer.write("start", total_steps=5000, epochs=1)
+    reader, state = EventReader(tmp_path), RunState()
+    for step in range(1, 5001):
+        writer.write("train", step=step, epoch=step / 5000, loss=1 / step)
+        if step % 1000 == 0:
+            state.apply(reader.read())
+    with open(tmp_path / "events.jsonl", "a") as fh:
+        fh.write('{"event": "train", "step": 50')  # a line still being written is left for the next read
+    state.apply(reader.read())
+    assert state.step == 5000 and len(state.train) == 5000 and state.progress == 1.0
