@@ -57,7 +57,8 @@ def test_engine_learns_and_writes_complete_ordered_events(engine: str, tiny_bert
     train = [e for e in events if e["event"] == "train"]
     for key in ("loss", "learning_rate", "grad_norm", "samples_per_second", "tokens_per_second", "memory_mb"):
         assert all(e.get(key) is not None for e in train[1:]), key
-    assert len(state.evals) == 8 and all("eval_accuracy" in e and "eval_f1" in e for e in state.evals)
+    assert len(state.evals) == 9 and all("eval_accuracy" in e and "eval_f1" in e for e in state.evals)
+    assert state.evals[0]["step"] == 0  # a baseline before the first step
     losses = [loss for _, loss in state.train]
     assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4  # it learns
     assert state.evals[-1]["eval_accuracy"] > 0.9

@@ -50,6 +50,8 @@ class TuiHfCallback(TrainerCallback):
         self.model_name = model_name
         self.owns_status = owns_status
         self.stopped = False
+        self.started = False  # set when on_train_begin already wrote the start event (a baseline evaluation)
+        self.total_steps: int | None = None  # known before Trainer computes it (for that early start event)
         self._writer = writer
         self._last: tuple[float, int] | None = None
 
@@ -59,10 +61,10 @@ class TuiHfCallback(TrainerCallback):
         return self._writer
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
+        if not state.is_world_process_zero or self.started:
             return
         labels = self.labels or list((getattr(getattr(model, "config", None), "id2label", None) or {}).values())
-        self._w().write("start", total_steps=state.max_steps, epochs=args.num_train_epochs, engine=self.engine,
+        self._w().write("start", total_steps=self.total_steps or state.max_steps, epochs=args.num_train_epochs, engine=self.engine,
                         model=self.model_name or type(model).__name__, labels=labels, pid=os.getpid(),
                         world_size=args.world_size, resumed_from_step=state.global_step,
                         batch_size=args.train_batch_size * args.gradient_accumulation_steps * args.world_size)

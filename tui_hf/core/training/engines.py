@@ -134,6 +134,14 @@ def run_trainer(spec: TrainSpec, run_dir: Path, writer: EventWriter | None, stop
                       compute_metrics=compute_metrics if spec.task != "causal-lm" else None)
     trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it on stdout
     resume = latest_checkpoint(run_dir)
+    if resume is None and prep.eval is not None:
+        # A baseline before the first step, so the curve shows what finetuning changed. The start event
+        # goes first, with the step count Trainer will compute (one optimizer step per batch).
+        per_epoch = math.ceil(len(prep.train) / (spec.batch_size * args.world_size))
+        callback.total_steps = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * per_epoch)
+        callback.on_train_begin(args, trainer.state, trainer.control, model=model)
+        callback.started = True
+        trainer.evaluate()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     final = None
     if trainer.is_world_process_zero() and not callback.stopped:
@@ -242,6 +250,10 @@ def run_native(spec: TrainSpec, run_dir: Path, writer: EventWriter | None, stop:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
+    if resume is None:
+        baseline = evaluate()  # before the first step, so the curve shows what finetuning changed
+        if main_rank and writer is not None and baseline:
+            writer.write("eval", step=0, epoch=0.0, **baseline)
     model.train()
     last_time, samples, tokens = time.time(), 0, 0
     stopped = False

@@ -1,0 +1,162 @@
+"""Training throughput of a tui-hf job vs a bare script, per engine, and UI key latency while a job trains.
+
+Same model (the embedded all-MiniLM-L6-v2), data (the shipped sentiment.csv), batch size, max length and
+seed on both sides. Steps/s is measured over the steps of the first epoch (between the step-1 and the
+last step's timestamps), so start-up and the epoch-end checkpoint are outside the window on both sides.
+Usage: python bench/training.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+BATCH, MAX_LEN, STEPS = 16, 64, 16  # 256 train rows / 16 = one epoch of 16 steps
+
+BARE = textwrap.dedent('''
+    import json, sys, time, torch
+    from datasets import load_dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainerCallback, TrainingArguments, get_linear_schedule_with_warmup, set_seed)
+    engine, model_dir, data, out = sys.argv[1:5]
+    BATCH, MAX_LEN, STEPS = {batch}, {max_len}, {steps}
+    set_seed(42)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    raw = load_dataset("csv", data_files=data)["train"].train_test_split(test_size=0.2, seed=42)["train"]
+    names = sorted(set(raw["label"]))
+    ds = raw.map(lambda b: {{**tok(b["text"], truncation=True, max_length=MAX_LEN),
+                            "labels": [names.index(l) for l in b["label"]]}}, batched=True,
+                 remove_columns=raw.column_names)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(names))
+    collator = DataCollatorWithPadding(tok)
+    times = []
+    if engine == "trainer":
+        class Clock(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                times.append((state.global_step, time.time()))
+        args = TrainingArguments(output_dir=out + "/ckpt", max_steps=STEPS, per_device_train_batch_size=BATCH,
+                                 learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, report_to="none",
+                                 disable_tqdm=True, save_strategy="no", logging_steps=1, use_cpu=True,
+                                 dataloader_pin_memory=False, seed=42)
+        Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, data_collator=collator,
+                callbacks=[Clock()]).train()
+    else:
+        loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, collate_fn=collator)
+        opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+        sched = get_linear_schedule_with_warmup(opt, int(0.1 * STEPS), STEPS)
+        model.train()
+        for step, batch in enumerate(loader, 1):
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+            times.append((step, time.time()))
+            if step == STEPS:
+                break
+    json.dump(times, open(out + "/times.json", "w"))
+''').format(batch=BATCH, max_len=MAX_LEN, steps=STEPS)
+
+
+def steps_per_second(points: list[tuple[int, float]]) -> float:
+    (s0, t0), (s1, t1) = points[0], points[-1]
+    return (s1 - s0) / (t1 - t0)
+
+
+def run_job(engine: str, root: Path) -> float:
+    from tui_hf.core.training.events import EventReader
+    from tui_hf.core.training.job import create_run
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import SENTIMENT_CSV
+
+    spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine=engine, max_steps=STEPS,
+                     batch_size=BATCH, logging_steps=1, device="cpu", seed=42)
+    run_dir = create_run(spec, root)
+    subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], check=True, capture_output=True)
+    points = [(e["step"], e["time"]) for e in EventReader(run_dir).read() if e["event"] == "train"]
+    return steps_per_second(points)
+
+
+def run_bare(engine: str, root: Path) -> float:
+    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.data import SENTIMENT_CSV
+
+    out = Path(tempfile.mkdtemp(dir=root))
+    script = root / "bare.py"
+    script.write_text(BARE)
+    subprocess.run([sys.executable, str(script), engine, str(embedded_model_dir()), str(SENTIMENT_CSV), str(out)],
+                   check=True, capture_output=True)
+    return steps_per_second([tuple(p) for p in json.loads((out / "times.json").read_text())])
+
+
+async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
+    from textual.widgets import TextArea
+
+    from tui_hf.core.training.job import create_run, launch, stop
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import SENTIMENT_CSV
+    from tui_hf.ui.app import AppSettings, make_app
+
+    run_dir = None
+    if with_job:
+        spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine="native", epochs=50,
+                         device="cpu")
+        run_dir = create_run(spec, root)
+        launch(run_dir)
+        time.sleep(8)  # past imports and loading: the job is stepping
+    edited: list[float] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, TextArea.Changed):
+            edited.append(time.perf_counter())
+
+    app = make_app(AppSettings(text="typing while training", runs_dir=root))
+    latencies = []
+    async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
+        while app.tokenizer is None:
+            await pilot.pause(0.1)
+        app.query_one("#input-text", TextArea).focus()
+        for _ in range(keys):
+            edited.clear()
+            t = time.perf_counter()
+            await pilot.press("x")
+            while not edited:
+                await asyncio.sleep(0.0005)
+            latencies.append(edited[0] - t)
+            await pilot.pause(0.1)
+    if run_dir is not None:
+        stop(run_dir)
+    return statistics.median(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="tui-hf-bench-"))
+    print(f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
+          f"median of {args.repeat}")
+    print(f"  {'engine':<9} {'bare':>8} {'job':>8} {'job/bare':>9}")
+    for engine in ("trainer", "native"):
+        bare, job = [], []
+        for _ in range(args.repeat):  # interleaved
+            bare.append(run_bare(engine, root))
+            job.append(run_job(engine, root))
+        b, j = statistics.median(bare), statistics.median(job)
+        print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
+    idle = asyncio.run(key_latency(False, root))
+    busy = asyncio.run(key_latency(True, root))
+    print("\nUI key latency (key press to the edit handled, median of 20)")
+    print(f"  no job            {idle * 1e3:7.1f} ms")
+    print(f"  job training      {busy * 1e3:7.1f} ms   (same machine, 2 cores)")
+
+
+if __name__ == "__main__":
+    main()
