@@ -98,7 +98,7 @@ class TuiHfCallback(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
                     **kwargs: Any) -> None:
         if state.is_world_process_zero and metrics:
-            keep = {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(("_runtime",
+            keep = {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_time",
                     "_samples_per_second", "_steps_per_second"))}
             self._w().write("eval", step=state.global_step, epoch=round(state.epoch or 0.0, 4), **keep)
             self._last = (time.time(), state.global_step)  # evaluation time is not training throughput
