@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--explain", action="store_true",
                      help="also print the explicit PyTorch path (tensors, logits, softmax) where the task has one")
     _add_model_options(run)
+    save = sub.add_parser("save", help="load a model for a task and save it (model, tokenizer, config) to a directory",
+                          description="Load MODEL with TASK's head and save it with save_pretrained (safetensors).")
+    save.add_argument("out", metavar="DIR", help="target directory (must be empty unless --overwrite)")
+    save.add_argument("--task", "-t", default="feature-extraction", help="which head to load and save")
+    save.add_argument("--overwrite", action="store_true", help="write into a directory that is not empty")
+    _add_model_options(save)
     _add_training_commands(sub)
     return parser
 
@@ -131,7 +137,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     if args.command == "run":
         return run_command(args, task)
+    if args.command == "save":
+        return save_command(args, task)
     return launch_app(args, task.name)
+
+
+def save_command(args: argparse.Namespace, task: Any) -> int:
+    from tui_hf.core.models import ModelLoadError, load, parse_ref, resolve, save
+    from tui_hf.core.quiet import route_library_logs
+
+    route_library_logs()
+    try:
+        loaded = load(resolve(parse_ref(args.model), offline=args.offline), task, "cpu", args.dtype,
+                      trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
+        out = save(loaded, args.out, overwrite=args.overwrite)
+    except ModelLoadError as exc:
+        return _fail(str(exc), EXIT_LOAD)
+    print(f"saved {loaded.info.architecture} ({loaded.info.parameters_text} params) and its tokenizer to {out}")
+    return 0
 
 
 def launch_app(args: argparse.Namespace, task: str) -> int:

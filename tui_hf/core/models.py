@@ -38,6 +38,10 @@ class OfflineError(ModelLoadError):
     pass
 
 
+class PickleCheckpointError(ModelLoadError):
+    """Only a pickle checkpoint exists; loading one can run code, so it takes an explicit yes."""
+
+
 @dataclass(frozen=True)
 class ModelRef:
     kind: Literal["embedded", "local", "hub"]
@@ -256,7 +260,8 @@ def load(
             output_loading_info=True,
         )
     except Exception as exc:
-        raise ModelLoadError(_explain_load_failure(exc, resolved, task)) from exc
+        message = _explain_load_failure(exc, resolved, task)
+        raise (PickleCheckpointError if "pickle" in message else ModelLoadError)(message) from exc
     report(f"moving to {plan.device}", 0.9)
     model.to(plan.device)
     model.eval()
@@ -314,3 +319,17 @@ def _explain_load_failure(exc: BaseException, resolved: Resolved, task: TaskSpec
     if "trust_remote_code" in text:
         return f"{name} needs its own code to load; pass --trust-remote-code only if you trust its source."
     return f"could not load {name} for {task.name}: {_short(exc)}"
+
+
+def save(loaded: LoadedModel, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Save model, tokenizer and config with save_pretrained (safetensors). Refuses a non-empty directory
+    unless `overwrite`, so nothing is replaced by accident."""
+    out = Path(directory).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ModelLoadError(f"{out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ModelLoadError(f"{out} is not empty: choose another directory or confirm overwriting it")
+    out.mkdir(parents=True, exist_ok=True)
+    loaded.model.save_pretrained(out)
+    loaded.tokenizer.save_pretrained(out)
+    return out

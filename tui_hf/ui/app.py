@@ -15,8 +15,9 @@ from typing import Any
 
 from rich.markup import escape
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, OptionList, RichLog, Static, TabbedContent, TabPane, TextArea
@@ -25,6 +26,7 @@ from textual.worker import get_current_worker
 
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.messages import (
+    Report,
     CompareFinished,
     ExplainFinished,
     LibraryLogged,
@@ -44,6 +46,7 @@ from tui_hf.ui.panes.status import StatusBar
 from tui_hf.ui.panes.tasks import TaskList
 from tui_hf.ui.panes.tokens import TokensPane, TokenTable, TokenTextView, wrap
 from tui_hf.ui.panes.training import TrainingPane, TrainingView
+from tui_hf.ui.screens import ConfirmScreen, HelpScreen, ModelPicker, SaveScreen
 
 DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
 BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted"/"ready" times to
@@ -71,7 +74,9 @@ class TuiHfApp(App[int]):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", priority=True),
         Binding("ctrl+g", "cancel", "Cancel run", priority=True),
-        Binding("ctrl+o", "focus_model", "Model", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("ctrl+o", "pick_model", "Models", priority=True),
+        Binding("ctrl+s", "save_model", "Save model", priority=True),
         Binding("ctrl+t", "focus_tasks", "Tasks", priority=True),
         Binding("f2", "tab('tokens')", "Tokens", priority=True),
         Binding("f3", "tab('output')", "Output", priority=True),
@@ -80,6 +85,7 @@ class TuiHfApp(App[int]):
         Binding("f6", "tab('training')", "Training", priority=True),
         Binding("f7", "tab('log')", "Log", priority=True),
         Binding("f8", "insert_mask", "Insert mask", priority=True),
+        Binding("f9", "toggle_theme", "Theme", priority=True),
     ]
 
     def __init__(self, settings: AppSettings | None = None) -> None:
@@ -98,6 +104,17 @@ class TuiHfApp(App[int]):
         self._log_handler: Any = None
         self.last_load_error: str | None = None
         self.chat_history: list[dict[str, str]] = []
+        self._pickle_ok: set[str] = set()  # references the user agreed to load from pickle this session
+
+    async def _on_message(self, message: Message) -> None:
+        if isinstance(message, Report) and not self.screen_stack:
+            return  # a worker finished while the app was closing: nothing left to show it on
+        await super()._on_message(message)
+
+    @property
+    def main(self) -> Any:
+        """The main screen: workers report back while a modal (picker, help, confirm) is on top of it."""
+        return self.screen_stack[0]
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -107,7 +124,7 @@ class TuiHfApp(App[int]):
             with Vertical(id="sidebar"):
                 yield Label("Tasks  [dim]ctrl+t[/dim]", classes="section")
                 yield TaskList(self.task_spec.name, id="tasks")
-                yield Label("Model  [dim]ctrl+o[/dim]", classes="section")
+                yield Label("Model  [dim]ctrl+o picks[/dim]", classes="section")
                 yield Input(self.model_reference, placeholder="embedded | hub id | ./dir", id="model")
                 yield Static("", id="model-card")
             with Vertical(id="main"):
@@ -133,10 +150,10 @@ class TuiHfApp(App[int]):
 
         path = route_library_logs(self.settings.log_path)
         self._log_handler = attach_sink(lambda text, level: self.post_message(LibraryLogged(text, level)))
-        self.query_one("#log-view", RichLog).write(f"library logs also go to {path}")
-        self.query_one(StatusBar).progress("starting", 0.0)
-        self.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
-        self.query_one("#input-text", TextArea).focus()
+        self.main.query_one("#log-view", RichLog).write(f"library logs also go to {path}")
+        self.main.query_one(StatusBar).progress("starting", 0.0)
+        self.main.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
+        self.main.query_one("#input-text", TextArea).focus()
         self.call_after_refresh(self._bench_mark, "painted")
         self.load_model(self.model_reference, self.task_spec)
 
@@ -160,8 +177,9 @@ class TuiHfApp(App[int]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
     def load_model(self, reference: str, task: TaskSpec) -> None:
+        from tui_hf.core.catalog import remember
         from tui_hf.core.device import DeviceError
-        from tui_hf.core.models import ModelLoadError, load, load_tokenizer, parse_ref, resolve
+        from tui_hf.core.models import ModelLoadError, PickleCheckpointError, load, load_tokenizer, parse_ref, resolve
 
         worker = get_current_worker()
         started = time.monotonic()
@@ -182,7 +200,12 @@ class TuiHfApp(App[int]):
                 self.post_message(TokenizerLoaded(tokenizer, resolved.ref.title, reference))
             loaded = load(resolved, task, self.settings.device, self.settings.dtype, tokenizer=tokenizer,
                           trust_remote_code=self.settings.trust_remote_code,
-                          allow_pickle=self.settings.allow_pickle, progress=progress)
+                          allow_pickle=self.settings.allow_pickle or reference in self._pickle_ok,
+                          progress=progress)
+            remember(reference)
+        except PickleCheckpointError as exc:
+            self.post_message(LoadFailed(reference, str(exc), time.monotonic() - started, pickle=True))
+            return
         except (ModelLoadError, DeviceError) as exc:
             self.post_message(LoadFailed(reference, str(exc), time.monotonic() - started))
             return
@@ -193,7 +216,7 @@ class TuiHfApp(App[int]):
             self.post_message(ModelLoaded(loaded))
 
     def on_load_progressed(self, message: LoadProgressed) -> None:
-        self.query_one(StatusBar).progress(message.stage, message.fraction)
+        self.main.query_one(StatusBar).progress(message.stage, message.fraction)
 
     def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
         self.tokenizer, self.tokenizer_reference = message.tokenizer, message.reference
@@ -203,28 +226,46 @@ class TuiHfApp(App[int]):
         self.loaded = message.loaded
         info = self.loaded.info
         self.last_load_error = None
-        status = self.query_one(StatusBar)
+        status = self.main.query_one(StatusBar)
         status.model(info)
         status.progress("ready", 1.0)
         labels = ", ".join(list(info.labels.values())[:6])
         card = (f"[b]{escape(info.title)}[/b]\n{info.architecture}\n{info.parameters_text} params · {info.dtype}\n"
                 f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
                 f"tokenizer {info.tokenizer_class}" + (f"\nlabels {escape(labels)}" if labels else ""))
+        if self.settings.trust_remote_code:
+            card += "\n[red]remote code allowed (--trust-remote-code)[/red]"
         if info.warnings:
             card += "\n[yellow]⚠ head not trained[/yellow]" if info.newly_initialized else "\n[yellow]⚠ see log[/yellow]"
             for warning in info.warnings:
                 self.notify(warning, severity="warning", timeout=8)
-        self.query_one("#model-card", Static).update(card)
+        self.main.query_one("#model-card", Static).update(card)
         self._bench_mark("ready")
 
     def on_load_failed(self, message: LoadFailed) -> None:
+        if message.pickle and message.reference not in self._pickle_ok:
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self._pickle_ok.add(message.reference)
+                    self.load_model(message.reference, self.task_spec)
+                else:
+                    self._show_load_failure(message)
+
+            self.push_screen(ConfirmScreen(
+                f"[b]{escape(message.reference)}[/b] has only a pickle checkpoint (pytorch_model.bin).\n\n"
+                "Unpickling can run arbitrary code. Load it only if you trust where it came from.\n\nLoad it?"),
+                answer)
+            return
+        self._show_load_failure(message)
+
+    def _show_load_failure(self, message: LoadFailed) -> None:
         self.last_load_error = message.error
-        self.query_one(StatusBar).progress("load failed", 1.0)
-        self.query_one(StatusBar).state("[red]load failed[/red]")
-        self.query_one(OutputPane).show_message(f"[red b]Could not load {escape(message.reference)}[/red b]\n\n"
+        self.main.query_one(StatusBar).progress("load failed", 1.0)
+        self.main.query_one(StatusBar).state("[red]load failed[/red]")
+        self.main.query_one(OutputPane).show_message(f"[red b]Could not load {escape(message.reference)}[/red b]\n\n"
                                                 f"{escape(message.error)}")
         self.notify(message.error, title="Model not loaded", severity="error", timeout=12)
-        self.query_one("#log-view", RichLog).write(f"load failed after {message.seconds:.1f}s: {message.error}")
+        self.main.query_one("#log-view", RichLog).write(f"load failed after {message.seconds:.1f}s: {message.error}")
 
     @on(Input.Submitted, "#model")
     def model_submitted(self, event: Input.Submitted) -> None:
@@ -239,10 +280,10 @@ class TuiHfApp(App[int]):
         if spec.name == self.task_spec.name:
             return
         self.task_spec = spec
-        await self.query_one(InputPane).set_task(spec)
-        self.query_one(OutputPane).set_chat(spec.name == "conversational")
-        self.query_one(OutputPane).show_message(f"[b]{spec.title}[/b]: {spec.summary}\n\nRun it with ctrl+r.")
-        self.query_one(HoodPane).show_message("Run the task to see the explicit PyTorch path.")
+        await self.main.query_one(InputPane).set_task(spec)
+        self.main.query_one(OutputPane).set_chat(spec.name == "conversational")
+        self.main.query_one(OutputPane).show_message(f"[b]{spec.title}[/b]: {spec.summary}\n\nRun it with ctrl+r.")
+        self.main.query_one(HoodPane).show_message("Run the task to see the explicit PyTorch path.")
         if self.loaded is None or self.loaded.info.task != spec.name:
             self.load_model(self.model_reference, spec)
         self.request_tokens()
@@ -262,10 +303,10 @@ class TuiHfApp(App[int]):
     def request_tokens(self) -> None:
         if self.tokenizer is None:
             return
-        pane = self.query_one(InputPane)
+        pane = self.main.query_one(InputPane)
         self._generation += 1
-        self.compute_tokens(self.tokenizer, pane.texts(), pane.line_map(), self.query_one(TokensPane).settings(),
-                            self.query_one(TokensPane).text_width(), self._generation)
+        self.compute_tokens(self.tokenizer, pane.texts(), pane.line_map(), self.main.query_one(TokensPane).settings(),
+                            self.main.query_one(TokensPane).text_width(), self._generation)
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
     def compute_tokens(self, tokenizer: Any, texts: list[str], rows: list[int], settings: Any, width: int,
@@ -288,13 +329,13 @@ class TuiHfApp(App[int]):
         if message.generation != self._generation:
             return  # a newer keystroke is already being tokenized
         self.breakdown, self.rows = message.breakdown, message.rows
-        self.query_one(TokensPane).show(message.breakdown, message.lines)
+        self.main.query_one(TokensPane).show(message.breakdown, message.lines)
 
     @on(TokenTable.CursorMoved)
     def token_selected(self, event: TokenTable.CursorMoved) -> None:
-        self.query_one("#tok-text", TokenTextView).highlight(event.seq, event.index)
+        self.main.query_one("#tok-text", TokenTextView).highlight(event.seq, event.index)
         bd = self.breakdown
-        area = self.query_one("#input-text", TextArea)
+        area = self.main.query_one("#input-text", TextArea)
         if bd is None or area.has_focus or event.seq >= len(self.rows):
             return
         seq = bd.sequences[event.seq]
@@ -308,7 +349,7 @@ class TuiHfApp(App[int]):
         row = self.rows[seq]
         if self.task_spec.batch:
             return (row, char)
-        lines = self.query_one("#input-text", TextArea).text.split("\n")
+        lines = self.main.query_one("#input-text", TextArea).text.split("\n")
         for r, line in enumerate(lines):
             if char <= len(line):
                 return (r, char)
@@ -336,8 +377,8 @@ class TuiHfApp(App[int]):
             index = seq.token_at(char - 1)  # the cursor just after a word belongs to that word
         if index is None:
             return
-        self.query_one(TokenTable).move_to(seq_no, index)
-        self.query_one("#tok-text", TokenTextView).highlight(seq_no, index)
+        self.main.query_one(TokenTable).move_to(seq_no, index)
+        self.main.query_one("#tok-text", TokenTextView).highlight(seq_no, index)
 
     # -- tokenizer comparison -------------------------------------------------------------------------
 
@@ -346,10 +387,10 @@ class TuiHfApp(App[int]):
         if self.tokenizer is None:
             self.notify("The current tokenizer is still loading.", severity="warning")
             return
-        pane = self.query_one(ComparePane)
+        pane = self.main.query_one(ComparePane)
         pane.query_one("#compare-summary", Static).update(f"loading {escape(event.reference)}…")
-        self.compare_tokenizers(event.reference, self.query_one(InputPane).texts(),
-                                self.query_one(TokensPane).settings(), pane.view_width())
+        self.compare_tokenizers(event.reference, self.main.query_one(InputPane).texts(),
+                                self.main.query_one(TokensPane).settings(), pane.view_width())
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare tokenizers")
     def compare_tokenizers(self, reference: str, texts: list[str], settings: Any, width: int) -> None:
@@ -361,12 +402,12 @@ class TuiHfApp(App[int]):
                                    self.settings.trust_remote_code)
             comparison = compare(self.tokenizer, other, texts or [""], settings)
         except ModelLoadError as exc:
-            self.call_from_thread(self.query_one(ComparePane).show_error, str(exc))
+            self.call_from_thread(self.main.query_one(ComparePane).show_error, str(exc))
             return
         self.post_message(CompareFinished(comparison, wrap(comparison.a, width), wrap(comparison.b, width)))
 
     def on_compare_finished(self, message: CompareFinished) -> None:
-        self.query_one(ComparePane).show(message.comparison, message.lines_a, message.lines_b)
+        self.main.query_one(ComparePane).show(message.comparison, message.lines_a, message.lines_b)
 
     # -- running tasks --------------------------------------------------------------------------------
 
@@ -376,7 +417,7 @@ class TuiHfApp(App[int]):
             self.notify(self.last_load_error or "The model is still loading.",
                         severity="error" if self.last_load_error else "warning")
             return
-        pane = self.query_one(InputPane)
+        pane = self.main.query_one(InputPane)
         try:
             options = pane.options()
         except ValueError as exc:
@@ -392,8 +433,8 @@ class TuiHfApp(App[int]):
             self._cancel.set()
         self._cancel = threading.Event()
         pane.set_running(True)
-        self.query_one(StatusBar).state(f"[yellow]running {self.task_spec.name}…[/yellow]")
-        self.query_one("#tabs", TabbedContent).active = "output"
+        self.main.query_one(StatusBar).state(f"[yellow]running {self.task_spec.name}…[/yellow]")
+        self.main.query_one("#tabs", TabbedContent).active = "output"
         self.run_task(self.loaded, self.task_spec, texts, options, self._cancel)
 
     @on(InputPane.CancelRequested)
@@ -401,8 +442,8 @@ class TuiHfApp(App[int]):
         if self._cancel is not None and not self._cancel.is_set():
             self._cancel.set()
             self.workers.cancel_group(self, "run")
-            self.query_one(InputPane).set_running(False)
-            self.query_one(StatusBar).state("[yellow]cancelled[/yellow]")
+            self.main.query_one(InputPane).set_running(False)
+            self.main.query_one(StatusBar).state("[yellow]cancelled[/yellow]")
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False, description="run task")
     def run_task(self, loaded: Any, spec: TaskSpec, texts: list[str], options: dict[str, Any],
@@ -434,76 +475,134 @@ class TuiHfApp(App[int]):
 
     def on_run_progressed(self, message: RunProgressed) -> None:
         if self._cancel is not None and not self._cancel.is_set():
-            self.query_one(OutputPane).show_result(message.partial, f"[b]{message.task}[/b] · [yellow]streaming…[/yellow]")
+            self.main.query_one(OutputPane).show_result(message.partial, f"[b]{message.task}[/b] · [yellow]streaming…[/yellow]")
 
     def on_run_finished(self, message: RunFinished) -> None:
-        self.query_one(InputPane).set_running(False)
+        self.main.query_one(InputPane).set_running(False)
         if message.task == "conversational":
             self.chat_history = message.result.history
-            self.query_one("#input-text", TextArea).text = ""
-        self.query_one(StatusBar).state(f"[green]{message.task} done in {message.seconds * 1000:.0f} ms[/green]")
+            self.main.query_one("#input-text", TextArea).text = ""
+        self.main.query_one(StatusBar).state(f"[green]{message.task} done in {message.seconds * 1000:.0f} ms[/green]")
         info = self.loaded.info if self.loaded is not None else None
         meta = f"[b]{message.task}[/b] · {escape(info.title) if info else ''} · {message.seconds * 1000:.0f} ms"
-        self.query_one(OutputPane).show_result(message.result, meta)
+        self.main.query_one(OutputPane).show_result(message.result, meta)
 
     def on_run_failed(self, message: RunFailed) -> None:
-        self.query_one(InputPane).set_running(False)
-        self.query_one(StatusBar).state("[red]run failed[/red]")
-        self.query_one(OutputPane).show_message(f"[red b]{message.task} failed[/red b]\n\n{escape(message.error)}")
+        self.main.query_one(InputPane).set_running(False)
+        self.main.query_one(StatusBar).state("[red]run failed[/red]")
+        self.main.query_one(OutputPane).show_message(f"[red b]{message.task} failed[/red b]\n\n{escape(message.error)}")
         self.notify(message.error, title=f"{message.task} failed", severity="error", timeout=10)
 
     def on_explain_finished(self, message: ExplainFinished) -> None:
-        self.query_one(HoodPane).show(message.explanation)
+        self.main.query_one(HoodPane).show(message.explanation)
 
     # -- misc -----------------------------------------------------------------------------------------
 
     def on_library_logged(self, message: LibraryLogged) -> None:
-        self.query_one("#log-view", RichLog).write(message.text)
+        self.main.query_one("#log-view", RichLog).write(message.text)
 
     @on(TrainingView.TryModel)
     async def try_trained_model(self, event: TrainingView.TryModel) -> None:
         """Load a finetuned run's final model into the inference panes, on the task it was trained for."""
         spec = get_task(event.task)
         self.model_reference = str(event.path)
-        self.query_one("#model", Input).value = self.model_reference
+        self.main.query_one("#model", Input).value = self.model_reference
         self.task_spec = spec
-        tasks = self.query_one("#tasks", TaskList)
+        tasks = self.main.query_one("#tasks", TaskList)
         with tasks.prevent(OptionList.OptionSelected):
             tasks.highlighted = list(TASKS).index(spec.name)
-        await self.query_one(InputPane).set_task(spec)
+        await self.main.query_one(InputPane).set_task(spec)
         self.loaded = None
         self.tokenizer_reference = None
         self.load_model(self.model_reference, spec)
-        self.query_one("#tabs", TabbedContent).active = "output"
+        self.main.query_one("#tabs", TabbedContent).active = "output"
         self.notify(f"Loading the finetuned model from {event.path}")
 
     @on(OutputPane.ChatReset)
     def reset_chat(self) -> None:
         self.chat_history = []
-        self.query_one(OutputPane).show_message("New chat: type a message and press ctrl+r.")
+        self.main.query_one(OutputPane).show_message("New chat: type a message and press ctrl+r.")
 
     def action_insert_mask(self) -> None:
         mask = getattr(self.tokenizer, "mask_token", None)
         if mask is None:
             self.notify("This tokenizer has no mask token.", severity="warning")
             return
-        area = self.query_one("#input-text", TextArea)
+        area = self.main.query_one("#input-text", TextArea)
         area.insert(mask)
         area.focus()
 
     @on(TabbedContent.TabActivated, "#tabs")
     def tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # Training and the log need the height; the input belongs to the inference tabs.
-        self.query_one(InputPane).display = event.pane.id not in ("training", "log")
+        self.main.query_one(InputPane).display = event.pane.id not in ("training", "log")
 
     def action_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        self.main.query_one("#tabs", TabbedContent).active = tab
 
-    def action_focus_model(self) -> None:
-        self.query_one("#model", Input).focus()
+    def action_pick_model(self) -> None:
+        def chosen(reference: str | None) -> None:
+            if reference:
+                self.main.query_one("#model", Input).value = reference
+                self.model_reference = reference
+                self.loaded = None
+                self.load_model(reference, self.task_spec)
+
+        self.push_screen(ModelPicker(self.task_spec.name, self.settings.runs_dir, self.settings.offline), chosen)
+
+    def action_save_model(self) -> None:
+        if self.loaded is None:
+            self.notify("No model is loaded yet.", severity="warning")
+            return
+        name = Path(self.loaded.resolved.source).name or "model"
+
+        def chosen(answer: tuple[str, bool] | None) -> None:
+            if answer:
+                self.save_model(self.loaded, *answer)
+
+        self.push_screen(SaveScreen(f"./saved/{name}-{self.task_spec.name}"), chosen)
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False, description="save model")
+    def save_model(self, loaded: Any, directory: str, overwrite: bool) -> None:
+        from tui_hf.core.models import ModelLoadError, save
+
+        try:
+            out = save(loaded, directory, overwrite)
+        except (ModelLoadError, OSError) as exc:
+            self.call_from_thread(self.notify, str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, f"Saved model and tokenizer to {out}; load it with --model {out}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def get_system_commands(self, screen: Any) -> Any:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run task", "Run the selected task on the input (ctrl+r)", self.action_run)
+        yield SystemCommand("Cancel run", "Stop the running task (ctrl+g)", self.action_cancel)
+        yield SystemCommand("Pick model", "Embedded, finetuned runs, cache, recent, Hub (ctrl+o)",
+                            self.action_pick_model)
+        yield SystemCommand("Save model", "Save the loaded model and tokenizer (ctrl+s)", self.action_save_model)
+        yield SystemCommand("Help", "Keys, panes and tasks (F1)", self.action_help)
+        yield SystemCommand("Toggle light/dark theme", "F9", self.action_toggle_theme)
+        yield SystemCommand("Insert mask token", "For fill-mask (F8)", self.action_insert_mask)
+        yield SystemCommand("New chat", "Forget the conversation", self.reset_chat)
+        for tab, title in (("tokens", "Tokens"), ("output", "Output"), ("hood", "Under the hood"),
+                           ("compare", "Compare tokenizers"), ("training", "Training"), ("log", "Log")):
+            yield SystemCommand(f"Show {title}", f"Switch to the {title} tab", lambda t=tab: self.action_tab(t))
+        for spec in TASKS.values():
+            yield SystemCommand(f"Task: {spec.title}", spec.summary, lambda s=spec: self.call_later(self._switch_task, s))
+
+    async def _switch_task(self, spec: TaskSpec) -> None:
+        tasks = self.main.query_one("#tasks", TaskList)
+        tasks.highlighted = list(TASKS).index(spec.name)
+        tasks.action_select()
 
     def action_focus_tasks(self) -> None:
-        self.query_one("#tasks", TaskList).focus()
+        self.main.query_one("#tasks", TaskList).focus()
 
 
 def make_app(settings: AppSettings | None = None) -> TuiHfApp:

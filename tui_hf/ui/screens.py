@@ -1,0 +1,255 @@
+"""Modal screens: the model picker, save, help, and a yes/no confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Checkbox, Input, Label, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from tui_hf.core.tasks.registry import TASKS
+
+SOURCE_TITLES = {"embedded": "Embedded", "run": "Finetuned runs", "cache": "Hugging Face cache", "recent": "Recent",
+                 "hub": "Hub (most downloaded)"}
+
+
+def render_card(card: Any) -> str:
+    params = f"{card.parameters / 1e6:.1f}M" if card.parameters else "?"
+    weights = "safetensors" if card.safetensors else "[red]pickle only: loads after a confirmation[/red]" \
+        if card.pickle_only else "no weights found"
+    lines = [f"[b]{escape(card.title)}[/b]", f"[dim]{escape(card.location)}[/dim]",
+             f"architecture {escape(', '.join(card.architectures) or card.model_type)} ({card.model_type})",
+             f"parameters {params} · dtype {card.dtype or 'float32'} · {card.size_on_disk / 2**20:,.1f} MiB on disk",
+             f"weights {weights}",
+             f"vocabulary {card.vocab_size or '?'} · max positions {card.max_positions or '?'} · "
+             f"tokenizer {card.tokenizer_class or '?'}"]
+    if card.labels:
+        lines.append(f"labels {escape(', '.join(card.labels[:12]))}")
+    if card.tasks:
+        lines.append("tasks:")
+        for task, how in card.tasks.items():
+            colour = {"trained head": "green", "ready": "green"}.get(how, "yellow")
+            lines.append(f"  {task} [{colour}]{how}[/{colour}]")
+    return "\n".join(lines)
+
+
+class ModelPicker(ModalScreen[str | None]):
+    """Search as you type over local models and, when online, the Hub; a card for the highlighted one."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, task: str, runs_dir: Path | None, offline: bool) -> None:
+        super().__init__()
+        self.task_name, self.runs_dir, self.offline = task, runs_dir, offline
+        self.local: list[Any] = []
+        self.hub: list[Any] = []
+        self.hub_note = "searching the Hub…"
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker"):
+            yield Label(f"Pick a model for [b]{self.task_name}[/b]  [dim]type to search · enter loads · esc closes[/dim]")
+            yield Input(placeholder="search, or a hub id / directory to load as typed", id="picker-search")
+            with Horizontal():
+                yield OptionList(id="picker-list")
+                yield VerticalScroll(Static("Highlight a model to see its card.", id="picker-card"),
+                                     id="picker-card-scroll")
+
+    def on_mount(self) -> None:
+        self.load_local()
+        self.search_hub("")
+
+    @work(thread=True, exclusive=True, group="picker-local")
+    def load_local(self) -> None:
+        from tui_hf.core.catalog import local_models
+
+        entries = local_models(self.runs_dir)
+        self.app.call_from_thread(self._set_local, entries)
+
+    def _set_local(self, entries: list[Any]) -> None:
+        self.local = entries
+        self.refresh_list()
+
+    @work(thread=True, exclusive=True, group="picker-hub")
+    def search_hub(self, query: str) -> None:
+        from tui_hf.core.catalog import hub_models
+        from tui_hf.core.models import ModelLoadError
+
+        try:
+            found, note = hub_models(query, self.task_name, offline=self.offline), ""
+        except ModelLoadError as exc:
+            found, note = [], str(exc)
+        except Exception as exc:  # the Hub answered badly: say so, keep the local list
+            found, note = [], f"the Hub search failed: {exc}"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._set_hub, found, note)
+
+    def _set_hub(self, found: list[Any], note: str) -> None:
+        self.hub, self.hub_note = found, note
+        self.refresh_list()
+
+    @on(Input.Changed, "#picker-search")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self.refresh_list()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(0.4, lambda: self.search_hub(event.value.strip()))
+
+    @on(Input.Submitted, "#picker-search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        options = self.query_one("#picker-list", OptionList)
+        if options.highlighted_option is not None and options.highlighted_option.id:
+            self.dismiss(options.highlighted_option.id)
+        elif event.value.strip():
+            self.dismiss(event.value.strip())
+
+    def refresh_list(self) -> None:
+        from tui_hf.core.catalog import matches
+
+        query = self.query_one("#picker-search", Input).value
+        options = self.query_one("#picker-list", OptionList)
+        options.clear_options()
+        shown = matches(self.local, query) + self.hub
+        source = None
+        for entry in shown:
+            if entry.source != source:
+                source = entry.source
+                options.add_option(Option(f"[b]{SOURCE_TITLES[source]}[/b]", disabled=True))
+            options.add_option(Option(f"{escape(entry.title)}  [dim]{escape(entry.detail)}[/dim]", id=entry.reference))
+        if not self.hub:
+            options.add_option(Option(f"[b]{SOURCE_TITLES['hub']}[/b]", disabled=True))
+            options.add_option(Option(f"[dim]{escape(self.hub_note or 'no matches')}[/dim]", disabled=True))
+        for i, option in enumerate(options.options):
+            if not option.disabled:
+                options.highlighted = i
+                break
+
+    @on(OptionList.OptionHighlighted, "#picker-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self.show_card(event.option.id)
+
+    @on(OptionList.OptionSelected, "#picker-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.dismiss(event.option.id)
+
+    @work(thread=True, exclusive=True, group="picker-card")
+    def show_card(self, reference: str) -> None:
+        from tui_hf.core.card import model_card
+        from tui_hf.core.models import ModelLoadError, parse_ref, resolve
+
+        try:
+            text = render_card(model_card(resolve(parse_ref(reference), offline=self.offline)))
+        except ModelLoadError as exc:
+            text = f"[yellow]{escape(str(exc))}[/yellow]"
+        except Exception as exc:
+            text = f"[yellow]no card: {escape(str(exc))}[/yellow]"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one("#picker-card", Static).update, text)
+
+
+class SaveScreen(ModalScreen[tuple[str, bool] | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, suggestion: str) -> None:
+        super().__init__()
+        self.suggestion = suggestion
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="save"):
+            yield Label("Save the loaded model, tokenizer and config (save_pretrained, safetensors) to:")
+            yield Input(self.suggestion, id="save-path")
+            yield Checkbox("overwrite a directory that is not empty", False, id="save-overwrite")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save-ok", variant="primary")
+                yield Button("Cancel", id="save-cancel")
+
+    @on(Button.Pressed, "#save-ok")
+    @on(Input.Submitted, "#save-path")
+    def _ok(self) -> None:
+        path = self.query_one("#save-path", Input).value.strip()
+        if path:
+            self.dismiss((path, self.query_one("#save-overwrite", Checkbox).value))
+
+    @on(Button.Pressed, "#save-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes  y", id="confirm-yes", variant="error")
+                yield Button("No  esc", id="confirm-no", variant="primary")
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+
+def help_markdown() -> str:
+    tasks = "\n".join(f"| {spec.name} | {', '.join(spec.aliases) or ''} | {spec.text_label}"
+                      f"{'; ' + ', '.join(f.label for f in spec.fields) if spec.fields else ''} | {spec.summary} |"
+                      for spec in TASKS.values())
+    return f"""# tui-hf help
+
+## Keys
+| key | action |
+|---|---|
+| ctrl+r | run the task on the input |
+| ctrl+g | cancel the running task |
+| ctrl+o | model picker: embedded, finetuned runs, cache, recent, Hub |
+| ctrl+s | save the loaded model and tokenizer to a directory |
+| ctrl+t | task list |
+| F1 | this help |
+| F2 … F7 | tabs: Tokens, Output, Under the hood, Compare, Training, Log |
+| F8 | insert the model's mask token (fill-mask) |
+| F9 | light / dark theme |
+| ctrl+p | command palette: every action by name |
+| ctrl+q | quit (training jobs keep running) |
+
+Mouse: click tasks, tabs, buttons and token rows; scroll any pane.
+
+## Panes
+- **Tasks / Model** (left): the task decides the model head that is loaded; the card shows the loaded model.
+- **Input**: one input per line for batch tasks; the task's settings below it.
+- **Tokens**: the input split into tokens, the token table (id, attention mask, span, special, word id),
+  the decoded round trip; move in the table and the input selects the token's characters, and back.
+- **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path.
+- **Compare**: a second tokenizer on the same text. **Training**: jobs and their live view. **Log**: library logs.
+
+## Safety
+Weights load from safetensors; a pickle-only checkpoint loads only after you confirm. A model's own code runs
+only when the app was started with `--trust-remote-code`.
+
+## Tasks
+| task | alias | inputs | what it does |
+|---|---|---|---|
+{tasks}
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss(None)", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(help_markdown())
