@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Tests never touch the user's state (recent models, the log file): it goes to a throwaway directory.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="tui-hf-test-state-")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 CORPUS = [

@@ -44,11 +44,13 @@ def recent_path() -> Path:
 
 
 def recent() -> list[str]:
+    """Recently loaded models, newest first; directories that have since been deleted are left out."""
     try:
         data = json.loads(recent_path().read_text(encoding="utf-8"))
-        return [str(x) for x in data][:RECENT_LIMIT]
     except (OSError, ValueError):
         return []
+    items = [str(x) for x in data]
+    return [r for r in items if r == EMBEDDED or not r.startswith(("/", ".", "~")) or os.path.isdir(r)][:RECENT_LIMIT]
 
 
 def remember(reference: str) -> None:
