@@ -26,7 +26,7 @@ async def test_screenshots_show_each_view(tmp_path: Path) -> None:
     expected = {
         "tokens": ["chars/token", "batch of 2", "decode(ids)", "[CLS]", "mask"],
         "embeddings": ["pooled shape", "(3, 384)", "cosine similarity"],
-        "under-the-hood": ["model(**inputs).logits", "softmax", "argmax"],
+        "under-the-hood": ["input_ids", "attention_mask", "model(**inputs).logits", "softmax"],
         "ner": ["word", "type", "score", "span"],
         "question-answering": ["Q:", "A:", "top answers"],
         "generation": ["In this course, we will teach you how to", "sequence 2"],
