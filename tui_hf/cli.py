@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", "-t", default="feature-extraction", metavar="TASK",
                         help="task to open with: " + ", ".join(task_names()))
     _add_model_options(parser)
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a task and print the result as JSON",
                          description="Run a task without the UI and print its result as JSON.")
@@ -157,9 +160,29 @@ def save_command(args: argparse.Namespace, task: Any) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace, task: str) -> int:
+    """Each browser tab gets its own app process, started by textual-serve."""
+    import shlex
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        return _fail("--serve needs textual-serve: pip install 'tui-hf[serve]'", EXIT_USAGE)
+    argv = [sys.executable, "-m", "tui_hf", "--task", task, "--device", args.device, "--dtype", args.dtype]
+    if args.model:
+        argv += ["--model", args.model]
+    argv += [flag for flag, on in (("--offline", args.offline), ("--trust-remote-code", args.trust_remote_code),
+                                   ("--allow-pickle", args.allow_pickle)) if on]
+    # textual-serve takes one command line and runs it through a shell: every argument is quoted.
+    Server(shlex.join(argv), host="localhost", port=args.port, title="tui-hf").serve()
+    return 0
+
+
 def launch_app(args: argparse.Namespace, task: str) -> int:
     from tui_hf.ui.app import AppSettings, make_app
 
+    if args.serve:
+        return serve(args, task)
     settings = AppSettings(task=task, model=args.model, device=args.device, dtype=args.dtype,
                            offline=args.offline, trust_remote_code=args.trust_remote_code,
                            allow_pickle=args.allow_pickle)
