@@ -105,14 +105,19 @@ class RunInfo:
     status: str  # the events' status, or "died" when the process is gone without saying so
 
 
+def effective_status(run_dir: Path, state: RunState) -> str:
+    """The events' status, or "died" when the job's process is gone without having written a final one."""
+    if state.done:
+        return state.status
+    alive = pid_alive(job_pid(run_dir)) or pid_alive(state.pid)
+    if not alive and (state.status != "pending" or (run_dir / PID).exists()):
+        return "died"
+    return state.status
+
+
 def run_info(run_dir: Path) -> RunInfo:
     state = read_state(run_dir)
-    status = state.status
-    if not state.done:
-        alive = pid_alive(job_pid(run_dir)) or pid_alive(state.pid)
-        if not alive and (state.status != "pending" or (run_dir / PID).exists()):
-            status = "died"
-    return RunInfo(run_dir, state, status)
+    return RunInfo(run_dir, state, effective_status(run_dir, state))
 
 
 def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:

@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Progress
 from textual.widgets.option_list import Option
 
 from tui_hf.core.training.events import EventReader, RunState
-from tui_hf.core.training.job import job_pid
+from tui_hf.core.training.job import effective_status
 
 POLL_SECONDS = 0.5
 MAX_POINTS = 600  # per curve: more than a terminal shows, few enough to redraw at 2 Hz
@@ -67,13 +67,7 @@ class Follower:
 
     @property
     def status(self) -> str:
-        """The events' status, or "died" when the process is gone without having said so."""
-        from tui_hf.core.training.events import pid_alive
-
-        s = self.state
-        if s.done or s.status == "pending" and job_pid(self.run_dir) is None:
-            return s.status
-        return s.status if pid_alive(job_pid(self.run_dir)) or pid_alive(s.pid) else "died"
+        return effective_status(self.run_dir, self.state)
 
 
 class TrainingView(Vertical):
