@@ -69,6 +69,9 @@ class AppSettings:
 
 class TuiHfApp(App[int]):
     CSS_PATH = "app.tcss"
+    # Small terminals (80x24 over SSH) get a narrower sidebar and a shorter input box.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     TITLE = "tui-hf"
     SUB_TITLE = "Hugging Face transformers in the terminal"
     BINDINGS = [
@@ -78,6 +81,7 @@ class TuiHfApp(App[int]):
         Binding("ctrl+o", "pick_model", "Models", priority=True),
         Binding("ctrl+s", "save_model", "Save model", priority=True),
         Binding("ctrl+t", "focus_tasks", "Tasks", priority=True),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", priority=True),
         Binding("f2", "tab('tokens')", "Tokens", priority=True),
         Binding("f3", "tab('output')", "Output", priority=True),
         Binding("f4", "tab('hood')", "Under the hood", priority=True),
@@ -600,6 +604,10 @@ class TuiHfApp(App[int]):
         tasks = self.main.query_one("#tasks", TaskList)
         tasks.highlighted = list(TASKS).index(spec.name)
         tasks.action_select()
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.main.query_one("#sidebar")
+        sidebar.display = not sidebar.display
 
     def action_focus_tasks(self) -> None:
         self.main.query_one("#tasks", TaskList).focus()

@@ -219,6 +219,7 @@ def help_markdown() -> str:
 | ctrl+o | model picker: embedded, finetuned runs, cache, recent, Hub |
 | ctrl+s | save the loaded model and tokenizer to a directory |
 | ctrl+t | task list |
+| ctrl+b | hide or show the sidebar (small terminals) |
 | F1 | this help |
 | F2 … F7 | tabs: Tokens, Output, Under the hood, Compare, Training, Log |
 | F8 | insert the model's mask token (fill-mask) |

@@ -31,8 +31,8 @@ class InputPane(Vertical):
                        tab_behavior="focus")
         yield Horizontal(id="input-fields")
         with Horizontal(id="input-buttons"):
-            yield Button("Run  ctrl+r", id="run", variant="primary")
-            yield Button("Cancel  ctrl+g", id="cancel", variant="error", disabled=True)
+            yield Button("Run  ctrl+r", id="run", variant="primary", compact=True)
+            yield Button("Cancel  ctrl+g", id="cancel", variant="error", disabled=True, compact=True)
             yield Static("", id="input-hint")
 
     async def on_mount(self) -> None:
@@ -52,16 +52,16 @@ class InputPane(Vertical):
     def _field_widget(self, f: InputField) -> Vertical:
         wid = f"field-{f.name}"
         if f.kind == "bool":
-            control: Any = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None)
+            control: Any = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None, compact=True)
             return Vertical(control, classes="field field-bool")
         if f.kind == "choice":
-            control = Select([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid)
+            control = Select([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True)
         elif f.multiline:
             control = TextArea(str(f.default or ""), id=wid, soft_wrap=True, classes="field-multiline")
         else:
             kind = {"int": "integer", "float": "number"}.get(f.kind, "text")
             control = Input(str(f.default) if f.default is not None else "", id=wid, type=kind,  # type: ignore[arg-type]
-                            tooltip=f.help or None)
+                            tooltip=f.help or None, compact=True)
         classes = "field field-wide" if f.multiline or f.kind == "text" else "field"
         return Vertical(Label(f.label, classes="field-label"), control, classes=classes)
 

@@ -294,11 +294,11 @@ class TokensPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="tok-settings"):
-            yield Checkbox("special tokens", True, id="tok-special")
-            yield Checkbox("truncation", False, id="tok-truncation")
+            yield Checkbox("special tokens", True, id="tok-special", compact=True)
+            yield Checkbox("truncation", False, id="tok-truncation", compact=True)
             yield Label("max_length", classes="field-label")
-            yield Input(placeholder="auto", id="tok-max-length", type="integer")
-            yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding")
+            yield Input(placeholder="auto", id="tok-max-length", type="integer", compact=True)
+            yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
         yield Static("Type in the input box to see its tokens.", id="tok-summary")
         yield TokenTextView(id="tok-text")
         yield Static(TokenTable.header(), id="tok-table-header")
