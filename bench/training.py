@@ -49,7 +49,12 @@ BARE = textwrap.dedent('''
         Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, data_collator=collator,
                 callbacks=[Clock()]).train()
     else:
-        loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, collate_fn=collator)
+        # The same batch order as the job (its sampler is seeded with seed + epoch): padded lengths, and so
+        # the work per step, match step for step.
+        generator = torch.Generator()
+        generator.manual_seed(42)
+        loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, collate_fn=collator,
+                                             generator=generator)
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
         sched = get_linear_schedule_with_warmup(opt, int(0.1 * STEPS), STEPS)
         model.train()
@@ -138,19 +143,23 @@ async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engines", default="trainer,native", help="comma-separated: trainer, native")
+    parser.add_argument("--no-ui", action="store_true", help="skip the key-latency part")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tui-hf-bench-"))
     print(f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
           f"median of {args.repeat}")
     print(f"  {'engine':<9} {'bare':>8} {'job':>8} {'job/bare':>9}")
-    for engine in ("trainer", "native"):
+    for engine in args.engines.split(","):
         bare, job = [], []
         for _ in range(args.repeat):  # interleaved
             bare.append(run_bare(engine, root))
             job.append(run_job(engine, root))
         b, j = statistics.median(bare), statistics.median(job)
         print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
+    if args.no_ui:
+        return
     idle = asyncio.run(key_latency(False, root))
     busy = asyncio.run(key_latency(True, root))
     print("\nUI key latency (key press to the edit handled, median of 20)")

@@ -64,7 +64,7 @@ def pickle_model_dir(tmp_path: Path, tiny_bert_cls_dir: Path) -> Path:
 async def test_a_pickle_checkpoint_loads_only_after_confirmation(app_settings: Any, pickle_model_dir: Path) -> None:
     app = make_app(app_settings(task="sentiment-analysis", model=str(pickle_model_dir)))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and bool(app.screen.query("Static")))
         assert "pickle" in text_of(app.screen.query_one("Static"))
         assert app.loaded is None
         await pilot.press("escape")  # no
@@ -73,7 +73,7 @@ async def test_a_pickle_checkpoint_loads_only_after_confirmation(app_settings: A
         app.query_one("#model", Input).value = str(pickle_model_dir)
         app.query_one("#model", Input).focus()
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and bool(app.screen.query("Button")))
         await pilot.press("y")  # yes
         await wait_until(pilot, lambda: app.loaded is not None)
         assert app.loaded.info.architecture == "BertForSequenceClassification"

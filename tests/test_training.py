@@ -197,3 +197,37 @@ def test_run_state_folds_thousands_of_events_incrementally(tmp_path: Path) -> No
         fh.write('{"event": "train", "step": 50')  # a line still being written is left for the next read
     state.apply(reader.read())
     assert state.step == 5000 and len(state.train) == 5000 and state.progress == 1.0
+
+
+def test_token_classification_finetuning(tiny_ner_dir: Path, tmp_path: Path) -> None:
+    rows = [{"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+            {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]}] * 16
+    data = tmp_path / "ner.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    spec = TrainSpec(data=DataSpec(train=str(data), text_column="tokens", label_column="tags", max_length=16),
+                     model=str(tiny_ner_dir), task="token-classification", engine="native", epochs=4, batch_size=8,
+                     learning_rate=5e-3, warmup=0.0, logging_steps=1, device="cpu", replace_head=True)
+    run_dir = create_run(spec, tmp_path / "runs")
+    assert run_job(run_dir) == 0, (run_dir / "train.log").read_text()
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.labels == ["B-LOC", "B-PER", "O"]
+    assert state.evals[-1]["eval_accuracy"] > state.evals[0]["eval_accuracy"]
+    config = json.loads((Path(state.final_path or "") / "config.json").read_text())
+    assert set(config["id2label"].values()) == {"B-LOC", "B-PER", "O"}
+
+
+def test_causal_lm_finetuning(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "text.csv"
+    with open(data, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text"])
+        for _ in range(40):
+            w.writerow(["the quick brown fox jumps over the lazy dog"])
+    spec = TrainSpec(data=DataSpec(train=str(data), max_length=32), model=str(tiny_gpt2_dir), task="causal-lm",
+                     engine="trainer", epochs=3, batch_size=8, learning_rate=5e-3, warmup=0.0, logging_steps=1,
+                     device="cpu")
+    run_dir = create_run(spec, tmp_path / "runs")
+    assert run_job(run_dir) == 0, (run_dir / "train.log").read_text()
+    state = read_state(run_dir)
+    assert state.status == "finished"
+    assert state.evals[-1]["eval_loss"] < state.evals[0]["eval_loss"] - 1.0  # it memorises the sentence

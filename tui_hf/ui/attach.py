@@ -28,9 +28,10 @@ class AttachApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from tui_hf.core.training.job import list_runs
+        from tui_hf.core.training.job import run_dirs
+        from tui_hf.ui.panes.training import Follower
 
-        self.query_one(TrainingView).set_overlays([r.path for r in list_runs(self.run_dir.parent)])
+        self.query_one(TrainingView).set_overlays([Follower(p) for p in run_dirs(self.run_dir.parent)])
 
     def action_stop(self) -> None:
         self.query_one("#run-stop").press()

@@ -120,12 +120,17 @@ def run_info(run_dir: Path) -> RunInfo:
     return RunInfo(run_dir, state, effective_status(run_dir, state))
 
 
-def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+def run_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Run directories under `root`, oldest first (a directory listing: no events are read)."""
     base = runs_root(root)
     if not base.is_dir():
         return []
     dirs = [p for p in base.iterdir() if p.is_dir() and ((p / SPEC).exists() or (p / "events.jsonl").exists())]
-    return [run_info(p) for p in sorted(dirs, key=lambda p: p.stat().st_mtime)]
+    return sorted(dirs, key=lambda p: p.stat().st_mtime)
+
+
+def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    return [run_info(p) for p in run_dirs(root)]
 
 
 def resolve_run(ref: str, root: str | os.PathLike[str] | None = None) -> Path:

@@ -114,11 +114,13 @@ class TrainingView(Vertical):
         self._dirty = True
         self.call_later(self.poll)
 
-    def set_overlays(self, run_dirs: list[Path]) -> None:
+    def set_overlays(self, followers: list[Follower]) -> None:
+        """Runs to draw beside the followed one when "overlay runs" is on (followers shared with the list)."""
         current = self.follower.run_dir if self.follower else None
-        wanted = [p for p in run_dirs if p != current]
-        self.overlays = {p: self.overlays.get(p) or Follower(p) for p in wanted}
-        self._dirty = True
+        overlays = {f.run_dir: f for f in followers if f.run_dir != current}
+        if overlays.keys() != self.overlays.keys():
+            self.overlays = overlays
+            self._dirty = True
 
     async def poll(self) -> None:
         if self.follower is None:
@@ -282,6 +284,7 @@ class TrainingPane(Horizontal):
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runs_dir = runs_dir
+        self.followers: dict[Path, Follower] = {}  # every run, read incrementally: the list costs O(new events)
 
     def compose(self) -> ComposeResult:
         from tui_hf.data import SENTIMENT_CSV
@@ -313,24 +316,27 @@ class TrainingPane(Horizontal):
         self.set_interval(2.0, self.refresh_runs)
 
     def refresh_runs(self) -> None:
-        from tui_hf.core.training.job import list_runs
+        from tui_hf.core.training.job import run_dirs
 
-        runs = list_runs(self.runs_dir)
+        dirs = run_dirs(self.runs_dir)
+        self.followers = {p: self.followers.get(p) or Follower(p) for p in dirs}
+        for follower in self.followers.values():
+            follower.poll()
         options = self.query_one("#train-runs", OptionList)
         highlighted = options.highlighted_option.id if options.highlighted_option else None
         options.clear_options()
-        for r in reversed(runs):
-            best = r.state.best()
+        for path in reversed(dirs):
+            follower = self.followers[path]
+            status, best = follower.status, follower.state.best()
             extra = f" {best[0]} {best[1]:.3f}" if best else ""
-            colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red"}.get(r.status, "yellow")
-            options.add_option(Option(f"{escape(r.path.name)}\n  [{colour}]{r.status}[/{colour}]{extra}",
-                                      id=str(r.path)))
+            colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red"}.get(status, "yellow")
+            options.add_option(Option(f"{escape(path.name)}\n  [{colour}]{status}[/{colour}]{extra}", id=str(path)))
         if highlighted is not None:
             try:
                 options.highlighted = options.get_option_index(highlighted)
             except Exception:
                 pass
-        self.query_one(TrainingView).set_overlays([r.path for r in runs])
+        self.query_one(TrainingView).set_overlays(list(self.followers.values()))
 
     @on(OptionList.OptionSelected, "#train-runs")
     def _run_selected(self, event: OptionList.OptionSelected) -> None:
