@@ -152,3 +152,26 @@ async def test_layout_fits_small_and_wide_terminals(app_settings: Any, size: tup
             region = app.query_one(wid).region
             assert region.width > 0 and region.height > 0 and region.right <= size[0], wid
         assert app.query_one("#tok-table").region.height >= 1
+
+
+def test_each_task_gets_its_default_model_when_it_can_be_had(fake_hf_cache: Path) -> None:
+    import dataclasses
+
+    from tui_hf.core.models import default_reference
+
+    sentiment = get_task("sentiment-analysis")
+    assert default_reference(get_task("feature-extraction")) == "embedded"  # the shipped model does that task
+    assert default_reference(sentiment) == "embedded"  # offline, its default is not cached
+    cached = dataclasses.replace(sentiment, default_model="acme/tiny-sentiment")
+    assert default_reference(cached) == "acme/tiny-sentiment"
+    loaded = load(resolve(parse_ref(default_reference(cached))), cached, "cpu")
+    assert loaded.info.labels == {0: "NEGATIVE", 1: "POSITIVE"} and not loaded.info.warnings
+
+
+def test_registry_defaults_match_the_installed_transformers() -> None:
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    for spec in (get_task(name) for name in ("feature-extraction", "text-classification", "token-classification",
+                                             "fill-mask", "zero-shot-classification", "text-generation")):
+        default = SUPPORTED_TASKS[spec.pipeline]["default"]["model"]
+        assert spec.default_model == (default[0] if isinstance(default, tuple) else next(iter(default.values()))[0])

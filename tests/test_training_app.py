@@ -85,7 +85,11 @@ async def test_bad_training_input_is_refused_in_the_app(app_settings: Any, tmp_p
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f6")
+        await wait_until(pilot, lambda: "320 rows" in text_of(app.query_one("#train-preview")))
+        preview = text_of(app.query_one("#train-preview"))
+        assert "columns text, label" in preview and "negative (160), positive (160)" in preview
         app.query_one("#train-label", Input).value = "stars"
+        await wait_until(pilot, lambda: "no column 'stars'" in text_of(app.query_one("#train-preview")))
         await pilot.click("#train-start")
         await pilot.pause()
         assert any("no column 'stars'" in str(n.message) for n in app._notifications)

@@ -22,7 +22,8 @@ EXIT_RUN = 4
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None,
-                   help="hub id, local model directory, or 'embedded' (the default: all-MiniLM-L6-v2, shipped)")
+                   help="hub id, local model directory, or 'embedded' (all-MiniLM-L6-v2, shipped). Default: the "
+                        "model Hugging Face uses for the task when cached or online, else the embedded one")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                    help="where the model runs; auto picks cuda, then mps, then cpu")
     p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
@@ -146,12 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def save_command(args: argparse.Namespace, task: Any) -> int:
-    from tui_hf.core.models import ModelLoadError, load, parse_ref, resolve, save
+    from tui_hf.core.models import ModelLoadError, default_reference, load, parse_ref, resolve, save
     from tui_hf.core.quiet import route_library_logs
 
     route_library_logs()
     try:
-        loaded = load(resolve(parse_ref(args.model), offline=args.offline), task, "cpu", args.dtype,
+        reference = args.model or default_reference(task, args.offline)
+        loaded = load(resolve(parse_ref(reference), offline=args.offline), task, "cpu", args.dtype,
                       trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
         out = save(loaded, args.out, overwrite=args.overwrite)
     except ModelLoadError as exc:
@@ -207,7 +209,7 @@ def parse_settings(pairs: list[str], fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace, task: Any) -> int:
-    from tui_hf.core.models import ModelLoadError, load, parse_ref, resolve
+    from tui_hf.core.models import ModelLoadError, default_reference, load, parse_ref, resolve
     from tui_hf.core.quiet import route_library_logs
     from tui_hf.core.tasks.common import TaskInputError, to_jsonable
 
@@ -222,7 +224,8 @@ def run_command(args: argparse.Namespace, task: Any) -> int:
         return _fail(str(exc), EXIT_USAGE)
     route_library_logs()
     try:
-        loaded = load(resolve(parse_ref(args.model), offline=args.offline), task, args.device, args.dtype,
+        reference = args.model or default_reference(task, args.offline)
+        loaded = load(resolve(parse_ref(reference), offline=args.offline), task, args.device, args.dtype,
                       trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
     except ModelLoadError as exc:
         return _fail(str(exc), EXIT_LOAD)

@@ -171,6 +171,20 @@ def resolve(ref: ModelRef, offline: bool = False) -> Resolved:
     return Resolved(ref, ref.location, local_files_only=False)
 
 
+def default_reference(task: TaskSpec, offline: bool = False) -> str:
+    """The model to use when the user named none.
+
+    The embedded MiniLM for what it does as trained (feature extraction); otherwise the model Hugging Face
+    uses for the task when it can be had (in the cache, or the Hub reachable); the embedded model otherwise,
+    which then loads with an untrained head and says so.
+    """
+    if task.name == "feature-extraction" and embedded_model_dir() is not None:
+        return EMBEDDED
+    if cached_snapshot(task.default_model) is not None or not is_offline(offline):
+        return task.default_model
+    return EMBEDDED
+
+
 # -- loading --------------------------------------------------------------------------------------------
 
 

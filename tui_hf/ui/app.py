@@ -96,7 +96,9 @@ class TuiHfApp(App[int]):
         super().__init__()
         self.settings = settings or AppSettings()
         self.task_spec: TaskSpec = get_task(self.settings.task)
-        self.model_reference: str = self.settings.model or "embedded"
+        # None until resolved: with no --model, each task gets its default (see core.models.default_reference).
+        self.model_reference: str | None = self.settings.model
+        self.model_explicit = self.settings.model is not None
         self.tokenizer: Any = None
         self.tokenizer_reference: str | None = None
         self.loaded: Any = None
@@ -129,7 +131,8 @@ class TuiHfApp(App[int]):
                 yield Label("Tasks  [dim]ctrl+t[/dim]", classes="section")
                 yield TaskList(self.task_spec.name, id="tasks")
                 yield Label("Model  [dim]ctrl+o picks[/dim]", classes="section")
-                yield Input(self.model_reference, placeholder="embedded | hub id | ./dir", id="model")
+                yield Input(self.model_reference or "", placeholder="default for the task | hub id | ./dir",
+                            id="model")
                 yield Static("", id="model-card")
             with Vertical(id="main"):
                 yield InputPane(self.task_spec, self.settings.text, id="input")
@@ -180,10 +183,11 @@ class TuiHfApp(App[int]):
     # -- model loading --------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
-    def load_model(self, reference: str, task: TaskSpec) -> None:
+    def load_model(self, reference: str | None, task: TaskSpec) -> None:
         from tui_hf.core.catalog import remember
         from tui_hf.core.device import DeviceError
-        from tui_hf.core.models import ModelLoadError, PickleCheckpointError, load, load_tokenizer, parse_ref, resolve
+        from tui_hf.core.models import (ModelLoadError, PickleCheckpointError, default_reference, load, load_tokenizer,
+                                        parse_ref, resolve)
 
         worker = get_current_worker()
         started = time.monotonic()
@@ -193,6 +197,9 @@ class TuiHfApp(App[int]):
                 self.post_message(LoadProgressed(stage, fraction))
 
         try:
+            if reference is None:
+                progress("choosing the task's default model", 0.01)
+                reference = default_reference(task, self.settings.offline)
             progress(f"resolving {reference}", 0.02)
             resolved = resolve(parse_ref(reference), offline=self.settings.offline)
             tokenizer = self.tokenizer if self.tokenizer_reference == reference else None
@@ -208,13 +215,13 @@ class TuiHfApp(App[int]):
                           progress=progress)
             remember(reference)
         except PickleCheckpointError as exc:
-            self.post_message(LoadFailed(reference, str(exc), time.monotonic() - started, pickle=True))
+            self.post_message(LoadFailed(str(reference), str(exc), time.monotonic() - started, pickle=True))
             return
         except (ModelLoadError, DeviceError) as exc:
-            self.post_message(LoadFailed(reference, str(exc), time.monotonic() - started))
+            self.post_message(LoadFailed(str(reference), str(exc), time.monotonic() - started))
             return
         except Exception as exc:  # anything else still reaches the user as a message, not a crash
-            self.post_message(LoadFailed(reference, f"{type(exc).__name__}: {exc}", time.monotonic() - started))
+            self.post_message(LoadFailed(str(reference), f"{type(exc).__name__}: {exc}", time.monotonic() - started))
             return
         if not worker.is_cancelled:
             self.post_message(ModelLoaded(loaded))
@@ -224,6 +231,8 @@ class TuiHfApp(App[int]):
 
     def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
         self.tokenizer, self.tokenizer_reference = message.tokenizer, message.reference
+        if not self.model_explicit:
+            self.main.query_one("#model", Input).value = message.reference
         self.request_tokens()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
@@ -273,8 +282,9 @@ class TuiHfApp(App[int]):
 
     @on(Input.Submitted, "#model")
     def model_submitted(self, event: Input.Submitted) -> None:
-        reference = event.value.strip() or "embedded"
+        reference = event.value.strip() or None
         self.model_reference = reference
+        self.model_explicit = reference is not None
         self.loaded = None
         self.load_model(reference, self.task_spec)
 
@@ -288,8 +298,8 @@ class TuiHfApp(App[int]):
         self.main.query_one(OutputPane).set_chat(spec.name == "conversational")
         self.main.query_one(OutputPane).show_message(f"[b]{spec.title}[/b]: {spec.summary}\n\nRun it with ctrl+r.")
         self.main.query_one(HoodPane).show_message("Run the task to see the explicit PyTorch path.")
-        if self.loaded is None or self.loaded.info.task != spec.name:
-            self.load_model(self.model_reference, spec)
+        if self.loaded is None or self.loaded.info.task != spec.name or not self.model_explicit:
+            self.load_model(self.model_reference if self.model_explicit else None, spec)
         self.request_tokens()
 
     # -- tokenizer breakdown --------------------------------------------------------------------------
@@ -510,6 +520,7 @@ class TuiHfApp(App[int]):
         """Load a finetuned run's final model into the inference panes, on the task it was trained for."""
         spec = get_task(event.task)
         self.model_reference = str(event.path)
+        self.model_explicit = True
         self.main.query_one("#model", Input).value = self.model_reference
         self.task_spec = spec
         tasks = self.main.query_one("#tasks", TaskList)
@@ -549,6 +560,7 @@ class TuiHfApp(App[int]):
             if reference:
                 self.main.query_one("#model", Input).value = reference
                 self.model_reference = reference
+                self.model_explicit = True
                 self.loaded = None
                 self.load_model(reference, self.task_spec)
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from tui_hf.core.training.events import EventReader, RunState
 from tui_hf.core.training.job import effective_status
@@ -306,6 +307,7 @@ class TrainingPane(Horizontal):
                     with Vertical():
                         yield Label(label, classes="field-label")
                         yield Input(value, id=wid, type=kind)  # type: ignore[arg-type]
+            yield Static("", id="train-preview")
             yield Button("Start training", id="train-start", variant="primary")
             yield Label("Runs", classes="section")
             yield OptionList(id="train-runs")
@@ -314,6 +316,51 @@ class TrainingPane(Horizontal):
     def on_mount(self) -> None:
         self.refresh_runs()
         self.set_interval(2.0, self.refresh_runs)
+        self._preview_timer: Any = None
+        self._request_preview()
+
+    @on(Input.Changed, "#train-data, #train-text, #train-label")
+    def _data_changed(self) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(0.3, self._request_preview)
+
+    def _request_preview(self) -> None:
+        value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
+        self.preview(value("train-data"), value("train-text"), value("train-label"))
+
+    @work(thread=True, exclusive=True, group="train-preview", exit_on_error=False)
+    def preview(self, path: str, text_column: str, label_column: str) -> None:
+        """The data's columns, size, label counts and first rows, read with the standard library."""
+        from collections import Counter
+
+        from tui_hf.core.training.data import is_file_ref, peek
+        from tui_hf.core.training.spec import SpecError
+
+        if not path:
+            text = ""
+        elif not is_file_ref(path):
+            text = f"[dim]{escape(path)}: a hub dataset, loaded when the job starts[/dim]"
+        else:
+            try:
+                p = peek(path)
+            except SpecError as exc:
+                text = f"[red]{escape(str(exc))}[/red]"
+            else:
+                lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
+                for column in (text_column, label_column):
+                    if column not in p.columns:
+                        lines.append(f"[red]no column {escape(column)!r}[/red]")
+                if label_column in p.columns:
+                    counts = Counter(str(r[label_column]) for r in p.rows)
+                    lines.append("labels " + escape(", ".join(f"{k} ({v})" for k, v in sorted(counts.items())[:8])))
+                if text_column in p.columns:
+                    for row in p.rows[:3]:
+                        label = f" → {row.get(label_column)}" if label_column in p.columns else ""
+                        lines.append(f"[dim]• {escape(str(row[text_column])[:60])}{escape(str(label))}[/dim]")
+                text = "\n".join(lines)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one("#train-preview", Static).update, text)
 
     def refresh_runs(self) -> None:
         from tui_hf.core.training.job import run_dirs
