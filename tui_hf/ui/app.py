@@ -49,7 +49,8 @@ from tui_hf.ui.panes.training import TrainingPane, TrainingView
 from tui_hf.ui.screens import ConfirmScreen, HelpScreen, ModelPicker, SaveScreen
 
 DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
-BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted"/"ready" times to
+BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"
+LONG_LINE = 10_000  # characters on one input line beyond which the input box stops soft-wrapping  # bench/startup.py: a file to append "painted"/"ready" times to
 
 
 @dataclass
@@ -160,7 +161,10 @@ class TuiHfApp(App[int]):
         self.main.query_one("#log-view", RichLog).write(f"library logs also go to {path}")
         self.main.query_one(StatusBar).progress("starting", 0.0)
         self.main.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
-        self.main.query_one("#input-text", TextArea).focus()
+        area = self.main.query_one("#input-text", TextArea)
+        area.focus()
+        if any(len(line) > LONG_LINE for line in self.settings.text.split("\n")):
+            area.soft_wrap = False
         self.call_after_refresh(self._bench_mark, "painted")
         self.load_model(self.model_reference, self.task_spec)
 
@@ -305,7 +309,13 @@ class TuiHfApp(App[int]):
     # -- tokenizer breakdown --------------------------------------------------------------------------
 
     @on(TextArea.Changed, "#input-text")
-    def input_changed(self) -> None:
+    def input_changed(self, event: TextArea.Changed) -> None:
+        area = event.text_area
+        if area.soft_wrap and len(area.document.get_line(area.cursor_location[0])) > LONG_LINE:
+            # TextArea re-wraps a whole line for every visible row it draws: past ~10k characters on one
+            # line that costs a frame per key, so very long lines scroll sideways instead.
+            area.soft_wrap = False
+            self.notify("Very long line: soft wrap is off so typing stays fast.", timeout=4)
         if self._tok_timer is not None:
             self._tok_timer.stop()
         self._tok_timer = self.set_timer(self.settings.debounce, self.request_tokens)
