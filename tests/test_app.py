@@ -167,3 +167,17 @@ async def test_compare_two_tokenizers(app_settings: Any, tiny_gpt2_dir: Path) ->
         b = app.query_one("#compare-b", TokenTextView)
         assert "".join(p.text for line in b.lines for p in line) == "The quick brown fox"
         assert isinstance(app.query_one(ComparePane), ComparePane)
+
+
+async def test_a_very_long_line_stays_editable_and_tokenized(app_settings: Any) -> None:
+    text = "tokenization " * 2000  # one 26,000-character line
+    app = make_app(app_settings(text=text))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        area = app.query_one("#input-text", TextArea)
+        assert area.soft_wrap is False  # soft-wrapping it would cost a frame per key
+        area.focus()
+        area.move_cursor((0, 0))
+        await pilot.press("x")
+        await wait_until(pilot, lambda: app.breakdown.sequences[0].text.startswith("xtokenization"))
+        assert app.breakdown.total_tokens > 4000
