@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-BATCH, MAX_LEN, STEPS = 16, 64, 16  # 256 train rows / 16 = one epoch of 16 steps
+BATCH, MAX_LEN, STEPS = 8, 64, 32  # 256 train rows / 8 = one epoch of 32 steps
 
 BARE = textwrap.dedent('''
     import json, sys, time, torch
@@ -55,7 +55,7 @@ BARE = textwrap.dedent('''
         generator.manual_seed(42)
         loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, collate_fn=collator,
                                              generator=generator)
-        opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+        opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, fused=True)
         sched = get_linear_schedule_with_warmup(opt, int(0.1 * STEPS), STEPS)
         model.train()
         for step, batch in enumerate(loader, 1):
@@ -143,7 +143,7 @@ async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--engines", default="trainer,native", help="comma-separated: trainer, native")
     parser.add_argument("--no-ui", action="store_true", help="skip the key-latency part")
     args = parser.parse_args()

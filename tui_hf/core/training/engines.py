@@ -193,7 +193,11 @@ def run_native(spec: TrainSpec, run_dir: Path, writer: EventWriter | None, stop:
          "weight_decay": spec.weight_decay},
         {"params": [p for n, p in core.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate)
+    # The fused kernel (what Trainer picks too) where this torch has it for the device; foreach otherwise.
+    try:
+        optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, _warmup_steps(spec, total), total)
     step = 0
     if resume is not None:
