@@ -133,6 +133,12 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     return [run_info(p) for p in run_dirs(root)]
 
 
+def inference_task(run_dir: Path) -> str:
+    """The inference task that serves what a run finetuned (a causal LM generates text)."""
+    spec = TrainSpec.load(run_dir / SPEC)
+    return {"causal-lm": "text-generation"}.get(spec.task, spec.task)
+
+
 def resolve_run(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
     """A run given as a path or as its name under the runs directory."""
     for candidate in (Path(ref), runs_root(root) / ref):

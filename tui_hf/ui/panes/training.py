@@ -272,11 +272,10 @@ class TrainingView(Vertical):
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
         if self.follower and self.follower.state.final_path:
-            import json
+            from tui_hf.core.training.job import inference_task
 
-            spec = json.loads((self.follower.run_dir / "spec.json").read_text())
-            task = {"causal-lm": "text-generation"}.get(spec.get("task"), spec.get("task", "text-classification"))
-            self.post_message(self.TryModel(Path(self.follower.state.final_path), task))
+            self.post_message(self.TryModel(Path(self.follower.state.final_path),
+                                            inference_task(self.follower.run_dir)))
 
 
 class TrainingPane(Horizontal):
