@@ -36,7 +36,6 @@ class Sequence:
     type_ids: list[int] | None
     decoded: str
     truncated: bool
-    pad_id: int | None = None
     _starts: list[int] = field(default_factory=list, repr=False)
 
     @property
@@ -176,8 +175,7 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
             last_end = max((e for (s, e), sp, m in zip(offsets, special, mask) if m and not sp), default=0)
             truncated = last_end < len(text.rstrip())
         sequences.append(
-            Sequence(text, tokens, ids, mask, special, offsets, word_ids, type_ids, decoded, truncated,
-                     pad_id=tok.pad_token_id)
+            Sequence(text, tokens, ids, mask, special, offsets, word_ids, type_ids, decoded, truncated)
         )
     backend = getattr(tok, "backend_tokenizer", None)
     normalizer = getattr(backend, "normalizer", None) if backend is not None else None
