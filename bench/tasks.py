@@ -40,9 +40,15 @@ def compare(name: str, app: Callable[[], Any], bare: Callable[[], Any], repeat: 
 
 def build_models(root: Path) -> dict[str, Path]:
     import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+    from transformers import (
+        AutoTokenizer,
+        GPT2Config,
+        GPT2LMHeadModel,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
 
-    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.core.hub import embedded_model_dir
 
     minilm = embedded_model_dir()
     assert minilm is not None
@@ -67,7 +73,8 @@ def main() -> None:
     import torch
     from transformers import pipeline
 
-    from tui_hf.core.models import load, parse_ref, resolve
+    from tui_hf.core.hub import parse_ref, resolve
+    from tui_hf.core.models import load
     from tui_hf.core.quiet import route_library_logs
     from tui_hf.core.tasks import get_task
 

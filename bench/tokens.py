@@ -39,7 +39,7 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
 def side_by_side() -> None:
     from transformers import AutoTokenizer
 
-    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.core.hub import embedded_model_dir
     from tui_hf.core.tokens import breakdown
     from tui_hf.ui.panes.tokens import wrap
 

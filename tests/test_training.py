@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from tui_hf.core.errors import SpecError
 from tui_hf.core.training.events import EventReader, RunState, read_state, to_csv
 from tui_hf.core.training.job import create_run, launch, list_runs, run_info, stop
-from tui_hf.core.training.spec import DataSpec, SpecError, TrainSpec
+from tui_hf.core.training.spec import DataSpec, TrainSpec
 from tui_hf.data import SENTIMENT_CSV
 
 

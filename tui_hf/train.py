@@ -15,9 +15,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tui_hf.core.errors import SpecError
 from tui_hf.core.training.events import EventWriter
 from tui_hf.core.training.job import SPEC
-from tui_hf.core.training.spec import SpecError, TrainSpec
+from tui_hf.core.training.spec import TrainSpec
 
 
 def describe(record: dict[str, Any]) -> str | None:

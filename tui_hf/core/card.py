@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.models import Resolved
+from tui_hf.core.hub import Resolved
 from tui_hf.core.tasks.registry import TASKS
 
 # Which transformers mapping says an architecture has the head a task needs.
@@ -55,7 +55,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def local_dir(resolved: Resolved) -> Path:
     if resolved.ref.kind != "hub":
         return Path(resolved.source)
-    from tui_hf.core.models import cached_snapshot
+    from tui_hf.core.hub import cached_snapshot
 
     snapshot = cached_snapshot(resolved.source)
     if snapshot is None:

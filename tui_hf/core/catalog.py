@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_hf.core.models import EMBEDDED, EMBEDDED_TITLE, OfflineError, embedded_model_dir, is_offline
+from tui_hf.core.errors import OfflineError
+from tui_hf.core.hub import EMBEDDED, EMBEDDED_TITLE, embedded_model_dir, is_offline
 from tui_hf.core.quiet import default_log_path
 
 RECENT_LIMIT = 12

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui_hf.core.errors import DeviceError
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
-
-
-class DeviceError(ValueError):
-    """The requested device or dtype cannot be used on this machine."""
 
 
 @dataclass(frozen=True)

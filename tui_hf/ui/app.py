@@ -17,22 +17,33 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label, OptionList, RichLog, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import (
+    Footer,
+    Header,
+    Input,
+    Label,
+    OptionList,
+    RichLog,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
 from textual.widgets.text_area import Selection
 from textual.worker import get_current_worker
 
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.messages import (
-    Report,
     CompareFinished,
     ExplainFinished,
     LibraryLogged,
     LoadFailed,
     LoadProgressed,
     ModelLoaded,
+    Report,
     RunFailed,
     RunFinished,
     RunProgressed,
@@ -189,9 +200,9 @@ class TuiHfApp(App[int]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load model")
     def load_model(self, reference: str | None, task: TaskSpec) -> None:
         from tui_hf.core.catalog import remember
-        from tui_hf.core.device import DeviceError
-        from tui_hf.core.models import (ModelLoadError, PickleCheckpointError, default_reference, load, load_tokenizer,
-                                        parse_ref, resolve)
+        from tui_hf.core.errors import DeviceError, ModelLoadError, PickleOnlyError
+        from tui_hf.core.hub import default_reference, parse_ref, resolve
+        from tui_hf.core.models import load, load_tokenizer
 
         worker = get_current_worker()
         started = time.monotonic()
@@ -218,7 +229,7 @@ class TuiHfApp(App[int]):
                           allow_pickle=self.settings.allow_pickle or reference in self._pickle_ok,
                           progress=progress)
             remember(reference)
-        except PickleCheckpointError as exc:
+        except PickleOnlyError as exc:
             self.post_message(LoadFailed(str(reference), str(exc), time.monotonic() - started, pickle=True))
             return
         except (ModelLoadError, DeviceError) as exc:
@@ -418,7 +429,9 @@ class TuiHfApp(App[int]):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare tokenizers")
     def compare_tokenizers(self, reference: str, texts: list[str], settings: Any, width: int) -> None:
-        from tui_hf.core.models import ModelLoadError, load_tokenizer, parse_ref, resolve
+        from tui_hf.core.errors import ModelLoadError
+        from tui_hf.core.hub import parse_ref, resolve
+        from tui_hf.core.models import load_tokenizer
         from tui_hf.core.tokens import compare
 
         try:
@@ -472,7 +485,7 @@ class TuiHfApp(App[int]):
     @work(thread=True, exclusive=True, group="run", exit_on_error=False, description="run task")
     def run_task(self, loaded: Any, spec: TaskSpec, texts: list[str], options: dict[str, Any],
                  cancel: threading.Event) -> None:
-        from tui_hf.core.tasks.common import Cancelled, TaskInputError
+        from tui_hf.core.errors import Cancelled, TaskInputError
 
         started = time.perf_counter()
 
@@ -590,7 +603,8 @@ class TuiHfApp(App[int]):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False, description="save model")
     def save_model(self, loaded: Any, directory: str, overwrite: bool) -> None:
-        from tui_hf.core.models import ModelLoadError, save
+        from tui_hf.core.errors import ModelLoadError
+        from tui_hf.core.models import save
 
         try:
             out = save(loaded, directory, overwrite)

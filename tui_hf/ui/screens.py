@@ -82,7 +82,7 @@ class ModelPicker(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="picker-hub")
     def search_hub(self, query: str) -> None:
         from tui_hf.core.catalog import hub_models
-        from tui_hf.core.models import ModelLoadError
+        from tui_hf.core.errors import ModelLoadError
 
         try:
             found, note = hub_models(query, self.task_name, offline=self.offline), ""
@@ -146,7 +146,8 @@ class ModelPicker(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="picker-card")
     def show_card(self, reference: str) -> None:
         from tui_hf.core.card import model_card
-        from tui_hf.core.models import ModelLoadError, parse_ref, resolve
+        from tui_hf.core.errors import ModelLoadError
+        from tui_hf.core.hub import parse_ref, resolve
 
         try:
             text = render_card(model_card(resolve(parse_ref(reference), offline=self.offline)))

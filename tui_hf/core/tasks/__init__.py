@@ -1,5 +1,6 @@
 """Tasks: one registry (registry.py) and one module per task family holding its runner."""
 
-from tui_hf.core.tasks.registry import TASKS, TaskSpec, UnknownTaskError, get_task, task_names
+from tui_hf.core.errors import UnknownTaskError
+from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task, task_names
 
 __all__ = ["TASKS", "TaskSpec", "UnknownTaskError", "get_task", "task_names"]

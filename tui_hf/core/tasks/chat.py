@@ -10,8 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, fit_inputs, stream_text
+from tui_hf.core.tasks.common import Emit, cancel_criteria, fit_inputs, stream_text
 from tui_hf.core.tasks.generation import fit_to_context, generation_settings
 
 

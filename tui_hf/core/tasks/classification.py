@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, clean_texts, pipeline_for, tensor_text
+from tui_hf.core.tasks.common import (
+    Emit,
+    Explanation,
+    Step,
+    check_cancel,
+    clean_texts,
+    pipeline_for,
+    tensor_text,
+)
 
 
 @dataclass

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Protocol
 
+from tui_hf.core.errors import Cancelled, TaskInputError
 from tui_hf.core.models import LoadedModel
-
 
 Emit = Callable[[Any], None]  # receives partial results while a run streams (the UI redraws at its own pace)
 
@@ -16,14 +16,6 @@ Emit = Callable[[Any], None]  # receives partial results while a run streams (th
 class Runner(Protocol):
     def __call__(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
                  cancel: threading.Event | None = None, emit: Emit | None = None) -> Any: ...
-
-
-class Cancelled(Exception):
-    """The user cancelled the run (a newer run replaced it, or they pressed cancel)."""
-
-
-class TaskInputError(ValueError):
-    """The input does not suit the task (no mask token, empty question...): the message says why."""
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

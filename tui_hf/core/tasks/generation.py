@@ -6,8 +6,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, check_cancel, pipeline_for, stream_text
+from tui_hf.core.tasks.common import (
+    Emit,
+    cancel_criteria,
+    check_cancel,
+    pipeline_for,
+    stream_text,
+)
 
 
 @dataclass

@@ -12,8 +12,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, check_cancel
+from tui_hf.core.tasks.common import Emit, check_cancel
 
 MAX_SEQ_LEN = 384
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tui_hf.core.errors import UnknownTaskError
+
 FieldKind = Literal["text", "int", "float", "bool", "choice"]
 
 
@@ -55,10 +57,6 @@ class TaskSpec:
 def _load(target: str) -> Callable[..., Any]:
     module, _, func = target.partition(":")
     return getattr(importlib.import_module(module), func)
-
-
-class UnknownTaskError(ValueError):
-    pass
 
 
 _T = "tui_hf.core.tasks."

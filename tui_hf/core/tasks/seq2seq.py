@@ -12,8 +12,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, TaskInputError, cancel_criteria, check_cancel, clean_texts, fit_inputs
+from tui_hf.core.tasks.common import (
+    Emit,
+    cancel_criteria,
+    check_cancel,
+    clean_texts,
+    fit_inputs,
+)
 
 LANGUAGES = {"en": "English", "fr": "French", "de": "German", "ro": "Romanian", "es": "Spanish", "it": "Italian",
              "pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}

@@ -6,9 +6,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.classification import Classified, LabelScore
-from tui_hf.core.tasks.common import Emit, TaskInputError, check_cancel, clean_texts, pipeline_for
+from tui_hf.core.tasks.common import Emit, check_cancel, clean_texts, pipeline_for
 
 
 @dataclass

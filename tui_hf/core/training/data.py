@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.training.spec import SpecError, TrainSpec
+from tui_hf.core.errors import SpecError
+from tui_hf.core.training.spec import TrainSpec
 
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
 PEEK_ROWS = 2000
@@ -147,7 +148,7 @@ def load_raw(spec: TrainSpec) -> Any:
     """A DatasetDict with train and (when there is any) validation."""
     import datasets
 
-    from tui_hf.core.models import is_offline
+    from tui_hf.core.hub import is_offline
 
     datasets.disable_progress_bars()
     d = spec.data
@@ -170,7 +171,11 @@ def load_raw(spec: TrainSpec) -> Any:
 
 
 def prepare(spec: TrainSpec, tokenizer: Any, raw: Any = None) -> Prepared:
-    from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification, DataCollatorWithPadding
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+    )
 
     raw = raw if raw is not None else load_raw(spec)
     d = spec.data

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui_hf.core.errors import SpecError
 from tui_hf.core.training.data import Prepared, prepare
 from tui_hf.core.training.events import EventWriter
-from tui_hf.core.training.spec import SpecError, TrainSpec
+from tui_hf.core.training.spec import TrainSpec
 
 HEADS = {"text-classification": "AutoModelForSequenceClassification",
          "token-classification": "AutoModelForTokenClassification",
@@ -43,7 +44,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_tokenizer_for(spec: TrainSpec) -> tuple[Any, Any]:
-    from tui_hf.core.models import load_tokenizer, parse_ref, resolve
+    from tui_hf.core.hub import parse_ref, resolve
+    from tui_hf.core.models import load_tokenizer
 
     resolved = resolve(parse_ref(spec.model), offline=spec.offline)
     return resolved, load_tokenizer(resolved)

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_hf.core.errors import SpecError
 from tui_hf.core.training import data
 from tui_hf.core.training.events import RunState, pid_alive, read_state
-from tui_hf.core.training.spec import SpecError, TrainSpec
+from tui_hf.core.training.spec import TrainSpec
 
 SPEC, PID, LOG = "spec.json", "pid", "train.log"
 

@@ -7,13 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from tui_hf.core.errors import SpecError
+
 TrainTask = Literal["text-classification", "token-classification", "causal-lm"]
 TRAIN_TASKS = ("text-classification", "token-classification", "causal-lm")
 ENGINES = ("trainer", "native")
-
-
-class SpecError(ValueError):
-    """The spec cannot run; the message lists every problem found."""
 
 
 @dataclass

@@ -22,7 +22,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tui_hf.core.tokens import Padding, TokenBreakdown, TokenizeSettings, readable, roundtrip_note
+from tui_hf.core.tokens import (
+    Padding,
+    TokenBreakdown,
+    TokenizeSettings,
+    readable,
+    roundtrip_note,
+)
 
 # Alternating backgrounds so neighbouring tokens never share a colour (5 is odd: word parity can't align).
 TOKEN_COLOURS = ("#3b4d7a", "#6b4226", "#2f5e3a", "#6a2f5c", "#5c5a24")

@@ -16,7 +16,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    ProgressBar,
+    Select,
+    Static,
+)
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -144,7 +153,9 @@ class TrainingView(Vertical):
 
     async def _ensure_plot(self) -> Any:
         if self._plot is None:
-            from textual_plot import PlotWidget  # numpy and the canvas load with the first run shown
+            from textual_plot import (
+                PlotWidget,  # numpy and the canvas load with the first run shown
+            )
 
             self._plot = PlotWidget(id="run-loss")
             await self.query_one("#run-plot").mount(self._plot)
@@ -333,8 +344,8 @@ class TrainingPane(Horizontal):
         """The data's columns, size, label counts and first rows, read with the standard library."""
         from collections import Counter
 
+        from tui_hf.core.errors import SpecError
         from tui_hf.core.training.data import is_file_ref, peek
-        from tui_hf.core.training.spec import SpecError
 
         if not path:
             text = ""
@@ -392,8 +403,9 @@ class TrainingPane(Horizontal):
 
     @on(Button.Pressed, "#train-start")
     def start(self) -> None:
+        from tui_hf.core.errors import SpecError
         from tui_hf.core.training.job import create_run, launch
-        from tui_hf.core.training.spec import DataSpec, SpecError, TrainSpec
+        from tui_hf.core.training.spec import DataSpec, TrainSpec
 
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
         try:
