@@ -54,12 +54,14 @@ def run_command(args: argparse.Namespace, task: Any) -> int:
     for warning in loaded.info.warnings:
         print(f"tui-hf: warning: {warning}", file=sys.stderr)
     try:
-        result = task.load_runner()(loaded, texts, options, None)
+        result = task.load_runner()(loaded, texts, options, None, explain=args.explain)
+        explanation = getattr(result, "explanation", None)
+        if explanation is not None:
+            result.explanation = None  # printed once, under "explain"
         payload: dict[str, Any] = {"task": task.name, "model": loaded.info.title, "device": loaded.info.device,
                                    "result": to_jsonable(result)}
-        explainer = task.load_explainer() if args.explain else None
-        if explainer is not None:
-            payload["explain"] = to_jsonable(explainer(loaded, texts, options, None))
+        if explanation is not None:
+            payload["explain"] = to_jsonable(explanation)
     except TaskInputError as exc:
         return fail(str(exc), EXIT_USAGE)
     except Exception as exc:  # a model that fails mid-run: say what failed, no traceback on the terminal

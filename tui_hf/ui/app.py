@@ -494,15 +494,11 @@ class TuiHfApp(App[int]):
                 self.post_message(RunProgressed(spec.name, partial))
 
         try:
-            result = spec.load_runner()(loaded, texts, options, cancel, emit)
+            result = spec.load_runner()(loaded, texts, options, cancel, emit, explain=True)
             if cancel.is_set():
                 return
             self.post_message(RunFinished(spec.name, result, time.perf_counter() - started))
-            explainer = spec.load_explainer()
-            if explainer is not None and len(texts) <= 8:
-                explanation = explainer(loaded, texts, options, cancel)
-                if not cancel.is_set():
-                    self.post_message(ExplainFinished(explanation))
+            self.post_message(ExplainFinished(getattr(result, "explanation", None)))
         except Cancelled:
             return
         except TaskInputError as exc:
@@ -531,7 +527,11 @@ class TuiHfApp(App[int]):
         self.notify(message.error, title=f"{message.task} failed", severity="error", timeout=10)
 
     def on_explain_finished(self, message: ExplainFinished) -> None:
-        self.main.query_one(HoodPane).show(message.explanation)
+        if message.explanation is None:
+            self.main.query_one(HoodPane).show_message(
+                f"{escape(self.task_spec.name)} has no explicit PyTorch path to show yet.")
+        else:
+            self.main.query_one(HoodPane).show(message.explanation)
 
     # -- misc -----------------------------------------------------------------------------------------
 

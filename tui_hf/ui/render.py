@@ -76,6 +76,8 @@ def render_explanation(explanation: Explanation) -> RenderableType:
     from rich.syntax import Syntax
 
     parts: list[RenderableType] = [Text(explanation.title, style="bold underline")]
+    if explanation.note:
+        parts.append(Text(explanation.note, style="yellow"))
     for step in explanation.steps:
         parts.append(Syntax(step.code, "python", theme="monokai", background_color="default"))
         if step.note:

@@ -12,7 +12,13 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, cancel_criteria, fit_inputs, stream_text
+from tui_hf.core.tasks.common import (
+    Emit,
+    Explanation,
+    cancel_criteria,
+    fit_inputs,
+    stream_text,
+)
 from tui_hf.core.tasks.generation import fit_to_context, generation_settings
 
 
@@ -28,6 +34,7 @@ class ChatResult:
     done: bool = True
     prompt_tokens: int = 0
     warnings: list[str] = field(default_factory=list)
+    explanation: Explanation | None = None  # under the hood, when asked for
 
     @property
     def history(self) -> list[dict[str, str]]:
@@ -35,7 +42,8 @@ class ChatResult:
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> ChatResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> ChatResult:
     import torch
 
     opts = {"system": "", "history": [], **(options or {})}

@@ -8,12 +8,14 @@ from typing import Any
 
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
+    EXPLAIN_LIMIT,
     Emit,
     Explanation,
     Step,
     check_cancel,
     clean_texts,
     pipeline_for,
+    skipped_explanation,
     tensor_text,
 )
 
@@ -38,10 +40,12 @@ class Classified:
 class ClassificationResult:
     items: list[Classified]
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> ClassificationResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> ClassificationResult:
     texts = clean_texts(texts)
     pipe = pipeline_for(loaded, "text-classification")
     check_cancel(cancel)
@@ -51,10 +55,14 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         Classified(text, sorted((LabelScore(r["label"], float(r["score"])) for r in rows), key=lambda s: -s.score))
         for text, rows in zip(texts, raw)
     ]
-    return ClassificationResult(items, list(loaded.info.warnings))
+    result = ClassificationResult(items, list(loaded.info.warnings))
+    if explain:
+        result.explanation = (skipped_explanation("text-classification", len(texts)) if len(texts) > EXPLAIN_LIMIT
+                              else explain_path(loaded, texts, options, cancel))
+    return result
 
 
-def explain(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
+def explain_path(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
             cancel: threading.Event | None = None) -> Explanation:
     """The path the Hugging Face notes take by hand: tokenizer -> model -> logits -> softmax -> argmax."""
     import torch

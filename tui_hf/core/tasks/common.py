@@ -13,9 +13,16 @@ from tui_hf.core.models import LoadedModel
 Emit = Callable[[Any], None]  # receives partial results while a run streams (the UI redraws at its own pace)
 
 
+EXPLAIN_LIMIT = 8  # inputs beyond which "under the hood" is skipped (its tensors would not fit a screen)
+
+
 class Runner(Protocol):
+    """A task's runner. With `explain`, the result's `explanation` holds the explicit PyTorch path for the
+    same inputs, built from the run's own forward pass where the task allows it."""
+
     def __call__(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-                 cancel: threading.Event | None = None, emit: Emit | None = None) -> Any: ...
+                 cancel: threading.Event | None = None, emit: Emit | None = None, *,
+                 explain: bool = False) -> Any: ...
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
@@ -66,6 +73,13 @@ class Step:
 class Explanation:
     title: str
     steps: list[Step] = field(default_factory=list)
+    note: str = ""  # e.g. why it was skipped, or that it was computed in a second pass
+
+
+def skipped_explanation(task: str, inputs: int) -> Explanation:
+    """What "under the hood" says for a batch too large to show, instead of keeping the previous one."""
+    return Explanation(f"{task} by hand", [], f"skipped: {inputs} inputs; under the hood shows at most "
+                                             f"{EXPLAIN_LIMIT} (run fewer lines to see the tensors)")
 
 
 def tensor_text(t: Any, precision: int = 4) -> str:

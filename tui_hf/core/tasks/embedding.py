@@ -8,12 +8,14 @@ from typing import Any
 
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
+    EXPLAIN_LIMIT,
     Emit,
     Explanation,
     Step,
     check_cancel,
     clean_texts,
     pipeline_for,
+    skipped_explanation,
     tensor_text,
 )
 
@@ -34,6 +36,7 @@ class EmbeddingResult:
     normalized: bool
     similarity: list[list[float]]  # cosine similarity, inputs x inputs
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,7 +53,8 @@ def pool(hidden: Any, how: str) -> Any:
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> EmbeddingResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> EmbeddingResult:
     import torch
 
     opts = {"pooling": "mean", "normalize": True, **(options or {})}
@@ -70,10 +74,14 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         for item, v in zip(items, unit):
             item.preview = v[:8].tolist()
     sim = (unit @ unit.T).tolist()
-    return EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim, list(loaded.info.warnings))
+    result = EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim, list(loaded.info.warnings))
+    if explain:
+        result.explanation = (skipped_explanation("feature-extraction", len(texts)) if len(texts) > EXPLAIN_LIMIT
+                              else explain_path(loaded, texts, options, cancel))
+    return result
 
 
-def explain(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
+def explain_path(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
             cancel: threading.Event | None = None) -> Explanation:
     import torch
 

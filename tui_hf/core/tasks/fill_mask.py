@@ -8,7 +8,13 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, check_cancel, clean_texts, pipeline_for
+from tui_hf.core.tasks.common import (
+    Emit,
+    Explanation,
+    check_cancel,
+    clean_texts,
+    pipeline_for,
+)
 
 
 @dataclass
@@ -31,10 +37,12 @@ class FillMaskResult:
     items: list[Filled]
     mask_token: str
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> FillMaskResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> FillMaskResult:
     opts = {"top_k": 5, **(options or {})}
     texts = clean_texts(texts)
     mask = loaded.tokenizer.mask_token

@@ -10,6 +10,7 @@ from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
     Emit,
+    Explanation,
     cancel_criteria,
     check_cancel,
     pipeline_for,
@@ -24,6 +25,7 @@ class GenerationResult:
     done: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def generation_settings(loaded: LoadedModel, opts: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,8 @@ def fit_to_context(loaded: LoadedModel, prompt_tokens: int, settings: dict[str, 
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> GenerationResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> GenerationResult:
     from transformers import set_seed
 
     opts = {"num_return_sequences": 1, "seed": 0, **(options or {})}

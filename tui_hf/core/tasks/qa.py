@@ -14,7 +14,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, check_cancel
+from tui_hf.core.tasks.common import Emit, Explanation, check_cancel
 
 MAX_SEQ_LEN = 384
 
@@ -34,10 +34,12 @@ class QAResult:
     answers: list[Answer]
     windows: int
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> QAResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> QAResult:
     import torch
 
     opts = {"context": "", "top_k": 1, "doc_stride": 128, "max_answer_len": 15, **(options or {})}

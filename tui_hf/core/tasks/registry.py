@@ -36,19 +36,15 @@ class TaskSpec:
     summary: str
     model_class: str  # the transformers Auto class that loads a model for this task
     default_model: str  # the hub id Hugging Face uses for this task
-    runner: str  # "module:function", a tasks.common.Runner: (loaded, texts, options, cancel, emit) -> result
+    runner: str  # "module:function", a tasks.common.Runner: (loaded, texts, options, cancel, emit, *, explain)
     aliases: tuple[str, ...] = ()
     pipeline: str | None = None  # the transformers 5 pipeline used, None where v5 removed it
     text_label: str = "Text"
     batch: bool = True  # one input per line makes a batch
     fields: tuple[InputField, ...] = ()
-    explain: str | None = None  # "module:function" for the explicit PyTorch path ("under the hood")
 
     def load_runner(self) -> Callable[..., Any]:
         return _load(self.runner)
-
-    def load_explainer(self) -> Callable[..., Any] | None:
-        return _load(self.explain) if self.explain else None
 
     def defaults(self) -> dict[str, Any]:
         return {f.name: f.default for f in self.fields}
@@ -71,7 +67,6 @@ TASKS: dict[str, TaskSpec] = {
             model_class="AutoModel",
             default_model="distilbert/distilbert-base-cased",
             runner=_T + "embedding:run",
-            explain=_T + "embedding:explain",
             pipeline="feature-extraction",
             fields=(
                 InputField("pooling", "Pooling", "choice", "mean", "How token vectors become one vector",
@@ -87,7 +82,6 @@ TASKS: dict[str, TaskSpec] = {
             model_class="AutoModelForSequenceClassification",
             default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
             runner=_T + "classification:run",
-            explain=_T + "classification:explain",
             pipeline="text-classification",
         ),
         TaskSpec(

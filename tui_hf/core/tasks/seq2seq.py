@@ -16,6 +16,7 @@ from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
     Emit,
+    Explanation,
     cancel_criteria,
     check_cancel,
     clean_texts,
@@ -39,6 +40,7 @@ class Seq2SeqResult:
     prefix: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def _task_params(loaded: LoadedModel, key: str) -> dict[str, Any]:
@@ -78,7 +80,8 @@ def _beams_and_lengths(opts: dict[str, Any], defaults: dict[str, Any]) -> dict[s
 
 
 def summarize(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None) -> Seq2SeqResult:
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
     opts = options or {}
     params = _task_params(loaded, "summarization")
     return _generate(loaded, "summarization", clean_texts(texts), params.get("prefix", ""),
@@ -86,7 +89,8 @@ def summarize(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | N
 
 
 def text2text(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None) -> Seq2SeqResult:
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
     return _generate(loaded, "text2text-generation", clean_texts(texts), "", _beams_and_lengths(options or {}, {}),
                      cancel)
 
@@ -105,7 +109,8 @@ def _language_code(tok: Any, lang: str) -> str | None:
 
 
 def translate(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None) -> Seq2SeqResult:
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
     opts = {"src_lang": "en", "tgt_lang": "fr", **(options or {})}
     src, tgt = str(opts["src_lang"]).strip(), str(opts["tgt_lang"]).strip()
     tok, model = loaded.tokenizer, loaded.model

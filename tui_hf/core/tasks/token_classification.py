@@ -8,7 +8,13 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, check_cancel, clean_texts, pipeline_for
+from tui_hf.core.tasks.common import (
+    Emit,
+    Explanation,
+    check_cancel,
+    clean_texts,
+    pipeline_for,
+)
 
 
 @dataclass
@@ -31,10 +37,12 @@ class TokenClassificationResult:
     items: list[Tagged]
     aggregation: str
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> TokenClassificationResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> TokenClassificationResult:
     opts = {"aggregation_strategy": "simple", **(options or {})}
     texts = clean_texts(texts)
     strategy = opts["aggregation_strategy"]

@@ -9,7 +9,13 @@ from typing import Any
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.classification import Classified, LabelScore
-from tui_hf.core.tasks.common import Emit, check_cancel, clean_texts, pipeline_for
+from tui_hf.core.tasks.common import (
+    Emit,
+    Explanation,
+    check_cancel,
+    clean_texts,
+    pipeline_for,
+)
 
 
 @dataclass
@@ -18,6 +24,7 @@ class ZeroShotResult:
     multi_label: bool
     hypothesis_template: str
     warnings: list[str]
+    explanation: Explanation | None = None  # under the hood, when asked for
 
 
 def parse_labels(raw: Any) -> list[str]:
@@ -29,7 +36,8 @@ def parse_labels(raw: Any) -> list[str]:
 
 
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None) -> ZeroShotResult:
+        cancel: threading.Event | None = None, emit: Emit | None = None, *,
+        explain: bool = False) -> ZeroShotResult:
     opts = {"candidate_labels": "", "multi_label": False, "hypothesis_template": "This example is {}.",
             **(options or {})}
     texts = clean_texts(texts)
