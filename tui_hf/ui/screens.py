@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,9 @@ class ModelPicker(ModalScreen[str | None]):
     @on(Input.Changed, "#picker-search")
     def _query_changed(self, event: Input.Changed) -> None:
         self.refresh_list()
+        typed = event.value.strip()
+        if typed and os.path.isdir(os.path.expanduser(typed)):
+            self.show_card(typed)  # a directory typed in full: its card, before it is loaded
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(0.4, lambda: self.search_hub(event.value.strip()))
@@ -107,7 +111,10 @@ class ModelPicker(ModalScreen[str | None]):
     @on(Input.Submitted, "#picker-search")
     def _submitted(self, event: Input.Submitted) -> None:
         options = self.query_one("#picker-list", OptionList)
-        if options.highlighted_option is not None and options.highlighted_option.id:
+        typed = event.value.strip()
+        if typed and os.path.isdir(os.path.expanduser(typed)):
+            self.dismiss(typed)
+        elif options.highlighted_option is not None and options.highlighted_option.id:
             self.dismiss(options.highlighted_option.id)
         elif event.value.strip():
             self.dismiss(event.value.strip())
@@ -135,6 +142,9 @@ class ModelPicker(ModalScreen[str | None]):
 
     @on(OptionList.OptionHighlighted, "#picker-list")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        typed = self.query_one("#picker-search", Input).value.strip()
+        if typed and os.path.isdir(os.path.expanduser(typed)):
+            return  # the card follows the directory being typed
         if event.option.id:
             self.show_card(event.option.id)
 

@@ -21,6 +21,7 @@ class OutputPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.result: Any = None
+        self.meta = ""
         self.raw = False
 
     def compose(self) -> ComposeResult:
@@ -40,8 +41,17 @@ class OutputPane(Vertical):
 
     def show_result(self, result: Any, meta: str) -> None:
         self.result = result
+        self.meta = meta
         self.query_one("#output-meta", Static).update(meta)
         self._draw()
+
+    def mark_cancelled(self) -> None:
+        """A cancelled run keeps what it streamed so far, marked as cut short."""
+        if self.result is not None:
+            self.query_one("#output-meta", Static).update(self.meta.replace("streaming…", "") +
+                                                          " · [yellow]cancelled[/yellow]")
+        else:
+            self.show_message("[yellow]Cancelled.[/yellow]")
 
     def show_message(self, markup: str) -> None:
         self.result = None
@@ -72,15 +82,28 @@ class OutputPane(Vertical):
             self.notify("Result copied as JSON (terminal clipboard)", timeout=3)
 
 
+HOOD_EMPTY = ("Run the task to see the explicit PyTorch path: tokenizer → tensors → model → logits → softmax → "
+              "labels.")
+
+
 class HoodPane(VerticalScroll):
-    """The explicit PyTorch path for the current input: tensors, logits, softmax, argmax."""
+    """The explicit PyTorch path of the last run: tensors, logits, softmax, argmax.
+
+    Mounted when first shown; it starts from whatever the screen holds (`initial`).
+    """
+
+    def __init__(self, initial: Any = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._initial = initial
 
     def compose(self) -> ComposeResult:
-        yield Static("Run the task to see the explicit PyTorch path: tokenizer → tensors → model → logits → "
-                     "softmax → labels.", id="hood-view")
+        yield Static(HOOD_EMPTY, id="hood-view")
+
+    def on_mount(self) -> None:
+        if self._initial is not None:
+            self.show(self._initial)
 
     def show(self, explanation: Any) -> None:
-        self.query_one("#hood-view", Static).update(render_explanation(explanation))
-
-    def show_message(self, markup: str) -> None:
-        self.query_one("#hood-view", Static).update(markup)
+        """An Explanation, or a plain message (markup) when there is none."""
+        view = self.query_one("#hood-view", Static)
+        view.update(explanation if isinstance(explanation, str) else render_explanation(explanation))

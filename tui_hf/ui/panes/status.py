@@ -1,4 +1,4 @@
-"""The status bar: device, model, parameters, dtype, and what the app is doing."""
+"""The status bar: the model in memory (and the task it serves), and what the app is doing."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ class StatusBar(Horizontal):
         bar = self.query_one(ProgressBar)
         bar.display = fraction < 1.0
         bar.update(progress=fraction)
-        self.state(f"[yellow]{escape(stage)}…[/yellow]" if fraction < 1.0 else "[green]ready[/green]")
+        text = f"[yellow]{escape(stage)}…[/yellow]" if fraction < 1.0 else "[green]ready[/green]"
+        self.query_one("#status-state", Static).update(text)
 
     def state(self, markup: str) -> None:
+        """What the app is doing now; a progress bar of an earlier stage is hidden."""
+        self.query_one(ProgressBar).display = False
         self.query_one("#status-state", Static).update(markup)
 
     def model(self, info: Any) -> None:
         self.query_one("#status-model", Static).update(
-            f"[b]{info.device}[/b] · {escape(info.title)} · {info.architecture} · "
+            f"[b]{info.device}[/b] · {escape(info.title)} · {info.task} · {info.architecture} · "
             f"{info.parameters_text} params · {info.dtype}")

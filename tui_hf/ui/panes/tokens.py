@@ -6,12 +6,14 @@ Both views are Line-API scroll views: they keep plain data and draw only the row
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from rich.cells import cell_len
+from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,6 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import (
     Padding,
@@ -293,15 +296,36 @@ PADDING_CHOICES: list[tuple[str, Padding]] = [
 
 
 class TokensPane(Vertical):
-    """Tokenizer settings, a summary, the coloured text, the token table and the decoded round trip."""
+    """Tokenizer settings, a summary, the coloured text, the token table and the decoded round trip.
 
-    class SettingsChanged(Message):
-        pass
+    It tokenizes in a worker (the newest request wins) and keeps the table, the coloured text and the
+    input's selection in step: moving in the table posts `TokenPicked` for the input to select.
+    """
+
+    class TokenPicked(Message):
+        """The user moved to a token that covers characters start:end of input `seq`."""
+
+        def __init__(self, seq: int, start: int, end: int) -> None:
+            super().__init__()
+            self.seq, self.start, self.end = seq, start, end
+
+    @dataclass
+    class Computed(Message):
+        breakdown: TokenBreakdown | None
+        lines: list[Line]
+        generation: int
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.tokenizer: Any = None
+        self.breakdown: TokenBreakdown | None = None
+        self._texts: list[str] = []
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="tok-settings"):
-            yield Checkbox("special tokens", True, id="tok-special", compact=True)
-            yield Checkbox("truncation", False, id="tok-truncation", compact=True)
+            yield Checkbox("specials", True, id="tok-special", compact=True, tooltip="add special tokens")
+            yield Checkbox("truncate", False, id="tok-truncation", compact=True, tooltip="truncate to max_length")
             yield Label("max_length", classes="field-label")
             yield Input(placeholder="auto", id="tok-max-length", type="integer", compact=True)
             yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
@@ -325,19 +349,85 @@ class TokensPane(Vertical):
     def text_width(self) -> int:
         return self.query_one(TokenTextView)._width()
 
+    # -- tokenizing -------------------------------------------------------------------------------------
+
+    def set_tokenizer(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.tokenize(self._texts)
+
+    def tokenize(self, texts: list[str]) -> None:
+        """Recompute the breakdown for `texts` in a worker; a newer request makes older results void."""
+        self._texts = texts
+        if self.tokenizer is None:
+            return
+        self._generation += 1
+        self._compute(self.tokenizer, texts, self.settings(), self.text_width(), self._generation)
+
+    @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
+    def _compute(self, tokenizer: Any, texts: list[str], settings: TokenizeSettings, width: int,
+                 generation: int) -> None:
+        from tui_hf.core.tokens import breakdown
+
+        if not texts:
+            self.post_message(self.Computed(None, [], generation))
+            return
+        try:
+            bd = breakdown(tokenizer, texts, settings)
+        except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
+            self.app.call_from_thread(self.notify, f"tokenizer: {exc}", severity="error", markup=False)
+            return
+        lines = wrap(bd, width)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Computed(bd, lines, generation))
+
+    def on_tokens_pane_computed(self, message: TokensPane.Computed) -> None:
+        message.stop()
+        if message.generation == self._generation:  # else a newer keystroke is already being tokenized
+            self.show(message.breakdown, message.lines)
+
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
-        self.post_message(self.SettingsChanged())
+        self.tokenize(self._texts)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        self.post_message(self.SettingsChanged())
+        self.tokenize(self._texts)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.SettingsChanged())
+        self.tokenize(self._texts)
+
+    # -- selection --------------------------------------------------------------------------------------
+
+    def on_token_table_cursor_moved(self, event: TokenTable.CursorMoved) -> None:
+        event.stop()
+        self.query_one(TokenTextView).highlight(event.seq, event.index)
+        bd = self.breakdown
+        if bd is None or event.seq >= len(bd.sequences):
+            return
+        seq = bd.sequences[event.seq]
+        if seq.offsets is not None and not seq.special[event.index]:
+            start, end = seq.offsets[event.index]
+            self.post_message(self.TokenPicked(event.seq, start, end))
+
+    def follow_cursor(self, seq_no: int, char: int) -> None:
+        """The input's cursor moved to character `char` of input `seq_no`: show the token under it."""
+        bd = self.breakdown
+        if bd is None or seq_no >= len(bd.sequences):
+            return
+        seq = bd.sequences[seq_no]
+        index = seq.token_at(char)
+        if index is None and char > 0:
+            index = seq.token_at(char - 1)  # the cursor just after a word belongs to that word
+        if index is None:
+            return
+        self.query_one(TokenTable).move_to(seq_no, index)
+        self.query_one(TokenTextView).highlight(seq_no, index)
+
+    # -- drawing ----------------------------------------------------------------------------------------
 
     def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
+        self.breakdown = bd
         self.query_one(TokenTextView).show(bd, lines)
         self.query_one(TokenTable).show(bd)
         summary = self.query_one("#tok-summary", Static)
@@ -354,7 +444,7 @@ class TokensPane(Vertical):
             f" · {bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token{batch}"
             + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "")
             + ("" if bd.is_fast else " · [yellow]slow tokenizer: no offsets or word ids[/yellow]")
-            + f"  [dim]{bd.tokenizer_name}[/dim]"
+            + f"  [dim]{escape(bd.tokenizer_name)}[/dim]"
         )
         notes = []
         for i, seq in enumerate(bd.sequences[:20]):
@@ -362,13 +452,7 @@ class TokensPane(Vertical):
             mark = "[green]✓[/green]" if note == "exact" else "[yellow]≈[/yellow]"
             decoded = seq.decoded if len(seq.decoded) <= 200 else seq.decoded[:200] + "…"
             prefix = f"{i + 1}: " if n > 1 else ""
-            notes.append(f"{mark} {prefix}decode(ids) → [i]{_escape(decoded)}[/i]  [dim]({note})[/dim]")
+            notes.append(f"{mark} {prefix}decode(ids) → [i]{escape(decoded)}[/i]  [dim]({escape(note)})[/dim]")
         if n > 20:
             notes.append(f"[dim]… and {n - 20} more inputs[/dim]")
         roundtrip.update("\n".join(notes))
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
