@@ -150,10 +150,15 @@ async def test_layout_fits_small_and_wide_terminals(app_settings: Any, size: tup
     app = make_app(app_settings())
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: app.breakdown is not None)
-        for wid in ("#input-text", "#tabs", "#status-model", "#tasks"):
+        for wid in ("#input-text", "#tabs", "#status-model"):
             region = app.query_one(wid).region
             assert region.width > 0 and region.height > 0 and region.right <= size[0], wid
         assert app.query_one("#tok-table").region.height >= 1
+        if size[0] < 100:  # the sidebar is a drawer on small screens: ctrl+t opens it on the task list
+            assert not app.query_one("#sidebar").display
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+        assert app.query_one("#tasks").region.width > 0 and app.query_one("#tasks").has_focus == (size[0] < 100)
 
 
 def test_each_task_gets_its_default_model_when_it_can_be_had(fake_hf_cache: Path) -> None:
