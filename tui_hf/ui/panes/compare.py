@@ -43,7 +43,7 @@ class ComparePane(Vertical):
         with Horizontal(id="compare-bar"):
             yield Label("Compare with", classes="field-label")
             yield Input(placeholder="hub id or model directory, e.g. ./my-model or openai-community/gpt2",
-                        id="compare-ref")
+                        id="compare-ref", compact=True)
             yield Button("Load", id="compare-load", compact=True)
         yield Static("Load a second tokenizer to compare its split of the input with the current one.",
                      id="compare-summary")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from textual.app import ComposeResult
@@ -48,7 +49,10 @@ class OutputPane(Vertical):
     def mark_cancelled(self) -> None:
         """A cancelled run keeps what it streamed so far, marked as cut short."""
         if self.result is not None:
-            self.query_one("#output-meta", Static).update(self.meta.replace("streaming…", "") +
+            if getattr(self.result, "done", True) is False:  # a streamed partial: draw it as final
+                self.result = dataclasses.replace(self.result, done=True)
+                self._draw()
+            self.query_one("#output-meta", Static).update(self.meta.replace(" · [yellow]streaming…[/yellow]", "") +
                                                           " · [yellow]cancelled[/yellow]")
         else:
             self.show_message("[yellow]Cancelled.[/yellow]")
