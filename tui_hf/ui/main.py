@@ -7,6 +7,7 @@ start (Under the hood, Compare, Training, Log) are mounted when first shown, so 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label, OptionList, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Label, OptionList, TabbedContent, TabPane, Tabs
 
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.controllers.model import ModelController
@@ -37,12 +38,10 @@ from tui_hf.ui.messages import (
     TokenizerLoaded,
 )
 from tui_hf.ui.panes.input import InputPane
-from tui_hf.ui.panes.log import LogBuffer
 from tui_hf.ui.panes.model import ModelBox
 from tui_hf.ui.panes.output import HOOD_EMPTY, OutputPane
 from tui_hf.ui.panes.status import StatusBar
 from tui_hf.ui.panes.tasks import TaskList
-from tui_hf.ui.panes.tokens import TokensPane
 
 if TYPE_CHECKING:
     from tui_hf.ui.app import AppSettings
@@ -52,6 +51,7 @@ TABS = (("tokens", "Tokens", "f2"), ("output", "Output", "f3"), ("hood", "Under 
         ("compare", "Compare", "f5"), ("training", "Training", "f6"), ("log", "Log", "f7"))
 FULL_HEIGHT_TABS = ("training", "log")  # they need the rows the input would take
 NARROW = 100  # columns under which the sidebar starts hidden (ctrl+b shows it)
+LOG_LINES = 5000
 
 
 class MainScreen(Screen[None]):
@@ -75,15 +75,28 @@ class MainScreen(Screen[None]):
         self.task_spec: TaskSpec = get_task(settings.task)
         self.model = ModelController(self, settings)
         self.runs = RunController(self)
-        self.log_lines = LogBuffer()
+        self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # kept for the log pane, mounted when first shown
         self.explanation: Any = HOOD_EMPTY  # what Under the hood shows (kept while that pane is not mounted)
         self._debounce: Timer | None = None
         self._sidebar_choice: bool | None = None  # None until the user toggles it: then it is theirs
 
     # -- layout -----------------------------------------------------------------------------------------
 
+    def _breakpoint_classes(self) -> list[str]:
+        """The classes Textual's breakpoints will give this screen at the app's size.
+
+        Set before the first layout, so the first resize finds nothing to change: adding them afterwards
+        restyles every widget once more, a large share of the first frame's cost.
+        """
+        width, height = self.app.size
+        classes = []
+        for dimension, breakpoints in ((width, self.app.HORIZONTAL_BREAKPOINTS), (height, self.app.VERTICAL_BREAKPOINTS)):
+            chosen = [name for limit, name in sorted(breakpoints or []) if dimension >= limit]
+            classes += chosen[-1:]
+        return classes
+
     def compose(self) -> ComposeResult:
-        yield Header()
+        self.add_class(*self._breakpoint_classes())
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Label("Tasks  [dim]ctrl+t[/dim]", classes="section")
@@ -94,15 +107,19 @@ class MainScreen(Screen[None]):
                 with TabbedContent(initial="tokens", id="tabs"):
                     for tab, title, key in TABS:
                         with TabPane(f"{key.upper()} {title}", id=tab):
-                            if tab == "tokens":
-                                yield TokensPane(id="tokens-pane")
-                            elif tab == "output":
+                            if tab == "output":
                                 yield OutputPane(id="output-pane")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
     def _make_pane(self, tab: str) -> Widget:
-        """The pane of a tab that is mounted on first use (imports included: they cost start-up time)."""
+        """The pane of a tab that is mounted on first use (imports included: they cost start-up time).
+
+        The tokens pane too: it mounts right after the first frame, long before a tokenizer can arrive."""
+        if tab == "tokens":
+            from tui_hf.ui.panes.tokens import TokensPane
+
+            return TokensPane(id="tokens-pane")
         if tab == "hood":
             from tui_hf.ui.panes.output import HoodPane
 
@@ -113,7 +130,7 @@ class MainScreen(Screen[None]):
             pane = ComparePane(self.settings.offline, self.settings.trust_remote_code, id="compare-pane")
             pane.tokenizer = self.model.tokenizer
             pane.texts = self.query_one(InputPane).texts()
-            pane.settings = self.query_one(TokensPane).settings()
+            pane.settings = self.tokens.settings()
             return pane
         if tab == "training":
             from tui_hf.ui.panes.training import TrainingPane
@@ -121,7 +138,7 @@ class MainScreen(Screen[None]):
             return TrainingPane(self.settings.runs_dir, id="training-pane")
         from tui_hf.ui.panes.log import LogPane
 
-        return LogPane(self.log_lines.lines, id="log-pane")
+        return LogPane(self.log_lines, id="log-pane")
 
     def pane(self, tab: str) -> Widget | None:
         """The pane of `tab` if it is mounted."""
@@ -139,14 +156,25 @@ class MainScreen(Screen[None]):
         from tui_hf.core.quiet import attach_sink, route_library_logs
 
         path = route_library_logs(self.settings.log_path)
-        self.log_lines.add(f"library logs also go to {path}")
+        self.log_lines.append(f"library logs also go to {path}")
         self._log_handler = attach_sink(lambda text, level: self.post_message(LibraryLogged(text, level)))
         self.query_one(StatusBar).progress("starting", 0.0)
         self.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
         self.query_one(InputPane).area.focus()
         self._fit_sidebar()
+        self.call_after_refresh(self._after_first_frame)
+
+    async def _after_first_frame(self) -> None:
+        await self.ensure_pane("tokens")
         self._tokenize_now()  # remembered by the tokens pane until the tokenizer arrives
+        # Only now: the loading thread imports torch and transformers, and while it holds the GIL the first
+        # paint would wait for it (about half a second here).
         self.model.load(self.task_spec)
+
+    @property
+    def tokens(self) -> Any:
+        """The tokens pane (mounted right after the first frame)."""
+        return self.query_one("#tokens-pane")
 
     def on_unmount(self) -> None:
         from tui_hf.core.quiet import detach_sink
@@ -193,7 +221,7 @@ class MainScreen(Screen[None]):
         self.model.accept_tokenizer(message)
         if not self.model.explicit:
             self.query_one(ModelBox).set_reference(message.reference)
-        self.query_one(TokensPane).set_tokenizer(message.tokenizer)
+        self.tokens.set_tokenizer(message.tokenizer)
         compare = self.pane("compare")
         if compare is not None:
             self._refresh_compare(compare)
@@ -335,22 +363,22 @@ class MainScreen(Screen[None]):
 
     def _tokenize_now(self) -> None:
         texts = self.query_one(InputPane).texts()
-        tokens = self.query_one(TokensPane)
-        tokens.tokenize(texts)
+        tokens = self.pane("tokens")
+        if tokens is not None:
+            tokens.tokenize(texts)  # type: ignore[attr-defined]
         compare = self.pane("compare")
         if compare is not None and self.query_one("#tabs", TabbedContent).active == "compare":
             self._refresh_compare(compare)
 
     def _refresh_compare(self, pane: Any) -> None:
         pane.update_source(self.model.tokenizer, self.query_one(InputPane).texts(),
-                           self.query_one(TokensPane).settings())
+                           self.tokens.settings())
 
     @on(InputPane.CursorMoved)
     def _input_cursor_moved(self, event: InputPane.CursorMoved) -> None:
-        self.query_one(TokensPane).follow_cursor(event.seq, event.char)
+        self.tokens.follow_cursor(event.seq, event.char)
 
-    @on(TokensPane.TokenPicked)
-    def _token_picked(self, event: TokensPane.TokenPicked) -> None:
+    def on_tokens_pane_token_picked(self, event: Any) -> None:
         self.query_one(InputPane).select_chars(event.seq, event.start, event.end)
 
     def action_select_all(self) -> None:
@@ -467,7 +495,7 @@ class MainScreen(Screen[None]):
         self.log_line(message.text)
 
     def log_line(self, text: str) -> None:
-        self.log_lines.add(text)
+        self.log_lines.append(text)
         log = self.pane("log")
         if log is not None:
             log.write(text)  # type: ignore[attr-defined]

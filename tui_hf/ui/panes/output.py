@@ -10,8 +10,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Static
 
-from tui_hf.ui.render import render_explanation, render_result, to_json
-
 
 class OutputPane(Vertical):
     """The latest result of a run, drawn for its task, with a raw JSON view and copy."""
@@ -24,6 +22,7 @@ class OutputPane(Vertical):
         self.result: Any = None
         self.meta = ""
         self.raw = False
+        self.cancelled = False  # the result is what a cancelled run streamed before it stopped
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="output-bar"):
@@ -42,6 +41,7 @@ class OutputPane(Vertical):
 
     def show_result(self, result: Any, meta: str) -> None:
         self.result = result
+        self.cancelled = False
         self.meta = meta
         self.query_one("#output-meta", Static).update(meta)
         self._draw()
@@ -49,9 +49,8 @@ class OutputPane(Vertical):
     def mark_cancelled(self) -> None:
         """A cancelled run keeps what it streamed so far, marked as cut short."""
         if self.result is not None:
-            if getattr(self.result, "done", True) is False:  # a streamed partial: draw it as final
-                self.result = dataclasses.replace(self.result, done=True)
-                self._draw()
+            self.cancelled = True
+            self._draw()
             self.query_one("#output-meta", Static).update(self.meta.replace(" · [yellow]streaming…[/yellow]", "") +
                                                           " · [yellow]cancelled[/yellow]")
         else:
@@ -69,9 +68,16 @@ class OutputPane(Vertical):
         if self.raw:
             from rich.syntax import Syntax
 
+            from tui_hf.ui.render import to_json
+
             view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default"))
         else:
-            view.update(render_result(self.result))
+            from tui_hf.ui.render import render_result  # the task modules load with the first result
+
+            shown = self.result
+            if self.cancelled and getattr(shown, "done", True) is False:
+                shown = dataclasses.replace(shown, done=True)  # drawn as final: no cursor, nothing more comes
+            view.update(render_result(shown))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -82,6 +88,8 @@ class OutputPane(Vertical):
             event.button.label = "Rendered" if self.raw else "Raw JSON"
             self._draw()
         elif event.button.id == "output-copy" and self.result is not None:
+            from tui_hf.ui.render import to_json
+
             self.app.copy_to_clipboard(to_json(self.result))
             self.notify("Result copied as JSON (terminal clipboard)", timeout=3)
 
@@ -110,4 +118,9 @@ class HoodPane(VerticalScroll):
     def show(self, explanation: Any) -> None:
         """An Explanation, or a plain message (markup) when there is none."""
         view = self.query_one("#hood-view", Static)
-        view.update(explanation if isinstance(explanation, str) else render_explanation(explanation))
+        if isinstance(explanation, str):
+            view.update(explanation)
+        else:
+            from tui_hf.ui.render import render_explanation
+
+            view.update(render_explanation(explanation))
