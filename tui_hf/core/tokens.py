@@ -7,6 +7,7 @@ one, which is what every model with a tokenizer.json has.
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,6 +101,11 @@ class TokenBreakdown:
     settings: TokenizeSettings
     sequences: list[Sequence]
     normalizer: Any = None  # the tokenizer's normalizer (lowercase, strip accents), if it has one
+    normalizer_name: str = ""
+    unk_id: int | None = None
+    unk_token: str | None = None
+    special_tokens: list[str] = field(default_factory=list)
+    byte_level: bool = False  # pieces are in the byte-level alphabet ('Ġthe')
 
     def normalized(self, i: int) -> str | None:
         """Input `i` as the tokenizer's normalizer sees it (computed on demand: it is a full pass)."""
@@ -118,17 +124,49 @@ class TokenBreakdown:
         return max((len(s.ids) for s in self.sequences), default=0)
 
 
-_MARKERS = {"Ġ": " ", "▁": " ", "Ċ": "\\n", "ĉ": "\\t"}
+_VISIBLE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
 
 
-def readable(token: str) -> str:
-    """A token as a person reads it: WordPiece '##' continuations and BPE/SentencePiece space marks spelt out."""
+@functools.lru_cache(maxsize=1)
+def _byte_level_table() -> dict[str, int]:
+    """Byte-level BPE's alphabet (GPT-2, RoBERTa, Llama 3...): each byte is stored as a printable character.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 bytes are shifted to U+0100 and up, in byte
+    order (so the space, 0x20, is stored as 'Ġ' and the newline as 'Ċ').
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table = {chr(b): b for b in printable}
+    shifted = 0
+    for b in range(256):
+        if b not in printable:
+            table[chr(256 + shifted)] = b
+            shifted += 1
+    return table
+
+
+def _visible(text: str) -> str:
+    return "".join(_VISIBLE.get(ch, ch) for ch in text)
+
+
+def readable(token: str, byte_level: bool | None = None) -> str:
+    """A vocabulary piece as a person reads it: whitespace made visible (space ·, newline ↵, tab →).
+
+    Byte-level pieces are decoded from their byte alphabet ('ĠcafÃ©' → '·café'; an incomplete UTF-8
+    sequence shows its bytes as <0x..>); SentencePiece's '▁' is a space; a WordPiece continuation '##izer'
+    reads '…izer'; byte-fallback pieces ('<0xE4>') and special tokens stay as they are.
+    """
     if token.startswith("##") and len(token) > 2:
-        return "…" + token[2:]
-    for mark, plain in _MARKERS.items():
-        if mark in token:
-            token = token.replace(mark, "␣" if plain == " " else plain)
-    return token
+        return "…" + _visible(token[2:])
+    table = _byte_level_table()
+    if byte_level is None:
+        byte_level = any(ch in table and ord(ch) >= 256 for ch in token)
+    if byte_level and all(ch in table for ch in token):
+        raw = bytes(table[ch] for ch in token)
+        try:
+            return _visible(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return "".join(_visible(chr(b)) if b < 0x80 else f"<0x{b:02X}>" for b in raw)
+    return _visible(token.replace("▁", " "))
 
 
 def tokenizer_name(tok: Any) -> str:
@@ -179,22 +217,118 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
         )
     backend = getattr(tok, "backend_tokenizer", None)
     normalizer = getattr(backend, "normalizer", None) if backend is not None else None
-    return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalizer)
+    byte_level = False
+    normalizer_name = ""
+    if backend is not None:
+        from tui_hf.core.tokenizer_stages import components
+
+        parts = components(backend)
+        byte_level = "ByteLevel" in parts["pre_tokenizer"] or "ByteLevel" in parts["decoder"]
+        normalizer_name = parts["normalizer"]
+    return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalizer, normalizer_name,
+                          tok.unk_token_id, tok.unk_token, list(getattr(tok, "all_special_tokens", []) or []),
+                          byte_level)
+
+
+@dataclass
+class RoundTrip:
+    """Why decode(encode(text)) does or does not give the text back, and where it differs."""
+
+    exact: bool
+    reasons: list[str]  # one line each, most telling first
+    unknown: int  # tokens that are the unknown token
+    unknown_text: list[str]  # the input's characters those unknown tokens stand for (first few)
+    diffs: list[tuple[int, str, str]]  # (character in the input, input's text, decoded text), first few
+
+    @property
+    def summary(self) -> str:
+        return "exact" if self.exact else self.reasons[0] if self.reasons else "differs"
+
+
+DIFF_CHARS = 5_000  # where differences are looked for (a person reads the first ones; difflib is quadratic)
+MAX_DIFFS = 5
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def roundtrip(bd: TokenBreakdown, i: int) -> RoundTrip:
+    """Compare input `i` with its decoded ids and say why they differ, from facts: truncation, unknown tokens
+    (and the characters behind them), and what each differing stretch is (case, accents, whitespace, special
+    token text), so only the causes that are at work in this input are named."""
+    seq = bd.sequences[i]
+    unk = [k for k, token_id in enumerate(seq.ids) if bd.unk_id is not None and token_id == bd.unk_id
+           and seq.attention_mask[k]]
+    unknown_text = [seq.text[a:b] for a, b in (seq.offsets[k] for k in unk[:MAX_DIFFS])] if seq.offsets else []
+    if seq.roundtrip_exact:
+        return RoundTrip(True, [], len(unk), unknown_text, [])
+    diffs = _diffs(seq.text, seq.decoded, limit=50)
+    specials = [t for t in bd.special_tokens if t and t in seq.text]
+    kinds: set[str] = set()
+    for _at, a, b in diffs:
+        kinds.add(_kind(a, b, unknown_text, specials))
+    normalizer = bd.normalizer_name or "its normalizer"
+    reasons: list[str] = []
+    if seq.truncated:
+        reasons.append("truncated: the ids stop at max_length, so the end of the input is not in them")
+    if unk:
+        shown = ", ".join(repr(t) for t in unknown_text) or "some characters"
+        reasons.append(f"{len(unk)} unknown token{'s' if len(unk) > 1 else ''} ({bd.unk_token}): the vocabulary has "
+                       f"no piece for {shown}, so decoding cannot bring {'them' if len(unk) > 1 else 'it'} back")
+    if "special" in kinds:
+        reasons.append(f"special-token text in the input ({', '.join(specials[:3])}) is read as special tokens, "
+                       "which decoding skips")
+    case_accents = [k for k in ("case", "accents") if k in kinds]
+    if case_accents:
+        what = " and ".join({"case": "lowercases", "accents": "strips accents"}[k] for k in case_accents)
+        reasons.append(f"normalization: the tokenizer {what} before splitting ({normalizer}); the ids hold the "
+                       "normalized text")
+    if "space" in kinds:
+        reasons.append("spacing: whitespace differs (the decoder joins pieces with its own spacing rules, e.g. "
+                       "around punctuation, or the normalizer changed it)")
+    if "other" in kinds and not reasons:
+        reasons.append(f"the text changes in ways the normalizer ({normalizer}) or the decoder make")
+    return RoundTrip(False, reasons or ["differs"], len(unk), unknown_text, diffs[:MAX_DIFFS])
+
+
+def _kind(a: str, b: str, unknown_text: list[str], specials: list[str]) -> str:
+    """What one differing stretch of input (a) and decoded text (b) is."""
+    if any(t and t in a for t in specials):
+        return "special"
+    if any(t and t.strip() and t.strip() in a for t in unknown_text):
+        return "unknown"
+    if _squash(a) == _squash(b):
+        return "space"
+    if _squash(a).lower() == _squash(b):
+        return "case"
+    if _squash(_strip_accents(a)).lower() == _squash(b) or _squash(_strip_accents(a)) == _squash(b):
+        return "accents"
+    return "other"
+
+
+def _strip_accents(text: str) -> str:
+    import unicodedata
+
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+
+
+def _diffs(text: str, decoded: str, limit: int = MAX_DIFFS) -> list[tuple[int, str, str]]:
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, text[:DIFF_CHARS], decoded[:DIFF_CHARS], autojunk=False)
+    out = []
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op != "equal":
+            out.append((a0, text[a0:a1], decoded[b0:b1]))
+            if len(out) == limit:
+                break
+    return out
 
 
 def roundtrip_note(bd: TokenBreakdown, i: int) -> str:
-    """Why the decoded ids do or do not give back input `i`."""
-    seq = bd.sequences[i]
-    if seq.roundtrip_exact:
-        return "exact"
-    if seq.truncated:
-        return "truncated"
-    normalized = bd.normalized(i)
-    if normalized is not None and seq.decoded.strip() == normalized.strip():
-        return "normalized (the tokenizer lowercases or strips accents)"
-    if seq.decoded.replace(" ", "") == seq.text.replace(" ", ""):
-        return "spacing differs"
-    return "differs"
+    """One line: "exact", or the main reason decoding does not give input `i` back."""
+    return roundtrip(bd, i).summary
 
 
 @dataclass(frozen=True)

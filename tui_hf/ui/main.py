@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -25,6 +24,7 @@ from textual.widgets import Footer, Label, OptionList, TabbedContent, TabPane, T
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.controllers.model import ModelController
 from tui_hf.ui.controllers.run import RunController
+from tui_hf.ui.markup import escape
 from tui_hf.ui.messages import (
     LibraryLogged,
     LoadFailed,

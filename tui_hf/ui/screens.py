@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +17,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui_hf.core.tasks.registry import TASKS
+from tui_hf.ui.markup import escape
 
 SOURCE_TITLES = {"embedded": "Embedded", "run": "Finetuned runs", "cache": "Hugging Face cache", "recent": "Recent",
                  "hub": "Hub (most downloaded)"}
@@ -229,24 +229,30 @@ def help_markdown() -> str:
 | ctrl+g | cancel the running task |
 | ctrl+o | model picker: embedded, finetuned runs, cache, recent, Hub |
 | ctrl+s | save the loaded model and tokenizer to a directory |
-| ctrl+t | task list |
-| ctrl+b | hide or show the sidebar (small terminals) |
+| ctrl+t | task list (opens the sidebar on small screens) |
+| ctrl+b | hide or show the sidebar |
 | F1 | this help |
-| F2 … F7 | tabs: Tokens, Output, Under the hood, Compare, Training, Log |
+| F2 … F7 | tabs: Tokens, Output, Under the hood, Compare, Training, Log (each tab shows its key) |
 | F8 | insert the model's mask token (fill-mask) |
 | F9 | light / dark theme |
+| alt+a | select all the input |
+| ctrl+l | clear the input (ctrl+z brings it back) |
 | ctrl+p | command palette: every action by name |
 | ctrl+q | quit (training jobs keep running) |
 
 Mouse: click tasks, tabs, buttons and token rows; scroll any pane.
 
 ## Panes
-- **Tasks / Model** (left): the task decides the model head that is loaded; the card shows the loaded model.
-- **Input**: one input per line for batch tasks; the task's settings below it.
+- **Tasks / Model** (left; a drawer under 100 columns): the task decides the model head that is loaded; the
+  card shows the model that is in memory and the task it serves.
+- **Input**: one input per line for batch tasks; the task's settings below it. Empty number fields use the
+  model's own value, shown in grey.
 - **Tokens**: the input split into tokens, the token table (id, attention mask, span, special, word id),
   the decoded round trip; move in the table and the input selects the token's characters, and back.
-- **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path.
-- **Compare**: a second tokenizer on the same text. **Training**: jobs and their live view. **Log**: library logs.
+- **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path of the
+  last run.
+- **Compare**: a second tokenizer on the same text, kept in step with the input.
+- **Training**: jobs and their live view. **Log**: library logs.
 
 ## Safety
 Weights load from safetensors; a pickle-only checkpoint loads only after you confirm. A model's own code runs

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -14,6 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import TokenizeSettings
+from tui_hf.ui.markup import escape
 from tui_hf.ui.panes.tokens import TokenTextView, wrap
 
 

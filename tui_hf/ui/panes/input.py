@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -17,6 +16,7 @@ from textual.widgets.text_area import Selection
 
 from tui_hf.core.tasks.forms import coerce
 from tui_hf.core.tasks.registry import InputField, TaskSpec
+from tui_hf.ui.markup import escape
 
 LONG_LINE = 10_000  # characters on one line beyond which the input stops soft-wrapping (see on_text_changed)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
+
+from tui_hf.ui.markup import escape
 
 
 class ModelBox(Vertical):

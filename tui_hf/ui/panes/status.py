@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
+
+from tui_hf.ui.markup import escape
 
 
 class StatusBar(Horizontal):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from rich.cells import cell_len
-from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
@@ -30,8 +29,10 @@ from tui_hf.core.tokens import (
     TokenBreakdown,
     TokenizeSettings,
     readable,
-    roundtrip_note,
+    roundtrip,
 )
+from tui_hf.ui.markup import escape
+from tui_hf.ui.panes.stages import StagesView, stage_lines
 
 # Alternating backgrounds so neighbouring tokens never share a colour (5 is odd: word parity can't align).
 TOKEN_COLOURS = ("#3b4d7a", "#6b4226", "#2f5e3a", "#6a2f5c", "#5c5a24")
@@ -211,10 +212,17 @@ class TokenTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.breakdown: TokenBreakdown | None = None
         self.rows: list[tuple[int, int]] = []
+        self.readable = False  # the vocabulary's own strings ('##izer', 'Ġthe') unless asked otherwise
 
     @staticmethod
-    def header() -> str:
-        return " ".join(_cell(name, width) for name, width in COLUMNS)
+    def header(readable_pieces: bool = False) -> str:
+        names = [(("token (readable)" if readable_pieces else "token (vocabulary)") if name == "token" else name, w)
+                 for name, w in COLUMNS]
+        return " ".join(_cell(name, width) for name, width in names)
+
+    def set_readable(self, on: bool) -> None:
+        self.readable = on
+        self.refresh()
 
     def show(self, bd: TokenBreakdown | None) -> None:
         self.breakdown = bd
@@ -229,7 +237,8 @@ class TokenTable(ScrollView, can_focus=True):
         seq = self.breakdown.sequences[s]
         span = "" if seq.offsets is None or seq.special[i] else f"{seq.offsets[i][0]}:{seq.offsets[i][1]}"
         word = "" if seq.word_ids is None or seq.word_ids[i] is None else str(seq.word_ids[i])
-        values = (str(s + 1), str(i), readable(seq.tokens[i]), str(seq.ids[i]), str(seq.attention_mask[i]), span,
+        piece = readable(seq.tokens[i], self.breakdown.byte_level) if self.readable else seq.tokens[i]
+        values = (str(s + 1), str(i), piece, str(seq.ids[i]), str(seq.attention_mask[i]), span,
                   "yes" if seq.special[i] else "", word, "" if seq.type_ids is None else str(seq.type_ids[i]))
         return " ".join(_cell(v, w) for v, (_, w) in zip(values, COLUMNS))
 
@@ -309,16 +318,24 @@ class TokensPane(Vertical):
             super().__init__()
             self.seq, self.start, self.end = seq, start, end
 
+    BINDINGS = [
+        Binding("v", "toggle_view", "Split / stages", show=False),
+        Binding("r", "toggle_readable", "Vocabulary / readable pieces", show=False),
+    ]
+
     @dataclass
     class Computed(Message):
         breakdown: TokenBreakdown | None
         lines: list[Line]
         generation: int
+        stages: Any = None  # core.tokenizer_stages.Stages of one input, when the stages view is on
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.tokenizer: Any = None
         self.breakdown: TokenBreakdown | None = None
+        self.stages: Any = None
+        self.stage_seq = 0  # which input the stages view shows (the one the cursor is in)
         self._texts: list[str] = []
         self._generation = 0
 
@@ -329,11 +346,36 @@ class TokensPane(Vertical):
             yield Label("max_length", classes="field-label")
             yield Input(placeholder="auto", id="tok-max-length", type="integer", compact=True)
             yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
+        with Horizontal(id="tok-view-row"):
+            yield Label("view", classes="field-label")
+            yield Select([("split", "split"), ("stages", "stages")], value="split", allow_blank=False,
+                         id="tok-view", compact=True, tooltip="the coloured split, or the tokenizer's stages (v)")
+            yield Checkbox("readable pieces", False, id="tok-readable", compact=True,
+                           tooltip="spaces as ·, newlines as ↵, byte-level pieces decoded (r)")
         yield Static("Type in the input box to see its tokens.", id="tok-summary")
         yield TokenTextView(id="tok-text")
+        yield StagesView(id="tok-stages")
         yield Static(TokenTable.header(), id="tok-table-header")
         yield TokenTable(id="tok-table")
         yield Static("", id="tok-roundtrip")
+
+    def on_mount(self) -> None:
+        self.query_one(StagesView).display = False
+
+    @property
+    def view(self) -> str:
+        return str(self.query_one("#tok-view", Select).value)
+
+    @property
+    def readable_pieces(self) -> bool:
+        return self.query_one("#tok-readable", Checkbox).value
+
+    def action_toggle_view(self) -> None:
+        select = self.query_one("#tok-view", Select)
+        select.value = "stages" if select.value == "split" else "split"
+
+    def action_toggle_readable(self) -> None:
+        self.query_one("#tok-readable", Checkbox).toggle()
 
     def settings(self) -> TokenizeSettings:
         raw = self.query_one("#tok-max-length", Input).value.strip()
@@ -361,11 +403,14 @@ class TokensPane(Vertical):
         if self.tokenizer is None:
             return
         self._generation += 1
-        self._compute(self.tokenizer, texts, self.settings(), self.text_width(), self._generation)
+        seq = min(self.stage_seq, max(len(texts) - 1, 0))
+        self._compute(self.tokenizer, texts, self.settings(), self.text_width(), self._generation,
+                      seq if self.view == "stages" else None)
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
     def _compute(self, tokenizer: Any, texts: list[str], settings: TokenizeSettings, width: int,
-                 generation: int) -> None:
+                 generation: int, stage_seq: int | None) -> None:
+        from tui_hf.core.tokenizer_stages import stages
         from tui_hf.core.tokens import breakdown
 
         if not texts:
@@ -373,24 +418,36 @@ class TokensPane(Vertical):
             return
         try:
             bd = breakdown(tokenizer, texts, settings)
+            # The stages only while they are on screen: they cost about as much again as the breakdown.
+            found = stages(tokenizer, texts[stage_seq]) if stage_seq is not None else None
         except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
             self.app.call_from_thread(self.notify, f"tokenizer: {exc}", severity="error", markup=False)
             return
         lines = wrap(bd, width)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Computed(bd, lines, generation))
+            self.post_message(self.Computed(bd, lines, generation, found))
 
     def on_tokens_pane_computed(self, message: TokensPane.Computed) -> None:
         message.stop()
         if message.generation == self._generation:  # else a newer keystroke is already being tokenized
+            self.stages = message.stages
             self.show(message.breakdown, message.lines)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
+        if event.checkbox.id == "tok-readable":
+            self.query_one(TokenTable).set_readable(event.value)
+            self.query_one("#tok-table-header", Static).update(TokenTable.header(event.value))
+            self._show_stages()
+            return
         self.tokenize(self._texts)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
+        if event.select.id == "tok-view":
+            stages_on = event.value == "stages"
+            self.query_one(TokenTextView).display = not stages_on
+            self.query_one(StagesView).display = stages_on
         self.tokenize(self._texts)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -412,6 +469,10 @@ class TokensPane(Vertical):
 
     def follow_cursor(self, seq_no: int, char: int) -> None:
         """The input's cursor moved to character `char` of input `seq_no`: show the token under it."""
+        if seq_no != self.stage_seq:
+            self.stage_seq = seq_no
+            if self.view == "stages":
+                self.tokenize(self._texts)
         bd = self.breakdown
         if bd is None or seq_no >= len(bd.sequences):
             return
@@ -426,33 +487,47 @@ class TokensPane(Vertical):
 
     # -- drawing ----------------------------------------------------------------------------------------
 
+    def _show_stages(self) -> None:
+        if self.stages is not None:
+            byte_level = self.breakdown.byte_level if self.breakdown is not None else False
+            self.query_one(StagesView).show(stage_lines(self.stages, self.readable_pieces, byte_level))
+
     def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
         self.breakdown = bd
         self.query_one(TokenTextView).show(bd, lines)
+        self._show_stages()
         self.query_one(TokenTable).show(bd)
         summary = self.query_one("#tok-summary", Static)
-        roundtrip = self.query_one("#tok-roundtrip", Static)
+        roundtrip_view = self.query_one("#tok-roundtrip", Static)
         if bd is None or not bd.sequences:
             summary.update("Type in the input box to see its tokens.")
-            roundtrip.update("")
+            roundtrip_view.update("")
             return
         n = len(bd.sequences)
         batch = f" · batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
         trunc = sum(s.truncated for s in bd.sequences)
+        trips = [roundtrip(bd, i) for i in range(min(n, 20))]
+        unknown = sum(t.unknown for t in trips)
         summary.update(
             f"[b]{bd.total_tokens}[/b] tokens · [b]{bd.total_chars}[/b] chars"
             f" · {bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token{batch}"
             + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "")
+            + (f" · [yellow]{unknown} unknown[/yellow]" if unknown else "")
             + ("" if bd.is_fast else " · [yellow]slow tokenizer: no offsets or word ids[/yellow]")
             + f"  [dim]{escape(bd.tokenizer_name)}[/dim]"
         )
         notes = []
-        for i, seq in enumerate(bd.sequences[:20]):
-            note = roundtrip_note(bd, i)
-            mark = "[green]✓[/green]" if note == "exact" else "[yellow]≈[/yellow]"
+        for i, trip in enumerate(trips):
+            seq = bd.sequences[i]
+            mark = "[green]✓[/green]" if trip.exact else "[yellow]≈[/yellow]"
             decoded = seq.decoded if len(seq.decoded) <= 200 else seq.decoded[:200] + "…"
             prefix = f"{i + 1}: " if n > 1 else ""
-            notes.append(f"{mark} {prefix}decode(ids) → [i]{escape(decoded)}[/i]  [dim]({escape(note)})[/dim]")
+            notes.append(f"{mark} {prefix}decode(ids) → [i]{escape(decoded)}[/i]  [dim]({escape(trip.summary)})[/dim]")
+            if not trip.exact and n == 1:  # one input: the room to say where and why
+                notes += [f"  [yellow]•[/yellow] {escape(reason)}" for reason in trip.reasons[1:]]
+                where = "; ".join(f"at {at}: {escape(repr(a))} → {escape(repr(b))}" for at, a, b in trip.diffs[:3])
+                if where:
+                    notes.append(f"  [dim]{where}[/dim]")
         if n > 20:
             notes.append(f"[dim]… and {n - 20} more inputs[/dim]")
-        roundtrip.update("\n".join(notes))
+        roundtrip_view.update("\n".join(notes))
