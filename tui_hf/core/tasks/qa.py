@@ -114,16 +114,16 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
             ends.append(out.end_logits[i, :lengths[i]].float().cpu())
         for w in rows:
             allowed = candidate_mask(enc, w, question_first, cls_id)
-            p_start, p_end, window_null = probabilities(starts[w], ends[w], allowed)
-            null = min(null, window_null)
+            p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
+            null = min(null, first[0] * first[1])
             for s, e, score in best_spans(p_start, p_end, allowed, cfg):
                 chars = span_chars(enc.encodings[w], s, e, 1 if question_first else 0, cfg.align_to_words)
                 proposals.append((_Pick(w, s, e, score), *chars))
-    ranked = rank(context, proposals, null if cfg.handle_impossible_answer else None, cfg.top_k)
-    result = QAResult(question, context, [a for a, _ in ranked], windows, list(loaded.info.warnings) + cfg.warnings)
+    ranked = rank(context, proposals, null if cfg.handle_impossible_answer else None)
+    answers = [a for a, _ in ranked[:cfg.top_k]]
+    result = QAResult(question, context, answers, windows, list(loaded.info.warnings) + cfg.warnings)
     if explain:
-        best = next((p for _, p in ranked if p is not None), None)
-        result.explanation = explanation(tok, enc, starts, ends, question_first, cfg, best, ranked, null)
+        result.explanation = explanation(tok, enc, starts, ends, question_first, cfg, ranked, null)
     return result
 
 
@@ -214,17 +214,17 @@ def candidate_mask(enc: Any, window: int, question_first: bool, cls_id: int | No
     return allowed
 
 
-def probabilities(start_logits: Any, end_logits: Any, allowed: Any) -> tuple[Any, Any, float]:
+def probabilities(start_logits: Any, end_logits: Any, allowed: Any) -> tuple[Any, Any, tuple[float, float]]:
     """Start and end probabilities over the allowed tokens, [CLS] included in the normalisation then zeroed;
-    and the null score P_start(0) * P_end(0) taken before zeroing."""
+    and the first token's two probabilities before zeroing (their product is the window's null score)."""
     import torch
 
     masked = torch.tensor(MASKED)
     p_start = torch.where(allowed, start_logits, masked).softmax(-1)
     p_end = torch.where(allowed, end_logits, masked).softmax(-1)
-    null = float(p_start[0] * p_end[0])
+    first = (float(p_start[0]), float(p_end[0]))
     p_start[0] = p_end[0] = 0.0
-    return p_start, p_end, null
+    return p_start, p_end, first
 
 
 def best_spans(p_start: Any, p_end: Any, allowed: Any, cfg: Settings) -> list[tuple[int, int, float]]:
@@ -262,9 +262,10 @@ def span_chars(encoding: Any, s: int, e: int, sequence: int, align_to_words: boo
     return encoding.offsets[s][0], encoding.offsets[e][1]
 
 
-def rank(context: str, proposals: list[tuple[_Pick, int, int]], null: float | None,
-         top_k: int) -> list[tuple[Answer, _Pick | None]]:
-    """All windows' proposals as answers, same text (ignoring case) summed, best `top_k` first."""
+def rank(context: str, proposals: list[tuple[_Pick, int, int]],
+         null: float | None) -> list[tuple[Answer, _Pick | None]]:
+    """All windows' proposals as answers (same text, ignoring case, summed), best first, each with the pick
+    that found it first; the null answer (no pick) among them when it takes part."""
     answers: list[Answer] = []
     first_pick: list[_Pick] = []
     by_text: dict[str, int] = {}
@@ -281,42 +282,45 @@ def rank(context: str, proposals: list[tuple[_Pick, int, int]], null: float | No
     if null is not None:
         pairs.append((Answer("", null, 0, 0), None))
     pairs.sort(key=lambda ap: -ap[0].score)  # stable: equal scores keep the order they were found in
-    return pairs[:top_k]
+    return pairs
 
 
 def explanation(tok: Any, enc: Any, starts: list[Any], ends: list[Any], question_first: bool, cfg: Settings,
-                best: _Pick | None, ranked: list[tuple[Answer, _Pick | None]], null: float) -> Explanation:
-    """The path by hand for the window that holds the best answer, from the run's own logits."""
+                ranked: list[tuple[Answer, _Pick | None]], null: float) -> Explanation:
+    """The path by hand for the window that holds the best span, from the run's own logits."""
     import torch
 
     windows = len(starts)
+    best_answer, best = next(((a, p) for a, p in ranked if p is not None), (None, None))
     w = best.window if best is not None else 0
     tokens = enc.tokens(w)
     allowed = candidate_mask(enc, w, question_first, tok.cls_token_id)
-    p_start, p_end, window_null = probabilities(starts[w], ends[w], allowed)
-    sequence = 1 if question_first else 0
+    p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
     pair = "question, context" if question_first else "context, question"
+    shown = "the one that holds the best span" if best is not None else "no window holds a span"
     steps = [Step(
         f"enc = tokenizer({pair}, truncation=\"only_{'second' if question_first else 'first'}\", "
         f"max_length={cfg.max_seq_len}, stride={cfg.doc_stride}, return_overflowing_tokens=True, "
         "return_offsets_mapping=True)",
         f"{windows} window{'s' if windows > 1 else ''} of {[len(x) for x in enc['input_ids']]} tokens\n"
         + "\n".join(f"{k}[{w}]: {tensor_text(torch.tensor(enc[k][w]))}" for k in tok.model_input_names if k in enc),
-        f"showing window {w} of 0..{windows - 1}, the one that holds the best answer"
-        + ("" if windows == 1 else f"; consecutive windows share {cfg.doc_stride} context tokens"))]
+        f"showing window {w} of 0..{windows - 1}, {shown}"
+        + ("" if windows == 1 else f"; consecutive windows share {cfg.doc_stride} tokens"))]
     steps.append(Step(
         "out = model(**windows)  # start_logits, end_logits: one score per token",
         f"start_logits[{w}]: {tensor_text(starts[w])}\nend_logits[{w}]: {tensor_text(ends[w])}",
-        f"windows run {BATCH} at a time, padded on the right; each keeps its own {len(tokens)} positions here"))
+        f"windows run {BATCH} at a time, padded on the right; each keeps its own positions ({len(tokens)} here)"))
+    null_note = f"null score P_start(CLS) * P_end(CLS) = {first[0] * first[1]:.6f} here"
+    if cfg.handle_impossible_answer and windows > 1:
+        null_note += f", {null:.6f} at the smallest over the windows"
     steps.append(Step(
         f"keep = context tokens | [CLS]; p_start = where(keep, start_logits, {MASKED:g}).softmax(-1)  # same for end",
-        _token_table(tokens, starts[w], ends[w], allowed, p_start, p_end, best),
-        f"[CLS] takes part in the normalisation, then its probability is set to 0; null score here "
-        f"P_start(CLS)*P_end(CLS) = {window_null:.6f}"
-        + (f", smallest over the windows {null:.6f}" if cfg.handle_impossible_answer else "")))
-    if best is None:
+        _token_table(tokens, starts[w], ends[w], allowed, p_start, p_end, first, best),
+        f"[CLS] takes part in the normalisation, then its probability is set to 0 so it is never picked; {null_note}"))
+    top = ranked[0][0] if ranked else None
+    if best is None or best_answer is None or top is None:
         steps.append(Step("scores = outer(p_start, p_end).triu().tril(max_answer_len - 1)",
-                          "no span in the context" if not ranked else "the null answer wins", ""))
+                          "no span in the context" + (": the answer is empty (null)" if ranked else ""), ""))
         return Explanation("question-answering by hand", steps)
     s, e = best.start_token, best.end_token
     steps.append(Step(
@@ -326,19 +330,21 @@ def explanation(tok: Any, enc: Any, starts: list[Any], ends: list[Any], question
         f"start <= end, at most {cfg.max_answer_len} tokens"))
     encoding = enc.encodings[w]
     offsets = (encoding.offsets[s][0], encoding.offsets[e][1])
-    chars = span_chars(encoding, s, e, sequence, cfg.align_to_words)
-    answer = ranked[0][0]
-    words = (f"enc.word_to_chars(enc.token_to_word(s)), (... e) -> {chars}" if cfg.align_to_words
-             else "align_to_words off: the offsets as they are")
+    chars = span_chars(encoding, s, e, 1 if question_first else 0, cfg.align_to_words)
+    how = (f"whole words: enc.word_to_chars(enc.token_to_word(s))[0], ...(e)[1] -> {chars}" if cfg.align_to_words
+           else "align_to_words off: the offsets as they are")
+    value = (f"offsets {offsets} -> {how}\ncontext[{best_answer.start}:{best_answer.end}] = {best_answer.text!r}"
+             f"  score {best_answer.score:.6f}")
+    if top is not best_answer:
+        value += f"\nthe null answer wins: its score {top.score:.6f} beats the best span's"
     steps.append(Step(
-        "start, end = enc.offset_mapping[s][0], enc.offset_mapping[e][1]; widened to whole words",
-        f"offsets {offsets} -> {words}\ncontext[{answer.start}:{answer.end}] = {answer.text!r}  score {answer.score:.6f}",
-        "the score is the sum over every window and span that gave the same text (ignoring case)"))
+        "start, end = enc.offset_mapping[s][0], enc.offset_mapping[e][1]  # characters in the context",
+        value, "an answer's score is the sum over every window and span that gave the same text (ignoring case)"))
     return Explanation("question-answering by hand", steps)
 
 
 def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed: Any, p_start: Any, p_end: Any,
-                 best: _Pick | None) -> str:
+                 first: tuple[float, float], best: _Pick | None) -> str:
     """One row per token: logits, whether it may be in the answer, probabilities; long windows are cut to
     [CLS] and the tokens around the chosen span."""
     n = len(tokens)
@@ -358,7 +364,10 @@ def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed:
             mark += " <- start"
         if best is not None and i == best.end_token:
             mark += " <- end"
-        if not bool(allowed[i]):
+        if i == 0 and bool(allowed[0]):
+            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                         f"{first[0]:>9.5f} {first[1]:>9.5f} -> 0 (kept in the softmax, never picked)")
+        elif not bool(allowed[i]):
             lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
                          f"{'masked':>9} {'masked':>9}")
         else:
