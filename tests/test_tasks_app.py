@@ -13,7 +13,7 @@ from textual.widgets import Input, TextArea
 from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.ui.app import make_app
-from tui_hf.ui.messages import ExplainFinished, RunProgressed
+from tui_hf.ui.messages import RunProgressed
 from tui_hf.ui.panes.output import OutputPane
 
 SIZE = (140, 44)
@@ -60,9 +60,8 @@ async def test_question_answering_shows_what_transformers_4_57_answered(app_sett
     """Through the form, on a context five windows long: the screen shows the v4 pipeline's recorded answers."""
     case = next(c for c in json.loads((QA_REFERENCE / "v4_qa.json").read_text())["cases"] if c["name"] == "long top_k 3")
     fields = {"context": case["context"], **{k: str(v) for k, v in case["settings"].items()}}
-    messages: list[Any] = []
     _app, result, shown = await run_in_app(app_settings, "question-answering", QA_REFERENCE / "models" / case["model"],
-                                           case["question"], fields, messages)
+                                           case["question"], fields)
     best = case["answers"][0]
     assert (f"A: {best['answer']}  score {best['score']:.4f} · chars {best['start']}:{best['end']} · "
             f"{case['windows']} windows") in shown
@@ -70,8 +69,7 @@ async def test_question_answering_shows_what_transformers_4_57_answered(app_sett
     for k, a in enumerate(case["answers"], 1):  # the top-k table: rank, answer, score, bar, span
         assert any(re.fullmatch(rf"{k} {re.escape(a['answer'])} {a['score']:.4f} \S* ?{a['start']}:{a['end']}", row)
                    for row in rows), f"row {k} of the top answers"
-    hood = next(m.explanation for m in messages if isinstance(m, ExplainFinished))
-    assert f"context[{best['start']}:{best['end']}] = {best['answer']!r}" in hood.steps[-1].value
+    assert f"context[{best['start']}:{best['end']}] = {best['answer']!r}" in result.explanation.steps[-1].value
 
 
 async def test_question_answering_without_context_says_so(app_settings: Any, tiny_qa_dir: Path) -> None:

@@ -108,10 +108,10 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         batch = _batch(enc, names, rows, pad_id, model.device)
         with torch.inference_mode():
             out = model(**batch, **forward_kwargs)
-        lengths = [len(enc["input_ids"][w]) for w in rows]
         for i, w in enumerate(rows):
-            starts.append(out.start_logits[i, :lengths[i]].float().cpu())
-            ends.append(out.end_logits[i, :lengths[i]].float().cpu())
+            n = len(enc["input_ids"][w])
+            starts.append(out.start_logits[i, :n].float().cpu())
+            ends.append(out.end_logits[i, :n].float().cpu())
         for w in rows:
             allowed = candidate_mask(enc, w, question_first, cls_id)
             p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
@@ -128,35 +128,38 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
 
 
 def settings(opts: dict[str, Any], tok: Any, max_positions: int | None) -> Settings:
-    """The run's settings, with v4's defaults for those left empty."""
+    """The run's settings: the registry's defaults (v4's) for those not given; window and stride by the model."""
+    from tui_hf.core.tasks.registry import get_task
+
+    opts = {**get_task("question-answering").defaults(), **{k: v for k, v in opts.items() if v is not None}}
     warnings: list[str] = []
 
-    def integer(name: str, default: int | None) -> int | None:
+    def integer(name: str) -> int | None:
         value = opts.get(name)
-        return default if value is None or value == "" else int(value)
+        return None if value is None or value == "" else int(value)
 
-    top_k = integer("top_k", 1) or 0
-    max_answer_len = integer("max_answer_len", 15) or 0
+    top_k = integer("top_k") or 0
+    max_answer_len = integer("max_answer_len") or 0
     if top_k < 1:
         raise TaskInputError(f"top_k must be at least 1 (got {top_k})")
     if max_answer_len < 1:
         raise TaskInputError(f"max_answer_len must be at least 1 (got {max_answer_len})")
     tokenizer_limit = tok.model_max_length if tok.model_max_length and tok.model_max_length < 1_000_000 else None
-    max_seq_len = integer("max_seq_len", None) or min(tokenizer_limit or MAX_SEQ_LEN, MAX_SEQ_LEN)
+    max_seq_len = integer("max_seq_len") or min(tokenizer_limit or MAX_SEQ_LEN, MAX_SEQ_LEN)
     # Past the model's positions v4 failed inside the model; a window that fits is the useful reading.
     limit = min(x for x in (tokenizer_limit, max_positions, max_seq_len) if x)
     if max_seq_len > limit:
         warnings.append(f"max_seq_len {max_seq_len} is more than this model takes: windows of {limit} tokens")
         max_seq_len = limit
-    doc_stride = integer("doc_stride", None)
+    doc_stride = integer("doc_stride")
     if doc_stride is None:
         doc_stride = min(max_seq_len // 2, MAX_STRIDE)
     if doc_stride > max_seq_len:
         raise TaskInputError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
     if doc_stride < 0:
         raise TaskInputError(f"doc_stride must be 0 or more (got {doc_stride})")
-    return Settings(top_k, max_answer_len, max_seq_len, doc_stride, bool(opts.get("handle_impossible_answer")),
-                    bool(opts.get("align_to_words", True)), warnings)
+    return Settings(top_k, max_answer_len, max_seq_len, doc_stride, bool(opts["handle_impossible_answer"]),
+                    bool(opts["align_to_words"]), warnings)
 
 
 def encode(tok: Any, question: str, context: str, cfg: Settings, question_first: bool) -> Any:
