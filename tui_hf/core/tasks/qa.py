@@ -102,9 +102,9 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
     proposals: list[tuple[_Pick, int, int]] = []  # (pick, start char, end char), in v4's order
     null = 1_000_000.0  # v4's starting point: any real null score is smaller
     forward_kwargs = {"use_cache": False} if _takes(model, "use_cache") else {}
-    for first in range(0, windows, BATCH):
+    for lo in range(0, windows, BATCH):
         check_cancel(cancel)
-        rows = range(first, min(first + BATCH, windows))
+        rows = range(lo, min(lo + BATCH, windows))
         batch = _batch(enc, names, rows, pad_id, model.device)
         with torch.inference_mode():
             out = model(**batch, **forward_kwargs)
@@ -114,8 +114,8 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
             ends.append(out.end_logits[i, :n].float().cpu())
         for w in rows:
             allowed = candidate_mask(enc, w, question_first, cls_id)
-            p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
-            null = min(null, first[0] * first[1])
+            p_start, p_end, (cls_start, cls_end) = probabilities(starts[w], ends[w], allowed)
+            null = min(null, cls_start * cls_end)
             for s, e, score in best_spans(p_start, p_end, allowed, cfg):
                 chars = span_chars(enc.encodings[w], s, e, 1 if question_first else 0, cfg.align_to_words)
                 proposals.append((_Pick(w, s, e, score), *chars))
@@ -351,8 +351,10 @@ def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed:
     """One row per token: logits, whether it may be in the answer, probabilities; long windows are cut to
     [CLS] and the tokens around the chosen span."""
     n = len(tokens)
-    if best is None or n <= 48:
+    if n <= 48:
         shown = list(range(n))
+    elif best is None:
+        shown = list(range(48))
     else:
         lo, hi = max(1, best.start_token - 12), min(n, best.end_token + 13)
         shown = [0, *range(lo, hi)]
