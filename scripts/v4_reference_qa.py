@@ -6,9 +6,9 @@ tests compare tui-hf's answers, spans and scores with the ones recorded here fro
 The script builds two tiny seeded extractive-QA models and commits them under tests/reference/models/:
   qa-bert-wordpiece  BERT (hidden 32, 2 layers, 512 positions) with a WordPiece vocabulary of at most 400 tokens
   qa-roberta-bpe     RoBERTa with a byte-level BPE vocabulary (offsets trimmed of their leading space)
-then runs the v4 pipeline on each case of CASES and writes tests/reference/v4_qa.json.
-Building happens in the v4 environment too: transformers 5 must read what v4 saved, as it does for every
-model on the Hub.
+then runs the v4 pipeline on each case of record_all() and writes tests/reference/v4_qa.json. Building
+happens in the v4 environment too (transformers 5 must read what v4 saved, as it does for every model on the
+Hub); with the same torch the models and the JSON come out byte for byte the same.
 
 Regenerate (one throwaway venv, then one command from the repository root):
     python -m venv /tmp/v4venv
