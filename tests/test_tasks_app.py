@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from tui_hf.ui.messages import RunProgressed
 from tui_hf.ui.panes.output import OutputPane
 
 SIZE = (140, 44)
+QA_REFERENCE = Path(__file__).parent / "reference"  # tiny QA models and what transformers 4.57 answered
 
 
 async def run_in_app(app_settings: Any, task: str, model: Path | str, text: str, fields: dict[str, str] | None = None,
@@ -53,18 +56,20 @@ async def test_ner_highlights_entities_with_spans(app_settings: Any, tiny_ner_di
     assert "word" in shown and "type" in shown and "span" in shown
 
 
-async def test_question_answering_span_is_in_the_context(app_settings: Any, tiny_qa_dir: Path) -> None:
-    context = ("Paris is the capital of France. " * 60) + "The Eiffel Tower was finished in 1889."
-    _app, result, shown = await run_in_app(app_settings, "question-answering", tiny_qa_dir,
-                                           "When was the tower finished?",
-                                           {"context": context, "top_k": "3", "doc_stride": "32"})
-    assert result.windows > 1  # the context is longer than one 128-position window
-    assert 1 <= len(result.answers) <= 3
-    for answer in result.answers:
-        assert context[answer.start:answer.end] == answer.text and answer.text
-        assert 0 < answer.score <= 1
-    assert [a.score for a in result.answers] == sorted((a.score for a in result.answers), reverse=True)
-    assert result.answers[0].text in shown
+async def test_question_answering_shows_what_transformers_4_57_answered(app_settings: Any) -> None:
+    """Through the form, on a context five windows long: the screen shows the v4 pipeline's recorded answers."""
+    case = next(c for c in json.loads((QA_REFERENCE / "v4_qa.json").read_text())["cases"] if c["name"] == "long top_k 3")
+    fields = {"context": case["context"], **{k: str(v) for k, v in case["settings"].items()}}
+    _app, result, shown = await run_in_app(app_settings, "question-answering", QA_REFERENCE / "models" / case["model"],
+                                           case["question"], fields)
+    best = case["answers"][0]
+    assert (f"A: {best['answer']}  score {best['score']:.4f} · chars {best['start']}:{best['end']} · "
+            f"{case['windows']} windows") in shown
+    rows = [re.sub(r"\s+", " ", line).strip() for line in shown.splitlines()]
+    for k, a in enumerate(case["answers"], 1):  # the top-k table: rank, answer, score, bar, span
+        assert any(re.fullmatch(rf"{k} {re.escape(a['answer'])} {a['score']:.4f} \S* ?{a['start']}:{a['end']}", row)
+                   for row in rows), f"row {k} of the top answers"
+    assert f"context[{best['start']}:{best['end']}] = {best['answer']!r}" in result.explanation.steps[-1].value
 
 
 async def test_question_answering_without_context_says_so(app_settings: Any, tiny_qa_dir: Path) -> None:

@@ -1,22 +1,39 @@
-"""question-answering on AutoModelForQuestionAnswering (transformers 5 removed its pipeline).
+"""question-answering on AutoModelForQuestionAnswering, answering as transformers 4.57's pipeline did.
 
-Follows what the transformers 4 pipeline did, since that is what users know: question and context are
-encoded as a pair, a long context is cut into overlapping windows (max_seq_len 384, doc_stride), start and
-end logits outside the context are masked, softmax-normalised per window, and the best spans with
-start <= end and at most max_answer_len tokens are mapped back to characters through the offsets.
+transformers 5 removed the pipeline; users know its answers, so this runner keeps its semantics (checked
+against outputs recorded from 4.57.6 in tests/reference/v4_qa.json):
+
+- Question and context are encoded as a pair (question first unless the tokenizer pads on the left) and a
+  long context is cut into windows of `max_seq_len` tokens (default: the tokenizer's limit, at most 384)
+  overlapping by `doc_stride` tokens (default: half a window, at most 128).
+- Per window, start and end logits of tokens that cannot be in the answer (question, special tokens,
+  padding) are set to -10000, but the [CLS] token is kept, so it takes part in the softmax; its
+  probability is then set to 0 so that it is never picked. With `handle_impossible_answer`, the null
+  answer ("", 0, 0) competes with the score P_start(CLS) * P_end(CLS), the smallest over the windows.
+  A tokenizer that pads on the left puts the context first, and then v4 masked only padding: kept as is.
+- A span scores P_start(s) * P_end(e) with s <= e < s + max_answer_len. Each window proposes its best
+  `top_k` spans (2 * top_k + 10 when aligning to words, since alignment merges some); a span becomes
+  characters through the window's own offsets, widened to whole words with `align_to_words` (the words
+  as the window holds them). Proposals with the same text (case-insensitive) are one answer whose score
+  is the sum; all windows' answers are ranked together and the best `top_k` kept.
+v4's `max_question_len` only applied to slow (Python) tokenizers, which cannot give offsets; it is not a
+setting here.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import Emit, Explanation, check_cancel
+from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, tensor_text
 
-MAX_SEQ_LEN = 384
+MAX_SEQ_LEN = 384  # v4's cap on a window, whatever the tokenizer allows
+MAX_STRIDE = 128
+BATCH = 16  # windows per forward pass: a batch is faster than one by one, and cancel lands between batches
+MASKED = -10000.0  # the logit v4 gave to tokens that cannot be in the answer
 
 
 @dataclass
@@ -37,63 +54,330 @@ class QAResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
+@dataclass
+class Settings:
+    top_k: int
+    max_answer_len: int
+    max_seq_len: int
+    doc_stride: int
+    handle_impossible_answer: bool
+    align_to_words: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pick:
+    """One window's proposal, kept for "under the hood"."""
+
+    window: int
+    start_token: int
+    end_token: int
+    score: float
+
+
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
         explain: bool = False) -> QAResult:
     import torch
 
-    opts = {"context": "", "top_k": 1, "doc_stride": 128, "max_answer_len": 15, **(options or {})}
+    opts = dict(options or {})
     question = " ".join(t.strip() for t in texts if t.strip())
-    context = str(opts["context"])
+    context = str(opts.get("context") or "")
     if not question:
         raise TaskInputError("type a question")
     if not context.strip():
         raise TaskInputError("fill in the Context: the passage that holds the answer")
-    top_k, max_answer_len = max(int(opts["top_k"]), 1), max(int(opts["max_answer_len"]), 1)
     tok, model = loaded.tokenizer, loaded.model
     if not getattr(tok, "is_fast", False):
         raise TaskInputError("question answering needs a fast tokenizer (one with tokenizer.json) for offsets")
-    max_len = min(MAX_SEQ_LEN, loaded.info.max_positions or MAX_SEQ_LEN, tok.model_max_length or MAX_SEQ_LEN)
-    stride = min(int(opts["doc_stride"]), max_len // 2)
-    question_first = tok.padding_side == "right"
+    cfg = settings(opts, tok, loaded.info.max_positions)
+    question_first = tok.padding_side != "left"
+    enc = encode(tok, question, context, cfg, question_first)
+    windows = len(enc["input_ids"])
+    names = [k for k in tok.model_input_names if k in enc]
+    cls_id = tok.cls_token_id
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    starts: list[Any] = []  # per window, the raw logits over its own tokens (kept for "under the hood")
+    ends: list[Any] = []
+    proposals: list[tuple[_Pick, int, int]] = []  # (pick, start char, end char), in v4's order
+    null = 1_000_000.0  # v4's starting point: any real null score is smaller
+    forward_kwargs = {"use_cache": False} if _takes(model, "use_cache") else {}
+    for lo in range(0, windows, BATCH):
+        check_cancel(cancel)
+        rows = range(lo, min(lo + BATCH, windows))
+        batch = _batch(enc, names, rows, pad_id, model.device)
+        with torch.inference_mode():
+            out = model(**batch, **forward_kwargs)
+        for i, w in enumerate(rows):
+            n = len(enc["input_ids"][w])
+            starts.append(out.start_logits[i, :n].float().cpu())
+            ends.append(out.end_logits[i, :n].float().cpu())
+        for w in rows:
+            allowed = candidate_mask(enc, w, question_first, cls_id)
+            p_start, p_end, (cls_start, cls_end) = probabilities(starts[w], ends[w], allowed)
+            null = min(null, cls_start * cls_end)
+            for s, e, score in best_spans(p_start, p_end, allowed, cfg):
+                chars = span_chars(enc.encodings[w], s, e, 1 if question_first else 0, cfg.align_to_words)
+                proposals.append((_Pick(w, s, e, score), *chars))
+    ranked = rank(context, proposals, null if cfg.handle_impossible_answer else None)
+    answers = [a for a, _ in ranked[:cfg.top_k]]
+    result = QAResult(question, context, answers, windows, list(loaded.info.warnings) + cfg.warnings)
+    if explain:
+        result.explanation = explanation(tok, enc, starts, ends, question_first, cfg, ranked, null)
+    return result
+
+
+def settings(opts: dict[str, Any], tok: Any, max_positions: int | None) -> Settings:
+    """The run's settings: the registry's defaults (v4's) for those not given; window and stride by the model."""
+    from tui_hf.core.tasks.registry import get_task
+
+    opts = {**get_task("question-answering").defaults(), **{k: v for k, v in opts.items() if v is not None}}
+    warnings: list[str] = []
+
+    def integer(name: str) -> int | None:
+        value = opts.get(name)
+        return None if value is None or value == "" else int(value)
+
+    top_k = integer("top_k") or 0
+    max_answer_len = integer("max_answer_len") or 0
+    if top_k < 1:
+        raise TaskInputError(f"top_k must be at least 1 (got {top_k})")
+    if max_answer_len < 1:
+        raise TaskInputError(f"max_answer_len must be at least 1 (got {max_answer_len})")
+    tokenizer_limit = tok.model_max_length if tok.model_max_length and tok.model_max_length < 1_000_000 else None
+    max_seq_len = integer("max_seq_len") or min(tokenizer_limit or MAX_SEQ_LEN, MAX_SEQ_LEN)
+    # Past the model's positions v4 failed inside the model; a window that fits is the useful reading.
+    limit = min(x for x in (tokenizer_limit, max_positions, max_seq_len) if x)
+    if max_seq_len > limit:
+        warnings.append(f"max_seq_len {max_seq_len} is more than this model takes: windows of {limit} tokens")
+        max_seq_len = limit
+    doc_stride = integer("doc_stride")
+    if doc_stride is None:
+        doc_stride = min(max_seq_len // 2, MAX_STRIDE)
+    if doc_stride > max_seq_len:
+        raise TaskInputError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
+    if doc_stride < 0:
+        raise TaskInputError(f"doc_stride must be 0 or more (got {doc_stride})")
+    return Settings(top_k, max_answer_len, max_seq_len, doc_stride, bool(opts["handle_impossible_answer"]),
+                    bool(opts["align_to_words"]), warnings)
+
+
+def encode(tok: Any, question: str, context: str, cfg: Settings, question_first: bool) -> Any:
+    """The pair cut into overlapping windows, unpadded (each window keeps its own length and offsets)."""
+    room = cfg.max_seq_len - tok.num_special_tokens_to_add(pair=True) - len(tok(question, add_special_tokens=False)
+                                                                             ["input_ids"])
+    if room < 1:
+        raise TaskInputError(f"the question leaves no room for the context in a window of {cfg.max_seq_len} "
+                             "tokens: shorten it or raise max_seq_len")
+    # The tokenizer cannot overlap windows by as much as a window holds (it panics); it only cuts windows when
+    # the pair is too long, so count the context only then.
+    if cfg.doc_stride >= room and room < len(tok(context, add_special_tokens=False)["input_ids"]):
+        raise TaskInputError(f"doc_stride ({cfg.doc_stride}) must be less than the {room} context tokens a "
+                             f"window of {cfg.max_seq_len} holds beside this question")
     pair = (question, context) if question_first else (context, question)
-    context_id = 1 if question_first else 0
-    try:
-        enc = tok(*pair, truncation="only_second" if question_first else "only_first", max_length=max_len,
-                  stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
-                  return_tensors="pt")
-    except Exception as exc:  # the tokenizer refuses when the question leaves no room for the context
-        raise TaskInputError(f"the question is too long for this model's {max_len} tokens: {exc}") from exc
-    offsets = enc.pop("offset_mapping")
-    enc.pop("overflow_to_sample_mapping", None)
-    model_inputs = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask",
-                                                                          "token_type_ids")}
-    windows = model_inputs["input_ids"].shape[0]
-    starts, ends = [], []
-    with torch.inference_mode():
-        for i in range(0, windows, 16):  # a very long context: many windows, in chunks so cancel can land
-            check_cancel(cancel)
-            out = model(**{k: v[i:i + 16] for k, v in model_inputs.items()})
-            starts.append(out.start_logits.float().cpu())
-            ends.append(out.end_logits.float().cpu())
-    start_logits, end_logits = torch.cat(starts), torch.cat(ends)
-    candidates: dict[tuple[int, int], float] = {}
-    for w in range(windows):
-        in_context = torch.tensor([sid == context_id for sid in enc.sequence_ids(w)])
-        in_context &= enc["attention_mask"][w].bool()
-        start = torch.where(in_context, start_logits[w], torch.tensor(-10000.0)).softmax(-1)
-        end = torch.where(in_context, end_logits[w], torch.tensor(-10000.0)).softmax(-1)
-        scores = torch.triu(start[:, None] * end[None, :])  # start <= end
-        scores = torch.tril(scores, diagonal=max_answer_len - 1)  # at most max_answer_len tokens
-        flat = scores.flatten()
-        best = torch.topk(flat, min(top_k * 2, flat.numel()))
-        n = scores.shape[1]
-        for score, index in zip(best.values.tolist(), best.indices.tolist()):
-            s, e = divmod(index, n)
-            if not (in_context[s] and in_context[e]):
-                continue
-            span = (int(offsets[w][s][0]), int(offsets[w][e][1]))
-            candidates[span] = max(score, candidates.get(span, 0.0))
-    ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[:top_k]
-    answers = [Answer(context[s:e], score, s, e) for (s, e), score in ranked]
-    return QAResult(question, context, answers, windows, list(loaded.info.warnings))
+    return tok(*pair, truncation="only_second" if question_first else "only_first", max_length=cfg.max_seq_len,
+               stride=cfg.doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+
+
+def _takes(model: Any, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(model.forward).parameters
+
+
+def _batch(enc: Any, names: list[str], rows: range, pad_id: int, device: Any) -> dict[str, Any]:
+    """Windows padded on the right into one tensor per input: the real tokens keep the positions they have
+    alone, so their logits are the ones v4 got window by window."""
+    import torch
+
+    width = max(len(enc["input_ids"][w]) for w in rows)
+    batch = {}
+    for name in names:
+        fill = pad_id if name == "input_ids" else 0
+        t = torch.full((len(rows), width), fill, dtype=torch.long)
+        for i, w in enumerate(rows):
+            values = enc[name][w]
+            t[i, :len(values)] = torch.tensor(values, dtype=torch.long)
+        batch[name] = t.to(device)
+    return batch
+
+
+def candidate_mask(enc: Any, window: int, question_first: bool, cls_id: int | None) -> Any:
+    """Tokens that may start or end an answer: the context's, and [CLS] (the null answer's token)."""
+    import torch
+
+    if question_first:
+        allowed = torch.tensor([sid == 1 for sid in enc.sequence_ids(window)])
+    else:
+        allowed = torch.ones(len(enc["input_ids"][window]), dtype=torch.bool)
+    if cls_id is not None:
+        allowed |= torch.tensor(enc["input_ids"][window]) == cls_id
+    if "attention_mask" in enc:
+        allowed &= torch.tensor(enc["attention_mask"][window], dtype=torch.bool)
+    return allowed
+
+
+def probabilities(start_logits: Any, end_logits: Any, allowed: Any) -> tuple[Any, Any, tuple[float, float]]:
+    """Start and end probabilities over the allowed tokens, [CLS] included in the normalisation then zeroed;
+    and the first token's two probabilities before zeroing (their product is the window's null score)."""
+    import torch
+
+    masked = torch.tensor(MASKED)
+    p_start = torch.where(allowed, start_logits, masked).softmax(-1)
+    p_end = torch.where(allowed, end_logits, masked).softmax(-1)
+    first = (float(p_start[0]), float(p_end[0]))
+    p_start[0] = p_end[0] = 0.0
+    return p_start, p_end, first
+
+
+def best_spans(p_start: Any, p_end: Any, allowed: Any, cfg: Settings) -> list[tuple[int, int, float]]:
+    """The window's best spans (start <= end, at most max_answer_len tokens), best first."""
+    import torch
+
+    scores = torch.outer(p_start, p_end).triu().tril(cfg.max_answer_len - 1).flatten()
+    wanted = cfg.top_k * 2 + 10 if cfg.align_to_words else cfg.top_k
+    if wanted == 1:
+        indices = [int(scores.argmax())]  # the first of equal best, as v4's argmax
+    else:
+        indices = torch.topk(scores, min(wanted, scores.numel())).indices.tolist()
+    n = p_start.shape[0]
+    # v4 filtered the proposals against a mask whose first position always passed (a quirk of its array
+    # shapes); it only lets zero-score spans through, kept for the same ranking.
+    ok = allowed.clone()
+    ok[0] = True
+    spans = []
+    for index in indices:
+        s, e = divmod(index, n)
+        if ok[s] and ok[e]:
+            spans.append((s, e, float(scores[index])))
+    return spans
+
+
+def span_chars(encoding: Any, s: int, e: int, sequence: int, align_to_words: bool) -> tuple[int, int]:
+    """Token span -> character span in the context, through this window's own offsets and words."""
+    if align_to_words:
+        start_word, end_word = encoding.token_to_word(s), encoding.token_to_word(e)
+        first = encoding.word_to_chars(start_word, sequence) if start_word is not None else None
+        last = encoding.word_to_chars(end_word, sequence) if end_word is not None else None
+        if first is not None and last is not None:
+            return first[0], last[1]
+        # special tokens have no word: v4 fell back to the offsets
+    return encoding.offsets[s][0], encoding.offsets[e][1]
+
+
+def rank(context: str, proposals: list[tuple[_Pick, int, int]],
+         null: float | None) -> list[tuple[Answer, _Pick | None]]:
+    """All windows' proposals as answers (same text, ignoring case, summed), best first, each with the pick
+    that found it first; the null answer (no pick) among them when it takes part."""
+    answers: list[Answer] = []
+    first_pick: list[_Pick] = []
+    by_text: dict[str, int] = {}
+    for pick, start, end in proposals:
+        text = context[start:end]
+        key = text.lower()
+        if key in by_text:
+            answers[by_text[key]].score += pick.score
+        else:
+            by_text[key] = len(answers)
+            answers.append(Answer(text, pick.score, start, end))
+            first_pick.append(pick)
+    pairs: list[tuple[Answer, _Pick | None]] = list(zip(answers, first_pick))
+    if null is not None:
+        pairs.append((Answer("", null, 0, 0), None))
+    pairs.sort(key=lambda ap: -ap[0].score)  # stable: equal scores keep the order they were found in
+    return pairs
+
+
+def explanation(tok: Any, enc: Any, starts: list[Any], ends: list[Any], question_first: bool, cfg: Settings,
+                ranked: list[tuple[Answer, _Pick | None]], null: float) -> Explanation:
+    """The path by hand for the window that holds the best span, from the run's own logits."""
+    import torch
+
+    windows = len(starts)
+    best_answer, best = next(((a, p) for a, p in ranked if p is not None), (None, None))
+    w = best.window if best is not None else 0
+    tokens = enc.tokens(w)
+    allowed = candidate_mask(enc, w, question_first, tok.cls_token_id)
+    p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
+    pair = "question, context" if question_first else "context, question"
+    shown = "the one that holds the best span" if best is not None else "no window holds a span"
+    steps = [Step(
+        f"enc = tokenizer({pair}, truncation=\"only_{'second' if question_first else 'first'}\", "
+        f"max_length={cfg.max_seq_len}, stride={cfg.doc_stride}, return_overflowing_tokens=True, "
+        "return_offsets_mapping=True)",
+        f"{windows} window{'s' if windows > 1 else ''} of {[len(x) for x in enc['input_ids']]} tokens\n"
+        + "\n".join(f"{k}[{w}]: {tensor_text(torch.tensor(enc[k][w]))}" for k in tok.model_input_names if k in enc),
+        f"showing window {w} of 0..{windows - 1}, {shown}"
+        + ("" if windows == 1 else f"; consecutive windows share {cfg.doc_stride} tokens"))]
+    steps.append(Step(
+        "out = model(**windows)  # start_logits, end_logits: one score per token",
+        f"start_logits[{w}]: {tensor_text(starts[w])}\nend_logits[{w}]: {tensor_text(ends[w])}",
+        f"windows run {BATCH} at a time, padded on the right; each keeps its own positions ({len(tokens)} here)"))
+    null_note = f"null score P_start(CLS) * P_end(CLS) = {first[0] * first[1]:.6f} here"
+    if cfg.handle_impossible_answer and windows > 1:
+        null_note += f", {null:.6f} at the smallest over the windows"
+    steps.append(Step(
+        f"keep = context tokens | [CLS]; p_start = where(keep, start_logits, {MASKED:g}).softmax(-1)  # same for end",
+        _token_table(tokens, starts[w], ends[w], allowed, p_start, p_end, first, best),
+        f"[CLS] takes part in the normalisation, then its probability is set to 0 so it is never picked; {null_note}"))
+    top = ranked[0][0] if ranked else None
+    if best is None or best_answer is None or top is None:
+        steps.append(Step("scores = outer(p_start, p_end).triu().tril(max_answer_len - 1)",
+                          "no span in the context" + (": the answer is empty (null)" if ranked else ""), ""))
+        return Explanation("question-answering by hand", steps)
+    s, e = best.start_token, best.end_token
+    steps.append(Step(
+        f"scores = outer(p_start, p_end).triu().tril({cfg.max_answer_len - 1}); s, e = best",
+        f"s = {s} ({tokens[s]!r}), e = {e} ({tokens[e]!r}): p_start[s] * p_end[e] = "
+        f"{float(p_start[s]):.6f} * {float(p_end[e]):.6f} = {best.score:.6f}",
+        f"start <= end, at most {cfg.max_answer_len} tokens"))
+    encoding = enc.encodings[w]
+    offsets = (encoding.offsets[s][0], encoding.offsets[e][1])
+    chars = span_chars(encoding, s, e, 1 if question_first else 0, cfg.align_to_words)
+    how = (f"whole words: enc.word_to_chars(enc.token_to_word(s))[0], ...(e)[1] -> {chars}" if cfg.align_to_words
+           else "align_to_words off: the offsets as they are")
+    value = (f"offsets {offsets} -> {how}\ncontext[{best_answer.start}:{best_answer.end}] = {best_answer.text!r}"
+             f"  score {best_answer.score:.6f}")
+    if top is not best_answer:
+        value += f"\nthe null answer wins: its score {top.score:.6f} beats the best span's"
+    steps.append(Step(
+        "start, end = enc.offset_mapping[s][0], enc.offset_mapping[e][1]  # characters in the context",
+        value, "an answer's score is the sum over every window and span that gave the same text (ignoring case)"))
+    return Explanation("question-answering by hand", steps)
+
+
+def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed: Any, p_start: Any, p_end: Any,
+                 first: tuple[float, float], best: _Pick | None) -> str:
+    """One row per token: logits, whether it may be in the answer, probabilities; long windows are cut to
+    [CLS] and the tokens around the chosen span."""
+    n = len(tokens)
+    if n <= 48:
+        shown = list(range(n))
+    elif best is None:
+        shown = list(range(48))
+    else:
+        lo, hi = max(1, best.start_token - 12), min(n, best.end_token + 13)
+        shown = [0, *range(lo, hi)]
+    lines = [f"{'#':>4} {'token':<16} {'start':>8} {'end':>8} {'P(start)':>9} {'P(end)':>9}"]
+    previous = -1
+    for i in shown:
+        if i != previous + 1:
+            lines.append(f"{'…':>4} ({i - previous - 1} tokens not shown)")
+        previous = i
+        mark = ""
+        if best is not None and i == best.start_token:
+            mark += " <- start"
+        if best is not None and i == best.end_token:
+            mark += " <- end"
+        if i == 0 and bool(allowed[0]):
+            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                         f"{first[0]:>9.5f} {first[1]:>9.5f} -> 0 (kept in the softmax, never picked)")
+        elif not bool(allowed[i]):
+            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                         f"{'masked':>9} {'masked':>9}")
+        else:
+            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                         f"{float(p_start[i]):>9.5f} {float(p_end[i]):>9.5f}{mark}")
+    if previous < n - 1:
+        lines.append(f"{'…':>4} ({n - 1 - previous} tokens not shown)")
+    return "\n".join(lines)

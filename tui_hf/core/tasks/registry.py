@@ -110,9 +110,17 @@ TASKS: dict[str, TaskSpec] = {
             batch=False,
             fields=(
                 InputField("context", "Context", "text", "", "The passage that holds the answer", multiline=True),
-                InputField("top_k", "Top k", "int", 1, "How many answers to show"),
-                InputField("doc_stride", "Stride", "int", 128, "Overlap between windows of a long context"),
-                InputField("max_answer_len", "Max answer length", "int", 15, "In tokens"),
+                InputField("top_k", "Top k", "int", 1, "How many answers to show, best first"),
+                InputField("max_answer_len", "Max answer length", "int", 15, "The longest answer, in tokens"),
+                InputField("handle_impossible_answer", "Allow no answer", "bool", False,
+                           "Answer nothing (an empty answer) when the model's no-answer score beats every span"),
+                InputField("align_to_words", "Whole words", "bool", True,
+                           "Widen an answer that starts or ends inside a word to the whole word"),
+                InputField("max_seq_len", "Window", "int", None,
+                           "Tokens per window, question included; empty: the tokenizer's limit, at most 384"),
+                InputField("doc_stride", "Stride", "int", None,
+                           "Tokens shared by consecutive windows of a long context; empty: half a window, "
+                           "at most 128"),
             ),
         ),
         TaskSpec(
