@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tui_hf.core import hub as models
-from tui_hf.core.device import pick_device
 from tui_hf.core.card import model_card
+from tui_hf.core.device import pick_device
 from tui_hf.core.errors import DeviceError, ModelLoadError, OfflineError, PickleOnlyError, RemoteCodeError
 from tui_hf.core.hub import parse_ref, resolve
 from tui_hf.core.models import load, load_tokenizer
