@@ -4,6 +4,7 @@ README is read when the tests are collected, so a block someone adds is picked u
 entry in EXAMPLES fails, saying to add one. Placeholders are mapped to fixtures, not rewritten in the text:
 
     ./my-classifier, ./my-qa, ./my-mlm   links in the working directory to the tiny models of conftest.py
+    ./my-copy                            a new directory there (what `tui-hf save` writes)
     reviews.csv                          a file written there, with `review` and `stars` columns
     RUN                                  the run that the `--detach` example started
     20261124-181743-embedded-trainer     (any date-stamped run name) the first run the examples made
@@ -121,6 +122,18 @@ def _fill_mask(r: Result, _w: Workspace) -> None:
     assert items[0]["masks"][0] and "[MASK]" not in items[0]["filled"]
 
 
+def _qa_help(r: Result, _w: Workspace) -> None:
+    for setting in ("context=TEXT", "top_k=INT", "doc_stride=INT", "max_answer_len=INT"):
+        assert re.search(rf"^\s+{re.escape(setting)}\s+\S", r.out, flags=re.M), setting
+
+
+def _saved(r: Result, w: Workspace) -> None:
+    assert "saved BertForSequenceClassification" in r.out
+    config = json.loads((w.cwd / "my-copy" / "config.json").read_text())
+    assert config["id2label"] == {"0": "NEGATIVE", "1": "POSITIVE"}
+    assert (w.cwd / "my-copy" / "model.safetensors").is_file() and (w.cwd / "my-copy" / "tokenizer.json").is_file()
+
+
 def _trained(engine: str) -> Callable[[Result, Workspace], None]:
     def check(r: Result, w: Workspace) -> None:
         name = w.runs[-1]
@@ -203,6 +216,8 @@ EXAMPLES = [
     Example(r"tui-hf run sentiment-analysis --model \./my-classifier .*", _sentiment),
     Example(r"tui-hf run question-answering --model \./my-qa .*", _qa),
     Example(r"echo .* \| tui-hf run fill-mask --model \./my-mlm -", _fill_mask),
+    Example(r"tui-hf run question-answering --help(\s+#.*)?", _qa_help),
+    Example(r"tui-hf save \./my-copy --model \./my-classifier --task sentiment-analysis(\s+#.*)?", _saved),
     Example(r"tui-hf train --data sentiment(\s+#.*)?", _trained("trainer"), rewrite=_short_training,
             why="2 steps instead of 3 epochs: the example's path, in seconds"),
     Example(r"tui-hf train --data sentiment --engine native(\s+#.*)?", _trained("native"), rewrite=_short_training,
