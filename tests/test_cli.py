@@ -77,6 +77,15 @@ def test_options_and_texts_in_any_order_match_the_transformers_pipeline(
     assert payload["explain"]["steps"], "--explain after a text was not read"
 
 
+def test_model_options_before_the_command_are_kept() -> None:
+    from tui_hf.cli import build_parser
+
+    args = build_parser().parse_args(["--model", "./m", "--offline", "run", "ner", "a", "-s", "x=1", "b"])
+    assert (args.model, args.offline, args.task, args.texts, args.set) == ("./m", True, "ner", ["a", "b"], ["x=1"])
+    args = build_parser().parse_args(["--model", "./m", "run", "ner", "a", "--model", "./n"])
+    assert args.model == "./n"  # the nearer one wins
+
+
 def test_run_passes_only_the_settings_the_user_gave(tiny_qa_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """Unset settings are left to the runner, which takes the model's own values (generation_config...)."""
