@@ -102,27 +102,37 @@ def run_bare(engine: str, root: Path) -> float:
 
 
 async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
-    from textual.widgets import TextArea
-
     from tui_hf.core.training.job import create_run, launch, stop
     from tui_hf.core.training.spec import DataSpec, TrainSpec
     from tui_hf.data import SENTIMENT_CSV
-    from tui_hf.ui.app import AppSettings, make_app
 
-    run_dir = None
+    run_dir, pid = None, 0
     if with_job:
         spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine="native", epochs=50,
                          device="cpu")
         run_dir = create_run(spec, root)
-        launch(run_dir)
-        time.sleep(8)  # past imports and loading: the job is stepping
+        pid = launch(run_dir)
+        first_train_event(run_dir)  # past imports and loading: the job is stepping
+    try:
+        return statistics.median(await typing_latencies(root, keys))
+    finally:
+        if run_dir is not None:
+            stop(run_dir)
+            reap(pid)
+
+
+async def typing_latencies(root: Path, keys: int) -> list[float]:
+    from textual.widgets import TextArea
+
+    from tui_hf.ui.app import AppSettings, make_app
+
     edited: list[float] = []
 
     def hook(message: object) -> None:
         if isinstance(message, TextArea.Changed):
             edited.append(time.perf_counter())
 
-    app = make_app(AppSettings(text="typing while training", runs_dir=root))
+    app = make_app(AppSettings(text="typing while training", runs_dir=root, log_path=root / "tui-hf.log"))
     latencies = []
     async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
         while app.tokenizer is None:
@@ -136,9 +146,32 @@ async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
                 await asyncio.sleep(0.0005)
             latencies.append(edited[0] - t)
             await pilot.pause(0.1)
-    if run_dir is not None:
-        stop(run_dir)
-    return statistics.median(latencies)
+    return latencies
+
+
+def first_train_event(run_dir: Path, timeout: float = 300) -> None:
+    """Wait until the job has written its first train event (it is past imports and loading, and stepping)."""
+    from tui_hf.core.training.events import EventReader
+
+    reader, deadline = EventReader(run_dir), time.monotonic() + timeout
+    while not any(e.get("event") == "train" for e in reader.read()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{run_dir}: no train event within {timeout:.0f} s (see its train.log)")
+        time.sleep(0.2)
+
+
+def reap(pid: int, timeout: float = 120) -> None:
+    """Wait for a job we started to exit (it saves a checkpoint first); kill it past `timeout`."""
+    import os
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -147,7 +180,11 @@ def main() -> None:
     parser.add_argument("--engines", default="trainer,native", help="comma-separated: trainer, native")
     parser.add_argument("--no-ui", action="store_true", help="skip the key-latency part")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="tui-hf-bench-"))
+    with tempfile.TemporaryDirectory(prefix="tui-hf-bench-") as tmp:
+        measure(args, Path(tmp))
+
+
+def measure(args: argparse.Namespace, root: Path) -> None:
     print(f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
           f"median of {args.repeat}")
     print(f"  {'engine':<9} {'bare':>8} {'job':>8} {'job/bare':>9}")
@@ -162,7 +199,7 @@ def main() -> None:
         return
     idle = asyncio.run(key_latency(False, root))
     busy = asyncio.run(key_latency(True, root))
-    print("\nUI key latency (key press to the edit handled, median of 20)")
+    print("\nUI key latency (key press to the edit handled, median of 20; with a job: from its first train event)")
     print(f"  no job            {idle * 1e3:7.1f} ms")
     print(f"  job training      {busy * 1e3:7.1f} ms   (same machine, 2 cores)")
 

@@ -60,9 +60,40 @@ async def until(pilot: Any, check: Callable[[], bool], timeout: float = 120) -> 
         await pilot.pause(0.1)
 
 
+def wait_for_exit(pid: int, timeout: float = 60) -> None:
+    """Reap the job we started (it is our child), killing it if it outlives `timeout`: its directory is about
+    to be deleted, and a job still writing there would leave files behind."""
+    import os
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
 async def capture(out: Path) -> dict[str, Path]:
+    """Screenshots into `out`. The models, runs and state it needs live in a temporary directory that is
+    removed afterwards (a finetuning run's checkpoints are hundreds of MB)."""
     import os
 
+    saved_state = os.environ.get("XDG_STATE_HOME")
+    with tempfile.TemporaryDirectory(prefix="tui-hf-shots-") as work:
+        os.environ["XDG_STATE_HOME"] = str(Path(work) / "state")  # the picker's "recent" list starts empty
+        try:
+            return await _capture(out, Path(work))
+        finally:
+            if saved_state is None:
+                os.environ.pop("XDG_STATE_HOME", None)
+            else:
+                os.environ["XDG_STATE_HOME"] = saved_state
+
+
+async def _capture(out: Path, work: Path) -> dict[str, Path]:
     from textual.widgets import TextArea
 
     from tui_hf.core.training.job import create_run, launch, stop
@@ -74,8 +105,6 @@ async def capture(out: Path) -> dict[str, Path]:
     from tui_hf.ui.screens import ModelPicker
 
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="tui-hf-shots-"))
-    os.environ["XDG_STATE_HOME"] = str(work / "state")  # the picker's "recent" list starts empty
     models = build_models(work)
     runs = work / "runs"
     shots: dict[str, Path] = {}
@@ -126,7 +155,7 @@ async def capture(out: Path) -> dict[str, Path]:
     spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=48), engine="native", epochs=3,
                      logging_steps=1, device="cpu")
     run_dir = create_run(spec, runs, name="embedded-sentiment")
-    launch(run_dir)
+    pid = launch(run_dir)
     try:
         app = make_app(AppSettings(runs_dir=runs, log_path=work / "log"))
         async with app.run_test(size=SIZE) as pilot:
@@ -146,6 +175,7 @@ async def capture(out: Path) -> dict[str, Path]:
             save(app, "model-picker")
     finally:
         stop(run_dir)
+        wait_for_exit(pid)
     return shots
 
 

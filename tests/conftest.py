@@ -17,8 +17,10 @@ import pytest
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # The suite is offline by design: with no --model a task must not start downloading its default model.
 os.environ["HF_HUB_OFFLINE"] = "1"
-# Tests never touch the user's state (recent models, the log file): it goes to a throwaway directory.
-os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="tui-hf-test-state-")
+# Tests never touch the user's state (recent models, the log file): it goes to a throwaway directory,
+# removed when the session's interpreter exits.
+_STATE = tempfile.TemporaryDirectory(prefix="tui-hf-test-state-")
+os.environ["XDG_STATE_HOME"] = _STATE.name
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 CORPUS = [

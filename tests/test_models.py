@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -10,10 +13,11 @@ from typing import Any
 import pytest
 
 from tui_hf.core import hub as models
+from tui_hf.core.card import model_card
 from tui_hf.core.device import pick_device
-from tui_hf.core.errors import DeviceError, ModelLoadError, OfflineError
+from tui_hf.core.errors import DeviceError, ModelLoadError, OfflineError, PickleOnlyError, RemoteCodeError
 from tui_hf.core.hub import parse_ref, resolve
-from tui_hf.core.models import load
+from tui_hf.core.models import load, load_tokenizer
 from tui_hf.core.tasks import get_task
 
 
@@ -43,7 +47,8 @@ def test_uncached_hub_id_fails_fast_when_offline(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(OfflineError, match="not in the local Hugging Face cache") as info:
         resolve(parse_ref("someone/uncached-model"))
     assert time.monotonic() - started < 2.0
-    assert "--model" in str(info.value)  # it says what to do
+    assert "local model directory" in str(info.value)  # it says what to do
+    assert_neutral(str(info.value))
 
 
 def test_hub_probe_gives_up_within_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,20 +74,117 @@ def test_missing_head_is_reported(minilm_dir: Path) -> None:
     assert loaded.info.architecture == "BertForSequenceClassification"
 
 
-def test_wrong_task_for_model_says_so(tiny_gpt2_dir: Path) -> None:
-    with pytest.raises(ModelLoadError, match="cannot serve fill-mask"):
-        load(resolve(parse_ref(str(tiny_gpt2_dir))), get_task("fill-mask"), "cpu")
+def assert_neutral(message: str) -> None:
+    """Core messages name no command-line flag and no UI key: the CLI and the UI add their own hints."""
+    assert not re.search(r"(^|[\s(])--?[a-z]", message), message
+    assert not re.search(r"\b(F\d+|ctrl\+\w|tick)\b", message), message
 
 
-def test_pickle_only_checkpoint_is_refused_by_default(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+@pytest.fixture
+def no_weights_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any from_pretrained of a model fails the test: the refusal must come from the files, before loading."""
+    import transformers
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("from_pretrained was called")
+
+    for name in ("AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
+
+
+def _copy_model(src: Path, dst: Path, weights: str | None = "model.safetensors") -> Path:
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file() and (f.suffix != ".safetensors" or f.name == weights):
+            shutil.copy(f, dst / f.name)
+    return dst
+
+
+def _pickle_only(src: Path, dst: Path) -> Path:
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from safetensors.torch import load_file
 
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_cls_dir)
-    model.config.save_pretrained(tmp_path)
-    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    with pytest.raises(ModelLoadError, match="pickle"):
-        load(resolve(parse_ref(str(tmp_path))), get_task("text-classification"), "cpu")
+    _copy_model(src, dst, weights=None)
+    torch.save(load_file(src / "model.safetensors"), dst / "pytorch_model.bin")
+    return dst
+
+
+def test_wrong_task_for_model_is_decided_from_its_config(tiny_gpt2_dir: Path, no_weights_read: None) -> None:
+    with pytest.raises(ModelLoadError, match="cannot serve fill-mask: a gpt2 model has no AutoModelForMaskedLM") \
+            as info:
+        load(resolve(parse_ref(str(tiny_gpt2_dir))), get_task("fill-mask"), "cpu")
+    assert type(info.value) is ModelLoadError
+    assert_neutral(str(info.value))
+
+
+def test_a_model_at_a_path_naming_pickle_is_not_called_pickle_only(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    model = _copy_model(tiny_gpt2_dir, tmp_path / "pickle-free-model")
+    with pytest.raises(ModelLoadError) as info:
+        load(resolve(parse_ref(str(model))), get_task("fill-mask"), "cpu")
+    assert not isinstance(info.value, PickleOnlyError)
+
+
+def test_pickle_only_checkpoint_is_refused_from_its_files(tmp_path: Path, tiny_bert_cls_dir: Path,
+                                                          no_weights_read: None) -> None:
+    model = _pickle_only(tiny_bert_cls_dir, tmp_path / "weights")
+    with pytest.raises(PickleOnlyError, match="only pickle weights \\(pytorch_model.bin\\)") as info:
+        load(resolve(parse_ref(str(model))), get_task("text-classification"), "cpu")
+    assert_neutral(str(info.value))
+    assert model_card(resolve(parse_ref(str(model)))).pickle_only  # the picker's card says the same
+
+
+def test_pickle_only_checkpoint_loads_when_allowed(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+    import torch
+
+    model = _pickle_only(tiny_bert_cls_dir, tmp_path / "weights")
+    task = get_task("text-classification")
+    allowed = load(resolve(parse_ref(str(model))), task, "cpu", allow_pickle=True)
+    original = load(resolve(parse_ref(str(tiny_bert_cls_dir))), task, "cpu")
+    for (name, a), (_, b) in zip(allowed.model.state_dict().items(), original.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_pickle_only_in_the_hub_cache_is_refused_from_the_snapshot(tmp_path: Path, tiny_bert_cls_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   no_weights_read: None) -> None:
+    import huggingface_hub.constants as constants
+
+    snapshot = tmp_path / "hub" / "models--acme--pickled" / "snapshots" / "0123"
+    _pickle_only(tiny_bert_cls_dir, snapshot)
+    (tmp_path / "hub" / "models--acme--pickled" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--pickled" / "refs" / "main").write_text("0123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(PickleOnlyError):
+        load(resolve(parse_ref("acme/pickled")), get_task("text-classification"), "cpu")
+
+
+def test_training_state_beside_safetensors_is_not_a_pickle_checkpoint(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+    model = _copy_model(tiny_bert_cls_dir, tmp_path / "checkpoint-8")
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin"):
+        (model / name).write_bytes(b"\x80\x04N.")
+    loaded = load(resolve(parse_ref(str(model))), get_task("text-classification"), "cpu")
+    assert loaded.info.labels == {0: "NEGATIVE", 1: "POSITIVE"}
+    (model / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="has no weights") as info:
+        load(resolve(parse_ref(str(model))), get_task("text-classification"), "cpu")
+    assert not isinstance(info.value, PickleOnlyError)
+
+
+@pytest.mark.parametrize("config, task", [
+    ({"model_type": "acme-custom", "auto_map": {"AutoConfig": "configuration_acme.AcmeConfig",
+                                                "AutoModel": "modeling_acme.AcmeModel"}}, "feature-extraction"),
+    ({"model_type": "gpt2", "auto_map": {"AutoModelForMaskedLM": "modeling_acme.Gpt2ForMaskedLM"}}, "fill-mask"),
+])
+def test_remote_code_is_decided_from_the_config(config: dict[str, Any], task: str, tmp_path: Path,
+                                                tiny_bert_cls_dir: Path, no_weights_read: None) -> None:
+    model = _copy_model(tiny_bert_cls_dir, tmp_path / "custom")
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RemoteCodeError, match="its own Python code") as info:
+        load(resolve(parse_ref(str(model))), get_task(task), "cpu")
+    assert_neutral(str(info.value))
+    if config["model_type"] == "acme-custom":  # the tokenizer needs the model's code just as much
+        with pytest.raises(RemoteCodeError):
+            load_tokenizer(resolve(parse_ref(str(model))))
 
 
 def test_device_auto_is_cpu_here_and_missing_cuda_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:

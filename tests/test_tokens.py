@@ -34,13 +34,15 @@ def test_pieces_rebuild_the_input_exactly(bert_tokenizer: Any) -> None:
 
 
 def test_batch_is_padded_and_masked(bert_tokenizer: Any) -> None:
-    bd = breakdown(bert_tokenizer, ["a short one", "a much longer input sentence than the first one"])
+    texts = ["a short one", "a much longer input sentence than the first one"]
+    bd = breakdown(bert_tokenizer, texts)
     short, long = bd.sequences
     assert len(short.ids) == len(long.ids) == bd.padded_length
     pads = [t for t, m in zip(short.tokens, short.attention_mask) if m == 0]
     assert pads and set(pads) == {"[PAD]"}
     assert all(long.attention_mask)
-    assert bd.total_tokens == short.real_tokens + long.real_tokens
+    # the count the tokenizer itself gives, padding excluded
+    assert bd.total_tokens == sum(len(bert_tokenizer(t)["input_ids"]) for t in texts) == 5 + 11
 
 
 def test_truncation_and_max_length_padding(bert_tokenizer: Any) -> None:
@@ -81,6 +83,7 @@ def test_bpe_markers_are_made_readable(bpe_tokenizer: Any) -> None:
 def test_compare_counts_both_tokenizers(bert_tokenizer: Any, bpe_tokenizer: Any) -> None:
     texts = ["The quick brown fox", "zebra xylophone"]
     c = compare(bert_tokenizer, bpe_tokenizer, texts)
-    assert c.counts_a == [breakdown(bert_tokenizer, [t]).sequences[0].real_tokens for t in texts]
-    assert c.counts_b == [breakdown(bpe_tokenizer, [t]).sequences[0].real_tokens for t in texts]
+    # what each tokenizer says on its own, special tokens included
+    assert c.counts_a == [len(bert_tokenizer(t)["input_ids"]) for t in texts]
+    assert c.counts_b == [len(bpe_tokenizer(t)["input_ids"]) for t in texts]
     assert c.counts_a != c.counts_b  # WordPiece adds [CLS]/[SEP]; the tiny BPE splits rare words finely

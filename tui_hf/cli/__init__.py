@@ -1,7 +1,8 @@
 """Command line: `tui-hf` opens the app; `tui-hf run` scripts a task and prints JSON.
 
 Argument checks that need no model (task names, device names, paths) happen here, before anything heavy
-is imported, so a typo costs a second, not the six it takes to import torch and transformers.
+is imported, so a typo costs a second, not the six it takes to import torch and transformers. Every error
+the app expects is a `TuiHfError`; `main` turns it into one line and its class's exit code, in one place.
 """
 
 from __future__ import annotations
@@ -9,26 +10,66 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tui_hf import __version__
 from tui_hf.cli.training import add_training_commands
 from tui_hf.core.device import DEVICE_CHOICES, DTYPE_CHOICES
-from tui_hf.core.errors import EXIT_USAGE
+from tui_hf.core.errors import (
+    EXIT_RUN,
+    OfflineError,
+    PickleOnlyError,
+    RemoteCodeError,
+    TargetNotEmptyError,
+    TuiHfError,
+)
+
+# What the command line adds to a core error's message: the core names no flags, the CLI knows its own.
+HINTS: dict[type[TuiHfError], str] = {
+    PickleOnlyError: "pass --allow-pickle to load them anyway",
+    RemoteCodeError: "pass --trust-remote-code to allow it",
+    OfflineError: "try --model DIR or --model embedded",
+    TargetNotEmptyError: "pass --overwrite to write into it anyway",
+}
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", default=None,
+class IntermixedParser(argparse.ArgumentParser):
+    """Options and positionals in any order (`run TASK --model M "text" -s k=v "more"`).
+
+    argparse's plain parsing ends a `nargs="*"` positional at the first option, leaving later texts
+    "unrecognized"; parse_known_intermixed_args reads options first, then every positional. It calls
+    parse_known_args itself on some Python versions, hence the guard.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def _add_model_options(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    # In a subcommand the defaults are suppressed, so `tui-hf --model M run ...` keeps the M given before it.
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if sub else value
+
+    p.add_argument("--model", "-m", default=default(None),
                    help="hub id, local model directory, or 'embedded' (all-MiniLM-L6-v2, shipped). Default: the "
                         "model Hugging Face uses for the task when cached or online, else the embedded one")
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+    p.add_argument("--device", default=default("auto"), choices=DEVICE_CHOICES,
                    help="where the model runs; auto picks cuda, then mps, then cpu")
-    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+    p.add_argument("--dtype", default=default("auto"), choices=DTYPE_CHOICES,
                    help="weights' dtype; auto is bfloat16 on GPUs that support it, float32 elsewhere")
-    p.add_argument("--offline", action="store_true",
+    p.add_argument("--offline", action="store_true", default=default(False),
                    help="never contact the Hugging Face Hub (also set by HF_HUB_OFFLINE=1)")
-    p.add_argument("--trust-remote-code", action="store_true",
+    p.add_argument("--trust-remote-code", action="store_true", default=default(False),
                    help="allow a model's own Python code to run (off by default: only for sources you trust)")
-    p.add_argument("--allow-pickle", action="store_true",
+    p.add_argument("--allow-pickle", action="store_true", default=default(False),
                    help="allow pickle (.bin) checkpoints, which can run code when loaded; safetensors otherwise")
 
 
@@ -38,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tui-hf",
         description="Explore Hugging Face transformers in the terminal: live tokenization, tasks, finetuning.",
-        epilog="Run `tui-hf run --help` to run a task without the UI.",
+        epilog="Run `tui-hf run --help` to run a task without the UI, `tui-hf run TASK --help` for its settings. "
+               "Exit codes: 0 ok, 2 bad arguments or input, 3 the model cannot be loaded or cannot serve the "
+               "task, 4 the run failed.",
     )
     parser.add_argument("--version", action="version", version=f"tui-hf {__version__}")
     parser.add_argument("--task", "-t", default="feature-extraction", metavar="TASK",
@@ -47,22 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true",
                         help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run a task and print the result as JSON",
-                         description="Run a task without the UI and print its result as JSON.")
-    run.add_argument("task", metavar="TASK", help="one of: " + ", ".join(task_names()))
-    run.add_argument("texts", nargs="*", help="input texts (one input each); '-' or none reads stdin lines")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
+    run = sub.add_parser("run", help="run a task and print the result as JSON", add_help=False,
+                         description="Run a task without the UI and print its result as JSON. Options and texts "
+                                     "may come in any order.",
+                         epilog="`tui-hf run TASK --help` lists TASK's settings for -s.")
+    run.add_argument("-h", "--help", action="store_true", help="show this help (with TASK: its settings) and exit")
+    run.add_argument("task", metavar="TASK", nargs="?", help="one of: " + ", ".join(task_names()))
+    run.add_argument("texts", nargs="*", metavar="TEXT",
+                     help="input texts (one input each); '-' or none reads stdin lines")
     run.add_argument("--set", "-s", action="append", default=[], metavar="NAME=VALUE",
-                     help="a task setting, e.g. -s top_k=3 or -s context='...'; see the task's fields")
+                     help="a task setting, e.g. -s top_k=3 or -s context='...'; unset ones take the model's own "
+                          "value where it has one")
     run.add_argument("--explain", action="store_true",
                      help="also print the explicit PyTorch path (tensors, logits, softmax) where the task has one")
-    _add_model_options(run)
+    _add_model_options(run, sub=True)
+    run.set_defaults(run_parser=run)
     save = sub.add_parser("save", help="load a model for a task and save it (model, tokenizer, config) to a directory",
                           description="Load MODEL with TASK's head and save it with save_pretrained (safetensors).")
     save.add_argument("out", metavar="DIR", help="target directory (must be empty unless --overwrite)")
     save.add_argument("--task", "-t", default="feature-extraction", help="which head to load and save")
     save.add_argument("--overwrite", action="store_true", help="write into a directory that is not empty")
-    _add_model_options(save)
+    _add_model_options(save, sub=True)
     add_training_commands(sub)
     return parser
 
@@ -72,27 +121,55 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def error_line(exc: TuiHfError) -> str:
+    """The core's message, plus what to type about it on the command line."""
+    for cls in type(exc).__mro__:
+        if cls in HINTS:
+            return f"{exc} ({HINTS[cls]})"
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return dispatch(args)
+    except TuiHfError as exc:
+        message = error_line(exc)
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, TuiHfError):  # another library failed: keep its traceback
+            from tui_hf.core.quiet import log_failure
+
+            message += f" (traceback in {log_failure(message, exc)})"
+        return fail(message, exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line here, the traceback in the log file
+        from tui_hf.core.quiet import log_failure
+
+        first = (str(exc).strip().splitlines() or [""])[0]
+        path = log_failure(f"unexpected {type(exc).__name__}", exc)
+        return fail(f"unexpected {type(exc).__name__}: {first} (a bug; the traceback is in {path})", EXIT_RUN)
+
+
+def dispatch(args: argparse.Namespace) -> int:
     from tui_hf.cli.training import TRAINING_COMMANDS
-    from tui_hf.core.errors import ModelLoadError, SpecError, UnknownTaskError
     from tui_hf.core.hub import parse_ref
     from tui_hf.core.tasks.registry import get_task
 
     if args.command in TRAINING_COMMANDS:
-        try:
-            return TRAINING_COMMANDS[args.command](args)
-        except SpecError as exc:
-            return fail(str(exc), EXIT_USAGE)
-    try:
-        task = get_task(args.task)
-        parse_ref(args.model)
-    except (UnknownTaskError, ModelLoadError) as exc:
-        return fail(str(exc), EXIT_USAGE)
+        return TRAINING_COMMANDS[args.command](args)
     if args.command == "run":
-        from tui_hf.cli.inference import run_command
+        from tui_hf.cli.inference import run_command, run_help
 
+        if args.help:
+            print(run_help(args.run_parser, args.task))
+            return 0
+        if args.task is None:
+            args.run_parser.error("the following arguments are required: TASK")
+    task = get_task(args.task)
+    parse_ref(args.model)
+    if args.command == "run":
         return run_command(args, task)
     if args.command == "save":
         from tui_hf.cli.inference import save_command
@@ -114,5 +191,3 @@ def launch_app(args: argparse.Namespace, task: str) -> int:
     app = make_app(settings)
     app.run()
     return app.return_code or 0
-
-

@@ -5,85 +5,123 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
-from tui_hf.cli import fail
-from tui_hf.core.errors import EXIT_LOAD, EXIT_RUN, EXIT_USAGE
+from tui_hf.core.errors import RunError, TaskInputError, TuiHfError
+
+_KIND_METAVAR = {"text": "TEXT", "int": "INT", "float": "NUMBER", "bool": "true|false"}
 
 
-def parse_settings(pairs: list[str], fields: dict[str, Any]) -> dict[str, Any]:
-    """Turn NAME=VALUE pairs into typed task options, by the task's declared fields."""
+def setting_help(task: Any) -> str:
+    """TASK's settings for `-s NAME=VALUE`, from the registry's fields: type, default, choices, help."""
+    if not task.fields:
+        return f"{task.name} takes no settings."
+    lines = [f"settings of {task.name} (-s NAME=VALUE):"]
+    for f in task.fields:
+        value = "{" + ",".join(f.choices) + "}" if f.choices else _KIND_METAVAR.get(f.kind, f.kind.upper())
+        if f.default is None:
+            default = "the model's own"
+        elif f.default == "":
+            default = "empty"
+        elif isinstance(f.default, bool):
+            default = str(f.default).lower()
+        else:
+            default = repr(f.default) if isinstance(f.default, str) else str(f.default)
+        text = f"{f.help or f.label} (default: {default})"
+        head = f"  {f.name}={value}"
+        body = textwrap.wrap(text, 110 - 28) or [""]
+        if len(head) <= 26:
+            lines.append(f"{head:<28}{body[0]}")
+        else:
+            lines.append(head)
+            lines.append(" " * 28 + body[0])
+        lines += [" " * 28 + more for more in body[1:]]
+    return "\n".join(lines)
+
+
+def run_help(parser: argparse.ArgumentParser, task_name: str | None) -> str:
+    from tui_hf.core.tasks.registry import get_task
+
+    text = parser.format_help()
+    if task_name is None:
+        return text
+    task = get_task(task_name)
+    return f"{text}\n{task.title}: {task.summary}\n{setting_help(task)}"
+
+
+def parse_settings(pairs: list[str], task: Any) -> dict[str, Any]:
+    """Turn NAME=VALUE pairs into typed task options, by the task's declared fields. Only what the user set is
+    returned: the runner fills the rest with the model's own values."""
     from tui_hf.core.tasks.forms import coerce
 
+    fields = {f.name: f for f in task.fields}
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ValueError(f"--set takes NAME=VALUE, got {pair!r}")
+            raise TaskInputError(f"-s takes NAME=VALUE, got {pair!r}")
         if name not in fields:
-            raise ValueError(f"unknown setting {name!r}; this task takes: {', '.join(fields) or 'none'}")
-        out[name] = coerce(fields[name], value)
+            raise TaskInputError(f"unknown setting {name!r} for {task.name}; it takes: {', '.join(fields) or 'none'} "
+                                 f"(tui-hf run {task.name} --help)")
+        try:
+            out[name] = coerce(fields[name], value)
+        except ValueError as exc:
+            raise TaskInputError(f"-s {pair}: {exc}") from None
     return out
 
 
-def run_command(args: argparse.Namespace, task: Any) -> int:
-    from tui_hf.core.errors import ModelLoadError, TaskInputError
+def read_texts(texts: list[str]) -> list[str]:
+    given = [t for t in texts if t != "-"]
+    if given:
+        return given
+    if sys.stdin is None or sys.stdin.isatty():
+        raise TaskInputError("no input: pass texts as arguments or pipe them on stdin")
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+def load_for(args: argparse.Namespace, task: Any, device: str) -> Any:
     from tui_hf.core.hub import default_reference, parse_ref, resolve
     from tui_hf.core.models import load
     from tui_hf.core.quiet import route_library_logs
+
+    route_library_logs()
+    reference = args.model or default_reference(task, args.offline)
+    return load(resolve(parse_ref(reference), offline=args.offline), task, device, args.dtype,
+                trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
+
+
+def run_command(args: argparse.Namespace, task: Any) -> int:
     from tui_hf.core.tasks.common import to_jsonable
 
-    texts = [t for t in args.texts if t != "-"]
-    if not texts:
-        if sys.stdin is None or sys.stdin.isatty():
-            return fail("no input: pass texts as arguments or pipe them on stdin", EXIT_USAGE)
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    try:
-        options = {**task.defaults(), **parse_settings(args.set, {f.name: f for f in task.fields})}
-    except ValueError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    route_library_logs()
-    try:
-        reference = args.model or default_reference(task, args.offline)
-        loaded = load(resolve(parse_ref(reference), offline=args.offline), task, args.device, args.dtype,
-                      trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
-    except ModelLoadError as exc:
-        return fail(str(exc), EXIT_LOAD)
-    except ValueError as exc:  # DeviceError
-        return fail(str(exc), EXIT_USAGE)
+    texts = read_texts(args.texts)
+    options = parse_settings(args.set, task)
+    loaded = load_for(args, task, args.device)
     for warning in loaded.info.warnings:
         print(f"tui-hf: warning: {warning}", file=sys.stderr)
     try:
         result = task.load_runner()(loaded, texts, options, None, explain=args.explain)
-        explanation = getattr(result, "explanation", None)
-        if explanation is not None:
-            result.explanation = None  # printed once, under "explain"
-        payload: dict[str, Any] = {"task": task.name, "model": loaded.info.title, "device": loaded.info.device,
-                                   "result": to_jsonable(result)}
-        if explanation is not None:
-            payload["explain"] = to_jsonable(explanation)
-    except TaskInputError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    except Exception as exc:  # a model that fails mid-run: say what failed, no traceback on the terminal
-        return fail(f"{task.name} failed: {type(exc).__name__}: {exc}", EXIT_RUN)
+    except TuiHfError:
+        raise
+    except Exception as exc:  # inside the model or the runner: the traceback goes to the log, one line here
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise RunError(f"{task.name} failed: {type(exc).__name__}: {first}") from exc
+    explanation = getattr(result, "explanation", None)
+    if explanation is not None:
+        result.explanation = None  # printed once, under "explain"
+    payload: dict[str, Any] = {"task": task.name, "model": loaded.info.title, "device": loaded.info.device,
+                               "result": to_jsonable(result)}
+    if explanation is not None:
+        payload["explain"] = to_jsonable(explanation)
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
     print()
     return 0
 
 
 def save_command(args: argparse.Namespace, task: Any) -> int:
-    from tui_hf.core.errors import ModelLoadError
-    from tui_hf.core.hub import default_reference, parse_ref, resolve
-    from tui_hf.core.models import load, save
-    from tui_hf.core.quiet import route_library_logs
+    from tui_hf.core.models import save
 
-    route_library_logs()
-    try:
-        reference = args.model or default_reference(task, args.offline)
-        loaded = load(resolve(parse_ref(reference), offline=args.offline), task, "cpu", args.dtype,
-                      trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
-        out = save(loaded, args.out, overwrite=args.overwrite)
-    except ModelLoadError as exc:
-        return fail(str(exc), EXIT_LOAD)
+    loaded = load_for(args, task, "cpu")
+    out = save(loaded, args.out, overwrite=args.overwrite)
     print(f"saved {loaded.info.architecture} ({loaded.info.parameters_text} params) and its tokenizer to {out}")
     return 0

@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_hf.core.errors import ModelLoadError
 from tui_hf.core.hub import Resolved
 from tui_hf.core.tasks.registry import TASKS
 
-# Which transformers mapping says an architecture has the head a task needs.
-_TASK_MAPPINGS = {
-    "text-classification": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
-    "zero-shot-classification": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
-    "token-classification": "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES",
-    "question-answering": "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",
-    "fill-mask": "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
-    "summarization": "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
-    "translation": "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
-    "text2text-generation": "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
-    "text-generation": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
-    "conversational": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
-    "feature-extraction": "MODEL_MAPPING_NAMES",
-}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+# Pickles that Trainer and the native loop keep beside the weights in a checkpoint: training state, not weights.
+_TRAINING_STATE = re.compile(r"^(training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth)$")
+
+
+@dataclass(frozen=True)
+class WeightFiles:
+    """A model's weight files by format (names relative to its directory)."""
+
+    safetensors: tuple[str, ...]
+    pickle: tuple[str, ...]
+
+    @property
+    def pickle_only(self) -> bool:
+        return bool(self.pickle) and not self.safetensors
+
+    @property
+    def found(self) -> bool:
+        return bool(self.safetensors or self.pickle)
+
+
+def weight_files(names: Iterable[str]) -> WeightFiles:
+    """Which weight formats a model directory holds. Only its top level counts: that is where from_pretrained
+    looks (a run directory's checkpoints/ below it are other models)."""
+    top = sorted({n for n in names if "/" not in n})
+    return WeightFiles(
+        safetensors=tuple(n for n in top if n.endswith(".safetensors")),
+        pickle=tuple(n for n in top if n.endswith(PICKLE_SUFFIXES) and not _TRAINING_STATE.match(n)),
+    )
+
+
+def head_classes(model_class: str, model_type: str) -> tuple[str, ...]:
+    """The classes transformers' Auto class `model_class` builds for `model_type`; empty when it has none
+    (the architecture has no such head). Read from the Auto class's own mapping, so it follows the library."""
+    import transformers
+
+    mapping = getattr(transformers, model_class)._model_mapping._model_mapping
+    names = mapping.get(model_type)
+    if names is None:
+        return ()
+    return tuple(names) if isinstance(names, (list, tuple)) else (names,)
+
+
+def known_model_type(model_type: str) -> bool:
+    """Does the installed transformers have code for this model type (without the model's own code)?"""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    return model_type in CONFIG_MAPPING
 
 
 @dataclass
@@ -65,6 +102,47 @@ def local_dir(resolved: Resolved) -> Path:
     return Path(snapshot).parent
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's own files say before any weight is read: its config and its weight files."""
+
+    name: str
+    root: Path
+    config: dict[str, Any]
+    weights: WeightFiles | None  # None when the Hub holds files that could not be listed
+
+    @property
+    def model_type(self) -> str | None:
+        value = self.config.get("model_type")
+        return str(value) if value else None
+
+    @property
+    def auto_map(self) -> dict[str, Any]:
+        value = self.config.get("auto_map")
+        return value if isinstance(value, dict) else {}
+
+
+def model_facts(resolved: Resolved, *, weights: bool = True) -> ModelFacts:
+    """Read config and weight files from the model directory, or the hub cache's snapshot. For a hub model
+    whose snapshot has no safetensors file yet (only its config was fetched), the Hub's file list decides,
+    when the Hub may be asked."""
+    from tui_hf.core.hub import repo_files
+
+    try:
+        root = local_dir(resolved)
+    except Exception as exc:  # the hub client's errors: network, unknown repo, gated...
+        raise ModelLoadError(f"could not fetch the files of {resolved.ref.name} from the Hub: "
+                             f"{type(exc).__name__}") from exc
+    config = _read_json(root / "config.json")
+    found: WeightFiles | None = None
+    if weights:
+        found = weight_files(p.name for p in root.iterdir() if p.is_file())
+        if resolved.ref.kind == "hub" and not found.safetensors and not resolved.local_files_only:
+            listed = repo_files(resolved.source)
+            found = weight_files(listed) if listed is not None else None
+    return ModelFacts(resolved.ref.name, root, config, found)
+
+
 def safetensors_parameters(files: list[Path]) -> int | None:
     """Count parameters from safetensors headers (a few KB read, no weights loaded)."""
     import struct
@@ -86,26 +164,22 @@ def safetensors_parameters(files: list[Path]) -> int | None:
 
 
 def model_card(resolved: Resolved) -> ModelCard:
-    from transformers.models.auto import modeling_auto
-
     root = local_dir(resolved)
     config = _read_json(root / "config.json")
     tok_config = _read_json(root / "tokenizer_config.json")
     files = [p for p in root.rglob("*") if p.is_file()]
-    weights_st = [p for p in files if p.suffix == ".safetensors"]
-    weights_pickle = [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".ckpt") and "training" not in p.name]
+    weights = weight_files(p.name for p in root.iterdir() if p.is_file())
     model_type = str(config.get("model_type", "?"))
     architectures = list(config.get("architectures") or [])
     tasks: dict[str, str] = {}
-    for name, mapping in _TASK_MAPPINGS.items():
-        head = getattr(modeling_auto, mapping, {}).get(model_type)
-        if head is None:
+    for name, spec in TASKS.items():
+        heads = head_classes(spec.model_class, model_type)
+        if not heads:
             continue
-        heads = head if isinstance(head, (list, tuple)) else [head]
-        if name == "feature-extraction" or any(h in architectures for h in heads):
-            tasks[name] = "ready" if name == "feature-extraction" else "trained head"
+        if name == "feature-extraction":
+            tasks[name] = "ready"
         else:
-            tasks[name] = "head to finetune"
+            tasks[name] = "trained head" if any(h in architectures for h in heads) else "head to finetune"
     chat = bool(tok_config.get("chat_template")) or (root / "chat_template.jinja").exists()
     if "conversational" in tasks and not chat:
         tasks["conversational"] = "no chat template"
@@ -113,13 +187,13 @@ def model_card(resolved: Resolved) -> ModelCard:
     labels = [str(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))] if id2label else []
     return ModelCard(
         title=resolved.ref.title, location=str(root), architectures=architectures, model_type=model_type,
-        parameters=safetensors_parameters(weights_st) if weights_st else None,
+        parameters=safetensors_parameters([root / n for n in weights.safetensors]) if weights.safetensors else None,
         dtype=config.get("dtype") or config.get("torch_dtype"),
         vocab_size=config.get("vocab_size"),
         max_positions=config.get("max_position_embeddings") or config.get("n_positions"),
         labels=labels, tokenizer_class=tok_config.get("tokenizer_class"),
-        size_on_disk=sum(p.stat().st_size for p in files), safetensors=bool(weights_st),
-        pickle_only=bool(weights_pickle) and not weights_st,
+        size_on_disk=sum(p.stat().st_size for p in files), safetensors=bool(weights.safetensors),
+        pickle_only=weights.pickle_only,
         chat_template=chat,
-        tasks={t: tasks[t] for t in TASKS if t in tasks},
+        tasks=tasks,
     )

@@ -52,6 +52,20 @@ class SpecError(TuiHfError):
     """A training spec or its data cannot run; the message names every problem found."""
 
 
+class SaveTargetError(TuiHfError):
+    """A model cannot be saved where asked (the target is a file, not a directory)."""
+
+
+class TargetNotEmptyError(SaveTargetError):
+    """The save target already holds files; writing into it takes an explicit yes."""
+
+
+class RunError(TuiHfError):
+    """A task run failed inside the model or its runner: not the user's doing, so the traceback is logged."""
+
+    exit_code = EXIT_RUN
+
+
 class RunStateError(TuiHfError):
     """A run is not in a state that allows the request (resume while running, delete while alive...)."""
 

@@ -146,15 +146,25 @@ def resolve(ref: ModelRef, offline: bool = False) -> Resolved:
     cached = cached_snapshot(ref.location)
     if is_offline(offline):
         if cached is None:
-            why = "--offline / HF_HUB_OFFLINE is set" if (offline or env_offline()) else (
-                f"{hub_endpoint()} cannot be reached")
+            why = "offline mode is on" if (offline or env_offline()) else f"{hub_endpoint()} cannot be reached"
             raise OfflineError(
-                f"{ref.location!r} is not in the local Hugging Face cache and {why}. "
-                "Use a local model directory (--model ./my-model), the embedded default (--model embedded), "
-                "or connect to the network and try again."
+                f"{ref.location!r} is not in the local Hugging Face cache and {why}: use a local model directory "
+                "or the embedded model, or connect to the network and try again"
             )
         return Resolved(ref, ref.location, local_files_only=True)
     return Resolved(ref, ref.location, local_files_only=False)
+
+
+def repo_files(repo_id: str) -> list[str] | None:
+    """The files of a hub repository as the Hub lists them; None when it cannot be asked."""
+    if is_offline():
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        return list(HfApi().list_repo_files(repo_id))
+    except Exception:  # network, permissions, rate limits: the load itself will say what went wrong
+        return None
 
 
 def default_reference(task: TaskSpec, offline: bool = False) -> str:

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_hf.core.errors import ModelLoadError, PickleOnlyError
+from tui_hf.core.card import ModelFacts, head_classes, known_model_type, model_facts
+from tui_hf.core.errors import (
+    ModelLoadError,
+    PickleOnlyError,
+    RemoteCodeError,
+    SaveTargetError,
+    TargetNotEmptyError,
+)
 from tui_hf.core.hub import Resolved
 
 if TYPE_CHECKING:
@@ -57,7 +64,55 @@ class LoadedModel:
     pipelines: dict[str, Any] = field(default_factory=dict)  # built once per task, reused by each run
 
 
+def check_code(facts: ModelFacts, task: TaskSpec | None, trust_remote_code: bool) -> None:
+    """Refuse, from the config alone, a model whose code transformers lacks, or that has no head for `task`.
+
+    `task` None checks only the architecture (what a tokenizer needs). A model type the library does not
+    know needs the model's own code (`auto_map`); so does a head the library lacks but `auto_map` names.
+    """
+    import transformers
+
+    name, model_type, auto_map = facts.name, facts.model_type, facts.auto_map
+    if model_type is None:  # an old config without model_type: transformers guesses from the name, so do not refuse
+        return
+    if not known_model_type(model_type):
+        if not auto_map:
+            raise ModelLoadError(f"transformers {transformers.__version__} does not know the model type "
+                                 f"{model_type!r} of {name}: a newer transformers may")
+        if not trust_remote_code:
+            raise RemoteCodeError(f"{name} needs its own Python code to load (model type {model_type!r} is not in "
+                                  f"transformers {transformers.__version__}): run it only if you trust its source")
+        return
+    if task is None or head_classes(task.model_class, model_type):
+        return
+    model_class = task.model_class
+    if model_class in auto_map:
+        if not trust_remote_code:
+            raise RemoteCodeError(f"{name}'s {model_class} head is its own Python code ({auto_map[model_class]}): "
+                                  "run it only if you trust its source")
+        return
+    raise ModelLoadError(
+        f"{name} cannot serve {task.name}: a {model_type} model has no {model_class} head. "
+        f"Pick another task, or a model made for it (e.g. {task.default_model})"
+    )
+
+
+def check_weights(facts: ModelFacts, allow_pickle: bool) -> None:
+    """Refuse pickle-only weights unless allowed, and a model with no weights at all, from its file list."""
+    weights = facts.weights
+    if weights is None:  # the Hub could not list them: from_pretrained will find out
+        return
+    if weights.pickle_only and not allow_pickle:
+        raise PickleOnlyError(
+            f"{facts.name} has only pickle weights ({', '.join(weights.pickle)}), which can run arbitrary code "
+            "when loaded: load them only if you trust their source"
+        )
+    if not weights.found:
+        raise ModelLoadError(f"{facts.name} has no weights: no *.safetensors or pytorch_model.bin in {facts.root}")
+
+
 def load_tokenizer(resolved: Resolved, trust_remote_code: bool = False) -> Any:
+    check_code(model_facts(resolved, weights=False), None, trust_remote_code)
     from transformers import AutoTokenizer
 
     try:
@@ -79,7 +134,8 @@ def load(
     allow_pickle: bool = False,
     progress: Progress | None = None,
 ) -> LoadedModel:
-    """Load tokenizer and model for `task` onto the chosen device. Raises ModelLoadError with advice."""
+    """Load tokenizer and model for `task` onto the chosen device. What the model's files already tell
+    (remote code, no head for the task, pickle-only or missing weights) is refused before any weight is read."""
     report = progress or (lambda _stage, _frac: None)
     from tui_hf.core.device import pick_device
     from tui_hf.core.quiet import silence_imported_libraries
@@ -92,6 +148,10 @@ def load(
 
     silence_imported_libraries()
     plan = pick_device(device, dtype)
+    report("reading the model's files", 0.3)
+    facts = model_facts(resolved)
+    check_code(facts, task, trust_remote_code)
+    check_weights(facts, allow_pickle)
     report("loading tokenizer", 0.45)
     tok = tokenizer if tokenizer is not None else load_tokenizer(resolved, trust_remote_code)
     report(f"loading weights ({task.model_class})", 0.6)
@@ -105,9 +165,8 @@ def load(
             dtype=getattr(torch, plan.dtype),
             output_loading_info=True,
         )
-    except Exception as exc:
-        message = _explain_load_failure(exc, resolved, task)
-        raise (PickleOnlyError if "pickle" in message else ModelLoadError)(message) from exc
+    except Exception as exc:  # corrupt or truncated weights, shapes that do not match the config...
+        raise ModelLoadError(f"could not load {resolved.ref.name} for {task.name}: {_short(exc)}") from exc
     report(f"moving to {plan.device}", 0.9)
     model.to(plan.device)
     model.eval()
@@ -148,33 +207,14 @@ def _short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _explain_load_failure(exc: BaseException, resolved: Resolved, task: TaskSpec) -> str:
-    text = str(exc)
-    name = resolved.ref.name
-    if "Unrecognized configuration class" in text or "does not recognize this architecture" in text:
-        return (
-            f"{name} cannot serve {task.name}: its architecture has no {task.model_class} head. "
-            f"Pick another task, or a model made for it (e.g. {task.default_model})."
-        )
-    if "safetensors" in text.lower() and ("not found" in text.lower() or "does not appear" in text.lower()
-                                          or "no file named" in text.lower()):
-        return (
-            f"{name} has only a pickle checkpoint (pytorch_model.bin), which can run arbitrary code when "
-            "loaded. Load it only if you trust its source, with --allow-pickle."
-        )
-    if "trust_remote_code" in text:
-        return f"{name} needs its own code to load; pass --trust-remote-code only if you trust its source."
-    return f"could not load {name} for {task.name}: {_short(exc)}"
-
-
 def save(loaded: LoadedModel, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Save model, tokenizer and config with save_pretrained (safetensors). Refuses a non-empty directory
     unless `overwrite`, so nothing is replaced by accident."""
     out = Path(directory).expanduser()
     if out.exists() and not out.is_dir():
-        raise ModelLoadError(f"{out} is a file, not a directory")
+        raise SaveTargetError(f"{out} is a file, not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ModelLoadError(f"{out} is not empty: choose another directory or confirm overwriting it")
+        raise TargetNotEmptyError(f"{out} is not empty: saving there would replace the files it holds")
     out.mkdir(parents=True, exist_ok=True)
     loaded.model.save_pretrained(out)
     loaded.tokenizer.save_pretrained(out)

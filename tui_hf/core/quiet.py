@@ -34,35 +34,47 @@ class CallbackHandler(logging.Handler):
             pass
 
 
-_configured = False
+_file_handler: logging.FileHandler | None = None
 
 
 def route_library_logs(log_path: Path | None = None) -> Path:
-    """Send the libraries' logs to `log_path`, and silence their progress bars.
+    """Send the libraries' logs (and the app's own) to `log_path`, and silence their progress bars.
 
     Safe to call before transformers is imported: the environment variables cover the import itself,
-    the explicit calls cover an already imported library.
+    the explicit calls cover an already imported library. Called again with another path, the log moves there.
     """
-    global _configured
-    path = log_path or default_log_path()
+    global _file_handler
+    path = Path(log_path or default_log_path())
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    handlers: list[logging.Handler] = []
-    if not _configured:
+    old = _file_handler
+    if old is None or Path(old.baseFilename) != path.absolute():
         path.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(path, encoding="utf-8")
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-        file_handler.setLevel(logging.INFO)
-        handlers.append(file_handler)
-        _configured = True
+        _file_handler = logging.FileHandler(path, encoding="utf-8")
+        _file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        _file_handler.setLevel(logging.INFO)
     for name in LOG_NAMES:
         logger = logging.getLogger(name)
         logger.propagate = False
         logger.setLevel(logging.INFO)
-        for handler in handlers:
-            logger.addHandler(handler)
+        if old is not None and old is not _file_handler:
+            logger.removeHandler(old)
+        if _file_handler not in logger.handlers:
+            logger.addHandler(_file_handler)
+    if old is not None and old is not _file_handler:
+        old.close()
     silence_imported_libraries()
+    return path
+
+
+def log_failure(summary: str, exc: BaseException, log_path: Path | None = None) -> Path:
+    """Write `summary` and the traceback of `exc` (with its causes) to the log file; returns the file, so the
+    one line the user sees can say where the details are."""
+    path = route_library_logs(log_path)
+    logging.getLogger("tui_hf").error("%s", summary, exc_info=(type(exc), exc, exc.__traceback__))
+    if _file_handler is not None:
+        _file_handler.flush()
     return path
 
 
