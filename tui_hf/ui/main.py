@@ -74,7 +74,7 @@ class MainScreen(Screen[None]):
         self.settings = settings
         self.task_spec: TaskSpec = get_task(settings.task)
         self.model = ModelController(self, settings)
-        self.runs = RunController(self)
+        self.runs = RunController(self, settings.log_path)
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # kept for the log pane, mounted when first shown
         self.explanation: Any = HOOD_EMPTY  # what Under the hood shows (kept while that pane is not mounted)
         self._debounce: Timer | None = None

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("tui_hf.ui")
 
 
+def ui_hint(exc: BaseException) -> str:
+    """What the user can do about a load or save error in the app (the core's message names no keys or flags)."""
+    from tui_hf.core.errors import OfflineError, PickleOnlyError, RemoteCodeError, TargetNotEmptyError
+
+    if isinstance(exc, RemoteCodeError):
+        return "Start tui-hf with --trust-remote-code to allow it, only for a source you trust."
+    if isinstance(exc, OfflineError):
+        return "Type a model directory in the Model box, pick one with ctrl+o, or use embedded."
+    if isinstance(exc, TargetNotEmptyError):
+        return "Tick overwrite to write into it anyway."
+    if isinstance(exc, PickleOnlyError):
+        return "The app asks before it loads pickle weights."
+    return ""
+
+
 class ModelController:
     """The loaded model is replaced only by a model that loaded: a failed load leaves the old one in place,
     and `serves(task)` says whether it can run the task now on screen."""
@@ -86,12 +101,14 @@ class ModelController:
             post(LoadFailed(name, str(exc), time.monotonic() - started, pickle=True))
             return
         except TuiHfError as exc:
-            post(LoadFailed(name, str(exc), time.monotonic() - started))
+            hint = ui_hint(exc)
+            post(LoadFailed(name, f"{exc} {hint}".strip(), time.monotonic() - started))
             return
         except Exception as exc:  # a bug or a library failure we did not foresee: keep the traceback
-            log.exception("loading %s for %s failed", name, task.name)
-            post(LoadFailed(name, f"{type(exc).__name__}: {exc} (traceback in the log file)",
-                            time.monotonic() - started))
+            from tui_hf.core.quiet import log_failure
+
+            path = log_failure(f"loading {name} for {task.name} failed", exc, self.settings.log_path)
+            post(LoadFailed(name, f"{type(exc).__name__}: {exc} (traceback in {path})", time.monotonic() - started))
             return
         if not worker.is_cancelled:
             post(ModelLoaded(loaded, reference, time.monotonic() - started))
@@ -116,6 +133,6 @@ class ModelController:
         try:
             out = save(loaded, directory, overwrite)
         except (TuiHfError, OSError) as exc:
-            self.screen.post_message(ModelSaved(directory, str(exc)))
+            self.screen.post_message(ModelSaved(directory, f"{exc} {ui_hint(exc)}".strip()))
             return
         self.screen.post_message(ModelSaved(str(out)))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui_hf.ui.messages import RunCancelled, RunFailed, RunFinished, RunProgressed
@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
     from tui_hf.core.tasks.registry import TaskSpec
 
-log = logging.getLogger("tui_hf.ui")
 
 
 class RunController:
-    def __init__(self, screen: Screen[Any]) -> None:
+    def __init__(self, screen: Screen[Any], log_path: Path | None = None) -> None:
         self.screen = screen
+        self.log_path = log_path
         self._cancel: threading.Event | None = None
         self.task: str | None = None  # the task of the run under way
         self.chat_history: list[dict[str, str]] = []
@@ -80,9 +80,11 @@ class RunController:
                 post(RunFailed(spec.name, str(exc)))
             return
         except Exception as exc:  # a bug or a model that fails mid-run: one line here, the traceback in the log
-            log.exception("%s failed", spec.name)
+            from tui_hf.core.quiet import log_failure
+
+            path = log_failure(f"{spec.name} failed", exc, self.log_path)
             if not cancel.is_set():
-                post(RunFailed(spec.name, f"{type(exc).__name__}: {exc} (traceback in the log file)"))
+                post(RunFailed(spec.name, f"{type(exc).__name__}: {exc} (traceback in {path})"))
             return
         if not cancel.is_set():
             post(RunFinished(spec.name, result, time.perf_counter() - started))
