@@ -212,9 +212,10 @@ def _seq2seq_dims(**extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> Path:
-    """A BART-style summariser (learned positions: 128) with a CNN-like summarization block in its config."""
+    """A BART-style summariser (learned positions: 128) with CNN-like summarization settings, in its
+    generation_config and in its config's task_specific_params, as sshleifer/distilbart-cnn-12-6 has them."""
     import torch
-    from transformers import BartConfig, BartForConditionalGeneration
+    from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
 
     torch.manual_seed(0)
     config = BartConfig(vocab_size=len(bpe_tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=0,
@@ -223,6 +224,8 @@ def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) 
                                                                 "length_penalty": 2.0, "no_repeat_ngram_size": 3}})
     path = tmp_path_factory.mktemp("tiny-bart")
     BartForConditionalGeneration(config).save_pretrained(path)
+    GenerationConfig(bos_token_id=0, eos_token_id=0, pad_token_id=1, decoder_start_token_id=0, num_beams=3,
+                     max_length=12, min_length=9, length_penalty=2.0, no_repeat_ngram_size=3).save_pretrained(path)
     bpe_tokenizer.save_pretrained(path)
     return path
 

@@ -26,8 +26,8 @@ def run(loaded: Any, task: str, texts: list[str], options: dict[str, Any] | None
     return get_task(task).load_runner()(loaded, texts, options, **kw)
 
 
-def first_new_token(loaded: Any, text: str, options: dict[str, Any]) -> int:
-    """The first token the model generates after the decoder start, through the runner's own generate call."""
+def generated_ids(loaded: Any, task: str, texts: list[str], options: dict[str, Any]) -> Any:
+    """The token ids the runner's own generate call returned (decoder start first, for seq2seq)."""
     import torch
 
     seen: list[Any] = []
@@ -40,12 +40,15 @@ def first_new_token(loaded: Any, text: str, options: dict[str, Any]) -> int:
 
     loaded.model.generate = spy
     try:
-        run(loaded, "translation", [text], {"max_new_tokens": 3, **options})
+        run(loaded, task, texts, options)
     finally:
         loaded.model.generate = original
-    out = seen[0]
-    sequences = out if isinstance(out, torch.Tensor) else out.sequences
-    return int(sequences[0][1])
+    return seen[0] if isinstance(seen[0], torch.Tensor) else seen[0].sequences
+
+
+def first_new_token(loaded: Any, text: str, options: dict[str, Any]) -> int:
+    """The first token the model generates after the decoder start."""
+    return int(generated_ids(loaded, "translation", [text], {"max_new_tokens": 3, **options})[0][1])
 
 
 # -- translation: every family forces or prefixes the target language -----------------------------------------
@@ -128,3 +131,121 @@ def test_t5_prefix_from_the_models_config(tiny_t5_dir: Path) -> None:
                                                         "max_new_tokens": 2})
     assert result.prefix == "translate English to French: "
     assert any("en→de only" in w for w in result.warnings)
+
+
+# -- generation settings start from the model -------------------------------------------------------------------
+
+def test_summarization_uses_the_models_task_specific_params(tiny_bart_dir: Path) -> None:
+    import torch
+
+    from tui_hf.core.tasks.defaults import GIVEN, TASK_PARAMS, task_settings
+
+    loaded = load(tiny_bart_dir, "summarization")
+    settings = task_settings("summarization", loaded)
+    assert settings["num_beams"].value == 3 and settings["num_beams"].source == TASK_PARAMS
+    assert settings["max_new_tokens"].value == 11 and "max_length 12" in settings["max_new_tokens"].note
+    assert settings["min_new_tokens"].value == 8
+    assert (settings["length_penalty"].value, settings["no_repeat_ngram_size"].value) == (2.0, 3)
+    text = "The quick brown fox jumps over the lazy dog."
+    result = run(loaded, "summarization", [text])
+    # the truth: generate called by hand with the config's summarization block
+    enc = loaded.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        out = loaded.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], num_beams=3,
+                                    max_length=12, min_length=9, length_penalty=2.0, no_repeat_ngram_size=3)
+    assert result.items[0].output == loaded.tokenizer.decode(out[0], skip_special_tokens=True,
+                                                            clean_up_tokenization_spaces=False)
+    assert result.settings["num_beams"] == 3 and result.sources["num_beams"] == TASK_PARAMS
+    # an explicit value overrides the model's
+    assert task_settings("summarization", loaded, {"num_beams": 1})["num_beams"].source == GIVEN
+    with torch.inference_mode():
+        greedy = loaded.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], num_beams=1,
+                                       max_new_tokens=5, min_length=9, no_repeat_ngram_size=3)
+    result = run(loaded, "summarization", [text], {"num_beams": 1, "max_new_tokens": 5})
+    assert result.items[0].output == loaded.tokenizer.decode(greedy[0], skip_special_tokens=True,
+                                                            clean_up_tokenization_spaces=False)
+
+
+def test_text_generation_starts_from_the_models_generation_config(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    import shutil
+
+    import torch
+    from transformers import GenerationConfig
+
+    from tui_hf.core.tasks.defaults import MODEL, PIPELINE, task_settings
+
+    path = tmp_path / "gpt2-greedy"
+    shutil.copytree(tiny_gpt2_dir, path)
+    GenerationConfig(do_sample=False, max_new_tokens=7, bos_token_id=0, eos_token_id=None).save_pretrained(path)
+    loaded = load(path, "text-generation")
+    settings = task_settings("text-generation", loaded)
+    assert (settings["max_new_tokens"].value, settings["max_new_tokens"].source) == (7, MODEL)
+    assert (settings["do_sample"].value, settings["do_sample"].source) == (False, MODEL)
+    result = run(loaded, "text-generation", ["The quick brown"])
+    enc = loaded.tokenizer("The quick brown", return_tensors="pt")
+    with torch.inference_mode():
+        out = loaded.model.generate(**enc, do_sample=False, max_new_tokens=7, pad_token_id=1)
+    assert result.sequences[0] == loaded.tokenizer.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    # a model that sets nothing gets the transformers 5 pipeline's defaults
+    plain = load(tiny_gpt2_dir, "text-generation")
+    assert task_settings("text-generation", plain)["max_new_tokens"] == type(settings["max_new_tokens"])(256, PIPELINE)
+
+
+def test_fields_whose_default_is_the_models_are_none() -> None:
+    from tui_hf.core.tasks import get_task
+
+    for task in ("summarization", "translation", "text2text-generation", "text-generation", "conversational"):
+        fields = {f.name: f.default for f in get_task(task).fields}
+        assert fields["max_new_tokens"] is None, task
+
+
+def test_new_tokens_are_capped_to_the_decoders_positions(tiny_bart_dir: Path) -> None:
+    loaded = load(tiny_bart_dir, "summarization")
+    result = run(loaded, "summarization", ["The quick brown fox."], {"max_new_tokens": 300, "min_new_tokens": 200,
+                                                                      "num_beams": 1})
+    assert any("cut from 300 to 127" in w for w in result.warnings)
+    ids = generated_ids(loaded, "summarization", ["The quick brown fox."], {"max_new_tokens": 300,
+                                                                             "min_new_tokens": 200, "num_beams": 1})
+    assert ids.shape[1] == 128  # the decoder start and 127 new tokens: every position, none past it
+
+
+# -- over-long inputs are cut to the model's limit, with a warning ---------------------------------------------
+
+LONG = "word " * 200_000  # 1 MB
+
+
+def _cut_warning(result: Any) -> bool:
+    return any("reads at most" in w and "were used" in w for w in result.warnings)
+
+
+def test_long_input_classification_matches_the_pipeline_on_the_first_tokens(tiny_bert_cls_dir: Path) -> None:
+    from transformers import pipeline
+
+    loaded = load(tiny_bert_cls_dir, "text-classification")
+    result = run(loaded, "text-classification", [LONG, "short one"])
+    assert _cut_warning(result) and "input 1" in result.warnings[-1]
+    pipe = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer)
+    truth = pipe(LONG, top_k=None, truncation=True, max_length=128)
+    assert {s.label: round(s.score, 5) for s in result.items[0].labels} == \
+        {r["label"]: round(r["score"], 5) for r in truth}
+
+
+@pytest.mark.parametrize("task, fixture, text, options", [
+    ("token-classification", "tiny_ner_dir", LONG, {}),
+    ("fill-mask", "tiny_mlm_dir", "Paris is the [MASK] of France. " + LONG, {}),
+    ("zero-shot-classification", "tiny_nli_dir", LONG, {"candidate_labels": "sport, politics"}),
+    ("feature-extraction", "tiny_bert_cls_dir", LONG, {}),
+    ("summarization", "tiny_bart_dir", LONG[:100_000], {"max_new_tokens": 2}),
+    ("translation", "tiny_mbart50_dir", LONG[:100_000], {"max_new_tokens": 2}),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
+def test_long_inputs_are_cut_with_a_warning(request: pytest.FixtureRequest, task: str, fixture: str, text: str,
+                                            options: dict[str, Any]) -> None:
+    loaded = load(request.getfixturevalue(fixture), task)
+    result = run(loaded, task, [text], options)
+    assert _cut_warning(result), result.warnings
+
+
+def test_a_mask_past_the_limit_says_so(tiny_mlm_dir: Path) -> None:
+    loaded = load(tiny_mlm_dir, "fill-mask")
+    with pytest.raises(TaskInputError, match="past the 128 tokens"):
+        run(loaded, "fill-mask", [LONG[:5000] + " [MASK]."])

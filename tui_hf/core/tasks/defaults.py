@@ -135,8 +135,9 @@ def seq2seq_generation(spec: TaskSpec, loaded: LoadedModel, params_key: str,
         values["pad_token_id"] = tok.pad_token_id
     config = copy.deepcopy(loaded.model.generation_config) if getattr(loaded.model, "generation_config", None) \
         else GenerationConfig()
-    for key in ("max_new_tokens", "num_beams", "max_length", "min_length"):  # decided above, not the model's
+    for key in ("max_new_tokens", "num_beams"):  # decided above, not the model's
         setattr(config, key, values.get(key))
+    _lengths(config, values, library)
     config.update(**values)
     settings = _form_view(spec, values, sources, library, encoder_decoder=True)
     return Generation(config, settings, sources)
@@ -144,6 +145,13 @@ def seq2seq_generation(spec: TaskSpec, loaded: LoadedModel, params_key: str,
 
 _GENERATION_FIELDS = {"max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size",
                       "do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "early_stopping"}
+
+
+def _lengths(config: Any, values: dict[str, Any], library: dict[str, Any]) -> None:
+    """Total lengths the user's new-token values replaced go back to the library's values, not to None:
+    generate fills a None from the model's generation_config."""
+    for key in ("max_length", "min_length"):
+        setattr(config, key, values.get(key, library[key]))
 
 
 def _apply_user(values: dict[str, Any], sources: dict[str, str], user: dict[str, Any]) -> None:
@@ -164,7 +172,10 @@ def _form_view(spec: TaskSpec, values: dict[str, Any], sources: dict[str, str], 
     out: dict[str, Setting] = {}
     for f in spec.fields:
         name = f.name
-        if name in values:
+        if name == "max_new_tokens" and name in values and "max_length" in values:
+            out[name] = Setting(values[name], sources[name], f"takes precedence over max_length "
+                                f"{values['max_length']} from {sources['max_length']}, as in transformers 4.57")
+        elif name in values:
             out[name] = Setting(values[name], sources[name])
         elif name == "max_new_tokens" and "max_length" in values:
             total = values["max_length"]
@@ -213,8 +224,7 @@ def causal_generation(spec: TaskSpec, loaded: LoadedModel, options: Mapping[str,
             values["pad_token_id"] = pad
     config = copy.deepcopy(loaded.model.generation_config) if getattr(loaded.model, "generation_config", None) \
         else GenerationConfig()
-    for key in ("max_length", "min_length"):  # decided above, not the model's
-        setattr(config, key, values.get(key))
+    _lengths(config, values, library)
     config.update(**values)
     settings = _form_view(spec, values, sources, library, encoder_decoder=False)
     for f in spec.fields:  # seed, num_return_sequences, system: tui-hf's own
