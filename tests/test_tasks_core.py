@@ -249,3 +249,193 @@ def test_a_mask_past_the_limit_says_so(tiny_mlm_dir: Path) -> None:
     loaded = load(tiny_mlm_dir, "fill-mask")
     with pytest.raises(TaskInputError, match="past the 128 tokens"):
         run(loaded, "fill-mask", [LONG[:5000] + " [MASK]."])
+
+
+# -- under the hood: the explanation's numbers are the run's ---------------------------------------------------
+
+def _lines(step: Any) -> list[str]:
+    return [line for line in step.value.splitlines() if line.strip()]
+
+
+def test_fill_mask_explanation_top_k_is_the_pipelines(tiny_mlm_dir: Path) -> None:
+    from transformers import pipeline
+
+    loaded = load(tiny_mlm_dir, "fill-mask")
+    text = "Paris is the [MASK] of France."
+    result = run(loaded, "fill-mask", [text], {"top_k": 4}, explain=True)
+    truth = pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer)(text, top_k=4)
+    assert [c.token_id for c in result.items[0].masks[0]] == [int(t["token"]) for t in truth]
+    line = _lines(result.explanation.steps[-1])[0]  # "input 1, position p: ids [...] -> 'tok' 0.1234, ..."
+    ids = [int(i) for i in line.split("ids [")[1].split("]")[0].split(",")]
+    scores = [float(part.rsplit(" ", 1)[1]) for part in line.split(" -> ")[1].split(", ")]
+    assert ids == [int(t["token"]) for t in truth]
+    assert scores == pytest.approx([t["score"] for t in truth], abs=1e-4)
+
+
+def test_classification_explanation_reuses_the_runs_logits(tiny_bert_cls_dir: Path) -> None:
+    from transformers import pipeline
+
+    loaded = load(tiny_bert_cls_dir, "text-classification")
+    texts = ["I love this movie", "This film was terrible and long"]
+    calls = []
+    original = loaded.model.forward
+    loaded.model.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        result = run(loaded, "text-classification", texts, explain=True)
+    finally:
+        loaded.model.forward = original
+    assert len(calls) == 1  # one forward pass serves the result and "under the hood"
+    truth = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer)(texts, top_k=None)
+    for item, rows in zip(result.items, truth):
+        assert [(s.label, round(s.score, 5)) for s in item.labels] == [(r["label"], round(r["score"], 5)) for r in rows]
+    predicted = result.explanation.steps[-1].value.split(" -> ")[1]
+    assert predicted == str([item.top.label for item in result.items])
+
+
+def test_embedding_explanation_reuses_the_runs_forward_pass(tiny_bert_cls_dir: Path) -> None:
+    from transformers import pipeline
+
+    loaded = load(tiny_bert_cls_dir, "feature-extraction")
+    texts = ["I love this movie", "This film was terrible"]
+    calls = []
+    original = loaded.model.forward
+    loaded.model.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        result = run(loaded, "feature-extraction", texts, {"normalize": False}, explain=True)
+    finally:
+        loaded.model.forward = original
+    assert len(calls) == len(texts)
+    pipe = pipeline("feature-extraction", model=loaded.model, tokenizer=loaded.tokenizer)
+    for item, text in zip(result.items, texts):
+        truth = pipe(text, return_tensors=True)[0].mean(dim=0)
+        assert item.preview == pytest.approx(truth[:8].tolist(), abs=1e-5)
+    assert "mean pooling" in result.explanation.steps[2].note
+
+
+def test_explanation_is_skipped_for_a_large_batch(tiny_bert_cls_dir: Path) -> None:
+    from tui_hf.core.tasks.common import EXPLAIN_LIMIT
+
+    loaded = load(tiny_bert_cls_dir, "text-classification")
+    result = run(loaded, "text-classification", [f"text {i}" for i in range(EXPLAIN_LIMIT + 1)], explain=True)
+    assert result.explanation.steps == [] and "skipped" in result.explanation.note
+
+
+def test_generation_explanation_steps_are_the_generated_tokens(tiny_gpt2_dir: Path) -> None:
+    import torch
+
+    loaded = load(tiny_gpt2_dir, "text-generation")
+    result = run(loaded, "text-generation", ["The quick brown"], {"max_new_tokens": 6, "do_sample": False},
+                 explain=True)
+    enc = loaded.tokenizer("The quick brown", return_tensors="pt")
+    with torch.inference_mode():
+        out = loaded.model(**enc).logits[0, -1].softmax(-1)
+    top_prob, top_id = out.max(-1)
+    rows = _lines(result.explanation.steps[2])
+    assert len(rows) == 6  # one row per generated token
+    first = rows[0]
+    assert repr(loaded.tokenizer.decode([int(top_id)])) in first.split("p=")[0]  # greedy: the argmax
+    assert float(first.split("p=")[1].split()[0]) == pytest.approx(float(top_prob), abs=1e-3)
+
+
+def test_seq2seq_explanation_shows_encoder_input_and_decoder_steps(tiny_bart_dir: Path) -> None:
+    loaded = load(tiny_bart_dir, "summarization")
+    result = run(loaded, "summarization", ["The quick brown fox."], {"num_beams": 1, "max_new_tokens": 4},
+                 explain=True)
+    titles = [s.code for s in result.explanation.steps]
+    assert titles[0].startswith("inputs = tokenizer(")
+    assert len(_lines(result.explanation.steps[3])) == 4
+    assert result.explanation.steps[-1].value == repr(result.items[0].output)
+
+
+def test_chat_explanation_shows_the_rendered_template(tiny_chat_dir: Path) -> None:
+    loaded = load(tiny_chat_dir, "conversational")
+    result = run(loaded, "conversational", ["hello"], {"max_new_tokens": 3, "do_sample": False}, explain=True)
+    assert "<|user|>hello" in result.explanation.steps[0].value and "<|assistant|>" in result.explanation.steps[0].value
+    assert len(_lines(result.explanation.steps[2])) == 3
+
+
+# -- breakage a user would notice --------------------------------------------------------------------------------
+
+def test_cancel_stops_generation_early(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    """Against an uncancelled run of the same settings: a cancel at the first streamed piece ends it."""
+    loaded = load(tiny_gpt2_dir, "text-generation")
+    loaded.model.generation_config.eos_token_id = None  # always the full length unless stopped
+    options = {"max_new_tokens": 300, "do_sample": False}
+    full = run(loaded, "text-generation", ["The quick brown"], options)
+    full_tokens = len(loaded.tokenizer(full.sequences[0])["input_ids"])
+    assert full_tokens >= 250
+    cancel = threading.Event()
+    partials: list[str] = []
+
+    def emit(partial: Any) -> None:
+        partials.append(partial.sequences[-1])
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(loaded, "text-generation", ["The quick brown"], options, cancel=cancel, emit=emit)
+    assert partials and len(loaded.tokenizer(partials[-1])["input_ids"]) < full_tokens // 4
+
+
+@pytest.fixture(scope="module")
+def tagging_ner_dir(tmp_path_factory: pytest.TempPathFactory, tiny_ner_dir: Path) -> Path:
+    """The tiny NER model with its O label suppressed, so every token gets an entity label."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner_dir)
+    with torch.no_grad():
+        model.classifier.bias[0] = -20.0
+    path = tmp_path_factory.mktemp("tagging-ner")
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_ner_dir).save_pretrained(path)
+    return path
+
+
+NER_TEXT = "Huggingface tokenization transformers in Brooklyn by Sylvain"
+
+
+def test_ner_aggregation_strategies_follow_the_pipeline(tagging_ner_dir: Path) -> None:
+    from transformers import pipeline
+
+    loaded = load(tagging_ner_dir, "token-classification")
+    pipe = pipeline("token-classification", model=loaded.model, tokenizer=loaded.tokenizer)
+    got: dict[str, list[tuple[str, str, int, int]]] = {}
+    for strategy in ("none", "simple", "first", "max", "average"):
+        result = run(loaded, "token-classification", [NER_TEXT], {"aggregation_strategy": strategy})
+        truth = pipe(NER_TEXT, aggregation_strategy=strategy)
+        got[strategy] = [(e.word, e.type, e.start, e.end) for e in result.items[0].entities]
+        assert got[strategy] == [(t["word"], t.get("entity_group") or t["entity"], t["start"], t["end"])
+                                 for t in truth], strategy
+        assert [e.score for e in result.items[0].entities] == pytest.approx([t["score"] for t in truth], abs=1e-5)
+    # the strategies differ on this text: "none" keeps sub-word pieces with B-/I- labels, the others group words
+    assert any(word.startswith("##") for word, *_ in got["none"])
+    assert all(kind.startswith(("B-", "I-")) for _, kind, *_ in got["none"])
+    assert not any(kind.startswith(("B-", "I-")) for _, kind, *_ in got["simple"])
+    assert got["first"] != got["max"] or got["first"] != got["simple"]
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_zero_shot_scores_are_the_entailment_softmax(tiny_nli_dir: Path, multi_label: bool) -> None:
+    import torch
+
+    loaded = load(tiny_nli_dir, "zero-shot-classification")
+    labels = ["sport", "politics", "cooking"]
+    text = "I like football"
+    result = run(loaded, "zero-shot-classification", [text],
+                 {"candidate_labels": ", ".join(labels), "multi_label": multi_label}, explain=True)
+    scores = {s.label: s.score for s in result.items[0].labels}
+    # the truth, from the model's logits for each (text, hypothesis) pair, computed here
+    tok, model = loaded.tokenizer, loaded.model
+    with torch.inference_mode():
+        logits = torch.cat([model(**tok(text, f"This example is {label}.", return_tensors="pt")).logits
+                            for label in labels])
+    entail, contra = 2, 0  # labels: contradiction, neutral, entailment
+    if multi_label:
+        expected = logits[:, [contra, entail]].softmax(-1)[:, 1]
+        assert sum(scores.values()) != pytest.approx(1.0, abs=1e-3)
+    else:
+        expected = logits[:, entail].softmax(-1)
+        assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert [scores[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-5)
+    shown = {line.split()[0]: float(line.split()[1]) for line in _lines(result.explanation.steps[-1])}
+    assert shown == pytest.approx(scores, abs=1e-4)

@@ -148,10 +148,10 @@ _GENERATION_FIELDS = {"max_new_tokens", "min_new_tokens", "num_beams", "length_p
 
 
 def _lengths(config: Any, values: dict[str, Any], library: dict[str, Any]) -> None:
-    """Total lengths the user's new-token values replaced go back to the library's values, not to None:
-    generate fills a None from the model's generation_config."""
-    for key in ("max_length", "min_length"):
-        setattr(config, key, values.get(key, library[key]))
+    """Total lengths as decided: unset (None) where a new-token length rules (it takes precedence in generate),
+    else the chosen value or the library's, never a None that generate would fill from the model's config."""
+    for total, new in (("max_length", "max_new_tokens"), ("min_length", "min_new_tokens")):
+        setattr(config, total, None if values.get(new) is not None else values.get(total, library[total]))
 
 
 def _apply_user(values: dict[str, Any], sources: dict[str, str], user: dict[str, Any]) -> None:
