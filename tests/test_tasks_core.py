@@ -439,3 +439,17 @@ def test_zero_shot_scores_are_the_entailment_softmax(tiny_nli_dir: Path, multi_l
     assert [scores[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-5)
     shown = {line.split()[0]: float(line.split()[1]) for line in _lines(result.explanation.steps[-1])}
     assert shown == pytest.approx(scores, abs=1e-4)
+
+
+def test_task_settings_for_every_task_name_each_field(tiny_gpt2_dir: Path, tiny_bert_cls_dir: Path) -> None:
+    """The form's view: one Setting per field, the user's value marked as given."""
+    from tui_hf.core.tasks import get_task
+    from tui_hf.core.tasks.defaults import GIVEN, TUI_HF, task_settings
+
+    loaded = load(tiny_gpt2_dir, "text-generation")
+    settings = task_settings("text-generation", loaded, {"num_return_sequences": 2, "temperature": 0.3})
+    assert set(settings) == {f.name for f in get_task("text-generation").fields}
+    assert settings["num_return_sequences"].source == GIVEN and settings["num_return_sequences"].value == 2
+    assert settings["temperature"].value == 0.3 and settings["seed"] == type(settings["seed"])(0, TUI_HF)
+    loaded = load(tiny_bert_cls_dir, "token-classification")
+    assert task_settings("ner", loaded)["aggregation_strategy"].value == "simple"

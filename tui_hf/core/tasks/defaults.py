@@ -227,10 +227,13 @@ def causal_generation(spec: TaskSpec, loaded: LoadedModel, options: Mapping[str,
     _lengths(config, values, library)
     config.update(**values)
     settings = _form_view(spec, values, sources, library, encoder_decoder=False)
-    for f in spec.fields:  # seed, num_return_sequences, system: tui-hf's own
-        if f.name not in settings or settings[f.name].source == TUI_HF:
+    for f in spec.fields:  # seed, num_return_sequences, system: not generation_config values
+        if f.name not in _GENERATION_FIELDS:
             user_value = given(options).get(f.name)
-            settings[f.name] = Setting(user_value, GIVEN) if user_value is not None else Setting(f.default, TUI_HF)
+            if user_value is not None:
+                settings[f.name] = Setting(user_value, GIVEN)
+            elif f.default is not None:
+                settings[f.name] = Setting(f.default, TUI_HF)
     return Generation(config, settings, sources)
 
 
