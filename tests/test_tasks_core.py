@@ -337,14 +337,25 @@ def test_generation_explanation_steps_are_the_generated_tokens(tiny_gpt2_dir: Pa
     assert float(first.split("p=")[1].split()[0]) == pytest.approx(float(top_prob), abs=1e-3)
 
 
-def test_seq2seq_explanation_shows_encoder_input_and_decoder_steps(tiny_bart_dir: Path) -> None:
+@pytest.mark.parametrize("beams", [1, 3])
+def test_seq2seq_explanation_shows_encoder_input_and_decoder_steps(tiny_bart_dir: Path, beams: int) -> None:
     loaded = load(tiny_bart_dir, "summarization")
-    result = run(loaded, "summarization", ["The quick brown fox."], {"num_beams": 1, "max_new_tokens": 4},
-                 explain=True)
-    titles = [s.code for s in result.explanation.steps]
-    assert titles[0].startswith("inputs = tokenizer(")
-    assert len(_lines(result.explanation.steps[3])) == 4
+    options = {"num_beams": beams, "max_new_tokens": 6, "min_new_tokens": 6}
+    result = run(loaded, "summarization", ["The quick brown fox."], options, explain=True)
+    assert result.explanation.steps[0].code.startswith("inputs = tokenizer(")
+    rows = _lines(result.explanation.steps[3])
+    ids = generated_ids(loaded, "summarization", ["The quick brown fox."], options)[0][1:].tolist()
+    assert len(rows) == len(ids) == 6  # one row per token of the returned sequence (the kept beam)
+    for row, token in zip(rows, ids):
+        assert repr(loaded.tokenizer.decode([token])) in row.split("p=")[0] and "p=?" not in row
     assert result.explanation.steps[-1].value == repr(result.items[0].output)
+
+
+def test_translation_explanation_starts_with_the_forced_token(tiny_nllb_dir: Path) -> None:
+    loaded = load(tiny_nllb_dir, "translation")
+    result = run(loaded, "translation", ["Hello"], {"tgt_lang": "French", "max_new_tokens": 3}, explain=True)
+    first = _lines(result.explanation.steps[3])[0]
+    assert "'fra_Latn'" in first.split("p=")[0] and "p=1.000" in first
 
 
 def test_chat_explanation_shows_the_rendered_template(tiny_chat_dir: Path) -> None:

@@ -237,23 +237,45 @@ class StepRecorder:
         return [s for s in self.steps if s.token_id >= 0]
 
 
-def steps_from_scores(scores: Any, sequence: Any, start: int, beam_indices: Any = None) -> list[DecodeStep]:
-    """Decode steps of `sequence` (its tokens from `start`) from generate's `output_scores`: per step the
-    processed log-probabilities of every row; `beam_indices` says which row the kept beam came from."""
-    steps = []
-    for t, step_scores in enumerate(scores):
-        if start + t >= len(sequence):
-            break
-        row = 0
-        if beam_indices is not None:
-            row = int(beam_indices[t])
+class ScoreRecorder:
+    """Keeps, per generate step, the top alternatives of each row of the first input (its beams) as the
+    processors left them: enough to show the decoder steps of the returned sequence without holding
+    `output_scores` (steps x beams x vocabulary floats, gigabytes for a 256k vocabulary).
+
+    Beam search picks each row's next token among that row's best 2 x num_beams, so keeping that many per
+    row always includes the token kept.
+    """
+
+    def __init__(self, rows: int, keep: int) -> None:
+        from transformers import LogitsProcessor
+
+        self.records: list[tuple[list[list[int]], list[list[float]]]] = []
+        recorder = self
+
+        class _Processor(LogitsProcessor):
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                probs = scores[:rows].float().softmax(-1)
+                values, ids = probs.topk(min(keep, probs.shape[-1]), dim=-1)
+                recorder.records.append((ids.tolist(), values.tolist()))
+                return scores
+
+        self.processor = _Processor()
+
+    def steps(self, sequence: Any, start: int, beam_indices: Any = None) -> list[DecodeStep]:
+        """Decode steps of `sequence` (its tokens from `start`); `beam_indices` says which row (beam) each
+        kept token came from."""
+        out = []
+        for t, (ids, probs) in enumerate(self.records):
+            if start + t >= len(sequence):
+                break
+            row = 0 if beam_indices is None else int(beam_indices[t])
             if row < 0:
                 break
-        probs = step_scores[row].float().softmax(-1)
-        values, ids = probs.topk(min(TOP_STEPS, probs.shape[-1]))
-        chosen = int(sequence[start + t])
-        steps.append(DecodeStep(chosen, float(probs[chosen]), list(zip(ids.tolist(), values.tolist()))))
-    return steps
+            chosen = int(sequence[start + t])
+            pairs = list(zip(ids[row], probs[row]))
+            prob = next((p for i, p in pairs if i == chosen), -1.0)
+            out.append(DecodeStep(chosen, prob, pairs[:TOP_STEPS]))
+        return out
 
 
 def steps_text(tok: Any, steps: list[DecodeStep], shown: int = 40) -> str:
@@ -264,7 +286,8 @@ def steps_text(tok: Any, steps: list[DecodeStep], shown: int = 40) -> str:
     lines = []
     for n, s in enumerate(steps[:shown]):
         alts = "  ".join(f"{piece(i)} {p:.3f}" for i, p in s.top)
-        lines.append(f"{n + 1:>3}  {piece(s.token_id):<14} p={s.probability:.3f}   top: {alts}")
+        prob = f"{s.probability:.3f}" if s.probability >= 0 else "?"  # sampled from outside the kept top
+        lines.append(f"{n + 1:>3}  {piece(s.token_id):<14} p={prob}   top: {alts}")
     if len(steps) > shown:
         lines.append(f"... {len(steps) - shown} more steps")
     return "\n".join(lines) if lines else "(no tokens generated)"

@@ -20,13 +20,13 @@ from tui_hf.core.tasks.common import (
     EXPLAIN_LIMIT,
     Emit,
     Explanation,
+    ScoreRecorder,
     Step,
     cancel_criteria,
     check_cancel,
     clean_texts,
     fit_inputs,
     skipped_explanation,
-    steps_from_scores,
     steps_text,
     tensor_text,
 )
@@ -110,6 +110,7 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
          cancel: threading.Event | None, explain: bool, translation: Any = None,
          warnings: list[str] | None = None) -> Seq2SeqResult:
     import torch
+    from transformers import LogitsProcessorList
 
     tok, model = loaded.tokenizer, loaded.model
     warnings = list(loaded.info.warnings) + list(warnings or [])
@@ -122,9 +123,15 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
     warnings += encoded.warnings
     _cap_new_tokens(loaded, generation, warnings)
     explaining = explain and len(texts) <= EXPLAIN_LIMIT
+    extra: dict[str, Any] = {}
+    recorder = None
+    if explaining:
+        beams = int(config.num_beams or 1)
+        recorder = ScoreRecorder(beams, max(5, 2 * beams))
+        extra = {"return_dict_in_generate": True, "logits_processor": LogitsProcessorList([recorder.processor])}
     with torch.inference_mode():
         out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=cancel_criteria(cancel),
-                             **({"return_dict_in_generate": True, "output_scores": True} if explaining else {}))
+                             **extra)
     check_cancel(cancel)
     sequences = out.sequences if explaining else out
     # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
@@ -135,12 +142,12 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
         result.src_lang, result.tgt_lang = translation.src_lang, translation.tgt_lang
         result.forced_token = translation.forced_token
     if explain:
-        result.explanation = (_explain(loaded, task, encoded, out, generation, translation) if explaining
-                              else skipped_explanation(task, len(texts)))
+        result.explanation = (_explain(loaded, task, encoded, out, recorder, generation, translation)
+                              if explaining else skipped_explanation(task, len(texts)))
     return result
 
 
-def _explain(loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, generation: Generation,
+def _explain(loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, recorder: Any, generation: Generation,
              translation: Any) -> Explanation:
     tok, model = loaded.tokenizer, loaded.model
     ids = encoded.inputs["input_ids"]
@@ -158,13 +165,12 @@ def _explain(loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, genera
     if translation is not None and translation.forced_token:
         forced = (f"\nforced_bos_token_id={translation.forced_token_id} ({translation.forced_token}): the first "
                   "generated token is the target language")
-    steps.append(Step(f"out = model.generate(**inputs, {settings},\n    return_dict_in_generate=True, "
-                      "output_scores=True)",
+    steps.append(Step(f"out = model.generate(**inputs, {settings},\n    return_dict_in_generate=True)",
                       f"decoder starts from {tok.convert_ids_to_tokens([start]) if start is not None else '?'}"
                       f"{forced}", "num_beams > 1 keeps several candidates per step and returns the best"))
     beam_indices = getattr(out, "beam_indices", None)
-    decode = steps_from_scores(out.scores, out.sequences[0], 1, None if beam_indices is None else beam_indices[0])
-    steps.append(Step("probs = out.scores[t].softmax(-1)  # per step, for the first input",
+    decode = recorder.steps(out.sequences[0], 1, None if beam_indices is None else beam_indices[0])
+    steps.append(Step("probs = scores.softmax(-1)  # each step, as the generation processors left it",
                       steps_text(tok, decode),
                       "each step: the chosen token, its probability after the generation processors, "
                       "and the top 5"))
