@@ -203,3 +203,139 @@ def app_settings(tmp_path: Path) -> Callable[..., Any]:
         return AppSettings(log_path=tmp_path / "tui-hf.log", **overrides)
 
     return make
+
+
+# -- sequence-to-sequence families, built offline ------------------------------------------------------------
+
+def _seq2seq_dims(**extra: Any) -> dict[str, Any]:
+    return dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128, **extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) -> Path:
+    """A BART-style summariser (learned positions: 128) with CNN-like summarization settings, in its
+    generation_config and in its config's task_specific_params, as sshleifer/distilbart-cnn-12-6 has them."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
+
+    torch.manual_seed(0)
+    config = BartConfig(vocab_size=len(bpe_tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=0,
+                        decoder_start_token_id=0, forced_eos_token_id=None, **_seq2seq_dims(),
+                        task_specific_params={"summarization": {"num_beams": 3, "max_length": 12, "min_length": 9,
+                                                                "length_penalty": 2.0, "no_repeat_ngram_size": 3}})
+    path = tmp_path_factory.mktemp("tiny-bart")
+    BartForConditionalGeneration(config).save_pretrained(path)
+    GenerationConfig(bos_token_id=0, eos_token_id=0, pad_token_id=1, decoder_start_token_id=0, num_beams=3,
+                     max_length=12, min_length=9, length_penalty=2.0, no_repeat_ngram_size=3).save_pretrained(path)
+    bpe_tokenizer.save_pretrained(path)
+    return path
+
+
+def _save_multilingual(tmp_path_factory: pytest.TempPathFactory, name: str, tok: Any, config_cls: str,
+                       model_cls: str, vocab: int) -> Path:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = getattr(transformers, config_cls)(vocab_size=vocab, pad_token_id=tok.pad_token_id, bos_token_id=0,
+                                               eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.eos_token_id,
+                                               forced_eos_token_id=None, scale_embedding=False, **_seq2seq_dims())
+    path = tmp_path_factory.mktemp(name)
+    getattr(transformers, model_cls)(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mbart50_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mBART-50 (fr_XX codes): its tokenizer built empty, offline."""
+    from transformers import MBart50Tokenizer
+
+    tok = MBart50Tokenizer(src_lang="en_XX")
+    return _save_multilingual(tmp_path_factory, "tiny-mbart50", tok, "MBartConfig", "MBartForConditionalGeneration",
+                              len(tok))
+
+
+@pytest.fixture(scope="session")
+def tiny_nllb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """NLLB (fra_Latn codes, kept in extra_special_tokens in transformers 5): tokenizer built empty, offline."""
+    from transformers import NllbTokenizer
+
+    tok = NllbTokenizer()
+    return _save_multilingual(tmp_path_factory, "tiny-nllb", tok, "M2M100Config", "M2M100ForConditionalGeneration",
+                              len(tok))
+
+
+def _train_spm(directory: Path, name: str, vocab_size: int = 60) -> Path:
+    import sentencepiece as spm
+
+    prefix = directory / name
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS), model_prefix=str(prefix), vocab_size=vocab_size,
+                                   model_type="unigram", hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+                                   unk_id=0, minloglevel=2)
+    return prefix.with_suffix(".model")
+
+
+def _spm_vocab(model_file: Path, out: Path, specials: list[str]) -> Path:
+    import json
+
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    vocab = {s: i for i, s in enumerate(specials)}
+    for i in range(sp.get_piece_size()):
+        vocab.setdefault(sp.id_to_piece(i), len(vocab))
+    out.write_text(json.dumps(vocab))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_m2m100_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """M2M100 (__fr__ tokens): its tokenizer from a sentencepiece model trained here on a small corpus."""
+    pytest.importorskip("sentencepiece", reason="M2M100's tokenizer needs sentencepiece")
+    from transformers import M2M100Tokenizer
+
+    work = tmp_path_factory.mktemp("m2m100-spm")
+    spm_file = _train_spm(work, "spm")
+    vocab = _spm_vocab(spm_file, work / "vocab.json", ["<s>", "<pad>", "</s>", "<unk>"])
+    tok = M2M100Tokenizer(str(vocab), str(spm_file), src_lang="en")
+    size = max(len(tok), max(tok.lang_token_to_id.values()) + 1 + tok.num_madeup_words)
+    return _save_multilingual(tmp_path_factory, "tiny-m2m100", tok, "M2M100Config", "M2M100ForConditionalGeneration",
+                              size)
+
+
+def _marian(tmp_path_factory: pytest.TempPathFactory, name: str, targets: list[str], **tok_kwargs: Any) -> Path:
+    pytest.importorskip("sentencepiece", reason="Marian's tokenizer needs sentencepiece")
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    work = tmp_path_factory.mktemp(f"{name}-spm")
+    spm_file = _train_spm(work, "spm")
+    vocab = _spm_vocab(spm_file, work / "vocab.json", ["</s>", "<unk>", *targets, "<pad>"])
+    tok = MarianTokenizer(str(spm_file), str(spm_file), str(vocab), **tok_kwargs)
+    torch.manual_seed(0)
+    config = MarianConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                          decoder_start_token_id=tok.pad_token_id, forced_eos_token_id=None, **_seq2seq_dims())
+    path = tmp_path_factory.mktemp("x") / name
+    MarianMTModel(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_marian_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A single-pair Marian model, en→fr by its tokenizer's source/target languages."""
+    return _marian(tmp_path_factory, "tiny-marian", [], source_lang="en", target_lang="fr")
+
+
+@pytest.fixture(scope="session")
+def tiny_opus_named_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A single-pair Marian model whose pair is only in its name, as Helsinki-NLP names them."""
+    return _marian(tmp_path_factory, "opus-mt-en-de", [])
+
+
+@pytest.fixture(scope="session")
+def tiny_marian_multi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multi-target Marian model: >>fra<< / >>spa<< tokens pick the target."""
+    return _marian(tmp_path_factory, "tiny-marian-multi", [">>fra<<", ">>spa<<"])

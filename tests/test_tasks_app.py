@@ -90,7 +90,7 @@ async def test_fill_mask_replaces_the_mask(app_settings: Any, tiny_mlm_dir: Path
 
 async def test_fill_mask_without_mask_token_explains(app_settings: Any, tiny_mlm_dir: Path) -> None:
     _app, result, shown = await run_in_app(app_settings, "fill-mask", tiny_mlm_dir, "no mask here")
-    assert result is None and "[MASK]" in shown and "F8" in shown
+    assert result is None and "[MASK]" in shown and "put this model's mask token" in shown
 
 
 async def test_fill_mask_key_inserts_the_models_mask(app_settings: Any, tiny_mlm_dir: Path) -> None:
@@ -124,7 +124,7 @@ async def test_text_generation_streams_before_the_end(app_settings: Any, tiny_gp
     seen: list[Any] = []
     _app, result, shown = await run_in_app(
         app_settings, "text-generation", tiny_gpt2_dir, "The quick brown",
-        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3"}, messages=seen)
+        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3", "do_sample": True}, messages=seen)
     partials = [m.partial for m in seen if isinstance(m, RunProgressed)]
     assert len(partials) >= 2 and not partials[0].done
     assert len(partials[0].sequences[0]) < len(result.sequences[0])  # tokens arrived before the end
@@ -193,3 +193,16 @@ async def test_cancel_stops_a_running_generation(app_settings: Any, tiny_gpt2_di
         assert "cancelled" in text_of(app.query_one("#status-state"))
         assert app.query_one("#run").disabled is False and app.query_one("#cancel").disabled is True
         assert app.query_one(OutputPane).result is None or not app.query_one(OutputPane).result.done
+
+
+async def test_translation_shows_the_codes_and_the_forced_token(app_settings: Any, tiny_nllb_dir: Path) -> None:
+    _app, result, shown = await run_in_app(app_settings, "translation", tiny_nllb_dir, "Hello there",
+                                           {"src_lang": "English", "tgt_lang": "French", "max_new_tokens": "3"})
+    assert (result.src_lang, result.tgt_lang) == ("eng_Latn", "fra_Latn")
+    assert "eng_Latn → fra_Latn" in shown and "fra_Latn forced first" in shown
+
+
+async def test_summarization_shows_where_its_settings_come_from(app_settings: Any, tiny_bart_dir: Path) -> None:
+    _app, result, shown = await run_in_app(app_settings, "summarization", tiny_bart_dir, "The quick brown fox.")
+    assert result.settings["num_beams"] == 3
+    assert "num_beams 3 (task_specific_params)" in shown

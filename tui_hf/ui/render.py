@@ -177,12 +177,30 @@ def render_fill_mask(result: Any) -> RenderableType:
     return Group(*parts)
 
 
+def settings_line(settings: dict[str, Any], sources: dict[str, str]) -> Text:
+    """Generation values as `name value`, each with where it came from (model, task_specific_params...)
+    when that is not the user."""
+    line = Text(style="dim")
+    for k, (name, value) in enumerate(settings.items()):
+        if k:
+            line.append(" · ")
+        line.append(f"{name} {value}")
+        source = sources.get(name, "")
+        if source and source != "given":
+            line.append(f" ({source})", style="italic")
+    return line
+
+
 def render_seq2seq(result: Any) -> RenderableType:
     parts: list[RenderableType] = warnings_block(result.warnings)
-    settings = " · ".join(f"{k} {v}" for k, v in result.settings.items())
+    if getattr(result, "src_lang", "") or getattr(result, "tgt_lang", ""):
+        languages = Text(f"{result.src_lang} → {result.tgt_lang}", style="bold")
+        if result.forced_token:
+            languages.append(f" · target token {result.forced_token} forced first", style="dim")
+        parts.append(languages)
     if result.prefix:
-        settings = f"prefix {result.prefix!r} · " + settings
-    parts.append(Text(settings, style="dim"))
+        parts.append(Text(f"prefix {result.prefix!r}", style="dim"))
+    parts.append(settings_line(result.settings, getattr(result, "sources", {})))
     for item in result.items:
         parts += [Text(item.input, style="dim italic"), Text.from_markup(f"[b]→[/b] {escape(item.output)}"),
                   Text("")]
@@ -191,7 +209,7 @@ def render_seq2seq(result: Any) -> RenderableType:
 
 def render_generation(result: Any) -> RenderableType:
     parts: list[RenderableType] = warnings_block(result.warnings)
-    parts.append(Text(" · ".join(f"{k} {v}" for k, v in result.settings.items()), style="dim"))
+    parts.append(settings_line(result.settings, getattr(result, "sources", {})))
     for k, seq in enumerate(result.sequences):
         text = Text(result.prompt, style="dim")
         text.append(seq, style="bold")

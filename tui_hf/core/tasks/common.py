@@ -93,15 +93,16 @@ def tensor_text(t: Any, precision: int = 4) -> str:
             torch.set_printoptions(profile="default")
 
 
-def cancel_criteria(cancel: threading.Event | None) -> Any:
-    """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step)."""
+def cancel_criteria(cancel: threading.Event | None, *more: Any) -> Any:
+    """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step), with
+    `more` criteria (a StepRecorder's) after it."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class _Cancel(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
             return cancel is not None and cancel.is_set()
 
-    return StoppingCriteriaList([_Cancel()])
+    return StoppingCriteriaList([_Cancel(), *more])
 
 
 def stream_text(tokenizer: Any, generate: Callable[[Any], Any], cancel: threading.Event | None,
@@ -157,3 +158,136 @@ def fit_inputs(model: Any, encoding: Any) -> dict[str, Any]:
 
     accepted = inspect.signature(model.forward).parameters
     return {k: v.to(model.device) for k, v in encoding.items() if k in accepted}
+
+
+def run_stages(pipe: Any, inputs: Any, **kwargs: Any) -> tuple[list[Any], list[Any], Any]:
+    """Run a transformers pipeline on one input through its own stages (preprocess, forward, postprocess),
+    as `pipe(inputs, **kwargs)` does, and keep the tensors for "under the hood".
+
+    Returns (model inputs and model outputs, one per chunk: a chunk pipeline such as NER or zero-shot makes
+    several; the pipeline's result).
+    """
+    from transformers.pipelines.base import ChunkPipeline
+
+    pre, fwd, post = pipe._sanitize_parameters(**kwargs)
+    pre = {**pipe._preprocess_params, **pre}
+    fwd = {**pipe._forward_params, **fwd}
+    post = {**pipe._postprocess_params, **post}
+    if isinstance(pipe, ChunkPipeline):
+        chunks = list(pipe.preprocess(inputs, **pre))
+        outputs = [pipe.forward(chunk, **fwd) for chunk in chunks]
+        return chunks, outputs, pipe.postprocess(outputs, **post)
+    model_inputs = pipe.preprocess(inputs, **pre)
+    output = pipe.forward(model_inputs, **fwd)
+    return [model_inputs], [output], pipe.postprocess(output, **post)
+
+
+TOP_STEPS = 5  # alternatives shown per generated token
+
+
+@dataclass
+class DecodeStep:
+    """One generated token: the distribution it was chosen from (top alternatives) and the choice."""
+
+    token_id: int
+    probability: float
+    top: list[tuple[int, float]]  # (token id, probability), best first
+
+
+class StepRecorder:
+    """Keeps, for the first sequence of a `generate` call, each step's top alternatives of the next-token
+    distribution as the model's processors left it (after temperature, top-p...), and the token chosen.
+
+    `processor` goes last in generate's logits processors (custom ones are appended), so it sees what the
+    token is drawn from; `criteria`, a stopping criterion that never stops, sees the chosen token appended.
+    Cheap: a top-k per step, nothing vocabulary-sized is kept past its step.
+    """
+
+    def __init__(self, limit: int = 512) -> None:
+        from transformers import LogitsProcessor, StoppingCriteria
+
+        self.steps: list[DecodeStep] = []
+        self._last: Any = None  # this step's probabilities, until its choice is known
+        recorder = self
+
+        class _Processor(LogitsProcessor):
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                if len(recorder.steps) < limit:
+                    probs = scores[0].float().softmax(-1)
+                    values, ids = probs.topk(min(TOP_STEPS, probs.shape[-1]))
+                    recorder.steps.append(DecodeStep(-1, -1.0, list(zip(ids.tolist(), values.tolist()))))
+                    recorder._last = probs
+                return scores
+
+        class _Chosen(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                import torch
+
+                if recorder._last is not None:
+                    chosen = int(input_ids[0, -1])
+                    recorder.steps[-1].token_id = chosen
+                    recorder.steps[-1].probability = float(recorder._last[chosen])
+                    recorder._last = None
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+        self.processor = _Processor()
+        self.criteria = _Chosen()
+
+    def decoded(self) -> list[DecodeStep]:
+        return [s for s in self.steps if s.token_id >= 0]
+
+
+class ScoreRecorder:
+    """Keeps, per generate step, the top alternatives of each row of the first input (its beams) as the
+    processors left them: enough to show the decoder steps of the returned sequence without holding
+    `output_scores` (steps x beams x vocabulary floats, gigabytes for a 256k vocabulary).
+
+    Beam search picks each row's next token among that row's best 2 x num_beams, so keeping that many per
+    row always includes the token kept.
+    """
+
+    def __init__(self, rows: int, keep: int) -> None:
+        from transformers import LogitsProcessor
+
+        self.records: list[tuple[list[list[int]], list[list[float]]]] = []
+        recorder = self
+
+        class _Processor(LogitsProcessor):
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                probs = scores[:rows].float().softmax(-1)
+                values, ids = probs.topk(min(keep, probs.shape[-1]), dim=-1)
+                recorder.records.append((ids.tolist(), values.tolist()))
+                return scores
+
+        self.processor = _Processor()
+
+    def steps(self, sequence: Any, start: int, beam_indices: Any = None) -> list[DecodeStep]:
+        """Decode steps of `sequence` (its tokens from `start`); `beam_indices` says which row (beam) each
+        kept token came from."""
+        out = []
+        for t, (ids, probs) in enumerate(self.records):
+            if start + t >= len(sequence):
+                break
+            row = 0 if beam_indices is None else int(beam_indices[t])
+            if row < 0:
+                break
+            chosen = int(sequence[start + t])
+            pairs = list(zip(ids[row], probs[row]))
+            prob = next((p for i, p in pairs if i == chosen), -1.0)
+            out.append(DecodeStep(chosen, prob, pairs[:TOP_STEPS]))
+        return out
+
+
+def steps_text(tok: Any, steps: list[DecodeStep], shown: int = 40) -> str:
+    """The decode steps as a table: step, chosen token and its probability, the top alternatives."""
+    def piece(i: int) -> str:
+        return repr(tok.decode([i]))
+
+    lines = []
+    for n, s in enumerate(steps[:shown]):
+        alts = "  ".join(f"{piece(i)} {p:.3f}" for i, p in s.top)
+        prob = f"{s.probability:.3f}" if s.probability >= 0 else "?"  # sampled from outside the kept top
+        lines.append(f"{n + 1:>3}  {piece(s.token_id):<14} p={prob}   top: {alts}")
+    if len(steps) > shown:
+        lines.append(f"... {len(steps) - shown} more steps")
+    return "\n".join(lines) if lines else "(no tokens generated)"

@@ -15,9 +15,11 @@ from tui_hf.core.tasks.common import (
     check_cancel,
     clean_texts,
     pipeline_for,
+    run_stages,
     skipped_explanation,
     tensor_text,
 )
+from tui_hf.core.tasks.limits import clip_all, input_limit
 
 
 @dataclass
@@ -57,50 +59,58 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         explain: bool = False) -> EmbeddingResult:
     import torch
 
-    opts = {"pooling": "mean", "normalize": True, **(options or {})}
+    opts = {"pooling": "mean", "normalize": True, **{k: v for k, v in (options or {}).items() if v is not None}}
     texts = clean_texts(texts)
     pipe = pipeline_for(loaded, "feature-extraction")
-    vectors, items = [], []
-    # One text per call: unpadded inputs mean pooling needs no attention mask.
-    for text in texts:
+    texts_read, warnings = clip_all(loaded, texts)
+    limit = input_limit(loaded)
+    tokenize = {"truncation": True, **({"max_length": limit} if limit else {})}
+    vectors, items, seen = [], [], []
+    # One text per call, through the pipeline's own stages: unpadded inputs mean pooling needs no mask,
+    # and the tensors stay at hand for "under the hood".
+    for text, read in zip(texts, texts_read):
         check_cancel(cancel)
-        hidden = pipe(text, return_tensors=True, tokenize_kwargs={"truncation": True})[0].float()
+        model_inputs, _, hidden = run_stages(pipe, read, return_tensors=True, tokenize_kwargs=tokenize)
+        hidden = hidden[0].float()
         vec = pool(hidden, opts["pooling"])
         items.append(Embedded(text, hidden.shape[0], hidden.shape[1], float(vec.norm()), vec[:8].tolist()))
         vectors.append(vec)
+        if explain and len(seen) < EXPLAIN_LIMIT:
+            seen.append((model_inputs[0], hidden))
     stacked = torch.stack(vectors)
     unit = torch.nn.functional.normalize(stacked, dim=-1)
     if opts["normalize"]:
         for item, v in zip(items, unit):
             item.preview = v[:8].tolist()
     sim = (unit @ unit.T).tolist()
-    result = EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim, list(loaded.info.warnings))
+    result = EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim,
+                             list(loaded.info.warnings) + warnings)
     if explain:
         result.explanation = (skipped_explanation("feature-extraction", len(texts)) if len(texts) > EXPLAIN_LIMIT
-                              else explain_path(loaded, texts, options, cancel))
+                              else explain_path(loaded, seen, stacked, unit, opts))
     return result
 
 
-def explain_path(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-            cancel: threading.Event | None = None) -> Explanation:
-    import torch
+_POOL_CODE = {"mean": "hidden.mean(dim=0)", "cls": "hidden[0]", "max": "hidden.max(dim=0).values"}
 
-    texts = clean_texts(texts)
-    tok, model = loaded.tokenizer, loaded.model
-    steps: list[Step] = []
-    inputs = tok(texts, padding=True, truncation=True, return_tensors="pt").to(model.device)
-    steps.append(Step('inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")',
-                      "\n".join(f"{k}: {tensor_text(v)}" for k, v in inputs.items())))
-    check_cancel(cancel)
-    with torch.inference_mode():
-        hidden = model(**inputs).last_hidden_state.float()
-    steps.append(Step("hidden = model(**inputs).last_hidden_state", tensor_text(hidden),
-                      "[batch, tokens, hidden size]: one vector per token"))
-    mask = inputs["attention_mask"].unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
-    steps.append(Step('mask = inputs["attention_mask"].unsqueeze(-1)\npooled = (hidden * mask).sum(1) / mask.sum(1)',
-                      tensor_text(pooled), "mean pooling that ignores padding"))
-    unit = torch.nn.functional.normalize(pooled, dim=-1)
-    steps.append(Step("unit = torch.nn.functional.normalize(pooled, dim=-1)\nunit @ unit.T",
-                      tensor_text(unit @ unit.T), "cosine similarity of every pair of inputs"))
+
+def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any]], pooled: Any, unit: Any,
+                 opts: dict[str, Any]) -> Explanation:
+    """The run's own tensors: each input's token vectors, pooled, normalised, compared."""
+    tok = loaded.tokenizer
+    first_inputs = seen[0][0]
+    shapes = "\n".join(f"input {i + 1}: {len(inp['input_ids'][0])} tokens -> hidden {tuple(h.shape)}"
+                        for i, (inp, h) in enumerate(seen))
+    steps = [
+        Step('inputs = tokenizer(text, truncation=True, return_tensors="pt")  # one text at a time',
+             f"tokens: {tok.convert_ids_to_tokens(first_inputs['input_ids'][0].tolist())[:64]}\n"
+             + "\n".join(f"{k}: {tensor_text(v)}" for k, v in first_inputs.items()),
+             "no padding: each input is its own batch of one"),
+        Step("hidden = model(**inputs).last_hidden_state[0]", f"{shapes}\n{tensor_text(seen[0][1])}",
+             "[tokens, hidden size]: one vector per token"),
+        Step(f"pooled = {_POOL_CODE.get(opts['pooling'], _POOL_CODE['mean'])}  # per input, stacked",
+             tensor_text(pooled), f"{opts['pooling']} pooling turns the token vectors into one vector"),
+        Step("unit = torch.nn.functional.normalize(pooled, dim=-1)\nunit @ unit.T", tensor_text(unit @ unit.T),
+             "cosine similarity of every pair of inputs"),
+    ]
     return Explanation("feature-extraction by hand", steps)

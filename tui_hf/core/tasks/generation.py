@@ -1,8 +1,13 @@
-"""text-generation: the v5 pipeline, streamed token by token through TextIteratorStreamer."""
+"""text-generation: the v5 pipeline, streamed token by token through TextIteratorStreamer.
+
+Settings start from the model's generation_config and the pipeline's own defaults (tasks/defaults.py);
+with `explain`, a logits processor records each step's next-token distribution as the run goes.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +16,17 @@ from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
+    Step,
+    StepRecorder,
     cancel_criteria,
     check_cancel,
     pipeline_for,
+    steps_text,
     stream_text,
+    tensor_text,
 )
+from tui_hf.core.tasks.defaults import Generation, causal_generation, shown
+from tui_hf.core.tasks.registry import get_task
 
 
 @dataclass
@@ -25,27 +36,26 @@ class GenerationResult:
     done: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def generation_settings(loaded: LoadedModel, opts: dict[str, Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = {"max_new_tokens": max(int(opts.get("max_new_tokens", 40)), 1),
-                                "do_sample": bool(opts.get("do_sample", True))}
-    if settings["do_sample"]:
-        temperature = float(opts.get("temperature", 1.0))
-        if temperature <= 0:
+def generation_settings(loaded: LoadedModel, opts: Mapping[str, Any] | None, task: str = "text-generation"
+                        ) -> Generation:
+    """The generation config for a causal run (model first, the user's values on top), checked."""
+    generation = causal_generation(get_task(task), loaded, opts)
+    config = generation.config
+    if config.max_new_tokens is not None and config.max_new_tokens < 1:
+        raise TaskInputError("Max new tokens must be at least 1")
+    if config.do_sample:
+        if config.temperature is not None and config.temperature <= 0:
             raise TaskInputError("Temperature must be above 0 when sampling (turn Sample off for greedy)")
-        top_p = float(opts.get("top_p", 1.0))
-        if not 0 < top_p <= 1:
+        if config.top_p is not None and not 0 < config.top_p <= 1:
             raise TaskInputError("Top p must be in (0, 1]")
-        settings.update(temperature=temperature, top_p=top_p)
-    tok = loaded.tokenizer
-    if tok.pad_token_id is None and tok.eos_token_id is not None:
-        settings["pad_token_id"] = tok.eos_token_id  # GPT-2 style models have no pad token
-    return settings
+    return generation
 
 
-def fit_to_context(loaded: LoadedModel, prompt_tokens: int, settings: dict[str, Any], warnings: list[str]) -> None:
+def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generation, warnings: list[str]) -> None:
     """Keep prompt + new tokens within the model's positions: a clear message, not an index error."""
     limit = loaded.info.max_positions
     if not limit:
@@ -53,41 +63,77 @@ def fit_to_context(loaded: LoadedModel, prompt_tokens: int, settings: dict[str, 
     if prompt_tokens >= limit:
         raise TaskInputError(f"the prompt is {prompt_tokens} tokens and this model reads at most {limit}: "
                              "shorten it (or start a new chat)")
+    config = generation.config
     room = limit - prompt_tokens
-    if settings["max_new_tokens"] > room:
-        warnings.append(f"max_new_tokens cut from {settings['max_new_tokens']} to {room}: the model reads at "
-                        f"most {limit} positions")
-        settings["max_new_tokens"] = room
+    wanted = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - prompt_tokens
+    if wanted > room:
+        warnings.append(f"max_new_tokens cut from {wanted} to {room}: the model reads at most {limit} positions")
+        config.max_new_tokens, config.max_length = room, None
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
+def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
         explain: bool = False) -> GenerationResult:
-    from transformers import set_seed
+    from transformers import LogitsProcessorList, set_seed
 
-    opts = {"num_return_sequences": 1, "seed": 0, **(options or {})}
+    opts = {"num_return_sequences": 1, "seed": 0, **{k: v for k, v in (options or {}).items() if v is not None}}
     prompt = "\n".join(texts).strip("\n")
     if not prompt.strip():
         raise TaskInputError("type a prompt")
     n = max(int(opts["num_return_sequences"]), 1)
-    settings = generation_settings(loaded, opts)
-    if n > 1 and not settings["do_sample"]:
+    generation = generation_settings(loaded, opts)
+    if n > 1 and not generation.config.do_sample:
         raise TaskInputError("greedy decoding gives the same sequence every time: turn on Sample for several")
     warnings = list(loaded.info.warnings)
-    fit_to_context(loaded, len(loaded.tokenizer(prompt)["input_ids"]), settings, warnings)
+    prompt_ids = loaded.tokenizer(prompt)["input_ids"]
+    fit_to_context(loaded, len(prompt_ids), generation, warnings)
     pipe = pipeline_for(loaded, "text-generation")
     sequences: list[str] = []
-    shown = {k: v for k, v in settings.items() if k != "pad_token_id"}
+    settings = shown(generation)
+    recorder = StepRecorder() if explain else None
     for i in range(n):  # one sequence at a time: streaming works at batch size 1 only
         check_cancel(cancel)
         set_seed(int(opts["seed"]) + i)
 
         def progress(text: str) -> None:
             if emit is not None:
-                emit(GenerationResult(prompt, sequences + [text], False, shown))
+                emit(GenerationResult(prompt, sequences + [text], False, settings))
 
-        out = stream_text(loaded.tokenizer, lambda streamer: pipe(
-            prompt, return_full_text=False, streamer=streamer, stopping_criteria=cancel_criteria(cancel),
-            **settings), cancel, progress)
+        watch = recorder if recorder is not None and i == 0 else None  # steps of the first sequence
+        extra = {"logits_processor": LogitsProcessorList([watch.processor])} if watch is not None else {}
+        criteria = cancel_criteria(cancel, *([watch.criteria] if watch is not None else []))
+        out = stream_text(loaded.tokenizer, lambda streamer, criteria=criteria, extra=extra: pipe(
+            prompt, return_full_text=False, streamer=streamer, stopping_criteria=criteria,
+            generation_config=generation.config, **extra), cancel, progress)
         sequences.append(out[0]["generated_text"])
-    return GenerationResult(prompt, sequences, True, shown, warnings)
+    result = GenerationResult(prompt, sequences, True, settings, warnings, dict(generation.sources))
+    if recorder is not None:
+        result.explanation = explain_steps(loaded, sequences[0], recorder, generation,
+                                           "text-generation by hand",
+                                           Step("inputs = tokenizer(prompt, return_tensors=\"pt\")",
+                                                f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
+                                                f"input_ids: {tensor_text(_tensor(prompt_ids))}"))
+    return result
+
+
+def _tensor(ids: list[int]) -> Any:
+    import torch
+
+    return torch.tensor([ids])
+
+
+def explain_steps(loaded: LoadedModel, continuation: str, recorder: StepRecorder, generation: Generation,
+                  title: str, first: Step) -> Explanation:
+    """The prompt, then each step's next-token distribution and choice, as recorded during the run."""
+    settings = ", ".join(f"{k}={v!r}" for k, v in shown(generation).items())
+    sampling = bool(generation.config.do_sample)
+    return Explanation(title, [
+        first,
+        Step("logits = model(**inputs).logits[:, -1, :]  # the last position predicts the next token",
+             f"one score per vocabulary entry: {loaded.info.vocab_size} values", "repeated once per new token, "
+             "with the past keys/values cached so each step reads only the newest token"),
+        Step(f"model.generate(**inputs, {settings})", steps_text(loaded.tokenizer, recorder.decoded()),
+             ("each step: the token drawn, its probability after temperature/top-p, and the top 5"
+              if sampling else "greedy: each step takes the most probable token (its probability, and the top 5)")),
+        Step("tokenizer.decode(new_tokens, skip_special_tokens=True)", repr(continuation)),
+    ])

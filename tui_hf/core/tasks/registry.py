@@ -47,6 +47,8 @@ class TaskSpec:
         return _load(self.runner)
 
     def defaults(self) -> dict[str, Any]:
+        """The registry's defaults; None means "the model's" (tasks.defaults.task_settings gives the value
+        once a model is loaded)."""
         return {f.name: f.default for f in self.fields}
 
 
@@ -56,6 +58,8 @@ def _load(target: str) -> Callable[..., Any]:
 
 
 _T = "tui_hf.core.tasks."
+# A field whose default is None takes the model's value (tasks/defaults.py: task_settings says which).
+_MODELS = "The model's unless set"
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -141,9 +145,11 @@ TASKS: dict[str, TaskSpec] = {
             default_model="sshleifer/distilbart-cnn-12-6",
             runner=_T + "seq2seq:summarize",
             fields=(
-                InputField("min_new_tokens", "Min new tokens", "int", 5),
-                InputField("max_new_tokens", "Max new tokens", "int", 60),
-                InputField("num_beams", "Beams", "int", 4),
+                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
+                InputField("min_new_tokens", "Min new tokens", "int", None, _MODELS),
+                InputField("num_beams", "Beams", "int", None, _MODELS),
+                InputField("length_penalty", "Length penalty", "float", None, _MODELS + "; above 1 favours longer"),
+                InputField("no_repeat_ngram_size", "No repeat n-gram", "int", None, _MODELS),
             ),
         ),
         TaskSpec(
@@ -154,10 +160,12 @@ TASKS: dict[str, TaskSpec] = {
             default_model="google-t5/t5-base",
             runner=_T + "seq2seq:translate",
             fields=(
-                InputField("src_lang", "Source language", "text", "en", "Language name or code"),
-                InputField("tgt_lang", "Target language", "text", "fr", "Language name or code"),
-                InputField("max_new_tokens", "Max new tokens", "int", 60),
-                InputField("num_beams", "Beams", "int", 4),
+                InputField("src_lang", "Source language", "text", None,
+                           "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS),
+                InputField("tgt_lang", "Target language", "text", None,
+                           "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS),
+                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
+                InputField("num_beams", "Beams", "int", None, _MODELS),
             ),
         ),
         TaskSpec(
@@ -168,8 +176,8 @@ TASKS: dict[str, TaskSpec] = {
             default_model="google-t5/t5-base",
             runner=_T + "seq2seq:text2text",
             fields=(
-                InputField("max_new_tokens", "Max new tokens", "int", 60),
-                InputField("num_beams", "Beams", "int", 1),
+                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
+                InputField("num_beams", "Beams", "int", None, _MODELS),
             ),
         ),
         TaskSpec(
@@ -183,11 +191,11 @@ TASKS: dict[str, TaskSpec] = {
             batch=False,
             pipeline="text-generation",
             fields=(
-                InputField("max_new_tokens", "Max new tokens", "int", 40),
+                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
                 InputField("num_return_sequences", "Sequences", "int", 1),
-                InputField("do_sample", "Sample", "bool", True),
-                InputField("temperature", "Temperature", "float", 0.8),
-                InputField("top_p", "Top p", "float", 0.95),
+                InputField("do_sample", "Sample", "bool", None, _MODELS),
+                InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
+                InputField("top_p", "Top p", "float", None, _MODELS + " (used when sampling)"),
                 InputField("seed", "Seed", "int", 0),
             ),
         ),
@@ -217,9 +225,9 @@ TASKS: dict[str, TaskSpec] = {
             batch=False,
             fields=(
                 InputField("system", "System prompt", "text", ""),
-                InputField("max_new_tokens", "Max new tokens", "int", 60),
-                InputField("do_sample", "Sample", "bool", True),
-                InputField("temperature", "Temperature", "float", 0.7),
+                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
+                InputField("do_sample", "Sample", "bool", None, _MODELS),
+                InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
             ),
         ),
     )

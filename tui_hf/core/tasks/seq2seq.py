@@ -1,30 +1,38 @@
 """summarization, translation and text2text-generation on AutoModelForSeq2SeqLM + generate.
 
-transformers 5 removed these pipelines; this keeps their transformers 4 behaviour: the prefix from
-`config.task_specific_params` (T5's "summarize: ", "translate English to French: "), its generation
-settings as defaults, and for multilingual models the tokenizer's source language plus a forced
-target-language token (mBART, NLLB, M2M100).
+transformers 5 removed these pipelines; this keeps their transformers 4.57 behaviour: the prefix from
+`config.task_specific_params` (T5's "summarize: "), generation settings from the model (tasks/defaults.py),
+and for multilingual models the tokenizer's own translation inputs with a forced target-language token
+(tasks/translation.py). Inputs longer than the model reads are cut with a warning, and new tokens are capped
+to the decoder's positions.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
+    EXPLAIN_LIMIT,
     Emit,
     Explanation,
+    ScoreRecorder,
+    Step,
     cancel_criteria,
     check_cancel,
     clean_texts,
     fit_inputs,
+    skipped_explanation,
+    steps_text,
+    tensor_text,
 )
-
-LANGUAGES = {"en": "English", "fr": "French", "de": "German", "ro": "Romanian", "es": "Spanish", "it": "Italian",
-             "pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
+from tui_hf.core.tasks.defaults import Generation, seq2seq_generation, shown, task_params
+from tui_hf.core.tasks.limits import fits, input_limit, model_positions, token_count, truncation_warning
+from tui_hf.core.tasks.registry import get_task
 
 
 @dataclass
@@ -38,99 +46,168 @@ class Seq2SeqResult:
     task: str
     items: list[Generated]
     prefix: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # the generation values used, beyond the library's
     warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
+    src_lang: str = ""  # translation: the codes used, in the model's spelling
+    tgt_lang: str = ""
+    forced_token: str = ""  # translation on a multilingual model: the target token forced first
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def _task_params(loaded: LoadedModel, key: str) -> dict[str, Any]:
-    params = getattr(loaded.model.config, "task_specific_params", None) or {}
-    return dict(params.get(key) or {})
+@dataclass
+class _Encoded:
+    inputs: dict[str, Any]
+    warnings: list[str]
+    call: str  # how the tokenizer was called, for "under the hood"
 
 
-def _generate(loaded: LoadedModel, task: str, texts: list[str], prefix: str, settings: dict[str, Any],
-              cancel: threading.Event | None) -> Seq2SeqResult:
-    import torch
-
+def _encode(loaded: LoadedModel, texts: list[str], prefix: str, translation: Any = None) -> _Encoded:
     tok, model = loaded.tokenizer, loaded.model
-    check_cancel(cancel)
-    enc = fit_inputs(model, tok([prefix + t for t in texts], return_tensors="pt", padding=True, truncation=True))
-    with torch.inference_mode():
-        out = model.generate(**enc, **settings, stopping_criteria=cancel_criteria(cancel))
-    check_cancel(cancel)
-    outputs = tok.batch_decode(out, skip_special_tokens=True)
-    shown = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
-    return Seq2SeqResult(task, [Generated(t, o.strip()) for t, o in zip(texts, outputs)], prefix, shown,
-                         list(loaded.info.warnings))
-
-
-def _beams_and_lengths(opts: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    beams = int(opts.get("num_beams") or defaults.get("num_beams") or 1)
-    settings["num_beams"] = max(beams, 1)
-    settings["max_new_tokens"] = max(int(opts.get("max_new_tokens") or 60), 1)
-    if opts.get("min_new_tokens"):
-        settings["min_new_tokens"] = int(opts["min_new_tokens"])
-        if settings["min_new_tokens"] > settings["max_new_tokens"]:
-            raise TaskInputError("Min new tokens is larger than Max new tokens")
-    for key in ("length_penalty", "no_repeat_ngram_size", "early_stopping"):
-        if key in defaults:
-            settings[key] = defaults[key]
-    return settings
-
-
-def summarize(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
-    opts = options or {}
-    params = _task_params(loaded, "summarization")
-    return _generate(loaded, "summarization", clean_texts(texts), params.get("prefix", ""),
-                     _beams_and_lengths(opts, params), cancel)
-
-
-def text2text(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
-    return _generate(loaded, "text2text-generation", clean_texts(texts), "", _beams_and_lengths(options or {}, {}),
-                     cancel)
-
-
-def _language_code(tok: Any, lang: str) -> str | None:
-    """The tokenizer's own code for `lang` ("fr" -> "fr_XX" for mBART, "fra_Latn" for NLLB), if it has codes."""
-    codes: list[str] = [t for t in getattr(tok, "additional_special_tokens", None) or [] if isinstance(t, str)]
-    codes += list(getattr(tok, "lang_code_to_id", {}) or {})
-    if lang in codes:
-        return lang
-    for code in codes:
-        bare = code.strip("_")
-        if bare.split("_")[0] == lang or bare.startswith(lang + "_"):
-            return code
-    return None
-
-
-def translate(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
-    opts = {"src_lang": "en", "tgt_lang": "fr", **(options or {})}
-    src, tgt = str(opts["src_lang"]).strip(), str(opts["tgt_lang"]).strip()
-    tok, model = loaded.tokenizer, loaded.model
-    texts = clean_texts(texts)
-    src_code, tgt_code = _language_code(tok, src), _language_code(tok, tgt)
-    if src_code is not None or tgt_code is not None:  # a multilingual model: language tokens, no prefix
-        if src_code is None or tgt_code is None:
-            raise TaskInputError(f"this model does not know language {src if src_code is None else tgt!r}; "
-                                 "use its own codes (e.g. fr_XX for mBART, fra_Latn for NLLB)")
-        if hasattr(tok, "src_lang"):
-            tok.src_lang = src_code
-        settings = _beams_and_lengths(opts, {})
-        settings["forced_bos_token_id"] = tok.convert_tokens_to_ids(tgt_code)
-        return _generate(loaded, "translation", texts, "", settings, cancel)
-    src_name, tgt_name = LANGUAGES.get(src, src.title()), LANGUAGES.get(tgt, tgt.title())
-    params = _task_params(loaded, f"translation_{src}_to_{tgt}")
-    if params.get("prefix") is not None:
-        prefix = params["prefix"]
-    elif getattr(model.config, "model_type", "") in ("t5", "mt5", "umt5", "longt5"):
-        prefix = f"translate {src_name} to {tgt_name}: "  # how T5 was trained to be asked
+    limit = input_limit(loaded)
+    warnings = []
+    if limit is not None:
+        budget = limit - tok.num_special_tokens_to_add(pair=False)
+        for i, text in enumerate(texts):
+            if not fits(tok, prefix + text, budget):
+                warnings.append(truncation_warning(i, len(texts), token_count(tok, prefix + text), budget))
+    sized = {"truncation": True, "max_length": limit} if limit is not None else {}
+    padding = len(texts) > 1
+    if translation is not None and translation.forced_token:
+        enc = tok._build_translation_inputs([prefix + t for t in texts], return_tensors="pt", padding=padding,
+                                            src_lang=translation.src_lang, tgt_lang=translation.tgt_lang, **sized)
+        enc.pop("forced_bos_token_id", None)  # the plan put it in the generation config
+        call = (f"tokenizer.src_lang = {translation.src_lang!r}\n"
+                f"inputs = tokenizer(texts, return_tensors=\"pt\"{', truncation=True' if sized else ''})")
     else:
-        prefix = ""  # a single-pair model (Marian opus-mt-en-fr...): the direction is in the weights
-    return _generate(loaded, "translation", texts, prefix, _beams_and_lengths(opts, params), cancel)
+        if padding and tok.pad_token_id is None:
+            raise TaskInputError("this tokenizer has no padding token, so it cannot take several inputs at once: "
+                                 "run one line at a time")
+        enc = tok([prefix + t for t in texts], return_tensors="pt", padding=padding, **sized)
+        call = (f"inputs = tokenizer([{prefix!r} + text for text in texts], return_tensors=\"pt\""
+                f"{', padding=True' if padding else ''}{', truncation=True' if sized else ''})")
+    return _Encoded(fit_inputs(model, enc), warnings, call)
+
+
+def _cap_new_tokens(loaded: LoadedModel, generation: Generation, warnings: list[str]) -> None:
+    """Keep the decoder within its position table (learned positions end in an IndexError past it)."""
+    positions = model_positions(loaded.model)
+    if positions is None:
+        return
+    config = generation.config
+    room = positions - 1  # the decoder start token takes the first position
+    wanted = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - 1
+    if wanted > room:
+        warnings.append(f"max_new_tokens cut from {wanted} to {room}: the decoder has {positions} positions")
+        config.max_new_tokens, config.max_length = room, None
+        if config.min_new_tokens is not None and config.min_new_tokens > room:
+            config.min_new_tokens = room
+        if config.min_length is not None and config.min_length > positions:
+            config.min_length = positions
+
+
+def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generation: Generation,
+         cancel: threading.Event | None, explain: bool, translation: Any = None,
+         warnings: list[str] | None = None) -> Seq2SeqResult:
+    import torch
+    from transformers import LogitsProcessorList
+
+    tok, model = loaded.tokenizer, loaded.model
+    warnings = list(loaded.info.warnings) + list(warnings or [])
+    config = generation.config
+    if config.min_new_tokens is not None and config.max_new_tokens is not None \
+            and config.min_new_tokens > config.max_new_tokens:
+        raise TaskInputError("Min new tokens is larger than Max new tokens")
+    check_cancel(cancel)
+    encoded = _encode(loaded, texts, prefix, translation)
+    warnings += encoded.warnings
+    _cap_new_tokens(loaded, generation, warnings)
+    explaining = explain and len(texts) <= EXPLAIN_LIMIT
+    extra: dict[str, Any] = {}
+    recorder = None
+    if explaining:
+        beams = int(config.num_beams or 1)
+        recorder = ScoreRecorder(beams, max(5, 2 * beams))
+        extra = {"return_dict_in_generate": True, "logits_processor": LogitsProcessorList([recorder.processor])}
+    with torch.inference_mode():
+        out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=cancel_criteria(cancel),
+                             **extra)
+    check_cancel(cancel)
+    sequences = out.sequences if explaining else out
+    # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
+    outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    result = Seq2SeqResult(task, [Generated(t, o) for t, o in zip(texts, outputs)], prefix,
+                           shown(generation), warnings, dict(generation.sources))
+    if translation is not None:
+        result.src_lang, result.tgt_lang = translation.src_lang, translation.tgt_lang
+        result.forced_token = translation.forced_token
+    if explain:
+        result.explanation = (_explain(loaded, task, encoded, out, recorder, generation, translation)
+                              if explaining else skipped_explanation(task, len(texts)))
+    return result
+
+
+def _explain(loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, recorder: Any, generation: Generation,
+             translation: Any) -> Explanation:
+    tok, model = loaded.tokenizer, loaded.model
+    ids = encoded.inputs["input_ids"]
+    steps = [Step(encoded.call, "\n".join([f"tokens[0]: {tok.convert_ids_to_tokens(ids[0].tolist())[:64]}",
+                                             f"input_ids: {tensor_text(ids)}"]),
+                  "the encoder reads the whole input once; the decoder then writes one token per step")]
+    d_model = getattr(model.config, "d_model", None) or getattr(model.config, "hidden_size", "?")
+    steps.append(Step("encoder_hidden = model.get_encoder()(**inputs).last_hidden_state",
+                      f"shape ({ids.shape[0]}, {ids.shape[1]}, {d_model})",
+                      "one vector per input token, read by every decoder step through cross-attention"))
+    config = generation.config
+    start = int(config.decoder_start_token_id) if config.decoder_start_token_id is not None else None
+    settings = ", ".join(f"{k}={v!r}" for k, v in shown(generation).items())
+    forced = ""
+    if translation is not None and translation.forced_token:
+        forced = (f"\nforced_bos_token_id={translation.forced_token_id} ({translation.forced_token}): the first "
+                  "generated token is the target language")
+    steps.append(Step(f"out = model.generate(**inputs, {settings},\n    return_dict_in_generate=True)",
+                      f"decoder starts from {tok.convert_ids_to_tokens([start]) if start is not None else '?'}"
+                      f"{forced}", "num_beams > 1 keeps several candidates per step and returns the best"))
+    beam_indices = getattr(out, "beam_indices", None)
+    decode = recorder.steps(out.sequences[0], 1, None if beam_indices is None else beam_indices[0])
+    steps.append(Step("probs = scores.softmax(-1)  # each step, as the generation processors left it",
+                      steps_text(tok, decode),
+                      "each step: the chosen token, its probability after the generation processors, "
+                      "and the top 5"))
+    steps.append(Step("tokenizer.batch_decode(out.sequences, skip_special_tokens=True)",
+                      repr(tok.decode(out.sequences[0], skip_special_tokens=True))))
+    return Explanation(f"{task} by hand", steps)
+
+
+def summarize(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
+    spec = get_task("summarization")
+    generation = seq2seq_generation(spec, loaded, "summarization", options)
+    prefix = str(task_params(loaded, "summarization").get("prefix", "") or _config_prefix(loaded))
+    return _run(loaded, "summarization", clean_texts(texts), prefix, generation, cancel, explain)
+
+
+def text2text(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
+    spec = get_task("text2text-generation")
+    generation = seq2seq_generation(spec, loaded, "text2text-generation", options)
+    prefix = str(task_params(loaded, "text2text-generation").get("prefix", "") or _config_prefix(loaded))
+    return _run(loaded, "text2text-generation", clean_texts(texts), prefix, generation, cancel, explain)
+
+
+def _config_prefix(loaded: LoadedModel) -> str:
+    """A model-wide `config.prefix`, which the transformers 4 pipelines put before every input."""
+    return str(getattr(loaded.model.config, "prefix", None) or "")
+
+
+def translate(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
+              cancel: threading.Event | None = None, emit: Emit | None = None, *,
+              explain: bool = False) -> Seq2SeqResult:
+    from tui_hf.core.tasks.translation import plan_translation
+
+    texts = clean_texts(texts)
+    plan = plan_translation(loaded, options)
+    prefix = plan.prefix if plan.prefix or plan.forced_token else _config_prefix(loaded)
+    return _run(loaded, "translation", texts, prefix, plan.generation, cancel, explain, plan, plan.warnings)

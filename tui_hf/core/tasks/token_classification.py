@@ -9,12 +9,18 @@ from typing import Any
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import (
+    EXPLAIN_LIMIT,
     Emit,
     Explanation,
+    Step,
     check_cancel,
     clean_texts,
     pipeline_for,
+    run_stages,
+    skipped_explanation,
+    tensor_text,
 )
+from tui_hf.core.tasks.limits import clip_all
 
 
 @dataclass
@@ -43,16 +49,17 @@ class TokenClassificationResult:
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
         explain: bool = False) -> TokenClassificationResult:
-    opts = {"aggregation_strategy": "simple", **(options or {})}
+    opts = {"aggregation_strategy": "simple", **{k: v for k, v in (options or {}).items() if v is not None}}
     texts = clean_texts(texts)
-    strategy = opts["aggregation_strategy"]
+    strategy = str(opts["aggregation_strategy"])
     if strategy != "none" and not getattr(loaded.tokenizer, "is_fast", False):
         raise TaskInputError("grouping sub-words into entities needs a fast tokenizer; set Aggregation to none")
+    texts_read, warnings = clip_all(loaded, texts)
     pipe = pipeline_for(loaded, "token-classification")
-    items = []
-    for text in texts:
+    items, seen = [], []
+    for text, read in zip(texts, texts_read):
         check_cancel(cancel)
-        raw = pipe(text, aggregation_strategy=strategy)
+        chunks, outputs, raw = run_stages(pipe, read, aggregation_strategy=strategy)
         entities = [
             Entity(str(e.get("word", "")), str(e.get("entity_group") or e.get("entity")), float(e["score"]),
                    int(e["start"]) if e.get("start") is not None else -1,
@@ -60,4 +67,51 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
             for e in raw
         ]
         items.append(Tagged(text, entities))
-    return TokenClassificationResult(items, strategy, list(loaded.info.warnings))
+        if explain and len(seen) < EXPLAIN_LIMIT:
+            seen.append((chunks[0], outputs[0], entities))
+    result = TokenClassificationResult(items, strategy, list(loaded.info.warnings) + warnings)
+    if explain:
+        result.explanation = (skipped_explanation("token-classification", len(texts)) if len(texts) > EXPLAIN_LIMIT
+                              else explain_path(loaded, seen, strategy))
+    return result
+
+
+_STRATEGY = {
+    "none": "no grouping: every token whose label is not O is an entity, with its own label and score",
+    "simple": "adjacent tokens with the same entity type (B-X then I-X) merge; the score is their mean",
+    "first": "a word takes the label of its first sub-word token; then words merge as in simple",
+    "average": "a word takes the label with the best score averaged over its sub-word tokens; then words merge",
+    "max": "a word takes the label of its highest-scoring sub-word token; then words merge",
+}
+
+
+def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any, list[Entity]]], strategy: str) -> Explanation:
+    """From the run's forward pass: per-token logits -> softmax -> argmax -> labels -> aggregation."""
+    tok = loaded.tokenizer
+    id2label = loaded.model.config.id2label
+    chunk, output, entities = seen[0]
+    ids = output.get("input_ids", chunk.get("input_ids"))
+    logits = output["logits"]
+    probs = logits[0].float().softmax(-1)
+    best, labels = probs.max(-1)
+    tokens = tok.convert_ids_to_tokens(ids[0].tolist())
+    special = output.get("special_tokens_mask")
+    rows = []
+    for i, (token, label, score) in enumerate(zip(tokens, labels.tolist(), best.tolist())):
+        if special is not None and int(special[0][i]):
+            continue
+        rows.append(f"{token:<16} {id2label[label]:<10} {score:.4f}")
+    steps = [
+        Step('inputs = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)',
+             f"tokens: {tokens[:64]}\ninput_ids: {tensor_text(ids)}",
+             "offsets map each token back to characters, for the entity spans"),
+        Step("logits = model(**inputs).logits", tensor_text(logits),
+             "[batch, tokens, labels]: a score for every label at every token"),
+        Step("probs = logits.softmax(-1); score, label = probs.max(-1)  # model.config.id2label[label]",
+             "\n".join(rows[:80]) + ("\n..." if len(rows) > 80 else ""),
+             f"special tokens skipped; id2label = {dict(id2label)}"),
+        Step(f"pipeline(..., aggregation_strategy={strategy!r})",
+             "\n".join(f"{e.word!r:<20} {e.type:<8} {e.score:.4f}  chars {e.start}:{e.end}" for e in entities)
+             or "(no entities: every token is O)", _STRATEGY.get(strategy, "")),
+    ]
+    return Explanation("token-classification by hand", steps)
