@@ -3,7 +3,8 @@
 README is read when the tests are collected, so a block someone adds is picked up at once; a command with no
 entry in EXAMPLES fails, saying to add one. Placeholders are mapped to fixtures, not rewritten in the text:
 
-    ./my-classifier, ./my-qa, ./my-mlm   links in the working directory to the tiny models of conftest.py
+    ./my-classifier, ./my-qa, ./my-mlm, ./my-translator   links in the working directory to the tiny models
+                                          of conftest.py
     ./my-copy                            a new directory there (what `tui-hf save` writes)
     reviews.csv                          a file written there, with `review` and `stars` columns
     RUN                                  the run that the `--detach` example started
@@ -122,6 +123,12 @@ def _fill_mask(r: Result, _w: Workspace) -> None:
     assert items[0]["masks"][0] and "[MASK]" not in items[0]["filled"]
 
 
+def _translated(r: Result, _w: Workspace) -> None:
+    result = r.json()["result"]
+    assert result["tgt_lang"] == "fra_Latn" and result["forced_token"] == "fra_Latn"  # French, in NLLB's codes
+    assert [i["input"] for i in result["items"]] == ["The weather is lovely."]
+
+
 def _qa_help(r: Result, _w: Workspace) -> None:
     for setting in ("context=TEXT", "top_k=INT", "doc_stride=INT", "max_answer_len=INT"):
         assert re.search(rf"^\s+{re.escape(setting)}\s+\S", r.out, flags=re.M), setting
@@ -217,6 +224,7 @@ EXAMPLES = [
     Example(r"tui-hf run question-answering --model \./my-qa .*", _qa),
     Example(r"echo .* \| tui-hf run fill-mask --model \./my-mlm -", _fill_mask),
     Example(r"tui-hf run question-answering --help(\s+#.*)?", _qa_help),
+    Example(r"tui-hf run translation --model \./my-translator .*", _translated),
     Example(r"tui-hf save \./my-copy --model \./my-classifier --task sentiment-analysis(\s+#.*)?", _saved),
     Example(r"tui-hf train --data sentiment(\s+#.*)?", _trained("trainer"), rewrite=_short_training,
             why="2 steps instead of 3 epochs: the example's path, in seconds"),
@@ -246,9 +254,10 @@ REVIEWS = ["great value and would buy again", "broke after a day", "does what it
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path, tiny_qa_dir: Path,
-              tiny_mlm_dir: Path) -> Iterator[Workspace]:
+              tiny_mlm_dir: Path, tiny_nllb_dir: Path) -> Iterator[Workspace]:
     cwd = tmp_path_factory.mktemp("readme")
-    for link, target in (("my-classifier", tiny_bert_cls_dir), ("my-qa", tiny_qa_dir), ("my-mlm", tiny_mlm_dir)):
+    for link, target in (("my-classifier", tiny_bert_cls_dir), ("my-qa", tiny_qa_dir), ("my-mlm", tiny_mlm_dir),
+                         ("my-translator", tiny_nllb_dir)):
         (cwd / link).symlink_to(target, target_is_directory=True)
     # Large enough that the background example is still training when `stop RUN` comes.
     rows = ["review,stars"] + [f"{REVIEWS[i % 8]} #{i},{5 if i % 2 == 0 else 1}" for i in range(3000)]

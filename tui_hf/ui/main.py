@@ -240,11 +240,15 @@ class MainScreen(Screen[None]):
 
     def _show_model_values(self) -> None:
         """The model's own generation settings in the form, where the task takes them from the model."""
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.tasks.defaults import task_settings
+
         try:
-            from tui_hf.core.tasks.defaults import model_values  # type: ignore[import-not-found]
-        except ImportError:
+            settings = task_settings(self.task_spec, self.model.loaded)
+        except TuiHfError as exc:  # e.g. a translation model whose languages cannot be read: the run will say
+            self.log_line(f"model settings for the form: {exc}")
             return
-        self.query_one(InputPane).show_model_values(model_values(self.task_spec, self.model.loaded))
+        self.query_one(InputPane).show_model_values(settings)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.pickle and message.reference not in self.model.pickle_ok:
@@ -462,6 +466,9 @@ class MainScreen(Screen[None]):
                               f"{escape(message.task)} shows no explicit PyTorch path.")
 
     def on_run_failed(self, message: RunFailed) -> None:
+        mask = getattr(self.model.tokenizer, "mask_token", None)
+        if message.task == "fill-mask" and mask and any(mask not in t for t in self.query_one(InputPane).texts()):
+            message.error += f" F8 inserts {mask} at the cursor."
         self.runs.finished_without_result()
         self.query_one(InputPane).set_running(False)
         self.query_one(StatusBar).state("[red]run failed[/red]")

@@ -18,6 +18,7 @@ from tui_hf.core.tasks.forms import coerce
 from tui_hf.core.tasks.registry import InputField, TaskSpec
 from tui_hf.ui.markup import escape
 
+MODELS = "model"  # a three-state field's "the model's own value"
 LONG_LINE = 10_000  # characters on one line beyond which the input stops soft-wrapping (see on_text_changed)
 
 
@@ -75,10 +76,14 @@ class InputPane(Vertical):
 
     def _field_widget(self, f: InputField) -> Vertical:
         wid = f"field-{f.name}"
-        if f.kind == "bool":
-            control: Any = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None, compact=True)
+        if f.kind == "bool" and f.default is None:
+            # Three states: the model's value (shown once it loads), on, off.
+            control: Any = Select([("model's", MODELS), ("on", "on"), ("off", "off")], value=MODELS,
+                                  allow_blank=False, id=wid, compact=True, tooltip=f.help or None)
+        elif f.kind == "bool":
+            control = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None, compact=True)
             return Vertical(control, classes="field field-bool")
-        if f.kind == "choice":
+        elif f.kind == "choice":
             control = Select([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True,
                              tooltip=f.help or None)
         elif f.multiline:
@@ -91,15 +96,23 @@ class InputPane(Vertical):
         classes = "field field-wide" if f.multiline or f.kind == "text" else "field"
         return Vertical(Label(f.label, classes="field-label"), control, classes=classes)
 
-    def show_model_values(self, values: dict[str, Any]) -> None:
-        """Show the loaded model's own settings in the fields the user left empty (as placeholders)."""
-        self.model_values = dict(values)
+    def show_model_values(self, settings: dict[str, Any]) -> None:
+        """Show the loaded model's own settings (core.tasks.defaults.Setting: value and source) where a field
+        takes its value from the model: as the placeholder of an empty field, in the label of a three-state one."""
+        self.model_values = dict(settings)
         for f in self.spec.fields:
-            if f.default is not None or f.name not in values:
+            setting = settings.get(f.name)
+            if f.default is not None or setting is None:
                 continue
             for widget in self.query(f"#field-{f.name}"):
+                value = setting.value
                 if isinstance(widget, Input):
-                    widget.placeholder = f"{values[f.name]} (model)"
+                    widget.placeholder = "" if value is None else str(value)
+                    widget.tooltip = f"{f.help}\nEmpty: {setting.describe()}".strip()
+                elif isinstance(widget, Select) and f.kind == "bool":
+                    shown = "model's: on" if value else "model's: off"
+                    widget.set_options([(shown, MODELS), ("on", "on"), ("off", "off")])
+                    widget.value = MODELS if widget.value in (MODELS, Select.NULL) else widget.value
 
     def texts(self) -> list[str]:
         """The inputs: one per non-empty line for batch tasks, the whole text otherwise."""
@@ -120,8 +133,12 @@ class InputPane(Vertical):
         values: dict[str, Any] = {}
         for f in self.spec.fields:
             widget = self.query_one(f"#field-{f.name}")
-            if isinstance(widget, (Checkbox, Select)):
-                raw: Any = widget.value
+            if isinstance(widget, Select) and f.kind == "bool":
+                if widget.value == MODELS:
+                    continue  # the model's own value: the runner fills it in
+                raw: Any = widget.value == "on"
+            elif isinstance(widget, (Checkbox, Select)):
+                raw = widget.value
             elif isinstance(widget, TextArea):
                 raw = widget.text
             else:
