@@ -162,7 +162,7 @@ class Tmpfs:
 
     def fill(self, leave: int = 0) -> Path:
         """Fill the file system, leaving about `leave` bytes free; returns the filler file."""
-        filler = self.path / "filler"
+        filler = self.path / f"filler-{len(list(self.path.glob('filler-*')))}"
         free = shutil.disk_usage(self.path).free
         with open(filler, "ab") as fh:
             remaining = free - leave

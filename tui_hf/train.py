@@ -23,6 +23,8 @@ from tui_hf.core.training.runs import SPEC
 from tui_hf.core.training.spec import TrainSpec
 from tui_hf.core.training.storage import StorageError
 
+RESERVE_BYTES = 256 * 1024  # set aside at the start so a final status can be written on a full disk
+
 
 def describe(record: dict[str, Any]) -> str | None:
     """One plain log line per event, for train.log and a foreground terminal."""
@@ -147,7 +149,8 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     writer: EventWriter | None = None
     try:
         if rank == 0:
-            writer = EventWriter(run_dir, on_write=Echo() if echo or not sys.stdout.isatty() else None)
+            writer = EventWriter(run_dir, on_write=Echo() if echo or not sys.stdout.isatty() else None,
+                                 reserve=RESERVE_BYTES)
             writer.status("preparing", message=f"pid {os.getpid()}")
         spec = TrainSpec.load(run_dir / SPEC)
         if spec.engine == "trainer" and spec.device.startswith("cuda:"):
@@ -198,16 +201,19 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     except StorageError as exc:
         _fail(writer, str(exc), None)
         return EXIT_RUN
+    if writer is not None:
+        writer.close()
     return 0
 
 
 def _fail(writer: EventWriter | None, message: str, tb: str | None, status: str = "failed") -> None:
     """The final status, if it can still be written; one line on stderr either way."""
     if writer is not None:
+        writer.free_reserve()  # on a full disk, the space set aside at the start takes the final status
         try:
-            writer.status(status, message=message, traceback=tb)
+            writer.status(status, message=message, traceback=tb[-20000:] if tb else None)
         except StorageError:
-            pass  # the disk is full: the line says so below; the events end whole at the last line
+            pass  # still no room: the line says so below; the events end whole at their last line
     try:
         print(f"tui-hf train: {'error: ' if status == 'failed' else ''}{message}", file=sys.stderr, flush=True)
     except OSError:

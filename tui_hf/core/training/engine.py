@@ -134,6 +134,26 @@ def memory_mb() -> float | None:
         return None
 
 
+def checkpoint_bytes(model: Any) -> int:
+    """About what a checkpoint takes: the weights, AdamW's two float32 moments per weight, the tokenizer."""
+    params = list(model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in params)
+    return weights + sum(p.numel() for p in params if p.requires_grad) * 8 + 4 * 2**20
+
+
+def storage_failure(run_dir: Path, what: str, needed: int) -> str | None:
+    """Why a save failed, when the disk explains it: torch and safetensors report a failed write as an error of
+    their own, and remove the partial file, so the facts checked are the free space against what was needed."""
+    try:
+        free = shutil.disk_usage(run_dir).free
+    except OSError:
+        return None
+    if free >= needed:
+        return None
+    return (f"{what}: the disk is full (it needs about {needed / 2**20:.0f} MiB, {free / 2**20:.1f} MiB are free): "
+            "free some space")
+
+
 def load_tokenizer_for(spec: TrainSpec) -> tuple[Any, Any]:
     from tui_hf.core.hub import parse_ref, resolve
     from tui_hf.core.models import load_tokenizer

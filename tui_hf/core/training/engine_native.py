@@ -23,10 +23,12 @@ from tui_hf.core.training.engine import (
     Outcome,
     StartInfo,
     build_model,
+    checkpoint_bytes,
     load_tokenizer_for,
     memory_mb,
     metrics_from,
     save_final,
+    storage_failure,
     warmup_steps,
 )
 from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
@@ -108,7 +110,8 @@ class NativeEngine:
         self.core.eval()
         losses, all_logits, all_labels = [], [], []
         with torch.inference_mode():
-            for batch in DataLoader(self.prep.eval, batch_size=spec.batch_size * 2, collate_fn=self.prep.collator):
+            for batch in DataLoader(self.prep.eval, batch_size=spec.batch_size * 2, collate_fn=self.prep.collator,
+                                    generator=torch.Generator().manual_seed(spec.seed)):
                 if baseline and self.ctx.stop.is_set():
                     self.core.train()
                     raise Cancelled("stopped during the baseline evaluation")
@@ -166,8 +169,10 @@ class NativeEngine:
         for epoch in range(self.step // self.steps_per_epoch, epochs):
             skip = (self.step - epoch * self.steps_per_epoch) * spec.batch_size
             order = self._epoch_order(epoch)[skip:]  # batches already trained are skipped by index, not rerun
+            # A generator of its own: a loader draws its base seed from the global generator otherwise, and a
+            # resumed run (one more loader) would get other dropout masks than an uninterrupted one.
             loader = DataLoader(self.prep.train, batch_size=spec.batch_size, sampler=order,
-                                collate_fn=self.prep.collator)
+                                collate_fn=self.prep.collator, generator=torch.Generator().manual_seed(spec.seed + epoch))
             for batch in loader:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 loss = self.model(**batch).loss
@@ -222,6 +227,11 @@ class NativeEngine:
 
         if self.rank != 0:
             return
+        what = f"saving checkpoint-{self.step}"
+        needed = checkpoint_bytes(self.core)
+        reason = storage_failure(self.ctx.run_dir, what, needed)
+        if reason:  # refuse before writing anything: a half save would only fill the disk further
+            raise StorageError(reason)
         staged = checkpoints.stage(self.ctx.run_dir, self.step)
         try:
             self.core.save_pretrained(staged)
@@ -229,12 +239,13 @@ class NativeEngine:
             torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                         "step": self.step, "rng": _rng_state()}, staged / STATE_FILE)
             path = checkpoints.commit(self.ctx.run_dir, staged)
-        except (OSError, RuntimeError) as exc:
-            checkpoints.discard(staged)  # frees the space the half checkpoint took
+        except Exception as exc:
+            checkpoints.discard(staged)  # frees the space it took, for the final status
             if isinstance(exc, OSError) and is_storage_error(exc):
-                raise storage_error(exc, f"saving checkpoint-{self.step}") from None
-            if isinstance(exc, RuntimeError) and "No space left" in str(exc.__cause__ or ""):
-                raise StorageError(f"saving checkpoint-{self.step}: the disk is full: free some space") from None
+                raise storage_error(exc, what) from None
+            reason = storage_failure(self.ctx.run_dir, what, needed)
+            if reason:
+                raise StorageError(reason) from None
             raise
         if self.ctx.writer is not None:
             self.ctx.writer.checkpoint(step=self.step, path=str(path))

@@ -19,11 +19,13 @@ from tui_hf.core.training.engine import (
     Outcome,
     StartInfo,
     build_model,
+    checkpoint_bytes,
     load_tokenizer_for,
     metrics_from,
     save_final,
+    storage_failure,
 )
-from tui_hf.core.training.storage import is_storage_error, storage_error
+from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
 
 
 class TrainerEngine:
@@ -96,22 +98,27 @@ class TrainerEngine:
         resume = self.ctx.checkpoint
         try:
             self.trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
-        except OSError as exc:
-            self._discard_staged()
-            if is_storage_error(exc):
-                raise storage_error(exc, f"saving a checkpoint of {self.ctx.run_dir.name}") from None
-            raise
-        except BaseException:
-            self._discard_staged()
+        except Exception as exc:
+            staged = self._discard_staged()
+            what = f"saving {staged or 'a checkpoint'}"
+            if isinstance(exc, OSError) and is_storage_error(exc):
+                raise storage_error(exc, what) from None
+            reason = storage_failure(self.ctx.run_dir, what, checkpoint_bytes(self.trainer.model)) if staged else None
+            if reason:
+                raise StorageError(reason) from None
             raise
         state = self.trainer.state
         return Outcome(self.callback.stopped, state.global_step, total_steps=state.max_steps or self.total)
 
-    def _discard_staged(self) -> None:
+    def _discard_staged(self) -> str:
+        """Remove a save Trainer did not finish; returns its name ("" when there was none)."""
         staging = checkpoints.staging_dir(self.ctx.run_dir)
+        names = []
         if staging.is_dir():
             for p in staging.iterdir():
+                names.append(p.name)
                 checkpoints.discard(p)
+        return ", ".join(names)
 
     def save(self) -> str:
         if not self.trainer.is_world_process_zero():

@@ -33,6 +33,7 @@ from typing import Any
 from tui_hf.core.training.storage import storage_error
 
 EVENTS = "events.jsonl"
+RESERVE = ".reserve"
 TERMINAL = ("finished", "stopped", "failed")
 ACTIVE = ("preparing", "running", "stopping", "starting")
 
@@ -73,16 +74,34 @@ def repair_tail(path: Path) -> int:
 class EventWriter:
     """Appends events to a run; one per run at a time (the job holds the run's lock)."""
 
-    def __init__(self, run_dir: str | Path, on_write: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, run_dir: str | Path, on_write: Callable[[dict[str, Any]], None] | None = None,
+                 reserve: int = 0) -> None:
+        """`reserve`: bytes set aside on disk (runs/<id>/.reserve) so a final status fits on a full disk."""
         self.path = Path(run_dir) / EVENTS
         self.on_write = on_write
+        self._reserve = self.path.parent / RESERVE if reserve else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             repair_tail(self.path)
             self._replay_until = self._logged_steps()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if self._reserve is not None:
+                with open(self._reserve, "wb") as fh:
+                    fh.write(b"\0" * reserve)
+                    fh.flush()
+                    os.fsync(fh.fileno())
         except OSError as exc:
+            if self._reserve is not None:
+                self.free_reserve()
             raise storage_error(exc, f"cannot write {self.path}") from None
+
+    def free_reserve(self) -> None:
+        """Give the reserved space back (a full disk: the final status goes into it)."""
+        if self._reserve is not None:
+            try:
+                self._reserve.unlink()
+            except OSError:
+                pass
 
     def _logged_steps(self) -> dict[str, int]:
         """The highest step already logged per kind: a resumed job marks steps up to it as replays."""
@@ -162,6 +181,7 @@ class EventWriter:
         return self._event("final", {"step": step, "path": path})
 
     def close(self) -> None:
+        self.free_reserve()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -36,7 +36,7 @@ from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one impor
     runs_root,
 )
 from tui_hf.core.training.spec import TrainSpec
-from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
+from tui_hf.core.training.storage import StorageError, check_space, is_storage_error, storage_error
 
 LOG = "train.log"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -68,6 +68,7 @@ def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name
         if warn is not None:
             warn(w)
     base = runs_root(root)
+    check_space(base, f"cannot create a run in {base}")
     try:
         base.mkdir(parents=True, exist_ok=True)
         if name:
@@ -112,6 +113,7 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         raise SpecError(f"nproc must be 1 or more, not {nproc}")
     lock = runlock.RunLock.acquire(run_dir)
     try:
+        check_space(run_dir, f"cannot start {run_dir.name}")
         env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd)}
         if foreground:
             out = None
@@ -128,7 +130,11 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         finally:
             if out is not None:
                 out.close()
-        lock.record(proc.pid)
+        try:
+            lock.record(proc.pid)
+        except StorageError:
+            _signal_group(proc.pid, signal.SIGKILL)  # a job nobody can identify (or stop) must not run
+            raise
         return proc
     finally:
         lock.release()  # the job holds it now, through its copy of the descriptor

@@ -9,7 +9,6 @@ group); `stop` signals only a process whose start time still matches, so a recyc
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -165,9 +164,7 @@ class RunLock:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, data, 0)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
-                raise
-            # The lock itself holds; only the identity could not be written (a full disk): stop refuses.
+            raise storage_error(exc, f"cannot write {self.run_dir / LOCK}") from None
 
     def release(self) -> None:
         if self.fd >= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 from tui_hf.core.errors import EXIT_RUN, TuiHfError
@@ -31,6 +32,22 @@ class StorageError(TuiHfError):
 def storage_error(exc: OSError, context: str) -> StorageError:
     advice = _ADVICE.get(exc.errno or 0) or (exc.strerror or str(exc))
     return StorageError(f"{context}: {advice}")
+
+
+MIN_FREE = 2**20  # a job writes events and checkpoints: starting one with less free space than this fails
+
+
+def check_space(path: Path, context: str, need: int = MIN_FREE) -> None:
+    """Refuse to start work in a directory whose disk is (nearly) full."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if free < need:
+        raise StorageError(f"{context}: the disk is full ({free // 1024} KiB free): free some space")
 
 
 def is_storage_error(exc: BaseException) -> bool:
