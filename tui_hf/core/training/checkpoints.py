@@ -91,7 +91,7 @@ def stage(run_dir: Path, step: int) -> Path:
     path = staging_dir(run_dir) / f"checkpoint-{step}"
     if path.exists():
         shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True)
     return path
 
 

@@ -64,7 +64,7 @@ def effective_status(run_dir: Path, state: RunState) -> str:
         return "starting"  # started (or resumed) and not yet writing
     if state.done:
         return state.status
-    if state.status != "pending" or runlock.ever_locked(run_dir):
+    if state.status != "pending" or state.started is not None or runlock.ever_locked(run_dir):
         return "died"
     return "pending"
 
