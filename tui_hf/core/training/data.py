@@ -16,6 +16,7 @@ from typing import Any
 from tui_hf.core.errors import Cancelled, SpecError
 from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the preview API)
     FORMATS,
+    At,
     DataError,
     Preview,
     clean_record,
@@ -41,8 +42,9 @@ def _rows(path: str, size: int, mtime_ns: int, task: str, text_column: str, labe
           version: int) -> Any:
     """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
     csv_cell = path.lower().endswith(".csv")
+    seen: dict[Any, str] = {}
     for number, rec in records(path, _stop):
-        yield clean_record(task, rec, text_column, label_column, f"{path}, line {number}", csv_cell)
+        yield clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen)
 
 
 def _from_file(spec: TrainSpec, path: str) -> Any:

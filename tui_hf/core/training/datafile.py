@@ -29,6 +29,7 @@ MANY_LABELS = 1000  # more distinct labels than this is probably the wrong colum
 MAX_LABELS = 100_000  # beyond this, refuse (and stop counting: memory stays bounded)
 NULL_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "<na>", "nat"})  # what pandas would read as missing
 STOP_EVERY = 4096  # records between two looks at the stop flag
+_json_decode = json.JSONDecoder().decode
 
 Record = dict[str, Any]
 Kind = Literal["text-classification", "token-classification", "causal-lm"]
@@ -49,6 +50,19 @@ def _where(path: str | os.PathLike[str], line: int | None, column: str | None = 
     if column is not None:
         out += f", column {column!r}"
     return out
+
+
+class At:
+    """Where a row is (file, line), formatted only when a message needs it: a row is checked far more often
+    than it is reported."""
+
+    __slots__ = ("path", "line")
+
+    def __init__(self, path: str | os.PathLike[str], line: int) -> None:
+        self.path, self.line = path, line
+
+    def __str__(self) -> str:
+        return _where(self.path, self.line)
 
 
 def _check_stop(stop: threading.Event | None) -> None:
@@ -141,7 +155,7 @@ def _jsonl_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[i
                 continue
             text = _decode(raw, path, number)
             try:
-                value = json.loads(text)
+                value = _json_decode(text)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{_where(path, number)}: not valid JSON at character {exc.colno} ({exc.msg}); "
                                 "each line must hold one JSON object") from None
@@ -295,7 +309,7 @@ def _missing(value: Any, csv_cell: bool) -> bool:
     return False
 
 
-def _check_label(value: Any, where: str, csv_cell: bool) -> str:
+def _check_label(value: Any, where: str | At, csv_cell: bool) -> str:
     if _missing(value, csv_cell):
         raise DataError(f"{where}: the label is empty ({value!r}); fill it in or drop the row")
     if isinstance(value, bool):
@@ -311,7 +325,11 @@ def _check_label(value: Any, where: str, csv_cell: bool) -> str:
     raise DataError(f"{where}: a label must be a class name or an integer, not {type(value).__name__}")
 
 
-def _check_text(value: Any, where: str, csv_cell: bool) -> str:
+def _check_text(value: Any, where: str | At, csv_cell: bool) -> str:
+    if type(value) is str:  # the common case, checked first: this runs once per row of a large file
+        stripped = value.strip()
+        if stripped and (not csv_cell or len(stripped) > 5 or stripped.lower() not in NULL_CELLS):
+            return value
     if _missing(value, csv_cell):
         raise DataError(f"{where}: the text is empty ({value!r}); fill it in or drop the row")
     if not isinstance(value, str):
@@ -348,9 +366,12 @@ class DataReport:
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
 
 
-def clean_record(task: str, rec: Record, text_column: str, label_column: str, where: str, csv_cell: bool
-                 ) -> Record:
-    """The columns a task trains on, checked: {"text", "label"} | {"text"} | {"tokens", "tags"}."""
+def clean_record(task: str, rec: Record, text_column: str, label_column: str, where: str | At, csv_cell: bool,
+                 labels: dict[Any, str] | None = None) -> Record:
+    """The columns a task trains on, checked: {"text", "label"} | {"text"} | {"tokens", "tags"}.
+
+    `labels` remembers each raw label value's class name (a label is checked once, not once per row).
+    """
     needed = [text_column] + ([label_column] if task != "causal-lm" else [])
     for column in needed:
         if column not in rec:
@@ -374,7 +395,14 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
     text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
     if task == "causal-lm":
         return {"text": text}
-    return {"text": text, "label": _check_label(rec[label_column], f"{where}, column {label_column!r}", csv_cell)}
+    raw = rec[label_column]
+    key = (type(raw), raw) if isinstance(raw, (str, int)) else None
+    label = labels.get(key) if labels is not None and key is not None else None
+    if label is None:
+        label = _check_label(raw, f"{where}, column {label_column!r}", csv_cell)
+        if labels is not None and key is not None and len(labels) < MAX_LABELS:
+            labels[key] = label
+    return {"text": text, "label": label}
 
 
 def validate_file(path: str, task: str, text_column: str, label_column: str, role: str = "train",
@@ -388,10 +416,11 @@ def validate_file(path: str, task: str, text_column: str, label_column: str, rol
     csv_cell = report.format == "csv"
     counts = report.label_counts
     columns: dict[str, None] = {}
+    seen: dict[Any, str] = {}
     for number, rec in records(p, stop):
         if report.rows < 64:
             columns.update(dict.fromkeys(rec))
-        clean = clean_record(task, rec, text_column, label_column, _where(p, number), csv_cell)
+        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen)
         report.rows += 1
         for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):
             if tag not in counts and len(counts) >= MAX_LABELS:
