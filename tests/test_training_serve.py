@@ -92,6 +92,17 @@ async def test_only_the_servers_own_page_with_its_token_gets_a_websocket(server:
     assert await handshake(ws, origin=own) == 101
 
 
+def test_it_listens_on_localhost_only_by_default(server: tuple[int, str]) -> None:
+    port, _ = server
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+        address = probe.getsockname()[0]
+    if address.startswith("127."):
+        pytest.skip("this machine has no address besides loopback")
+    with pytest.raises(OSError):
+        socket.create_connection((address, port), timeout=2).close()
+
+
 async def test_the_page_needs_the_token_and_points_at_the_tokened_socket(server: tuple[int, str]) -> None:
     port, token = server
     status, _ = await get(f"http://127.0.0.1:{port}/")
@@ -100,7 +111,7 @@ async def test_the_page_needs_the_token_and_points_at_the_tokened_socket(server:
     assert status == 200 and f"ws://127.0.0.1:{port}/ws/{token}" in page
 
 
-def test_serve_binds_localhost_by_default_and_quotes_the_app_command(tmp_path: Path) -> None:
+def test_the_app_command_keeps_each_argument_whole_through_the_shell(tmp_path: Path) -> None:
     import argparse
 
     from tui_hf.cli.serve import app_command

@@ -143,6 +143,7 @@ def reference_runs(tiny_bert_cls_dir: Path, tmp_path_factory: pytest.TempPathFac
             run_dir = create_run(spec_for(tiny_bert_cls_dir, engine), root, name=f"reference-{engine}")
             proc = run_job(run_dir)
             assert proc.returncode == 0, proc.stderr[-3000:]
+            assert "Warning" not in proc.stderr + proc.stdout, proc.stderr  # nothing from our own code
             made[engine] = run_dir
         return made[engine]
 

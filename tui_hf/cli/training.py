@@ -201,7 +201,7 @@ def resume_command(args: argparse.Namespace) -> int:
     plan = resume_plan(run_dir)
     if args.detach:
         pid = launch(run_dir, args.nproc)
-        print(f"{plan.describe()} (pid {pid})")
+        print(f"{plan.describe(done=True)} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
     print(plan.describe(), flush=True)
     return run_foreground(run_dir, args.nproc)

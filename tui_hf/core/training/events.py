@@ -272,13 +272,34 @@ class RunState:
             self.step = step
 
     def apply(self, events: list[dict[str, Any]]) -> None:
+        numbers = (int, float)
         for e in events:
             kind = e.get("event")
-            self.updated = _number(e.get("time")) or self.updated
+            when = e.get("time")
+            if type(when) in numbers:
+                self.updated = when
             if e.get("replay") is True:
                 self.replayed += 1
                 continue
-            if kind == "start":
+            if kind == "train":  # the common case first, type checks inline: attach folds 100k of these
+                step, loss, lr = e.get("step"), e.get("loss"), e.get("learning_rate")
+                if type(step) is not int:
+                    step = _step(step)
+                if step is not None:
+                    if step > self.step:
+                        self.step = step
+                    if type(loss) in numbers:
+                        self.train.append((step, loss))
+                    if type(lr) in numbers:
+                        self.lr.append((step, lr))
+                epoch = e.get("epoch")
+                if type(epoch) in numbers:
+                    self.epoch = epoch
+                for key in ("samples_per_second", "tokens_per_second", "memory_mb", "grad_norm"):
+                    value = e.get(key)
+                    if type(value) in numbers:
+                        setattr(self, key, value)
+            elif kind == "start":
                 self.started = self.started or self.updated
                 self.segment_started = self.updated
                 self.segment_step = _step(e.get("resumed_from_step")) or 0
@@ -296,19 +317,6 @@ class RunState:
                 self.traceback = _text(e.get("traceback")) or (self.traceback if self.status == "failed" else "")
                 self._advance(_step(e.get("step")))
                 self.total_steps = _step(e.get("total_steps")) or self.total_steps
-            elif kind == "train":
-                step = _step(e.get("step"))
-                self._advance(step)
-                self.epoch = _number(e.get("epoch")) or self.epoch
-                loss, lr = _number(e.get("loss")), _number(e.get("learning_rate"))
-                if loss is not None and step is not None:
-                    self.train.append((step, loss))
-                if lr is not None and step is not None:
-                    self.lr.append((step, lr))
-                for key in ("samples_per_second", "tokens_per_second", "memory_mb", "grad_norm"):
-                    value = _number(e.get(key))
-                    if value is not None:
-                        setattr(self, key, value)
             elif kind == "eval":
                 self._advance(_step(e.get("step")))
                 self.evals.append({k: v for k, v in e.items() if k not in ("event", "time")})
@@ -379,3 +387,10 @@ def to_csv(run_dir: str | Path, out: str | Path) -> int:
             pass
         raise storage_error(exc, f"cannot write {out}") from None
     return len(rows)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process exists. Not whether a run is alive: that is its lock (runs.is_alive)."""
+    from tui_hf.core.training.runlock import process_alive
+
+    return bool(pid) and process_alive(pid)  # type: ignore[arg-type]

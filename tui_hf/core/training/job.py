@@ -213,11 +213,12 @@ class ResumePlan:
     checkpoint: checkpoints.Checkpoint | None  # None: from the start
     skipped: list[str]  # interrupted saves that will be removed
 
-    def describe(self) -> str:
+    def describe(self, done: bool = False) -> str:
+        """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
         where = (f"from {self.checkpoint.path.name} (step {self.checkpoint.step})" if self.checkpoint else
                  "from the start (no complete checkpoint)")
         skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
-        return f"resuming {self.run_dir.name} {where}{skipped}"
+        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}"
 
 
 def resume_plan(run_dir: Path) -> ResumePlan:

@@ -240,7 +240,7 @@ class TrainingView(Vertical):
             except TuiHfError as exc:
                 self.notify(str(exc), title="Cannot resume", severity="warning", markup=False)
                 return
-            self.notify(plan.describe().capitalize() + ".", markup=False)
+            self.notify(plan.describe(done=True).capitalize() + ".", markup=False)
 
     @on(Button.Pressed, "#run-export")
     def _export(self) -> None:
