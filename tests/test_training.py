@@ -22,7 +22,7 @@ from tui_hf.data import SENTIMENT_CSV
 def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
     data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.2)
     base: dict[str, Any] = dict(model=str(model), engine=engine, epochs=8, batch_size=16, learning_rate=5e-3,
-                                warmup=0.0, logging_steps=2, device="cpu", seed=1)
+                                warmup=0.0, logging_steps=3, device="cpu", seed=1)
     base.update(overrides)
     return TrainSpec(data=data, **base)
 

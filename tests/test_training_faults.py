@@ -421,6 +421,21 @@ def test_a_torn_last_line_is_cut_before_the_next_writer_appends(tmp_path: Path) 
     assert [e["event"] for e in events] == ["train", "status"] and events[1]["status"] == "preparing"
 
 
+def test_a_line_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path, tmpfs: Any) -> None:
+    """On a full tmpfs a write fills the last page and stops short: the writer takes the partial line back."""
+    from tui_hf.core.training.storage import StorageError
+
+    fs = tmpfs("1m")
+    run_dir = fs.path / "run"
+    writer = EventWriter(run_dir)
+    writer.status("running")
+    fs.fill(leave=0)
+    with pytest.raises(StorageError, match="the disk is full"):
+        writer.alert("x" * 20_000)  # longer than the room left in the file's last page
+    writer.free_reserve()
+    assert [e["event"] for e in events_whole(run_dir)] == ["status"]
+
+
 def test_a_write_that_fails_leaves_no_half_line(tmp_path: Path) -> None:
     """/dev/full answers every write with ENOSPC: the writer reports it and the file stays whole."""
     from tui_hf.core.training.storage import StorageError
