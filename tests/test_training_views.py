@@ -79,6 +79,12 @@ async def test_a_finished_run_shows_all_its_steps(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")))
         assert app.query_one("#run-progress", ProgressBar).percentage == 1.0
         assert "step 48/48" in text_of(app.query_one("#run-eta"))
+    older = tmp_path / "older"
+    writer = make_run(older)
+    writer._event("status", {"status": "finished"})  # as a run of an older version ends: no step in it
+    follower = Follower(older)
+    follower.poll()
+    assert follower.state.step == 45 and follower.state.progress == 1.0
 
 
 def test_the_view_helpers_live_in_the_core() -> None:
