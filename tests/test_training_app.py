@@ -10,9 +10,8 @@ from textual.widgets import Input, Select
 
 from tests.conftest import wait_until
 from tests.helpers import text_of
-from tui_hf.core.training.events import read_state
+from tui_hf.core.training.events import pid_alive, read_state
 from tui_hf.core.training.job import job_pid, list_runs
-from tui_hf.core.training.runlock import process_alive as pid_alive
 from tui_hf.ui.app import make_app
 from tui_hf.ui.attach import AttachApp
 from tui_hf.ui.panes.training import TrainingView

@@ -145,11 +145,12 @@ class RunLock:
             return None
         fd = int(value)
         try:
-            # Converting our own shared-description lock to exclusive succeeds at once; it fails only if
-            # the descriptor is not the run's lock.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.fstat(fd).st_ino != os.stat(Path(run_dir) / LOCK).st_ino:
+            # The number may name another file here (a torchrun worker inherits the variable, not the
+            # descriptor): it must be the run's lock file, and already locked through this description.
+            held, expected = os.fstat(fd), os.stat(Path(run_dir) / LOCK)
+            if (held.st_dev, held.st_ino) != (expected.st_dev, expected.st_ino):
                 return None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.set_inheritable(fd, False)  # children of the job (workers) must not keep the run locked
         except OSError:
             return None
