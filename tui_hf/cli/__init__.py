@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true",
                         help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--host", default=None,
+                        help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
+                             "default: localhost only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
     run = sub.add_parser("run", help="run a task and print the result as JSON", add_help=False,
                          description="Run a task without the UI and print its result as JSON. Options and texts "
