@@ -44,7 +44,9 @@ class IntermixedParser(argparse.ArgumentParser):
     _intermixing = False
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
-        if self._intermixing:
+        # argparse cannot intermix around sub-commands of its own (`runs rm RUN`): those parse plainly.
+        nested = any(a.nargs == argparse.PARSER for a in self._actions)
+        if self._intermixing or nested:
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
