@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui_hf.core.training.follow import MAX_POINTS, Follower, duration, smooth, thin  # noqa: F401
+from tui_hf.ui.choice import Choice
 
 POLL_SECONDS = 0.5
 OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
@@ -281,7 +282,7 @@ class TrainingPane(Horizontal):
                 yield Label(label, classes="field-label")
                 yield Input(value, id=wid)
             yield Label("Engine", classes="field-label")
-            yield Select([("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop", "native")],
+            yield Choice([("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop", "native")],
                          value="trainer", allow_blank=False, id="train-engine")
             with Horizontal(classes="train-numbers"):
                 for label, wid, value, kind in (("Epochs", "train-epochs", "3", "number"),
