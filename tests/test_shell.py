@@ -31,7 +31,7 @@ async def goto(pilot: Any, tab: str) -> None:
 # otherwise goes back to the pane that holds focus).
 CLICKS = [("tokens", "#tok-special"), ("tokens", "#tok-max-length"), ("tokens", "#tok-table"),
           ("output", "#output-raw"), ("output", "#output-copy"), ("compare", "#compare-ref"),
-          ("compare", "#compare-load"), ("training", "#train-model"), ("tokens", "#input-text")]
+          ("compare", "#compare-load"), ("training", "#train-runs"), ("tokens", "#input-text")]
 
 
 async def test_every_tab_key_works_after_clicking_anything(app_settings: Any) -> None:

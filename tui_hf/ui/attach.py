@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header
 
-from tui_hf.ui.panes.training import TrainingView
+from tui_hf.ui.panes.run_view import TrainingView
 
 
 class AttachApp(App[int]):
@@ -28,10 +28,9 @@ class AttachApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from tui_hf.core.training.follow import Follower
         from tui_hf.core.training.runs import run_dirs
 
-        self.query_one(TrainingView).set_overlays([Follower(p) for p in run_dirs(self.run_dir.parent)])
+        self.query_one(TrainingView).set_overlays(run_dirs(self.run_dir.parent))
 
     def action_stop(self) -> None:
         self.query_one("#run-stop").press()

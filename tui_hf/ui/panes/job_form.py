@@ -1,0 +1,259 @@
+"""The New job dialog: every setting the job supports, the data previewed, the spec.json it will write shown.
+
+Creating a run reads the whole data file (every row is checked before anything starts), so it happens in a
+thread; a refusal stays in the dialog with the fields as typed, so nothing the user entered is lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import get_current_worker
+
+from tui_hf.ui.choice import Choice
+from tui_hf.ui.markup import escape
+
+TASKS = [("text classification", "text-classification"), ("token classification (NER)", "token-classification"),
+         ("causal language model", "causal-lm")]
+# Column names a task's data usually has: switching task swaps them unless the user typed their own.
+COLUMNS = {"text-classification": ("text", "label"), "token-classification": ("tokens", "ner_tags"),
+           "causal-lm": ("text", "")}
+ENGINES = [("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop (AdamW + linear)", "native")]
+
+
+@dataclass
+class JobFields:
+    """What the dialog holds, as typed: turned into a spec only when it is complete."""
+
+    task: str
+    model: str
+    train: str
+    validation: str
+    text_column: str
+    label_column: str
+    engine: str
+    epochs: str
+    max_steps: str
+    batch_size: str
+    learning_rate: str
+    max_length: str
+    name: str
+    nproc: str
+
+    def spec(self) -> Any:
+        """The TrainSpec these fields describe. ValueError names the field that is not a number."""
+        from tui_hf.core.training.spec import DataSpec, TrainSpec
+
+        return TrainSpec(
+            data=DataSpec(train=self.train, validation=self.validation or None, text_column=self.text_column,
+                          label_column=self.label_column, max_length=_number(self.max_length, "max length", int)),
+            model=self.model or "embedded", task=self.task, engine=self.engine,  # type: ignore[arg-type]
+            epochs=_number(self.epochs, "epochs", float), max_steps=_number(self.max_steps or "-1", "max steps", int),
+            batch_size=_number(self.batch_size, "batch", int),
+            learning_rate=_number(self.learning_rate, "learning rate", float))
+
+    @property
+    def processes(self) -> int:
+        return _number(self.nproc or "1", "processes", int)
+
+
+def _number(text: str, field: str, kind: type) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise ValueError(f"{field}: {text.strip() or 'empty'!r} is not a {'whole ' if kind is int else ''}number") from None
+
+
+class NewJobScreen(ModalScreen[Path | None]):
+    """Returns the run directory of the job it started, or None when closed."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "start", "Start", priority=True)]
+
+    def __init__(self, runs_dir: Path | None, model: str = "embedded") -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self._model = model
+        self._timer: Timer | None = None
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        from tui_hf.data import SENTIMENT_CSV
+
+        with Vertical(id="job-dialog"):
+            yield Label("New training job", id="job-title")
+            with VerticalScroll(id="job-fields"):
+                yield from _row("Task", Choice(TASKS, value="text-classification", allow_blank=False, id="job-task",
+                                               compact=True))
+                yield from _row("Model", Input(self._model, id="job-model", compact=True,
+                                               placeholder="hub id, directory, or embedded"))
+                yield from _row("Train data", Input(str(SENTIMENT_CSV), id="job-train", compact=True,
+                                                    placeholder="CSV, JSON or JSON Lines file, or a hub dataset"))
+                yield from _row("Validation", Input("", id="job-validation", compact=True,
+                                                    placeholder="none: 20 % of the train data is held out"))
+                yield from _row("Text column", Input("text", id="job-text", compact=True))
+                yield from _row("Label column", Input("label", id="job-label", compact=True))
+                yield from _row("Engine", Choice(ENGINES, value="trainer", allow_blank=False, id="job-engine",
+                                                 compact=True))
+                with Horizontal(classes="job-numbers"):
+                    for label, wid, value, kind, tip in (
+                            ("Epochs", "job-epochs", "3", "number", "passes over the train data"),
+                            ("Max steps", "job-max-steps", "", "integer", "stop after this many steps (empty: every epoch)"),
+                            ("Batch", "job-batch", "16", "integer", "examples per step and process"),
+                            ("LR", "job-lr", "5e-5", "number", "peak learning rate"),
+                            ("Max len", "job-max-length", "128", "integer", "tokens per example, longer is cut")):
+                        with Vertical():
+                            yield Label(label, classes="job-label")
+                            yield Input(value, id=wid, type=kind, compact=True, tooltip=tip, valid_empty=True,  # type: ignore[arg-type]
+                                        placeholder="all" if wid == "job-max-steps" else "")
+                yield from _row("Run name", Input("", id="job-name", compact=True,
+                                                  placeholder="automatic: date-model-engine"))
+                yield from _row("Processes", Input("1", id="job-nproc", type="integer", compact=True,
+                                                   tooltip="more than 1 starts torchrun (one process per GPU)"))
+                yield Label("Data", classes="job-section")
+                yield Static("", id="job-data")
+                yield Label("spec.json", classes="job-section")
+                yield Static("", id="job-spec")
+            yield Static("", id="job-error")
+            with Horizontal(id="job-buttons"):
+                yield Button("Start  ctrl+s", id="job-start", variant="primary", compact=True)
+                yield Button("Cancel  esc", id="job-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#job-model", Input).focus()
+        self._refresh()
+
+    def fields(self) -> JobFields:
+        value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
+        return JobFields(task=str(self.query_one("#job-task", Choice).value), model=value("job-model"),
+                         train=value("job-train"), validation=value("job-validation"),
+                         text_column=value("job-text"), label_column=value("job-label"),
+                         engine=str(self.query_one("#job-engine", Choice).value), epochs=value("job-epochs"),
+                         max_steps=value("job-max-steps"), batch_size=value("job-batch"),
+                         learning_rate=value("job-lr"), max_length=value("job-max-length"), name=value("job-name"),
+                         nproc=value("job-nproc"))
+
+    @on(Choice.Changed, "#job-task")
+    def _task_changed(self, event: Choice.Changed) -> None:
+        text_in, label_in = self.query_one("#job-text", Input), self.query_one("#job-label", Input)
+        typical = {c for pair in COLUMNS.values() for c in pair}
+        text, label = COLUMNS.get(str(event.value), ("text", "label"))
+        if text_in.value in typical:
+            text_in.value = text
+        if label_in.value in typical:
+            label_in.value = label
+        label_in.disabled = event.value == "causal-lm"  # a causal LM learns the text itself
+        self._changed()
+
+    @on(Input.Changed)
+    @on(Choice.Changed, "#job-engine")
+    def _changed(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(0.3, self._refresh)
+
+    def _refresh(self) -> None:
+        fields = self.fields()
+        try:
+            spec = fields.spec()
+            fields.processes  # noqa: B018 (checked for its ValueError)
+        except ValueError as exc:
+            self.query_one("#job-spec", Static).update(f"[red]{escape(str(exc))}[/red]")
+        else:
+            problems = spec.problems()
+            text = escape(spec.to_json())
+            if problems:
+                text += "\n[red]" + escape("; ".join(problems)) + "[/red]"
+            self.query_one("#job-spec", Static).update(text)
+        self._preview(fields)
+
+    @work(thread=True, exclusive=True, group="job-preview", exit_on_error=False)
+    def _preview(self, fields: JobFields) -> None:
+        text = data_preview(fields)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one("#job-data", Static).update, text)
+
+    @on(Button.Pressed, "#job-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#job-start")
+    def action_start(self) -> None:
+        if self._busy:
+            return
+        fields = self.fields()
+        try:
+            spec, nproc = fields.spec(), fields.processes
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
+        self._busy = True
+        self.query_one("#job-start", Button).disabled = True
+        self.query_one("#job-error", Static).update("[cyan]checking the data and the model…[/cyan]")
+        self._create(spec, fields.name or None, nproc)
+
+    @work(thread=True, group="job-create", exit_on_error=False)
+    def _create(self, spec: Any, name: str | None, nproc: int) -> None:
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.job import create_run, launch
+
+        warnings: list[str] = []
+        try:
+            run_dir = create_run(spec, self.runs_dir, name, nproc=nproc, warn=warnings.append)
+            launch(run_dir, nproc)
+        except TuiHfError as exc:
+            self.app.call_from_thread(self._fail, str(exc))
+            return
+        for w in warnings:
+            self.app.call_from_thread(self.app.notify, w, title="Training", severity="warning", markup=False)
+        self.app.call_from_thread(self.dismiss, run_dir)
+
+    def _fail(self, message: str) -> None:
+        self._busy = False
+        self.query_one("#job-start", Button).disabled = False
+        self.query_one("#job-error", Static).update(f"[red]{escape(message)}[/red]")
+        self.notify(message, title="Cannot start training", severity="error", timeout=10, markup=False)
+
+
+def _row(label: str, control: Any) -> ComposeResult:
+    with Horizontal(classes="job-row"):
+        yield Label(label, classes="job-label")
+        yield control
+
+
+def data_preview(fields: JobFields) -> str:
+    """Columns, size, label counts and the first rows of the train file (the first rows only: the whole file
+    is checked when the run is created)."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.data import is_file_ref, peek
+
+    path = fields.train
+    if not path:
+        return "[red]name a train data file[/red]"
+    if not is_file_ref(path):
+        return f"[dim]{escape(path)}: a hub dataset, loaded when the job starts[/dim]"
+    try:
+        p = peek(path)
+    except SpecError as exc:
+        return f"[red]{escape(str(exc))}[/red]"
+    needed = [fields.text_column] + ([fields.label_column] if fields.task != "causal-lm" else [])
+    lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
+    lines += [f"[red]no column {escape(repr(c))}[/red]" for c in needed if c not in p.columns]
+    label = fields.label_column
+    if fields.task == "text-classification" and label in p.columns:
+        counts = Counter(str(r[label]) for r in p.rows)
+        lines.append("labels " + escape(", ".join(f"{k} ({v})" for k, v in sorted(counts.items())[:8])))
+    if fields.text_column in p.columns:
+        for row in p.rows[:3]:
+            gold = f" → {row.get(label)}" if fields.task != "causal-lm" and label in p.columns else ""
+            lines.append(f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(str(gold)[:40])}[/dim]")
+    return "\n".join(lines)
