@@ -252,7 +252,9 @@ Mouse: click tasks, tabs, buttons and token rows; scroll any pane.
 - **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path of the
   last run.
 - **Compare**: a second tokenizer on the same text, kept in step with the input.
-- **Training**: jobs and their live view. **Log**: library logs.
+- **Training**: the runs list (newest first; enter shows a run) over the live view of one run; `n` opens
+  the New job dialog (ctrl+s starts it). Jobs run in their own process and outlive the app.
+  **Log**: library logs.
 
 ## Safety
 Weights load from safetensors; a pickle-only checkpoint loads only after you confirm. A model's own code runs
