@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SIZE = (140, 42)
+SMALL = (80, 24)  # over SSH, common: every view must work at this size
 HERE = Path(__file__).resolve().parent
 
 
@@ -101,7 +102,8 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
     from tui_hf.data import SENTIMENT_CSV
     from tui_hf.ui.app import AppSettings, make_app
     from tui_hf.ui.panes.output import OutputPane
-    from tui_hf.ui.panes.training import TrainingView
+    from tui_hf.ui.panes.job_form import NewJobScreen
+    from tui_hf.ui.panes.run_view import TrainingView
     from tui_hf.ui.screens import ModelPicker
 
     out.mkdir(parents=True, exist_ok=True)
@@ -140,6 +142,12 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
         await pilot.press("down", "down", "down")
         await pilot.pause(0.2)
         save(app, "tokens")
+    app = make_app(AppSettings(text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log",
+                               runs_dir=runs))
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.breakdown is not None and app.loaded is not None)
+        await pilot.pause(0.2)
+        save(app, "tokens-80x24")
     await run_task("feature-extraction", None, "A man is eating food.\nA man eats a meal.\nThe stock market fell.",
                    {}, "embeddings")
     await run_task("sentiment-analysis", None, "I love this course!\nThis is terrible.", {}, "under-the-hood", "f4")
@@ -173,6 +181,17 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
                                                          picker.query_one("#picker-list").options))
             await pilot.pause(1.5)  # the highlighted model's card
             save(app, "model-picker")
+        app = make_app(AppSettings(runs_dir=runs, log_path=work / "log"))
+        async with app.run_test(size=SMALL) as pilot:
+            await pilot.press("f6")
+            view = app.query_one("#train-view", TrainingView)
+            await until(pilot, lambda: view.follower is not None and view.follower.state.step >= 20)
+            await pilot.pause(0.6)
+            save(app, "training-80x24")
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+            await until(pilot, lambda: "rows" in str(app.screen.query_one("#job-data").render()))
+            save(app, "new-job")
     finally:
         stop(run_dir)
         wait_for_exit(pid)
