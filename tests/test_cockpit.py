@@ -291,6 +291,29 @@ def test_batch_command_prints_the_xray(tmp_path: Path, tiny_ner_dir: Path) -> No
     assert bad.returncode == 2 and "no record of step 99" in bad.stderr
 
 
+def test_causal_lm_xray_and_predictions(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    from tui_hf.core.training.xray import xray
+
+    texts = ["the cat sat on the mat today", "a dog ran in the park at noon", "we read two books last week",
+             "rain fell over the hills all night"] * 10
+    data = tmp_path / "lm.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    run_dir = make_run(tmp_path, tiny_gpt2_dir, "native", "lm", data=data, max_steps=2, batch_size=4,
+                       task="causal-lm", predictions=2)
+    drive_inline(run_dir)
+    x = xray(run_dir, 1)
+    assert x.matches
+    for row in x.rows:
+        assert row.trained[0] is False  # the first token is never predicted
+        assert all(row.trained[1: row.length]) and not any(row.trained[row.length:])  # padding is not trained
+    assert x.supervised == sum(r.length - 1 for r in x.rows)
+    preds = events(run_dir, "predictions")
+    assert [p["step"] for p in preds] == [0, 2]  # the baseline and the epoch-end evaluation
+    for item in preds[-1]["items"]:
+        text = item["text"] + " " + item["gold"]
+        assert text in texts and 0.0 <= item["confidence"] <= 1.0 and isinstance(item["prediction"], str)
+
+
 # -- attach --once, diff --------------------------------------------------------------------------------------
 
 
@@ -317,3 +340,89 @@ def test_attach_once_and_runs_diff(tmp_path: Path, tiny_bert_cls_dir: Path) -> N
     assert d.returncode == 0, d.stderr
     assert "learning_rate: 0.005  vs  0.001" in d.stdout
     assert "seed" not in d.stdout.split("status:")[0]
+
+
+# -- a real detached job, steered from the command line -------------------------------------------------------
+
+
+def test_control_command_steers_a_detached_job(tmp_path: Path, tiny_bert_cls_dir: Path,
+                                               jobs: Any) -> None:  # noqa: F811  (the fixture)
+    import re
+
+    from tui_hf.core.training.job import launch
+
+    run_dir = jobs.watch(make_run(tmp_path, tiny_bert_cls_dir, "trainer", "live", max_steps=3000, epochs=100))
+    launch(run_dir)
+    wait_for(lambda: events(run_dir, "train"), 120, "the first step")
+    saved = tui_hf("control", str(run_dir), "save", "--wait", "60")
+    assert saved.returncode == 0, saved.stderr
+    m = re.search(r"live: done: saving checkpoint-(\d+)", saved.stdout)
+    assert m, saved.stdout
+    step = int(m.group(1))
+    wait_for(lambda: [e for e in events(run_dir, "checkpoint") if e["step"] == step], 60, f"checkpoint-{step}")
+    evaluated = tui_hf("control", str(run_dir), "eval", "--wait", "60")
+    assert evaluated.returncode == 0 and "done: evaluating at step" in evaluated.stdout, evaluated.stderr
+    at = int(evaluated.stdout.rsplit("step ", 1)[1])
+    wait_for(lambda: [e for e in events(run_dir, "eval") if e["step"] == at], 60, f"the evaluation at step {at}")
+    stopped = tui_hf("control", str(run_dir), "stop", "--wait", "60")
+    assert stopped.returncode == 0 and "done: stopping at step" in stopped.stdout, stopped.stderr
+    wait_for(lambda: read_state(run_dir).status == "stopped", 60, "the stop")
+    log = (run_dir / "train.log").read_bytes()
+    assert b"step 1 " in log and b"\r" not in log  # plain lines: no progress bars redrawn in place
+    snapshot = tui_hf("attach", "live", "--once", "--runs-dir", str(run_dir.parent))
+    assert snapshot.returncode == 0 and "live: stopped" in snapshot.stdout
+    assert "last request: stop (control)" in snapshot.stdout
+
+
+# -- viewers: stall, smoothing, old specs -----------------------------------------------------------------------
+
+
+def test_runs_and_snapshot_flag_a_stalled_job(tmp_path: Path) -> None:
+    """A job alive (its lock held) that logged a step every second, then nothing for 10 minutes: stalled."""
+    import os
+    import time
+
+    from tui_hf.core.training.follow import snapshot
+    from tui_hf.core.training.runlock import RunLock
+    from tui_hf.core.training.runs import RunsWatcher
+
+    run_dir = tmp_path / "runs" / "stuck"
+    run_dir.mkdir(parents=True)
+    t0 = time.time() - 700
+    lines = [{"event": "start", "time": t0, "total_steps": 100, "engine": "native", "model": "m", "labels": []},
+             {"event": "status", "time": t0, "status": "running"}]
+    lines += [{"event": "train", "time": t0 + s, "step": s, "epoch": s / 100, "loss": 1.0} for s in range(1, 41)]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    with RunLock.acquire(run_dir) as lock:
+        lock.record(os.getpid())
+        [summary] = RunsWatcher(tmp_path / "runs").refresh()
+        assert summary.status == "running" and summary.alert is not None
+        assert summary.alert["kind"] == "stall" and summary.alert["step"] == 40
+        assert "stall at step 40" in tui_hf("runs", "--runs-dir", str(tmp_path / "runs")).stdout
+        assert "no progress for 66" in snapshot(run_dir)  # 700 - 40 s since step 40
+    [ended] = RunsWatcher(tmp_path / "runs").refresh()
+    assert ended.status == "died" and ended.alert is None  # a dead job is not "stalled"
+
+
+def test_smoothing_helpers() -> None:
+    from tui_hf.core.training.follow import moving_average, smoothed, sparkline
+
+    assert moving_average([1.0, 2.0, 3.0, 4.0], 2) == [1.0, 1.5, 2.5, 3.5]
+    pts = [(1, 1.0), (2, math.nan), (3, 3.0)]
+    assert smoothed(pts, "none") == [(1, 1.0), (3, 3.0)]
+    assert smoothed(pts, "window", 2) == [(1, 1.0), (3, 2.0)]
+    assert smoothed([(1, 2.0), (2, 2.0)], "ema", 0.9) == [(1, pytest.approx(2.0)), (2, pytest.approx(2.0))]
+    assert sparkline([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]) == "▁▂▃▄▅▆▇█"
+    assert len(sparkline([float(i) for i in range(1000)], width=40)) == 40
+
+
+def test_a_spec_written_before_the_cockpit_still_loads(tmp_path: Path) -> None:
+    from tui_hf.core.training.spec import TrainSpec
+
+    old = {"model": "embedded", "task": "text-classification", "engine": "trainer", "data": {"train": "x.csv"},
+           "epochs": 3, "batch_size": 16, "learning_rate": 5e-5, "logging_steps": 5, "max_steps": -1}
+    (tmp_path / "spec.json").write_text(json.dumps(old), encoding="utf-8")
+    spec = TrainSpec.load(tmp_path / "spec.json")
+    assert (spec.sentinel, spec.record_batches, spec.eval_steps, spec.early_stopping_metric) == ("warn", True, 0, None)
+    bad = TrainSpec.from_dict({**old, "sentinel": "explode"})
+    assert "sentinel must be one of warn, save, stop, off" in bad.problems()

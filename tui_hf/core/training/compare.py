@@ -139,7 +139,8 @@ def format_comparison(c: Comparison) -> str:
             lines.append(f"{title} {k.removeprefix('eval_')}: {shown}" + (f"  (delta {delta})" if delta else ""))
     rows = aligned(c)
     if rows:
-        lines.append(f"loss by {c.axis} (every {max(len(rows) // 10, 1)}th row):")
-        for x, losses in rows[:: max(len(rows) // 10, 1)]:
+        stride = max(len(rows) // 10, 1)
+        lines.append(f"train loss by {c.axis}" + (f" (every {stride}th of {len(rows)} points):" if stride > 1 else ":"))
+        for x, losses in rows[::stride]:
             lines.append(f"  {x:>10g}  " + "  ".join(f"{v:.4f}" if v is not None else "     -" for v in losses))
     return "\n".join(lines)
