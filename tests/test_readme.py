@@ -215,6 +215,46 @@ def _removed(r: Result, w: Workspace) -> None:
     assert w.detached and not w.run_dir(w.detached).exists(), r.out
 
 
+def _resumed(w: Workspace) -> None:
+    """Requests need a job to read them: the job `resume RUN --detach` started, once it is past its data."""
+    from tui_hf.core.training import job
+
+    assert w.detached
+    run_dir = w.run_dir(w.detached)
+    _wait(f"{w.detached} resumed", lambda: job.is_alive(run_dir))
+
+
+def _acknowledged(action: str) -> Callable[[Result, Workspace], None]:
+    def check(r: Result, w: Workspace) -> None:
+        assert w.detached
+        _wait(f"{action} acknowledged", lambda: any(
+            e.get("event") == "control" and e.get("action") == action and e.get("via") == "control"
+            for e in _events(w, w.detached)))
+        assert r.code == 0, r.out
+
+    return check
+
+
+def _snapshot(r: Result, w: Workspace) -> None:
+    assert r.code == 0 and f"{w.detached}: " in r.out and "step " in r.out and "alerts" in r.out, r.out
+
+
+def _xray(r: Result, w: Workspace) -> None:
+    assert r.code == 0 and "step 1: 16 rows" in r.out and "matches the trained batch" in r.out, r.out
+    assert "label " in r.out and "line " in r.out
+
+
+def _diffed(r: Result, w: Workspace) -> None:
+    assert r.code == 0, r.out
+    assert 'engine: "trainer"  vs  "native"' in r.out, r.out
+
+
+def _two_runs(command: str, w: Workspace) -> str:
+    assert len(w.runs) >= 2, "the runs compared are the first two the examples made: run them in README's order"
+    names = iter(w.runs[:2])
+    return RUN_NAME.sub(lambda _m: next(names), command)
+
+
 def _short_training(command: str, _w: Workspace) -> str:
     return f"{command} --max-steps 2"
 
@@ -253,6 +293,12 @@ EXAMPLES = [
             before=_training, rewrite=_run_placeholder),
     Example(r"tui-hf resume RUN \[--detach\](\s+#.*)?", lambda r, w: None if "resumed" in r.out else pytest.fail(r.out),
             before=_stopped, rewrite=_run_placeholder),
+    Example(r"tui-hf control RUN save(\s+#.*)?", _acknowledged("save"), before=_resumed, rewrite=_run_placeholder),
+    Example(r"tui-hf control RUN early-stop --metric eval_loss --patience 2(\s+#.*)?", _acknowledged("early-stop"),
+            before=_resumed, rewrite=_run_placeholder),
+    Example(r"tui-hf attach RUN --once(\s+#.*)?", _snapshot, rewrite=_run_placeholder),
+    Example(r"tui-hf batch RUN 1(\s+#.*)?", _xray, rewrite=_run_placeholder),
+    Example(r"tui-hf runs --diff \S+ \S+(\s+#.*)?", _diffed, rewrite=_two_runs),
     Example(r"tui-hf export RUN metrics\.csv(\s+#.*)?", _exported, rewrite=_run_placeholder),
     Example(r"tui-hf runs rm RUN(\s+#.*)?", _removed, before=_resumed_job_ended, rewrite=_run_placeholder),
 ]

@@ -1,4 +1,4 @@
-"""Training commands: train, runs (and runs rm), attach, stop, resume, export.
+"""Training commands: train, runs (runs rm, runs --diff), attach (--once), stop, control, batch, resume, export.
 
 Every command answers a problem in one line (exit 2 for bad input or a run in the wrong state, 4 when the
 run directory cannot be written); the flags that would allow a refused setting are named here, since the
@@ -57,6 +57,10 @@ def add_training_commands(sub: Any) -> None:
     runs = sub.add_parser("runs", help="list runs with status and best metric; `runs rm RUN` deletes one",
                           description="List runs with status, step, loss and best metric.")
     runs.add_argument("--runs-dir")
+    runs.add_argument("--diff", nargs="+", metavar="RUN", help="compare two or more runs: spec differences, "
+                                                                 "best and final metrics, losses side by side")
+    runs.add_argument("--by", choices=("step", "epoch", "samples"), default="step",
+                      help="the axis runs are aligned on with --diff")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="rm")
     rm = runs_sub.add_parser("rm", help="delete a run directory (refused while the run is alive)",
                              description="Delete a run directory; refused while its job runs.")
@@ -74,6 +78,30 @@ def add_training_commands(sub: Any) -> None:
             p.add_argument("--nproc", type=int, default=1)
         if name == "export":
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
+        if name == "attach":
+            p.add_argument("--once", action="store_true", help="print a text snapshot (status, loss sparkline, "
+                                                               "alerts) and exit: for scripts and slow links")
+    control = sub.add_parser("control", help="steer a running job: save, eval, stop, early-stop, no-early-stop",
+                             description="Ask a running job to act at its next step boundary: save a checkpoint "
+                                         "now, evaluate now, stop (with a checkpoint), arm early stopping "
+                                         "(--metric, --patience) or disarm it. The job acknowledges each request "
+                                         "in its events.")
+    control.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    control.add_argument("action", choices=("save", "eval", "stop", "early-stop", "no-early-stop"))
+    control.add_argument("--metric", default="eval_loss", help="early-stop: the eval metric to watch "
+                                                               "(default eval_loss)")
+    control.add_argument("--patience", type=int, default=3, help="early-stop: evaluations without improvement")
+    control.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the acknowledgement "
+                                                                  "(0: do not wait)")
+    control.add_argument("--runs-dir")
+    batch = sub.add_parser("batch", help="X-ray the batch a run trained at a step",
+                           description="Rebuild the batch a run trained at STEP (from the data, tokenizer and "
+                                       "collator) and print each row's tokens, what the loss trained on, padding, "
+                                       "labels and the row's line in the data file; checks the rebuild against "
+                                       "the hash recorded while training.")
+    batch.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    batch.add_argument("step", type=int, metavar="STEP")
+    batch.add_argument("--runs-dir")
 
 
 def build_spec(args: argparse.Namespace) -> Any:
@@ -160,22 +188,41 @@ def runs_command(args: argparse.Namespace) -> int:
         delete_run(run_dir)
         print(f"deleted {run_dir}")
         return 0
+    if args.diff:
+        from tui_hf.core.errors import SpecError
+        from tui_hf.core.training.compare import compare_runs, format_comparison
+
+        if len(args.diff) < 2:
+            raise SpecError("--diff needs two or more runs")
+        print(format_comparison(compare_runs([resolve_run(r, args.runs_dir) for r in args.diff], args.by)))
+        return 0
     runs = list(reversed(RunsWatcher(args.runs_dir).refresh()))  # oldest first, the newest at the bottom
     if not runs:
         print(f"no runs in {runs_root(args.runs_dir)}")
         return 0
-    print(f"{'run':<44} {'status':<9} {'step':>11} {'loss':>7} {'best':>16}")
+    print(f"{'run':<44} {'status':<9} {'step':>11} {'loss':>7} {'best':>16}  alerts")
     for r in runs:
         steps = f"{r.step}/{r.total_steps}" if r.total_steps else "-"
         loss = f"{r.loss:.4f}" if r.loss is not None else "-"
         best = f"{r.best[0]} {r.best[1]:.4f}" if r.best else "-"
-        print(f"{r.name:<44} {r.status:<9} {steps:>11} {loss:>7} {best:>16}")
+        alerts = "-"
+        if r.alerts:
+            last = r.alert or {}
+            at = f" at step {last.get('step')}" if last.get("step") is not None else ""
+            alerts = f"{r.alerts}: {last.get('kind') or last.get('level')}{at}"
+        print(f"{r.name:<44} {r.status:<9} {steps:>11} {loss:>7} {best:>16}  {alerts}")
     return 0
 
 
 @one_line_errors
 def attach_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import resolve_run
+
+    if args.once:
+        from tui_hf.core.training.follow import snapshot
+
+        print(snapshot(resolve_run(args.run, args.runs_dir)))
+        return 0
     from tui_hf.ui.attach import AttachApp
 
     app = AttachApp(resolve_run(args.run, args.runs_dir))
@@ -191,6 +238,52 @@ def stop_command(args: argparse.Namespace) -> int:
     pid = request_stop(run_dir)
     print(f"asked {run_dir} (pid {pid}) to stop; it saves a checkpoint first")
     return 0
+
+
+@one_line_errors
+def control_command(args: argparse.Namespace) -> int:
+    import time
+
+    from tui_hf.core.training.control import Control, send_control
+    from tui_hf.core.training.events import EventReader
+    from tui_hf.core.training.job import resolve_run
+
+    run_dir = resolve_run(args.run, args.runs_dir)
+    early = args.action == "early-stop"
+    control = Control(args.action, metric=args.metric if early else None, patience=args.patience if early else None)
+    reader = EventReader(run_dir)
+    reader.read()  # acknowledgements from now on
+    request = send_control(run_dir, control)
+    if args.wait <= 0:
+        print(f"asked {run_dir} to {args.action} (request {request})")
+        return 0
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        for e in reader.read():
+            if e.get("event") == "control" and e.get("request") == request:
+                refused = e.get("refused") is True
+                print(f"{run_dir.name}: {'refused' if refused else 'done'}: {e.get('message')}")
+                return 2 if refused else 0
+        time.sleep(0.2)
+    print(f"asked {run_dir} to {args.action} (request {request}); no acknowledgement within {args.wait:g} s: "
+          "the job acts at its next step", file=sys.stderr)
+    return 0
+
+
+@one_line_errors
+def batch_command(args: argparse.Namespace) -> int:
+    from tui_hf.core.training.job import resolve_run
+    from tui_hf.core.training.xray import format_xray, xray
+
+    run_dir = resolve_run(args.run, args.runs_dir)
+    import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
+
+    from tui_hf.core.quiet import route_library_logs
+
+    route_library_logs()  # the loading chatter goes to the log file, the X-ray to the terminal
+    x = xray(run_dir, args.step)
+    print(format_xray(x))
+    return 0 if x.matches else 1
 
 
 @one_line_errors
@@ -219,4 +312,5 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 TRAINING_COMMANDS = {"train": train_command, "runs": runs_command, "attach": attach_command, "stop": stop_command,
-                     "resume": resume_command, "export": export_command}
+                     "resume": resume_command, "export": export_command, "control": control_command,
+                     "batch": batch_command}

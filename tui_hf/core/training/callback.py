@@ -6,7 +6,13 @@ Add it to any script's Trainer and `tui-hf attach runs/<name>` shows that traini
     trainer = Trainer(..., callbacks=[TuiHfCallback("runs/my-experiment")])
 
 On its own it takes the run's lock for the length of training (a second writer is refused) and writes
-start, train, eval, checkpoint and status events through the same `EventWriter` as the native loop. The
+start, train, eval, checkpoint and status events through the same `EventWriter` as the native loop.
+
+It also runs the sentinel (per-step NaN/inf loss, empty batches, loss spikes; gradient norms as Trainer
+logs them), records each step's input hash and loss for the batch X-ray (the rows themselves only in the
+app's own Trainer engine, whose collator reports them), and honours requests sent with `tui-hf control`
+at step boundaries: save, eval (when the Trainer has an eval_strategy), stop, early-stop and no-early-stop.
+With several processes only stop is honoured, by signal (`tui-hf stop`): a request file reaches one rank. The
 app's Trainer engine uses the same class with its own writer, and has it move each finished checkpoint
 from Trainer's output directory (a staging area) into place.
 """
@@ -34,7 +40,9 @@ class TuiHfCallback(TrainerCallback):
     def __init__(self, run_dir: str | os.PathLike[str], *, stop_event: threading.Event | None = None,
                  tokens_per_sample: float | None = None, labels: list[str] | None = None, engine: str = "trainer",
                  model_name: str | None = None, owns_status: bool = True, writer: EventWriter | None = None,
-                 commit_checkpoints: bool = False, on_stop: Callable[[int], None] | None = None) -> None:
+                 commit_checkpoints: bool = False, on_stop: Callable[[int], None] | None = None,
+                 watch: Any = None, can_evaluate: bool | None = None, eval_steps: int = 0,
+                 predictor: Callable[[Any], list[dict[str, Any]]] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.stop_event = stop_event
         self.tokens_per_sample = tokens_per_sample
@@ -51,6 +59,13 @@ class TuiHfCallback(TrainerCallback):
         self._writer = writer
         self._lock: Any = None
         self._last: tuple[float, int] | None = None
+        self.watch = watch  # StepWatch; made on first use for a script's Trainer
+        self._own_watch = watch is None
+        self.can_evaluate = can_evaluate
+        self.eval_steps = eval_steps
+        self.predictor = predictor
+        self._evaluated_step = -1
+        self._saved_step = -1
 
     def _w(self) -> EventWriter:
         if self._writer is None:
@@ -62,8 +77,19 @@ class TuiHfCallback(TrainerCallback):
             self._writer = EventWriter(self.run_dir)
         return self._writer
 
+    def _watch(self) -> Any:
+        if self.watch is None and self._own_watch:
+            from tui_hf.core.training.watch import StepWatch
+
+            self.watch = StepWatch(self.run_dir, self._w())
+        return self.watch
+
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         self._last = (time.time(), state.global_step)
+        if state.is_world_process_zero and model is not None:
+            self._watch().attach(model)
+            if self.can_evaluate is None:
+                self.can_evaluate = str(getattr(args, "eval_strategy", "no")) not in ("no", "IntervalStrategy.NO")
         if not state.is_world_process_zero or self.started:
             return
         labels = self.labels or list((getattr(getattr(model, "config", None), "id2label", None) or {}).values())
@@ -86,6 +112,63 @@ class TuiHfCallback(TrainerCallback):
             control.should_save = True
             if self.on_stop is not None:
                 self.on_stop(state.global_step)
+        if state.is_world_process_zero and self.watch is not None:
+            self._cockpit(args, state, control)
+
+    def _stop(self, control: Any, state: Any, via: str) -> None:
+        """A graceful stop decided here (a request, the sentinel, early stopping): a checkpoint, then the end."""
+        if self.stopped:
+            return
+        self.stopped = True
+        control.should_training_stop = True
+        control.should_save = True
+        if self.stop_event is not None and hasattr(self.stop_event, "request"):
+            self.stop_event.request(via)
+        if self.on_stop is not None:
+            self.on_stop(state.global_step)  # the engine acknowledges it (and says "stopping")
+        else:
+            self._w().control_ack("stop", via=via, message=f"stopping at step {state.global_step}")
+
+    def _cockpit(self, args: Any, state: Any, control: Any) -> None:
+        """The sentinel's verdict on this step, the policy, the viewers' requests."""
+        watch, step = self.watch, state.global_step
+        alerts = watch.end_step(step)
+        if alerts and watch.policy == "save":
+            control.should_save = True
+        elif alerts and watch.policy == "stop":
+            self._stop(control, state, "sentinel")
+        if self.eval_steps and step % self.eval_steps == 0 and self.can_evaluate:
+            control.should_evaluate = True
+        for c in watch.controls():
+            if args.world_size > 1:
+                watch.ack(c, f"not possible with {args.world_size} processes (a request reaches one of them); "
+                             "stop by signal instead", refused=True)
+            elif c.action == "save":
+                control.should_save = True
+                watch.ack(c, f"saving checkpoint-{step}")
+            elif c.action == "eval":
+                if self.can_evaluate:
+                    control.should_evaluate = True
+                    watch.ack(c, f"evaluating at step {step}")
+                else:
+                    watch.ack(c, "no validation data to evaluate on", refused=True)
+            elif c.action == "stop":
+                watch.ack(c, f"stopping at step {step}: saving a checkpoint")
+                self._stop(control, state, "control")
+            elif c.action == "early-stop":
+                if self.can_evaluate:
+                    watch.ack(c, watch.arm(c))
+                else:
+                    watch.ack(c, "no validation data: nothing to watch", refused=True)
+            elif c.action == "no-early-stop":
+                watch.ack(c, watch.disarm())
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # An epoch that ends where an evaluation or save was just made (a stop, eval_steps) does not repeat it.
+        if state.global_step == self._evaluated_step:
+            control.should_evaluate = False
+        if state.global_step == self._saved_step:
+            control.should_save = False
 
     def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.abort_evaluation and self.stop_event is not None and self.stop_event.is_set():
@@ -105,6 +188,10 @@ class TuiHfCallback(TrainerCallback):
         self._w().train(step=state.global_step, epoch=state.epoch or 0.0, loss=logs["loss"],
                         learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                         samples_per_second=sps, tokens_per_second=tps, memory_mb=memory_mb())
+        if self.watch is not None and isinstance(logs.get("grad_norm"), (int, float)):
+            alerts = self.watch.grad_norm(state.global_step, float(logs["grad_norm"]))
+            if alerts and self.watch.policy == "stop":
+                self._stop(control, state, "sentinel")
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
                     **kwargs: Any) -> None:
@@ -112,10 +199,22 @@ class TuiHfCallback(TrainerCallback):
             keep = {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING)}
             self._w().eval(step=state.global_step, epoch=state.epoch or 0.0, metrics=keep)
             self._last = (time.time(), state.global_step)  # evaluation time is not training throughput
+            self._evaluated_step = state.global_step
+            model = kwargs.get("model")
+            if self.predictor is not None and model is not None:
+                items = self.predictor(model)
+                if items:
+                    self._w().predictions(step=state.global_step, items=items)
+            if self.watch is not None:
+                # Early stopping counts evaluations made while training, not the baseline before step 1.
+                _, stop = self.watch.evaluated(state.global_step, keep, training=state.global_step > 0)
+                if stop:
+                    self._stop(control, state, "early-stopping")
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
+        self._saved_step = state.global_step
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if self.commit_checkpoints:
             from tui_hf.core.training import checkpoints
@@ -127,6 +226,8 @@ class TuiHfCallback(TrainerCallback):
         if state.is_world_process_zero and self.owns_status:
             self._w().status("stopped" if self.stopped else "finished", step=state.global_step,
                              total_steps=state.max_steps)
+        if self.watch is not None:
+            self.watch.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

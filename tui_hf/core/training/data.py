@@ -29,7 +29,9 @@ from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the pre
 from tui_hf.core.training.preflight import DataPlan
 from tui_hf.core.training.spec import TrainSpec
 
-READER_VERSION = 1  # part of the dataset cache key: bump when what the reader yields changes
+READER_VERSION = 2  # part of the dataset cache key: bump when what the reader yields changes
+SOURCE_ROW = "source_row"  # the row's line in its data file (its index in a hub split)
+INDEX = "tuihf_index"  # the row's position in the train split: what a step's batch is rebuilt from
 _stop: threading.Event | None = None  # the job's stop flag, read by the generator and the tokenizer map
 
 
@@ -44,7 +46,9 @@ def _rows(path: str, size: int, mtime_ns: int, task: str, text_column: str, labe
     csv_cell = path.lower().endswith(".csv")
     seen: dict[Any, str] = {}
     for number, rec in records(path, _stop):
-        yield clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen)
+        row = clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen)
+        row[SOURCE_ROW] = number  # where the row is in the file, for the batch X-ray
+        yield row
 
 
 def _from_file(spec: TrainSpec, path: str) -> Any:
@@ -99,6 +103,7 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
         return out
 
     converted = raw.map(convert, batched=True, remove_columns=raw.column_names)
+    converted = converted.add_column(SOURCE_ROW, list(range(len(converted))))
     if spec.task != "causal-lm" and not names:
         column = converted["tags"] if spec.task == "token-classification" else converted["label"]
         flat = {t for tags in column for t in tags} if spec.task == "token-classification" else set(column)
@@ -113,6 +118,37 @@ class Prepared:
     collator: Any
     labels: list[str]  # class names in id order (empty for causal-lm)
     tokens_per_sample: float
+    eval_raw: Any = None  # the validation rows before tokenization (text, label / tokens, tags)
+    train_raw: Any = None
+
+
+class RowCollator:
+    """The task's collator, minus the bookkeeping columns; remembers which train rows went into each batch.
+
+    `pending` holds (input hash, rows) per collated train batch, oldest first: the step's forward pass pairs
+    its own input hash with it (a batch collated but never trained, as when resuming skips batches, is
+    passed over instead of shifting every later step's rows).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        import collections
+
+        self.inner = inner
+        self.record = False
+        self.pending: collections.deque[tuple[str, list[int]]] = collections.deque(maxlen=64)
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        rows = None
+        if features and (INDEX in features[0] or SOURCE_ROW in features[0]):
+            if INDEX in features[0]:
+                rows = [int(f[INDEX]) for f in features]
+            features = [{k: v for k, v in f.items() if k not in (INDEX, SOURCE_ROW)} for f in features]
+        batch = self.inner(features)
+        if self.record and rows is not None:
+            from tui_hf.core.training.xray import batch_hash
+
+            self.pending.append((batch_hash(batch["input_ids"]), rows))
+        return batch
 
 
 def load_raw(spec: TrainSpec, plan: DataPlan, stop: threading.Event | None = None) -> tuple[Any, list[str]]:
@@ -182,15 +218,16 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
         collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
 
     try:
-        tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names)
-                     for name, split in raw.items()}
+        tokenized = {name: split.map(encode, batched=True, remove_columns=[
+            c for c in split.column_names if not (name == "train" and c == SOURCE_ROW)]) for name, split in raw.items()}
     except Exception:
         _check_stop()  # a stop raised inside map may come back wrapped
         raise
     train = tokenized["train"]
     if len(train) == 0:
         raise SpecError("the train data is empty after tokenization")
+    train = train.add_column(INDEX, list(range(len(train))))
     # Tokens per sample from a bounded sample: reading a whole column of a large set would fill memory.
     lengths = [len(ids) for ids in train.select(range(min(len(train), 5000)))["input_ids"]]
-    return Prepared(tokenized["train"], tokenized.get("validation"), collator, labels,
-                    sum(lengths) / len(lengths))
+    return Prepared(train, tokenized.get("validation"), RowCollator(collator), labels, sum(lengths) / len(lengths),
+                    eval_raw=raw.get("validation"), train_raw=raw["train"])

@@ -47,7 +47,9 @@ class NativeEngine:
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.step = 0
-        self.nonfinite_reported = False
+        self.watch: Any = None
+        self._saved_at = -1  # the step of the last checkpoint (no second save of the same step)
+        self._evaluated_at = -1
 
     # -- prepare --
 
@@ -69,6 +71,9 @@ class NativeEngine:
         set_seed(spec.seed)
         self.resolved, self.tok = load_tokenizer_for(spec)
         self.prep: Prepared = prepare(spec, self.tok, self.ctx.plan, self.ctx.stop)
+        from tui_hf.core.training.watch import make_watch
+
+        self.watch = make_watch(self.ctx, self.prep.collator)
         resume = self.ctx.checkpoint
         self.model = build_model(spec, self.resolved, self.prep.labels,
                                  source=str(resume.path) if resume else None).to(device)
@@ -131,7 +136,56 @@ class NativeEngine:
                            metrics_from(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy()).items()})
         if self.ctx.writer is not None:
             self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
+        self._evaluated_at = self.step
+        if self.watch is not None:
+            self._predict()
+            alerts, stop = self.watch.evaluated(self.step, result, training=not baseline)
+            self._apply(alerts, in_eval=True)
+            if stop:
+                self.ctx.stop.request("early-stopping")
         return result
+
+    def _predict(self) -> None:
+        from tui_hf.core.training.predict import predict_examples
+
+        items = predict_examples(self.core, self.tok, self.spec, self.prep, self.device)
+        if items and self.ctx.writer is not None:
+            self.ctx.writer.predictions(step=self.step, items=items)
+
+    # -- the cockpit: alerts and requests, at step boundaries --
+
+    def _apply(self, alerts: list[Any], in_eval: bool = False) -> None:
+        """The sentinel's policy: save a checkpoint, or stop (which saves one), on any alert."""
+        if not alerts or self.watch is None:
+            return
+        if self.watch.policy == "stop":
+            self.ctx.stop.request("sentinel")
+        elif self.watch.policy == "save" and not in_eval:
+            self.save_checkpoint()
+
+    def _steer(self) -> None:
+        if self.watch is None:
+            return
+        for c in self.watch.controls():
+            if c.action == "save":
+                self.save_checkpoint()
+                self.watch.ack(c, f"saved checkpoint-{self.step}")
+            elif c.action == "eval":
+                if self.prep.eval is None:
+                    self.watch.ack(c, "no validation data to evaluate on", refused=True)
+                else:
+                    self.watch.ack(c, f"evaluating at step {self.step}")
+                    self.evaluate()
+            elif c.action == "stop":
+                self.ctx.stop.request("control")
+                self.watch.ack(c, f"stopping at step {self.step}")
+            elif c.action == "early-stop":
+                if self.prep.eval is None:
+                    self.watch.ack(c, "no validation data: nothing to watch", refused=True)
+                else:
+                    self.watch.ack(c, self.watch.arm(c))
+            elif c.action == "no-early-stop":
+                self.watch.ack(c, self.watch.disarm())
 
     # -- train --
 
@@ -162,6 +216,8 @@ class NativeEngine:
         from torch.utils.data import DataLoader
 
         spec, writer = self.spec, self.ctx.writer
+        if self.watch is not None:
+            self.watch.attach(self.core)  # here, not in prepare: hooks added after prepare run before ours
         self.model.train()
         last_time, samples, tokens = time.time(), 0, 0
         stopped = False
@@ -187,11 +243,12 @@ class NativeEngine:
                 samples += batch["input_ids"].shape[0] * self.world
                 tokens += int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
                 value = float(loss.detach())  # detached: a grad-tracking scalar makes torch warn
+                if self.watch is not None:
+                    self._apply(self.watch.end_step(self.step, grad_norm))
+                    self._steer()
+                    if spec.eval_steps and self.step % spec.eval_steps == 0 and self.step < self.total:
+                        self.evaluate()
                 if writer is not None:
-                    if not math.isfinite(value) and not self.nonfinite_reported:
-                        self.nonfinite_reported = True
-                        writer.alert(f"the loss is {value} at step {self.step}: lower learning_rate or check "
-                                     "the data", level="error", step=self.step)
                     if self.step % spec.logging_steps == 0 or self.step in (1, self.total):
                         now = time.time()
                         elapsed = max(now - last_time, 1e-9)
@@ -208,13 +265,20 @@ class NativeEngine:
                     break
             if stopped:
                 break
-            self.evaluate()
+            if self._evaluated_at != self.step:
+                self.evaluate()
             self.save_checkpoint()
             last_time, samples, tokens = time.time(), 0, 0
             if self.step >= self.total:
                 break
+            if self._stop_requested():  # early stopping after the epoch's evaluation
+                stopped = True
+                self.ctx.acknowledge_stop(self.step)
+                break
         if stopped:
             self.save_checkpoint()
+        if self.watch is not None:
+            self.watch.close()
         if self.world > 1:
             import torch.distributed as dist
 
@@ -225,7 +289,7 @@ class NativeEngine:
     def save_checkpoint(self) -> None:
         import torch
 
-        if self.rank != 0:
+        if self.rank != 0 or self._saved_at == self.step:
             return
         what = f"saving checkpoint-{self.step}"
         needed = checkpoint_bytes(self.core)
@@ -247,6 +311,7 @@ class NativeEngine:
             if reason:
                 raise StorageError(reason) from None
             raise
+        self._saved_at = self.step
         if self.ctx.writer is not None:
             self.ctx.writer.checkpoint(step=self.step, path=str(path))
 

@@ -54,6 +54,7 @@ class TrainerEngine:
             logging_steps=spec.logging_steps, logging_first_step=True,
             eval_strategy="epoch" if self.prep.eval is not None else "no", save_strategy="epoch",
             save_total_limit=None, seed=spec.seed, report_to="none", disable_tqdm=True,
+            remove_unused_columns=False,  # the row-index columns reach our collator, which strips them
             use_cpu=spec.device == "cpu", dataloader_num_workers=0,
             dataloader_pin_memory=torch.cuda.is_available(),
         )
@@ -62,10 +63,15 @@ class TrainerEngine:
             # Trainer falls back to the CPU without a word when the named accelerator is missing.
             raise DeviceError(f"device {spec.device!r} was asked for but Trainer would train on {args.device.type}")
         self.args = args
+        from tui_hf.core.training.predict import predict_examples
+        from tui_hf.core.training.watch import make_watch
+
         self.callback = TuiHfCallback(ctx.run_dir, stop_event=ctx.stop, tokens_per_sample=self.prep.tokens_per_sample,
                                       labels=self.prep.labels, engine=self.name, model_name=spec.model,
                                       owns_status=False, writer=ctx.writer, commit_checkpoints=True,
-                                      on_stop=ctx.acknowledge_stop)
+                                      on_stop=ctx.acknowledge_stop, watch=make_watch(ctx, self.prep.collator),
+                                      can_evaluate=self.prep.eval is not None, eval_steps=spec.eval_steps,
+                                      predictor=lambda m: predict_examples(m, self.tok, spec, self.prep))
         self.callback.started = True  # the job writes the start event itself (before the baseline)
 
         def compute_metrics(pred: Any) -> dict[str, float]:

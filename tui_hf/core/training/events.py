@@ -8,8 +8,12 @@ the job process all go through its methods, so the format lives here:
     train       step, epoch, loss, learning_rate, grad_norm, samples_per_second, tokens_per_second, memory_mb
     eval        step, epoch, eval_* metrics
     checkpoint  step, path
-    alert       level ("warning" | "error"), message, step
-    control     action ("stop"), via (the signal), message: the job acknowledging a request
+    alert       level ("warning" | "error"), message, step, kind (sentinel.py: "nonfinite-loss", "loss-spike",
+                ...; absent on older alerts), action (the policy applied: warn | save | stop)
+    control     action (stop | save | eval | early-stop | no-early-stop | invalid), via (a signal, "control"
+                for a request file, "early-stopping"), message, request (the request file's name),
+                refused (true when the job could not honour it): the job acknowledging a request
+    predictions step, items: [{text, gold, prediction, confidence}] for a fixed handful of validation examples
     status      status (preparing, running, stopping, finished, stopped, failed), message, step, total_steps,
                 traceback
     final       step, path (the saved model)
@@ -166,11 +170,18 @@ class EventWriter:
     def checkpoint(self, *, step: int, path: str) -> dict[str, Any]:
         return self._event("checkpoint", {"step": step, "path": path})
 
-    def alert(self, message: str, *, level: str = "warning", step: int | None = None) -> dict[str, Any]:
-        return self._event("alert", {"level": level, "message": message, "step": step})
+    def alert(self, message: str, *, level: str = "warning", step: int | None = None, kind: str | None = None,
+              action: str | None = None) -> dict[str, Any]:
+        return self._event("alert", {"level": level, "message": message, "step": step, "kind": kind,
+                                     "action": action})
 
-    def control_ack(self, action: str, *, via: str, message: str = "") -> dict[str, Any]:
-        return self._event("control", {"action": action, "via": via, "message": message})
+    def control_ack(self, action: str, *, via: str, message: str = "", request: str | None = None,
+                    refused: bool | None = None) -> dict[str, Any]:
+        return self._event("control", {"action": action, "via": via, "message": message, "request": request,
+                                       "refused": refused})
+
+    def predictions(self, *, step: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._event("predictions", {"step": step, "items": items})
 
     def status(self, status: str, *, message: str = "", step: int | None = None, total_steps: int | None = None,
                traceback: str | None = None) -> dict[str, Any]:
@@ -249,6 +260,7 @@ class RunState:
     step: int = 0
     epoch: float = 0.0
     epochs: float = 0.0
+    batch_size: int = 0  # samples per optimizer step, over all processes
     started: float | None = None
     updated: float | None = None
     segment_started: float | None = None  # the latest start event (a resume begins a new segment)
@@ -258,6 +270,10 @@ class RunState:
     lr: list[tuple[int, float]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)  # acknowledged requests
+    predictions: dict[str, Any] | None = None  # the latest {"step", "items"}
+    intervals: list[float] = field(default_factory=list)  # seconds between recent train events (stall check)
+    last_train: tuple[float, int] | None = None  # (time, step) of the latest train event
     samples_per_second: float | None = None
     tokens_per_second: float | None = None
     memory_mb: float | None = None
@@ -286,6 +302,13 @@ class RunState:
                 if type(step) is not int:
                     step = _step(step)
                 if step is not None:
+                    if type(when) in numbers:
+                        last = self.last_train
+                        if last is not None and step > last[1] and when >= last[0]:
+                            self.intervals.append(when - last[0])
+                            if len(self.intervals) > 64:
+                                del self.intervals[:-32]
+                        self.last_train = (when, step)
                     if step > self.step:
                         self.step = step
                     if type(loss) in numbers:
@@ -305,6 +328,7 @@ class RunState:
                 self.segment_step = _step(e.get("resumed_from_step")) or 0
                 self.total_steps = _step(e.get("total_steps")) or self.total_steps
                 self.epochs = _number(e.get("epochs")) or self.epochs
+                self.batch_size = _step(e.get("batch_size")) or self.batch_size
                 self.engine = _text(e.get("engine")) or self.engine
                 self.model = _text(e.get("model")) or self.model
                 labels = e.get("labels")
@@ -325,7 +349,17 @@ class RunState:
                 self.checkpoints.append(_text(e.get("path")))
             elif kind == "alert":
                 self.alerts.append({"level": _text(e.get("level")) or "warning", "message": _text(e.get("message")),
-                                    "step": _step(e.get("step"))})
+                                    "step": _step(e.get("step")), "kind": _text(e.get("kind")),
+                                    "action": _text(e.get("action"))})
+            elif kind == "control":
+                self.controls.append({"action": _text(e.get("action")), "via": _text(e.get("via")),
+                                      "message": _text(e.get("message")), "request": _text(e.get("request")),
+                                      "refused": e.get("refused") is True})
+            elif kind == "predictions":
+                items = e.get("items")
+                if isinstance(items, list):
+                    self.predictions = {"step": _step(e.get("step")),
+                                        "items": [i for i in items if isinstance(i, dict)]}
             elif kind == "final":
                 self._advance(_step(e.get("step")))
                 self.final_path = _text(e.get("path")) or None

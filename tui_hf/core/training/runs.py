@@ -11,11 +11,13 @@ Call it from a worker thread; `iter_refresh` yields runs one at a time, newest f
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training import runlock
@@ -117,6 +119,8 @@ class RunSummary:
     message: str
     created: float
     updated: float | None
+    alerts: int = 0  # alert events, plus a stall the viewer detects (see sentinel.stall)
+    alert: dict[str, Any] | None = None  # the one a list shows: the first error, else the latest warning
 
     @property
     def name(self) -> str:
@@ -128,6 +132,7 @@ class RunSummary:
 
 
 _TRAIN_PREFIX = b'{"event": "train"'
+TRAIN_TAIL = 16
 
 
 class _Tracker:
@@ -138,15 +143,17 @@ class _Tracker:
         self.reader = EventReader(path)
         self.state = RunState()
         self.created = created(path)
+        self._stall_factor: float | None = None
 
     def poll(self) -> None:
         data = self.reader.read_bytes()
         if not data:
             return
-        events, last_train = [], None
+        # The last few train lines are parsed: enough for the time between steps (the stall check).
+        events, trains = [], collections.deque(maxlen=TRAIN_TAIL)
         for line in data.splitlines():
             if line.startswith(_TRAIN_PREFIX):
-                last_train = line
+                trains.append(line)
                 continue
             try:
                 value = json.loads(line)
@@ -154,12 +161,12 @@ class _Tracker:
                 continue
             if isinstance(value, dict):
                 if value.get("event") == "train":  # written by another JSON library's spacing
-                    last_train = line
+                    trains.append(line)
                     continue
                 events.append(value)
-        if last_train is not None:
+        for line in trains:
             try:
-                value = json.loads(last_train)
+                value = json.loads(line)
             except ValueError:
                 value = None
             if isinstance(value, dict):
@@ -170,11 +177,42 @@ class _Tracker:
             del self.state.lr[:-1]
 
     def summary(self) -> RunSummary:
+        import time
+
+        from tui_hf.core.training.sentinel import stall
+
         s = self.state
-        return RunSummary(path=self.path, status=effective_status(self.path, s), step=s.step,
+        status = effective_status(self.path, s)
+        errors = [a for a in s.alerts if a.get("level") == "error"]
+        alerts = errors[:1] or s.alerts[-1:]
+        count = len(s.alerts)
+        if status in ACTIVE:
+            stalled = stall(s.intervals, s.updated, time.time(), s.step, self.stall_factor)
+            if stalled is not None:
+                if not errors:
+                    alerts = [{"level": "warning", "message": stalled.message, "step": stalled.step,
+                               "kind": stalled.kind}]
+                count += 1
+        return RunSummary(path=self.path, status=status, step=s.step,
                           total_steps=s.total_steps, loss=s.train[-1][1] if s.train else None, best=s.best(),
                           engine=s.engine, model=s.model, message=s.message, created=self.created,
-                          updated=s.updated)
+                          updated=s.updated, alerts=count, alert=alerts[0] if alerts else None)
+
+    @property
+    def stall_factor(self) -> float:
+        """The run's own stall_factor (its spec), read once."""
+        if self._stall_factor is None:
+            from tui_hf.core.training.sentinel import SentinelConfig
+
+            self._stall_factor = SentinelConfig().stall_factor
+            try:
+                raw = json.loads((self.path / SPEC).read_text(encoding="utf-8"))
+                value = raw.get("stall_factor") if isinstance(raw, dict) else None
+                if isinstance(value, (int, float)) and value > 1:
+                    self._stall_factor = float(value)
+            except (OSError, ValueError):
+                pass
+        return self._stall_factor
 
 
 class RunsWatcher:

@@ -50,6 +50,17 @@ class TrainSpec:
     offline: bool = False
     trust_remote_code: bool = False  # allow a model that needs its own Python code (auto_map in its config)
     allow_pickle: bool = False  # allow a model with only pickle weights (pytorch_model.bin): unpickling runs code
+    eval_steps: int = 0  # evaluate every N steps as well as after each epoch (0: after each epoch only)
+    # The sentinel (see sentinel.py): what a job does on an alert, and its thresholds.
+    sentinel: str = "warn"  # warn | save | stop | off
+    spike_factor: float = 5.0
+    grad_norm_factor: float = 10.0
+    worse_evals: int = 3
+    stall_factor: float = 10.0
+    early_stopping_metric: str | None = None  # armed from the start (it can also be armed while training)
+    early_stopping_patience: int = 3
+    record_batches: bool = True  # per step: sample indices and an input hash, for the batch X-ray
+    predictions: int = 4  # validation examples predicted and recorded at each evaluation (0: none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -113,6 +124,16 @@ class TrainSpec:
             out.append("max_grad_norm must be 0 (no clipping) or more")
         if self.logging_steps < 1:
             out.append("logging_steps must be at least 1")
+        from tui_hf.core.training.sentinel import POLICIES
+
+        if self.sentinel not in POLICIES:
+            out.append(f"sentinel must be one of {', '.join(POLICIES)}")
+        if self.eval_steps < 0:
+            out.append("eval_steps must be 0 (each epoch) or more")
+        if self.spike_factor <= 1 or self.grad_norm_factor <= 1 or self.stall_factor <= 1:
+            out.append("spike_factor, grad_norm_factor and stall_factor must be above 1")
+        if self.worse_evals < 0 or self.early_stopping_patience < 1 or self.predictions < 0:
+            out.append("worse_evals and predictions must be 0 or more, early_stopping_patience at least 1")
         if self.max_steps == 0 or self.max_steps < -1:
             out.append("max_steps must be above 0, or -1 to train for the given epochs")
         from tui_hf.core.device import DEVICE_CHOICES

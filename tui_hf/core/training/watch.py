@@ -1,0 +1,181 @@
+"""StepWatch: the per-step bookkeeping both engines share (sentinel, batch X-ray record, control requests).
+
+It watches the model through a forward hook, so it sees what the forward pass really received and
+returned, in the native loop and inside Trainer alike (where a callback is never shown the per-step loss:
+Trainer's `logging_nan_inf_filter` replaces a NaN step by the running mean before anything is logged).
+Only training-mode forwards count; evaluation passes are ignored. The engine calls `end_step` after each
+optimizer step, `evaluated` after each evaluation and `controls` at step boundaries, and acts on what they
+return (save, evaluate, stop); the events are written here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from tui_hf.core.training.control import Control, Inbox
+from tui_hf.core.training.events import EventWriter
+from tui_hf.core.training.sentinel import Alert, EarlyStopping, Sentinel, SentinelConfig
+
+
+class StepWatch:
+    def __init__(self, run_dir: str | Path, writer: EventWriter, *, config: SentinelConfig | None = None,
+                 task: str | None = None, collator: Any = None, record_batches: bool = True,
+                 early_stopping: EarlyStopping | None = None) -> None:
+        self.writer = writer
+        self.config = config or SentinelConfig()
+        self.sentinel = Sentinel(self.config) if self.config.policy != "off" else None
+        self.task = task
+        self.collator = collator
+        self.inbox = Inbox(run_dir)
+        self.early = early_stopping
+        self.batches = None
+        if record_batches:
+            from tui_hf.core.training.xray import BatchLog
+
+            self.batches = BatchLog(run_dir)
+            if collator is not None and hasattr(collator, "pending"):
+                collator.record = True
+        self._losses: list[Any] = []
+        self._supervised: list[Any] = []
+        self._hashes: list[str] = []
+        self._rows: list[int] | None = None
+        self._tokens = 0
+        self._handle: Any = None
+
+    # -- what the forward pass saw --
+
+    def attach(self, model: Any) -> None:
+        if self._handle is None and (self.sentinel is not None or self.batches is not None):
+            self._handle = model.register_forward_hook(self._hook, with_kwargs=True)
+
+    def detach(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _causal(self, module: Any) -> bool:
+        if self.task is not None:
+            return self.task == "causal-lm"
+        name = type(module).__name__
+        return name.endswith("ForCausalLM") or "LMHead" in name
+
+    def _hook(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if not module.training:
+            return
+        loss = getattr(output, "loss", None)
+        if loss is None and isinstance(output, (tuple, list)) and output:
+            loss = output[0] if getattr(output[0], "dim", lambda: 1)() == 0 else None
+        if loss is not None:
+            self._losses.append(loss.detach())
+        labels = kwargs.get("labels")
+        if labels is not None and hasattr(labels, "dim"):
+            lab = labels[:, 1:] if labels.dim() == 2 and self._causal(module) else labels
+            self._supervised.append((lab != -100).sum())
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and hasattr(ids, "shape") and self.batches is not None:
+            from tui_hf.core.training.xray import batch_hash
+
+            digest = batch_hash(ids)
+            self._hashes.append(digest)
+            mask = kwargs.get("attention_mask")
+            self._tokens += int(mask.sum()) if mask is not None else int(ids.numel())
+            pending = getattr(self.collator, "pending", None)
+            while pending:  # pair with the collated batch of the same content (skipped batches passed over)
+                h, rows = pending.popleft()
+                if h == digest:
+                    self._rows = (self._rows or []) + rows
+                    break
+
+    # -- after each optimizer step --
+
+    def end_step(self, step: int, grad_norm: float | None = None) -> list[Alert]:
+        """Record the step, check it, write its alerts; returns them (the engine applies the policy)."""
+        loss = None
+        if self._losses:
+            loss = float(sum(float(x) for x in self._losses) / len(self._losses))
+        supervised = int(sum(int(x) for x in self._supervised)) if self._supervised else None
+        if self.batches is not None and self._hashes:
+            record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes)}
+            if self._rows is not None:
+                record["rows"] = self._rows
+            if loss is not None:
+                record["loss"] = loss if math.isfinite(loss) else str(loss)
+            if supervised is not None:
+                record["supervised"] = supervised
+            record["tokens"] = self._tokens
+            self.batches.write(record)
+        self._losses, self._supervised, self._hashes, self._rows, self._tokens = [], [], [], None, 0
+        if self.sentinel is None:
+            return []
+        return self._report(self.sentinel.step(step, loss, grad_norm, supervised))
+
+    def grad_norm(self, step: int, grad_norm: float | None) -> list[Alert]:
+        """A gradient norm seen later than its step (Trainer logs it; the callback never sees it per step)."""
+        if self.sentinel is None or grad_norm is None:
+            return []
+        return self._report(self.sentinel.step(step, grad_norm=grad_norm))
+
+    def _report(self, alerts: list[Alert]) -> list[Alert]:
+        for a in alerts:
+            self.writer.alert(a.message, level=a.level, step=a.step, kind=a.kind, action=self.config.policy)
+        return alerts
+
+    @property
+    def policy(self) -> str:
+        return self.config.policy
+
+    # -- after each evaluation --
+
+    def evaluated(self, step: int, metrics: dict[str, float], training: bool = True) -> tuple[list[Alert], bool]:
+        """(alerts, stop): a metric trending worse; whether armed early stopping ends training now."""
+        alerts = self._report(self.sentinel.evaluation(step, metrics)) if self.sentinel is not None else []
+        stop = False
+        if training and self.early is not None and self.early.update(metrics):
+            stop = True
+            self.writer.control_ack("early-stop", via="early-stopping",
+                                    message=f"{self.early.describe()}: stopping at step {step}")
+        return alerts, stop
+
+    # -- requests from viewers --
+
+    def controls(self) -> list[Control]:
+        """New requests; unusable files are acknowledged as refused here."""
+        out = []
+        for item in self.inbox.poll():
+            if isinstance(item, str):
+                self.writer.control_ack("invalid", via="control", message=item, refused=True)
+            else:
+                out.append(item)
+        return out
+
+    def ack(self, control: Control, message: str, refused: bool = False) -> None:
+        self.writer.control_ack(control.action, via="control", message=message, request=control.request,
+                                refused=refused or None)
+
+    def arm(self, control: Control) -> str:
+        self.early = EarlyStopping(control.metric or "eval_loss", control.patience or 1)
+        return (f"early stopping armed: {self.early.metric.removeprefix('eval_')}, patience "
+                f"{self.early.patience} evaluation(s)")
+
+    def disarm(self) -> str:
+        was = self.early
+        self.early = None
+        return "early stopping disarmed" if was else "early stopping was not armed"
+
+    def close(self) -> None:
+        self.detach()
+        if self.batches is not None:
+            self.batches.close()
+
+
+def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
+    """The watch for a job's context (rank 0 only: the others write nothing)."""
+    if ctx.writer is None:
+        return None
+    spec = ctx.spec
+    early = (EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience)
+             if spec.early_stopping_metric else None)
+    return StepWatch(ctx.run_dir, ctx.writer, config=SentinelConfig.from_spec(spec), task=spec.task,
+                     collator=collator, record_batches=spec.record_batches, early_stopping=early)

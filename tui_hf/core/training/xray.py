@@ -1,0 +1,234 @@
+"""The batch X-ray: what the model received at any step, rebuilt on demand and checked against training.
+
+While training, each optimizer step appends one line to runs/<id>/batches.jsonl (about 100-200 bytes):
+
+    {"step": 12, "rows": [181, 3, 77, ...], "hash": "9f2c...", "loss": 0.6931, "supervised": 16, "tokens": 402}
+
+`rows` are positions in the train split (absent when the rows are unknown, as in a script's own Trainer),
+`hash` is a digest of the input ids the forward pass received. `xray(run_dir, step)` rebuilds that batch
+from the data file, the tokenizer and the collator, and compares its hash with the recorded one: a changed
+data file, tokenizer or collator shows as a mismatch rather than as a plausible but wrong picture.
+
+Lines are written whole (like events.jsonl); a resumed job that repeats steps appends them again, and the
+last line for a step wins (it is the one the surviving weights saw).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_hf.core.errors import RunStateError, SpecError
+from tui_hf.core.training.events import repair_tail
+from tui_hf.core.training.storage import storage_error
+
+BATCHES = "batches.jsonl"
+
+
+def batch_hash(input_ids: Any) -> str:
+    """A short digest of a batch's input ids (shape included), the same on any device."""
+    import torch
+
+    ids = input_ids.detach().to("cpu", torch.int64).contiguous()
+    digest = hashlib.blake2b(str(tuple(ids.shape)).encode(), digest_size=8)
+    digest.update(ids.numpy().tobytes())
+    return digest.hexdigest()
+
+
+class BatchLog:
+    """Appends one whole line per step to batches.jsonl (the job's side)."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(run_dir) / BATCHES
+        try:
+            repair_tail(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, f"cannot write {self.path}") from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            if os.write(self._fd, data) != len(data):
+                raise OSError(28, "No space left on device")
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, end)
+            except OSError:
+                pass
+            raise storage_error(exc, f"cannot write {self.path}") from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_batches(run_dir: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
+    """step -> the last record written for it; torn or foreign lines are skipped."""
+    out: dict[int, dict[str, Any]] = {}
+    try:
+        raw = (Path(run_dir) / BATCHES).read_bytes()
+    except OSError:
+        return out
+    for line in raw.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+            out[rec["step"]] = rec
+    return out
+
+
+@dataclass
+class XrayRow:
+    position: int  # in the train split
+    source_row: int | None  # the line in the data file (the index in a hub split)
+    tokens: list[str]
+    input_ids: list[int]
+    attention: list[int]  # 1 for a real token, 0 for padding
+    trained: list[bool]  # per position: does the loss see it (its label is not -100)
+    labels: list[str | None]  # per position: the label name it is trained towards (token tasks)
+    label: str | None  # the row's class (text classification)
+    length: int  # real tokens (no padding)
+
+
+@dataclass
+class BatchXray:
+    run: str
+    step: int
+    task: str
+    rows: list[XrayRow]
+    padded_length: int
+    tokens: int  # real tokens in the batch
+    supervised: int  # positions (token tasks) or rows (classification) the loss trains on
+    supervised_share: float
+    recorded_hash: str | None
+    rebuilt_hash: str
+    loss: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return self.recorded_hash is not None and self.recorded_hash == self.rebuilt_hash
+
+
+def supervised_count(task: str, labels: Any) -> int:
+    """What the loss trains on: rows (classification) or positions (token tasks) whose label is not -100.
+    A causal LM predicts each token from the ones before it, so its first position never counts."""
+    if labels.dim() == 2 and task == "causal-lm":
+        labels = labels[:, 1:]
+    return int((labels != -100).sum())
+
+
+def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
+    """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
+    from tui_hf.core.training import preflight
+    from tui_hf.core.training.data import SOURCE_ROW, prepare
+    from tui_hf.core.training.engine import load_tokenizer_for
+    from tui_hf.core.training.runs import SPEC
+    from tui_hf.core.training.spec import TrainSpec
+
+    run_dir = Path(run_dir)
+    records = read_batches(run_dir)
+    if not records:
+        raise RunStateError(f"{run_dir.name} recorded no batches (record_batches was off, or it has not trained "
+                            "a step yet)")
+    rec = records.get(step)
+    if rec is None:
+        raise SpecError(f"{run_dir.name} has no record of step {step}: steps {min(records)}-{max(records)} were "
+                        "recorded")
+    if not isinstance(rec.get("rows"), list):
+        raise RunStateError(f"step {step} of {run_dir.name} was recorded without its rows (a script's Trainer): "
+                            "only its hash and loss are known")
+    spec = TrainSpec.load(run_dir / SPEC)
+    plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
+    if plan is None or not plan.unchanged():
+        plan = preflight.check(spec)
+    _, tok = load_tokenizer_for(spec)
+    prep = prepare(spec, tok, plan)
+    positions = [int(i) for i in rec["rows"]]
+    if positions and max(positions) >= len(prep.train):
+        raise SpecError(f"step {step} used train rows up to {max(positions)} but the data now has "
+                        f"{len(prep.train)}: the data file changed since training")
+    features = [prep.train[i] for i in positions]
+    batch = prep.collator(features)
+    ids, labels = batch["input_ids"], batch["labels"]
+    mask = batch.get("attention_mask")
+    rows = []
+    for r, feature in enumerate(features):
+        row_ids = ids[r].tolist()
+        attention = mask[r].tolist() if mask is not None else [1] * len(row_ids)
+        tokens = tok.convert_ids_to_tokens(row_ids)
+        if labels.dim() == 2:
+            lab = labels[r].tolist()
+            trained = [x != -100 for x in lab]
+            if spec.task == "causal-lm":
+                trained[0] = False
+                names: list[str | None] = [None] * len(lab)
+            else:
+                names = [prep.labels[x] if x != -100 and x < len(prep.labels) else None for x in lab]
+            label = None
+        else:
+            trained = [False] * len(row_ids)
+            names = [None] * len(row_ids)
+            value = int(labels[r])
+            label = prep.labels[value] if 0 <= value < len(prep.labels) else None
+        rows.append(XrayRow(position=positions[r], source_row=feature.get(SOURCE_ROW), tokens=tokens,
+                            input_ids=row_ids, attention=attention, trained=trained, labels=names, label=label,
+                            length=int(sum(attention))))
+    real = sum(row.length for row in rows)
+    supervised = supervised_count(spec.task, labels)
+    share = supervised / (real if labels.dim() == 2 else max(len(rows), 1)) if rows else 0.0
+    got = batch_hash(ids)
+    x = BatchXray(run=run_dir.name, step=step, task=spec.task, rows=rows, padded_length=int(ids.shape[1]),
+                  tokens=real, supervised=supervised, supervised_share=share, recorded_hash=rec.get("hash"),
+                  rebuilt_hash=got, loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None)
+    if not x.matches:
+        x.problems.append(f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
+                          "data file, tokenizer or collator changed since step {step}".replace("{step}", str(step)))
+    return x
+
+
+def format_xray(x: BatchXray, width: int = 100) -> str:
+    """The X-ray as plain text: one block per row, token by token."""
+    check = "matches the trained batch" if x.matches else "DOES NOT MATCH the trained batch"
+    loss = f", loss {x.loss:.4f}" if x.loss is not None else ""
+    what = "positions" if x.task != "text-classification" else "rows"
+    lines = [f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
+             f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}",
+             f"rebuilt from the data: {check} (hash {x.rebuilt_hash})"]
+    lines += [f"problem: {p}" for p in x.problems]
+    for i, row in enumerate(x.rows):
+        where = f"line {row.source_row}" if row.source_row is not None else f"row {row.position}"
+        head = f"[{i}] {where} (train position {row.position}), {row.length} tokens, {row.attention.count(0)} padding"
+        if row.label is not None:
+            head += f", label {row.label}"
+        lines.append(head)
+        parts = []
+        for j, token in enumerate(row.tokens):
+            if not row.attention[j]:
+                continue
+            mark = token
+            if row.labels[j] is not None:
+                mark += f"/{row.labels[j]}"
+            elif x.task != "text-classification" and not row.trained[j]:
+                mark = f"({token})"  # not trained on
+            parts.append(mark)
+        text, current = [], "    "
+        for part in parts:
+            if len(current) + len(part) + 1 > width and current.strip():
+                text.append(current)
+                current = "    "
+            current += part + " "
+        text.append(current)
+        lines += [t.rstrip() for t in text]
+    if x.task != "text-classification":
+        lines.append("(token) is not trained on (label -100); token/TAG shows the tag a token is trained towards")
+    return "\n".join(lines)
