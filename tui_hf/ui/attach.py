@@ -15,7 +15,8 @@ class AttachApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-hf attach"
     BINDINGS = [Binding("s", "stop", "Stop run"), Binding("e", "export", "Export CSV"),
-                Binding("m", "smooth", "Smoothing"), Binding("o", "overlay", "Overlay runs")]
+                Binding("v", "save", "Save now"), Binding("x", "xray", "X-ray"),
+                Binding("l", "log_y", "Log y"), Binding("o", "overlay", "Overlay runs")]
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
@@ -38,8 +39,14 @@ class AttachApp(App[int]):
     def action_export(self) -> None:
         self.query_one("#run-export").press()
 
-    def action_smooth(self) -> None:
-        self.query_one("#run-smooth").toggle()
+    def action_save(self) -> None:
+        self.query_one("#run-save").press()
+
+    def action_xray(self) -> None:
+        self.query_one(TrainingView).action_xray()
+
+    def action_log_y(self) -> None:
+        self.query_one("#run-log").toggle()
 
     def action_overlay(self) -> None:
         self.query_one("#run-overlay").toggle()

@@ -272,6 +272,7 @@ class RunState:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     controls: list[dict[str, Any]] = field(default_factory=list)  # acknowledged requests
     predictions: dict[str, Any] | None = None  # the latest {"step", "items"}
+    predictions_history: list[dict[str, Any]] = field(default_factory=list)  # every one, oldest first
     intervals: list[float] = field(default_factory=list)  # seconds between recent train events (stall check)
     last_train: tuple[float, int] | None = None  # (time, step) of the latest train event
     samples_per_second: float | None = None
@@ -360,6 +361,7 @@ class RunState:
                 if isinstance(items, list):
                     self.predictions = {"step": _step(e.get("step")),
                                         "items": [i for i in items if isinstance(i, dict)]}
+                    self.predictions_history.append(self.predictions)
             elif kind == "final":
                 self._advance(_step(e.get("step")))
                 self.final_path = _text(e.get("path")) or None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -170,9 +171,9 @@ class NewJobScreen(ModalScreen[Path | None]):
             self.query_one("#job-spec", Static).update(f"[red]{escape(str(exc))}[/red]")
         else:
             problems = spec.problems()
-            text = escape(spec.to_json())
+            text = Text(spec.to_json())  # Text, not markup: the indentation and the paths stay as they are
             if problems:
-                text += "\n[red]" + escape("; ".join(problems)) + "[/red]"
+                text.append("\n" + "; ".join(problems), style="red")
             self.query_one("#job-spec", Static).update(text)
         self._preview(fields)
 

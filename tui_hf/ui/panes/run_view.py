@@ -8,6 +8,7 @@ and the view redraws only when something changed, at most twice a second, a rate
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 
-from tui_hf.core.training.follow import Follower, duration, smooth, thin
+from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
+from tui_hf.core.training.follow import Follower, duration
+from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 
 POLL_SECONDS = 0.5
 OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
-STATUS_COLOURS = {"running": "green", "finished": "blue", "failed": "red", "died": "red", "stopped": "yellow",
+ROLE_STYLES = {"raw": "#555555", "smoothed": "bold #ffffff", "eval": "bold #ff5f5f", "lr": "#5fd75f"}
+STATUS_COLOURS = {"running": "green", "finished": "#5fafff", "failed": "red", "died": "red", "stopped": "yellow",
                   "stopping": "yellow", "preparing": "cyan", "starting": "cyan"}
 
 
@@ -53,18 +57,28 @@ class TrainingView(Vertical):
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
         with Horizontal(id="run-controls"):
-            yield Checkbox("smooth", True, id="run-smooth", compact=True)
-            yield Checkbox("overlay runs", False, id="run-overlay", compact=True)
-            yield Button("Stop", id="run-stop", compact=True, variant="error")
+            yield Button("Stop", id="run-stop", compact=True, variant="error", tooltip="s: stop at the next step")
+            yield Button("Save", id="run-save", compact=True, tooltip="save a checkpoint at the next step")
+            yield Button("Eval", id="run-eval", compact=True, tooltip="evaluate at the next step")
+            yield Button("Early stop", id="run-early", compact=True, tooltip="arm or disarm early stopping")
+            yield Button("X-ray", id="run-xray", compact=True, tooltip="x: the batch a step trained on")
             yield Button("Resume", id="run-resume", compact=True)
             yield Button("Try model", id="run-try", compact=True, variant="success")
-            yield Button("Export CSV", id="run-export", compact=True)
+            yield Button("CSV", id="run-export", compact=True, tooltip="write metrics.csv into the run")
+        with Horizontal(id="run-chart-options"):
+            yield Choice([(name, name) for name in SMOOTHING], value="raw + EMA", allow_blank=False,
+                         id="run-smoothing", compact=True, tooltip="how the train loss is smoothed")
+            yield Checkbox("log y", False, id="run-log", compact=True)
+            yield Checkbox("eval", True, id="run-show-eval", compact=True, tooltip="the evaluation loss")
+            yield Checkbox("lr", False, id="run-show-lr", compact=True, tooltip="the learning rate, scaled")
+            yield Checkbox("overlay runs", False, id="run-overlay", compact=True)
         yield Vertical(id="run-plot")
         yield VerticalScroll(Static("", id="run-evals"), id="run-evals-scroll")
 
     def on_mount(self) -> None:
         self.query_one("#run-try").display = self.can_try
-        for wid in ("#run-stop", "#run-resume", "#run-try", "#run-export"):
+        for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
+                    "#run-export"):
             self.query_one(wid).disabled = True
         if self._initial is not None:
             self.follow(self._initial)
@@ -118,10 +132,17 @@ class TrainingView(Vertical):
             self._draw_eta()  # time passes even when no step finished
 
     @on(Checkbox.Changed)
-    def _options_changed(self, event: Checkbox.Changed) -> None:
+    @on(Choice.Changed, "#run-smoothing")
+    def _options_changed(self, event: Checkbox.Changed | Choice.Changed) -> None:
         event.stop()
         self._dirty = True
         self.poll()
+
+    def chart_options(self) -> ChartOptions:
+        value = lambda wid: self.query_one(wid, Checkbox).value  # noqa: E731
+        return ChartOptions(smoothing=str(self.query_one("#run-smoothing", Choice).value), log_y=value("#run-log"),
+                            show_eval=value("#run-show-eval"), show_lr=value("#run-show-lr"),
+                            overlay=value("#run-overlay"))
 
     async def _ensure_plot(self) -> Any:
         if self._plot is None:
@@ -132,7 +153,6 @@ class TrainingView(Vertical):
             self._plot = PlotWidget(id="run-loss")
             await self.query_one("#run-plot").mount(self._plot)
             self._plot.set_xlabel("step")
-            self._plot.set_ylabel("loss")
         return self._plot
 
     def _draw_eta(self) -> None:
@@ -151,7 +171,8 @@ class TrainingView(Vertical):
         self.redraws += 1
         s, status = f.state, f.status
         colour = STATUS_COLOURS.get(status, "white")
-        labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels else ""
+        wide = self.app.size.width >= 110  # at 80 columns the labels would push the chart down a row
+        labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels and wide else ""
         header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}] · "
                   f"{escape(s.engine or '?')} · {escape(s.model or '?')}{labels}")
         if s.message:
@@ -182,13 +203,16 @@ class TrainingView(Vertical):
                                 if k.startswith("eval_") and isinstance(v, (int, float)))
             epoch = e.get("epoch") if isinstance(e.get("epoch"), (int, float)) else 0
             evals.append(escape(f"step {e.get('step')} · epoch {epoch:.2f}  {metrics}"))
-        for a in s.alerts[-3:]:
-            colour_a = "red" if a["level"] == "error" else "yellow"
-            evals.append(f"[{colour_a}]{escape(a['level'])}: {escape(a['message'])}[/{colour_a}]")
+        evals += alert_lines(s.alerts)
+        evals += control_lines(s.controls)
+        evals += prediction_lines(s.predictions_history)
         if s.traceback and status in ("failed", "died"):
             evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
         self.query_one("#run-evals", Static).update("\n".join(evals))
-        self.query_one("#run-stop").disabled = status not in ("running", "starting", "pending")
+        live = status in ("running", "starting", "pending", "preparing")
+        for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early"):
+            self.query_one(wid).disabled = not live
+        self.query_one("#run-xray").disabled = not (f.run_dir / "batches.jsonl").exists()
         self.query_one("#run-resume").disabled = status not in ("stopped", "died", "failed")
         self.query_one("#run-try").disabled = not s.final_path
         self.query_one("#run-export").disabled = not (s.train or s.evals)
@@ -198,41 +222,83 @@ class TrainingView(Vertical):
         f = self.follower
         if f is None or not (f.state.train or f.state.evals):
             return
+        options = self.chart_options()
+        overlays = [(o.run_dir.name[-24:], o.state) for o in self.overlays.values()] if options.overlay else []
+        chart = build_chart(f.state, options, overlays)
+        if not chart.series:
+            return
         plot = await self._ensure_plot()
         plot.clear()
-        smooth_on = self.query_one("#run-smooth", Checkbox).value
-        ys_all: list[float] = []
-        xs_max = max(f.state.total_steps, f.state.step, 1)
-        if self._overlay_on:
-            for k, other in enumerate(self.overlays.values()):
-                pts = thin(other.state.train)
-                if pts:
-                    ys = [y for _, y in pts]
-                    ys_all += ys
-                    xs_max = max(xs_max, pts[-1][0])
-                    plot.plot([x for x, _ in pts], smooth(ys) if smooth_on else ys,
-                              line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)], label=other.run_dir.name[-24:])
-        pts = thin(f.state.train)
-        if pts:
-            xs, ys = [x for x, _ in pts], [y for _, y in pts]
-            ys_all += ys
-            if smooth_on:
-                plot.plot(xs, ys, line_style="#555555", label="train loss")
-                plot.plot(xs, smooth(ys), line_style="bold #ffffff", label="smoothed")
+        plot.set_ylabel(chart.y_label)
+        # Under 36 rows (80x24 over SSH) the axis margins give their label rows to the curves.
+        plot.margin_top, plot.margin_bottom = (1, 2) if self.app.size.height < 36 else (2, 3)
+        numeric, log = _formatters()
+        plot.set_y_formatter(log() if options.log_y else numeric())
+        plot.set_xlimits(*chart.x_limits)
+        plot.set_ylimits(*chart.y_limits)
+        k = 0
+        for series in chart.series:
+            if series.role == "overlay":
+                style = OVERLAY_STYLES[k % len(OVERLAY_STYLES)]
+                k += 1
             else:
-                plot.plot(xs, ys, line_style="bold #ffffff", label="train loss")
-        evals = [(e["step"], e["eval_loss"]) for e in f.state.evals if e.get("eval_loss") is not None]
-        ys_all += [y for _, y in evals]
-        # Fixed limits: x spans the whole run (progress reads off the curve), and a flat or single-point
-        # curve still gets a y range (the plot widget cannot scale an empty one).
-        low, high = min(ys_all), max(ys_all)
-        pad = (high - low) * 0.08 or max(abs(high) * 0.05, 0.01)
-        plot.set_xlimits(0, xs_max)
-        plot.set_ylimits(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)
-        if evals:
-            plot.plot([x for x, _ in evals], [y for _, y in evals], line_style="bold #ff5f5f", label="eval loss")
-            plot.scatter([x for x, _ in evals], [y for _, y in evals], marker="●", marker_style="#ff5f5f")
+                style = ROLE_STYLES[series.role]
+            plot.plot(series.xs, series.ys, line_style=style, label=series.label, hires_mode=_braille())
+            if series.markers:
+                plot.scatter(series.xs, series.ys, marker="●", marker_style=style.removeprefix("bold "))
         plot.show_legend()
+
+    # -- steering ---------------------------------------------------------------------------------------
+
+    def steer(self, action: str, metric: str | None = None, patience: int | None = None) -> None:
+        """Queue a request the job reads at its next step boundary; its acknowledgement shows in the list."""
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.control import Control, send_control
+
+        if self.follower is None:
+            return
+        try:
+            send_control(self.follower.run_dir, Control(action, metric=metric, patience=patience))
+        except TuiHfError as exc:
+            self.notify(str(exc), title="Cannot steer the run", severity="warning", markup=False)
+            return
+        self.notify(STEER_SENT.get(action, action), markup=False)
+
+    @on(Button.Pressed, "#run-save")
+    def _save(self) -> None:
+        self.steer("save")
+
+    @on(Button.Pressed, "#run-eval")
+    def _eval(self) -> None:
+        self.steer("eval")
+
+    @on(Button.Pressed, "#run-early")
+    def _early(self) -> None:
+        from tui_hf.ui.panes.cockpit import EarlyStopScreen
+
+        def chosen(choice: tuple[str, int] | None) -> None:
+            if choice is None:
+                return
+            metric, patience = choice
+            if metric:
+                self.steer("early-stop", metric, patience)
+            else:
+                self.steer("no-early-stop")
+
+        metrics = sorted({k for e in (self.follower.state.evals if self.follower else []) for k in e
+                          if k.startswith("eval_")})
+        self.app.push_screen(EarlyStopScreen(metrics), chosen)
+
+    @on(Button.Pressed, "#run-xray")
+    def action_xray(self) -> None:
+        from tui_hf.ui.panes.cockpit import XrayScreen
+
+        if self.follower is None:
+            return
+        s = self.follower.state
+        flagged = [a for a in s.alerts if a.get("step") is not None]
+        step = flagged[-1]["step"] if flagged else s.step
+        self.app.push_screen(XrayScreen(self.follower.run_dir, step, s.alerts))
 
     @on(Button.Pressed, "#run-stop")
     def _stop(self) -> None:
@@ -279,3 +345,75 @@ class TrainingView(Vertical):
 
             self.post_message(self.TryModel(Path(self.follower.state.final_path),
                                             inference_task(self.follower.run_dir)))
+
+
+STEER_SENT = {
+    "save": "Requested a checkpoint: the job saves one at its next step.",
+    "eval": "Requested an evaluation: the job runs one at its next step.",
+    "early-stop": "Early stopping armed: the job stops when the metric stops improving.",
+    "no-early-stop": "Early stopping disarmed.",
+}
+
+
+def alert_lines(alerts: list[dict[str, Any]], limit: int = 4) -> list[str]:
+    if not alerts:
+        return []
+    out = [f"[b]alerts[/b] ({len(alerts)}) · x shows a step's batch"]
+    for a in alerts[-limit:]:
+        colour = "red" if a.get("level") == "error" else "yellow"
+        step = f"step {a['step']}: " if a.get("step") is not None else ""
+        action = f" → {a['action']}" if a.get("action") not in (None, "", "warn") else ""
+        out.append(f"[{colour}]{escape(step + str(a.get('message', '')) + action)}[/{colour}]")
+    return out
+
+
+def control_lines(controls: list[dict[str, Any]], limit: int = 3) -> list[str]:
+    out = []
+    for c in controls[-limit:]:
+        state = "[red]refused[/red]" if c.get("refused") else "[green]done[/green]"
+        out.append(f"control {escape(str(c.get('action')))} {state}: {escape(str(c.get('message') or ''))}")
+    return out
+
+
+def prediction_lines(history: list[dict[str, Any]], evaluations: int = 3, width: int = 40) -> list[str]:
+    """Fixed validation examples across the last evaluations: text, gold, then each evaluation's prediction."""
+    if not history:
+        return []
+    recent = history[-evaluations:]
+    steps = " | ".join(f"step {h.get('step')}" for h in recent)
+    out = [f"[b]predictions[/b] · text | gold | {escape(steps)}"]
+    for i, item in enumerate(recent[-1].get("items", [])):
+        cells = []
+        for h in recent:
+            items = h.get("items", [])
+            other = items[i] if i < len(items) else {}
+            pred = str(other.get("prediction", ""))
+            conf = other.get("confidence")
+            cells.append(pred[:width] + (f" ({conf:.2f})" if isinstance(conf, (int, float)) else ""))
+        gold = item.get("gold")
+        mark = "[green]✓[/green]" if gold is not None and str(gold) == str(item.get("prediction")) else "·"
+        out.append(f"{mark} {escape(str(item.get('text', ''))[:width])} | {escape(str(gold))} | "
+                   + escape(" | ".join(cells)))
+    return out
+
+
+@functools.cache
+def _braille() -> Any:
+    """Lines drawn in braille dots (2x4 per cell): without it a curve is a staircase of whole cells."""
+    from textual_plot import HiResMode
+
+    return HiResMode.BRAILLE
+
+
+@functools.cache
+def _formatters() -> tuple[Any, Any]:
+    """(numeric, log) y-axis formatters, made on first use: textual_plot loads numpy with the first chart."""
+    from textual_plot.axis_formatter import NumericAxisFormatter
+
+    class LogFormatter(NumericAxisFormatter):
+        """Ticks on the log10 values, labelled with the values themselves."""
+
+        def get_labels_for_ticks(self, ticks: Any) -> list[str]:
+            return [f"{10 ** t:.3g}" for t in ticks]
+
+    return NumericAxisFormatter, LogFormatter

@@ -33,7 +33,8 @@ def run_row(summary: Any) -> tuple[Text, ...]:
 
 
 class TrainingPane(Vertical):
-    BINDINGS = [Binding("n", "new_job", "New job")]
+    BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
+                Binding("d", "compare", "Compare runs")]
 
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -44,7 +45,9 @@ class TrainingPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-bar"):
-            yield Button("New job  n", id="train-new", compact=True, variant="primary")
+            new = Button("New job  n", id="train-new", compact=True, variant="primary")
+            new.can_focus = False  # the tab's focus goes to the runs list; n or a click opens the dialog
+            yield new
             yield Static("", id="train-hint")
         table: DataTable[Any] = DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
@@ -125,3 +128,24 @@ class TrainingPane(Vertical):
                     markup=False)
         self._follow(run_dir)
         self.refresh_runs()
+
+    def action_xray(self) -> None:
+        self.query_one(TrainingView).action_xray()
+
+    def action_compare(self) -> None:
+        """The run under the cursor against the one shown (with the cursor on the shown run: every run)."""
+        from tui_hf.ui.panes.cockpit import CompareRunsScreen
+
+        view = self.query_one(TrainingView)
+        table = self.query_one("#train-runs", DataTable)
+        under = self._key_at_cursor(table)
+        shown = view.follower.run_dir if view.follower else None
+        known = [s.path for s in self.summaries]
+        if under is None or shown is None or Path(under) not in known:
+            self.notify("Pick a run in the list to compare with the one shown.", markup=False)
+            return
+        runs = [shown, Path(under)] if Path(under) != shown else known[:5]
+        if len(runs) < 2:
+            self.notify("Only one run: nothing to compare it with yet.", markup=False)
+            return
+        self.app.push_screen(CompareRunsScreen(runs))

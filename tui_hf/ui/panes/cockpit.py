@@ -1,0 +1,247 @@
+"""The training cockpit's dialogs: a step's batch X-rayed, early stopping armed, runs compared.
+
+Each reads the run directory through the core (xray, control, compare) in a thread: rebuilding a batch
+tokenizes the data again, which takes seconds on a large file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui_hf.ui.choice import Choice
+from tui_hf.ui.markup import escape
+
+TRAINED = "bold #000000 on #5fd75f"  # a position the loss sees
+IGNORED = "#bcbcbc on #3a3a3a"  # a real token whose label is -100
+PADDING = "#626262"
+
+
+def render_xray(x: Any) -> Text:
+    """The batch as the model received it: each row's tokens, shaded by whether the loss trains on them."""
+    out = Text()
+    what = "rows" if x.task == "text-classification" else "positions"
+    check = ("rebuilt batch matches the one trained", "green") if x.matches else \
+        ("rebuilt batch DIFFERS from the one trained", "bold red")
+    loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
+    out.append(f"step {x.step} · {len(x.rows)} rows × {x.padded_length} tokens · {x.tokens} real · "
+               f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}\n", style="bold")
+    out.append(check[0], style=check[1])
+    out.append(f" (hash {x.rebuilt_hash})\n")
+    for problem in x.problems:
+        out.append(f"{problem}\n", style="red")
+    if x.task != "text-classification":
+        out.append("key: ")
+        out.append(" trained ", style=TRAINED)
+        out.append(" ")
+        out.append(" label -100 ", style=IGNORED)
+        out.append(" ")
+        out.append("padding", style=PADDING)
+        out.append("\n")
+    for i, row in enumerate(x.rows):
+        where = f"line {row.source_row}" if row.source_row is not None else f"train row {row.position}"
+        padding = row.attention.count(0)
+        trained = sum(row.trained)
+        head = f"\n[{i}] {where} · {row.length} tokens · {padding} padding"
+        if row.label is not None:
+            head += f" · label {row.label}"
+        elif x.task != "text-classification":
+            head += f" · {trained} trained"
+        out.append(head + "\n", style="bold")
+        for j, token in enumerate(row.tokens):
+            if not row.attention[j]:
+                out.append(token, style=PADDING)
+            elif x.task == "text-classification":
+                out.append(token)
+            else:
+                out.append(token, style=TRAINED if row.trained[j] else IGNORED)
+                if row.labels[j] is not None and row.labels[j] != "O":
+                    out.append(f"/{row.labels[j]}", style="cyan")
+            out.append(" ")
+        out.append("\n")
+    return out
+
+
+class XrayScreen(ModalScreen[None]):
+    """One step's batch; the run's alerts on the side, each a jump to its step."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, run_dir: Path, step: int, alerts: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.run_dir, self.step, self.alerts = Path(run_dir), step, alerts
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="xray-dialog"):
+            with Horizontal(id="xray-bar"):
+                yield Label(f"Batch X-ray · {escape(self.run_dir.name)} · step ", id="xray-title")
+                yield Input(str(self.step), id="xray-step", type="integer", compact=True)
+                yield Button("Show", id="xray-show", compact=True, variant="primary")
+                yield Button("Close  esc", id="xray-close", compact=True)
+            with Horizontal(id="xray-body"):
+                alerts = [a for a in self.alerts if a.get("step") is not None]
+                self._alert_steps = [int(a["step"]) for a in alerts]  # by option index: a step can have several
+                options = OptionList(*[Option(escape(f"step {a['step']}: {a.get('message', '')}"[:200]))
+                                       for a in alerts], id="xray-alerts")
+                options.display = bool(alerts)
+                yield options
+                yield VerticalScroll(Static("", id="xray-view"), id="xray-scroll")
+
+    def on_mount(self) -> None:
+        self.show(self.step)
+
+    @on(Button.Pressed, "#xray-close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#xray-show")
+    @on(Input.Submitted, "#xray-step")
+    def _show_typed(self) -> None:
+        raw = self.query_one("#xray-step", Input).value.strip()
+        if raw.isdigit():
+            self.show(int(raw))
+
+    @on(OptionList.OptionSelected, "#xray-alerts")
+    def _alert_chosen(self, event: OptionList.OptionSelected) -> None:
+        step = self._alert_steps[event.option_index]
+        self.query_one("#xray-step", Input).value = str(step)
+        self.show(step)
+
+    def show(self, step: int) -> None:
+        self.step = step
+        self.query_one("#xray-view", Static).update(f"[cyan]rebuilding the batch of step {step}…[/cyan]")
+        self._load(step)
+
+    @work(thread=True, exclusive=True, group="xray", exit_on_error=False)
+    def _load(self, step: int) -> None:
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.xray import xray
+
+        try:
+            shown: Any = render_xray(xray(self.run_dir, step))
+        except TuiHfError as exc:
+            shown = Text(str(exc), style="red")
+        except Exception as exc:  # a batch that cannot be rebuilt (data gone, tokenizer moved): say so, stay open
+            shown = Text(f"cannot rebuild step {step}: {type(exc).__name__}: {exc}", style="red")
+        self.app.call_from_thread(self._shown, step, shown)
+
+    def _shown(self, step: int, shown: Any) -> None:
+        if step == self.step:
+            self.query_one("#xray-view", Static).update(shown)
+
+
+class EarlyStopScreen(ModalScreen[tuple[str, int] | None]):
+    """Returns (metric, patience) to arm, ("", 0) to disarm, None to leave it as it is."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, metrics: list[str]) -> None:
+        super().__init__()
+        self.metrics = metrics or ["eval_loss"]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="early-dialog"):
+            yield Label("Early stopping: stop when the metric has not improved for this many evaluations "
+                        "(loss: lower is better; anything else: higher)", id="early-title")
+            with Horizontal(classes="job-row"):
+                yield Label("Metric", classes="job-label")
+                yield Choice([(m, m) for m in self.metrics], value="eval_loss" if "eval_loss" in self.metrics
+                             else self.metrics[0], allow_blank=False, id="early-metric", compact=True)
+            with Horizontal(classes="job-row"):
+                yield Label("Patience", classes="job-label")
+                yield Input("3", id="early-patience", type="integer", compact=True)
+            with Horizontal(id="early-buttons"):
+                yield Button("Arm", id="early-arm", variant="primary", compact=True)
+                yield Button("Disarm", id="early-disarm", compact=True)
+                yield Button("Cancel", id="early-cancel", compact=True)
+
+    @on(Button.Pressed, "#early-arm")
+    def _arm(self) -> None:
+        raw = self.query_one("#early-patience", Input).value.strip()
+        if not raw.isdigit() or int(raw) < 1:
+            self.notify("patience must be 1 evaluation or more", severity="warning")
+            return
+        self.dismiss((str(self.query_one("#early-metric", Choice).value), int(raw)))
+
+    @on(Button.Pressed, "#early-disarm")
+    def _disarm(self) -> None:
+        self.dismiss(("", 0))
+
+    @on(Button.Pressed, "#early-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CompareRunsScreen(ModalScreen[None]):
+    """Two or more runs: their loss curves on one axis (step, epoch or samples seen), the settings that
+    differ, and the best and final metrics side by side."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, run_dirs: list[Path]) -> None:
+        super().__init__()
+        self.run_dirs = [Path(p) for p in run_dirs]
+        self._plot: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="compare-runs-dialog"):
+            with Horizontal(id="compare-runs-bar"):
+                yield Label(f"Compare {len(self.run_dirs)} runs · x axis ", id="compare-runs-title")
+                yield Choice([("step", "step"), ("epoch", "epoch"), ("samples seen", "samples")], value="step",
+                             allow_blank=False, id="compare-runs-axis", compact=True)
+                yield Button("Close  esc", id="compare-runs-close", compact=True)
+            yield Vertical(id="compare-runs-plot")
+            yield VerticalScroll(Static("", id="compare-runs-text"), id="compare-runs-scroll")
+
+    def on_mount(self) -> None:
+        self._load("step")
+
+    @on(Button.Pressed, "#compare-runs-close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+    @on(Choice.Changed, "#compare-runs-axis")
+    def _axis(self, event: Choice.Changed) -> None:
+        self._load(str(event.value))
+
+    @work(thread=True, exclusive=True, group="compare-runs", exit_on_error=False)
+    def _load(self, axis: str) -> None:
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.compare import compare_runs, format_comparison
+
+        try:
+            comparison = compare_runs(list(self.run_dirs), axis)
+        except TuiHfError as exc:
+            self.app.call_from_thread(self.query_one("#compare-runs-text", Static).update, Text(str(exc), "red"))
+            return
+        self.app.call_from_thread(self._show, comparison, format_comparison(comparison))
+
+    async def _show(self, comparison: Any, text: str) -> None:
+        from textual_plot import PlotWidget
+
+        from tui_hf.core.training.follow import smoothed, thin
+        from tui_hf.ui.panes.run_view import OVERLAY_STYLES
+
+        self.query_one("#compare-runs-text", Static).update(Text(text))
+        if self._plot is None:
+            self._plot = PlotWidget(id="compare-runs-chart")
+            await self.query_one("#compare-runs-plot").mount(self._plot)
+        plot = self._plot
+        plot.clear()
+        plot.set_xlabel({"samples": "samples seen"}.get(comparison.axis, comparison.axis))
+        plot.set_ylabel("train loss, EMA")
+        for k, run in enumerate(comparison.runs):
+            pts = smoothed(thin([(x, y) for x, y in run.curve]), "ema", 0.8)  # type: ignore[misc]
+            if pts:
+                plot.plot([x for x, _ in pts], [y for _, y in pts], line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)],
+                          label=run.name[-28:])
+        plot.show_legend()
