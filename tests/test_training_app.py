@@ -75,6 +75,13 @@ async def test_a_job_started_in_the_app_outlives_it_and_attach_shows_it(app_sett
         view = attach.query_one(TrainingView)
         await wait_until(pilot, lambda: view.follower is not None and view.follower.state.step > 5, timeout=90)
         assert "step" in text_of(attach.query_one("#run-eta"))
+        await pilot.press("v")  # save a checkpoint now, from the attached view
+        await wait_until(pilot, lambda: any(c["action"] == "save" for c in view.follower.state.controls), timeout=60)
+        ack = next(c for c in view.follower.state.controls if c["action"] == "save")
+        assert not ack["refused"]
+        await wait_until(pilot, lambda: "control save done" in text_of(attach.query_one("#run-evals"), width=300))
+        saved = [Path(p) for p in view.follower.state.checkpoints]
+        assert saved and (saved[-1] / "config.json").exists()  # a loadable checkpoint, written mid-run
         await pilot.press("s")  # stop from the attached view
         await wait_until(pilot, lambda: view.follower.state.status == "stopped", timeout=90)
         await wait_until(pilot, lambda: "stopped" in text_of(attach.query_one("#run-header")), timeout=10)
