@@ -4,7 +4,7 @@ own event rate, measured side by side in one run.
 A tiny random BERT (the embedded tokenizer, 2 layers of 64) trains on the shipped data with a train event
 every step, as fast as this machine runs it; `tui-hf attach RUN` runs in a 120x40 pseudo-terminal (the
 shared tools/pty_rate.py way: writes and bytes after a 5 s warm-up). The view reads events at 2 Hz and
-redraws only when something changed, so its frame rate must stay near 2/s however many events arrive.
+redraws only when something changed, so its frame rate stays at a few per second however many events arrive.
 Usage: python bench/attach_rate.py [--seconds N]
 """
 
@@ -131,8 +131,8 @@ def main() -> None:
     print(f"  job: train events per second          {len(steps) / span:8.1f}")
     print(f"  attach: frames per second             {frames:8.1f}   (reads {reads:.1f}/s: a pty reads <= 4 KiB)")
     print(f"  attach: KiB per second                {kib:8.1f}   ({kib / max(frames, 1e-9):.1f} KiB per frame)")
-    print("  (the view reads events at 2 Hz and redraws only when they changed: frames/s stays near 2 whatever "
-          "the event rate)")
+    print("  (the view reads events at 2 Hz and redraws only when they changed; the chart paints in a frame of its "
+          "own: a few frames a second whatever the event rate)")
 
 
 if __name__ == "__main__":
