@@ -46,6 +46,12 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path) 
     return calm, broken
 
 
+def cursor_on(table: DataTable[Any], name: str) -> None:
+    """Put the runs list's cursor on the run called `name`."""
+    table.focus()
+    table.move_cursor(row=[str(table.get_row_at(i)[0]) for i in range(table.row_count)].index(name))
+
+
 def batch_record(run_dir: Path, step: int) -> dict[str, Any]:
     for line in (run_dir / "batches.jsonl").read_text().splitlines():
         rec = json.loads(line)
@@ -64,8 +70,7 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         view = app.query_one("#train-view", TrainingView)
         table = app.query_one("#train-runs", DataTable)
         await wait_until(pilot, lambda: table.row_count == 2)
-        table.focus()
-        table.move_cursor(row=[str(table.get_row_at(i)[0]) for i in range(2)].index("broken"))
+        cursor_on(table, "broken")
         await pilot.press("enter")
         await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir == broken
                          and "alerts" in text_of(app.query_one("#run-evals"), width=300))
@@ -123,10 +128,7 @@ async def test_compare_names_the_setting_that_differs(app_settings: Any, two_run
         view = app.query_one("#train-view", TrainingView)
         table = app.query_one("#train-runs", DataTable)
         await wait_until(pilot, lambda: table.row_count == 2 and view.follower is not None)
-        shown = view.follower.run_dir
-        table.focus()
-        other = [str(table.get_row_at(i)[0]) for i in range(2)].index("calm" if shown == broken else "broken")
-        table.move_cursor(row=other)
+        cursor_on(table, "calm" if view.follower.run_dir == broken else "broken")
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareRunsScreen))
         screen = app.screen
