@@ -2,11 +2,11 @@
 on, and off (`sentinel: "off"`, `record_batches: false`), per engine, side by side.
 
 Same model (the embedded all-MiniLM-L6-v2), data (the shipped sentiment.csv), batch size, max length and
-seed on both sides; on and off runs alternate so machine drift hits both. Steps/s is measured between the
-step-1 and the last step's train events (logging_steps 1), so start-up, the epoch-end evaluation and the
-checkpoint are outside the window. Bytes per step: what the run directory holds beyond the "off" run's
+seed on both sides; on and off runs alternate so machine drift hits both. Steps/s is 1 / the median time
+between consecutive train events (logging_steps 1): start-up, the epoch-end evaluation and the checkpoint
+are outside it, and so is a burst of other work on a shared machine. Bytes per step: what the run directory holds beyond the "off" run's
 (batches.jsonl, plus any extra events), divided by the steps.
-Usage: python bench/cockpit.py [--repeat N] [--steps N]
+Usage: python bench/cockpit.py [--repeat N] [--steps N] [--engine trainer|native]
 """
 
 from __future__ import annotations
@@ -52,18 +52,23 @@ def one(root: Path, engine: str, on: bool, steps: int, n: int) -> tuple[float, i
         e = json.loads(line)
         if e["event"] == "train":
             times[e["step"]] = e["time"]
-    last = max(times)
-    return (last - 1) / (times[last] - times[1]), run_dir_bytes(run_dir)
+    steps = sorted(times)
+    # The median step time, not the window's mean: on a shared machine one burst of another process's work
+    # would otherwise decide the comparison.
+    median = statistics.median(times[b] - times[a] for a, b in zip(steps, steps[1:]) if b == a + 1)
+    return 1 / median, run_dir_bytes(run_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--engine", choices=("trainer", "native"), action="append",
+                        help="one engine (repeatable); both by default")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for engine in ("trainer", "native"):
+        for engine in args.engine or ("trainer", "native"):
             rates: dict[bool, list[float]] = {True: [], False: []}
             sizes: dict[bool, list[int]] = {True: [], False: []}
             for n in range(args.repeat):

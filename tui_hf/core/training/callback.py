@@ -207,9 +207,11 @@ class TuiHfCallback(TrainerCallback):
                     self._w().predictions(step=state.global_step, items=items)
             if self.watch is not None:
                 # Early stopping counts evaluations made while training, not the baseline before step 1.
-                _, stop = self.watch.evaluated(state.global_step, keep, training=state.global_step > 0)
+                alerts, stop = self.watch.evaluated(state.global_step, keep, training=state.global_step > 0)
                 if stop:
                     self._stop(control, state, "early-stopping")
+                elif alerts and self.watch.policy == "stop" and state.global_step > 0:
+                    self._stop(control, state, "sentinel")  # as the native loop does on an eval alert
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
