@@ -27,6 +27,7 @@ that a resumed job repeats (it restarts from its last checkpoint, before the ste
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -386,9 +387,11 @@ class RunState:
         return (self.updated - start) / done * max(self.total_steps - self.step, 0)
 
     def best(self) -> tuple[str, float] | None:
-        """The best evaluation metric so far: accuracy if there is one, else the lowest eval loss."""
+        """The best evaluation metric so far: accuracy if there is one, else the lowest eval loss. The baseline
+        evaluation before the first step is not a result of training (compare.py skips it the same way)."""
+        trained = [e for e in self.evals if e.get("step")]
         for key, better in (("eval_accuracy", max), ("eval_f1", max), ("eval_loss", min)):
-            values = [v for e in self.evals if (v := _number(e.get(key))) is not None]
+            values = [v for e in trained if (v := _number(e.get(key))) is not None and math.isfinite(v)]
             if values:
                 return key.removeprefix("eval_"), better(values)
         return None
