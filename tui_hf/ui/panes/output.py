@@ -60,11 +60,35 @@ class OutputPane(Vertical):
         self.result = None
         self.query_one("#output-meta", Static).update("")
         self.query_one("#output-view", Static).update(markup)
+        self._show_trace(None)
+
+    def _show_trace(self, result: Any) -> None:
+        """Results recorded token by token (generation, chat, scoring) are shown in the token cursor view
+        (ui/panes/trace.py), mounted the first time one comes; the rendered view stays up to date under it."""
+        panels = self.query("TracePanel")
+        if result is None or self.raw or getattr(result, "traces", None) == [] or \
+                not any(getattr(result, name, None) for name in ("traces", "trace")):
+            if panels:
+                panels.first().display = False
+            self.query_one("#output-scroll").display = True
+            return
+        self.query_one("#output-scroll").display = False
+        if panels:
+            panel = panels.first()
+            panel.display = True
+            panel.show(result)  # type: ignore[attr-defined]
+        else:
+            from tui_hf.ui.panes.trace import TracePanel
+
+            self.mount(TracePanel(result, id="output-trace"))
 
     def _draw(self) -> None:
         view = self.query_one("#output-view", Static)
         if self.result is None:
             return
+        shown = self.result
+        if self.cancelled and getattr(shown, "done", True) is False:
+            shown = dataclasses.replace(shown, done=True)  # drawn as final: no cursor, nothing more comes
         if self.raw:
             from rich.syntax import Syntax
 
@@ -74,10 +98,8 @@ class OutputPane(Vertical):
         else:
             from tui_hf.ui.render import render_result  # the task modules load with the first result
 
-            shown = self.result
-            if self.cancelled and getattr(shown, "done", True) is False:
-                shown = dataclasses.replace(shown, done=True)  # drawn as final: no cursor, nothing more comes
             view.update(render_result(shown))
+        self._show_trace(None if self.raw else shown)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
