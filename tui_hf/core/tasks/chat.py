@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
@@ -27,10 +27,8 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import shown
 from tui_hf.core.tasks.generation import explain_steps, fit_to_context, generation_settings
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.trace import Trace
-
-if TYPE_CHECKING:
-    from tui_hf.core.scoring import ScoreResult
 
 
 @dataclass

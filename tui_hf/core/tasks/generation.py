@@ -13,7 +13,7 @@ import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
@@ -31,10 +31,8 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import Generation, causal_generation, shown
 from tui_hf.core.tasks.registry import get_task
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.trace import Trace
-
-if TYPE_CHECKING:
-    from tui_hf.core.scoring import ScoreResult
 
 
 @dataclass

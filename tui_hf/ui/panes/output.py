@@ -70,17 +70,19 @@ class OutputPane(Vertical):
                 not any(getattr(result, name, None) for name in ("traces", "trace")):
             if panels:
                 panels.first().display = False
+                panels.first().disabled = True  # out of the focus chain while hidden
             self.query_one("#output-scroll").display = True
             return
         self.query_one("#output-scroll").display = False
         if panels:
             panel = panels.first()
-            panel.display = True
+            panel.display, panel.disabled = True, False
             panel.show(result)  # type: ignore[attr-defined]
         else:
             from tui_hf.ui.panes.trace import TracePanel
 
-            self.mount(TracePanel(result, id="output-trace"))
+            # First in the pane (the button bar is docked on top): switching to Output focuses the text.
+            self.mount(TracePanel(result, id="output-trace"), before=0)
 
     def _draw(self) -> None:
         view = self.query_one("#output-view", Static)

@@ -54,7 +54,7 @@ class Column:
 
     title: str
     blocks: list[Block]
-    head: Any = None  # a Rich renderable above the text: settings, warnings, scores
+    head: tuple[list[Any], list[Any]] | None = None  # Rich renderables above the text: (warnings, the rest)
 
 
 class Cell(NamedTuple):
@@ -90,20 +90,16 @@ def columns_of(result: Any) -> list[Column] | None:
 
 
 def _generation_column(result: Any) -> Column:
-    from rich.console import Group
-
     from tui_hf.ui.render import settings_line, warnings_block
 
     many = len(result.traces) > 1
     blocks = [Block(t, [(_short_lead(result.prompt), STYLE_LEAD)], f"sequence {k + 1}" if many else "")
               for k, t in enumerate(result.traces)]
-    return Column(result.model, blocks, Group(*warnings_block(result.warnings),
-                                              settings_line(result.settings, result.sources)))
+    return Column(result.model, blocks, (warnings_block(result.warnings),
+                                         [settings_line(result.settings, result.sources)]))
 
 
 def _chat_column(result: Any) -> Column:
-    from rich.console import Group
-
     from tui_hf.ui.render import settings_line, warnings_block
 
     lead: list[tuple[str, Style]] = []
@@ -111,16 +107,14 @@ def _chat_column(result: Any) -> Column:
         lead += [(f"{m.role}: ", ROLE_STYLES.get(m.role, STYLE_LEAD)), (m.content + "\n", STYLE_LEAD)]
     lead.append(("assistant: ", ROLE_STYLES["assistant"]))
     assert result.trace is not None
-    return Column(result.model, [Block(result.trace, lead)], Group(*warnings_block(result.warnings),
-                                                                   settings_line(result.settings, result.sources)))
+    return Column(result.model, [Block(result.trace, lead)], (warnings_block(result.warnings),
+                                                              [settings_line(result.settings, result.sources)]))
 
 
-def _score_head(result: Any) -> Any:
-    from rich.console import Group
-
+def _score_head(result: Any) -> tuple[list[Any], list[Any]]:
     from tui_hf.ui.render import score_summary, warnings_block
 
-    return Group(*warnings_block(result.warnings), *score_summary(result))
+    return warnings_block(result.warnings) + score_summary(result)[:1], score_summary(result)[1:]
 
 
 def layout(column: Column, width: int) -> list[list[Cell]]:
@@ -386,50 +380,45 @@ class TraceDetail(Static):
 
 def detail_markup(trace: Trace, position: int, token: TracedToken, width: int, total: int,
                   growing: bool = False) -> str:
-    """The cursor's token as markup: what it is, its probability and rank, the alternatives, the branches."""
+    """The cursor's token as markup: what it is, its probability and rank, the branch, then the alternatives
+    (click one, or press its number, to branch) and the keys."""
     piece = escape(repr(token.text if token.text else token.token))
-    head = f"[b]token {position + 1}[/b]/{total} {piece} [dim]{escape(token.token)} · id {token.id}[/dim]"
-    if token.probability is None:
-        return head + "\n[dim]context: not predicted (the prompt, or a turn that was not scored)[/dim]"
-    logprob = token.logprob if token.logprob is not None else float("nan")
-    head += f" · p [b]{token.probability:.3f}[/b] · log p {logprob:.2f} · rank [b]{token.rank}[/b]"
-    forks = trace.forks_at(trace.active, position)
-    cells = []
-    for k, alt in enumerate(token.top, 1):
-        mark = "●" if alt.id == token.id else ("→" if alt.id in forks else " ")
-        label = escape(repr(alt.readable))
-        if len(label) > 14:
-            label = label[:13] + "…"
-        cell = f"[@click=choose({k})][b]{k}[/b]{mark}{label} {alt.probability:.3f}[/]" if k <= 9 else \
-            f"[dim]{k}[/dim]{mark}{label} {alt.probability:.3f}"
-        cells.append((cell, 4 + len(label) + 6))
-    per_line = max(1, width // 24)
-    rows = []
-    for start in range(0, len(cells), per_line):
-        rows.append("  ".join(c + " " * (22 - w) for c, w in cells[start:start + per_line]))
     branch = trace.current
-    where = f"branch [b]{branch.id + 1}[/b] of {len(trace.branches)}"
+    where = f"branch {branch.id + 1}/{len(trace.branches)}" if len(trace.branches) > 1 else ""
     if branch.parent is not None:
         parent = trace.branch(branch.parent)
         if branch.fork < len(parent.tokens):
             was = escape(repr(parent.tokens[branch.fork].text or parent.tokens[branch.fork].token))
-            where += f" (from branch {parent.id + 1} at token {branch.fork + 1}, instead of {was})"
-    state = " · [yellow]generating…[/yellow]" if growing else ""
-    keys = "[dim]←→↑↓ tokens · 1-9 choose · \\[ ] branches[/dim]"
-    return "\n".join([head, *rows, f"{where}{state}  {keys}"])
+            where += f" (token {branch.fork + 1} was {was} in branch {parent.id + 1})"
+    if growing:
+        where += " [yellow]generating…[/yellow]"
+    head = f"[b]token {position + 1}[/b]/{total} {piece} [dim]{escape(token.token)} id {token.id}[/dim]"
+    if token.probability is None:
+        return "\n".join(x for x in (head + " · [dim]context: not predicted[/dim]", where) if x)
+    logprob = token.logprob if token.logprob is not None else float("nan")
+    head += f" · p [b]{token.probability:.3f}[/b] · log p {logprob:.2f} · rank [b]{token.rank}[/b]"
+    if where:
+        head += f" · {where}"
+    forks = trace.forks_at(trace.active, position)
+    cells = []
+    for k, alt in enumerate(token.top, 1):
+        mark = "●" if alt.id == token.id else ("→" if alt.id in forks else " ")
+        label = repr(alt.readable)
+        label = escape(label if len(label) <= 14 else label[:13] + "…")
+        plain = f"{k}{mark}{label} {alt.probability:.3f}"
+        cell = f"[@click=choose({k})][b]{k}[/b]{mark}{label} {alt.probability:.3f}[/]" if k <= 9 else \
+            f"[dim]{plain}[/dim]"
+        cells.append((cell, len(plain.replace("\\[", "["))))
+    cell_width = max((w for _c, w in cells), default=10) + 2
+    per_line = max(1, width // cell_width)
+    rows = ["".join(c + " " * (cell_width - w) for c, w in cells[start:start + per_line]).rstrip()
+            for start in range(0, len(cells), per_line)]
+    keys = "[dim]←→↑↓ tokens · 1-9 or click: choose (a new branch) · \\[ ] switch branch[/dim]"
+    return "\n".join([head, *rows, keys])
 
 
 class TracePanel(Vertical):
-    """One stream per model, side by side, with the detail of the token under the cursor."""
-
-    DEFAULT_CSS = """
-    TracePanel { height: 1fr; }
-    TracePanel #trace-head { height: auto; max-height: 4; padding: 0 1; }
-    TracePanel #trace-columns { height: 1fr; }
-    TracePanel .trace-title { height: 1; padding: 0 1; text-style: bold; }
-    TracePanel #trace-detail { height: auto; max-height: 7; padding: 0 1; border-top: hkey $primary 30%; }
-    TracePanel .trace-column { width: 1fr; }
-    """
+    """One stream per model, side by side, with the detail of the token under the cursor (styles in app.tcss)."""
 
     @dataclass
     class BranchSwitched(Message):
@@ -462,6 +451,7 @@ class TracePanel(Vertical):
         self._cancel: threading.Event | None = None
         self._focused = 0  # the column whose cursor the detail shows
         self._growing: set[tuple[int, int]] = set()  # (trace, branch) being generated
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="trace-head")
@@ -473,6 +463,7 @@ class TracePanel(Vertical):
         yield TraceDetail("", id="trace-detail")
 
     def on_mount(self) -> None:
+        self._ready = True
         if self._initial is not None:
             self.show(self._initial)
 
@@ -481,7 +472,7 @@ class TracePanel(Vertical):
 
     def show(self, result: Any) -> None:
         """Draw `result` (a newer run's result replaces the old one; its growing branch is abandoned)."""
-        if not self.is_mounted:
+        if not self._ready:  # mounted but not composed yet: shown from on_mount
             self._initial = result
             return
         columns = columns_of(result) or []
@@ -494,11 +485,12 @@ class TracePanel(Vertical):
         from rich.console import Group
 
         columns = self.columns
-        heads = [c.head for c in columns[:1] if c.head is not None]
         scale = Text()
         for text, style in legend():
             scale.append(text, style)
-        self.query_one("#trace-head", Static).update(Group(*heads, scale))
+        warnings, rest = (columns[0].head if columns and columns[0].head is not None else ([], []))
+        # Warnings first, then the scale: on a short screen the head keeps its first lines.
+        self.query_one("#trace-head", Static).update(Group(*warnings, scale, *rest))
         two = len(columns) > 1
         for k, stream in enumerate(self.streams()):
             holder = self.query_one(f"#trace-column-{k}")
