@@ -199,6 +199,22 @@ def _exported(r: Result, w: Workspace) -> None:
     assert len(rows) > 1 and "loss" in rows[0]
 
 
+def _resumed_job_ended(w: Workspace) -> None:
+    """`runs rm` is refused while the run's job lives: the resumed job from the examples above is stopped first
+    (the refusal itself is tested in tests/test_training_views.py)."""
+    from tui_hf.core.training import job
+
+    assert w.detached
+    run_dir = w.run_dir(w.detached)
+    if job.is_alive(run_dir):
+        job.request_stop(run_dir)
+    _wait(f"{w.detached} ending", lambda: not job.is_alive(run_dir))
+
+
+def _removed(r: Result, w: Workspace) -> None:
+    assert w.detached and not w.run_dir(w.detached).exists(), r.out
+
+
 def _short_training(command: str, _w: Workspace) -> str:
     return f"{command} --max-steps 2"
 
@@ -238,6 +254,7 @@ EXAMPLES = [
     Example(r"tui-hf resume RUN \[--detach\](\s+#.*)?", lambda r, w: None if "resumed" in r.out else pytest.fail(r.out),
             before=_stopped, rewrite=_run_placeholder),
     Example(r"tui-hf export RUN metrics\.csv(\s+#.*)?", _exported, rewrite=_run_placeholder),
+    Example(r"tui-hf runs rm RUN(\s+#.*)?", _removed, before=_resumed_job_ended, rewrite=_run_placeholder),
 ]
 
 

@@ -124,7 +124,7 @@ async def test_text_generation_streams_before_the_end(app_settings: Any, tiny_gp
     seen: list[Any] = []
     _app, result, shown = await run_in_app(
         app_settings, "text-generation", tiny_gpt2_dir, "The quick brown",
-        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3", "do_sample": True}, messages=seen)
+        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3", "do_sample": "on"}, messages=seen)
     partials = [m.partial for m in seen if isinstance(m, RunProgressed)]
     assert len(partials) >= 2 and not partials[0].done
     assert len(partials[0].sequences[0]) < len(result.sequences[0])  # tokens arrived before the end

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.events import EventReader, RunState, read_state, to_csv
-from tui_hf.core.training.job import create_run, launch, list_runs, run_info, stop
+from tui_hf.core.training.job import create_run, list_runs
 from tui_hf.core.training.spec import DataSpec, TrainSpec
 from tui_hf.data import SENTIMENT_CSV
 
@@ -23,7 +22,7 @@ from tui_hf.data import SENTIMENT_CSV
 def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
     data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.2)
     base: dict[str, Any] = dict(model=str(model), engine=engine, epochs=8, batch_size=16, learning_rate=5e-3,
-                                warmup=0.0, logging_steps=2, device="cpu", seed=1)
+                                warmup=0.0, logging_steps=3, device="cpu", seed=1)
     base.update(overrides)
     return TrainSpec(data=data, **base)
 
@@ -31,16 +30,8 @@ def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
 def run_job(run_dir: Path, timeout: float = 240) -> int:
     """The job as the app starts it (python -m tui_hf.train), waited for."""
     proc = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, start_new_session=True)
     return proc.returncode
-
-
-def wait_for(predicate: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
@@ -71,30 +62,7 @@ def test_engine_learns_and_writes_complete_ordered_events(engine: str, tiny_bert
     assert kinds.index("checkpoint") < kinds.index("final")
 
 
-def test_stop_saves_a_checkpoint_and_resume_continues(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
-    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", epochs=40, logging_steps=1), tmp_path)
-    launch(run_dir)
-    wait_for(lambda: read_state(run_dir).step >= 5)
-    assert stop(run_dir)
-    wait_for(lambda: read_state(run_dir).status == "stopped")
-    stopped = read_state(run_dir)
-    assert stopped.checkpoints and stopped.final_path is None
-    stopped_at = int(Path(stopped.checkpoints[-1]).name.split("-")[1])
-    assert stopped_at >= 5
-    spec = TrainSpec.load(run_dir / "spec.json")
-    spec.epochs = stopped_at // 16 + 2  # shorten the rest of the run: resuming keeps its checkpoint
-    (run_dir / "spec.json").write_text(spec.to_json())
-    launch(run_dir)
-    wait_for(lambda: run_info(run_dir).status in ("finished", "failed", "died"), timeout=180)
-    events = EventReader(run_dir).read()
-    starts = [e for e in events if e["event"] == "start"]
-    assert len(starts) == 2 and starts[1]["resumed_from_step"] == stopped_at
-    later = [e["step"] for e in events[events.index(starts[1]):] if e["event"] == "train"]
-    assert later and min(later) > stopped_at
-    assert run_info(run_dir).status == "finished"
-
-
-def test_a_failing_job_reports_why(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+def test_a_trained_head_with_other_labels_is_refused_before_the_job(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "three.csv"
     with open(data, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -103,28 +71,40 @@ def test_a_failing_job_reports_why(tiny_bert_cls_dir: Path, tmp_path: Path) -> N
             w.writerow([f"example {i}", ["a", "b", "c"][i % 3]])
     spec = spec_for(tiny_bert_cls_dir, "trainer")
     spec.data.train = str(data)
-    run_dir = create_run(spec, tmp_path / "runs")
-    assert run_job(run_dir) == 1
-    info = run_info(run_dir)
-    assert info.status == "failed"
-    assert "trained SequenceClassification head with 2 labels" in info.state.message
-    assert "replace_head" in info.state.message
+    with pytest.raises(SpecError, match="trained SequenceClassification head for 2 labels .* replace_head"):
+        create_run(spec, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_a_crash_keeps_its_traceback(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert_cls_dir, model)
+    run_dir = create_run(spec_for(model, "native"), tmp_path / "runs")
+    (model / "model.safetensors").write_bytes(b"\0" * 64)  # the weights break after the checks
+    assert run_job(run_dir) == 4
+    state = read_state(run_dir)
+    assert state.status == "failed" and "Traceback" in state.traceback and state.message
+
+
+def test_an_interrupted_checkpoint_is_never_resumed_from(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    from tui_hf.core.training import checkpoints
+
     run_dir = create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path)
-    # Damage the checkpoint being resumed from, as a full disk or a killed writer might.
-    bad = run_dir / "checkpoints" / "checkpoint-3"
+    bad = run_dir / "checkpoints" / "checkpoint-3"  # an older version's half save: no weights, no state
     bad.mkdir(parents=True)
     (bad / "config.json").write_text("{not json")
-    assert run_job(run_dir) == 1
-    state = read_state(run_dir)
-    assert state.status == "failed" and "Traceback" in state.traceback
+    staged = checkpoints.stage(run_dir, 5)
+    (staged / "config.json").write_text("{}")
+    assert checkpoints.latest(run_dir) is None
+    assert sorted(p.name for p in checkpoints.interrupted(run_dir)) == ["checkpoint-3", "checkpoint-5"]
 
 
 @pytest.mark.parametrize("problem, match", [
-    (lambda s, p: setattr(s.data, "train", str(p / "missing.csv")), "no data file"),
+    (lambda s, p: setattr(s.data, "train", str(p / "missing.csv")), "no train data file"),
     (lambda s, p: setattr(s.data, "label_column", "sentiment"), "no column 'sentiment'"),
+    (lambda s, p: setattr(s, "logging_steps", 0), "logging_steps must be at least 1"),
     (lambda s, p: (p / "empty.csv").write_text("text,label\n") and setattr(s.data, "train", str(p / "empty.csv")),
      "empty"),
     (lambda s, p: setattr(s, "epochs", 0), "epochs must be above 0"),
@@ -188,16 +168,50 @@ def test_run_state_folds_thousands_of_events_incrementally(tmp_path: Path) -> No
     from tui_hf.core.training.events import EventWriter
 
     writer = EventWriter(tmp_path)
-    writer.write("start", total_steps=5000, epochs=1)
+    writer.start(engine="native", model="m", total_steps=5000, epochs=1, labels=[], batch_size=8)
     reader, state = EventReader(tmp_path), RunState()
     for step in range(1, 5001):
-        writer.write("train", step=step, epoch=step / 5000, loss=1 / step)
+        writer.train(step=step, epoch=step / 5000, loss=1 / step)
         if step % 1000 == 0:
             state.apply(reader.read())
     with open(tmp_path / "events.jsonl", "a") as fh:
         fh.write('{"event": "train", "step": 50')  # a line still being written is left for the next read
     state.apply(reader.read())
     assert state.step == 5000 and len(state.train) == 5000 and state.progress == 1.0
+
+
+def test_the_runs_list_summarises_each_run_as_a_full_read_does_reading_only_new_lines(tmp_path: Path) -> None:
+    from tui_hf.core.training.events import EventWriter
+    from tui_hf.core.training.runs import RunsWatcher, run_info
+
+    writers = {}
+    for name, status in (("a", "finished"), ("b", None), ("c", "failed")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.json").write_text("{}")
+        w = writers[name] = EventWriter(tmp_path / name)
+        w.start(engine="native", model="m", total_steps=3000, epochs=3, labels=["x", "y"], batch_size=8)
+        for step in range(1, 3001):
+            w.train(step=step, epoch=step / 1000, loss=1 / step)
+            if step % 1000 == 0:
+                w.eval(step=step, epoch=step / 1000, metrics={"loss": 2 / step, "accuracy": step / 3000})
+        if status:
+            w.status(status, message=f"it {status}", step=3000, total_steps=3000)
+    watcher = RunsWatcher(tmp_path)
+    first = {r.name: r for r in watcher.refresh()}
+    for name in "abc":
+        full = run_info(tmp_path / name)
+        r = first[name]
+        assert (r.status, r.step, r.total_steps, r.loss, r.best, r.message) == (
+            full.status, full.state.step, full.state.total_steps, full.state.train[-1][1], full.state.best(),
+            full.state.message)
+    assert first["b"].status == "died"  # no final status and no process: not "running" forever
+    tracker = watcher._trackers[tmp_path / "b"]
+    offset = tracker.reader.offset
+    writers["b"].train(step=3001, epoch=3.001, loss=0.25)
+    again = {r.name: r for r in watcher.refresh()}
+    assert again["b"].step == 3001 and again["b"].loss == 0.25
+    size = (tmp_path / "b" / "events.jsonl").stat().st_size
+    assert tracker.reader.offset == size and size - offset < 300  # only the new line was read
 
 
 def test_token_classification_finetuning(tiny_ner_dir: Path, tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """`python -m tui_hf.train RUN_DIR [--echo]`: the training job process.
 
 Started detached by the app or `tui-hf train --detach`, in the foreground by `tui-hf train`, or N times
-under torch.distributed.run. Rank 0 alone writes events and checkpoints. SIGINT or SIGTERM asks for a
-graceful stop: the current step finishes, a checkpoint is saved, the status says "stopped".
+under torch.distributed.run. It holds the run's lock for its whole life (handed over by whoever started it,
+or taken here), and rank 0 alone writes events and checkpoints. SIGINT or SIGTERM asks for a graceful stop:
+the current step finishes, a checkpoint is saved, the status says "stopped". SIGHUP is ignored: a closed
+terminal does not end a job. A full disk or a read-only run directory ends it with one line saying so.
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import SpecError
+from tui_hf.core.errors import EXIT_RUN, EXIT_USAGE, TuiHfError
+from tui_hf.core.training import checkpoints, runlock
 from tui_hf.core.training.events import EventWriter
-from tui_hf.core.training.job import SPEC
+from tui_hf.core.training.runs import SPEC
 from tui_hf.core.training.spec import TrainSpec
+from tui_hf.core.training.storage import StorageError
+
+RESERVE_BYTES = 256 * 1024  # set aside at the start so a final status can be written on a full disk
 
 
 def describe(record: dict[str, Any]) -> str | None:
     """One plain log line per event, for train.log and a foreground terminal."""
     kind = record["event"]
+    if record.get("replay"):
+        return None
     if kind == "train":
         parts = [f"step {record['step']}", f"epoch {record.get('epoch', 0):.2f}", f"loss {record['loss']:.4f}"]
         if record.get("learning_rate") is not None:
@@ -32,75 +39,185 @@ def describe(record: dict[str, Any]) -> str | None:
             parts.append(f"{record['samples_per_second']:.1f} samples/s")
         return "  ".join(parts)
     if kind == "eval":
-        return "eval  " + "  ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in record.items()
-                                    if k.startswith("eval_") and isinstance(v, (int, float)))
+        return f"eval  step {record.get('step')}  " + "  ".join(
+            f"{k.removeprefix('eval_')} {v:.4f}" for k, v in record.items()
+            if k.startswith("eval_") and isinstance(v, (int, float)))
     if kind == "start":
-        return f"start  {record.get('engine')}  {record.get('total_steps')} steps  labels {record.get('labels')}"
+        resumed = f"  resumed from {Path(record['checkpoint']).name}" if record.get("checkpoint") else ""
+        return f"start  {record.get('engine')}  {record.get('total_steps')} steps  labels {record.get('labels')}{resumed}"
     if kind == "status":
         return f"status {record['status']}" + (f": {record['message']}" if record.get("message") else "")
+    if kind == "alert":
+        return f"{record.get('level', 'warning')}: {record.get('message')}"
     if kind in ("checkpoint", "final"):
         return f"{kind} {record.get('path')}"
     return None
 
 
-class EchoWriter(EventWriter):
-    def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = super().write(event, **fields)
+class Echo:
+    """Prints each event's line; goes quiet when the terminal is gone (a closed window gives EIO)."""
+
+    def __init__(self) -> None:
+        self.alive = True
+
+    def __call__(self, record: dict[str, Any]) -> None:
         line = describe(record)
-        if line:
-            print(line, flush=True)
-        return record
+        if line and self.alive:
+            try:
+                print(line, flush=True)
+            except (OSError, ValueError):
+                self.alive = False
+
+
+def _take_lock(run_dir: Path) -> runlock.RunLock | None:
+    """The lock handed over by the starter, or taken here. None when a torchrun launcher holds it for us."""
+    handed = os.environ.get(runlock.INHERITED_ENV)
+    lock = runlock.RunLock.inherited(run_dir)
+    if lock is not None:
+        return lock
+    if handed and int(os.environ.get("WORLD_SIZE", "1")) > 1 and runlock.is_held(run_dir):
+        return None  # torchrun's launcher holds it; its workers do not inherit descriptors
+    lock = runlock.RunLock.acquire(run_dir)
+    lock.record(os.getpid())
+    return lock
+
+
+def _resume_point(run_dir: Path, writer: EventWriter | None) -> Any:
+    """The last complete checkpoint, after removing what interrupted saves left (reported as alerts)."""
+    removed = checkpoints.clean_interrupted(run_dir)
+    latest = checkpoints.latest(run_dir)
+    if writer is not None:
+        for name in removed:
+            writer.alert(f"{name} was not completely saved (the job was interrupted); removed it"
+                         + (f", resuming from {latest.path.name}" if latest else ""))
+    return latest
+
+
+def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any) -> Any:
+    """The checked data: the plan made when the run was created if the files are unchanged, else checked now."""
+    from tui_hf.core.training import preflight
+
+    plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
+    if plan is None or not plan.unchanged():
+        plan = preflight.check(spec, stop=stop)
+    if checkpoint is not None and spec.task != "causal-lm" and plan.labels:
+        import json
+
+        config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
+        trained = preflight.head_labels(config)
+        kept = preflight.reconcile_labels(trained, plan.labels)
+        if kept is None:
+            raise preflight.RunRefused([preflight.Problem(
+                f"the data's labels ({', '.join(plan.labels[:8])}) are not those of {checkpoint.path.name} "
+                f"({', '.join(trained[:8])}): the data changed since the run started; start a new run")])
+        plan.labels = kept
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
+    held: list[runlock.RunLock] = []
+    try:
+        return _run(argv, held)
+    finally:
+        for lock in held:
+            lock.release()  # the final status is written: the run is free (interpreter teardown takes a while)
+
+
+def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     echo = "--echo" in args
     args = [a for a in args if a != "--echo"]
     if len(args) != 1:
         print("usage: python -m tui_hf.train RUN_DIR [--echo]", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     run_dir = Path(args[0])
     rank = int(os.environ.get("RANK", "0"))
-    writer: EventWriter | None = None
-    if rank == 0:
-        writer = (EchoWriter if echo or not sys.stdout.isatty() else EventWriter)(run_dir)
-    stop = threading.Event()
 
-    def request_stop(signum: int, _frame: Any) -> None:
-        if writer is not None and not stop.is_set():
-            writer.status("stopping", message=f"signal {signal.Signals(signum).name}: saving a checkpoint")
-        stop.set()
+    from tui_hf.core.training.engine import Context, StopRequest, drive
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
-
-    from tui_hf.core.quiet import route_library_logs
-
-    route_library_logs(run_dir / "library.log")
+    stop = StopRequest()
+    signal.signal(signal.SIGINT, lambda signum, _frame: stop.request(signal.Signals(signum).name))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stop.request(signal.Signals(signum).name))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
+        lock = _take_lock(run_dir) if rank == 0 else None
+        if lock is not None:
+            held.append(lock)
+    except TuiHfError as exc:  # another process trains this run: leave its events alone
+        print(f"tui-hf train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    writer: EventWriter | None = None
+    try:
+        if rank == 0:
+            writer = EventWriter(run_dir, on_write=Echo() if echo or not sys.stdout.isatty() else None,
+                                 reserve=RESERVE_BYTES)
+            writer.status("preparing", message=f"pid {os.getpid()}")
         spec = TrainSpec.load(run_dir / SPEC)
-        if writer is not None:
-            writer.status("running", message=f"pid {os.getpid()}")
+        if spec.engine == "trainer" and spec.device.startswith("cuda:"):
+            # Trainer has no device index: it uses the first visible GPU.
+            os.environ.setdefault("CUDA_VISIBLE_DEVICES", spec.device.split(":")[1])
+        import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
+
+        from tui_hf.core.quiet import route_library_logs
+
+        try:
+            route_library_logs(run_dir / "library.log")
+        except OSError:
+            pass  # the libraries' chatter is optional; a read-only run fails below with a clear line
         from tui_hf.core.training.engines import ENGINES
 
-        outcome = ENGINES[spec.engine](spec, run_dir, writer, stop)
-    except (SpecError, ValueError, OSError) as exc:
+        checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.latest(run_dir)
+        plan = _data_plan(spec, run_dir, checkpoint, stop)
         if writer is not None:
-            writer.status("failed", message=str(exc), traceback=traceback.format_exc())
-        print(f"tui-hf train: error: {exc}", file=sys.stderr)
-        return 1
+            for warning in plan.warnings:
+                writer.alert(warning)
+        ctx = Context(spec=spec, run_dir=run_dir, writer=writer, stop=stop, plan=plan, checkpoint=checkpoint)
+        engine = ENGINES[spec.engine](ctx)
+        outcome = drive(engine, ctx)
+    except StorageError as exc:
+        _fail(writer, str(exc), None)
+        return EXIT_RUN
+    except TuiHfError as exc:
+        _fail(writer, str(exc), traceback.format_exc())
+        return exc.exit_code
     except BaseException as exc:  # a crash: the traceback goes into the run for `tui-hf attach`
+        if stop.is_set() and isinstance(exc, KeyboardInterrupt):
+            _fail(writer, "interrupted", None, status="stopped")
+            return 0
+        _fail(writer, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        try:
+            traceback.print_exc()
+        except OSError:
+            pass
+        return EXIT_RUN
+    try:
         if writer is not None:
-            writer.status("failed", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        traceback.print_exc()
-        return 1
+            if outcome.final_path:
+                writer.final(step=outcome.step, path=outcome.final_path)
+            message = outcome.message or (f"checkpoint at step {outcome.step}; resume to continue"
+                                          if outcome.stopped else "")
+            writer.status("stopped" if outcome.stopped else "finished", message=message, step=outcome.step,
+                          total_steps=outcome.total_steps)
+    except StorageError as exc:
+        _fail(writer, str(exc), None)
+        return EXIT_RUN
     if writer is not None:
-        if outcome.final_path:
-            writer.write("final", step=outcome.step, path=outcome.final_path)
-        writer.status("stopped" if outcome.stopped else "finished",
-                      message=f"checkpoint at step {outcome.step}; resume to continue" if outcome.stopped else "")
+        writer.close()
     return 0
+
+
+def _fail(writer: EventWriter | None, message: str, tb: str | None, status: str = "failed") -> None:
+    """The final status, if it can still be written; one line on stderr either way."""
+    if writer is not None:
+        writer.free_reserve()  # on a full disk, the space set aside at the start takes the final status
+        try:
+            writer.status(status, message=message, traceback=tb[-20000:] if tb else None)
+        except StorageError:
+            pass  # still no room: the line says so below; the events end whole at their last line
+    try:
+        print(f"tui-hf train: {'error: ' if status == 'failed' else ''}{message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

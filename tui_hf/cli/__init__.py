@@ -44,7 +44,9 @@ class IntermixedParser(argparse.ArgumentParser):
     _intermixing = False
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
-        if self._intermixing:
+        # argparse cannot intermix around sub-commands of its own (`runs rm RUN`): those parse plainly.
+        nested = any(a.nargs == argparse.PARSER for a in self._actions)
+        if self._intermixing or nested:
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve", action="store_true",
                         help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--host", default=None,
+                        help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
+                             "default: localhost only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
     run = sub.add_parser("run", help="run a task and print the result as JSON", add_help=False,
                          description="Run a task without the UI and print its result as JSON. Options and texts "

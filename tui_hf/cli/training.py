@@ -1,12 +1,23 @@
-"""Training commands: train, runs, attach, stop, resume, export."""
+"""Training commands: train, runs (and runs rm), attach, stop, resume, export.
+
+Every command answers a problem in one line (exit 2 for bad input or a run in the wrong state, 4 when the
+run directory cannot be written); the flags that would allow a refused setting are named here, since the
+core's messages name spec keys.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from tui_hf.core.device import DEVICE_CHOICES
-from tui_hf.core.errors import EXIT_USAGE
+
+# Spec keys that have a flag of their own on `tui-hf train`.
+FLAGS = {"trust_remote_code": "--trust-remote-code", "allow_pickle": "--allow-pickle",
+         "replace_head": "--replace-head"}
 
 
 def add_training_commands(sub: Any) -> None:
@@ -33,13 +44,24 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--device", choices=DEVICE_CHOICES)
     train.add_argument("--replace-head", action="store_true", default=None,
                        help="replace a trained head whose labels differ from the data's")
-    train.add_argument("--name", help="run directory name (default: time-model-engine)")
+    train.add_argument("--trust-remote-code", action="store_true", default=None,
+                       help="allow a model that needs its own Python code (only for sources you trust)")
+    train.add_argument("--allow-pickle", action="store_true", default=None,
+                       help="allow a model with only pickle weights (pytorch_model.bin), which can run code")
+    train.add_argument("--offline", action="store_true", default=None, help="never contact the Hugging Face Hub")
+    train.add_argument("--name", help="run directory name: letters, digits, '.', '_', '-' "
+                                      "(default: time-model-engine)")
     train.add_argument("--runs-dir", help="where runs live (default: ./runs, or $TUI_HF_RUNS)")
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
-    for name, text in (("runs", "list runs with status and best metric"),):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--runs-dir")
+    runs = sub.add_parser("runs", help="list runs with status and best metric; `runs rm RUN` deletes one",
+                          description="List runs with status, step, loss and best metric.")
+    runs.add_argument("--runs-dir")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="rm")
+    rm = runs_sub.add_parser("rm", help="delete a run directory (refused while the run is alive)",
+                             description="Delete a run directory; refused while its job runs.")
+    rm.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    rm.add_argument("--runs-dir", dest="rm_runs_dir")
     for name, text in (("attach", "show a run's live training view (any terminal, over SSH too)"),
                        ("stop", "stop a run gracefully (it saves a checkpoint)"),
                        ("resume", "continue a stopped or crashed run from its last checkpoint"),
@@ -73,43 +95,85 @@ def build_spec(args: argparse.Namespace) -> Any:
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
     for key in ("model", "task", "engine", "epochs", "batch_size", "learning_rate", "max_steps", "seed", "device",
-                "replace_head"):
+                "replace_head", "trust_remote_code", "allow_pickle", "offline"):
         if getattr(args, key) is not None:
             setattr(spec, key, getattr(args, key))
     return spec
 
 
+def _refusal(exc: Any) -> str:
+    """A refused run's problems, each with the flag that allows it where there is one."""
+    from tui_hf.core.training.preflight import RunRefused
+
+    if not isinstance(exc, RunRefused):
+        return str(exc)
+    parts = [p.text + (f" ({FLAGS[p.key]})" if p.key in FLAGS else "") for p in exc.problems]
+    return parts[0] if len(parts) == 1 else f"{len(parts)} problems:\n  " + "\n  ".join(parts)
+
+
+def one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The app's own errors and a failing run directory as one line and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from tui_hf.cli import fail
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.storage import is_storage_error, storage_error
+
+        try:
+            return command(args)
+        except TuiHfError as exc:
+            return fail(_refusal(exc), exc.exit_code)
+        except OSError as exc:
+            if not is_storage_error(exc):
+                raise
+            err = storage_error(exc, getattr(exc, "filename", None) or "the run directory")
+            return fail(str(err), err.exit_code)
+
+    return run
+
+
+@one_line_errors
 def train_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import create_run, launch, run_foreground
 
     spec = build_spec(args)
-    run_dir = create_run(spec, args.runs_dir, args.name)
+    run_dir = create_run(spec, args.runs_dir, args.name, nproc=args.nproc,
+                         warn=lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr))
     if args.detach:
         pid = launch(run_dir, args.nproc)
         print(f"started {run_dir} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
-    print(f"run {run_dir}", flush=True)
+    print(f"run {run_dir} (closing this terminal does not stop it; ctrl+c stops it with a checkpoint)",
+          flush=True)
     return run_foreground(run_dir, args.nproc)
 
 
+@one_line_errors
 def runs_command(args: argparse.Namespace) -> int:
-    from tui_hf.core.training.job import list_runs, runs_root
+    from tui_hf.core.training.job import delete_run, resolve_run
+    from tui_hf.core.training.runs import RunsWatcher, runs_root
 
-    runs = list_runs(args.runs_dir)
+    if getattr(args, "runs_command", None) == "rm":
+        root = args.rm_runs_dir or args.runs_dir
+        run_dir = resolve_run(args.run, root)
+        delete_run(run_dir)
+        print(f"deleted {run_dir}")
+        return 0
+    runs = list(reversed(RunsWatcher(args.runs_dir).refresh()))  # oldest first, the newest at the bottom
     if not runs:
         print(f"no runs in {runs_root(args.runs_dir)}")
         return 0
     print(f"{'run':<44} {'status':<9} {'step':>11} {'loss':>7} {'best':>16}")
     for r in runs:
-        s = r.state
-        best = s.best()
-        loss = f"{s.train[-1][1]:.4f}" if s.train else "-"
-        steps = f"{s.step}/{s.total_steps}" if s.total_steps else "-"
-        print(f"{r.path.name:<44} {r.status:<9} {steps:>11} {loss:>7} "
-              f"{(f'{best[0]} {best[1]:.4f}' if best else '-'):>16}")
+        steps = f"{r.step}/{r.total_steps}" if r.total_steps else "-"
+        loss = f"{r.loss:.4f}" if r.loss is not None else "-"
+        best = f"{r.best[0]} {r.best[1]:.4f}" if r.best else "-"
+        print(f"{r.name:<44} {r.status:<9} {steps:>11} {loss:>7} {best:>16}")
     return 0
 
 
+@one_line_errors
 def attach_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import resolve_run
     from tui_hf.ui.attach import AttachApp
@@ -119,31 +183,31 @@ def attach_command(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+@one_line_errors
 def stop_command(args: argparse.Namespace) -> int:
-    from tui_hf.cli import fail
-    from tui_hf.core.training.job import resolve_run, stop
+    from tui_hf.core.training.job import request_stop, resolve_run
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    if not stop(run_dir):
-        return fail(f"{run_dir} is not running", EXIT_USAGE)
-    print(f"asked {run_dir} to stop; it saves a checkpoint first")
+    pid = request_stop(run_dir)
+    print(f"asked {run_dir} (pid {pid}) to stop; it saves a checkpoint first")
     return 0
 
 
+@one_line_errors
 def resume_command(args: argparse.Namespace) -> int:
-    from tui_hf.cli import fail
-    from tui_hf.core.training.job import launch, resolve_run, run_foreground, run_info
+    from tui_hf.core.training.job import launch, resolve_run, resume_plan, run_foreground
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    info = run_info(run_dir)
-    if info.status in ("running", "starting", "stopping"):
-        return fail(f"{run_dir} is still {info.status}", EXIT_USAGE)
+    plan = resume_plan(run_dir)
     if args.detach:
-        print(f"resumed {run_dir} (pid {launch(run_dir, args.nproc)})")
+        pid = launch(run_dir, args.nproc)
+        print(f"{plan.describe(done=True)} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
+    print(plan.describe(), flush=True)
     return run_foreground(run_dir, args.nproc)
 
 
+@one_line_errors
 def export_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.events import to_csv
     from tui_hf.core.training.job import resolve_run

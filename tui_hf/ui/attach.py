@@ -28,8 +28,8 @@ class AttachApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from tui_hf.core.training.job import run_dirs
-        from tui_hf.ui.panes.training import Follower
+        from tui_hf.core.training.follow import Follower
+        from tui_hf.core.training.runs import run_dirs
 
         self.query_one(TrainingView).set_overlays([Follower(p) for p in run_dirs(self.run_dir.parent)])
 

@@ -544,6 +544,10 @@ class MainScreen(Screen[None]):
         yield SystemCommand("Clear input", "ctrl+l (ctrl+z brings it back)", self.action_clear_input)
         yield SystemCommand("New chat", "Forget the conversation", self._reset_chat)
         yield SystemCommand("Toggle sidebar", "ctrl+b", self.action_toggle_sidebar)
+        yield SystemCommand("Tokens: split or stages", "The coloured split, or the tokenizer's stages (v in the "
+                            "tokens pane)", lambda: self.tokens.action_toggle_view())
+        yield SystemCommand("Tokens: vocabulary or readable pieces", "The vocabulary's strings, or spaces as · and "
+                            "newlines as ↵ (r in the tokens pane)", lambda: self.tokens.action_toggle_readable())
         for tab, title, key in TABS:
             yield SystemCommand(f"Show {title}", f"Switch to the {title} tab ({key})",
                                 lambda t=tab: self.run_worker(self.action_tab(t)))

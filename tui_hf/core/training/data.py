@@ -1,138 +1,109 @@
-"""Training data: CSV / JSON / JSON Lines files or hub datasets, checked, split and tokenized.
+"""Training data for the job: the checked files (or a hub dataset) as tokenized `datasets` splits.
 
-`check` reads only the first rows with the standard library, so a missing file or column is reported in
-a fraction of a second, before torch or datasets are imported. `prepare` does the real work through
-`datasets` (memory-mapped, batched `map`) in the job's own process.
+Local files are read by the same reader that validated them (`datafile.records`), through
+`datasets.Dataset.from_generator`, so the columns, cells and labels that train are the ones that were
+checked; pandas never re-guesses them. Batched `map` tokenizes. A stop request is honoured while the rows
+are read and while they are tokenized: the job leaves at once instead of finishing the preparation.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import SpecError
+from tui_hf.core.errors import Cancelled, SpecError
+from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the preview API)
+    FORMATS,
+    At,
+    DataError,
+    Preview,
+    clean_record,
+    is_file_ref,
+    label_key,
+    order_labels,
+    peek,
+    records,
+)
+from tui_hf.core.training.preflight import DataPlan
 from tui_hf.core.training.spec import TrainSpec
 
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
-PEEK_ROWS = 2000
+READER_VERSION = 1  # part of the dataset cache key: bump when what the reader yields changes
+_stop: threading.Event | None = None  # the job's stop flag, read by the generator and the tokenizer map
 
 
-@dataclass
-class Preview:
-    path: str
-    columns: list[str]
-    rows: list[dict[str, Any]]  # up to PEEK_ROWS, as read
-    more: bool  # the file has rows beyond those
+def _check_stop() -> None:
+    if _stop is not None and _stop.is_set():
+        raise Cancelled("stopped while preparing the data")
 
 
-def is_file_ref(ref: str) -> bool:
-    return Path(ref).suffix.lower() in FORMATS or os.path.exists(ref)
+def _rows(path: str, size: int, mtime_ns: int, task: str, text_column: str, label_column: str,
+          version: int) -> Any:
+    """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
+    csv_cell = path.lower().endswith(".csv")
+    seen: dict[Any, str] = {}
+    for number, rec in records(path, _stop):
+        yield clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen)
 
 
-def peek(path: str, limit: int = PEEK_ROWS) -> Preview:
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"no data file at {path}")
-    suffix = p.suffix.lower()
-    if suffix not in FORMATS:
-        raise SpecError(f"{path}: unsupported format {suffix or '(none)'}; use .csv, .json or .jsonl")
-    rows: list[dict[str, Any]] = []
-    more = False
-    try:
-        with open(p, encoding="utf-8", newline="") as fh:
-            if suffix == ".csv":
-                reader = csv.DictReader(fh)
-                for row in reader:
-                    if len(rows) == limit:
-                        more = True
-                        break
-                    rows.append(row)
-                columns = list(reader.fieldnames or [])
-            else:
-                text = fh.read()
-                stripped = text.lstrip()
-                if stripped.startswith("["):
-                    records = json.loads(text)
-                else:
-                    records = [json.loads(line) for line in text.splitlines() if line.strip()]
-                if not all(isinstance(r, dict) for r in records):
-                    raise SpecError(f"{path}: expected one JSON object per record")
-                more = len(records) > limit
-                rows = records[:limit]
-                columns = list(dict.fromkeys(k for r in rows for k in r))
-    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
-        raise SpecError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
-    return Preview(str(p), columns, rows, more)
+def _from_file(spec: TrainSpec, path: str) -> Any:
+    import datasets
 
-
-def label_names(values: list[Any]) -> list[str]:
-    """Class names for label values: integers keep their order, strings are sorted."""
-    flat: list[Any] = []
-    for v in values:
-        flat.extend(v if isinstance(v, list) else [v])
-    ints = []
-    for v in flat:
-        if isinstance(v, bool):
-            break
-        if isinstance(v, int) or (isinstance(v, str) and v.strip().lstrip("-").isdigit()):
-            ints.append(int(v))
-        elif isinstance(v, float) and v.is_integer():
-            ints.append(int(v))
-        else:
-            break
-    else:
-        if ints and min(ints) < 0:
-            raise SpecError("integer labels must be 0 or more")
-        return [str(i) for i in range(max(ints) + 1)] if ints else []
-    if any(isinstance(v, float) for v in flat):
-        raise SpecError("labels are real numbers: regression is not supported; use class names or integers")
-    return sorted({str(v) for v in flat})
-
-
-def check(spec: TrainSpec) -> list[str]:
-    """Every problem with the data that can be seen from the files' first rows."""
-    problems = list(spec.problems())
+    st = Path(path).stat()
     d = spec.data
-    files = [("train", d.train)] + ([("validation", d.validation)] if d.validation else [])
-    for role, ref in files:
-        if not is_file_ref(ref):
-            if role == "validation":
-                problems.append("validation must be a local file")
-            continue  # a hub dataset: checked when it loads
-        try:
-            preview = peek(ref)
-        except SpecError as exc:
-            problems.append(str(exc))
-            continue
-        if not preview.rows:
-            problems.append(f"{ref}: the {role} data is empty")
-            continue
-        needed = [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else [])
-        missing = [c for c in needed if c not in preview.columns]
-        if missing:
-            problems.append(f"{ref}: no column {', '.join(map(repr, missing))}; columns are "
-                            f"{', '.join(map(repr, preview.columns))}")
-            continue
+    try:
+        return datasets.Dataset.from_generator(
+            _rows, gen_kwargs={"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "task": spec.task,
+                               "text_column": d.text_column, "label_column": d.label_column,
+                               "version": READER_VERSION})
+    except Exception as exc:  # datasets wraps what the generator raised
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, (Cancelled, DataError)):
+            raise cause from None
+        _check_stop()
+        raise
+
+
+def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
+    """A hub dataset in the task's columns, and its label names (a ClassLabel's, else the values')."""
+    import datasets
+
+    from tui_hf.core.hub import is_offline
+
+    d = spec.data
+    if is_offline(spec.offline):
+        raise SpecError(f"{d.train!r} is not a local file and the Hugging Face Hub cannot be reached: "
+                        "use a CSV / JSON / JSON Lines file, or go online")
+    raw = datasets.load_dataset(d.train, split=d.hub_split)
+    needed = [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else [])
+    missing = [c for c in needed if c not in raw.column_names]
+    if missing:
+        raise SpecError(f"{d.train}: no column {missing[0]!r}; columns are {', '.join(raw.column_names)}")
+    names: list[str] = []
+    if spec.task != "causal-lm":
+        feature = raw.features[d.label_column]
+        names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+                     or [])
+
+    def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        _check_stop()
+        out: dict[str, list[Any]] = {}
         if spec.task == "token-classification":
-            sample = preview.rows[0]
-            if not isinstance(sample[d.text_column], list) or not isinstance(sample[d.label_column], list):
-                problems.append(f"{ref}: token classification needs lists of words and tags per row (JSON)")
-                continue
-        if spec.task != "causal-lm":
-            try:
-                names = label_names([r[d.label_column] for r in preview.rows])
-            except SpecError as exc:
-                problems.append(f"{ref}: {exc}")
-                continue
-            if role == "train" and len(names) < 2 and not preview.more:
-                problems.append(f"{ref}: only one label ({', '.join(names)}): a classifier needs two or more")
-        if role == "train" and not d.validation and len(preview.rows) < 2 and d.validation_fraction > 0:
-            problems.append(f"{ref}: too few rows to split off validation data")
-    return problems
+            out["tokens"] = [[str(w) for w in words] for words in batch[d.text_column]]
+            out["tags"] = [[names[t] if names else label_key(t) for t in tags] for tags in batch[d.label_column]]
+        else:
+            out["text"] = [str(t) for t in batch[d.text_column]]
+            if spec.task != "causal-lm":
+                out["label"] = [names[v] if names else label_key(v) for v in batch[d.label_column]]
+        return out
+
+    converted = raw.map(convert, batched=True, remove_columns=raw.column_names)
+    if spec.task != "causal-lm" and not names:
+        column = converted["tags"] if spec.task == "token-classification" else converted["label"]
+        flat = {t for tags in column for t in tags} if spec.task == "token-classification" else set(column)
+        names = order_labels(flat)
+    return converted, names
 
 
 @dataclass
@@ -140,77 +111,63 @@ class Prepared:
     train: Any  # datasets.Dataset, tokenized
     eval: Any  # datasets.Dataset or None
     collator: Any
-    labels: list[str]  # class names (empty for causal-lm)
+    labels: list[str]  # class names in id order (empty for causal-lm)
     tokens_per_sample: float
 
 
-def load_raw(spec: TrainSpec) -> Any:
-    """A DatasetDict with train and (when there is any) validation."""
+def load_raw(spec: TrainSpec, plan: DataPlan, stop: threading.Event | None = None) -> tuple[Any, list[str]]:
+    """A DatasetDict with train and (when there is any) validation, and the labels in id order."""
+    global _stop
     import datasets
 
-    from tui_hf.core.hub import is_offline
-
     datasets.disable_progress_bars()
+    _stop = stop
     d = spec.data
+    labels = plan.labels
     if is_file_ref(d.train):
-        files = {"train": d.train}
+        splits = {"train": _from_file(spec, d.train)}
         if d.validation:
-            files["validation"] = d.validation
-        raw = datasets.load_dataset(FORMATS[Path(d.train).suffix.lower()], data_files=files)
+            splits["validation"] = _from_file(spec, d.validation)
     else:
-        if is_offline(spec.offline):
-            raise SpecError(f"{d.train!r} is not a local file and the Hugging Face Hub cannot be reached: "
-                            "use a CSV / JSON / JSON Lines file, or go online")
-        raw = datasets.DatasetDict({"train": datasets.load_dataset(d.train, split=d.hub_split)})
+        train, hub_labels = _from_hub(spec)
+        splits = {"train": train}
+        labels = labels or hub_labels
+    raw = datasets.DatasetDict(splits)
     if len(raw["train"]) == 0:
         raise SpecError("the train data is empty")
     if "validation" not in raw and d.validation_fraction > 0:
         split = raw["train"].train_test_split(test_size=d.validation_fraction, seed=spec.seed)
         raw = datasets.DatasetDict({"train": split["train"], "validation": split["test"]})
-    return raw
+    return raw, labels
 
 
-def prepare(spec: TrainSpec, tokenizer: Any, raw: Any = None) -> Prepared:
+def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Event | None = None) -> Prepared:
     from transformers import (
         DataCollatorForLanguageModeling,
         DataCollatorForTokenClassification,
         DataCollatorWithPadding,
     )
 
-    raw = raw if raw is not None else load_raw(spec)
+    raw, labels = load_raw(spec, plan, stop)
     d = spec.data
-    columns = raw["train"].column_names
-    for needed in [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else []):
-        if needed not in columns:
-            raise SpecError(f"no column {needed!r} in the train data; columns are {', '.join(columns)}")
-    labels: list[str] = []
-    if spec.task != "causal-lm":
-        feature = raw["train"].features[d.label_column]
-        names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
-        values = [v for split in raw.values() for v in split[d.label_column]]
-        labels = list(names) if names else label_names(values)
-        index = {name: i for i, name in enumerate(labels)}
-
-        def to_id(v: Any) -> int:
-            if names:
-                return int(v)
-            return index[str(int(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)]
-
+    index = {name: i for i, name in enumerate(labels)}
     if spec.task == "text-classification":
         def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            enc = tokenizer([str(t) for t in batch[d.text_column]], truncation=True, max_length=d.max_length)
-            enc["labels"] = [to_id(v) for v in batch[d.label_column]]
+            _check_stop()
+            enc = tokenizer(batch["text"], truncation=True, max_length=d.max_length)
+            enc["labels"] = [index[v] for v in batch["label"]]
             return enc
         collator: Any = DataCollatorWithPadding(tokenizer)
     elif spec.task == "token-classification":
         def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            enc = tokenizer(batch[d.text_column], is_split_into_words=True, truncation=True, max_length=d.max_length)
+            _check_stop()
+            enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=d.max_length)
             all_labels = []
-            for i, tags in enumerate(batch[d.label_column]):
+            for i, tags in enumerate(batch["tags"]):
                 previous, row = None, []
                 for word in enc.word_ids(i):
                     # Only a word's first sub-token carries its tag; the rest are ignored by the loss.
-                    row.append(-100 if word is None or word == previous else to_id(tags[word]))
+                    row.append(-100 if word is None or word == previous else index[tags[word]])
                     previous = word
                 all_labels.append(row)
             enc["labels"] = all_labels
@@ -220,13 +177,20 @@ def prepare(spec: TrainSpec, tokenizer: Any, raw: Any = None) -> Prepared:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            return tokenizer([str(t) for t in batch[d.text_column]], truncation=True, max_length=d.max_length)
+            _check_stop()
+            return tokenizer(batch["text"], truncation=True, max_length=d.max_length)
         collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
 
-    tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names)
-                 for name, split in raw.items()}
-    lengths = [len(ids) for ids in tokenized["train"]["input_ids"]]
-    if not lengths:
+    try:
+        tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names)
+                     for name, split in raw.items()}
+    except Exception:
+        _check_stop()  # a stop raised inside map may come back wrapped
+        raise
+    train = tokenized["train"]
+    if len(train) == 0:
         raise SpecError("the train data is empty after tokenization")
+    # Tokens per sample from a bounded sample: reading a whole column of a large set would fill memory.
+    lengths = [len(ids) for ids in train.select(range(min(len(train), 5000)))["input_ids"]]
     return Prepared(tokenized["train"], tokenized.get("validation"), collator, labels,
                     sum(lengths) / len(lengths))

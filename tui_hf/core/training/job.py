@@ -1,55 +1,102 @@
-"""Training jobs: a run directory, a detached process, graceful stop, resume, listing.
+"""Training jobs: a run directory, a process that outlives the terminal, stop, resume, delete.
 
 A job runs as `python -m tui_hf.train RUN_DIR` (or under torch.distributed.run for several processes) in a
-new session: closing the terminal, the app, or the SSH connection that started it does not stop it.
+session of its own: closing the terminal, the app, or the SSH connection that started it does not stop it.
+Whoever starts it takes the run's lock first and passes it to the job (see runlock), so one process at
+most ever trains a run. Everything here raises the app's own errors (SpecError, RunStateError,
+StorageError) with one line for the user.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_hf.core.errors import SpecError
-from tui_hf.core.training import data
-from tui_hf.core.training.events import RunState, pid_alive, read_state
+from tui_hf.core.errors import RunStateError, SpecError
+from tui_hf.core.training import checkpoints, preflight, runlock
+from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
+from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
+    SPEC,
+    RunInfo,
+    effective_status,
+    is_alive,
+    is_run_dir,
+    list_runs,
+    resolve_run,
+    run_dirs,
+    run_info,
+    runs_root,
+)
 from tui_hf.core.training.spec import TrainSpec
+from tui_hf.core.training.storage import StorageError, check_space, is_storage_error, storage_error
 
-SPEC, PID, LOG = "spec.json", "pid", "train.log"
-
-
-def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
-    return Path(root or os.environ.get("TUI_HF_RUNS") or "runs")
+LOG = "train.log"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text.rstrip("/")).name or text).strip("-")[:40] or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text.rstrip("/")).name or text).strip("-.")[:40] or "model"
 
 
-def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name: str | None = None) -> Path:
-    """Check the spec and data, then make runs/<id>/ with spec.json. Raises SpecError listing every problem."""
-    problems = data.check(spec)
-    if problems:
-        raise SpecError("; ".join(problems))
+def check_name(name: str) -> str:
+    """A run name is one directory under the runs root: no separators, no '..', nothing hidden."""
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise SpecError(f"run name {name!r}: use letters, digits, '.', '_' and '-' (no '/' or '..'), "
+                        "starting with a letter or digit")
+    return name
+
+
+def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name: str | None = None, *,
+               nproc: int = 1, warn: Callable[[str], None] | None = None) -> Path:
+    """Check everything, then make runs/<id>/ with spec.json. Nothing is created when a check fails.
+
+    Raises RunRefused (a SpecError listing every problem), SpecError for a taken name, StorageError when the
+    runs directory cannot be written. Reads the whole data file: call it from a worker in a UI.
+    """
+    if name is not None:
+        check_name(name)
+    plan = preflight.check(spec, nproc)
+    for w in plan.warnings:
+        if warn is not None:
+            warn(w)
     base = runs_root(root)
-    if name:
-        run_dir = base / name
-        if run_dir.exists():
-            raise SpecError(f"{run_dir} already exists: choose another name, or resume that run")
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = base / f"{stamp}-{_slug(spec.model)}-{spec.engine}"
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = base / f"{stamp}-{_slug(spec.model)}-{spec.engine}-{n}"
-    run_dir.mkdir(parents=True)
-    (run_dir / SPEC).write_text(spec.to_json(), encoding="utf-8")
+    check_space(base, f"cannot create a run in {base}")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if name:
+            run_dir = base / name
+            try:
+                run_dir.mkdir()
+            except FileExistsError:
+                raise SpecError(f"{run_dir} already exists: choose another name, or resume that run") from None
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            stem = f"{stamp}-{_slug(spec.model)}-{spec.engine}"
+            for n in range(1, 1000):
+                run_dir = base / (stem if n == 1 else f"{stem}-{n}")
+                try:
+                    run_dir.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+    except OSError as exc:
+        raise storage_error(exc, f"cannot create a run in {base}") from None
+    try:
+        from tui_hf.core.training.storage import write_atomic
+
+        write_atomic(run_dir / preflight.DATA_PLAN, plan.to_json())
+        write_atomic(run_dir / SPEC, spec.to_json())
+    except OSError as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run left behind
+        raise storage_error(exc, f"cannot create {run_dir}") from None
     return run_dir
 
 
@@ -60,78 +107,156 @@ def command(run_dir: Path, nproc: int = 1) -> list[str]:
     return [sys.executable, "-m", "tui_hf.train", str(run_dir)]
 
 
+def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[bytes]:
+    """Start the job holding the run's lock (taken here, so a second start fails at once)."""
+    if nproc < 1:
+        raise SpecError(f"nproc must be 1 or more, not {nproc}")
+    lock = runlock.RunLock.acquire(run_dir)
+    try:
+        check_space(run_dir, f"cannot start {run_dir.name}")
+        env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd)}
+        if foreground:
+            out = None
+            argv = command(run_dir, nproc) + ["--echo"]
+        else:
+            try:
+                out = open(run_dir / LOG, "ab")
+            except OSError as exc:
+                raise storage_error(exc, f"cannot write {run_dir / LOG}") from None
+            argv = command(run_dir, nproc)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                    start_new_session=True, pass_fds=(lock.fd,), env=env)
+        finally:
+            if out is not None:
+                out.close()
+        try:
+            lock.record(proc.pid)
+        except StorageError:
+            _signal_group(proc.pid, signal.SIGKILL)  # a job nobody can identify (or stop) must not run
+            raise
+        return proc
+    finally:
+        lock.release()  # the job holds it now, through its copy of the descriptor
+
+
 def launch(run_dir: Path, nproc: int = 1) -> int:
-    """Start the job detached (own session, output to train.log); returns its pid."""
-    with open(run_dir / LOG, "ab") as log:
-        proc = subprocess.Popen(command(run_dir, nproc), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd())
-    (run_dir / PID).write_text(str(proc.pid), encoding="utf-8")
-    return proc.pid
+    """Start the job detached (own session, output to train.log); returns its pid. RunStateError if in use."""
+    return _spawn(Path(run_dir), nproc, foreground=False).pid
 
 
 def run_foreground(run_dir: Path, nproc: int = 1) -> int:
-    """Run the job attached to this terminal (plain progress lines); returns its exit code."""
-    proc = subprocess.Popen(command(run_dir, nproc) + ["--echo"], stdin=subprocess.DEVNULL)
-    (run_dir / PID).write_text(str(proc.pid), encoding="utf-8")
+    """Run the job with its progress lines on this terminal; returns its exit code.
+
+    The job runs in a session of its own, so a closed terminal (SIGHUP) does not reach it: it goes on, and
+    `tui-hf attach` finds it. Ctrl+C here asks it to stop gracefully (a checkpoint, then a final status).
+    """
+    proc = _spawn(Path(run_dir), nproc, foreground=True)
+    asked = False
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            if not asked:
+                asked = True
+                _signal_group(proc.pid, signal.SIGINT)
+                print("stopping: the job finishes its step and saves a checkpoint…", file=sys.stderr, flush=True)
+
+
+def _signal_group(pid: int, sig: int) -> None:
     try:
-        return proc.wait()
-    except KeyboardInterrupt:  # ctrl+c reached the child too: it saves a checkpoint and exits
-        return proc.wait()
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def job_pid(run_dir: Path) -> int | None:
-    try:
-        return int((run_dir / PID).read_text().strip())
-    except (OSError, ValueError):
-        return None
+    """The pid of the process that holds the run (verified), or None when the run is not running."""
+    who = runlock.holder(run_dir)
+    return who.pid if who is not None and who.verified else None
+
+
+def request_stop(run_dir: Path) -> int:
+    """Ask the run's job to stop gracefully (SIGINT: it finishes the step and saves a checkpoint).
+
+    Signals only the process that holds the run's lock, after checking its start time, never a pid from a
+    file alone. Returns the pid signalled; RunStateError when the run is not running.
+    """
+    who = runlock.holder(run_dir)
+    if who is None:
+        raise RunStateError(f"{Path(run_dir).name} is not running")
+    if not who.verified or who.pid is None:
+        raise RunStateError(f"{Path(run_dir).name} is held by a process that cannot be identified "
+                            f"(pid {who.pid}, host {who.host or '?'}); stop it where it runs")
+    if who.pgid == who.pid:  # the job leads its own session: the group holds its torchrun workers too
+        _signal_group(who.pid, signal.SIGINT)
+    else:  # a training script with TuiHfCallback: only that process
+        os.kill(who.pid, signal.SIGINT)
+    return who.pid
 
 
 def stop(run_dir: Path) -> bool:
-    """Ask the job to stop: SIGINT to its process group; it finishes the step and saves a checkpoint."""
-    pid = job_pid(run_dir)
-    if not pid_alive(pid):
-        return False
-    assert pid is not None
+    """request_stop, as a yes/no."""
     try:
-        os.killpg(pid, signal.SIGINT)
-    except (ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGINT)
+        request_stop(run_dir)
+    except RunStateError:
+        return False
     return True
 
 
-@dataclass
-class RunInfo:
-    path: Path
-    state: RunState
-    status: str  # the events' status, or "died" when the process is gone without saying so
+@dataclass(frozen=True)
+class ResumePlan:
+    run_dir: Path
+    checkpoint: checkpoints.Checkpoint | None  # None: from the start
+    skipped: list[str]  # interrupted saves that will be removed
+
+    def describe(self, done: bool = False) -> str:
+        """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
+        where = (f"from {self.checkpoint.path.name} (step {self.checkpoint.step})" if self.checkpoint else
+                 "from the start (no complete checkpoint)")
+        skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
+        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}"
 
 
-def effective_status(run_dir: Path, state: RunState) -> str:
-    """The events' status, or "died" when the job's process is gone without having written a final one."""
-    if state.done:
-        return state.status
-    alive = pid_alive(job_pid(run_dir)) or pid_alive(state.pid)
-    if not alive and (state.status != "pending" or (run_dir / PID).exists()):
-        return "died"
-    return state.status
+def resume_plan(run_dir: Path) -> ResumePlan:
+    """What `resume` would do, or RunStateError saying why it cannot (running, finished)."""
+    run_dir = Path(run_dir)
+    info = run_info(run_dir)
+    if info.status in ACTIVE:
+        raise RunStateError(f"{run_dir.name} is still {info.status}: stop it first, or attach to it")
+    if info.status == "finished":
+        final = f"; its model is in {info.state.final_path}" if info.state.final_path else ""
+        raise RunStateError(f"{run_dir.name} already finished (step {info.state.step} of "
+                            f"{info.state.total_steps}){final}: start a new run to train more")
+    if not (run_dir / SPEC).is_file():
+        raise RunStateError(f"{run_dir.name} has no spec.json (a script's run): resume it from that script")
+    return ResumePlan(run_dir, checkpoints.latest(run_dir), [p.name for p in checkpoints.interrupted(run_dir)])
 
 
-def run_info(run_dir: Path) -> RunInfo:
-    state = read_state(run_dir)
-    return RunInfo(run_dir, state, effective_status(run_dir, state))
+def resume(run_dir: Path, nproc: int = 1) -> ResumePlan:
+    """Resume detached from the last complete checkpoint; returns what it resumed from."""
+    plan = resume_plan(run_dir)
+    launch(run_dir, nproc)
+    return plan
 
 
-def run_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Run directories under `root`, oldest first (a directory listing: no events are read)."""
-    base = runs_root(root)
-    if not base.is_dir():
-        return []
-    dirs = [p for p in base.iterdir() if p.is_dir() and ((p / SPEC).exists() or (p / "events.jsonl").exists())]
-    return sorted(dirs, key=lambda p: p.stat().st_mtime)
-
-
-def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
-    return [run_info(p) for p in run_dirs(root)]
+def delete_run(run_dir: Path) -> None:
+    """Delete a run directory; RunStateError while a process holds it (it is taken for the deletion)."""
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise SpecError(f"{run_dir} is not a run directory")
+    try:
+        lock = runlock.RunLock.acquire(run_dir, wait=0.2)
+    except RunStateError:
+        raise RunStateError(f"{run_dir.name} is running: stop it before deleting it") from None
+    with lock:
+        try:
+            shutil.rmtree(run_dir)
+        except OSError as exc:
+            raise storage_error(exc, f"cannot delete {run_dir}") from None
 
 
 def inference_task(run_dir: Path) -> str:
@@ -140,9 +265,7 @@ def inference_task(run_dir: Path) -> str:
     return {"causal-lm": "text-generation"}.get(spec.task, spec.task)
 
 
-def resolve_run(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """A run given as a path or as its name under the runs directory."""
-    for candidate in (Path(ref), runs_root(root) / ref):
-        if (candidate / "events.jsonl").exists() or (candidate / SPEC).exists():
-            return candidate
-    raise SpecError(f"no run at {ref} (looked in . and {runs_root(root)})")
+__all__ = ["EVENTS", "LOG", "ResumePlan", "RunInfo", "StorageError", "check_name", "command", "create_run",
+           "delete_run", "effective_status", "inference_task", "is_alive", "is_storage_error", "job_pid", "launch",
+           "list_runs", "read_state", "request_stop", "resolve_run", "resume", "resume_plan", "run_dirs",
+           "run_foreground", "run_info", "runs_root", "stop"]

@@ -1,8 +1,13 @@
-"""What a finetuning job is: one JSON-serialisable spec, checked before anything starts."""
+"""What a finetuning job is: one JSON-serialisable spec, checked before anything starts.
+
+A spec read from JSON is checked field by field against the types below, so `"epochs": "three"`, a null
+data section or a list where an object belongs is one message naming the key, not a traceback later.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -43,24 +48,35 @@ class TrainSpec:
     device: str = "auto"
     replace_head: bool = False  # allow a trained head with other labels to be replaced
     offline: bool = False
+    trust_remote_code: bool = False  # allow a model that needs its own Python code (auto_map in its config)
+    allow_pickle: bool = False  # allow a model with only pickle weights (pytorch_model.bin): unpickling runs code
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise SpecError(f"unknown spec keys: {', '.join(sorted(unknown))}")
-        if "data" not in raw:
-            raise SpecError("the spec needs a data section with at least a train file")
-        data_known = {f.name for f in fields(DataSpec)}
-        bad = set(raw["data"]) - data_known
-        if bad:
-            raise SpecError(f"unknown data keys: {', '.join(sorted(bad))}")
-        return cls(**{**raw, "data": DataSpec(**raw["data"])})
+    def from_dict(cls, raw: Any, source: str = "the spec") -> TrainSpec:
+        """A spec from parsed JSON, every key and type checked. Raises SpecError naming each bad key."""
+        if not isinstance(raw, dict):
+            raise SpecError(f"{source} must be a JSON object ({{...}}), not {_kind(raw)}")
+        problems = _unknown(raw, cls, source, "")
+        data = raw.get("data")
+        if "data" not in raw or data is None:
+            problems.append(f"{source}: data must be an object with at least a train file, e.g. "
+                            '"data": {"train": "reviews.csv"}')
+        elif not isinstance(data, dict):
+            problems.append(f"{source}: data must be an object ({{...}}), not {_kind(data)}")
+        else:
+            problems += _unknown(data, DataSpec, source, "data.")
+            if "train" not in data:
+                problems.append(f"{source}: data.train is missing: the train data file (or hub dataset id)")
+            problems += _typed(data, DataSpec, source, "data.")
+        problems += _typed(raw, cls, source, "")
+        if problems:
+            raise SpecError("; ".join(problems))
+        values = {k: _coerce(cls, k, v) for k, v in raw.items() if k != "data"}
+        return cls(data=DataSpec(**{k: _coerce(DataSpec, k, v) for k, v in data.items()}), **values)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainSpec:
@@ -69,8 +85,12 @@ class TrainSpec:
         except FileNotFoundError:
             raise SpecError(f"no spec file at {path}") from None
         except json.JSONDecodeError as exc:
-            raise SpecError(f"{path} is not valid JSON: {exc}") from None
-        return cls.from_dict(raw)
+            raise SpecError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"{path} is not UTF-8 text") from None
+        except OSError as exc:
+            raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return cls.from_dict(raw, str(path))
 
     def problems(self) -> list[str]:
         """Settings that cannot work, independent of the data (which data.check looks at)."""
@@ -85,10 +105,80 @@ class TrainSpec:
             out.append("batch_size must be at least 1")
         if not 0 < self.learning_rate < 1:
             out.append("learning_rate must be in (0, 1)")
+        if self.weight_decay < 0:
+            out.append("weight_decay must be 0 or more")
         if self.warmup < 0:
             out.append("warmup must be 0 or more")
+        if self.max_grad_norm < 0:
+            out.append("max_grad_norm must be 0 (no clipping) or more")
+        if self.logging_steps < 1:
+            out.append("logging_steps must be at least 1")
+        if self.max_steps == 0 or self.max_steps < -1:
+            out.append("max_steps must be above 0, or -1 to train for the given epochs")
+        from tui_hf.core.device import DEVICE_CHOICES
+
+        if self.device not in DEVICE_CHOICES and not (self.device.startswith("cuda:") and
+                                                      self.device[5:].isdigit()):
+            out.append(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N), not {self.device!r}")
+        if not self.data.train.strip():
+            out.append("data.train must name a data file")
         if not 0 <= self.data.validation_fraction < 1:
             out.append("validation_fraction must be in [0, 1)")
         if self.data.max_length < 8:
             out.append("max_length must be at least 8")
+        if not self.data.text_column.strip():
+            out.append("text_column must name a column")
+        if self.task != "causal-lm" and not self.data.label_column.strip():
+            out.append("label_column must name a column")
         return out
+
+
+_JSON_KIND = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+              float: "a number", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return _JSON_KIND.get(type(value), type(value).__name__)
+
+
+def _unknown(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str]:
+    known = {f.name for f in fields(cls)}
+    return [f"{source}: unknown key {prefix}{k}" for k in sorted(set(raw) - known, key=str)]
+
+
+def _expected(cls: type, name: str) -> str:
+    return {f.name: str(f.type) for f in fields(cls)}[name]
+
+
+def _typed(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str]:
+    """One message per value whose JSON type does not fit the field (dataclass annotations are strings)."""
+    out = []
+    for f in fields(cls):
+        if f.name not in raw or f.name == "data":
+            continue
+        value, want = raw[f.name], str(f.type)
+        ok = {
+            "str": isinstance(value, str),
+            "str | None": value is None or isinstance(value, str),
+            "TrainTask": isinstance(value, str),
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool) or (
+                isinstance(value, float) and math.isfinite(value) and value.is_integer()),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+            "dict[str, Any]": isinstance(value, dict),
+        }.get(want, True)
+        if not ok:
+            what = {"str": "a string", "str | None": "a string or null", "TrainTask": "a string", "bool":
+                    "true or false", "int": "a whole number", "float": "a number",
+                    "dict[str, Any]": "an object"}[want]
+            out.append(f"{source}: {prefix}{f.name} must be {what}, not {_kind(value)} {json.dumps(value)[:40]}")
+    return out
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    want = _expected(cls, name)
+    if want == "int" and isinstance(value, float):
+        return int(value)
+    if want == "float" and isinstance(value, int):
+        return float(value)
+    return value

@@ -16,6 +16,7 @@ from textual.widgets.text_area import Selection
 
 from tui_hf.core.tasks.forms import coerce
 from tui_hf.core.tasks.registry import InputField, TaskSpec
+from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 
 MODELS = "model"  # a three-state field's "the model's own value"
@@ -78,13 +79,13 @@ class InputPane(Vertical):
         wid = f"field-{f.name}"
         if f.kind == "bool" and f.default is None:
             # Three states: the model's value (shown once it loads), on, off.
-            control: Any = Select([("model's", MODELS), ("on", "on"), ("off", "off")], value=MODELS,
+            control: Any = Choice([("model's", MODELS), ("on", "on"), ("off", "off")], value=MODELS,
                                   allow_blank=False, id=wid, compact=True, tooltip=f.help or None)
         elif f.kind == "bool":
             control = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None, compact=True)
             return Vertical(control, classes="field field-bool")
         elif f.kind == "choice":
-            control = Select([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True,
+            control = Choice([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True,
                              tooltip=f.help or None)
         elif f.multiline:
             control = TextArea(str(f.default or ""), id=wid, soft_wrap=True, classes="field-multiline")

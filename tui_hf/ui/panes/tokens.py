@@ -31,6 +31,7 @@ from tui_hf.core.tokens import (
     readable,
     roundtrip,
 )
+from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 from tui_hf.ui.panes.stages import StagesView, stage_lines
 
@@ -358,10 +359,10 @@ class TokensPane(Vertical):
             yield Checkbox("truncate", False, id="tok-truncation", compact=True, tooltip="truncate to max_length")
             yield Label("max_length", classes="field-label")
             yield Input(placeholder="auto", id="tok-max-length", type="integer", compact=True)
-            yield Select(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
+            yield Choice(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
         with Horizontal(id="tok-view-row"):
             yield Label("view", classes="field-label")
-            yield Select(VIEWS, value="split", allow_blank=False, id="tok-view", compact=True,
+            yield Choice(VIEWS, value="split", allow_blank=False, id="tok-view", compact=True,
                          tooltip="the coloured split, the tokenizer's stages, or (chatting) the chat template (v)")
             yield Checkbox("readable pieces", False, id="tok-readable", compact=True,
                            tooltip="spaces as ·, newlines as ↵, byte-level pieces decoded (r)")

@@ -29,55 +29,11 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from tui_hf.core.training.events import EventReader, RunState
-from tui_hf.core.training.job import effective_status
+from tui_hf.core.training.follow import MAX_POINTS, Follower, duration, smooth, thin  # noqa: F401
+from tui_hf.ui.choice import Choice
 
 POLL_SECONDS = 0.5
-MAX_POINTS = 600  # per curve: more than a terminal shows, few enough to redraw at 2 Hz
 OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
-
-
-def smooth(values: list[float], weight: float = 0.8) -> list[float]:
-    """Exponential moving average, bias-corrected like TensorBoard's so the start is not dragged to 0."""
-    out, avg = [], 0.0
-    for i, v in enumerate(values, 1):
-        avg = weight * avg + (1 - weight) * v
-        out.append(avg / (1 - weight**i))
-    return out
-
-
-def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
-    if len(points) <= limit:
-        return points
-    stride = len(points) / limit
-    return [points[int(i * stride)] for i in range(limit)] + [points[-1]]
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class Follower:
-    """A run directory and the state folded from its events so far."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.reader = EventReader(run_dir)
-        self.state = RunState()
-
-    def poll(self) -> bool:
-        events = self.reader.read()
-        self.state.apply(events)
-        return bool(events)
-
-    @property
-    def status(self) -> str:
-        return effective_status(self.run_dir, self.state)
 
 
 class TrainingView(Vertical):
@@ -170,7 +126,7 @@ class TrainingView(Vertical):
         elapsed = (s.updated or time.time()) - s.started if s.started else None
         self.query_one("#run-eta", Static).update(
             f"step {s.step}/{s.total_steps or '?'} · epoch {s.epoch:.2f}/{s.epochs:g} · "
-            f"elapsed {duration(elapsed)} · ETA {duration(s.eta_seconds)}")
+            f"elapsed {duration(elapsed)} · ETA {duration(self.follower.eta_seconds)}")
 
     async def draw(self) -> None:
         f = self.follower
@@ -180,8 +136,8 @@ class TrainingView(Vertical):
         colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red", "stopped": "yellow",
                   "stopping": "yellow"}.get(status, "white")
         labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels else ""
-        header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{status}[/{colour}] · {s.engine or '?'} · "
-                  f"{escape(s.model or '?')}{labels}")
+        header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}] · "
+                  f"{escape(s.engine or '?')} · {escape(s.model or '?')}{labels}")
         if s.message:
             header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
         if status == "died":
@@ -208,7 +164,11 @@ class TrainingView(Vertical):
         for e in s.evals[-6:]:
             metrics = "  ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in e.items()
                                 if k.startswith("eval_") and isinstance(v, (int, float)))
-            evals.append(f"step {e.get('step')} · epoch {e.get('epoch', 0):.2f}  {metrics}")
+            epoch = e.get("epoch") if isinstance(e.get("epoch"), (int, float)) else 0
+            evals.append(escape(f"step {e.get('step')} · epoch {epoch:.2f}  {metrics}"))
+        for a in s.alerts[-3:]:
+            colour_a = "red" if a["level"] == "error" else "yellow"
+            evals.append(f"[{colour_a}]{escape(a['level'])}: {escape(a['message'])}[/{colour_a}]")
         if s.traceback and status in ("failed", "died"):
             evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
         self.query_one("#run-evals", Static).update("\n".join(evals))
@@ -259,26 +219,41 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-stop")
     def _stop(self) -> None:
-        from tui_hf.core.training.job import stop
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.job import request_stop
 
-        if self.follower and stop(self.follower.run_dir):
+        if self.follower:
+            try:
+                request_stop(self.follower.run_dir)
+            except TuiHfError as exc:
+                self.notify(str(exc), title="Cannot stop", severity="warning", markup=False)
+                return
             self.notify("Stopping: the job finishes its step and saves a checkpoint.")
 
     @on(Button.Pressed, "#run-resume")
     def _resume(self) -> None:
-        from tui_hf.core.training.job import launch
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.job import resume
 
         if self.follower:
-            launch(self.follower.run_dir)
-            self.notify(f"Resuming {self.follower.run_dir.name} from its last checkpoint.")
+            try:
+                plan = resume(self.follower.run_dir)
+            except TuiHfError as exc:
+                self.notify(str(exc), title="Cannot resume", severity="warning", markup=False)
+                return
+            self.notify(plan.describe(done=True).capitalize() + ".", markup=False)
 
     @on(Button.Pressed, "#run-export")
     def _export(self) -> None:
+        from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.events import to_csv
 
         if self.follower:
             out = self.follower.run_dir / "metrics.csv"
-            self.notify(f"Wrote {to_csv(self.follower.run_dir, out)} rows to {out}")
+            try:
+                self.notify(f"Wrote {to_csv(self.follower.run_dir, out)} rows to {out}", markup=False)
+            except TuiHfError as exc:
+                self.notify(str(exc), title="Cannot export", severity="error", markup=False)
 
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
@@ -307,7 +282,7 @@ class TrainingPane(Horizontal):
                 yield Label(label, classes="field-label")
                 yield Input(value, id=wid)
             yield Label("Engine", classes="field-label")
-            yield Select([("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop", "native")],
+            yield Choice([("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop", "native")],
                          value="trainer", allow_blank=False, id="train-engine")
             with Horizontal(classes="train-numbers"):
                 for label, wid, value, kind in (("Epochs", "train-epochs", "3", "number"),
@@ -387,7 +362,8 @@ class TrainingPane(Horizontal):
             status, best = follower.status, follower.state.best()
             extra = f" {best[0]} {best[1]:.3f}" if best else ""
             colour = {"running": "green", "finished": "blue", "failed": "red", "died": "red"}.get(status, "yellow")
-            options.add_option(Option(f"{escape(path.name)}\n  [{colour}]{status}[/{colour}]{extra}", id=str(path)))
+            options.add_option(Option(f"{escape(path.name)}\n  [{colour}]{escape(status)}[/{colour}]{escape(extra)}",
+                                      id=str(path)))
         if highlighted is not None:
             try:
                 options.highlighted = options.get_option_index(highlighted)
@@ -403,7 +379,7 @@ class TrainingPane(Horizontal):
 
     @on(Button.Pressed, "#train-start")
     def start(self) -> None:
-        from tui_hf.core.errors import SpecError
+        from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.job import create_run, launch
         from tui_hf.core.training.spec import DataSpec, TrainSpec
 
@@ -416,10 +392,11 @@ class TrainingPane(Horizontal):
                 epochs=float(value("train-epochs") or 3), batch_size=int(value("train-batch") or 16),
                 learning_rate=float(value("train-lr") or 5e-5))
             run_dir = create_run(spec, self.runs_dir)
-        except (SpecError, ValueError) as exc:
-            self.notify(str(exc), title="Cannot start training", severity="error", timeout=10)
+            launch(run_dir)
+        except (TuiHfError, ValueError) as exc:
+            self.notify(str(exc), title="Cannot start training", severity="error", timeout=10, markup=False)
             return
-        launch(run_dir)
-        self.notify(f"Started {run_dir.name}: it keeps running if you close the app (tui-hf attach {run_dir}).")
+        self.notify(f"Started {run_dir.name}: it keeps running if you close the app (tui-hf attach {run_dir}).",
+                    markup=False)
         self.query_one(TrainingView).follow(run_dir)
         self.refresh_runs()

@@ -1,0 +1,457 @@
+"""Training data files read as records, with the file's real line numbers, in one streaming pass.
+
+The same reader validates a file before a run starts (every row, bounded memory: nothing but label counts
+is kept) and feeds the job's dataset, so what was checked is exactly what trains. pandas' CSV reader (what
+`datasets` uses) shifts the columns of a ragged row and turns empty or "None" cells into NaN and then into
+the class "None"; here a ragged row, an empty cell or a null is refused with its line and column instead.
+
+Formats: CSV (a header row; a UTF-8 BOM, as Excel writes it, is accepted), JSON Lines (one object per line;
+`.json` files may hold that too) and JSON (one array of objects).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tui_hf.core.errors import Cancelled, SpecError
+
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+MAX_LINE_BYTES = 64 * 2**20  # one line (or one CSV field) larger than this is not text data
+MANY_LABELS = 1000  # more distinct labels than this is probably the wrong column: warn
+MAX_LABELS = 100_000  # beyond this, refuse (and stop counting: memory stays bounded)
+NULL_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "<na>", "nat"})  # what pandas would read as missing
+STOP_EVERY = 4096  # records between two looks at the stop flag
+_json_decode = json.JSONDecoder().decode
+
+Record = dict[str, Any]
+Kind = Literal["text-classification", "token-classification", "causal-lm"]
+
+
+class DataError(SpecError):
+    """A data file that cannot train; the message names the file, the line and the column."""
+
+
+def is_file_ref(ref: str) -> bool:
+    return Path(ref).suffix.lower() in FORMATS or os.path.exists(ref)
+
+
+def _where(path: str | os.PathLike[str], line: int | None, column: str | None = None) -> str:
+    out = str(path)
+    if line is not None:
+        out += f", line {line}"
+    if column is not None:
+        out += f", column {column!r}"
+    return out
+
+
+class At:
+    """Where a row is (file, line), formatted only when a message needs it: a row is checked far more often
+    than it is reported."""
+
+    __slots__ = ("path", "line")
+
+    def __init__(self, path: str | os.PathLike[str], line: int) -> None:
+        self.path, self.line = path, line
+
+    def __str__(self) -> str:
+        return _where(self.path, self.line)
+
+
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Cancelled("stopped while reading the data")
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+
+def _binary_lines(fh: Any, path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each physical line; a UTF-8 BOM at the start is dropped."""
+    number = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise DataError(f"{_where(path, number)}: a line longer than {MAX_LINE_BYTES // 2**20} MB; "
+                            "is this a text data file?")
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        yield number, line
+
+
+def _decode(line: bytes, path: str | os.PathLike[str], number: int) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{_where(path, number)}: byte 0x{line[exc.start]:02x} at character {exc.start + 1} is "
+                        "not UTF-8; save the file as UTF-8") from None
+
+
+def _csv_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[int, Record]]:
+    with open(path, "rb") as fh:
+        lines = _binary_lines(fh, path)
+        current = [0]
+
+        def text_lines() -> Iterator[str]:
+            for number, raw in lines:
+                current[0] = number
+                yield _decode(raw, path, number)
+
+        reader = csv.reader(text_lines(), strict=True)
+        old_limit = csv.field_size_limit()
+        csv.field_size_limit(MAX_LINE_BYTES)
+        try:
+            try:
+                header = next(reader)
+            except StopIteration:
+                return
+            header = [h.strip() for h in header]
+            if not any(header):
+                raise DataError(f"{_where(path, 1)}: the first line must name the columns (a header row)")
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise DataError(f"{_where(path, 1)}: column {dupes[0]!r} appears twice in the header")
+            start = reader.line_num + 1
+            count = 0
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise DataError(f"{_where(path, current[0])}: not valid CSV ({exc}); check the quotes") from None
+                if row and len(row) != len(header):
+                    if len(row) == 1 and not row[0].strip():
+                        start = reader.line_num + 1
+                        continue  # a line of spaces between rows
+                    raise DataError(
+                        f"{_where(path, start)}: {len(row)} fields where the header has {len(header)}; "
+                        "quote fields that contain commas (\"like, this\") or fix the row")
+                if row:
+                    count += 1
+                    if count % STOP_EVERY == 0:
+                        _check_stop(stop)
+                    yield start, dict(zip(header, row))
+                start = reader.line_num + 1
+        finally:
+            csv.field_size_limit(old_limit)
+
+
+def _jsonl_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[int, Record]]:
+    with open(path, "rb") as fh:
+        count = 0
+        for number, raw in _binary_lines(fh, path):
+            if not raw.strip():
+                continue
+            text = _decode(raw, path, number)
+            try:
+                value = _json_decode(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{_where(path, number)}: not valid JSON at character {exc.colno} ({exc.msg}); "
+                                "each line must hold one JSON object") from None
+            if not isinstance(value, dict):
+                raise DataError(f"{_where(path, number)}: expected a JSON object ({{...}}) per line, found "
+                                f"{type(value).__name__}")
+            count += 1
+            if count % STOP_EVERY == 0:
+                _check_stop(stop)
+            yield number, value
+
+
+def _json_array_records(path: Path, stop: threading.Event | None, chunk: int = 1 << 20
+                        ) -> Iterator[tuple[int, Record]]:
+    """The objects of one top-level JSON array, decoded one at a time from a sliding window of the file."""
+    decoder = json.JSONDecoder()
+    with open(path, "rb") as fh:
+        lines = _binary_lines(fh, path)
+        buf, line_at_buf = "", 1  # line_at_buf: the line number of buf[0]
+        exhausted = False
+
+        def fill() -> bool:
+            """Append about `chunk` more bytes of whole lines; False at the end of the file."""
+            nonlocal buf, exhausted
+            got = 0
+            for number, raw in lines:
+                buf += _decode(raw, path, number)
+                got += len(raw)
+                if got >= chunk:
+                    return True
+            exhausted = True
+            return got > 0
+
+        def next_char() -> str:
+            """The next non-space character (left at buf[0]), or "" at the end of the file."""
+            nonlocal buf, line_at_buf
+            while True:
+                stripped = buf.lstrip()
+                line_at_buf += buf.count("\n", 0, len(buf) - len(stripped))
+                buf = stripped
+                if buf or not fill():
+                    return buf[:1]
+
+        def expected(what: str, found: str) -> DataError:
+            shown = repr(found) if found else "the end of the file"
+            return DataError(f"{_where(path, line_at_buf)}: expected {what}, found {shown}; a .json file holds "
+                             "one array of objects, or one object per line")
+
+        if next_char() != "[":
+            raise expected("'['", next_char())
+        buf = buf[1:]
+        count = 0
+        while True:
+            c = next_char()
+            if c == "]":
+                return
+            if count:
+                if c != ",":
+                    raise expected("',' or ']'", c)
+                buf = buf[1:]
+                c = next_char()
+            if c != "{":
+                raise expected("an object '{'", c)
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf)
+                    break
+                except json.JSONDecodeError as exc:
+                    # Either the object goes on past the window (read more) or it is malformed.
+                    if exhausted or len(buf) > MAX_LINE_BYTES or not fill():
+                        raise DataError(f"{_where(path, line_at_buf + exc.lineno - 1)}: not valid JSON at "
+                                        f"character {exc.colno} ({exc.msg})") from None
+            count += 1
+            if count % STOP_EVERY == 0:
+                _check_stop(stop)
+            yield line_at_buf, value
+            line_at_buf += buf.count("\n", 0, end)
+            buf = buf[end:]
+
+
+def _first_char(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    return head[:1].decode("ascii", "replace")
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """"csv", "jsonl" or "json" (an array), from the suffix and, for .json, the first character."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: unsupported format {suffix or '(no suffix)'}; use .csv, .json or .jsonl")
+    if suffix == ".csv":
+        return "csv"
+    return "json" if _first_char(p) == "[" else "jsonl"
+
+
+def records(path: str | os.PathLike[str], stop: threading.Event | None = None) -> Iterator[tuple[int, Record]]:
+    """(line number, record) for every row of a data file. Raises DataError with the line, Cancelled on stop."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no data file at {path}")
+    fmt = file_format(p)
+    reader = {"csv": _csv_records, "jsonl": _jsonl_records, "json": _json_array_records}[fmt]
+    return reader(p, stop)
+
+
+# -- labels ---------------------------------------------------------------------------------------------
+
+
+def label_key(value: Any) -> str:
+    """A label's class name: integers (3, "3", 3.0) as their decimal text, strings as written (trimmed)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value))
+    return str(value).strip()
+
+
+def order_labels(names: set[str] | list[str]) -> list[str]:
+    """Class ids follow numeric order when every name is an integer (0..n-1 keep their ids), else sorting."""
+    names = list(set(names))
+    if names and all(_is_int_text(n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def _is_int_text(text: str) -> bool:
+    t = text.strip()
+    return bool(t) and (t.lstrip("-").isdigit()) and t.count("-") <= 1 and not t.startswith("--")
+
+
+def _is_float_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _missing(value: Any, csv_cell: bool) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str):
+        stripped = value.strip()
+        return not stripped or (csv_cell and stripped.lower() in NULL_CELLS)
+    return False
+
+
+def _check_label(value: Any, where: str | At, csv_cell: bool) -> str:
+    if _missing(value, csv_cell):
+        raise DataError(f"{where}: the label is empty ({value!r}); fill it in or drop the row")
+    if isinstance(value, bool):
+        return label_key(value)
+    if isinstance(value, float) or (isinstance(value, str) and not _is_int_text(value) and _is_float_text(value)):
+        number = float(value)
+        if not math.isfinite(number) or not number.is_integer():
+            raise DataError(f"{where}: the label {value!r} is a real number: regression is not supported; "
+                            "use class names or integer class ids")
+        return str(int(number))
+    if isinstance(value, (int, str)):
+        return label_key(value)
+    raise DataError(f"{where}: a label must be a class name or an integer, not {type(value).__name__}")
+
+
+def _check_text(value: Any, where: str | At, csv_cell: bool) -> str:
+    if type(value) is str:  # the common case, checked first: this runs once per row of a large file
+        stripped = value.strip()
+        if stripped and (not csv_cell or len(stripped) > 5 or stripped.lower() not in NULL_CELLS):
+            return value
+    if _missing(value, csv_cell):
+        raise DataError(f"{where}: the text is empty ({value!r}); fill it in or drop the row")
+    if not isinstance(value, str):
+        raise DataError(f"{where}: the text must be a string, not {type(value).__name__} ({str(value)[:40]!r})")
+    return value
+
+
+# -- validation -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataReport:
+    """What a whole-file check found: enough for the job to trust the file without reading it twice."""
+
+    path: str
+    role: str  # "train" or "validation"
+    format: str
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    label_counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    size: int = 0
+    mtime_ns: int = 0
+
+    @property
+    def labels(self) -> list[str]:
+        return order_labels(self.label_counts)
+
+    def unchanged(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+
+def clean_record(task: str, rec: Record, text_column: str, label_column: str, where: str | At, csv_cell: bool,
+                 labels: dict[Any, str] | None = None) -> Record:
+    """The columns a task trains on, checked: {"text", "label"} | {"text"} | {"tokens", "tags"}.
+
+    `labels` remembers each raw label value's class name (a label is checked once, not once per row).
+    """
+    needed = [text_column] + ([label_column] if task != "causal-lm" else [])
+    for column in needed:
+        if column not in rec:
+            columns = ", ".join(map(repr, rec)) or "none"
+            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check text_column and "
+                            "label_column")
+    if task == "token-classification":
+        words, tags = rec[text_column], rec[label_column]
+        if not isinstance(words, list) or not isinstance(tags, list):
+            raise DataError(f"{where}: token classification needs a list of words and a list of tags per row "
+                            "(a JSON or JSON Lines file)")
+        if not words:
+            raise DataError(f"{where}, column {text_column!r}: an empty list of words")
+        if len(words) != len(tags):
+            raise DataError(f"{where}: {len(words)} words but {len(tags)} tags; each word needs one tag")
+        for i, word in enumerate(words):
+            _check_text(word, f"{where}, column {text_column!r}, word {i + 1}", False)
+        return {"tokens": [str(w) for w in words],
+                "tags": [_check_label(t, f"{where}, column {label_column!r}, tag {i + 1}", False)
+                         for i, t in enumerate(tags)]}
+    text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
+    if task == "causal-lm":
+        return {"text": text}
+    raw = rec[label_column]
+    key = (type(raw), raw) if isinstance(raw, (str, int)) else None
+    label = labels.get(key) if labels is not None and key is not None else None
+    if label is None:
+        label = _check_label(raw, f"{where}, column {label_column!r}", csv_cell)
+        if labels is not None and key is not None and len(labels) < MAX_LABELS:
+            labels[key] = label
+    return {"text": text, "label": label}
+
+
+def validate_file(path: str, task: str, text_column: str, label_column: str, role: str = "train",
+                  stop: threading.Event | None = None) -> DataReport:
+    """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no {role} data file at {path}")
+    st = p.stat()
+    report = DataReport(path=str(p), role=role, format=file_format(p), size=st.st_size, mtime_ns=st.st_mtime_ns)
+    csv_cell = report.format == "csv"
+    counts = report.label_counts
+    columns: dict[str, None] = {}
+    seen: dict[Any, str] = {}
+    for number, rec in records(p, stop):
+        if report.rows < 64:
+            columns.update(dict.fromkeys(rec))
+        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen)
+        report.rows += 1
+        for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):
+            if tag not in counts and len(counts) >= MAX_LABELS:
+                raise DataError(f"{_where(p, number, label_column)}: more than {MAX_LABELS:,} distinct labels; "
+                                "is label_column the column of classes?")
+            counts[tag] = counts.get(tag, 0) + 1
+    report.columns = list(columns)
+    if report.rows == 0:
+        raise DataError(f"{path}: the {role} data has no rows")
+    if len(counts) > MANY_LABELS:
+        report.warnings.append(f"{path}: {len(counts):,} distinct labels in {report.rows:,} rows; is "
+                               f"{label_column!r} the column of classes?")
+    return report
+
+
+@dataclass
+class Preview:
+    path: str
+    columns: list[str]
+    rows: list[Record]  # up to `limit`, as read
+    more: bool  # the file has rows beyond those
+
+
+def peek(path: str, limit: int = 2000) -> Preview:
+    """The first rows of a data file, for a preview (the whole file is checked when a run is created)."""
+    rows: list[Record] = []
+    more = False
+    for _, rec in records(path):
+        if len(rows) == limit:
+            more = True
+            break
+        rows.append(rec)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return Preview(str(path), columns, rows, more)

@@ -1,0 +1,287 @@
+"""The native PyTorch loop, as the Hugging Face course writes it: AdamW, a linear schedule with warmup,
+gradient clipping, evaluation and a checkpoint each epoch; DistributedDataParallel under torchrun.
+
+A checkpoint holds the model, the tokenizer, and the optimizer, scheduler and random-number states, so a
+resumed run continues exactly where it stopped: the same batches in the same order (each epoch's order
+comes from the seed and the epoch number; batches already trained are skipped by index), the same learning
+rate, the same Adam moments, the same dropout masks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from typing import Any, ClassVar
+
+from tui_hf.core.errors import Cancelled
+from tui_hf.core.training import checkpoints
+from tui_hf.core.training.data import Prepared, prepare
+from tui_hf.core.training.engine import (
+    Context,
+    Outcome,
+    StartInfo,
+    build_model,
+    checkpoint_bytes,
+    load_tokenizer_for,
+    memory_mb,
+    metrics_from,
+    save_final,
+    storage_failure,
+    warmup_steps,
+)
+from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
+
+STATE_FILE = "training_state.pt"
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "ln_")
+
+
+class NativeEngine:
+    name: ClassVar[str] = "native"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.step = 0
+        self.nonfinite_reported = False
+
+    # -- prepare --
+
+    def prepare(self) -> StartInfo:
+        import torch
+        import torch.distributed as dist
+        from transformers import get_linear_schedule_with_warmup, set_seed
+
+        from tui_hf.core.device import pick_device
+
+        spec = self.spec
+        device = pick_device(spec.device).device
+        if self.world > 1:
+            if device.startswith("cuda"):
+                device = f"cuda:{self.local_rank}"
+                torch.cuda.set_device(self.local_rank)
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        self.device = device
+        set_seed(spec.seed)
+        self.resolved, self.tok = load_tokenizer_for(spec)
+        self.prep: Prepared = prepare(spec, self.tok, self.ctx.plan, self.ctx.stop)
+        resume = self.ctx.checkpoint
+        self.model = build_model(spec, self.resolved, self.prep.labels,
+                                 source=str(resume.path) if resume else None).to(device)
+        self.core = self.model
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.local_rank] if device.startswith("cuda") else None)
+        self.per_rank = math.ceil(len(self.prep.train) / self.world) if self.world > 1 else len(self.prep.train)
+        self.steps_per_epoch = max(math.ceil(self.per_rank / spec.batch_size), 1)
+        self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * self.steps_per_epoch)
+        params = list(self.core.named_parameters())
+        groups = [
+            {"params": [p for n, p in params if not any(k in n for k in NO_DECAY)], "weight_decay": spec.weight_decay},
+            {"params": [p for n, p in params if any(k in n for k in NO_DECAY)], "weight_decay": 0.0},
+        ]
+        # The fused kernel (what Trainer picks too) where this torch has it for the device; foreach otherwise.
+        fused = device.startswith("cuda") or (device == "cpu" and _fused_on_cpu())
+        self.optimizer = torch.optim.AdamW(groups, lr=spec.learning_rate, fused=fused or None)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup_steps(spec, self.total), self.total)
+        if resume is not None:
+            state = torch.load(resume.path / STATE_FILE, weights_only=True, map_location="cpu")
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.step = int(state["step"])
+            _restore_rng(state.get("rng"))
+        return StartInfo(total_steps=self.total, epochs=spec.epochs, labels=self.prep.labels,
+                         batch_size=spec.batch_size * self.world, world_size=self.world,
+                         resumed_from_step=self.step, checkpoint=str(resume.path) if resume else None)
+
+    # -- evaluate --
+
+    def evaluate(self, baseline: bool = False) -> dict[str, float]:
+        import torch
+        from torch.utils.data import DataLoader
+
+        if self.prep.eval is None or self.rank != 0:
+            return {}
+        spec = self.spec
+        self.core.eval()
+        losses, all_logits, all_labels = [], [], []
+        with torch.inference_mode():
+            for batch in DataLoader(self.prep.eval, batch_size=spec.batch_size * 2, collate_fn=self.prep.collator,
+                                    generator=torch.Generator().manual_seed(spec.seed)):
+                if baseline and self.ctx.stop.is_set():
+                    self.core.train()
+                    raise Cancelled("stopped during the baseline evaluation")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                out = self.core(**batch)
+                losses.append(float(out.loss))
+                if spec.task != "causal-lm":
+                    logits, labels = out.logits.float().cpu(), batch["labels"].cpu()
+                    if logits.dim() == 3:  # token classification: one row per position
+                        logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+                    all_logits.append(logits)
+                    all_labels.append(labels)
+        self.core.train()
+        result = {"eval_loss": sum(losses) / max(len(losses), 1)}
+        if all_logits:
+            result.update({f"eval_{k}": v for k, v in
+                           metrics_from(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy()).items()})
+        if self.ctx.writer is not None:
+            self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
+        return result
+
+    # -- train --
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        """This rank's sample indices for `epoch`: a pure function of the seed and the epoch."""
+        import torch
+        from torch.utils.data.distributed import DistributedSampler
+
+        if self.world > 1:
+            sampler = DistributedSampler(self.prep.train, num_replicas=self.world, rank=self.rank, shuffle=True,
+                                         seed=self.spec.seed)
+            sampler.set_epoch(epoch)
+            return list(sampler)
+        generator = torch.Generator().manual_seed(self.spec.seed + epoch)
+        return torch.randperm(len(self.prep.train), generator=generator).tolist()
+
+    def _stop_requested(self) -> bool:
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if self.ctx.stop.is_set() else 0.0])
+        if self.world > 1:  # every rank must leave the loop at the same step, or the others hang in all-reduce
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def train(self) -> Outcome:
+        import torch
+        from torch.utils.data import DataLoader
+
+        spec, writer = self.spec, self.ctx.writer
+        self.model.train()
+        last_time, samples, tokens = time.time(), 0, 0
+        stopped = False
+        epochs = math.ceil(self.total / self.steps_per_epoch)
+        for epoch in range(self.step // self.steps_per_epoch, epochs):
+            skip = (self.step - epoch * self.steps_per_epoch) * spec.batch_size
+            order = self._epoch_order(epoch)[skip:]  # batches already trained are skipped by index, not rerun
+            # A generator of its own: a loader draws its base seed from the global generator otherwise, and a
+            # resumed run (one more loader) would get other dropout masks than an uninterrupted one.
+            loader = DataLoader(self.prep.train, batch_size=spec.batch_size, sampler=order,
+                                collate_fn=self.prep.collator, generator=torch.Generator().manual_seed(spec.seed + epoch))
+            for batch in loader:
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                loss = self.model(**batch).loss
+                loss.backward()
+                # max_grad_norm 0 means no clipping; the norm is still measured for the live view.
+                limit = spec.max_grad_norm if spec.max_grad_norm > 0 else math.inf
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit))
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                samples += batch["input_ids"].shape[0] * self.world
+                tokens += int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
+                value = float(loss.detach())  # detached: a grad-tracking scalar makes torch warn
+                if writer is not None:
+                    if not math.isfinite(value) and not self.nonfinite_reported:
+                        self.nonfinite_reported = True
+                        writer.alert(f"the loss is {value} at step {self.step}: lower learning_rate or check "
+                                     "the data", level="error", step=self.step)
+                    if self.step % spec.logging_steps == 0 or self.step in (1, self.total):
+                        now = time.time()
+                        elapsed = max(now - last_time, 1e-9)
+                        writer.train(step=self.step, epoch=self.step / self.steps_per_epoch, loss=value,
+                                     learning_rate=self.scheduler.get_last_lr()[0], grad_norm=grad_norm,
+                                     samples_per_second=round(samples / elapsed, 3),
+                                     tokens_per_second=round(tokens / elapsed, 1), memory_mb=memory_mb())
+                        last_time, samples, tokens = now, 0, 0
+                if self._stop_requested():
+                    stopped = True
+                    self.ctx.acknowledge_stop(self.step)
+                    break
+                if self.step >= self.total:
+                    break
+            if stopped:
+                break
+            self.evaluate()
+            self.save_checkpoint()
+            last_time, samples, tokens = time.time(), 0, 0
+            if self.step >= self.total:
+                break
+        if stopped:
+            self.save_checkpoint()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+        return Outcome(stopped, self.step, total_steps=self.total)
+
+    def save_checkpoint(self) -> None:
+        import torch
+
+        if self.rank != 0:
+            return
+        what = f"saving checkpoint-{self.step}"
+        needed = checkpoint_bytes(self.core)
+        reason = storage_failure(self.ctx.run_dir, what, needed)
+        if reason:  # refuse before writing anything: a half save would only fill the disk further
+            raise StorageError(reason)
+        staged = checkpoints.stage(self.ctx.run_dir, self.step)
+        try:
+            self.core.save_pretrained(staged)
+            self.tok.save_pretrained(staged)
+            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                        "step": self.step, "rng": _rng_state()}, staged / STATE_FILE)
+            path = checkpoints.commit(self.ctx.run_dir, staged)
+        except Exception as exc:
+            checkpoints.discard(staged)  # frees the space it took, for the final status
+            if isinstance(exc, OSError) and is_storage_error(exc):
+                raise storage_error(exc, what) from None
+            reason = storage_failure(self.ctx.run_dir, what, needed)
+            if reason:
+                raise StorageError(reason) from None
+            raise
+        if self.ctx.writer is not None:
+            self.ctx.writer.checkpoint(step=self.step, path=str(path))
+
+    def save(self) -> str:
+        if self.rank != 0:
+            return ""
+        return save_final(self.core, self.tok, self.ctx.run_dir)
+
+
+def _fused_on_cpu() -> bool:
+    """torch has a fused AdamW kernel for CPU since 2.4; asking for it elsewhere raises."""
+    import torch
+
+    try:
+        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict[str, Any] | None) -> None:
+    import torch
+
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(state["python"]) if not isinstance(state["python"], tuple) else state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

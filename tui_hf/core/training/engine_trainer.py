@@ -1,0 +1,126 @@
+"""The `Trainer` + `TrainingArguments` engine: transformers does the loop; TuiHfCallback writes the events.
+
+Trainer saves each checkpoint into checkpoints/.staging (its output_dir); the callback moves it into place
+when the save is complete, so this engine's checkpoints are as atomic as the native loop's. Resuming hands
+Trainer the last complete checkpoint: it restores the optimizer, scheduler and RNG states and skips the
+batches already trained.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from tui_hf.core.errors import DeviceError
+from tui_hf.core.training import checkpoints
+from tui_hf.core.training.data import Prepared, prepare
+from tui_hf.core.training.engine import (
+    Context,
+    Outcome,
+    StartInfo,
+    build_model,
+    checkpoint_bytes,
+    load_tokenizer_for,
+    metrics_from,
+    save_final,
+    storage_failure,
+)
+from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
+
+
+class TrainerEngine:
+    name: ClassVar[str] = "trainer"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+
+    def prepare(self) -> StartInfo:
+        import torch
+        from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
+
+        from tui_hf.core.training.callback import TuiHfCallback
+
+        spec, ctx = self.spec, self.ctx
+        set_seed(spec.seed)
+        self.resolved, self.tok = load_tokenizer_for(spec)
+        self.prep: Prepared = prepare(spec, self.tok, ctx.plan, ctx.stop)
+        model = build_model(spec, self.resolved, self.prep.labels)
+        args = TrainingArguments(
+            output_dir=str(checkpoints.staging_dir(ctx.run_dir)), num_train_epochs=spec.epochs,
+            max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
+            per_device_eval_batch_size=spec.batch_size * 2, learning_rate=spec.learning_rate,
+            weight_decay=spec.weight_decay, warmup_steps=spec.warmup, max_grad_norm=spec.max_grad_norm,
+            logging_steps=spec.logging_steps, logging_first_step=True,
+            eval_strategy="epoch" if self.prep.eval is not None else "no", save_strategy="epoch",
+            save_total_limit=None, seed=spec.seed, report_to="none", disable_tqdm=True,
+            use_cpu=spec.device == "cpu", dataloader_num_workers=0,
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+        wanted = spec.device.split(":")[0]
+        if wanted not in ("auto",) and args.device.type != wanted:
+            # Trainer falls back to the CPU without a word when the named accelerator is missing.
+            raise DeviceError(f"device {spec.device!r} was asked for but Trainer would train on {args.device.type}")
+        self.args = args
+        self.callback = TuiHfCallback(ctx.run_dir, stop_event=ctx.stop, tokens_per_sample=self.prep.tokens_per_sample,
+                                      labels=self.prep.labels, engine=self.name, model_name=spec.model,
+                                      owns_status=False, writer=ctx.writer, commit_checkpoints=True,
+                                      on_stop=ctx.acknowledge_stop)
+        self.callback.started = True  # the job writes the start event itself (before the baseline)
+
+        def compute_metrics(pred: Any) -> dict[str, float]:
+            return metrics_from(pred.predictions, pred.label_ids)
+
+        self.trainer = Trainer(model=model, args=args, train_dataset=self.prep.train, eval_dataset=self.prep.eval,
+                               processing_class=self.tok, data_collator=self.prep.collator,
+                               callbacks=[self.callback],
+                               compute_metrics=compute_metrics if spec.task != "causal-lm" else None)
+        self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it
+        # Trainer's own count: one optimizer step per batch, batches split over the processes.
+        per_epoch = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))
+        self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * per_epoch)
+        resume = ctx.checkpoint
+        return StartInfo(total_steps=self.total, epochs=spec.epochs, labels=self.prep.labels,
+                         batch_size=spec.batch_size * args.world_size, world_size=args.world_size,
+                         resumed_from_step=resume.step if resume else 0,
+                         checkpoint=str(resume.path) if resume else None)
+
+    def evaluate(self, baseline: bool = False) -> dict[str, float]:
+        if self.prep.eval is None:
+            return {}
+        self.callback.abort_evaluation = baseline
+        try:
+            return self.trainer.evaluate()  # the callback's on_evaluate writes the event
+        finally:
+            self.callback.abort_evaluation = False
+
+    def train(self) -> Outcome:
+        resume = self.ctx.checkpoint
+        try:
+            self.trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+        except Exception as exc:
+            staged = self._discard_staged()
+            what = f"saving {staged or 'a checkpoint'}"
+            if isinstance(exc, OSError) and is_storage_error(exc):
+                raise storage_error(exc, what) from None
+            reason = storage_failure(self.ctx.run_dir, what, checkpoint_bytes(self.trainer.model)) if staged else None
+            if reason:
+                raise StorageError(reason) from None
+            raise
+        state = self.trainer.state
+        return Outcome(self.callback.stopped, state.global_step, total_steps=state.max_steps or self.total)
+
+    def _discard_staged(self) -> str:
+        """Remove a save Trainer did not finish; returns its name ("" when there was none)."""
+        staging = checkpoints.staging_dir(self.ctx.run_dir)
+        names = []
+        if staging.is_dir():
+            for p in staging.iterdir():
+                names.append(p.name)
+                checkpoints.discard(p)
+        return ", ".join(names)
+
+    def save(self) -> str:
+        if not self.trainer.is_world_process_zero():
+            return ""
+        return save_final(self.trainer.model, self.tok, self.ctx.run_dir)
