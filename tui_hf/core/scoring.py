@@ -113,16 +113,16 @@ def _trace(loaded: LoadedModel, tokens: list[TracedToken], options: dict[str, An
 
 
 def score_text(loaded: LoadedModel, text: str, options: dict[str, Any] | None = None,
-               cancel: threading.Event | None = None, *, explain: bool = False) -> ScoreResult:
+               cancel: threading.Event | None = None, *, explain: bool = False, top: int = TRACE_TOP) -> ScoreResult:
     """Teacher-forced log-probabilities of `text` as the model reads it (with the special tokens its tokenizer
-    adds, e.g. a BOS that lets the first word be scored too)."""
+    adds, e.g. a BOS that lets the first word be scored too); `top` alternatives are kept per position."""
     tok = loaded.tokenizer
     if not text.strip():
         raise TaskInputError("type the text to score")
     ids = list(tok(text)["input_ids"])
     if len(ids) < 2:
         raise TaskInputError("the text is a single token: nothing in it is predicted from what comes before")
-    tokens, logits = score_ids(loaded, ids, [False] + [True] * (len(ids) - 1), cancel)
+    tokens, logits = score_ids(loaded, ids, [False] + [True] * (len(ids) - 1), cancel, top)
     count, nll, ppl, total = _summary(tokens)
     result = ScoreResult(text, _trace(loaded, tokens, options or {}, "text-generation"), count, nll, ppl, total,
                          warnings=list(loaded.info.warnings))

@@ -544,8 +544,14 @@ class MainScreen(Screen[None]):
         yield SystemCommand("Clear input", "ctrl+l (ctrl+z brings it back)", self.action_clear_input)
         yield SystemCommand("New chat", "Forget the conversation", self._reset_chat)
         yield SystemCommand("Toggle sidebar", "ctrl+b", self.action_toggle_sidebar)
-        yield SystemCommand("Tokens: split or stages", "The coloured split, or the tokenizer's stages (v in the "
-                            "tokens pane)", lambda: self.tokens.action_toggle_view())
+        yield SystemCommand("Tokens: split, stages or chat template", "The coloured split, the tokenizer's "
+                            "stages, or (chat) the conversation through the model's template (v in the tokens pane)",
+                            lambda: self.tokens.action_toggle_view())
+        yield SystemCommand("Output: token cursor", "Probabilities, rank and top alternatives of each generated "
+                            "token; 1-9 branches, [ ] switches branch (F3)",
+                            lambda: self.run_worker(self.action_tab("output")))
+        yield SystemCommand("Compare tokenizers", "Any number of tokenizers on the same text (F5)",
+                            lambda: self.run_worker(self.action_tab("compare")))
         yield SystemCommand("Tokens: vocabulary or readable pieces", "The vocabulary's strings, or spaces as · and "
                             "newlines as ↵ (r in the tokens pane)", lambda: self.tokens.action_toggle_readable())
         for tab, title, key in TABS:

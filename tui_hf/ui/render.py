@@ -11,13 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.chat import ChatResult
 from tui_hf.core.tasks.classification import ClassificationResult
 from tui_hf.core.tasks.common import Explanation, to_jsonable
 from tui_hf.core.tasks.embedding import EmbeddingResult
 from tui_hf.core.tasks.fill_mask import FillMaskResult
 from tui_hf.core.tasks.generation import GenerationResult
-from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.qa import QAResult
 from tui_hf.core.tasks.seq2seq import Seq2SeqResult
 from tui_hf.core.tasks.token_classification import TokenClassificationResult

@@ -15,6 +15,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -27,7 +28,6 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import shown
 from tui_hf.core.tasks.generation import explain_steps, fit_to_context, generation_settings
-from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.trace import Trace
 
 

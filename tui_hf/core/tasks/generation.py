@@ -17,6 +17,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -31,7 +32,6 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import Generation, causal_generation, shown
 from tui_hf.core.tasks.registry import get_task
-from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.trace import Trace
 
 

@@ -30,8 +30,8 @@ FIXED = 2 + 6 + 9 + 5 + 8 + 7 * 2  # the other columns and their padding, in cel
 
 class ComparePane(Vertical):
     BINDINGS = [
-        Binding("space", "pin", "Show / hide this split", show=False),
-        Binding("delete", "remove", "Remove this tokenizer", show=False),
+        Binding("space", "pin", "Pin split"),
+        Binding("delete", "remove", "Remove row"),
     ]
 
     @dataclass

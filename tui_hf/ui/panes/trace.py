@@ -127,7 +127,7 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
         line: list[Cell] = []
         used = 0
 
-        def put(text: str, position: int | None, style: Style | None) -> None:
+        def put(text: str, position: int | None, style: Style | None, b: int = b) -> None:
             nonlocal line, used
             for part_no, part in enumerate(text.split("\n")):
                 if part_no:
@@ -184,9 +184,12 @@ class TokenStream(ScrollView, can_focus=True):
         Binding("down", "line(1)", "Line down", show=False),
         Binding("home", "jump(0)", "First token", show=False),
         Binding("end", "jump(-1)", "Last token", show=False),
-        Binding("left_square_bracket", "branch(-1)", "Previous branch", show=False),
+        # The footer names the two keys a reader cannot guess (the detail's last line repeats them where
+        # there is room): one entry each for 1-9 and for [ ].
+        Binding("left_square_bracket", "branch(-1)", "Branch", key_display="[ ]"),
         Binding("right_square_bracket", "branch(1)", "Next branch", show=False),
-        *(Binding(str(k), f"choose({k})", f"Choose alternative {k}", show=False) for k in range(1, 10)),
+        Binding("1", "choose(1)", "Choose alternative", key_display="1-9"),
+        *(Binding(str(k), f"choose({k})", f"Choose alternative {k}", show=False) for k in range(2, 10)),
     ]
 
     @dataclass
