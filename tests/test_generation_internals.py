@@ -174,6 +174,43 @@ def test_score_from_the_command_line(tiny_gpt2_dir: Path, capsys: pytest.Capture
     assert result["tokens"] == len(ids) - 1 and result["perplexity"] == pytest.approx(math.exp(result["nll"]), rel=1e-4)
 
 
+def test_tui_hf_score_prints_each_tokens_logprob_and_the_perplexity(tiny_gpt2_dir: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from tui_hf.cli import main
+
+    texts = ["The quick brown fox", "jumps over the lazy dog"]
+    code = main(["score", "--model", str(tiny_gpt2_dir), *texts, "--top", "3"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and [r["text"] for r in payload["results"]] == texts
+    loaded = load(tiny_gpt2_dir, "text-generation")
+    for text, result in zip(texts, payload["results"]):
+        ids = loaded.tokenizer(text, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():  # the independent truth: the model's own loss with the ids as labels
+            out = loaded.model(input_ids=ids, labels=ids)
+        loss = float(out.loss)
+        assert result["mean_nll"] == pytest.approx(loss, abs=1e-4)
+        assert result["perplexity"] == pytest.approx(math.exp(loss), rel=1e-4)
+        assert [t["id"] for t in result["tokens"]] == ids[0].tolist() and result["tokens"][0]["logprob"] is None
+        manual = out.logits[0, :-1].log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0]
+        assert [t["logprob"] for t in result["tokens"][1:]] == pytest.approx(manual.tolist(), abs=1e-4)
+        assert all(len(t["top"]) == 3 for t in result["tokens"][1:])
+
+
+def test_tui_hf_score_fails_in_one_line_with_the_error_types_code(tiny_gpt2_dir: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_hf.cli import main
+    from tui_hf.core.errors import EXIT_LOAD, EXIT_USAGE
+
+    assert main(["score", "--model", str(tiny_gpt2_dir), "   "]) == EXIT_USAGE
+    assert capsys.readouterr().err == "tui-hf: error: type the text to score\n"
+    assert main(["score", "--model", str(tmp_path / "missing"), "text"]) == EXIT_LOAD
+    err = capsys.readouterr().err
+    assert err.startswith("tui-hf: error: ") and err.count("\n") == 1 and "missing" in err
+    assert main(["score", "--model", str(tiny_gpt2_dir), "--top", "-1", "text"]) == EXIT_USAGE
+
+
 def test_a_chat_reply_is_scored_on_its_own_tokens(tiny_chat_dir: Path) -> None:
     import torch
 

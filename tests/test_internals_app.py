@@ -4,6 +4,7 @@ second model beside the first."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,11 @@ async def test_compare_three_tokenizers_at_80x24(app_settings: Any, tiny_gpt2_di
         app.query_one("#input-text", TextArea).text = "hello"
         await pilot.press("f5")
         await wait_until(pilot, lambda: int(table.get_row_at(1)[2]) == len(tokenizers[1]("hello")["input_ids"]))
+        table.focus()  # F5 puts the focus in the field that adds tokenizers; the table's keys need the table
+        removed = pane.others[table.cursor_row - 1][0]
         await pilot.press("delete")
         await wait_until(pilot, lambda: table.row_count == 2)
+        assert removed not in [ref for ref, _tok in pane.others]
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +186,14 @@ async def test_score_in_the_app(app_settings: Any, tiny_gpt2_dir: Path) -> None:
         out = app.query_one(OutputPane)
         await wait_until(pilot, lambda: out.result is not None and hasattr(out.result, "perplexity"))
         await wait_until(pilot, lambda: app.query("TracePanel") and app.query_one("TracePanel").result is out.result)
+        # The independent truth: the mean loss of a plain forward pass with the ids as labels.
+        import torch
+
+        ids = app.tokenizer("The quick brown fox", return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            loss = float(app.loaded.model(input_ids=ids, labels=ids).loss)
         head = text_of(app.query_one("#trace-head"), width=140)
-        assert f"perplexity {out.result.perplexity:.3f}" in head
+        assert f"perplexity {math.exp(loss):.3f}" in head and f"mean NLL {loss:.4f}" in head
         await pilot.press("f3")
         detail = app.query_one("#trace-detail")
         await wait_until(pilot, lambda: "token 2/" in text_of(detail, width=140))  # the first is context
@@ -205,3 +215,63 @@ async def test_two_models_side_by_side(app_settings: Any, tiny_gpt2_dir: Path, t
         await pilot.click(second, offset=(x, y))
         token = result.beside.traces[0].current.tokens[0]
         assert f"p {token.probability:.3f}" in text_of(app.query_one("#trace-detail"), width=140)
+
+
+TURNS = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+PROMPT_TURN = "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+
+
+@pytest.fixture(scope="module")
+def bos_chat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A chat model whose tokenizer adds <s> (SentencePiece-style Unigram with byte fallback, as Llama's) and
+    whose template writes {{ bos_token }} too: encoding the rendered chat with tokenizer(text) doubles it."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["▁hello", "▁there", "▁the", "▁quick", "▁fox", "▁", "<", "|", ">", "u", "s", "e", "r", "a", "i", "t",
+             "n", "h", "l", "o", "\n"]
+    vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
+    vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(content=" ", left=1)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    fast.chat_template = "{{ bos_token }}" + TURNS + PROMPT_TURN
+    path = tmp_path_factory.mktemp("bos-chat")
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=1, n_head=1, bos_token_id=1,
+                               eos_token_id=2)).save_pretrained(path)
+    return path
+
+
+async def test_chat_template_warnings_at_80x24(app_settings: Any, bos_chat_dir: Path) -> None:
+    app = make_app(app_settings(task="conversational", model=str(bos_chat_dir), text="hello there"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        tokens = app.query_one("#tokens-pane")
+        app.query_one("#tok-table").focus()
+        await pilot.press("v", "v")
+        await wait_until(pilot, lambda: tokens.template is not None)
+        notes = app.query_one("#tok-roundtrip")
+        # What the model reads has one <s>: the ids apply_chat_template(tokenize=True) gives, independently.
+        expected = app.tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}],
+                                                     add_generation_prompt=True, tokenize=True, return_dict=True)
+        assert tokens.template.breakdown.sequences[0].ids == list(expected["input_ids"])
+        assert app.tokenizer(tokens.template.text)["input_ids"][:2] == [1, 1]  # tokenizer(text) doubles it
+        assert "⚠ doubled BOS" in text_of(notes, width=300)
+        # The same tokenizer with a template that writes no generation prompt (as a model without one would).
+        app.tokenizer.chat_template = TURNS
+        app.query_one("#input-text", TextArea).text = "hello"
+        await wait_until(pilot, lambda: tokens.template is not None and tokens.template.messages[-1]["content"]
+                         == "hello")
+        shown = text_of(notes, width=300)
+        assert "⚠ no generation prompt" in shown and "doubled BOS" not in shown
+        # No template at all: said in the summary, in place of the tokens.
+        app.tokenizer.chat_template = None
+        app.query_one("#input-text", TextArea).text = "hello there"
+        await wait_until(pilot, lambda: tokens.template is not None and not tokens.template.available)
+        assert "has no chat template" in text_of(app.query_one("#tok-summary"), width=300)
