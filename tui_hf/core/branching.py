@@ -16,7 +16,7 @@ from typing import Any
 
 from tui_hf.core.errors import RunStateError, TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.trace import Branch, TokenBuilder, Trace, TracedToken, eos_ids, stop_reason, token_texts
+from tui_hf.core.trace import Branch, Every, TokenBuilder, Trace, TracedToken, eos_ids, stop_reason, token_texts
 
 _MODELS: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()
 
@@ -87,14 +87,14 @@ def grow(trace: Trace, branch: Branch, cancel: threading.Event | None = None,
         set_seed(int(seed) if seed is not None else 0)
     recorder = StepRecorder()
     builder = TokenBuilder(tok, prefix)
-    state = {"sent": 0}
+    state, due = {"sent": 0}, Every()
 
     class _Emit(StoppingCriteria):
         """Never stops: after each token, the branch so far goes to `emit`."""
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             steps = recorder.decoded()
-            if emit is not None and len(steps) > state["sent"]:
+            if emit is not None and len(steps) > state["sent"] and due():
                 state["sent"] = len(steps)
                 emit(Branch(branch.id, branch.parent, branch.fork, start + builder.update(steps)))
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

@@ -176,6 +176,26 @@ class TokenBuilder:
         return list(self.tokens)
 
 
+class Every:
+    """True at most once per `seconds` (the first call included): a streaming run hands its partial trace on
+    at a reader's pace, not per token. Building one costs decodes on the thread that reads the stream, and every
+    bit of Python there is taken from `generate` (they share the GIL): per token, it made generation 10-15 %
+    slower (bench/generation.py)."""
+
+    def __init__(self, seconds: float = 1 / 15) -> None:
+        self.seconds = seconds
+        self._last = -math.inf
+
+    def __call__(self) -> bool:
+        import time
+
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
 def build_tokens(tok: Any, steps: list[DecodeStep], context: list[int]) -> list[TracedToken]:
     return TokenBuilder(tok, context).update(steps)
 

@@ -111,7 +111,7 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
     import torch
 
     from tui_hf.core.branching import remember
-    from tui_hf.core.trace import Branch, TokenBuilder, eos_ids, stop_reason
+    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
 
     tok, model = loaded.tokenizer, loaded.model
     try:
@@ -135,8 +135,10 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
         return Trace(rendered, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "conversational",
                      budget, key, title)
 
+    due = Every()
+
     def progress(text: str) -> None:
-        if emit is not None:
+        if emit is not None and due():
             emit(ChatResult(messages + [ChatMessage("assistant", text)], False,
                             trace=trace_of(builder.update(recorder.decoded()), ""), model=title))
 

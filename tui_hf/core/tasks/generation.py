@@ -109,7 +109,7 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
     from transformers import LogitsProcessorList, set_seed
 
     from tui_hf.core.branching import remember
-    from tui_hf.core.trace import Branch, TokenBuilder, eos_ids, stop_reason
+    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
 
     if not prompt.strip():
         raise TaskInputError("type a prompt")
@@ -139,8 +139,9 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
         recorder, builder = StepRecorder(), TokenBuilder(loaded.tokenizer, prompt_ids)
         recorders.append(recorder)
 
-        def progress(text: str, recorder: StepRecorder = recorder, builder: TokenBuilder = builder) -> None:
-            if emit is not None:
+        def progress(text: str, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
+                     due: Every = Every()) -> None:
+            if emit is not None and due():
                 emit(GenerationResult(prompt, sequences + [text], False, settings,
                                       traces=traces + [trace_of(builder.update(recorder.decoded()))], model=title))
 
