@@ -41,8 +41,15 @@ def build(root: Path) -> Path:
     assert minilm is not None
     tok = AutoTokenizer.from_pretrained(str(minilm))
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_embd=256, n_layer=4, n_head=8, n_positions=512,
-                        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=256,
+        n_layer=4,
+        n_head=8,
+        n_positions=512,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
     GPT2LMHeadModel(config).save_pretrained(root / "gpt2")
     tok.save_pretrained(root / "gpt2")
     return root / "gpt2"
@@ -79,17 +86,26 @@ def main() -> None:
         def recorded() -> Any:
             recorder = StepRecorder()
             with torch.inference_mode():
-                out = lm.model.generate(**enc, **settings, logits_processor=LogitsProcessorList([recorder.processor]),
-                                        stopping_criteria=cancel_criteria(None, recorder.criteria))
+                out = lm.model.generate(
+                    **enc,
+                    **settings,
+                    logits_processor=LogitsProcessorList([recorder.processor]),
+                    stopping_criteria=cancel_criteria(None, recorder.criteria),
+                )
             assert len(recorder.decoded()) == n
             return out
 
         pipe = pipeline_for(lm, "text-generation")
 
         def streamed() -> Any:
-            return stream_text(lm.tokenizer, lambda streamer: pipe(
-                PROMPT, return_full_text=False, streamer=streamer, max_new_tokens=n, do_sample=False), None,
-                lambda _text: None)
+            return stream_text(
+                lm.tokenizer,
+                lambda streamer: pipe(
+                    PROMPT, return_full_text=False, streamer=streamer, max_new_tokens=n, do_sample=False
+                ),
+                None,
+                lambda _text: None,
+            )
 
         def app() -> Any:
             result = runner(lm, [PROMPT], {"max_new_tokens": n, "do_sample": False}, None, lambda _partial: None)
@@ -97,8 +113,8 @@ def main() -> None:
             return result
 
         # The same tokens on every path: the recording changes nothing that is generated.
-        same = bare()[0, enc["input_ids"].shape[1]:].tolist()
-        assert recorded()[0, enc["input_ids"].shape[1]:].tolist() == same == app().traces[0].current.ids
+        same = bare()[0, enc["input_ids"].shape[1] :].tolist()
+        assert recorded()[0, enc["input_ids"].shape[1] :].tolist() == same == app().traces[0].current.ids
         streamed()
         paths = {"bare": bare, "recorded": recorded, "streamed": streamed, "app": app}
         times: dict[str, list[float]] = {k: [] for k in paths}
@@ -106,18 +122,24 @@ def main() -> None:
             for name, fn in paths.items():
                 times[name].append(timed(fn))
         med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"greedy generation of {n} tokens, random GPT-2 (22M params, vocab {len(lm.tokenizer):,}), CPU, "
-              f"{torch.get_num_threads()} threads: median of {args.repeat} interleaved runs")
+        print(
+            f"greedy generation of {n} tokens, random GPT-2 (22M params, vocab {len(lm.tokenizer):,}), CPU, "
+            f"{torch.get_num_threads()} threads: median of {args.repeat} interleaved runs"
+        )
         print(f"  {'path':<46} {'ms':>8} {'ms/token':>9} {'vs bare':>8}")
-        labels = {"bare": "model.generate, nothing recorded",
-                  "recorded": "model.generate + probabilities, rank, top-10",
-                  "streamed": "pipeline streamed, nothing recorded",
-                  "app": "app runner: streamed, recorded, traced"}
+        labels = {
+            "bare": "model.generate, nothing recorded",
+            "recorded": "model.generate + probabilities, rank, top-10",
+            "streamed": "pipeline streamed, nothing recorded",
+            "app": "app runner: streamed, recorded, traced",
+        }
         for name in paths:
             m = med[name]
             print(f"  {labels[name]:<46} {m * 1e3:8.1f} {m * 1e3 / n:9.2f} {(m / med['bare'] - 1) * 100:+7.1f}%")
-        print(f"  recording costs: {(med['recorded'] / med['bare'] - 1) * 100:+.1f}% on model.generate, "
-              f"{(med['app'] / med['streamed'] - 1) * 100:+.1f}% on the streamed path (goal: at most +10%)")
+        print(
+            f"  recording costs: {(med['recorded'] / med['bare'] - 1) * 100:+.1f}% on model.generate, "
+            f"{(med['app'] / med['streamed'] - 1) * 100:+.1f}% on the streamed path (goal: at most +10%)"
+        )
 
 
 if __name__ == "__main__":

@@ -102,13 +102,18 @@ def test_a_branch_continues_as_generate_does_from_the_edited_prefix(gpt: Any) ->
     # The independent truth: generate from the prompt and the edited prefix, greedy, for the same length.
     prefix = trace.prompt_ids + original[:at] + [alternative.id]
     with torch.inference_mode():
-        out = gpt.model.generate(input_ids=torch.tensor([prefix]), attention_mask=torch.ones(1, len(prefix),
-                                 dtype=torch.long), do_sample=False, max_new_tokens=10 - at - 1, eos_token_id=None,
-                                 pad_token_id=1)
-    assert grown.ids == out[0].tolist()[len(trace.prompt_ids):]  # prefix, alternative, continuation
+        out = gpt.model.generate(
+            input_ids=torch.tensor([prefix]),
+            attention_mask=torch.ones(1, len(prefix), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=10 - at - 1,
+            eos_token_id=None,
+            pad_token_id=1,
+        )
+    assert grown.ids == out[0].tolist()[len(trace.prompt_ids) :]  # prefix, alternative, continuation
     assert grown.ids != original and len(grown.ids) == 10 and grown.stop == "length"
     logits = logits_of(gpt, trace.prompt_ids + grown.ids)
-    for k, t in enumerate(grown.tokens[at + 1:], at + 1):  # the continuation is recorded like a run
+    for k, t in enumerate(grown.tokens[at + 1 :], at + 1):  # the continuation is recorded like a run
         assert t.probability == pytest.approx(float(logits[len(trace.prompt_ids) - 1 + k].softmax(-1)[t.id]), abs=1e-5)
     trace.add(grown)
     assert trace.active == grown.id and trace.current.text == gpt.tokenizer.decode(grown.ids)
@@ -174,8 +179,9 @@ def test_score_from_the_command_line(tiny_gpt2_dir: Path, capsys: pytest.Capture
     assert result["tokens"] == len(ids) - 1 and result["perplexity"] == pytest.approx(math.exp(result["nll"]), rel=1e-4)
 
 
-def test_tui_hf_score_prints_each_tokens_logprob_and_the_perplexity(tiny_gpt2_dir: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_tui_hf_score_prints_each_tokens_logprob_and_the_perplexity(
+    tiny_gpt2_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     from tui_hf.cli import main
@@ -198,8 +204,9 @@ def test_tui_hf_score_prints_each_tokens_logprob_and_the_perplexity(tiny_gpt2_di
         assert all(len(t["top"]) == 3 for t in result["tokens"][1:])
 
 
-def test_tui_hf_score_fails_in_one_line_with_the_error_types_code(tiny_gpt2_dir: Path, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tui_hf_score_fails_in_one_line_with_the_error_types_code(
+    tiny_gpt2_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_hf.cli import main
     from tui_hf.core.errors import EXIT_LOAD, EXIT_USAGE
 
@@ -234,10 +241,14 @@ def test_chat_turns_alternate_from_the_history() -> None:
 
     history = [{"role": "user", "content": "hi"}]
     assert conversation(history, "", ["hello", "bye"], score=True) == [
-        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-        {"role": "user", "content": "bye"}]
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "bye"},
+    ]
     assert conversation([], "be brief", ["a", "b"], score=False) == [
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "a\nb"}]
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "a\nb"},
+    ]
 
 
 # -- two models on the same prompt ------------------------------------------------------------------------
@@ -276,23 +287,52 @@ def llama_like() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = ["▁hello", "▁there", "▁the", "▁quick", "▁fox", "▁", "<", "|", ">", "u", "s", "e", "r", "a", "i", "t", "n",
-             "h", "l", "o", "q", "c", "k", "f", "x", "\n"]
+    words = [
+        "▁hello",
+        "▁there",
+        "▁the",
+        "▁quick",
+        "▁fox",
+        "▁",
+        "<",
+        "|",
+        ">",
+        "u",
+        "s",
+        "e",
+        "r",
+        "a",
+        "i",
+        "t",
+        "n",
+        "h",
+        "l",
+        "o",
+        "q",
+        "c",
+        "k",
+        "f",
+        "x",
+        "\n",
+    ]
     vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
     vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Strip(content=" ", left=1)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
+    )
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
 TURNS = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
 PROMPT_TURN = "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-GENERATION_TURNS = ("{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|>{% generation %}"
-                    "{{ m['content'] }}\n{% endgeneration %}{% else %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
-                    "{% endif %}{% endfor %}")
+GENERATION_TURNS = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|>{% generation %}"
+    "{{ m['content'] }}\n{% endgeneration %}{% else %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
+    "{% endif %}{% endfor %}"
+)
 ASK = [{"role": "user", "content": "hello there"}]
 ANSWERED = ASK + [{"role": "assistant", "content": "the quick fox"}]
 

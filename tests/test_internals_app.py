@@ -37,14 +37,21 @@ def truth(loaded: Any, ids: list[int], new_tokens: int) -> list[int]:
     import torch
 
     with torch.inference_mode():
-        out = loaded.model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                    do_sample=False, max_new_tokens=new_tokens, eos_token_id=None, pad_token_id=1)
-    return out[0].tolist()[len(ids):]
+        out = loaded.model.generate(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            eos_token_id=None,
+            pad_token_id=1,
+        )
+    return out[0].tolist()[len(ids) :]
 
 
 @pytest.mark.parametrize("size", [WIDE, SMALL])
-async def test_token_cursor_shows_alternatives_and_branches(app_settings: Any, tiny_gpt2_dir: Path,
-                                                            size: tuple[int, int]) -> None:
+async def test_token_cursor_shows_alternatives_and_branches(
+    app_settings: Any, tiny_gpt2_dir: Path, size: tuple[int, int]
+) -> None:
     app = make_app(app_settings(task="text-generation", model=str(tiny_gpt2_dir), text="The quick brown"))
     async with app.run_test(size=size) as pilot:
         result = await generate(app, pilot)
@@ -82,8 +89,9 @@ async def test_token_cursor_shows_alternatives_and_branches(app_settings: Any, t
         assert len(trace.branches) == 2 and trace.active == branch.id
 
 
-async def test_compare_three_tokenizers_at_80x24(app_settings: Any, tiny_gpt2_dir: Path,
-                                                 unigram_model_dir: Path) -> None:
+async def test_compare_three_tokenizers_at_80x24(
+    app_settings: Any, tiny_gpt2_dir: Path, unigram_model_dir: Path
+) -> None:
     app = make_app(app_settings(text="The quick brown fox 🤗"))
     async with app.run_test(size=SMALL) as pilot:
         await wait_until(pilot, lambda: app.tokenizer is not None)
@@ -139,10 +147,13 @@ def unigram_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Strip(content=" ", left=1)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
+    )
     path = tmp_path_factory.mktemp("unigram-model")
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>").save_pretrained(path)
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>").save_pretrained(
+        path
+    )
     GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=1, n_head=1).save_pretrained(path)
     return path
 
@@ -229,22 +240,45 @@ def bos_chat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    words = ["▁hello", "▁there", "▁the", "▁quick", "▁fox", "▁", "<", "|", ">", "u", "s", "e", "r", "a", "i", "t",
-             "n", "h", "l", "o", "\n"]
+    words = [
+        "▁hello",
+        "▁there",
+        "▁the",
+        "▁quick",
+        "▁fox",
+        "▁",
+        "<",
+        "|",
+        ">",
+        "u",
+        "s",
+        "e",
+        "r",
+        "a",
+        "i",
+        "t",
+        "n",
+        "h",
+        "l",
+        "o",
+        "\n",
+    ]
     vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
     vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Strip(content=" ", left=1)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
+    )
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     fast.chat_template = "{{ bos_token }}" + TURNS + PROMPT_TURN
     path = tmp_path_factory.mktemp("bos-chat")
     fast.save_pretrained(path)
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=1, n_head=1, bos_token_id=1,
-                               eos_token_id=2)).save_pretrained(path)
+    GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=1, n_head=1, bos_token_id=1, eos_token_id=2)
+    ).save_pretrained(path)
     return path
 
 
@@ -258,16 +292,18 @@ async def test_chat_template_warnings_at_80x24(app_settings: Any, bos_chat_dir: 
         await wait_until(pilot, lambda: tokens.template is not None)
         notes = app.query_one("#tok-roundtrip")
         # What the model reads has one <s>: the ids apply_chat_template(tokenize=True) gives, independently.
-        expected = app.tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}],
-                                                     add_generation_prompt=True, tokenize=True, return_dict=True)
+        expected = app.tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hello there"}], add_generation_prompt=True, tokenize=True, return_dict=True
+        )
         assert tokens.template.breakdown.sequences[0].ids == list(expected["input_ids"])
         assert app.tokenizer(tokens.template.text)["input_ids"][:2] == [1, 1]  # tokenizer(text) doubles it
         assert "⚠ doubled BOS" in text_of(notes, width=300)
         # The same tokenizer with a template that writes no generation prompt (as a model without one would).
         app.tokenizer.chat_template = TURNS
         app.query_one("#input-text", TextArea).text = "hello"
-        await wait_until(pilot, lambda: tokens.template is not None and tokens.template.messages[-1]["content"]
-                         == "hello")
+        await wait_until(
+            pilot, lambda: tokens.template is not None and tokens.template.messages[-1]["content"] == "hello"
+        )
         shown = text_of(notes, width=300)
         assert "⚠ no generation prompt" in shown and "doubled BOS" not in shown
         # No template at all: said in the summary, in place of the tokens.

@@ -43,8 +43,10 @@ def fork(trace: Trace, branch_id: int, position: int, token_id: int) -> Branch:
         raise TaskInputError(f"no token at position {position} (the branch has {len(base.tokens)})")
     at = base.tokens[position]
     if at.probability is None:
-        raise TaskInputError("that token is context (the prompt, or a turn that was not scored): nothing was "
-                             "predicted there to choose from")
+        raise TaskInputError(
+            "that token is context (the prompt, or a turn that was not scored): nothing was "
+            "predicted there to choose from"
+        )
     choice = next(((rank, alt) for rank, alt in enumerate(at.top, 1) if alt.id == token_id), None)
     if choice is None:
         raise TaskInputError(f"token {token_id} is not among the alternatives recorded at position {position}")
@@ -57,8 +59,9 @@ def fork(trace: Trace, branch_id: int, position: int, token_id: int) -> Branch:
     return Branch(-1, base.id, position, before + [chosen])
 
 
-def grow(trace: Trace, branch: Branch, cancel: threading.Event | None = None,
-         emit: Callable[[Branch], None] | None = None) -> Branch:
+def grow(
+    trace: Trace, branch: Branch, cancel: threading.Event | None = None, emit: Callable[[Branch], None] | None = None
+) -> Branch:
     """Generate the rest of `branch` (its last token is the alternative chosen) with the trace's model and
     settings, up to the trace's length; returns the finished branch as a new object, and hands partial copies
     to `emit` as tokens arrive."""
@@ -101,10 +104,15 @@ def grow(trace: Trace, branch: Branch, cancel: threading.Event | None = None,
 
     inputs = torch.tensor([prefix], device=loaded.model.device)
     with torch.inference_mode():
-        loaded.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config,
-                              logits_processor=LogitsProcessorList([recorder.processor]),
-                              stopping_criteria=cancel_criteria(cancel, recorder.criteria, _Emit()))
+        loaded.model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            generation_config=config,
+            logits_processor=LogitsProcessorList([recorder.processor]),
+            stopping_criteria=cancel_criteria(cancel, recorder.criteria, _Emit()),
+        )
     tokens = start + builder.update(recorder.decoded())
     cancelled = cancel is not None and cancel.is_set()
-    return Branch(branch.id, branch.parent, branch.fork, tokens,
-                  stop_reason(tokens, ends, trace.max_new_tokens, cancelled))
+    return Branch(
+        branch.id, branch.parent, branch.fork, tokens, stop_reason(tokens, ends, trace.max_new_tokens, cancelled)
+    )

@@ -58,8 +58,11 @@ def render(tok: Any, messages: list[dict[str, str]], add_generation_prompt: bool
     """`messages` through the tokenizer's template. By default the generation prompt is asked for when the
     conversation ends with the user's turn (what chat does before the model replies)."""
     if not has_template(tok):
-        return TemplateView(False, f"{_name(tok)} has no chat template (its tokenizer_config.json sets no "
-                                   "chat_template): chat models ship one, base models usually do not")
+        return TemplateView(
+            False,
+            f"{_name(tok)} has no chat template (its tokenizer_config.json sets no "
+            "chat_template): chat models ship one, base models usually do not",
+        )
     if not messages:
         return TemplateView(False, "no conversation yet: type a message")
     ask = messages[-1]["role"] == "user" if add_generation_prompt is None else add_generation_prompt
@@ -71,25 +74,30 @@ def render(tok: Any, messages: list[dict[str, str]], add_generation_prompt: bool
     view = TemplateView(True, "", list(messages), text, ask)
     view.breakdown = breakdown(tok, [text], TokenizeSettings(add_special_tokens=False, padding="do_not_pad"))
     if ask:
-        view.generation_prompt = text[len(plain):] if text.startswith(plain) else ""
+        view.generation_prompt = text[len(plain) :] if text.startswith(plain) else ""
         if text == plain:
-            view.warnings.append("no generation prompt: the template adds nothing for add_generation_prompt=True, "
-                                 "so nothing tells the model that the assistant's turn begins; it may go on "
-                                 "with the user's message instead of answering")
+            view.warnings.append(
+                "no generation prompt: the template adds nothing for add_generation_prompt=True, "
+                "so nothing tells the model that the assistant's turn begins; it may go on "
+                "with the user's message instead of answering"
+            )
     view.warnings += _doubled(tok, text, view.breakdown.sequences[0].ids)
     view.marks_generation = bool(GENERATION_BLOCK.search(template_source(tok)))
     if view.marks_generation:
-        enc = tok.apply_chat_template(messages, add_generation_prompt=ask, tokenize=True, return_dict=True,
-                                      return_assistant_tokens_mask=True)
+        enc = tok.apply_chat_template(
+            messages, add_generation_prompt=ask, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
         mask = list(enc["assistant_masks"])
         if len(mask) == len(view.breakdown.sequences[0].ids):
             view.assistant_mask = mask
         if not any(m["role"] == "assistant" for m in messages):
             view.notes.append("no assistant turn yet: nothing would be supervised")
     else:
-        view.notes.append("the template marks no {% generation %} blocks, so return_assistant_tokens_mask "
-                          "gives all zeros: training on the replies only (e.g. TRL's assistant_only_loss) "
-                          "needs a template that marks them")
+        view.notes.append(
+            "the template marks no {% generation %} blocks, so return_assistant_tokens_mask "
+            "gives all zeros: training on the replies only (e.g. TRL's assistant_only_loss) "
+            "needs a template that marks them"
+        )
     return view
 
 
@@ -102,13 +110,17 @@ def _doubled(tok: Any, text: str, ids: list[int]) -> list[str]:
     out = []
     bos, eos = tok.bos_token_id, tok.eos_token_id
     if bos is not None and ids[0] == bos and added[:2] == [bos, bos]:
-        out.append(f"doubled BOS: the template writes {tok.bos_token} and the tokenizer adds another when the "
-                   f"rendered text is encoded with tokenizer(text), so the model would read two {tok.bos_token} "
-                   "at the start; encode it with add_special_tokens=False (apply_chat_template(tokenize=True) "
-                   "does)")
+        out.append(
+            f"doubled BOS: the template writes {tok.bos_token} and the tokenizer adds another when the "
+            f"rendered text is encoded with tokenizer(text), so the model would read two {tok.bos_token} "
+            "at the start; encode it with add_special_tokens=False (apply_chat_template(tokenize=True) "
+            "does)"
+        )
     if eos is not None and eos != bos and ids[-1] == eos and added[-2:] == [eos, eos]:
-        out.append(f"doubled EOS: the template ends with {tok.eos_token} and tokenizer(text) appends another; "
-                   "encode the rendered text with add_special_tokens=False")
+        out.append(
+            f"doubled EOS: the template ends with {tok.eos_token} and tokenizer(text) appends another; "
+            "encode the rendered text with add_special_tokens=False"
+        )
     return out
 
 
@@ -126,7 +138,7 @@ def assistant_spans(tok: Any, messages: list[dict[str, str]], text: str) -> list
             continue
         try:
             before = _render(tok, messages[:k], True) if k else ""
-            upto = _render(tok, messages[:k + 1], False)
+            upto = _render(tok, messages[: k + 1], False)
         except Exception:
             before = upto = ""
         if upto and text.startswith(upto) and upto.startswith(before) and len(before) >= searched:

@@ -60,8 +60,9 @@ def _forward(loaded: LoadedModel, ids: list[int], cancel: threading.Event | None
     return logits
 
 
-def score_ids(loaded: LoadedModel, ids: list[int], scored: list[bool], cancel: threading.Event | None = None,
-              top: int = TRACE_TOP) -> tuple[list[TracedToken], Any]:
+def score_ids(
+    loaded: LoadedModel, ids: list[int], scored: list[bool], cancel: threading.Event | None = None, top: int = TRACE_TOP
+) -> tuple[list[TracedToken], Any]:
     """Every token of `ids` with, where `scored` says so, its probability given the tokens before it, its rank
     and the top alternatives at that position. The first token has nothing before it and is never scored.
     Returns the tokens and the logits (for "under the hood")."""
@@ -74,8 +75,8 @@ def score_ids(loaded: LoadedModel, ids: list[int], scored: list[bool], cancel: t
     ranks = [0] * len(ids)
     tops: list[list[tuple[int, float]]] = [[] for _ in ids]
     for start in range(0, len(ids) - 1, ROWS):  # position p predicts token p + 1
-        rows = logits[start:min(start + ROWS, len(ids) - 1)].float().log_softmax(-1)
-        target = targets[start:start + ROWS]
+        rows = logits[start : min(start + ROWS, len(ids) - 1)].float().log_softmax(-1)
+        target = targets[start : start + ROWS]
         chosen = rows.gather(-1, target[:, None])[:, 0]
         rank = (rows > chosen[:, None]).sum(-1) + 1
         values, alt = rows.topk(min(top, rows.shape[-1]), dim=-1)
@@ -90,8 +91,9 @@ def score_ids(loaded: LoadedModel, ids: list[int], scored: list[bool], cancel: t
     for k, token_id in enumerate(ids):
         alternatives = [Alternative(i, vocab[at + n], p) for n, (i, p) in enumerate(tops[k])]
         at += len(tops[k])
-        tokens.append(TracedToken(token_id, vocab[k], texts[k], probability[k], ranks[k], alternatives,
-                                  token_id in special))
+        tokens.append(
+            TracedToken(token_id, vocab[k], texts[k], probability[k], ranks[k], alternatives, token_id in special)
+        )
     return tokens, logits
 
 
@@ -108,12 +110,28 @@ def _trace(loaded: LoadedModel, tokens: list[TracedToken], options: dict[str, An
     from tui_hf.core.branching import remember
 
     # A fork from a scored position generates up to the scored text's length.
-    return Trace("", [], [Branch(0, None, 0, tokens, "scored")], 0, dict(options), task, len(tokens),
-                 remember(loaded), loaded.info.title)
+    return Trace(
+        "",
+        [],
+        [Branch(0, None, 0, tokens, "scored")],
+        0,
+        dict(options),
+        task,
+        len(tokens),
+        remember(loaded),
+        loaded.info.title,
+    )
 
 
-def score_text(loaded: LoadedModel, text: str, options: dict[str, Any] | None = None,
-               cancel: threading.Event | None = None, *, explain: bool = False, top: int = TRACE_TOP) -> ScoreResult:
+def score_text(
+    loaded: LoadedModel,
+    text: str,
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    explain: bool = False,
+    top: int = TRACE_TOP,
+) -> ScoreResult:
     """Teacher-forced log-probabilities of `text` as the model reads it (with the special tokens its tokenizer
     adds, e.g. a BOS that lets the first word be scored too); `top` alternatives are kept per position."""
     tok = loaded.tokenizer
@@ -124,17 +142,31 @@ def score_text(loaded: LoadedModel, text: str, options: dict[str, Any] | None = 
         raise TaskInputError("the text is a single token: nothing in it is predicted from what comes before")
     tokens, logits = score_ids(loaded, ids, [False] + [True] * (len(ids) - 1), cancel, top)
     count, nll, ppl, total = _summary(tokens)
-    result = ScoreResult(text, _trace(loaded, tokens, options or {}, "text-generation"), count, nll, ppl, total,
-                         warnings=list(loaded.info.warnings))
+    result = ScoreResult(
+        text,
+        _trace(loaded, tokens, options or {}, "text-generation"),
+        count,
+        nll,
+        ppl,
+        total,
+        warnings=list(loaded.info.warnings),
+    )
     if explain:
-        result.explanation = explain_score(loaded, ids, logits, tokens, "scoring by hand",
-                                           'inputs = tokenizer(text, return_tensors="pt")')
+        result.explanation = explain_score(
+            loaded, ids, logits, tokens, "scoring by hand", 'inputs = tokenizer(text, return_tensors="pt")'
+        )
     return result
 
 
-def score_chat(loaded: LoadedModel, messages: list[dict[str, str]], options: dict[str, Any] | None = None,
-               cancel: threading.Event | None = None, *, explain: bool = False,
-               history: list[dict[str, str]] | None = None) -> ScoreResult:
+def score_chat(
+    loaded: LoadedModel,
+    messages: list[dict[str, str]],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    explain: bool = False,
+    history: list[dict[str, str]] | None = None,
+) -> ScoreResult:
     """Teacher-forced log-probabilities of each assistant reply in `messages`, rendered through the model's
     chat template: the tokens the template marks with {% generation %} blocks where it has them, else each
     reply's own stretch of the rendered text (its content and the template's end-of-turn marks)."""
@@ -158,18 +190,33 @@ def score_chat(loaded: LoadedModel, messages: list[dict[str, str]], options: dic
     tokens, logits = score_ids(loaded, ids, scored, cancel)
     count, nll, ppl, total = _summary(tokens)
     turns = _turns(messages, view.text, seq.offsets or [], tokens, loaded.tokenizer)
-    result = ScoreResult(view.text, _trace(loaded, tokens, options or {}, "conversational"), count, nll, ppl, total,
-                         turns, list(loaded.info.warnings) + view.warnings, list(history or []))
+    result = ScoreResult(
+        view.text,
+        _trace(loaded, tokens, options or {}, "conversational"),
+        count,
+        nll,
+        ppl,
+        total,
+        turns,
+        list(loaded.info.warnings) + view.warnings,
+        list(history or []),
+    )
     if explain:
         result.explanation = explain_score(
-            loaded, ids, logits, tokens, "scoring a chat by hand",
+            loaded,
+            ids,
+            logits,
+            tokens,
+            "scoring a chat by hand",
             "inputs = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True,"
-            ' return_tensors="pt")')
+            ' return_tensors="pt")',
+        )
     return result
 
 
-def _turns(messages: list[dict[str, str]], text: str, offsets: list[tuple[int, int]], tokens: list[TracedToken],
-           tok: Any) -> list[TurnScore]:
+def _turns(
+    messages: list[dict[str, str]], text: str, offsets: list[tuple[int, int]], tokens: list[TracedToken], tok: Any
+) -> list[TurnScore]:
     from tui_hf.core.chat_template import assistant_spans
 
     spans = assistant_spans(tok, messages, text)
@@ -182,8 +229,9 @@ def _turns(messages: list[dict[str, str]], text: str, offsets: list[tuple[int, i
     return out
 
 
-def explain_score(loaded: LoadedModel, ids: list[int], logits: Any, tokens: list[TracedToken], title: str,
-                  first: str) -> Explanation:
+def explain_score(
+    loaded: LoadedModel, ids: list[int], logits: Any, tokens: list[TracedToken], title: str, first: str
+) -> Explanation:
     import torch
 
     count, nll, ppl, _total = _summary(tokens)
@@ -193,12 +241,22 @@ def explain_score(loaded: LoadedModel, ids: list[int], logits: Any, tokens: list
         rows.append(f"{k:>3} {t.token!r:<16}{lp}")
     if len(tokens) > 40:
         rows.append(f"... {len(tokens) - 40} more tokens")
-    return Explanation(title, [
-        Step(first, f"input_ids: {tensor_text(torch.tensor([ids]))}"),
-        Step("logits = model(**inputs).logits  # one row per position: position p predicts token p + 1",
-             f"{tuple(logits.shape)} for {len(ids)} tokens"),
-        Step("log_probs = logits[0, :-1].log_softmax(-1).gather(-1, input_ids[0, 1:, None])[:, 0]",
-             "\n".join(rows), "teacher forcing: every position sees the real tokens before it, in one pass"),
-        Step("nll = -log_probs[scored].mean(); perplexity = nll.exp()",
-             f"{count} tokens scored · mean NLL {nll:.4f} nats · perplexity {ppl:.4f}"),
-    ])
+    return Explanation(
+        title,
+        [
+            Step(first, f"input_ids: {tensor_text(torch.tensor([ids]))}"),
+            Step(
+                "logits = model(**inputs).logits  # one row per position: position p predicts token p + 1",
+                f"{tuple(logits.shape)} for {len(ids)} tokens",
+            ),
+            Step(
+                "log_probs = logits[0, :-1].log_softmax(-1).gather(-1, input_ids[0, 1:, None])[:, 0]",
+                "\n".join(rows),
+                "teacher forcing: every position sees the real tokens before it, in one pass",
+            ),
+            Step(
+                "nll = -log_probs[scored].mean(); perplexity = nll.exp()",
+                f"{count} tokens scored · mean NLL {nll:.4f} nats · perplexity {ppl:.4f}",
+            ),
+        ],
+    )

@@ -35,5 +35,14 @@ def same_settings(shown: dict[str, Any], options: dict[str, Any]) -> dict[str, A
     return {**{k: v for k, v in shown.items() if k in _PASSED}, **options}
 
 
-_PASSED = {"max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetition_penalty",
-           "num_beams", "no_repeat_ngram_size"}
+_PASSED = {
+    "max_new_tokens",
+    "min_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "num_beams",
+    "no_repeat_ngram_size",
+}

@@ -32,18 +32,29 @@ class TokenizerStats:
         return self.chars / self.tokens if self.tokens else 0.0
 
 
-def tokenizer_stats(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeSettings(),
-                    name: str | None = None) -> TokenizerStats:
+def tokenizer_stats(
+    tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeSettings(), name: str | None = None
+) -> TokenizerStats:
     bd = breakdown(tok, texts, settings)
     trips = [roundtrip(bd, i) for i in range(len(bd.sequences))]
     inexact = next((t for t in trips if not t.exact), None)
-    return TokenizerStats(name or bd.tokenizer_name, bd, [s.real_tokens for s in bd.sequences],
-                          sum(t.unknown for t in trips), len(tok), inexact is None,
-                          "exact" if inexact is None else inexact.summary)
+    return TokenizerStats(
+        name or bd.tokenizer_name,
+        bd,
+        [s.real_tokens for s in bd.sequences],
+        sum(t.unknown for t in trips),
+        len(tok),
+        inexact is None,
+        "exact" if inexact is None else inexact.summary,
+    )
 
 
-def compare_tokenizers(tokenizers: list[Any], texts: list[str], settings: TokenizeSettings = TokenizeSettings(),
-                       names: list[str] | None = None) -> list[TokenizerStats]:
+def compare_tokenizers(
+    tokenizers: list[Any],
+    texts: list[str],
+    settings: TokenizeSettings = TokenizeSettings(),
+    names: list[str] | None = None,
+) -> list[TokenizerStats]:
     """Each tokenizer on the same texts and settings, in the order given."""
     names = names or [None] * len(tokenizers)  # type: ignore[list-item]
     return [tokenizer_stats(tok, texts, settings, name) for tok, name in zip(tokenizers, names)]

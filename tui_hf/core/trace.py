@@ -106,8 +106,12 @@ class Trace:
         out: dict[int, int] = {}
         for b in self.branches:
             ids = b.ids
-            if b.id != branch_id and len(ids) > position and ids[:position] == base[:position] \
-                    and (position >= len(base) or ids[position] != base[position]):
+            if (
+                b.id != branch_id
+                and len(ids) > position
+                and ids[:position] == base[:position]
+                and (position >= len(base) or ids[position] != base[position])
+            ):
                 out.setdefault(ids[position], b.id)
         return out
 
@@ -133,7 +137,7 @@ def token_texts(tok: Any, ids: list[int], context: list[int] | None = None, wind
         while (after.endswith("\ufffd") or not after.startswith(base)) and j < min(len(full), k + 4):
             j += 1
             after = tok.decode(full[s:j], skip_special_tokens=True)
-        out.append(after[len(base):] if after.startswith(base) else after)
+        out.append(after[len(base) :] if after.startswith(base) else after)
         out.extend([""] * (j - k - 1))
         k = j
     return out
@@ -155,16 +159,24 @@ class TokenBuilder:
         redo = min(self._done, len(self.tokens))
         ids = [s.token_id for s in steps]
         texts = token_texts(self.tok, ids[redo:], self.context + ids[:redo])
-        new = steps[len(self.tokens):]
-        vocab = self.tok.convert_ids_to_tokens(ids[len(self.tokens):] +
-                                               [i for s in new for i, _p in s.top])
+        new = steps[len(self.tokens) :]
+        vocab = self.tok.convert_ids_to_tokens(ids[len(self.tokens) :] + [i for s in new for i, _p in s.top])
         made: list[TracedToken] = []
         at = len(new)
         for n, s in enumerate(new):
             top = [Alternative(i, vocab[at + k], p) for k, (i, p) in enumerate(s.top)]
             at += len(s.top)
-            made.append(TracedToken(s.token_id, vocab[n], "", s.probability if s.probability >= 0 else None,
-                                    s.rank, top, s.token_id in self.special))
+            made.append(
+                TracedToken(
+                    s.token_id,
+                    vocab[n],
+                    "",
+                    s.probability if s.probability >= 0 else None,
+                    s.rank,
+                    top,
+                    s.token_id in self.special,
+                )
+            )
         self.tokens += made
         for k, text in enumerate(texts):
             self.tokens[redo + k].text = text

@@ -6,8 +6,13 @@ from rich.style import Style
 
 # (lowest probability of the band, background for even tokens, for odd tokens): neighbours in one band
 # alternate shades so that token boundaries stay visible.
-BANDS = ((0.8, "#1f6f3a", "#2a7f46"), (0.5, "#4d7320", "#5a822a"), (0.2, "#7a6a1a", "#877626"),
-         (0.05, "#8a4a1a", "#985626"), (0.0, "#8a2a2a", "#993636"))
+BANDS = (
+    (0.8, "#1f6f3a", "#2a7f46"),
+    (0.5, "#4d7320", "#5a822a"),
+    (0.2, "#7a6a1a", "#877626"),
+    (0.05, "#8a4a1a", "#985626"),
+    (0.0, "#8a2a2a", "#993636"),
+)
 CONTEXT = Style(color="#8a8a8a")
 UNSCORED = Style(color="#c8c8c8", bgcolor="#3a3a3a")
 

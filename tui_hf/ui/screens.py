@@ -249,7 +249,7 @@ Generated text is coloured by each token's probability (the scale is above the t
 |---|---|
 | ← → ↑ ↓ home end | move the token cursor (or click a token): below, its probability, log p, rank, the top alternatives |
 | 1 … 9 | choose that alternative (or click it): a new branch, continued from there with the run's settings |
-| \[ \] | previous / next branch (choosing an alternative already taken switches to its branch) |
+| `[` `]` | previous / next branch (choosing an alternative already taken switches to its branch) |
 
 Text generation and chat take two more settings: **Score** reads the input (or the chat so far) teacher-forced
 and shows every token's log-probability and the perplexity instead of generating; **Beside** names a second

@@ -42,8 +42,9 @@ def template_summary(view: Any) -> str:
         return f"[yellow]{escape(view.reason)}[/yellow]"
     bd = view.breakdown
     n = bd.total_tokens if bd is not None else 0
-    parts = [f"[b]{n}[/b] tokens in the rendered chat ({len(view.messages)} message"
-             f"{'s' if len(view.messages) != 1 else ''})"]
+    parts = [
+        f"[b]{n}[/b] tokens in the rendered chat ({len(view.messages)} message{'s' if len(view.messages) != 1 else ''})"
+    ]
     if view.assistant_mask is not None:
         parts.append(f"[b]{view.supervised}[/b] supervised [dim](underlined: assistant mask)[/dim]")
     else:

@@ -34,8 +34,11 @@ from tui_hf.ui.probability import legend, probability_style
 STYLE_CURSOR = Style(color="#000000", bgcolor="#ffd75f", bold=True, underline=True)
 STYLE_LEAD = Style(color="#8a8a8a")
 STYLE_HEADER = Style(color="#8a8a8a", italic=True, underline=True)
-ROLE_STYLES = {"user": Style(color="#5fd7ff", bold=True), "assistant": Style(color="#5fd75f", bold=True),
-               "system": Style(color="#d75fd7", bold=True)}
+ROLE_STYLES = {
+    "user": Style(color="#5fd7ff", bold=True),
+    "assistant": Style(color="#5fd75f", bold=True),
+    "system": Style(color="#d75fd7", bold=True),
+}
 LEAD_CHARS = 2_000  # of a long prompt, the end is shown (the tokens continue it)
 
 
@@ -93,10 +96,13 @@ def _generation_column(result: Any) -> Column:
     from tui_hf.ui.render import settings_line, warnings_block
 
     many = len(result.traces) > 1
-    blocks = [Block(t, [(_short_lead(result.prompt), STYLE_LEAD)], f"sequence {k + 1}" if many else "")
-              for k, t in enumerate(result.traces)]
-    return Column(result.model, blocks, (warnings_block(result.warnings),
-                                         [settings_line(result.settings, result.sources)]))
+    blocks = [
+        Block(t, [(_short_lead(result.prompt), STYLE_LEAD)], f"sequence {k + 1}" if many else "")
+        for k, t in enumerate(result.traces)
+    ]
+    return Column(
+        result.model, blocks, (warnings_block(result.warnings), [settings_line(result.settings, result.sources)])
+    )
 
 
 def _chat_column(result: Any) -> Column:
@@ -107,8 +113,11 @@ def _chat_column(result: Any) -> Column:
         lead += [(f"{m.role}: ", ROLE_STYLES.get(m.role, STYLE_LEAD)), (m.content + "\n", STYLE_LEAD)]
     lead.append(("assistant: ", ROLE_STYLES["assistant"]))
     assert result.trace is not None
-    return Column(result.model, [Block(result.trace, lead)], (warnings_block(result.warnings),
-                                                              [settings_line(result.settings, result.sources)]))
+    return Column(
+        result.model,
+        [Block(result.trace, lead)],
+        (warnings_block(result.warnings), [settings_line(result.settings, result.sources)]),
+    )
 
 
 def _score_head(result: Any) -> tuple[list[Any], list[Any]]:
@@ -144,7 +153,7 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
                         line.append(Cell(head, b, position, style))
                     lines.append(line)
                     line, used = [], 0
-                    part = part[len(head):]
+                    part = part[len(head) :]
 
         for text, style in block.lead:
             put(text, None, style)
@@ -381,8 +390,9 @@ class TraceDetail(Static):
         self.post_message(self.Chosen(k))
 
 
-def detail_markup(trace: Trace, position: int, token: TracedToken, width: int, total: int,
-                  growing: bool = False) -> str:
+def detail_markup(
+    trace: Trace, position: int, token: TracedToken, width: int, total: int, growing: bool = False
+) -> str:
     """The cursor's token as markup: what it is, its probability and rank, the branch, then the alternatives
     (click one, or press its number, to branch) and the keys."""
     piece = escape(repr(token.text if token.text else token.token))
@@ -409,13 +419,16 @@ def detail_markup(trace: Trace, position: int, token: TracedToken, width: int, t
         label = repr(alt.readable)
         label = escape(label if len(label) <= 14 else label[:13] + "…")
         plain = f"{k}{mark}{label} {alt.probability:.3f}"
-        cell = f"[@click=choose({k})][b]{k}[/b]{mark}{label} {alt.probability:.3f}[/]" if k <= 9 else \
-            f"[dim]{plain}[/dim]"
+        cell = (
+            f"[@click=choose({k})][b]{k}[/b]{mark}{label} {alt.probability:.3f}[/]" if k <= 9 else f"[dim]{plain}[/dim]"
+        )
         cells.append((cell, len(plain.replace("\\[", "["))))
     cell_width = max((w for _c, w in cells), default=10) + 2
     per_line = max(1, width // cell_width)
-    rows = ["".join(c + " " * (cell_width - w) for c, w in cells[start:start + per_line]).rstrip()
-            for start in range(0, len(cells), per_line)]
+    rows = [
+        "".join(c + " " * (cell_width - w) for c, w in cells[start : start + per_line]).rstrip()
+        for start in range(0, len(cells), per_line)
+    ]
     keys = "[dim]←→↑↓ tokens · 1-9 or click: choose (a new branch) · \\[ ] switch branch[/dim]"
     return "\n".join([head, *rows, keys])
 
@@ -439,8 +452,12 @@ class TracePanel(Vertical):
         done: bool
 
         def can_replace(self, message: Message) -> bool:
-            return isinstance(message, TracePanel.Grown) and not message.done and \
-                message.trace is self.trace and message.branch.id == self.branch.id
+            return (
+                isinstance(message, TracePanel.Grown)
+                and not message.done
+                and message.trace is self.trace
+                and message.branch.id == self.branch.id
+            )
 
     @dataclass
     class Failed(Message):
@@ -491,7 +508,7 @@ class TracePanel(Vertical):
         scale = Text()
         for text, style in legend():
             scale.append(text, style)
-        warnings, rest = (columns[0].head if columns and columns[0].head is not None else ([], []))
+        warnings, rest = columns[0].head if columns and columns[0].head is not None else ([], [])
         # Warnings first, then the scale: on a short screen the head keeps its first lines.
         self.query_one("#trace-head", Static).update(Group(*warnings, scale, *rest))
         two = len(columns) > 1
@@ -515,8 +532,9 @@ class TracePanel(Vertical):
             return
         trace, position, token = found
         growing = (id(trace), trace.active) in self._growing
-        detail.update(detail_markup(trace, position, token, max(detail.size.width, 40), len(trace.current.tokens),
-                                    growing))
+        detail.update(
+            detail_markup(trace, position, token, max(detail.size.width, 40), len(trace.current.tokens), growing)
+        )
 
     # -- the cursor ---------------------------------------------------------------------------------------
 
