@@ -311,3 +311,15 @@ async def test_chat_template_warnings_at_80x24(app_settings: Any, bos_chat_dir: 
         app.query_one("#input-text", TextArea).text = "hello there"
         await wait_until(pilot, lambda: tokens.template is not None and not tokens.template.available)
         assert "has no chat template" in text_of(app.query_one("#tok-summary"), width=300)
+
+
+def test_control_characters_in_generated_text_are_drawn_as_pictures() -> None:
+    """A random model writes bells, carriage returns and escapes: raw, they would move the terminal's cursor."""
+    from tui_hf.core.trace import Branch, Trace, TracedToken
+    from tui_hf.ui.panes.trace import Block, Column, layout
+
+    tokens = [TracedToken(k, t, t, 0.5) for k, t in enumerate(["a\x07", "\r", "\x1b[2J", "\x85b\nc"])]
+    trace = Trace("", [], [Branch(0, None, 0, tokens)])
+    lines = layout(Column("m", [Block(trace)]), 40)
+    drawn = ["".join(cell.text for cell in line) for line in lines]
+    assert drawn == ["a␇␍␛[2J�b", "c"]

@@ -138,7 +138,7 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
 
         def put(text: str, position: int | None, style: Style | None, b: int = b) -> None:
             nonlocal line, used
-            for part_no, part in enumerate(text.split("\n")):
+            for part_no, part in enumerate(text.translate(CONTROL_PICTURES).split("\n")):
                 if part_no:
                     lines.append(line)
                     line, used = [], 0
@@ -164,6 +164,13 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
         if b < len(column.blocks) - 1:
             lines.append([])
     return lines
+
+
+# A generated control character (a random or badly trained model writes \x07, \r, \x1b...) reaching the
+# terminal as it is moves the cursor and smears the screen: each is drawn as its Unicode control picture.
+CONTROL_PICTURES = (
+    {c: 0x2400 + c for c in range(32) if c != 10} | {0x7F: 0x2421} | {c: 0xFFFD for c in range(0x80, 0xA0)}
+)
 
 
 def _fit(text: str, cells: int) -> str:
