@@ -1,7 +1,8 @@
 """Breakdown latency: the app's tokenize path vs the bare tokenizer call, and typing into a huge input.
 
 Part 1 (side by side, same tokenizer, same text): `tok(text)` with offsets and masks, vs the app's worker
-path, `breakdown()` + `wrap()` (all the pane needs to draw). Part 2 drives the real app headless with a
+path, `breakdown()` + `wrap()` (all the pane needs to draw), then the stages view at 1k and 10k characters
+against the same bare call. Part 2 drives the real app headless with a
 100k-character input and times keystrokes: key to edited text, and key to refreshed breakdown.
 Usage: python bench/tokens.py
 """
@@ -63,6 +64,36 @@ def side_by_side() -> None:
         print(f"  {chars:>7} {n:>7} {b * 1e3:>11.2f} {a * 1e3:>9.2f} {(a - b) * 1e3:>+8.2f}")
 
 
+def stage_view() -> None:
+    """The stages view (normalizer, pre-tokenizer words, model pieces, post-processor) for one input, as the
+    tokens pane computes it while it is shown, vs the bare tokenizer call on the same text."""
+    from transformers import AutoTokenizer
+
+    from tui_hf.core.hub import embedded_model_dir
+    from tui_hf.core.tokenizer_stages import stages
+    from tui_hf.ui.panes.stages import stage_lines
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    print("\nstages view, all-MiniLM-L6-v2 WordPiece (best of N, ms)")
+    print(f"  {'chars':>7} {'bare tok()':>11} {'stages':>9} {'+ lines':>9} {'ratio':>7}")
+    for chars in (1_000, 10_000):
+        text = make_text(chars)
+
+        def bare(text: str = text) -> object:
+            return tok([text], return_offsets_mapping=True, return_special_tokens_mask=True,
+                       return_attention_mask=True, return_token_type_ids=True)
+
+        def computed(text: str = text) -> object:
+            return stages(tok, text)
+
+        def drawn(text: str = text) -> object:
+            return stage_lines(stages(tok, text))
+
+        bare(), drawn()  # warm up
+        b, c, d = best_of(bare, 20), best_of(computed, 20), best_of(drawn, 20)
+        print(f"  {chars:>7} {b * 1e3:>11.2f} {c * 1e3:>9.2f} {d * 1e3:>9.2f} {d / b:>6.1f}×")
+
+
 async def typing_in_huge_input(text: str, label: str, keys: int = 15) -> None:
     """Key press to: the key event handled by the TextArea, and the breakdown refreshed for the new text."""
     from textual.widgets import TextArea
@@ -112,4 +143,5 @@ async def typing() -> None:
 
 if __name__ == "__main__":
     side_by_side()
+    stage_view()
     asyncio.run(typing())

@@ -3,8 +3,8 @@
 README is read when the tests are collected, so a block someone adds is picked up at once; a command with no
 entry in EXAMPLES fails, saying to add one. Placeholders are mapped to fixtures, not rewritten in the text:
 
-    ./my-classifier, ./my-qa, ./my-mlm, ./my-translator   links in the working directory to the tiny models
-                                          of conftest.py
+    ./my-classifier, ./my-qa, ./my-mlm,   links in the working directory to the tiny models
+    ./my-translator, ./my-generator       of conftest.py
     ./my-copy                            a new directory there (what `tui-hf save` writes)
     reviews.csv                          a file written there, with `review` and `stars` columns
     RUN                                  the run that the `--detach` example started
@@ -20,6 +20,7 @@ EXAMPLES with the reason (`skip`), and so is every change made to a command (`re
 from __future__ import annotations
 
 import json
+import math
 import os
 import pty
 import re
@@ -152,6 +153,14 @@ def _trained(engine: str) -> Callable[[Result, Workspace], None]:
     return check
 
 
+def _scored(r: Result, w: Workspace) -> None:
+    result = json.loads(r.out)["results"][0]
+    assert result["text"] == "The quick brown fox" and result["tokens"][0]["logprob"] is None
+    logprobs = [t["logprob"] for t in result["tokens"][1:]]
+    assert len(logprobs) == result["tokens_scored"] >= 2 and all(len(t["top"]) == 3 for t in result["tokens"][1:])
+    assert result["perplexity"] == pytest.approx(math.exp(-sum(logprobs) / len(logprobs)), rel=1e-4)
+
+
 def _started(r: Result, w: Workspace) -> None:
     assert w.detached is not None and f"started runs/{w.detached}" in r.out
     spec = json.loads((w.run_dir(w.detached) / "spec.json").read_text())
@@ -281,6 +290,7 @@ EXAMPLES = [
     Example(r"echo .* \| tui-hf run fill-mask --model \./my-mlm -", _fill_mask),
     Example(r"tui-hf run question-answering --help(\s+#.*)?", _qa_help),
     Example(r"tui-hf run translation --model \./my-translator .*", _translated),
+    Example(r"tui-hf score --model \./my-generator \"The quick brown fox\" --top 3", _scored),
     Example(r"tui-hf save \./my-copy --model \./my-classifier --task sentiment-analysis(\s+#.*)?", _saved),
     Example(r"tui-hf train --data sentiment(\s+#.*)?", _trained("trainer"), rewrite=_short_training,
             why="2 steps instead of 3 epochs: the example's path, in seconds"),
@@ -317,10 +327,10 @@ REVIEWS = ["great value and would buy again", "broke after a day", "does what it
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path, tiny_qa_dir: Path,
-              tiny_mlm_dir: Path, tiny_nllb_dir: Path) -> Iterator[Workspace]:
+              tiny_mlm_dir: Path, tiny_nllb_dir: Path, tiny_gpt2_dir: Path) -> Iterator[Workspace]:
     cwd = tmp_path_factory.mktemp("readme")
     for link, target in (("my-classifier", tiny_bert_cls_dir), ("my-qa", tiny_qa_dir), ("my-mlm", tiny_mlm_dir),
-                         ("my-translator", tiny_nllb_dir)):
+                         ("my-translator", tiny_nllb_dir), ("my-generator", tiny_gpt2_dir)):
         (cwd / link).symlink_to(target, target_is_directory=True)
     # Large enough that the background example is still training when `stop RUN` comes.
     rows = ["review,stars"] + [f"{REVIEWS[i % 8]} #{i},{5 if i % 2 == 0 else 1}" for i in range(3000)]

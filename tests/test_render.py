@@ -13,6 +13,9 @@ from tui_hf.ui.render import render_result
 @pytest.mark.parametrize("task", list(TASKS))
 def test_every_task_result_type_has_a_renderer(task: str) -> None:
     runner = TASKS[task].load_runner()
-    result_type = typing.get_type_hints(runner)["return"]
-    assert render_result.dispatch(result_type) is not render_result.dispatch(object), (
-        f"{task} returns {result_type.__name__}: register a renderer for it in tui_hf/ui/render.py")
+    returned = typing.get_type_hints(runner)["return"]
+    # A runner may return one of several types (text generation: a GenerationResult, or a ScoreResult with
+    # Score on): each needs its renderer.
+    for result_type in typing.get_args(returned) or (returned,):
+        assert render_result.dispatch(result_type) is not render_result.dispatch(object), (
+            f"{task} returns {result_type.__name__}: register a renderer for it in tui_hf/ui/render.py")

@@ -1,4 +1,5 @@
-"""Command line: `tui-hf` opens the app; `tui-hf run` scripts a task and prints JSON.
+"""Command line: `tui-hf` opens the app; `tui-hf run` scripts a task and prints JSON; `tui-hf score` prints a
+text's per-token log-probabilities and perplexity.
 
 Argument checks that need no model (task names, device names, paths) happen here, before anything heavy
 is imported, so a typo costs a second, not the six it takes to import torch and transformers. Every error
@@ -117,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--task", "-t", default="feature-extraction", help="which head to load and save")
     save.add_argument("--overwrite", action="store_true", help="write into a directory that is not empty")
     _add_model_options(save, sub=True)
+    score = sub.add_parser("score", help="teacher-forced log-probabilities of texts and their perplexity, as JSON",
+                           description="Read each TEXT with a causal language model in one forward pass (teacher "
+                                       "forcing): every token's log-probability given the tokens before it, its "
+                                       "rank, and the perplexity exp(mean negative log-likelihood). Prints JSON.",
+                           epilog="The first token has nothing before it and is not scored; a tokenizer that adds "
+                                  "a BOS token lets the first word be scored too.")
+    score.add_argument("texts", nargs="*", metavar="TEXT",
+                       help="texts to score, each on its own; '-' or none reads stdin lines")
+    score.add_argument("--top", type=int, default=0, metavar="K",
+                       help="also list each token's K most probable alternatives (default 0: none)")
+    _add_model_options(score, sub=True)
     add_training_commands(sub)
     return parser
 
@@ -172,8 +184,14 @@ def dispatch(args: argparse.Namespace) -> int:
             return 0
         if args.task is None:
             args.run_parser.error("the following arguments are required: TASK")
+    if args.command == "score":
+        args.task = "text-generation"  # the head a causal model is loaded with
     task = get_task(args.task)
     parse_ref(args.model)
+    if args.command == "score":
+        from tui_hf.cli.inference import score_command
+
+        return score_command(args, task)
     if args.command == "run":
         return run_command(args, task)
     if args.command == "save":

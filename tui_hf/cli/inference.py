@@ -1,9 +1,11 @@
-"""`tui-hf run` (a task, printed as JSON) and `tui-hf save` (a model with its task head)."""
+"""`tui-hf run` (a task, printed as JSON), `tui-hf score` (a text's log-probabilities) and `tui-hf save` (a model
+with its task head)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import textwrap
 from typing import Any
@@ -125,3 +127,46 @@ def save_command(args: argparse.Namespace, task: Any) -> int:
     out = save(loaded, args.out, overwrite=args.overwrite)
     print(f"saved {loaded.info.architecture} ({loaded.info.parameters_text} params) and its tokenizer to {out}")
     return 0
+
+
+def score_command(args: argparse.Namespace, task: Any) -> int:
+    """Each text scored on its own (core/scoring.py), printed as one JSON object."""
+    from tui_hf.core.scoring import score_text
+
+    if args.top < 0:
+        raise TaskInputError(f"--top takes a count of 0 or more, got {args.top}")
+    texts = read_texts(args.texts)
+    loaded = load_for(args, task, args.device)
+    for warning in loaded.info.warnings:
+        print(f"tui-hf: warning: {warning}", file=sys.stderr)
+    results = []
+    for text in texts:
+        try:
+            scored = score_text(loaded, text, top=max(args.top, 1))
+        except TuiHfError:
+            raise
+        except Exception as exc:  # inside the model: the traceback goes to the log, one line here
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise RunError(f"scoring failed: {type(exc).__name__}: {first}") from exc
+        results.append(score_payload(scored, args.top))
+    payload = {"model": loaded.info.title, "device": loaded.info.device, "results": results}
+    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
+    print()
+    return 0
+
+
+def score_payload(scored: Any, top: int) -> dict[str, Any]:
+    """One scored text for people and scripts: the totals, then every token (the first has no log-probability:
+    nothing comes before it)."""
+    tokens = []
+    for t in scored.trace.current.tokens:
+        entry: dict[str, Any] = {"token": t.token, "id": t.id, "text": t.text,
+                                 "logprob": None if t.logprob is None else round(t.logprob, 6),
+                                 "rank": t.rank if t.probability is not None else None}
+        if top and t.probability is not None:
+            entry["top"] = [{"token": a.token, "id": a.id, "logprob": round(math.log(a.probability), 6)
+                             if a.probability > 0 else None} for a in t.top[:top]]
+        tokens.append(entry)
+    return {"text": scored.text, "tokens_scored": scored.tokens, "perplexity": round(scored.perplexity, 6),
+            "mean_nll": round(scored.nll, 6), "total_logprob": round(scored.total_logprob, 6),
+            "tokens": tokens, "warnings": scored.warnings}

@@ -369,10 +369,23 @@ class MainScreen(Screen[None]):
         texts = self.query_one(InputPane).texts()
         tokens = self.pane("tokens")
         if tokens is not None:
+            tokens.set_conversation(self._conversation(texts))  # type: ignore[attr-defined]
             tokens.tokenize(texts)  # type: ignore[attr-defined]
         compare = self.pane("compare")
         if compare is not None and self.query_one("#tabs", TabbedContent).active == "compare":
             self._refresh_compare(compare)
+
+    def _conversation(self, texts: list[str]) -> list[dict[str, str]] | None:
+        """A chat's messages as the next run would send them (for the chat template view); None otherwise."""
+        if self.task_spec.name != "conversational":
+            return None
+        from tui_hf.core.tasks.chat import conversation
+
+        try:
+            system = str(self.query_one(InputPane).options().get("system") or "")
+        except ValueError:  # a field that does not parse yet: the run will say so
+            system = ""
+        return conversation(self.runs.chat_history, system, texts, score=False)
 
     def _refresh_compare(self, pane: Any) -> None:
         pane.update_source(self.model.tokenizer, self.query_one(InputPane).texts(),
@@ -487,6 +500,16 @@ class MainScreen(Screen[None]):
     def _reset_chat(self) -> None:
         self.runs.reset_chat()
         self.query_one(OutputPane).show_message("New chat: type a message and press ctrl+r.")
+        self._tokenize_now()  # the chat template view loses the old turns
+
+    def on_trace_panel_branch_switched(self, message: Any) -> None:
+        """A chat keeps the reply shown: choosing another branch of it changes what the next turn follows.
+
+        (Handled by name: the token cursor view is imported with the first result.)"""
+        if message.column == 0 and message.result is self.query_one(OutputPane).result and \
+                getattr(message.result, "messages", None) and self.runs.chat_history:
+            self.runs.chat_history[-1]["content"] = message.result.messages[-1].content
+            self._tokenize_now()
 
     # -- training and log -------------------------------------------------------------------------------
 
@@ -521,8 +544,14 @@ class MainScreen(Screen[None]):
         yield SystemCommand("Clear input", "ctrl+l (ctrl+z brings it back)", self.action_clear_input)
         yield SystemCommand("New chat", "Forget the conversation", self._reset_chat)
         yield SystemCommand("Toggle sidebar", "ctrl+b", self.action_toggle_sidebar)
-        yield SystemCommand("Tokens: split or stages", "The coloured split, or the tokenizer's stages (v in the "
-                            "tokens pane)", lambda: self.tokens.action_toggle_view())
+        yield SystemCommand("Tokens: split, stages or chat template", "The coloured split, the tokenizer's "
+                            "stages, or (chat) the conversation through the model's template (v in the tokens pane)",
+                            lambda: self.tokens.action_toggle_view())
+        yield SystemCommand("Output: token cursor", "Probabilities, rank and top alternatives of each generated "
+                            "token; 1-9 branches, [ ] switches branch (F3)",
+                            lambda: self.run_worker(self.action_tab("output")))
+        yield SystemCommand("Compare tokenizers", "Any number of tokenizers on the same text (F5)",
+                            lambda: self.run_worker(self.action_tab("compare")))
         yield SystemCommand("Tokens: vocabulary or readable pieces", "The vocabulary's strings, or spaces as · and "
                             "newlines as ↵ (r in the tokens pane)", lambda: self.tokens.action_toggle_readable())
         for tab, title, key in TABS:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.chat import ChatResult
 from tui_hf.core.tasks.classification import ClassificationResult
 from tui_hf.core.tasks.common import Explanation, to_jsonable
@@ -207,8 +208,30 @@ def render_seq2seq(result: Any) -> RenderableType:
     return Group(*parts)
 
 
+def traced_text(tokens: list[Any]) -> Text:
+    """Tokens coloured by their probability (context tokens dim), as the token cursor view shows them."""
+    from tui_hf.ui.probability import probability_style
+
+    text = Text()
+    for k, t in enumerate(tokens):
+        text.append(t.text if t.text or t.probability is None else t.shown, probability_style(t.probability, k, t.special))
+    return text
+
+
+def _beside(result: Any, render: Any) -> list[RenderableType]:
+    """A second model's result under a rule with its name (the interactive view puts it side by side)."""
+    other = getattr(result, "beside", None)
+    if other is None:
+        return []
+    from rich.rule import Rule
+
+    return [Rule(f"beside: {other.model}", align="left", style="dim"), render(other)]
+
+
 def render_generation(result: Any) -> RenderableType:
     parts: list[RenderableType] = warnings_block(result.warnings)
+    if getattr(result, "beside", None) is not None and result.model:
+        parts.append(Text(result.model, style="bold"))
     parts.append(settings_line(result.settings, getattr(result, "sources", {})))
     for k, seq in enumerate(result.sequences):
         text = Text(result.prompt, style="dim")
@@ -218,7 +241,7 @@ def render_generation(result: Any) -> RenderableType:
         if len(result.sequences) > 1 or not result.done:
             parts.append(Text(f"sequence {k + 1}", style="underline"))
         parts += [text, Text("")]
-    return Group(*parts)
+    return Group(*parts, *_beside(result, render_generation))
 
 
 def render_chat(result: Any) -> RenderableType:
@@ -229,6 +252,27 @@ def render_chat(result: Any) -> RenderableType:
         if not result.done and k == len(result.messages) - 1:
             body.append("▌", style="blink")
         parts += [Text(m.role, style=style), body, Text("")]
+    return Group(*parts, *_beside(result, render_chat))
+
+
+def score_summary(result: Any) -> list[RenderableType]:
+    """Perplexity and mean negative log-likelihood, in all and per reply of a chat."""
+    line = Text()
+    line.append(f"perplexity {result.perplexity:.3f}", style="bold")
+    line.append(f" · mean NLL {result.nll:.4f} nats · {result.tokens} tokens scored"
+                f" · log p {result.total_logprob:.2f} in all", style="dim")
+    out: list[RenderableType] = [line]
+    for turn in result.turns:
+        preview = turn.content if len(turn.content) <= 40 else turn.content[:40] + "…"
+        out.append(Text(f"  reply {turn.message + 1} {preview!r}: perplexity {turn.perplexity:.3f} over "
+                        f"{turn.tokens} tokens", style="dim"))
+    return out
+
+
+def render_score(result: Any) -> RenderableType:
+    parts: list[RenderableType] = warnings_block(result.warnings)
+    parts += score_summary(result)
+    parts.append(traced_text(result.trace.current.tokens))
     return Group(*parts)
 
 
@@ -255,3 +299,4 @@ render_result.register(FillMaskResult, render_fill_mask)
 render_result.register(Seq2SeqResult, render_seq2seq)
 render_result.register(GenerationResult, render_generation)
 render_result.register(ChatResult, render_chat)
+render_result.register(ScoreResult, render_score)

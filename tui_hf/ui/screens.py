@@ -242,6 +242,27 @@ def help_markdown() -> str:
 
 Mouse: click tasks, tabs, buttons and token rows; scroll any pane.
 
+## Generation you can see into (Output, F3)
+Generated text is coloured by each token's probability (the scale is above the text). F3 puts the cursor in it.
+
+| key | action |
+|---|---|
+| ← → ↑ ↓ home end | move the token cursor (or click a token): below, its probability, log p, rank, the top alternatives |
+| 1 … 9 | choose that alternative (or click it): a new branch, continued from there with the run's settings |
+| `[` `]` | previous / next branch (choosing an alternative already taken switches to its branch) |
+
+Text generation and chat take two more settings: **Score** reads the input (or the chat so far) teacher-forced
+and shows every token's log-probability and the perplexity instead of generating; **Beside** names a second
+model (hub id or directory) that runs the same prompt with the same settings, shown side by side.
+
+## Tokenizers and chat templates
+| key | where | action |
+|---|---|---|
+| v | Tokens | split → stages → chat template (chat only): the conversation rendered through the model's template, supervised tokens underlined, warnings (doubled BOS, no generation prompt, no template) |
+| r | Tokens | vocabulary strings or readable pieces |
+| space | Compare table | pin the highlighted tokenizer's split (up to four side by side) |
+| delete | Compare table | remove the highlighted tokenizer |
+
 ## Panes
 - **Tasks / Model** (left; a drawer under 100 columns): the task decides the model head that is loaded; the
   card shows the model that is in memory and the task it serves.
@@ -251,7 +272,8 @@ Mouse: click tasks, tabs, buttons and token rows; scroll any pane.
   the decoded round trip; move in the table and the input selects the token's characters, and back.
 - **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path of the
   last run.
-- **Compare**: a second tokenizer on the same text, kept in step with the input.
+- **Compare**: any number of tokenizers on the same text (hub ids or directories, comma-separated): tokens,
+  characters per token, unknown tokens, vocabulary, round trip, and their splits side by side.
 - **Training**: the runs list (newest first; enter shows a run) over the live view of one run; `n` opens
   the New job dialog (ctrl+s starts it). Jobs run in their own process and outlive the app.
   **Log**: library logs.

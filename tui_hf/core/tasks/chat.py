@@ -1,17 +1,21 @@
 """conversational: chat over the model's own chat template (the v4 pipeline was removed in 4.42).
 
 The history is plain data the caller keeps and passes back (options["history"]), so the core stays
-stateless and a chat can be saved, replayed or reset by whoever holds it.
+stateless and a chat can be saved, replayed or reset by whoever holds it. The reply is recorded token by
+token (core/trace.py). With `score`, the conversation's replies are scored instead of a new one written
+(core/scoring.py); with `second_model`, another model answers the same conversation beside this one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -24,6 +28,7 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import shown
 from tui_hf.core.tasks.generation import explain_steps, fit_to_context, generation_settings
+from tui_hf.core.trace import Trace
 
 
 @dataclass
@@ -40,6 +45,9 @@ class ChatResult:
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # the generation values used
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
+    trace: Trace | None = None  # the reply token by token
+    model: str = ""  # which model replied
+    beside: ChatResult | None = None  # a second model's reply to the same conversation
     explanation: Explanation | None = None  # under the hood, when asked for
 
     @property
@@ -47,23 +55,65 @@ class ChatResult:
         return [{"role": m.role, "content": m.content} for m in self.messages]
 
 
+def conversation(history: list[dict[str, str]], system: str, texts: list[str], score: bool) -> list[dict[str, str]]:
+    """The messages a run sends: the system prompt (unless the history has one), the history, then the new text.
+
+    Chatting, the texts are one message from the user. Scoring, each text is a turn of its own, the roles
+    alternating from the one after the history's last (`"Hi" "Hello!"` is a question and its reply)."""
+    messages = [dict(m) for m in history]
+    if system and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system})
+    if not score:
+        text = "\n".join(texts).strip()
+        return messages + ([{"role": "user", "content": text}] if text else [])
+    role = "assistant" if messages and messages[-1]["role"] == "user" else "user"
+    for text in (t.strip() for t in texts):
+        if text:
+            messages.append({"role": role, "content": text})
+            role = "user" if role == "assistant" else "assistant"
+    return messages
+
+
 def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> ChatResult:
-    import torch
-
+        explain: bool = False) -> ChatResult | ScoreResult:
     opts = {"system": "", "history": [], **{k: v for k, v in (options or {}).items() if v is not None}}
-    tok, model = loaded.tokenizer, loaded.model
+    score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
+    history = [dict(m) for m in opts.pop("history") or []]
+    tok = loaded.tokenizer
     if not getattr(tok, "chat_template", None):
         raise TaskInputError(f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
                              "model such as HuggingFaceTB/SmolLM3-3B")
-    text = "\n".join(texts).strip()
-    if not text:
+    messages = conversation(history, str(opts["system"] or ""), texts, score)
+    if score:
+        from tui_hf.core.scoring import score_chat
+
+        return score_chat(loaded, messages, opts, cancel, explain=explain, history=history)
+    if not messages or messages[-1]["role"] != "user":
         raise TaskInputError("type a message")
-    history = [dict(m) for m in opts["history"] or []]
-    if opts["system"] and not any(m["role"] == "system" for m in history):
-        history.insert(0, {"role": "system", "content": str(opts["system"])})
-    history.append({"role": "user", "content": text})
+    result = reply(loaded, messages, opts, cancel, emit, explain=explain)
+    if second:
+        from tui_hf.core.side_by_side import same_settings, second_model
+
+        other = second_model(second, loaded, "conversational")
+
+        def beside(partial: ChatResult) -> None:
+            if emit is not None:
+                emit(dataclasses.replace(result, done=False, beside=partial))
+
+        result.beside = reply(other, messages, same_settings(result.settings, opts), cancel, beside)
+    return result
+
+
+def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, Any],
+          cancel: threading.Event | None = None, emit: Emit | None = None, *, explain: bool = False) -> ChatResult:
+    """The model's reply to `history` (which ends with the user's message), streamed and recorded."""
+    import torch
+
+    from tui_hf.core.branching import remember
+    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
+
+    tok, model = loaded.tokenizer, loaded.model
     try:
         enc = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=True, return_dict=True,
                                       return_tensors="pt")
@@ -73,32 +123,45 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
     generation = generation_settings(loaded, opts, "conversational")
     warnings = list(loaded.info.warnings)
     fit_to_context(loaded, enc["input_ids"].shape[1], generation, warnings)
-    recorder = StepRecorder() if explain else None
+    config = generation.config
+    prompt_ids = enc["input_ids"][0].tolist()
+    budget = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - len(prompt_ids)
+    recorder, builder = StepRecorder(), TokenBuilder(tok, prompt_ids)
     messages = [ChatMessage(m["role"], m["content"]) for m in history]
+    key, title, ends = remember(loaded), loaded.info.title, eos_ids(loaded, config)
+    rendered = tok.decode(prompt_ids)
 
-    def progress(reply: str) -> None:
-        if emit is not None:
-            emit(ChatResult(messages + [ChatMessage("assistant", reply)], False))
+    def trace_of(tokens: list[Any], stop: str) -> Trace:
+        return Trace(rendered, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "conversational",
+                     budget, key, title)
+
+    due = Every()
+
+    def progress(text: str) -> None:
+        if emit is not None and due():
+            emit(ChatResult(messages + [ChatMessage("assistant", text)], False,
+                            trace=trace_of(builder.update(recorder.decoded()), ""), model=title))
 
     def generate(streamer: Any) -> Any:
         from transformers import LogitsProcessorList
 
-        watch = {"logits_processor": LogitsProcessorList([recorder.processor])} if recorder is not None else {}
-        criteria = cancel_criteria(cancel, *([recorder.criteria] if recorder is not None else []))
+        criteria = cancel_criteria(cancel, recorder.criteria)
         with torch.inference_mode():
-            return model.generate(**enc, generation_config=generation.config, streamer=streamer,
-                                  stopping_criteria=criteria, **watch)
+            return model.generate(**enc, generation_config=config, streamer=streamer, stopping_criteria=criteria,
+                                  logits_processor=LogitsProcessorList([recorder.processor]))
 
     out = stream_text(tok, generate, cancel, progress)
     prompt_len = enc["input_ids"].shape[1]
-    reply = tok.decode(out[0][prompt_len:], skip_special_tokens=True).strip()
-    result = ChatResult(messages + [ChatMessage("assistant", reply)], True, prompt_len, warnings, shown(generation),
-                        dict(generation.sources))
-    if recorder is not None:
-        rendered = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
-        result.explanation = explain_steps(loaded, reply, recorder, generation, "chat by hand", Step(
+    text = tok.decode(out[0][prompt_len:], skip_special_tokens=True).strip()
+    tokens = builder.update(recorder.decoded())
+    result = ChatResult(messages + [ChatMessage("assistant", text)], True, prompt_len, warnings, shown(generation),
+                        dict(generation.sources), trace_of(tokens, stop_reason(tokens, ends, budget)), title)
+    if explain:
+        shown_prompt = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
+        result.explanation = explain_steps(loaded, text, recorder, generation, "chat by hand", Step(
             "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)\n"
-            "inputs = tokenizer(prompt, return_tensors=\"pt\")",
-            f"prompt: {rendered!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
-            "the chat template turns the conversation into the one text the model was trained on"))
+            "inputs = tokenizer(prompt, add_special_tokens=False, return_tensors=\"pt\")",
+            f"prompt: {shown_prompt!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
+            "the chat template turns the conversation into the one text the model was trained on; it writes the "
+            "special tokens itself, so the tokenizer adds none (apply_chat_template(tokenize=True) does the same)"))
     return result

@@ -182,7 +182,8 @@ def run_stages(pipe: Any, inputs: Any, **kwargs: Any) -> tuple[list[Any], list[A
     return [model_inputs], [output], pipe.postprocess(output, **post)
 
 
-TOP_STEPS = 5  # alternatives shown per generated token
+TOP_STEPS = 5  # alternatives shown per generated token in "under the hood"
+TRACE_TOP = 10  # alternatives kept per generated token for the token cursor (core/trace.py)
 
 
 @dataclass
@@ -192,18 +193,21 @@ class DecodeStep:
     token_id: int
     probability: float
     top: list[tuple[int, float]]  # (token id, probability), best first
+    rank: int = 0  # the chosen token's place in that distribution, 1 = most probable; 0 when not known
 
 
 class StepRecorder:
-    """Keeps, for the first sequence of a `generate` call, each step's top alternatives of the next-token
-    distribution as the model's processors left it (after temperature, top-p...), and the token chosen.
+    """Keeps, for the first sequence of a `generate` call, each step's top alternatives of the model's
+    next-token distribution, the token chosen, its probability and its rank.
 
-    `processor` goes last in generate's logits processors (custom ones are appended), so it sees what the
-    token is drawn from; `criteria`, a stopping criterion that never stops, sees the chosen token appended.
-    Cheap: a top-k per step, nothing vocabulary-sized is kept past its step.
+    `generate` runs custom logits processors after its own processors (repetition penalty, minimum length,
+    forced tokens...) and before the sampling warpers (temperature, top-k, top-p): so the distribution kept is
+    the model's under the run's constraints, before sampling reshapes it, and for greedy decoding exactly the
+    one the token is picked from. `criteria`, a stopping criterion that never stops, sees the chosen token
+    appended. Cheap: a softmax, a top-k and one comparison per step; nothing vocabulary-sized outlives its step.
     """
 
-    def __init__(self, limit: int = 512) -> None:
+    def __init__(self, limit: int = 1_000_000, top: int = TRACE_TOP) -> None:
         from transformers import LogitsProcessor, StoppingCriteria
 
         self.steps: list[DecodeStep] = []
@@ -214,7 +218,7 @@ class StepRecorder:
             def __call__(self, input_ids: Any, scores: Any) -> Any:
                 if len(recorder.steps) < limit:
                     probs = scores[0].float().softmax(-1)
-                    values, ids = probs.topk(min(TOP_STEPS, probs.shape[-1]))
+                    values, ids = probs.topk(min(top, probs.shape[-1]))
                     recorder.steps.append(DecodeStep(-1, -1.0, list(zip(ids.tolist(), values.tolist()))))
                     recorder._last = probs
                 return scores
@@ -223,10 +227,15 @@ class StepRecorder:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 import torch
 
-                if recorder._last is not None:
+                probs = recorder._last
+                if probs is not None:
                     chosen = int(input_ids[0, -1])
-                    recorder.steps[-1].token_id = chosen
-                    recorder.steps[-1].probability = float(recorder._last[chosen])
+                    p = probs[chosen]
+                    step = recorder.steps[-1]
+                    # rank before probability: `decoded()` reads a step as done once its probability is set
+                    step.rank = int((probs > p).sum()) + 1
+                    step.probability = float(p)
+                    step.token_id = chosen
                     recorder._last = None
                 return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
@@ -234,7 +243,8 @@ class StepRecorder:
         self.criteria = _Chosen()
 
     def decoded(self) -> list[DecodeStep]:
-        return [s for s in self.steps if s.token_id >= 0]
+        """The steps whose token is chosen (safe to call from another thread while generate runs)."""
+        return [s for s in list(self.steps) if s.token_id >= 0]
 
 
 class ScoreRecorder:
@@ -285,7 +295,7 @@ def steps_text(tok: Any, steps: list[DecodeStep], shown: int = 40) -> str:
 
     lines = []
     for n, s in enumerate(steps[:shown]):
-        alts = "  ".join(f"{piece(i)} {p:.3f}" for i, p in s.top)
+        alts = "  ".join(f"{piece(i)} {p:.3f}" for i, p in s.top[:TOP_STEPS])
         prob = f"{s.probability:.3f}" if s.probability >= 0 else "?"  # sampled from outside the kept top
         lines.append(f"{n + 1:>3}  {piece(s.token_id):<14} p={prob}   top: {alts}")
     if len(steps) > shown:

@@ -1,11 +1,15 @@
 """text-generation: the v5 pipeline, streamed token by token through TextIteratorStreamer.
 
-Settings start from the model's generation_config and the pipeline's own defaults (tasks/defaults.py);
-with `explain`, a logits processor records each step's next-token distribution as the run goes.
+Settings start from the model's generation_config and the pipeline's own defaults (tasks/defaults.py).
+A logits processor records each step's next-token distribution as the run goes (core/trace.py: each token's
+probability, rank and top alternatives), for the coloured text, the token cursor and under the hood.
+With `score`, the prompt is scored instead (core/scoring.py); with `second_model`, another model runs the
+same prompt with the same settings and its result comes beside this one's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +17,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -27,6 +32,7 @@ from tui_hf.core.tasks.common import (
 )
 from tui_hf.core.tasks.defaults import Generation, causal_generation, shown
 from tui_hf.core.tasks.registry import get_task
+from tui_hf.core.trace import Trace
 
 
 @dataclass
@@ -37,6 +43,9 @@ class GenerationResult:
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
+    traces: list[Trace] = field(default_factory=list)  # each sequence token by token
+    model: str = ""  # which model wrote it
+    beside: GenerationResult | None = None  # the same prompt and settings on a second model
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
@@ -73,11 +82,35 @@ def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generati
 
 def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> GenerationResult:
-    from transformers import LogitsProcessorList, set_seed
-
+        explain: bool = False) -> GenerationResult | ScoreResult:
     opts = {"num_return_sequences": 1, "seed": 0, **{k: v for k, v in (options or {}).items() if v is not None}}
     prompt = "\n".join(texts).strip("\n")
+    score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
+    if score:
+        from tui_hf.core.scoring import score_text
+
+        return score_text(loaded, prompt, opts, cancel, explain=explain)
+    result = generate(loaded, prompt, opts, cancel, emit, explain=explain)
+    if second:
+        from tui_hf.core.side_by_side import same_settings, second_model
+
+        other = second_model(second, loaded, "text-generation")
+
+        def beside(partial: GenerationResult) -> None:
+            if emit is not None:
+                emit(dataclasses.replace(result, done=False, beside=partial))
+
+        result.beside = generate(other, prompt, same_settings(result.settings, opts), cancel, beside)
+    return result
+
+
+def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: threading.Event | None = None,
+             emit: Emit | None = None, *, explain: bool = False) -> GenerationResult:
+    from transformers import LogitsProcessorList, set_seed
+
+    from tui_hf.core.branching import remember
+    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
+
     if not prompt.strip():
         raise TaskInputError("type a prompt")
     n = max(int(opts["num_return_sequences"]), 1)
@@ -85,30 +118,44 @@ def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None
     if n > 1 and not generation.config.do_sample:
         raise TaskInputError("greedy decoding gives the same sequence every time: turn on Sample for several")
     warnings = list(loaded.info.warnings)
-    prompt_ids = loaded.tokenizer(prompt)["input_ids"]
+    prompt_ids = list(loaded.tokenizer(prompt)["input_ids"])
     fit_to_context(loaded, len(prompt_ids), generation, warnings)
+    config = generation.config
+    budget = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - len(prompt_ids)
     pipe = pipeline_for(loaded, "text-generation")
     sequences: list[str] = []
     settings = shown(generation)
-    recorder = StepRecorder() if explain else None
+    key, title, ends = remember(loaded), loaded.info.title, eos_ids(loaded, config)
+    traces: list[Trace] = []
+
+    def trace_of(tokens: list[Any], stop: str = "") -> Trace:
+        return Trace(prompt, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "text-generation",
+                     budget, key, title)
+
+    recorders = []
     for i in range(n):  # one sequence at a time: streaming works at batch size 1 only
         check_cancel(cancel)
         set_seed(int(opts["seed"]) + i)
+        recorder, builder = StepRecorder(), TokenBuilder(loaded.tokenizer, prompt_ids)
+        recorders.append(recorder)
 
-        def progress(text: str) -> None:
-            if emit is not None:
-                emit(GenerationResult(prompt, sequences + [text], False, settings))
+        def progress(text: str, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
+                     due: Every = Every()) -> None:
+            if emit is not None and due():
+                emit(GenerationResult(prompt, sequences + [text], False, settings,
+                                      traces=traces + [trace_of(builder.update(recorder.decoded()))], model=title))
 
-        watch = recorder if recorder is not None and i == 0 else None  # steps of the first sequence
-        extra = {"logits_processor": LogitsProcessorList([watch.processor])} if watch is not None else {}
-        criteria = cancel_criteria(cancel, *([watch.criteria] if watch is not None else []))
+        extra = {"logits_processor": LogitsProcessorList([recorder.processor])}
+        criteria = cancel_criteria(cancel, recorder.criteria)
         out = stream_text(loaded.tokenizer, lambda streamer, criteria=criteria, extra=extra: pipe(
             prompt, return_full_text=False, streamer=streamer, stopping_criteria=criteria,
-            generation_config=generation.config, **extra), cancel, progress)
+            generation_config=config, **extra), cancel, progress)
         sequences.append(out[0]["generated_text"])
-    result = GenerationResult(prompt, sequences, True, settings, warnings, dict(generation.sources))
-    if recorder is not None:
-        result.explanation = explain_steps(loaded, sequences[0], recorder, generation,
+        tokens = builder.update(recorder.decoded())
+        traces.append(trace_of(tokens, stop_reason(tokens, ends, budget)))
+    result = GenerationResult(prompt, sequences, True, settings, warnings, dict(generation.sources), traces, title)
+    if explain:
+        result.explanation = explain_steps(loaded, sequences[0], recorders[0], generation,
                                            "text-generation by hand",
                                            Step("inputs = tokenizer(prompt, return_tensors=\"pt\")",
                                                 f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
@@ -133,7 +180,8 @@ def explain_steps(loaded: LoadedModel, continuation: str, recorder: StepRecorder
              f"one score per vocabulary entry: {loaded.info.vocab_size} values", "repeated once per new token, "
              "with the past keys/values cached so each step reads only the newest token"),
         Step(f"model.generate(**inputs, {settings})", steps_text(loaded.tokenizer, recorder.decoded()),
-             ("each step: the token drawn, its probability after temperature/top-p, and the top 5"
+             ("each step: the token drawn, its probability under the model (before temperature and top-p reshape "
+              "the distribution for drawing), and the top 5"
               if sampling else "greedy: each step takes the most probable token (its probability, and the top 5)")),
         Step("tokenizer.decode(new_tokens, skip_special_tokens=True)", repr(continuation)),
     ])

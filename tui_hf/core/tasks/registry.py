@@ -60,6 +60,12 @@ def _load(target: str) -> Callable[..., Any]:
 _T = "tui_hf.core.tasks."
 # A field whose default is None takes the model's value (tasks/defaults.py: task_settings says which).
 _MODELS = "The model's unless set"
+_SCORE = ("Score the text instead of continuing it: each token's log-probability given the ones before it, "
+          "and the perplexity")
+_SCORE_CHAT = ("Score the conversation's replies instead of writing one: the texts continue it as turns of "
+               "their own (user and assistant in turn); each reply's log-probabilities and perplexity")
+_SECOND = ("Another model (hub id or directory, e.g. runs/<id>/final) that runs the same input with the same "
+           "settings, its output beside this one's")
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -197,6 +203,8 @@ TASKS: dict[str, TaskSpec] = {
                 InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
                 InputField("top_p", "Top p", "float", None, _MODELS + " (used when sampling)"),
                 InputField("seed", "Seed", "int", 0),
+                InputField("score", "Score", "bool", False, _SCORE),
+                InputField("second_model", "Beside", "text", "", _SECOND),
             ),
         ),
         TaskSpec(
@@ -228,6 +236,8 @@ TASKS: dict[str, TaskSpec] = {
                 InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
                 InputField("do_sample", "Sample", "bool", None, _MODELS),
                 InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
+                InputField("score", "Score", "bool", False, _SCORE_CHAT),
+                InputField("second_model", "Beside", "text", "", _SECOND),
             ),
         ),
     )

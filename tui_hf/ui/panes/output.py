@@ -60,11 +60,37 @@ class OutputPane(Vertical):
         self.result = None
         self.query_one("#output-meta", Static).update("")
         self.query_one("#output-view", Static).update(markup)
+        self._show_trace(None)
+
+    def _show_trace(self, result: Any) -> None:
+        """Results recorded token by token (generation, chat, scoring) are shown in the token cursor view
+        (ui/panes/trace.py), mounted the first time one comes; the rendered view stays up to date under it."""
+        panels = self.query("TracePanel")
+        if result is None or self.raw or getattr(result, "traces", None) == [] or \
+                not any(getattr(result, name, None) for name in ("traces", "trace")):
+            if panels:
+                panels.first().display = False
+                panels.first().disabled = True  # out of the focus chain while hidden
+            self.query_one("#output-scroll").display = True
+            return
+        self.query_one("#output-scroll").display = False
+        if panels:
+            panel = panels.first()
+            panel.display, panel.disabled = True, False
+            panel.show(result)  # type: ignore[attr-defined]
+        else:
+            from tui_hf.ui.panes.trace import TracePanel
+
+            # First in the pane (the button bar is docked on top): switching to Output focuses the text.
+            self.mount(TracePanel(result, id="output-trace"), before=0)
 
     def _draw(self) -> None:
         view = self.query_one("#output-view", Static)
         if self.result is None:
             return
+        shown = self.result
+        if self.cancelled and getattr(shown, "done", True) is False:
+            shown = dataclasses.replace(shown, done=True)  # drawn as final: no cursor, nothing more comes
         if self.raw:
             from rich.syntax import Syntax
 
@@ -74,10 +100,8 @@ class OutputPane(Vertical):
         else:
             from tui_hf.ui.render import render_result  # the task modules load with the first result
 
-            shown = self.result
-            if self.cancelled and getattr(shown, "done", True) is False:
-                shown = dataclasses.replace(shown, done=True)  # drawn as final: no cursor, nothing more comes
             view.update(render_result(shown))
+        self._show_trace(None if self.raw else shown)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -301,6 +301,16 @@ class TokenTable(ScrollView, can_focus=True):
             self.cursor = row
 
 
+VIEWS = [("split", "split"), ("stages", "stages")]
+TEMPLATE_VIEW = ("chat template", "template")
+
+
+def _template_view() -> TokenTextView:
+    from tui_hf.ui.panes.template import TemplateTextView
+
+    return TemplateTextView(id="tok-template")
+
+
 PADDING_CHOICES: list[tuple[str, Padding]] = [
     ("pad to longest", "longest"), ("pad to max_length", "max_length"), ("no padding", "do_not_pad")]
 
@@ -330,6 +340,7 @@ class TokensPane(Vertical):
         lines: list[Line]
         generation: int
         stages: Any = None  # core.tokenizer_stages.Stages of one input, when the stages view is on
+        template: Any = None  # core.chat_template.TemplateView, when the chat template view is on
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -337,6 +348,8 @@ class TokensPane(Vertical):
         self.breakdown: TokenBreakdown | None = None
         self.stages: Any = None
         self.stage_seq = 0  # which input the stages view shows (the one the cursor is in)
+        self.conversation: list[dict[str, str]] | None = None  # a chat's messages: the template view has them
+        self.template: Any = None
         self._texts: list[str] = []
         self._generation = 0
 
@@ -349,19 +362,21 @@ class TokensPane(Vertical):
             yield Choice(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
         with Horizontal(id="tok-view-row"):
             yield Label("view", classes="field-label")
-            yield Choice([("split", "split"), ("stages", "stages")], value="split", allow_blank=False,
-                         id="tok-view", compact=True, tooltip="the coloured split, or the tokenizer's stages (v)")
+            yield Choice(VIEWS, value="split", allow_blank=False, id="tok-view", compact=True,
+                         tooltip="the coloured split, the tokenizer's stages, or (chatting) the chat template (v)")
             yield Checkbox("readable pieces", False, id="tok-readable", compact=True,
                            tooltip="spaces as ·, newlines as ↵, byte-level pieces decoded (r)")
         yield Static("Type in the input box to see its tokens.", id="tok-summary")
         yield TokenTextView(id="tok-text")
         yield StagesView(id="tok-stages")
+        yield _template_view()
         yield Static(TokenTable.header(), id="tok-table-header")
         yield TokenTable(id="tok-table")
         yield Static("", id="tok-roundtrip")
 
     def on_mount(self) -> None:
         self.query_one(StagesView).display = False
+        self.query_one("#tok-template").display = False
 
     @property
     def view(self) -> str:
@@ -373,7 +388,19 @@ class TokensPane(Vertical):
 
     def action_toggle_view(self) -> None:
         select = self.query_one("#tok-view", Select)
-        select.value = "stages" if select.value == "split" else "split"
+        views = ["split", "stages"] + (["template"] if self.conversation is not None else [])
+        select.value = views[(views.index(str(select.value)) + 1) % len(views)] if select.value in views else "split"
+
+    def set_conversation(self, messages: list[dict[str, str]] | None) -> None:
+        """The chat so far and the message being typed, or None when the task is not a chat: the chat template
+        view is offered only for a chat."""
+        chat_before = self.conversation is not None
+        self.conversation = messages
+        if (messages is not None) != chat_before:
+            select = self.query_one("#tok-view", Select)
+            value = select.value if messages is not None or select.value != "template" else "split"
+            select.set_options(VIEWS + ([TEMPLATE_VIEW] if messages is not None else []))
+            select.value = value
 
     def action_toggle_readable(self) -> None:
         self.query_one("#tok-readable", Checkbox).toggle()
@@ -390,7 +417,7 @@ class TokensPane(Vertical):
         )
 
     def text_width(self) -> int:
-        return self.query_one(TokenTextView)._width()
+        return self.query_one("#tok-text", TokenTextView)._width()
 
     # -- tokenizing -------------------------------------------------------------------------------------
 
@@ -405,15 +432,24 @@ class TokensPane(Vertical):
             return
         self._generation += 1
         seq = min(self.stage_seq, max(len(texts) - 1, 0))
+        conversation = self.conversation if self.view == "template" else None
         self._compute(self.tokenizer, texts, self.settings(), self.text_width(), self._generation,
-                      seq if self.view == "stages" else None)
+                      seq if self.view == "stages" else None, conversation)
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
     def _compute(self, tokenizer: Any, texts: list[str], settings: TokenizeSettings, width: int,
-                 generation: int, stage_seq: int | None) -> None:
+                 generation: int, stage_seq: int | None, conversation: list[dict[str, str]] | None = None) -> None:
         from tui_hf.core.tokenizer_stages import stages
         from tui_hf.core.tokens import breakdown
 
+        if conversation is not None:  # the chat template view: the rendered conversation's tokens
+            from tui_hf.core.chat_template import render
+
+            view = render(tokenizer, conversation)
+            lines = wrap(view.breakdown, width) if view.breakdown is not None else []
+            if not get_current_worker().is_cancelled:
+                self.post_message(self.Computed(view.breakdown, lines, generation, template=view))
+            return
         if not texts:
             self.post_message(self.Computed(None, [], generation))
             return
@@ -432,7 +468,10 @@ class TokensPane(Vertical):
         message.stop()
         if message.generation == self._generation:  # else a newer keystroke is already being tokenized
             self.stages = message.stages
+            self.template = message.template
             self.show(message.breakdown, message.lines)
+            if message.template is not None:
+                self._show_template(message.template)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
@@ -446,9 +485,10 @@ class TokensPane(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         if event.select.id == "tok-view":
-            stages_on = event.value == "stages"
-            self.query_one(TokenTextView).display = not stages_on
+            stages_on, template_on = event.value == "stages", event.value == "template"
+            self.query_one("#tok-text").display = not stages_on and not template_on
             self.query_one(StagesView).display = stages_on
+            self.query_one("#tok-template").display = template_on
         self.tokenize(self._texts)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -459,10 +499,11 @@ class TokensPane(Vertical):
 
     def on_token_table_cursor_moved(self, event: TokenTable.CursorMoved) -> None:
         event.stop()
-        self.query_one(TokenTextView).highlight(event.seq, event.index)
+        self.query_one("#tok-text", TokenTextView).highlight(event.seq, event.index)
+        self.query_one("#tok-template", TokenTextView).highlight(event.seq, event.index)
         bd = self.breakdown
-        if bd is None or event.seq >= len(bd.sequences):
-            return
+        if bd is None or event.seq >= len(bd.sequences) or self.view == "template":
+            return  # the template view's offsets are in the rendered chat, not in the input
         seq = bd.sequences[event.seq]
         if seq.offsets is not None and not seq.special[event.index]:
             start, end = seq.offsets[event.index]
@@ -475,7 +516,7 @@ class TokensPane(Vertical):
             if self.view == "stages":
                 self.tokenize(self._texts)
         bd = self.breakdown
-        if bd is None or seq_no >= len(bd.sequences):
+        if bd is None or seq_no >= len(bd.sequences) or self.view == "template":
             return
         seq = bd.sequences[seq_no]
         index = seq.token_at(char)
@@ -484,7 +525,7 @@ class TokensPane(Vertical):
         if index is None:
             return
         self.query_one(TokenTable).move_to(seq_no, index)
-        self.query_one(TokenTextView).highlight(seq_no, index)
+        self.query_one("#tok-text", TokenTextView).highlight(seq_no, index)
 
     # -- drawing ----------------------------------------------------------------------------------------
 
@@ -493,9 +534,18 @@ class TokensPane(Vertical):
             byte_level = self.breakdown.byte_level if self.breakdown is not None else False
             self.query_one(StagesView).show(stage_lines(self.stages, self.readable_pieces, byte_level))
 
+    def _show_template(self, view: Any) -> None:
+        from tui_hf.ui.panes.template import template_notes, template_summary
+
+        text = self.query_one("#tok-template")
+        text.mask = view.assistant_mask  # type: ignore[attr-defined]
+        text.show(view.breakdown, None)  # type: ignore[attr-defined]
+        self.query_one("#tok-summary", Static).update(template_summary(view))
+        self.query_one("#tok-roundtrip", Static).update(template_notes(view))
+
     def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
         self.breakdown = bd
-        self.query_one(TokenTextView).show(bd, lines)
+        self.query_one("#tok-text", TokenTextView).show(bd, lines)
         self._show_stages()
         self.query_one(TokenTable).show(bd)
         summary = self.query_one("#tok-summary", Static)
