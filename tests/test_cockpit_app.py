@@ -187,6 +187,18 @@ async def test_chart_options_change_the_plot(app_settings: Any, two_runs: tuple[
         view = app.query_one(TrainingView)
         await wait_until(pilot, lambda: view._plot is not None)
         state = read_state(calm)
+        # Smoothing is on by default: the EMA curve drawn is TensorBoard's bias-corrected EMA of the losses.
+        await wait_until(pilot, lambda: "train loss, EMA" in view._plot._labels)
+        losses, avg, ema = [v for _, v in state.train], 0.0, []
+        for i, v in enumerate(losses, 1):
+            avg = 0.8 * avg + 0.2 * v
+            ema.append(avg / (1 - 0.8**i))
+        drawn = view._plot._datasets[view._plot._labels.index("train loss, EMA")]
+        assert list(drawn.y) == pytest.approx(ema)
+        app.query_one("#run-smoothing", Select).value = "raw"
+        await wait_until(pilot, lambda: view._plot is not None and "train loss, EMA" not in view._plot._labels, timeout=5)
+        assert view._plot._labels[0] == "train loss", view._plot._labels
+        app.query_one("#run-smoothing", Select).value = "raw + EMA"
         await pilot.press("l")  # log y
         await wait_until(pilot, lambda: "log10" in str(view._plot._y_label))
         app.query_one("#run-show-lr", Checkbox).value = True
