@@ -142,6 +142,9 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
         await pilot.press("down", "down", "down")
         await pilot.pause(0.2)
         save(app, "tokens")
+        await pilot.press("v")  # the tokenizer's stages for the input line under the cursor
+        await pilot.pause(0.5)
+        save(app, "tokens-stages")
     app = make_app(AppSettings(text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log",
                                runs_dir=runs))
     async with app.run_test(size=SMALL) as pilot:
