@@ -274,3 +274,14 @@ def test_save_refuses_a_non_empty_directory_and_names_the_flag(tiny_bert_cls_dir
     assert re.search(r"is not empty: .* \(pass --overwrite", _assert_one_line(capsys.readouterr().err))
     assert main([*argv, "--overwrite"]) == 0
     assert (tmp_path / "keep.txt").read_text() == "precious" and (tmp_path / "model.safetensors").is_file()
+
+
+def test_a_reader_that_goes_away_is_not_a_failure() -> None:
+    """`tui-hf ... | head`: output into a closed pipe ends quietly, as a process killed by SIGPIPE would."""
+    proc = subprocess.Popen([sys.executable, "-m", "tui_hf", "run", "text-generation", "--help"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes (it imports first): its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "unexpected" not in err, err

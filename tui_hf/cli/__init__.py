@@ -147,6 +147,18 @@ def error_line(exc: TuiHfError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`tui-hf score ... | head`): not a failure of ours. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again, and exit as a process killed by SIGPIPE would.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -161,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(message, exc.exit_code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # main() handles it: a closed pipe is not a bug
     except Exception as exc:  # a bug: one line here, the traceback in the log file
         from tui_hf.core.quiet import log_failure
 
