@@ -275,7 +275,9 @@ model (hub id or directory) that runs the same prompt with the same settings, sh
 - **Compare**: any number of tokenizers on the same text (hub ids or directories, comma-separated): tokens,
   characters per token, unknown tokens, vocabulary, round trip, and their splits side by side.
 - **Training**: the runs list (newest first; enter shows a run) over the live view of one run; `n` opens
-  the New job dialog (ctrl+s starts it). Jobs run in their own process and outlive the app.
+  the New job dialog (ctrl+s starts it), `x` the batch X-ray (the latest alert's step, or any step), `d`
+  compares the run under the cursor with the one shown. Stop, Save, Eval and Early stop steer a running
+  job at its next step. Jobs run in their own process and outlive the app.
   **Log**: library logs.
 
 ## Safety
