@@ -42,6 +42,7 @@ class TrainingPane(Vertical):
         self.summaries: list[Any] = []  # RunSummary, newest first, as last shown
         self._watcher: Any = None
         self._reading = False
+        self._shown_rows: list[Any] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-bar"):
@@ -83,14 +84,18 @@ class TrainingPane(Vertical):
         table = self.query_one("#train-runs", DataTable)
         chosen = self._key_at_cursor(table)
         self.summaries = summaries
-        table.clear()
-        for s in summaries:
-            table.add_row(*run_row(s), key=str(s.path))
-        if not summaries:
-            table.add_row(Text("no runs yet: press n to start one", style="dim"), *[""] * (len(COLUMNS) - 1))
+        rows = [(str(s.path), run_row(s)) for s in summaries]
+        shown = [(key, tuple(str(cell) for cell in cells)) for key, cells in rows]
+        if shown != self._shown_rows:  # unchanged rows are not redrawn: over SSH every frame costs
+            self._shown_rows = shown
+            table.clear()
+            for key, cells in rows:
+                table.add_row(*cells, key=key)
+            if not summaries:
+                table.add_row(Text("no runs yet: press n to start one", style="dim"), *[""] * (len(COLUMNS) - 1))
+            if chosen is not None and chosen in {str(s.path) for s in summaries}:
+                table.move_cursor(row=table.get_row_index(chosen), animate=False)
         view = self.query_one(TrainingView)
-        if chosen is not None and chosen in {str(s.path) for s in summaries}:
-            table.move_cursor(row=table.get_row_index(chosen), animate=False)
         if summaries and view.follower is None:
             self._follow(summaries[0].path)  # the newest run, so the view is never empty when there is one
         view.set_overlays([s.path for s in summaries])
