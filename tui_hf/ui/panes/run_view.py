@@ -57,11 +57,11 @@ class TrainingView(Vertical):
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
         with Horizontal(id="run-controls"):
-            yield Button("Stop", id="run-stop", compact=True, variant="error", tooltip="s: stop at the next step")
+            yield Button("Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint")
             yield Button("Save", id="run-save", compact=True, tooltip="save a checkpoint at the next step")
             yield Button("Eval", id="run-eval", compact=True, tooltip="evaluate at the next step")
             yield Button("Early stop", id="run-early", compact=True, tooltip="arm or disarm early stopping")
-            yield Button("X-ray", id="run-xray", compact=True, tooltip="x: the batch a step trained on")
+            yield Button("X-ray", id="run-xray", compact=True, tooltip="the batch a step trained on (x)")
             yield Button("Resume", id="run-resume", compact=True)
             yield Button("Try model", id="run-try", compact=True, variant="success")
             yield Button("CSV", id="run-export", compact=True, tooltip="write metrics.csv into the run")
@@ -113,6 +113,7 @@ class TrainingView(Vertical):
 
     @work(thread=True, group="run-read", exit_on_error=False)
     def _read(self, follower: Follower, overlays: list[Follower]) -> None:
+        changed = False
         try:
             changed = follower.poll()
             for other in overlays:
