@@ -33,6 +33,7 @@ def render_xray(x: Any) -> Text:
     check = ("rebuilt batch matches the one trained", "green") if x.matches else \
         ("rebuilt batch DIFFERS from the one trained", "bold red")
     loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
+    out.append(f"{x.run}\n", style="dim")
     out.append(f"step {x.step} · {len(x.rows)} rows × {x.padded_length} tokens · {x.tokens} real · "
                f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}\n", style="bold")
     out.append(check[0], style=check[1])
@@ -83,7 +84,7 @@ class XrayScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="xray-dialog"):
             with Horizontal(id="xray-bar"):
-                yield Label(f"Batch X-ray · {escape(self.run_dir.name)} · step ", id="xray-title")
+                yield Label("Batch X-ray · step ", id="xray-title")  # the run's name heads the view: 80 columns
                 yield Input(str(self.step), id="xray-step", type="integer", compact=True)
                 yield Button("Show", id="xray-show", compact=True, variant="primary")
                 yield Button("Close  esc", id="xray-close", compact=True)
