@@ -28,6 +28,7 @@ from tui_hf.ui.panes.run_view import TrainingView
 
 WIDE, SMALL = (200, 50), (80, 24)
 NAN_STEP = 3
+BROKEN = "20261125-213018-tiny-native-nan-at-step-3"  # as long as a real run name: the dialogs must fit it
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path) 
         AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan)
                                  if step == NAN_STEP else None)
 
-    broken = make_run(root, tiny_bert_cls_dir, "native", "broken", max_steps=6, batch_size=4, learning_rate=5e-3)
+    broken = make_run(root, tiny_bert_cls_dir, "native", BROKEN, max_steps=6, batch_size=4, learning_rate=5e-3)
     drive_inline(broken, nan_at_step)
     return calm, broken
 
@@ -70,7 +71,7 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         view = app.query_one("#train-view", TrainingView)
         table = app.query_one("#train-runs", DataTable)
         await wait_until(pilot, lambda: table.row_count == 2)
-        cursor_on(table, "broken")
+        cursor_on(table, BROKEN)
         await pilot.press("enter")
         await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir == broken
                          and "alerts" in text_of(app.query_one("#run-evals"), width=300))
@@ -79,6 +80,9 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen))
         xray = app.screen
         assert xray.query_one("#xray-step", Input).value == str(NAN_STEP)  # the alert's step, not the last one
+        for selector in ("#xray-step", "#xray-show", "#xray-close"):  # whole, even at 80 columns
+            region = xray.query_one(selector).region
+            assert region.width >= 4 and xray.query_one("#xray-dialog").content_region.contains_region(region), selector
         await wait_until(pilot, lambda: "matches the one trained" in text_of(xray.query_one("#xray-view"), 300),
                          timeout=60)
         shown = text_of(xray.query_one("#xray-view"), width=300)
@@ -128,7 +132,7 @@ async def test_compare_names_the_setting_that_differs(app_settings: Any, two_run
         view = app.query_one("#train-view", TrainingView)
         table = app.query_one("#train-runs", DataTable)
         await wait_until(pilot, lambda: table.row_count == 2 and view.follower is not None)
-        cursor_on(table, "calm" if view.follower.run_dir == broken else "broken")
+        cursor_on(table, "calm" if view.follower.run_dir == broken else BROKEN)
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareRunsScreen))
         screen = app.screen
