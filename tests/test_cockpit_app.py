@@ -209,3 +209,12 @@ async def test_chart_options_change_the_plot(app_settings: Any, two_runs: tuple[
         await wait_until(pilot, lambda: any("lr (top" in str(label) for label in view._plot._labels))
         peak = max(v for _, v in state.lr)
         assert any(f"{peak:.1e}" in str(label) for label in view._plot._labels)
+
+
+def test_the_best_metric_is_a_result_of_training_not_the_baseline() -> None:
+    state = RunState()
+    state.evals = [{"step": 0, "eval_accuracy": 0.9}, {"step": 5, "eval_accuracy": 0.6},
+                   {"step": 10, "eval_accuracy": math.nan}, {"step": 15, "eval_accuracy": 0.7}]
+    assert state.best() == ("accuracy", 0.7)
+    state.evals = state.evals[:1]
+    assert state.best() is None  # only the evaluation before step 1: nothing trained yet
