@@ -54,10 +54,13 @@ class InputPane(Vertical):
         if any(len(line) > LONG_LINE for line in self._initial_text.split("\n")):
             area.soft_wrap = False
         yield area
-        yield Horizontal(id="input-fields")
+        # The first task's fields are composed with the pane: mounting them afterwards lays out the screen twice.
+        fields = Horizontal(*[self._field_widget(f) for f in self.spec.fields], id="input-fields")
+        fields.display = bool(self.spec.fields)
+        yield fields
 
-    async def on_mount(self) -> None:
-        await self.set_task(self.spec)
+    def on_mount(self) -> None:
+        self._show_title(self.spec)
 
     @property
     def area(self) -> TextArea:
@@ -66,14 +69,17 @@ class InputPane(Vertical):
     async def set_task(self, task: TaskSpec) -> None:
         self.spec = task
         self.model_values = {}
-        batch = "one input per line · " if task.batch else ""
-        self.query_one("#input-title", Static).update(
-            f"[b]{escape(task.title)}[/b] [dim]{task.name} · {batch}{escape(task.text_label.lower())}[/dim]")
+        self._show_title(task)
         fields = self.query_one("#input-fields", Horizontal)
         await fields.remove_children()
         widgets = [self._field_widget(f) for f in task.fields]
         await fields.mount_all(widgets)
         fields.display = bool(widgets)
+
+    def _show_title(self, task: TaskSpec) -> None:
+        batch = "one input per line · " if task.batch else ""
+        self.query_one("#input-title", Static).update(
+            f"[b]{escape(task.title)}[/b] [dim]{task.name} · {batch}{escape(task.text_label.lower())}[/dim]")
 
     def _field_widget(self, f: InputField) -> Vertical:
         wid = f"field-{f.name}"
