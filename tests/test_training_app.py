@@ -230,3 +230,29 @@ async def test_the_runs_list_is_newest_first_one_line_per_run_with_the_chart_usa
         await pilot.press("enter")
         await wait_until(pilot, lambda: view.follower.run_dir.name == made[-3][0])
         await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")))
+
+
+async def test_the_runs_list_is_redrawn_only_when_a_run_changed(app_settings: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SSH every redraw is sent: a list read every 2 s that did not change must not be rebuilt."""
+    from tui_hf.core.training.events import EventWriter
+
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run, "native", "stopped", 25)
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        pane = app.query_one("#training-pane")
+        table = app.query_one("#train-runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1 and not pane._reading)
+        rebuilt: list[int] = []
+        clear = table.clear
+        monkeypatch.setattr(table, "clear", lambda *a, **k: (rebuilt.append(1), clear(*a, **k))[1])
+        for _ in range(3):  # three refreshes of an unchanged directory
+            pane.refresh_runs()
+            await wait_until(pilot, lambda: not pane._reading)
+        assert rebuilt == []
+        EventWriter(run).train(step=26, epoch=1.3, loss=0.03, learning_rate=1e-3)  # the run moved on
+        pane.refresh_runs()
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[2]) == "26/40")
+        assert rebuilt == [1]
