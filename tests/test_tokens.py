@@ -87,3 +87,18 @@ def test_compare_counts_both_tokenizers(bert_tokenizer: Any, bpe_tokenizer: Any)
     assert c.counts_a == [len(bert_tokenizer(t)["input_ids"]) for t in texts]
     assert c.counts_b == [len(bpe_tokenizer(t)["input_ids"]) for t in texts]
     assert c.counts_a != c.counts_b  # WordPiece adds [CLS]/[SEP]; the tiny BPE splits rare words finely
+
+
+def test_the_coloured_text_wraps_wide_characters_by_their_cells(bert_tokenizer: Any) -> None:
+    """CJK characters take two terminal cells: a line cut by characters would spill past the pane's edge."""
+    from rich.cells import cell_len
+
+    from tui_hf.ui.panes.tokens import wrap
+
+    text = "東京は日本の首都です" * 3 + " and some ascii words"
+    bd = breakdown(bert_tokenizer, [text])
+    for width in (9, 10, 17):
+        lines = wrap(bd, width)
+        assert all(sum(cell_len(p.text) for p in line) <= width for line in lines), width
+        assert "".join(p.text for line in lines for p in line if p.kind in ("token", "gap")) == text
+        assert max(sum(cell_len(p.text) for p in line) for line in lines) >= width - 1  # lines are filled

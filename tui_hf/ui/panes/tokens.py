@@ -31,6 +31,7 @@ from tui_hf.core.tokens import (
     readable,
     roundtrip,
 )
+from tui_hf.ui.cells import fit_cells
 from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 from tui_hf.ui.panes.stages import StagesView, stage_lines
@@ -93,7 +94,7 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
                         lines.append(line)
                         line, used = [], 0
                         continue
-                    head = _fit(part, width - used)
+                    head = fit_cells(part, width - used)
                     if head:
                         line.append(Piece(head, s, index, kind))
                     lines.append(line)
@@ -101,19 +102,6 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
                     part = part[len(head):]
         lines.append(line)
     return lines
-
-
-def _fit(text: str, cells: int) -> str:
-    if len(text) == cell_len(text):
-        return text[:cells]
-    out, used = [], 0
-    for ch in text:
-        w = cell_len(ch)
-        if used + w > cells:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out)
 
 
 class TokenTextView(ScrollView, can_focus=False):

@@ -28,6 +28,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from tui_hf.core.trace import Trace, TracedToken
+from tui_hf.ui.cells import fit_cells
 from tui_hf.ui.markup import escape
 from tui_hf.ui.probability import legend, probability_style
 
@@ -148,7 +149,7 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
                         line.append(Cell(part, b, position, style))
                         used += cell_len(part)
                         break
-                    head = _fit(part, room)
+                    head = fit_cells(part, room)
                     if head:
                         line.append(Cell(head, b, position, style))
                     lines.append(line)
@@ -171,17 +172,6 @@ def layout(column: Column, width: int) -> list[list[Cell]]:
 CONTROL_PICTURES = (
     {c: 0x2400 + c for c in range(32) if c != 10} | {0x7F: 0x2421} | {c: 0xFFFD for c in range(0x80, 0xA0)}
 )
-
-
-def _fit(text: str, cells: int) -> str:
-    out, used = [], 0
-    for ch in text:
-        w = cell_len(ch)
-        if used + w > cells:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out)
 
 
 class TokenStream(ScrollView, can_focus=True):

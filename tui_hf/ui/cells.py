@@ -1,0 +1,21 @@
+"""Text cut to terminal cells: East Asian wide characters and most emoji take two, so a string's length is not
+its width on screen (the token views wrap pieces by what fits, not by characters)."""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+
+
+def fit_cells(text: str, cells: int) -> str:
+    """The longest start of `text` that fits in `cells` columns ("" when not even its first character does;
+    rich.cells.chop_cells would split a wide character's line differently and refuses a width of 0)."""
+    if len(text) == cell_len(text):  # one cell per character: the common case, without a per-character walk
+        return text[: max(cells, 0)]
+    out, used = [], 0
+    for ch in text:
+        w = cell_len(ch)
+        if used + w > cells:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out)
