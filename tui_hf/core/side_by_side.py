@@ -4,10 +4,14 @@ next run while the same one is asked for."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tui_hf.core.models import LoadedModel
+
+R = TypeVar("R")  # a run's result: it has `settings`, `done` and `beside` (GenerationResult, ChatResult)
 
 _lock = threading.Lock()
 _kept: dict[tuple[str, str, str, str], LoadedModel] = {}
@@ -27,6 +31,21 @@ def second_model(reference: str, like: LoadedModel, task: str) -> LoadedModel:
             _kept.clear()  # one second model at a time: they can be large
             _kept[key] = found
         return found
+
+
+def run_beside(result: R, reference: str, like: LoadedModel, task: str, options: dict[str, Any],
+               emit: Callable[[Any], None] | None,
+               run: Callable[[LoadedModel, dict[str, Any], Callable[[R], None]], R]) -> None:
+    """Run the same input on the model `reference` with `result`'s settings and keep its answer in
+    `result.beside`; while it streams, `emit` gets `result` with the partial answer beside it.
+    `run(model, options, emit)` is the task's own run on the first model's input."""
+    other = second_model(reference, like, task)
+
+    def partial(beside: R) -> None:
+        if emit is not None:
+            emit(dataclasses.replace(result, done=False, beside=beside))  # type: ignore[type-var]
+
+    result.beside = run(other, same_settings(result.settings, options), partial)  # type: ignore[attr-defined]
 
 
 def same_settings(shown: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ token (core/trace.py). With `score`, the conversation's replies are scored inste
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,15 +92,10 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         raise TaskInputError("type a message")
     result = reply(loaded, messages, opts, cancel, emit, explain=explain)
     if second:
-        from tui_hf.core.side_by_side import same_settings, second_model
+        from tui_hf.core.side_by_side import run_beside
 
-        other = second_model(second, loaded, "conversational")
-
-        def beside(partial: ChatResult) -> None:
-            if emit is not None:
-                emit(dataclasses.replace(result, done=False, beside=partial))
-
-        result.beside = reply(other, messages, same_settings(result.settings, opts), cancel, beside)
+        run_beside(result, second, loaded, "conversational", opts, emit,
+                   lambda model, options, partial: reply(model, messages, options, cancel, partial))
     return result
 
 

@@ -9,7 +9,6 @@ same prompt with the same settings and its result comes beside this one's.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,15 +91,10 @@ def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None
         return score_text(loaded, prompt, opts, cancel, explain=explain)
     result = generate(loaded, prompt, opts, cancel, emit, explain=explain)
     if second:
-        from tui_hf.core.side_by_side import same_settings, second_model
+        from tui_hf.core.side_by_side import run_beside
 
-        other = second_model(second, loaded, "text-generation")
-
-        def beside(partial: GenerationResult) -> None:
-            if emit is not None:
-                emit(dataclasses.replace(result, done=False, beside=partial))
-
-        result.beside = generate(other, prompt, same_settings(result.settings, opts), cancel, beside)
+        run_beside(result, second, loaded, "text-generation", opts, emit,
+                   lambda model, options, partial: generate(model, prompt, options, cancel, partial))
     return result
 
 
