@@ -51,12 +51,12 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--offline", action="store_true", default=None, help="never contact the Hugging Face Hub")
     train.add_argument("--name", help="run directory name: letters, digits, '.', '_', '-' "
                                       "(default: time-model-engine)")
-    train.add_argument("--runs-dir", help="where runs live (default: ./runs, or $TUI_HF_RUNS)")
+    train.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
     runs = sub.add_parser("runs", help="list runs with status and best metric; `runs rm RUN` deletes one",
                           description="List runs with status, step, loss and best metric.")
-    runs.add_argument("--runs-dir")
+    runs.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
     runs.add_argument("--diff", nargs="+", metavar="RUN", help="compare two or more runs: spec differences, "
                                                                  "best and final metrics, losses side by side")
     runs.add_argument("--by", choices=("step", "epoch", "samples"), default="step",
@@ -64,15 +64,13 @@ def add_training_commands(sub: Any) -> None:
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="rm")
     rm = runs_sub.add_parser("rm", help="delete a run directory (refused while the run is alive)",
                              description="Delete a run directory; refused while its job runs.")
-    rm.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
-    rm.add_argument("--runs-dir", dest="rm_runs_dir")
+    _add_run_argument(rm, runs_dir_dest="rm_runs_dir")
     for name, text in (("attach", "show a run's live training view (any terminal, over SSH too)"),
                        ("stop", "stop a run gracefully (it saves a checkpoint)"),
                        ("resume", "continue a stopped or crashed run from its last checkpoint"),
                        ("export", "write a run's metrics as CSV")):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
-        p.add_argument("--runs-dir")
+        _add_run_argument(p)
         if name == "resume":
             p.add_argument("--detach", action="store_true")
             p.add_argument("--nproc", type=int, default=1)
@@ -86,22 +84,27 @@ def add_training_commands(sub: Any) -> None:
                                          "now, evaluate now, stop (with a checkpoint), arm early stopping "
                                          "(--metric, --patience) or disarm it. The job acknowledges each request "
                                          "in its events.")
-    control.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    _add_run_argument(control)
     control.add_argument("action", choices=("save", "eval", "stop", "early-stop", "no-early-stop"))
     control.add_argument("--metric", default="eval_loss", help="early-stop: the eval metric to watch "
                                                                "(default eval_loss)")
     control.add_argument("--patience", type=int, default=3, help="early-stop: evaluations without improvement")
     control.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the acknowledgement "
                                                                   "(0: do not wait)")
-    control.add_argument("--runs-dir")
     batch = sub.add_parser("batch", help="X-ray the batch a run trained at a step",
                            description="Rebuild the batch a run trained at STEP (from the data, tokenizer and "
                                        "collator) and print each row's tokens, what the loss trained on, padding, "
                                        "labels and the row's line in the data file; checks the rebuild against "
                                        "the hash recorded while training.")
-    batch.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    _add_run_argument(batch)
     batch.add_argument("step", type=int, metavar="STEP")
-    batch.add_argument("--runs-dir")
+
+
+def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir") -> None:
+    """RUN, as every command on one run takes it, and where its name is looked up."""
+    p.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    p.add_argument("--runs-dir", dest=runs_dir_dest, help="where run names are looked up (default: "
+                                                          "$TUI_HF_RUNS if set, else ./runs)")
 
 
 def build_spec(args: argparse.Namespace) -> Any:
