@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import PROMPT_TURN, TURNS, llama_like_tokenizer
 from tui_hf.core.errors import TaskInputError
 
 PROMPT = "The quick brown"
@@ -283,51 +284,9 @@ def test_a_second_model_runs_the_same_prompt_and_settings(gpt: Any, other_gpt_di
 
 @pytest.fixture(scope="module")
 def llama_like() -> Any:
-    """A SentencePiece-style tokenizer that adds <s> to whatever it encodes, as Llama's does."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    words = [
-        "▁hello",
-        "▁there",
-        "▁the",
-        "▁quick",
-        "▁fox",
-        "▁",
-        "<",
-        "|",
-        ">",
-        "u",
-        "s",
-        "e",
-        "r",
-        "a",
-        "i",
-        "t",
-        "n",
-        "h",
-        "l",
-        "o",
-        "q",
-        "c",
-        "k",
-        "f",
-        "x",
-        "\n",
-    ]
-    vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
-    vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
-    )
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    return llama_like_tokenizer()
 
 
-TURNS = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-PROMPT_TURN = "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 GENERATION_TURNS = (
     "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|>{% generation %}"
     "{{ m['content'] }}\n{% endgeneration %}{% else %}<|{{ m['role'] }}|>{{ m['content'] }}\n"

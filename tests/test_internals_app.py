@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, TextArea
 
 from tests.conftest import wait_until
-from tests.helpers import text_of
+from tests.helpers import PROMPT_TURN, TURNS, llama_like_tokenizer, text_of
 from tui_hf.ui.app import make_app
 from tui_hf.ui.panes.output import OutputPane
 
@@ -228,56 +228,20 @@ async def test_two_models_side_by_side(app_settings: Any, tiny_gpt2_dir: Path, t
         assert f"p {token.probability:.3f}" in text_of(app.query_one("#trace-detail"), width=140)
 
 
-TURNS = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-PROMPT_TURN = "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-
-
 @pytest.fixture(scope="module")
 def bos_chat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A chat model whose tokenizer adds <s> (SentencePiece-style Unigram with byte fallback, as Llama's) and
     whose template writes {{ bos_token }} too: encoding the rendered chat with tokenizer(text) doubles it."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    words = [
-        "▁hello",
-        "▁there",
-        "▁the",
-        "▁quick",
-        "▁fox",
-        "▁",
-        "<",
-        "|",
-        ">",
-        "u",
-        "s",
-        "e",
-        "r",
-        "a",
-        "i",
-        "t",
-        "n",
-        "h",
-        "l",
-        "o",
-        "\n",
-    ]
-    vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
-    vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
-    )
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    fast = llama_like_tokenizer()
     fast.chat_template = "{{ bos_token }}" + TURNS + PROMPT_TURN
     path = tmp_path_factory.mktemp("bos-chat")
     fast.save_pretrained(path)
     torch.manual_seed(0)
     GPT2LMHeadModel(
-        GPT2Config(vocab_size=len(vocab), n_embd=16, n_layer=1, n_head=1, bos_token_id=1, eos_token_id=2)
+        GPT2Config(vocab_size=len(fast), n_embd=16, n_layer=1, n_head=1, bos_token_id=1, eos_token_id=2)
     ).save_pretrained(path)
     return path
 
