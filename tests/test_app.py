@@ -147,9 +147,15 @@ async def test_switching_task_loads_the_right_head_and_warns(app_settings: Any) 
     app = make_app(app_settings())
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None)
+        # The input's head and fields are the first task's from the first frame on.
+        assert text_of(app.query_one("#input-title")).startswith("Feature extraction feature-extraction")
+        assert [w.id for w in app.query("#input-fields Select, #input-fields Checkbox")] == \
+            ["field-pooling", "field-normalize"]
         app.query_one("#tasks").focus()
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: app.loaded is not None and app.loaded.info.task == "text-classification")
+        assert "text-classification" in text_of(app.query_one("#input-title"))
+        assert not app.query("#field-pooling")
         assert app.loaded.info.architecture == "BertForSequenceClassification"
         assert any("randomly initialised" in str(n.message) for n in app._notifications)
         assert "head not trained" in text_of(app.query_one("#model-card"))
