@@ -237,6 +237,19 @@ def test_a_chat_reply_is_scored_on_its_own_tokens(tiny_chat_dir: Path) -> None:
     assert result.history == []  # scoring adds nothing to the conversation
 
 
+def test_a_reply_the_template_hides_is_not_scored_as_another(tiny_chat_dir: Path) -> None:
+    """Templates that drop old replies' text (as some do with reasoning) leave that reply unfound: each turn
+    score must still belong to the reply it names."""
+    chat = load(tiny_chat_dir, "conversational")
+    chat.tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{% if m['role'] == 'assistant' and not loop.last %}..."
+        "{% else %}{{ m['content'] }}{% endif %}\n{% endfor %}"
+    )
+    result = run(chat, "conversational", ["hello", "the quick fox", "and then", "hello there"], {"score": True})
+    assert "the quick fox" not in result.text  # the first reply is hidden: only the last can be found
+    assert [(t.message, t.content) for t in result.turns] == [(3, "hello there")]
+
+
 def test_chat_turns_alternate_from_the_history() -> None:
     from tui_hf.core.tasks.chat import conversation
 

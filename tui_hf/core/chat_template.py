@@ -124,14 +124,15 @@ def _doubled(tok: Any, text: str, ids: list[int]) -> list[str]:
     return out
 
 
-def assistant_spans(tok: Any, messages: list[dict[str, str]], text: str) -> list[tuple[int, int]]:
-    """Where each assistant reply is in `text` (the rendered conversation), from the end of the template's
-    prompt for it to the end of its turn (the end-of-turn marks the model learns to write are included).
+def assistant_spans(tok: Any, messages: list[dict[str, str]], text: str) -> dict[int, tuple[int, int]]:
+    """Where each assistant reply is in `text` (the rendered conversation), by its index in `messages`: from
+    the end of the template's prompt for it to the end of its turn (the end-of-turn marks the model learns to
+    write are included). A reply that cannot be found is left out.
 
     Found by rendering the conversation up to each reply, with and without it; where a template renders
     earlier turns differently once later ones follow (some drop the reasoning of old replies), the reply's own
     content is looked for instead."""
-    spans: list[tuple[int, int]] = []
+    spans: dict[int, tuple[int, int]] = {}
     searched = 0
     for k, m in enumerate(messages):
         if m["role"] != "assistant":
@@ -142,13 +143,13 @@ def assistant_spans(tok: Any, messages: list[dict[str, str]], text: str) -> list
         except Exception:
             before = upto = ""
         if upto and text.startswith(upto) and upto.startswith(before) and len(before) >= searched:
-            spans.append((len(before), len(upto)))
+            spans[k] = (len(before), len(upto))
             searched = len(upto)
             continue
         at = text.find(m["content"], searched)
         if at < 0:
             continue
-        spans.append((at, at + len(m["content"])))
+        spans[k] = (at, at + len(m["content"]))
         searched = at + len(m["content"])
     return spans
 

@@ -180,16 +180,18 @@ def score_chat(
     assert view.breakdown is not None
     seq = view.breakdown.sequences[0]
     ids = list(seq.ids)
+    spans = assistant_spans(loaded.tokenizer, messages, view.text)
     if view.assistant_mask is not None:
         scored = [bool(m) for m in view.assistant_mask]
+    elif seq.offsets is None:
+        raise TaskInputError("scoring a chat needs a fast tokenizer (its character offsets find the replies) or "
+                             "a chat template that marks them with {% generation %}")
     else:
-        spans = assistant_spans(loaded.tokenizer, messages, view.text)
-        offsets = seq.offsets or []
-        scored = [any(s < b and a < e for a, b in spans) for s, e in offsets]
+        scored = [any(s < b and a < e for a, b in spans.values()) for s, e in seq.offsets]
     scored[0] = False
     tokens, logits = score_ids(loaded, ids, scored, cancel)
     count, nll, ppl, total = _summary(tokens)
-    turns = _turns(messages, view.text, seq.offsets or [], tokens, loaded.tokenizer)
+    turns = _turns(messages, spans, seq.offsets or [], tokens)
     result = ScoreResult(
         view.text,
         _trace(loaded, tokens, options or {}, "conversational"),
@@ -214,15 +216,10 @@ def score_chat(
     return result
 
 
-def _turns(
-    messages: list[dict[str, str]], text: str, offsets: list[tuple[int, int]], tokens: list[TracedToken], tok: Any
-) -> list[TurnScore]:
-    from tui_hf.core.chat_template import assistant_spans
-
-    spans = assistant_spans(tok, messages, text)
-    replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+def _turns(messages: list[dict[str, str]], spans: dict[int, tuple[int, int]], offsets: list[tuple[int, int]],
+           tokens: list[TracedToken]) -> list[TurnScore]:
     out = []
-    for index, (a, b) in zip(replies, spans):
+    for index, (a, b) in spans.items():
         mine = [t for t, (s, e) in zip(tokens, offsets) if s < b and a < e and t.logprob is not None]
         count, nll, ppl, _total = _summary(mine)
         out.append(TurnScore(index, messages[index]["content"], count, nll, ppl))
