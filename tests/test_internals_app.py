@@ -130,9 +130,14 @@ async def test_compare_three_tokenizers_at_80x24(
         await wait_until(pilot, lambda: int(table.get_row_at(1)[2]) == len(tokenizers[1]("hello")["input_ids"]))
         table.focus()  # F5 puts the focus in the field that adds tokenizers; the table's keys need the table
         removed = pane.others[table.cursor_row - 1][0]
+        three = list(pane.stats)  # what a comparison started before the removal delivers after it
+        started = pane._generation
         await pilot.press("delete")
         await wait_until(pilot, lambda: table.row_count == 2)
         assert removed not in [ref for ref, _tok in pane.others]
+        pane.post_message(pane.Compared(three, started))
+        await pilot.pause(0.3)
+        assert table.row_count == 2 and len(pane.stats) == 2  # dropped: not a third row, not an IndexError
 
 
 @pytest.fixture(scope="module")

@@ -168,6 +168,7 @@ class ComparePane(Vertical):
         self._fill_table(keep=min(row, len(self.stats) - 1))
         self._show_summary()
         self._show_splits()
+        self._recompute()  # a comparison still running counts the removed row: its result must not land
 
     # -- computing ----------------------------------------------------------------------------------------
 
