@@ -89,6 +89,20 @@ async def test_token_cursor_shows_alternatives_and_branches(
         assert len(trace.branches) == 2 and trace.active == branch.id
 
 
+async def test_cancel_stops_a_growing_branch(app_settings: Any, tiny_gpt2_dir: Path) -> None:
+    app = make_app(app_settings(task="text-generation", model=str(tiny_gpt2_dir), text="The quick brown"))
+    async with app.run_test(size=WIDE) as pilot:
+        result = await generate(app, pilot, max_new_tokens=900)
+        trace = result.traces[0]
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.focused is app.query_one("#trace-stream-0"))
+        await pilot.press("2")  # the runner-up at the first token: a branch of 899 more tokens starts growing
+        await wait_until(pilot, lambda: len(trace.branches) == 2 and len(trace.branches[1].tokens) > 1)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: trace.branches[1].stop != "")
+        assert trace.branches[1].stop == "cancelled" and len(trace.branches[1].tokens) < 900
+
+
 async def test_compare_three_tokenizers_at_80x24(
     app_settings: Any, tiny_gpt2_dir: Path, unigram_model_dir: Path
 ) -> None:

@@ -452,6 +452,8 @@ class MainScreen(Screen[None]):
     @on(InputPane.CancelRequested)
     def action_cancel(self) -> None:
         self.runs.cancel()
+        for panel in self.query("TracePanel"):  # a branch growing from a chosen alternative stops too
+            panel.cancel()  # type: ignore[attr-defined]
 
     def on_run_cancelled(self, message: RunCancelled) -> None:
         self.query_one(InputPane).set_running(False)

@@ -661,5 +661,9 @@ class TracePanel(Vertical):
         self.post_message(self.BranchSwitched(self.result, column, block, text))
 
     def cancel(self) -> None:
+        """Stop a branch that is growing (at its next token)."""
         if self._cancel is not None:
             self._cancel.set()
+
+    def on_unmount(self) -> None:
+        self.cancel()  # a new run or closing the app: no generate thread goes on for a panel that is gone
