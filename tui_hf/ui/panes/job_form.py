@@ -21,15 +21,20 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
+from tui_hf.core.training.spec import ENGINES, TRAIN_TASKS
 from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 
-TASKS = [("text classification", "text-classification"), ("token classification (NER)", "token-classification"),
-         ("causal language model", "causal-lm")]
+# Labels for what the job supports (core/training/spec.py): a task or engine added there without a label here
+# fails at import, in every test that opens the dialog, instead of being left out of it.
+TASK_LABELS = {"text-classification": "text classification", "token-classification": "token classification (NER)",
+               "causal-lm": "causal language model"}
+TASKS = [(TASK_LABELS[task], task) for task in TRAIN_TASKS]
 # Column names a task's data usually has: switching task swaps them unless the user typed their own.
 COLUMNS = {"text-classification": ("text", "label"), "token-classification": ("tokens", "ner_tags"),
            "causal-lm": ("text", "")}
-ENGINES = [("Trainer + TrainingArguments", "trainer"), ("native PyTorch loop (AdamW + linear)", "native")]
+ENGINE_LABELS = {"trainer": "Trainer + TrainingArguments", "native": "native PyTorch loop (AdamW + linear)"}
+ENGINE_CHOICES = [(ENGINE_LABELS[engine], engine) for engine in ENGINES]
 
 
 @dataclass
@@ -103,7 +108,7 @@ class NewJobScreen(ModalScreen[Path | None]):
                                                     placeholder="none: 20 % of the train data is held out"))
                 yield from _row("Text column", Input("text", id="job-text", compact=True))
                 yield from _row("Label column", Input("label", id="job-label", compact=True))
-                yield from _row("Engine", Choice(ENGINES, value="trainer", allow_blank=False, id="job-engine",
+                yield from _row("Engine", Choice(ENGINE_CHOICES, value="trainer", allow_blank=False, id="job-engine",
                                                  compact=True))
                 with Horizontal(classes="job-numbers"):
                     for label, wid, value, kind, tip in (
