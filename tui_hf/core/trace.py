@@ -8,6 +8,7 @@ made a trace is found again through `model_key` (core/branching.py) when a branc
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,8 +200,6 @@ class Every:
         self._last = -math.inf
 
     def __call__(self) -> bool:
-        import time
-
         now = time.monotonic()
         if now - self._last < self.seconds:
             return False
