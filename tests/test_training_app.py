@@ -232,9 +232,10 @@ async def test_the_runs_list_is_newest_first_one_line_per_run_with_the_chart_usa
         await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")))
 
 
-async def test_the_runs_list_is_redrawn_only_when_a_run_changed(app_settings: Any, tmp_path: Path,
+async def test_the_runs_list_and_run_view_are_redrawn_only_when_a_run_changed(app_settings: Any, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over SSH every redraw is sent: a list read every 2 s that did not change must not be rebuilt."""
+    """Over SSH every redraw is sent: a list read every 2 s, and a run polled twice a second, that did not change
+    must not be drawn again."""
     from tui_hf.core.training.events import EventWriter
 
     run = tmp_path / "runs" / "20260102-000000-tiny-native"
@@ -248,11 +249,20 @@ async def test_the_runs_list_is_redrawn_only_when_a_run_changed(app_settings: An
         rebuilt: list[int] = []
         clear = table.clear
         monkeypatch.setattr(table, "clear", lambda *a, **k: (rebuilt.append(1), clear(*a, **k))[1])
-        for _ in range(3):  # three refreshes of an unchanged directory
+        view = app.query_one("#train-view", TrainingView)
+        await wait_until(pilot, lambda: view.follower is not None and view._plot is not None and not view._reading)
+        eta = app.query_one("#run-eta")
+        shown: list[int] = []
+        update = eta.update
+        monkeypatch.setattr(eta, "update", lambda *a, **k: (shown.append(1), update(*a, **k))[1])
+        for _ in range(3):  # three refreshes of an unchanged directory and run
             pane.refresh_runs()
-            await wait_until(pilot, lambda: not pane._reading)
-        assert rebuilt == []
+            view.poll()
+            await wait_until(pilot, lambda: not pane._reading and not view._reading)
+        assert rebuilt == [] and shown == []
         EventWriter(run).train(step=26, epoch=1.3, loss=0.03, learning_rate=1e-3)  # the run moved on
         pane.refresh_runs()
         await wait_until(pilot, lambda: str(table.get_row_at(0)[2]) == "26/40")
         assert rebuilt == [1]
+        view.poll()
+        await wait_until(pilot, lambda: "step 26/40" in text_of(eta))

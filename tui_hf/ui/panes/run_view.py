@@ -49,6 +49,7 @@ class TrainingView(Vertical):
         self._dirty = True
         self._reading = False  # a read is in flight: the next tick skips rather than reading the same run twice
         self.redraws = 0  # how often the view redrew (bench/training.py reports the rate over SSH)
+        self._eta_text = ""  # the ETA line last shown
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -161,9 +162,11 @@ class TrainingView(Vertical):
             return
         s = self.follower.state
         elapsed = (s.updated or time.time()) - s.started if s.started else None
-        self.query_one("#run-eta", Static).update(
-            f"step {s.step}/{s.total_steps or '?'} · epoch {s.epoch:.2f}/{s.epochs:g} · "
-            f"elapsed {duration(elapsed)} · ETA {duration(self.follower.eta_seconds)}")
+        text = (f"step {s.step}/{s.total_steps or '?'} · epoch {s.epoch:.2f}/{s.epochs:g} · "
+                f"elapsed {duration(elapsed)} · ETA {duration(self.follower.eta_seconds)}")
+        if text != self._eta_text:  # polled twice a second: an unchanged line is not sent again over SSH
+            self._eta_text = text
+            self.query_one("#run-eta", Static).update(text)
 
     async def draw(self) -> None:
         f = self.follower
