@@ -7,7 +7,6 @@ from typing import Any
 from tui_hf.core.tokens import (
     TokenizeSettings,
     breakdown,
-    compare,
     readable,
     roundtrip_note,
 )
@@ -78,15 +77,6 @@ def test_bpe_markers_are_made_readable(bpe_tokenizer: Any) -> None:
     assert all("Ġ" not in readable(t) for t in seq.tokens)
     assert readable("##ing") == "…ing" and readable("Ġthe") == "·the" and readable("▁the") == "·the"
     assert seq.roundtrip_exact
-
-
-def test_compare_counts_both_tokenizers(bert_tokenizer: Any, bpe_tokenizer: Any) -> None:
-    texts = ["The quick brown fox", "zebra xylophone"]
-    c = compare(bert_tokenizer, bpe_tokenizer, texts)
-    # what each tokenizer says on its own, special tokens included
-    assert c.counts_a == [len(bert_tokenizer(t)["input_ids"]) for t in texts]
-    assert c.counts_b == [len(bpe_tokenizer(t)["input_ids"]) for t in texts]
-    assert c.counts_a != c.counts_b  # WordPiece adds [CLS]/[SEP]; the tiny BPE splits rare words finely
 
 
 def test_the_coloured_text_wraps_wide_characters_by_their_cells(bert_tokenizer: Any) -> None:

@@ -329,30 +329,3 @@ def _diffs(text: str, decoded: str, limit: int = MAX_DIFFS) -> list[tuple[int, s
 def roundtrip_note(bd: TokenBreakdown, i: int) -> str:
     """One line: "exact", or the main reason decoding does not give input `i` back."""
     return roundtrip(bd, i).summary
-
-
-@dataclass(frozen=True)
-class Comparison:
-    name_a: str
-    name_b: str
-    counts_a: list[int]
-    counts_b: list[int]
-    a: TokenBreakdown
-    b: TokenBreakdown
-
-    @property
-    def total_a(self) -> int:
-        return sum(self.counts_a)
-
-    @property
-    def total_b(self) -> int:
-        return sum(self.counts_b)
-
-
-def compare(tok_a: Any, tok_b: Any, texts: list[str], settings: TokenizeSettings = TokenizeSettings()) -> Comparison:
-    """Tokenize the same texts with two tokenizers; counts exclude padding."""
-    a, b = breakdown(tok_a, texts, settings), breakdown(tok_b, texts, settings)
-    return Comparison(
-        a.tokenizer_name, b.tokenizer_name,
-        [s.real_tokens for s in a.sequences], [s.real_tokens for s in b.sequences], a, b,
-    )
