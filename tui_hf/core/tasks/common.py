@@ -207,7 +207,7 @@ class StepRecorder:
     appended. Cheap: a softmax, a top-k and one comparison per step; nothing vocabulary-sized outlives its step.
     """
 
-    def __init__(self, limit: int = 1_000_000, top: int = TRACE_TOP) -> None:
+    def __init__(self) -> None:
         from transformers import LogitsProcessor, StoppingCriteria
 
         self.steps: list[DecodeStep] = []
@@ -216,11 +216,10 @@ class StepRecorder:
 
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
-                if len(recorder.steps) < limit:
-                    probs = scores[0].float().softmax(-1)
-                    values, ids = probs.topk(min(top, probs.shape[-1]))
-                    recorder.steps.append(DecodeStep(-1, -1.0, list(zip(ids.tolist(), values.tolist()))))
-                    recorder._last = probs
+                probs = scores[0].float().softmax(-1)
+                values, ids = probs.topk(min(TRACE_TOP, probs.shape[-1]))
+                recorder.steps.append(DecodeStep(-1, -1.0, list(zip(ids.tolist(), values.tolist()))))
+                recorder._last = probs
                 return scores
 
         class _Chosen(StoppingCriteria):
@@ -232,7 +231,7 @@ class StepRecorder:
                     chosen = int(input_ids[0, -1])
                     p = probs[chosen]
                     step = recorder.steps[-1]
-                    # rank before probability: `decoded()` reads a step as done once its probability is set
+                    # token id last: `decoded()`, called from another thread, reads a step as done once it is set
                     step.rank = int((probs > p).sum()) + 1
                     step.probability = float(p)
                     step.token_id = chosen
