@@ -149,6 +149,17 @@ def test_a_branch_needs_the_model_that_wrote_it(gpt: Any) -> None:
 # -- teacher-forced scores ------------------------------------------------------------------------------
 
 
+def test_a_run_cut_to_the_models_positions_ends_by_length(gpt: Any) -> None:
+    """A prompt 6 positions short of the model's 1024: 50 new tokens asked, 6 written, and the trace says it
+    stopped at its length (not that something else stopped it)."""
+    prompt_ids = gpt.tokenizer("fox " * 2000)["input_ids"][:1018]
+    prompt = gpt.tokenizer.decode(prompt_ids)
+    assert len(gpt.tokenizer(prompt)["input_ids"]) == 1018
+    result = run(gpt, "text-generation", [prompt], {"max_new_tokens": 50, "do_sample": False})
+    assert any("cut from 50 to 6" in w for w in result.warnings)
+    assert len(result.traces[0].current.tokens) == 6 and result.traces[0].current.stop == "length"
+
+
 def test_scores_are_the_log_softmax_at_each_target(gpt: Any) -> None:
     import torch
 

@@ -116,10 +116,9 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
     enc = fit_inputs(model, enc)
     generation = generation_settings(loaded, opts, "conversational")
     warnings = list(loaded.info.warnings)
-    fit_to_context(loaded, enc["input_ids"].shape[1], generation, warnings)
+    budget = fit_to_context(loaded, enc["input_ids"].shape[1], generation, warnings)
     config = generation.config
     prompt_ids = enc["input_ids"][0].tolist()
-    budget = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - len(prompt_ids)
     recorder, builder = StepRecorder(), TokenBuilder(tok, prompt_ids)
     messages = [ChatMessage(m["role"], m["content"]) for m in history]
     key, title, ends = remember(loaded), loaded.info.title, eos_ids(loaded, config)

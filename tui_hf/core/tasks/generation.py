@@ -63,20 +63,23 @@ def generation_settings(loaded: LoadedModel, opts: Mapping[str, Any] | None, tas
     return generation
 
 
-def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generation, warnings: list[str]) -> None:
-    """Keep prompt + new tokens within the model's positions: a clear message, not an index error."""
+def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generation, warnings: list[str]) -> int:
+    """Keep prompt + new tokens within the model's positions: a clear message, not an index error. Returns
+    how many new tokens the run may write."""
+    config = generation.config
+    wanted = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - prompt_tokens
     limit = loaded.info.max_positions
     if not limit:
-        return
+        return wanted
     if prompt_tokens >= limit:
         raise TaskInputError(f"the prompt is {prompt_tokens} tokens and this model reads at most {limit}: "
                              "shorten it (or start a new chat)")
-    config = generation.config
     room = limit - prompt_tokens
-    wanted = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - prompt_tokens
     if wanted > room:
         warnings.append(f"max_new_tokens cut from {wanted} to {room}: the model reads at most {limit} positions")
         config.max_new_tokens, config.max_length = room, None
+        return room
+    return wanted
 
 
 def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
@@ -113,9 +116,8 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
         raise TaskInputError("greedy decoding gives the same sequence every time: turn on Sample for several")
     warnings = list(loaded.info.warnings)
     prompt_ids = list(loaded.tokenizer(prompt)["input_ids"])
-    fit_to_context(loaded, len(prompt_ids), generation, warnings)
+    budget = fit_to_context(loaded, len(prompt_ids), generation, warnings)
     config = generation.config
-    budget = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - len(prompt_ids)
     pipe = pipeline_for(loaded, "text-generation")
     sequences: list[str] = []
     settings = shown(generation)
