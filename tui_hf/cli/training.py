@@ -199,7 +199,7 @@ def runs_command(args: argparse.Namespace) -> int:
             raise SpecError("--diff needs two or more runs")
         print(format_comparison(compare_runs([resolve_run(r, args.runs_dir) for r in args.diff], args.by)))
         return 0
-    runs = list(reversed(RunsWatcher(args.runs_dir).refresh()))  # oldest first, the newest at the bottom
+    runs = RunsWatcher(args.runs_dir).refresh()  # newest first, as the app's runs list
     if not runs:
         print(f"no runs in {runs_root(args.runs_dir)}")
         return 0
