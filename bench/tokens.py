@@ -42,7 +42,7 @@ def side_by_side() -> None:
 
     from tui_hf.core.hub import embedded_model_dir
     from tui_hf.core.tokens import breakdown
-    from tui_hf.ui.panes.tokens import wrap
+    from tui_hf.ui.inference.tokens import wrap
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     print("breakdown latency, all-MiniLM-L6-v2 WordPiece (best of N, ms)")
@@ -71,7 +71,7 @@ def stage_view() -> None:
 
     from tui_hf.core.hub import embedded_model_dir
     from tui_hf.core.tokenizer_stages import stages
-    from tui_hf.ui.panes.stages import stage_lines
+    from tui_hf.ui.inference.stages import stage_lines
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     print("\nstages view, all-MiniLM-L6-v2 WordPiece (best of N, ms)")

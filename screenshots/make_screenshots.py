@@ -101,10 +101,10 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
     from tui_hf.core.training.spec import DataSpec, TrainSpec
     from tui_hf.data import SENTIMENT_CSV
     from tui_hf.ui.app import AppSettings, make_app
-    from tui_hf.ui.panes.output import OutputPane
-    from tui_hf.ui.panes.job_form import NewJobScreen
-    from tui_hf.ui.panes.run_view import TrainingView
+    from tui_hf.ui.inference.output import OutputPane
     from tui_hf.ui.screens import ModelPicker
+    from tui_hf.ui.training.job_form import NewJobScreen
+    from tui_hf.ui.training.run_view import TrainingView
 
     out.mkdir(parents=True, exist_ok=True)
     models = build_models(work)

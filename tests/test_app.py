@@ -13,9 +13,9 @@ from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.core import hub
 from tui_hf.ui.app import make_app
-from tui_hf.ui.panes.compare import ComparePane
-from tui_hf.ui.panes.output import OutputPane
-from tui_hf.ui.panes.tokens import TokenTable, TokenTextView
+from tui_hf.ui.inference.compare import ComparePane
+from tui_hf.ui.inference.output import OutputPane
+from tui_hf.ui.inference.tokens import TokenTable, TokenTextView
 
 SIZE = (140, 44)
 

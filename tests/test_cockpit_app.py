@@ -23,8 +23,8 @@ from tests.test_cockpit import AtStep, drive_inline, make_run
 from tui_hf.core.training.chart import ChartOptions, build_chart
 from tui_hf.core.training.events import RunState, read_state
 from tui_hf.ui.app import make_app
-from tui_hf.ui.panes.cockpit import CompareRunsScreen, XrayScreen
-from tui_hf.ui.panes.run_view import TrainingView
+from tui_hf.ui.training.cockpit import CompareRunsScreen, XrayScreen
+from tui_hf.ui.training.run_view import TrainingView
 
 WIDE, SMALL = (200, 50), (80, 24)
 NAN_STEP = 3
@@ -184,7 +184,7 @@ def test_the_chart_options_draw_what_they_say() -> None:
 
 async def test_chart_options_change_the_plot(app_settings: Any, two_runs: tuple[Path, Path]) -> None:
     calm, _ = two_runs
-    from tui_hf.ui.attach import AttachApp
+    from tui_hf.ui.training.attach import AttachApp
 
     app = AttachApp(calm)
     async with app.run_test(size=SMALL) as pilot:

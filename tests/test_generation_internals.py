@@ -90,7 +90,7 @@ def test_sampled_steps_are_the_distribution_drawn_from(gpt: Any) -> None:
 def test_a_branch_continues_as_generate_does_from_the_edited_prefix(gpt: Any) -> None:
     import torch
 
-    from tui_hf.core.branching import fork, grow
+    from tui_hf.core.generation.branching import fork, grow
 
     result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 10, "do_sample": False})
     trace = result.traces[0]
@@ -125,7 +125,7 @@ def test_a_branch_continues_as_generate_does_from_the_edited_prefix(gpt: Any) ->
 
 
 def test_a_sampled_branch_samples_again_with_the_runs_seed(gpt: Any) -> None:
-    from tui_hf.core.branching import fork, grow
+    from tui_hf.core.generation.branching import fork, grow
 
     result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 8, "do_sample": True, "seed": 3})
     trace = result.traces[0]
@@ -136,8 +136,8 @@ def test_a_sampled_branch_samples_again_with_the_runs_seed(gpt: Any) -> None:
 
 
 def test_a_branch_needs_the_model_that_wrote_it(gpt: Any) -> None:
-    from tui_hf.core.branching import fork
     from tui_hf.core.errors import RunStateError
+    from tui_hf.core.generation.branching import fork
 
     result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 4, "do_sample": False})
     trace = result.traces[0]

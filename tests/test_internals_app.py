@@ -14,7 +14,7 @@ from textual.widgets import Checkbox, DataTable, Input, Select, TextArea
 from tests.conftest import wait_until
 from tests.helpers import PROMPT_TURN, TURNS, llama_like_tokenizer, text_of
 from tui_hf.ui.app import make_app
-from tui_hf.ui.panes.output import OutputPane
+from tui_hf.ui.inference.output import OutputPane
 
 WIDE, SMALL = (140, 44), (80, 24)
 
@@ -298,8 +298,8 @@ async def test_chat_template_warnings_at_80x24(app_settings: Any, bos_chat_dir: 
 
 def test_control_characters_in_generated_text_are_drawn_as_pictures() -> None:
     """A random model writes bells, carriage returns and escapes: raw, they would move the terminal's cursor."""
-    from tui_hf.core.trace import Branch, Trace, TracedToken
-    from tui_hf.ui.panes.trace import Block, Column, layout
+    from tui_hf.core.generation.trace import Branch, Trace, TracedToken
+    from tui_hf.ui.inference.trace import Block, Column, layout
 
     tokens = [TracedToken(k, t, t, 0.5) for k, t in enumerate(["a\x07", "\r", "\x1b[2J", "\x85b\nc"])]
     trace = Trace("", [], [Branch(0, None, 0, tokens)])

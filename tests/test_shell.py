@@ -11,8 +11,8 @@ from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.core.tasks import get_task
 from tui_hf.ui.app import make_app
+from tui_hf.ui.inference.output import OutputPane
 from tui_hf.ui.main import TABS
-from tui_hf.ui.panes.output import OutputPane
 
 WIDE, SMALL = (200, 50), (80, 24)
 TAB_KEYS = [(tab, key) for tab, _title, key in TABS]

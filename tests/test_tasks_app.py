@@ -13,8 +13,8 @@ from textual.widgets import Input, TextArea
 from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.ui.app import make_app
+from tui_hf.ui.inference.output import OutputPane
 from tui_hf.ui.messages import RunProgressed
-from tui_hf.ui.panes.output import OutputPane
 
 SIZE = (140, 44)
 QA_REFERENCE = Path(__file__).parent / "reference"  # tiny QA models and what transformers 4.57 answered

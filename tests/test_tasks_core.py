@@ -138,7 +138,8 @@ def test_t5_prefix_from_the_models_config(tiny_t5_dir: Path) -> None:
 def test_summarization_uses_the_models_task_specific_params(tiny_bart_dir: Path) -> None:
     import torch
 
-    from tui_hf.core.tasks.defaults import GIVEN, TASK_PARAMS, task_settings
+    from tui_hf.core.tasks.defaults import GIVEN, TASK_PARAMS
+    from tui_hf.core.tasks.forms import task_settings
 
     loaded = load(tiny_bart_dir, "summarization")
     settings = task_settings("summarization", loaded)
@@ -172,7 +173,8 @@ def test_text_generation_starts_from_the_models_generation_config(tmp_path: Path
     import torch
     from transformers import GenerationConfig
 
-    from tui_hf.core.tasks.defaults import MODEL, PIPELINE, task_settings
+    from tui_hf.core.tasks.defaults import MODEL, PIPELINE
+    from tui_hf.core.tasks.forms import task_settings
 
     path = tmp_path / "gpt2-greedy"
     shutil.copytree(tiny_gpt2_dir, path)
@@ -455,7 +457,8 @@ def test_zero_shot_scores_are_the_entailment_softmax(tiny_nli_dir: Path, multi_l
 def test_task_settings_for_every_task_name_each_field(tiny_gpt2_dir: Path, tiny_bert_cls_dir: Path) -> None:
     """The form's view: one Setting per field, the user's value marked as given."""
     from tui_hf.core.tasks import get_task
-    from tui_hf.core.tasks.defaults import GIVEN, TUI_HF, task_settings
+    from tui_hf.core.tasks.defaults import GIVEN, TUI_HF
+    from tui_hf.core.tasks.forms import task_settings
 
     loaded = load(tiny_gpt2_dir, "text-generation")
     settings = task_settings("text-generation", loaded, {"num_return_sequences": 2, "temperature": 0.3})

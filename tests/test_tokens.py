@@ -83,7 +83,7 @@ def test_the_coloured_text_wraps_wide_characters_by_their_cells(bert_tokenizer: 
     """CJK characters take two terminal cells: a line cut by characters would spill past the pane's edge."""
     from rich.cells import cell_len
 
-    from tui_hf.ui.panes.tokens import wrap
+    from tui_hf.ui.inference.tokens import wrap
 
     text = "東京は日本の首都です" * 3 + " and some ascii words"
     bd = breakdown(bert_tokenizer, [text])

@@ -17,9 +17,9 @@ from tests.helpers import text_of
 from tui_hf.core.training.events import pid_alive, read_state
 from tui_hf.core.training.job import job_pid, list_runs
 from tui_hf.ui.app import make_app
-from tui_hf.ui.attach import AttachApp
-from tui_hf.ui.panes.job_form import NewJobScreen
-from tui_hf.ui.panes.run_view import TrainingView
+from tui_hf.ui.training.attach import AttachApp
+from tui_hf.ui.training.job_form import NewJobScreen
+from tui_hf.ui.training.run_view import TrainingView
 
 SIZE = (150, 48)
 WIDE, SMALL = (200, 50), (80, 24)

@@ -11,7 +11,7 @@ from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.core.training.events import EventWriter
 from tui_hf.core.training.follow import Follower, duration, smooth, thin
-from tui_hf.ui.attach import AttachApp
+from tui_hf.ui.training.attach import AttachApp
 
 SIZE = (150, 48)
 

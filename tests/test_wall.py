@@ -39,9 +39,10 @@ def _absolute(module: str, node: ast.ImportFrom, is_package: bool) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def forbidden_imports(source: str, module: str, is_package: bool = False) -> list[str]:
-    """Every import of a FORBIDDEN package anywhere in `source` (module level, functions, classes, branches),
-    including importlib.import_module("...") and __import__("...") with a literal name."""
+def imported_names(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """Every name `source` imports, with its line: module level, functions, classes, branches, TYPE_CHECKING
+    blocks, and importlib.import_module("...") / __import__("...") with a literal name. A `from X import y`
+    gives both X and X.y (y may be a submodule)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         names: list[str] = []
@@ -55,10 +56,14 @@ def forbidden_imports(source: str, module: str, is_package: bool = False) -> lis
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
                 names = [node.args[0].value]
-        for name in names:
-            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN):
-                found.append(f"line {node.lineno}: {name}")
+        found += [(node.lineno, name) for name in names]
     return found
+
+
+def forbidden_imports(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Every import of a FORBIDDEN package anywhere in `source`."""
+    return [f"line {line}: {name}" for line, name in imported_names(source, module, is_package)
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
 
 
 def test_the_wall_sees_every_core_module() -> None:
@@ -120,3 +125,110 @@ def test_app_and_cli_start_without_torch_or_transformers() -> None:
 def test_task_help_answers_without_torch_or_transformers() -> None:
     loaded = _modules_after("from tui_hf.cli import main\nassert main(['run', 'question-answering', '--help']) == 0")
     assert "torch" not in loaded and "transformers" not in loaded
+
+
+# -- the two wings, and no circles -------------------------------------------------------------------------
+
+PACKAGE = CORE.parent
+
+
+def all_modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Which of our modules each module imports, anywhere in its source (a name that is a class or function
+    counts as its module). A package's own __init__ is not an edge from its submodules: Python runs it first
+    anyway, and it holds no code here that could close a circle."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for _, imported in imported_names(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name and not name.startswith(imported + "."):
+                targets.add(imported)
+        graph[name] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that reach each other (strongly connected components of two or more)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_circle_finder_sees_a_circle_through_a_function_level_import() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+    graph = {"m.x": {"m.y"}, "m.y": set()}
+    lazy = "def f():\n    from m.x import thing\n"
+    graph["m.y"] = {n for _, n in imported_names(lazy, "m.y")} & set(graph)
+    assert circles(graph) == [["m.x", "m.y"]]
+
+
+def test_no_two_modules_import_each_other_even_inside_functions() -> None:
+    found = circles(import_graph(all_modules()))
+    assert not found, f"import circles: {found}"
+
+
+# What each wing may not reach: training and inference are two products over the shared pieces
+# (models, hub, tokens, errors); a newcomer can change one without reading the other.
+WINGS = {
+    "tui_hf.core.training": ("tui_hf.core.tasks", "tui_hf.core.generation"),
+    "tui_hf.core.tasks": ("tui_hf.core.training",),
+    "tui_hf.core.generation": ("tui_hf.core.training",),
+    "tui_hf.ui.training": ("tui_hf.ui.inference",),
+    "tui_hf.ui.inference": ("tui_hf.ui.training",),
+}
+
+
+def wing_crossings(graph: dict[str, set[str]]) -> list[str]:
+    out = []
+    for name, targets in sorted(graph.items()):
+        for wing, barred in WINGS.items():
+            if name == wing or name.startswith(wing + "."):
+                out += [f"{name} -> {t}" for t in sorted(targets)
+                        if any(t == b or t.startswith(b + ".") for b in barred)]
+    return out
+
+
+def test_the_wing_check_sees_a_crossing() -> None:
+    assert wing_crossings({"tui_hf.ui.training.run_view": {"tui_hf.ui.inference.tokens"}}) == [
+        "tui_hf.ui.training.run_view -> tui_hf.ui.inference.tokens"]
+
+
+def test_the_wings_never_import_each_other() -> None:
+    assert not wing_crossings(import_graph(all_modules()))

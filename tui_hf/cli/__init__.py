@@ -14,24 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from tui_hf import __version__
+from tui_hf.cli.report import error_line, fail
 from tui_hf.cli.training import add_training_commands
 from tui_hf.core.device import DEVICE_CHOICES, DTYPE_CHOICES
 from tui_hf.core.errors import (
     EXIT_RUN,
-    OfflineError,
-    PickleOnlyError,
-    RemoteCodeError,
-    TargetNotEmptyError,
     TuiHfError,
 )
-
-# What the command line adds to a core error's message: the core names no flags, the CLI knows its own.
-HINTS: dict[type[TuiHfError], str] = {
-    PickleOnlyError: "pass --allow-pickle to load them anyway",
-    RemoteCodeError: "pass --trust-remote-code to allow it",
-    OfflineError: "try --model DIR or --model embedded",
-    TargetNotEmptyError: "pass --overwrite to write into it anyway",
-}
 
 
 class IntermixedParser(argparse.ArgumentParser):
@@ -131,19 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(score, sub=True)
     add_training_commands(sub)
     return parser
-
-
-def fail(message: str, code: int) -> int:
-    print(f"tui-hf: error: {message}", file=sys.stderr)
-    return code
-
-
-def error_line(exc: TuiHfError) -> str:
-    """The core's message, plus what to type about it on the command line."""
-    for cls in type(exc).__mro__:
-        if cls in HINTS:
-            return f"{exc} ({HINTS[cls]})"
-    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

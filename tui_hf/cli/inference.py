@@ -130,8 +130,8 @@ def save_command(args: argparse.Namespace, task: Any) -> int:
 
 
 def score_command(args: argparse.Namespace, task: Any) -> int:
-    """Each text scored on its own (core/scoring.py), printed as one JSON object."""
-    from tui_hf.core.scoring import score_text
+    """Each text scored on its own (core/generation/scoring.py), printed as one JSON object."""
+    from tui_hf.core.generation.scoring import score_text
 
     if args.top < 0:
         raise TaskInputError(f"--top takes a count of 0 or more, got {args.top}")

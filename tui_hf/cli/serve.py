@@ -19,7 +19,7 @@ import socket
 import sys
 from typing import Any
 
-from tui_hf.cli import fail
+from tui_hf.cli.report import fail
 from tui_hf.core.errors import EXIT_USAGE
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")

@@ -147,7 +147,7 @@ def one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[a
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
-        from tui_hf.cli import fail
+        from tui_hf.cli.report import fail
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.storage import is_storage_error, storage_error
 
@@ -226,7 +226,7 @@ def attach_command(args: argparse.Namespace) -> int:
 
         print(snapshot(resolve_run(args.run, args.runs_dir)))
         return 0
-    from tui_hf.ui.attach import AttachApp
+    from tui_hf.ui.training.attach import AttachApp
 
     app = AttachApp(resolve_run(args.run, args.runs_dir))
     app.run()

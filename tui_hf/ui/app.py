@@ -9,31 +9,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
+from tui_hf.ui.settings import DEFAULT_TEXT, AppSettings  # noqa: F401  (tests and scripts import them from here)
+
 BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted" / "ready" times to
-
-
-@dataclass
-class AppSettings:
-    task: str = "feature-extraction"
-    model: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    offline: bool = False
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    text: str = DEFAULT_TEXT
-    log_path: Path | None = None
-    runs_dir: Path | None = None  # default: ./runs or $TUI_HF_RUNS
-    debounce: float = 0.06  # seconds of quiet typing before the breakdown recomputes
 
 
 class TuiHfApp(App[int]):

@@ -22,9 +22,12 @@ from textual.widget import Widget
 from textual.widgets import Footer, Label, OptionList, TabbedContent, TabPane, Tabs
 
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
-from tui_hf.ui.controllers.model import ModelController
-from tui_hf.ui.controllers.run import RunController
-from tui_hf.ui.markup import escape
+from tui_hf.ui.inference.input import InputPane
+from tui_hf.ui.inference.model import ModelBox
+from tui_hf.ui.inference.model_controller import ModelController
+from tui_hf.ui.inference.output import HOOD_EMPTY, OutputPane
+from tui_hf.ui.inference.run_controller import RunController
+from tui_hf.ui.inference.tasks import TaskList
 from tui_hf.ui.messages import (
     LibraryLogged,
     LoadFailed,
@@ -37,14 +40,11 @@ from tui_hf.ui.messages import (
     RunProgressed,
     TokenizerLoaded,
 )
-from tui_hf.ui.panes.input import InputPane
-from tui_hf.ui.panes.model import ModelBox
-from tui_hf.ui.panes.output import HOOD_EMPTY, OutputPane
-from tui_hf.ui.panes.status import StatusBar
-from tui_hf.ui.panes.tasks import TaskList
+from tui_hf.ui.widgets.markup import escape
+from tui_hf.ui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from tui_hf.ui.app import AppSettings
+    from tui_hf.ui.settings import AppSettings
 
 # (tab id, title, key): the order of the tabs, their F-keys and the palette's "Show …" commands.
 TABS = (("tokens", "Tokens", "f2"), ("output", "Output", "f3"), ("hood", "Under the hood", "f4"),
@@ -117,15 +117,15 @@ class MainScreen(Screen[None]):
 
         The tokens pane too: it mounts right after the first frame, long before a tokenizer can arrive."""
         if tab == "tokens":
-            from tui_hf.ui.panes.tokens import TokensPane
+            from tui_hf.ui.inference.tokens import TokensPane
 
             return TokensPane(id="tokens-pane")
         if tab == "hood":
-            from tui_hf.ui.panes.output import HoodPane
+            from tui_hf.ui.inference.output import HoodPane
 
             return HoodPane(self.explanation, id="hood-pane")
         if tab == "compare":
-            from tui_hf.ui.panes.compare import ComparePane
+            from tui_hf.ui.inference.compare import ComparePane
 
             pane = ComparePane(self.settings.offline, self.settings.trust_remote_code, id="compare-pane")
             pane.tokenizer = self.model.tokenizer
@@ -133,10 +133,10 @@ class MainScreen(Screen[None]):
             pane.settings = self.tokens.settings()
             return pane
         if tab == "training":
-            from tui_hf.ui.panes.training import TrainingPane
+            from tui_hf.ui.training.training import TrainingPane
 
             return TrainingPane(self.settings.runs_dir, id="training-pane")
-        from tui_hf.ui.panes.log import LogPane
+        from tui_hf.ui.widgets.log import LogPane
 
         return LogPane(self.log_lines, id="log-pane")
 
@@ -241,7 +241,7 @@ class MainScreen(Screen[None]):
     def _show_model_values(self) -> None:
         """The model's own generation settings in the form, where the task takes them from the model."""
         from tui_hf.core.errors import TuiHfError
-        from tui_hf.core.tasks.defaults import task_settings
+        from tui_hf.core.tasks.forms import task_settings
 
         try:
             settings = task_settings(self.task_spec, self.model.loaded)

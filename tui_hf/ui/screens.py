@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui_hf.core.tasks.registry import TASKS
-from tui_hf.ui.markup import escape
+from tui_hf.ui.widgets.markup import escape
 
 SOURCE_TITLES = {"embedded": "Embedded", "run": "Finetuned runs", "cache": "Hugging Face cache", "recent": "Recent",
                  "hub": "Hub (most downloaded)"}

@@ -2,8 +2,8 @@
 
 The history is plain data the caller keeps and passes back (options["history"]), so the core stays
 stateless and a chat can be saved, replayed or reset by whoever holds it. The reply is recorded token by
-token (core/trace.py). With `score`, the conversation's replies are scored instead of a new one written
-(core/scoring.py); with `second_model`, another model answers the same conversation beside this one.
+token (core/generation/trace.py). With `score`, the conversation's replies are scored instead of a new one written
+(core/generation/scoring.py); with `second_model`, another model answers the same conversation beside this one.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
+from tui_hf.core.generation.scoring import ScoreResult
+from tui_hf.core.generation.settings import fit_to_context, generation_settings
+from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -26,8 +28,7 @@ from tui_hf.core.tasks.common import (
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import shown
-from tui_hf.core.tasks.generation import explain_steps, fit_to_context, generation_settings
-from tui_hf.core.trace import Trace
+from tui_hf.core.tasks.generation import explain_steps
 
 
 @dataclass
@@ -85,14 +86,14 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
                              "model such as HuggingFaceTB/SmolLM3-3B")
     messages = conversation(history, str(opts["system"] or ""), texts, score)
     if score:
-        from tui_hf.core.scoring import score_chat
+        from tui_hf.core.generation.scoring import score_chat
 
         return score_chat(loaded, messages, opts, cancel, explain=explain, history=history)
     if not messages or messages[-1]["role"] != "user":
         raise TaskInputError("type a message")
     result = reply(loaded, messages, opts, cancel, emit, explain=explain)
     if second:
-        from tui_hf.core.side_by_side import run_beside
+        from tui_hf.core.generation.side_by_side import run_beside
 
         run_beside(result, second, loaded, "conversational", opts, emit,
                    lambda model, options, partial: reply(model, messages, options, cancel, partial))
@@ -104,8 +105,7 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
     """The model's reply to `history` (which ends with the user's message), streamed and recorded."""
     import torch
 
-    from tui_hf.core.branching import remember
-    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
+    from tui_hf.core.generation.trace import Branch, Every, TokenBuilder, eos_ids, remember, stop_reason
 
     tok, model = loaded.tokenizer, loaded.model
     try:

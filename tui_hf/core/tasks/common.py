@@ -183,7 +183,7 @@ def run_stages(pipe: Any, inputs: Any, **kwargs: Any) -> tuple[list[Any], list[A
 
 
 TOP_STEPS = 5  # alternatives shown per generated token in "under the hood"
-TRACE_TOP = 10  # alternatives kept per generated token for the token cursor (core/trace.py)
+TRACE_TOP = 10  # alternatives kept per generated token for the token cursor (core/generation/trace.py)
 
 
 @dataclass

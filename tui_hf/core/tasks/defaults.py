@@ -1,8 +1,9 @@
 """A task's settings for a loaded model, and where each value comes from: the one place that decides them.
 
-Runners, the command line and the UI form all call `task_settings`. A registry field whose default is None
-means "the model's": its value comes from the model's `generation_config`, its `task_specific_params`, its
-tokenizer, or the pipeline transformers runs for the task, in the order transformers applies them.
+Runners call these; the UI form and the command line read them through `forms.task_settings`. A registry
+field whose default is None means "the model's": its value comes from the model's `generation_config`, its
+`task_specific_params`, its tokenizer, or the pipeline transformers runs for the task, in the order
+transformers applies them.
 
 Sequence-to-sequence tasks follow the transformers 4.57 pipelines (removed in 5): their defaults of 4 beams and
 256 new tokens; the model's generation_config for every key those defaults leave unset; the model's own
@@ -65,24 +66,7 @@ def given(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (options or {}).items() if v is not None and v != ""}
 
 
-def task_settings(spec: TaskSpec | str, loaded: LoadedModel,
-                  options: Mapping[str, Any] | None = None) -> dict[str, Setting]:
-    """Every setting of the task's form for this model: value and source, `options` applied on top."""
-    from tui_hf.core.tasks.registry import get_task
-
-    spec = get_task(spec) if isinstance(spec, str) else spec
-    if spec.name == "translation":
-        from tui_hf.core.tasks.translation import plan_translation
-
-        return plan_translation(loaded, options).generation.settings
-    if spec.name in SEQ2SEQ:
-        return seq2seq_generation(spec, loaded, spec.name, options).settings
-    if spec.name in CAUSAL:
-        return causal_generation(spec, loaded, options).settings
-    return _static(spec, given(options))
-
-
-def _static(spec: TaskSpec, user: dict[str, Any]) -> dict[str, Setting]:
+def static_settings(spec: TaskSpec, user: dict[str, Any]) -> dict[str, Setting]:
     return {f.name: Setting(user[f.name], GIVEN) if f.name in user else Setting(f.default, TUI_HF)
             for f in spec.fields}
 

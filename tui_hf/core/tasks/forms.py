@@ -1,10 +1,23 @@
-"""Typed values for task fields, from what a user typed in a form or on the command line."""
+"""What a task's form holds: typed values from what a user typed (in the app or on the command line), and
+every setting's value for a loaded model with where it comes from (tasks/defaults.py decides them)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from tui_hf.core.tasks.registry import InputField
+from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.defaults import (
+    CAUSAL,
+    SEQ2SEQ,
+    Setting,
+    causal_generation,
+    given,
+    seq2seq_generation,
+    static_settings,
+)
+from tui_hf.core.tasks.registry import InputField, TaskSpec, get_task
+from tui_hf.core.tasks.translation import plan_translation
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
@@ -32,3 +45,16 @@ def coerce(field: InputField, raw: Any) -> Any:
     if field.kind == "choice" and field.choices and text not in field.choices:
         raise ValueError(f"{field.label} must be one of {', '.join(field.choices)}, got {raw!r}")
     return raw
+
+
+def task_settings(spec: TaskSpec | str, loaded: LoadedModel,
+                  options: Mapping[str, Any] | None = None) -> dict[str, Setting]:
+    """Every setting of the task's form for this model: value and source, `options` applied on top."""
+    spec = get_task(spec) if isinstance(spec, str) else spec
+    if spec.name == "translation":
+        return plan_translation(loaded, options).generation.settings
+    if spec.name in SEQ2SEQ:
+        return seq2seq_generation(spec, loaded, spec.name, options).settings
+    if spec.name in CAUSAL:
+        return causal_generation(spec, loaded, options).settings
+    return static_settings(spec, given(options))

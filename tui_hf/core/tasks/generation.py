@@ -1,9 +1,9 @@
 """text-generation: the v5 pipeline, streamed token by token through TextIteratorStreamer.
 
 Settings start from the model's generation_config and the pipeline's own defaults (tasks/defaults.py).
-A logits processor records each step's next-token distribution as the run goes (core/trace.py: each token's
+A logits processor records each step's next-token distribution as the run goes (core/generation/trace.py: each token's
 probability, rank and top alternatives), for the coloured text, the token cursor and under the hood.
-With `score`, the prompt is scored instead (core/scoring.py); with `second_model`, another model runs the
+With `score`, the prompt is scored instead (core/generation/scoring.py); with `second_model`, another model runs the
 same prompt with the same settings and its result comes beside this one's.
 """
 
@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
+from tui_hf.core.generation.scoring import ScoreResult
+from tui_hf.core.generation.settings import fit_to_context, generation_settings
+from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.scoring import ScoreResult
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -29,9 +31,7 @@ from tui_hf.core.tasks.common import (
     stream_text,
     tensor_text,
 )
-from tui_hf.core.tasks.defaults import Generation, causal_generation, shown
-from tui_hf.core.tasks.registry import get_task
-from tui_hf.core.trace import Trace
+from tui_hf.core.tasks.defaults import Generation, shown
 
 
 @dataclass
@@ -48,40 +48,6 @@ class GenerationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def generation_settings(loaded: LoadedModel, opts: Mapping[str, Any] | None, task: str = "text-generation"
-                        ) -> Generation:
-    """The generation config for a causal run (model first, the user's values on top), checked."""
-    generation = causal_generation(get_task(task), loaded, opts)
-    config = generation.config
-    if config.max_new_tokens is not None and config.max_new_tokens < 1:
-        raise TaskInputError("Max new tokens must be at least 1")
-    if config.do_sample:
-        if config.temperature is not None and config.temperature <= 0:
-            raise TaskInputError("Temperature must be above 0 when sampling (turn Sample off for greedy)")
-        if config.top_p is not None and not 0 < config.top_p <= 1:
-            raise TaskInputError("Top p must be in (0, 1]")
-    return generation
-
-
-def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generation, warnings: list[str]) -> int:
-    """Keep prompt + new tokens within the model's positions: a clear message, not an index error. Returns
-    how many new tokens the run may write."""
-    config = generation.config
-    wanted = config.max_new_tokens if config.max_new_tokens is not None else (config.max_length or 20) - prompt_tokens
-    limit = loaded.info.max_positions
-    if not limit:
-        return wanted
-    if prompt_tokens >= limit:
-        raise TaskInputError(f"the prompt is {prompt_tokens} tokens and this model reads at most {limit}: "
-                             "shorten it (or start a new chat)")
-    room = limit - prompt_tokens
-    if wanted > room:
-        warnings.append(f"max_new_tokens cut from {wanted} to {room}: the model reads at most {limit} positions")
-        config.max_new_tokens, config.max_length = room, None
-        return room
-    return wanted
-
-
 def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None, emit: Emit | None = None, *,
         explain: bool = False) -> GenerationResult | ScoreResult:
@@ -89,12 +55,12 @@ def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None
     prompt = "\n".join(texts).strip("\n")
     score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
     if score:
-        from tui_hf.core.scoring import score_text
+        from tui_hf.core.generation.scoring import score_text
 
         return score_text(loaded, prompt, opts, cancel, explain=explain)
     result = generate(loaded, prompt, opts, cancel, emit, explain=explain)
     if second:
-        from tui_hf.core.side_by_side import run_beside
+        from tui_hf.core.generation.side_by_side import run_beside
 
         run_beside(result, second, loaded, "text-generation", opts, emit,
                    lambda model, options, partial: generate(model, prompt, options, cancel, partial))
@@ -105,8 +71,7 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
              emit: Emit | None = None, *, explain: bool = False) -> GenerationResult:
     from transformers import LogitsProcessorList, set_seed
 
-    from tui_hf.core.branching import remember
-    from tui_hf.core.trace import Branch, Every, TokenBuilder, eos_ids, stop_reason
+    from tui_hf.core.generation.trace import Branch, Every, TokenBuilder, eos_ids, remember, stop_reason
 
     if not prompt.strip():
         raise TaskInputError("type a prompt")

@@ -47,7 +47,7 @@ class TaskSpec:
         return _load(self.runner)
 
     def defaults(self) -> dict[str, Any]:
-        """The registry's defaults; None means "the model's" (tasks.defaults.task_settings gives the value
+        """The registry's defaults; None means "the model's" (tasks.forms.task_settings gives the value
         once a model is loaded)."""
         return {f.name: f.default for f in self.fields}
 
@@ -58,7 +58,7 @@ def _load(target: str) -> Callable[..., Any]:
 
 
 _T = "tui_hf.core.tasks."
-# A field whose default is None takes the model's value (tasks/defaults.py: task_settings says which).
+# A field whose default is None takes the model's value (tasks/forms.py: task_settings says which).
 _MODELS = "The model's unless set"
 _SCORE = ("Score the text instead of continuing it: each token's log-probability given the ones before it, "
           "and the perplexity")

@@ -12,8 +12,8 @@ from typing import Any
 
 from rich.style import Style
 
-from tui_hf.ui.markup import escape
-from tui_hf.ui.panes.tokens import Piece, TokenTextView
+from tui_hf.ui.inference.token_text import Piece, TokenTextView
+from tui_hf.ui.widgets.markup import escape
 
 SUPERVISED = Style(underline=True, bold=True)
 NOT_SUPERVISED = Style(color="#7a7a7a", bgcolor="#262626")

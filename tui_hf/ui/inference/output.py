@@ -64,7 +64,7 @@ class OutputPane(Vertical):
 
     def _show_trace(self, result: Any) -> None:
         """Results recorded token by token (generation, chat, scoring) are shown in the token cursor view
-        (ui/panes/trace.py), mounted the first time one comes; the rendered view stays up to date under it."""
+        (ui/inference/trace.py), mounted the first time one comes; the rendered view stays up to date under it."""
         panels = self.query("TracePanel")
         if result is None or self.raw or getattr(result, "traces", None) == [] or \
                 not any(getattr(result, name, None) for name in ("traces", "trace")):
@@ -79,7 +79,7 @@ class OutputPane(Vertical):
             panel.display, panel.disabled = True, False
             panel.show(result)  # type: ignore[attr-defined]
         else:
-            from tui_hf.ui.panes.trace import TracePanel
+            from tui_hf.ui.inference.trace import TracePanel
 
             # First in the pane (the button bar is docked on top): switching to Output focuses the text.
             self.mount(TracePanel(result, id="output-trace"), before=0)
@@ -94,11 +94,11 @@ class OutputPane(Vertical):
         if self.raw:
             from rich.syntax import Syntax
 
-            from tui_hf.ui.render import to_json
+            from tui_hf.ui.inference.render import to_json
 
             view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default"))
         else:
-            from tui_hf.ui.render import render_result  # the task modules load with the first result
+            from tui_hf.ui.inference.render import render_result  # the task modules load with the first result
 
             view.update(render_result(shown))
         self._show_trace(None if self.raw else shown)
@@ -112,7 +112,7 @@ class OutputPane(Vertical):
             event.button.label = "Rendered" if self.raw else "Raw JSON"
             self._draw()
         elif event.button.id == "output-copy" and self.result is not None:
-            from tui_hf.ui.render import to_json
+            from tui_hf.ui.inference.render import to_json
 
             self.app.copy_to_clipboard(to_json(self.result))
             self.notify("Result copied as JSON (terminal clipboard)", timeout=3)
@@ -145,6 +145,6 @@ class HoodPane(VerticalScroll):
         if isinstance(explanation, str):
             view.update(explanation)
         else:
-            from tui_hf.ui.render import render_explanation
+            from tui_hf.ui.inference.render import render_explanation
 
             view.update(render_explanation(explanation))

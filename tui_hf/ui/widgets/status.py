@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from tui_hf.ui.markup import escape
+from tui_hf.ui.widgets.markup import escape
 
 
 class StatusBar(Horizontal):

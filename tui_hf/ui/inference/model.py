@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from tui_hf.ui.markup import escape
+from tui_hf.ui.widgets.markup import escape
 
 
 class ModelBox(Vertical):

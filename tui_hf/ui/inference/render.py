@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tui_hf.core.scoring import ScoreResult
+from tui_hf.core.generation.scoring import ScoreResult
 from tui_hf.core.tasks.chat import ChatResult
 from tui_hf.core.tasks.classification import ClassificationResult
 from tui_hf.core.tasks.common import Explanation, to_jsonable
@@ -210,7 +210,7 @@ def render_seq2seq(result: Any) -> RenderableType:
 
 def traced_text(tokens: list[Any]) -> Text:
     """Tokens coloured by their probability (context tokens dim), as the token cursor view shows them."""
-    from tui_hf.ui.probability import probability_style
+    from tui_hf.ui.inference.probability import probability_style
 
     text = Text()
     for k, t in enumerate(tokens):

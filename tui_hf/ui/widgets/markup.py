@@ -2,7 +2,7 @@
 
 Textual reads any `[word]` as a tag, upper case too, so a tokenizer's `[UNK]` or `[MASK]` vanishes from an
 f-string unless escaped; `rich.markup.escape` only escapes what Rich would read as a tag (lower case), and
-Rich renderables (ui/render.py) keep using it.
+Rich renderables (ui/inference/render.py) keep using it.
 """
 
 from __future__ import annotations

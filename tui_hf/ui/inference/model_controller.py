@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from tui_hf.core.tasks.registry import TaskSpec
-    from tui_hf.ui.app import AppSettings
+    from tui_hf.ui.settings import AppSettings
 
 log = logging.getLogger("tui_hf.ui")
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
+from tui_hf.core.generation.trace import Alternative, Branch, Trace, TracedToken, token_texts
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.common import TRACE_TOP, Explanation, Step, check_cancel, tensor_text
-from tui_hf.core.trace import Alternative, Branch, Trace, TracedToken, token_texts
 
 ROWS = 256  # positions turned into probabilities at a time: a long text times a large vocabulary is gigabytes
 
@@ -107,7 +107,7 @@ def _summary(tokens: list[TracedToken]) -> tuple[int, float, float, float]:
 
 
 def _trace(loaded: LoadedModel, tokens: list[TracedToken], options: dict[str, Any], task: str) -> Trace:
-    from tui_hf.core.branching import remember
+    from tui_hf.core.generation.trace import remember
 
     # A fork from a scored position generates up to the scored text's length.
     return Trace(

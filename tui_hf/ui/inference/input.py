@@ -16,8 +16,8 @@ from textual.widgets.text_area import Selection
 
 from tui_hf.core.tasks.forms import coerce
 from tui_hf.core.tasks.registry import InputField, TaskSpec
-from tui_hf.ui.choice import Choice
-from tui_hf.ui.markup import escape
+from tui_hf.ui.widgets.choice import Choice
+from tui_hf.ui.widgets.markup import escape
 
 MODELS = "model"  # a three-state field's "the model's own value"
 LONG_LINE = 10_000  # characters on one line beyond which the input stops soft-wrapping (see on_text_changed)

@@ -18,8 +18,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui_hf.ui.choice import Choice
-from tui_hf.ui.markup import escape
+from tui_hf.ui.training.colours import OVERLAY_STYLES
+from tui_hf.ui.widgets.choice import Choice
+from tui_hf.ui.widgets.markup import escape
 
 TRAINED = "bold #000000 on #5fd75f"  # a position the loss sees
 IGNORED = "#bcbcbc on #3a3a3a"  # a real token whose label is -100
@@ -230,7 +231,6 @@ class CompareRunsScreen(ModalScreen[None]):
         from textual_plot import PlotWidget
 
         from tui_hf.core.training.follow import smoothed, thin
-        from tui_hf.ui.panes.run_view import OVERLAY_STYLES
 
         self.query_one("#compare-runs-text", Static).update(Text(text))
         if self._plot is None:

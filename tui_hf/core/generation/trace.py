@@ -2,18 +2,24 @@
 model would have picked instead, and the branches a user made by choosing another token.
 
 Plain data (no tensors, no model): results carry it, the UI draws it, `to_jsonable` prints it. The model that
-made a trace is found again through `model_key` (core/branching.py) when a branch is continued.
+made a trace is found again through `model_key` (`remember` / `model_of` below) when a branch is continued,
+only while something else keeps that model loaded.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tui_hf.core.errors import RunStateError
 from tui_hf.core.tasks.common import DecodeStep
 from tui_hf.core.tokens import readable
+
+if TYPE_CHECKING:
+    from tui_hf.core.models import LoadedModel
 
 
 @dataclass
@@ -78,7 +84,7 @@ class Trace:
     options: dict[str, Any] = field(default_factory=dict)  # the run's settings: a fork continues with them
     task: str = "text-generation"
     max_new_tokens: int = 0  # a fork generates up to this many tokens after the prompt, in all
-    model_key: str = ""  # the loaded model that made it (core/branching.py keeps it while it is loaded)
+    model_key: str = ""  # the loaded model that made it (`remember` keeps it while it is loaded)
     model: str = ""  # its title, for people
 
     def branch(self, branch_id: int) -> Branch:
@@ -231,3 +237,20 @@ def eos_ids(loaded: Any, config: Any = None) -> set[int]:
     if value is None:
         return set()
     return set(value) if isinstance(value, (list, tuple)) else {int(value)}
+
+
+_MODELS: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()
+
+
+def remember(loaded: LoadedModel) -> str:
+    """A key under which forks find `loaded` again (while something else keeps it loaded)."""
+    key = f"{loaded.info.source}#{id(loaded)}"
+    _MODELS[key] = loaded
+    return key
+
+
+def model_of(trace: Trace) -> LoadedModel:
+    found = _MODELS.get(trace.model_key)
+    if found is None:
+        raise RunStateError("the model that wrote this text is no longer loaded: run again to branch from it")
+    return found

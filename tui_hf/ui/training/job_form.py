@@ -22,8 +22,8 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_hf.core.training.spec import ENGINES, TRAIN_TASKS
-from tui_hf.ui.choice import Choice
-from tui_hf.ui.markup import escape
+from tui_hf.ui.widgets.choice import Choice
+from tui_hf.ui.widgets.markup import escape
 
 # Labels for what the job supports (core/training/spec.py): a task or engine added there without a label here
 # fails at import, in every test that opens the dialog, instead of being left out of it.

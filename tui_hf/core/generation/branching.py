@@ -9,30 +9,22 @@ only be continued by that model while it is still loaded.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tui_hf.core.errors import RunStateError, TaskInputError
-from tui_hf.core.models import LoadedModel
-from tui_hf.core.trace import Branch, Every, TokenBuilder, Trace, TracedToken, eos_ids, stop_reason, token_texts
-
-_MODELS: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()
-
-
-def remember(loaded: LoadedModel) -> str:
-    """A key under which forks find `loaded` again (while something else keeps it loaded)."""
-    key = f"{loaded.info.source}#{id(loaded)}"
-    _MODELS[key] = loaded
-    return key
-
-
-def model_of(trace: Trace) -> LoadedModel:
-    found = _MODELS.get(trace.model_key)
-    if found is None:
-        raise RunStateError("the model that wrote this text is no longer loaded: run again to branch from it")
-    return found
+from tui_hf.core.errors import TaskInputError
+from tui_hf.core.generation.trace import (
+    Branch,
+    Every,
+    TokenBuilder,
+    Trace,
+    TracedToken,
+    eos_ids,
+    model_of,
+    stop_reason,
+    token_texts,
+)
 
 
 def fork(trace: Trace, branch_id: int, position: int, token_id: int) -> Branch:
@@ -68,8 +60,8 @@ def grow(
     import torch
     from transformers import LogitsProcessorList, StoppingCriteria, set_seed
 
+    from tui_hf.core.generation.settings import generation_settings
     from tui_hf.core.tasks.common import StepRecorder, cancel_criteria
-    from tui_hf.core.tasks.generation import generation_settings
 
     loaded = model_of(trace)
     tok = loaded.tokenizer

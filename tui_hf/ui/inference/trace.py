@@ -1,7 +1,7 @@
 """Generated (or scored) text you can see into: each token coloured by its probability, a token cursor that
 shows the alternatives the model weighed there, and branches made by choosing one of them.
 
-The data is the core's (core/trace.py: traces with branches); this module lays it out and dispatches keys.
+The data is the core's (core/generation/trace.py: traces with branches); this module lays it out and dispatches keys.
 `TokenStream` is a Line-API view of one model's output (one block per sequence); `TracePanel` holds one
 stream per model (two side by side with a second model), the detail of the token under the cursor, and the
 worker that grows a new branch.
@@ -27,10 +27,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from tui_hf.core.trace import Trace, TracedToken
-from tui_hf.ui.cells import fit_cells
-from tui_hf.ui.markup import escape
-from tui_hf.ui.probability import legend, probability_style
+from tui_hf.core.generation.trace import Trace, TracedToken
+from tui_hf.ui.inference.probability import legend, probability_style
+from tui_hf.ui.widgets.cells import fit_cells
+from tui_hf.ui.widgets.markup import escape
 
 STYLE_CURSOR = Style(color="#000000", bgcolor="#ffd75f", bold=True, underline=True)
 STYLE_LEAD = Style(color="#8a8a8a")
@@ -74,7 +74,7 @@ def _short_lead(prompt: str) -> str:
 
 def columns_of(result: Any) -> list[Column] | None:
     """The columns to show for a result recorded token by token; None for any other result."""
-    from tui_hf.core.scoring import ScoreResult
+    from tui_hf.core.generation.scoring import ScoreResult
     from tui_hf.core.tasks.chat import ChatResult
     from tui_hf.core.tasks.generation import GenerationResult
 
@@ -94,7 +94,7 @@ def columns_of(result: Any) -> list[Column] | None:
 
 
 def _generation_column(result: Any) -> Column:
-    from tui_hf.ui.render import settings_line, warnings_block
+    from tui_hf.ui.inference.render import settings_line, warnings_block
 
     many = len(result.traces) > 1
     blocks = [
@@ -107,7 +107,7 @@ def _generation_column(result: Any) -> Column:
 
 
 def _chat_column(result: Any) -> Column:
-    from tui_hf.ui.render import settings_line, warnings_block
+    from tui_hf.ui.inference.render import settings_line, warnings_block
 
     lead: list[tuple[str, Style]] = []
     for m in result.messages[:-1]:
@@ -122,7 +122,7 @@ def _chat_column(result: Any) -> Column:
 
 
 def _score_head(result: Any) -> tuple[list[Any], list[Any]]:
-    from tui_hf.ui.render import score_summary, warnings_block
+    from tui_hf.ui.inference.render import score_summary, warnings_block
 
     return warnings_block(result.warnings) + score_summary(result)[:1], score_summary(result)[1:]
 
@@ -565,8 +565,8 @@ class TracePanel(Vertical):
 
     def on_token_stream_choose(self, message: TokenStream.Choose) -> None:
         message.stop()
-        from tui_hf.core.branching import fork
         from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.generation.branching import fork
 
         column = self.columns[message.stream.index]
         trace = column.blocks[message.block].trace
@@ -596,8 +596,8 @@ class TracePanel(Vertical):
 
     @work(thread=True, exclusive=True, group="branch", exit_on_error=False, description="grow a branch")
     def _grow(self, trace: Trace, branch: Any, cancel: threading.Event) -> None:
-        from tui_hf.core.branching import grow
         from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.generation.branching import grow
 
         def emit(partial: Any) -> None:
             if not cancel.is_set():

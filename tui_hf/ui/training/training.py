@@ -16,7 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from tui_hf.ui.panes.run_view import STATUS_COLOURS, TrainingView
+from tui_hf.ui.training.colours import STATUS_COLOURS
+from tui_hf.ui.training.run_view import TrainingView
 
 REFRESH_SECONDS = 2.0
 COLUMNS = ("run", "status", "step", "loss", "best")  # newest first: the run names start with their date
@@ -121,7 +122,7 @@ class TrainingPane(Vertical):
 
     @on(Button.Pressed, "#train-new")
     def action_new_job(self) -> None:
-        from tui_hf.ui.panes.job_form import NewJobScreen
+        from tui_hf.ui.training.job_form import NewJobScreen
 
         model = getattr(self.app.settings, "model", None) or "embedded"
         self.app.push_screen(NewJobScreen(self.runs_dir, model), self._started)
@@ -139,7 +140,7 @@ class TrainingPane(Vertical):
 
     def action_compare(self) -> None:
         """The run under the cursor against the one shown (with the cursor on the shown run: every run)."""
-        from tui_hf.ui.panes.cockpit import CompareRunsScreen
+        from tui_hf.ui.training.cockpit import CompareRunsScreen
 
         view = self.query_one(TrainingView)
         table = self.query_one("#train-runs", DataTable)

@@ -21,16 +21,11 @@ from textual.widgets import Button, Checkbox, ProgressBar, Static
 
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
 from tui_hf.core.training.follow import Follower, duration
-from tui_hf.ui.choice import Choice
-from tui_hf.ui.markup import escape
+from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
+from tui_hf.ui.widgets.choice import Choice
+from tui_hf.ui.widgets.markup import escape
 
 POLL_SECONDS = 0.5
-OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
-ROLE_STYLES = {"raw": "#555555", "smoothed": "bold #ffffff", "eval": "bold #ff5f5f", "lr": "#5fd75f"}
-STATUS_COLOURS = {"running": "green", "finished": "#5fafff", "failed": "red", "died": "red", "stopped": "yellow",
-                  "stopping": "yellow", "preparing": "cyan", "starting": "cyan"}
-
-
 class TrainingView(Vertical):
     """One run, live: status, progress with ETA, throughput, memory, loss curves, evaluation metrics."""
 
@@ -278,7 +273,7 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-early")
     def _early(self) -> None:
-        from tui_hf.ui.panes.cockpit import EarlyStopScreen
+        from tui_hf.ui.training.cockpit import EarlyStopScreen
 
         def chosen(choice: tuple[str, int] | None) -> None:
             if choice is None:
@@ -295,7 +290,7 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-xray")
     def action_xray(self) -> None:
-        from tui_hf.ui.panes.cockpit import XrayScreen
+        from tui_hf.ui.training.cockpit import XrayScreen
 
         if self.follower is None:
             return

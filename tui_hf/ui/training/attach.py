@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header
 
-from tui_hf.ui.panes.run_view import TrainingView
+from tui_hf.ui.training.run_view import TrainingView
 
 
 class AttachApp(App[int]):

@@ -20,8 +20,8 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import TokenizeSettings
-from tui_hf.ui.markup import escape
-from tui_hf.ui.panes.tokens import TokenTextView
+from tui_hf.ui.inference.token_text import TokenTextView
+from tui_hf.ui.widgets.markup import escape
 
 SLOTS = "abcd"  # split views: #compare-a (the app's tokenizer), #compare-b ...
 COLUMNS = ("", "tokenizer", "tokens", "chars/tok", "unk", "vocab", "round trip")
