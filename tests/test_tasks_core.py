@@ -467,3 +467,24 @@ def test_task_settings_for_every_task_name_each_field(tiny_gpt2_dir: Path, tiny_
     assert settings["temperature"].value == 0.3 and settings["seed"] == type(settings["seed"])(0, TUI_HF)
     loaded = load(tiny_bert_cls_dir, "token-classification")
     assert task_settings("ner", loaded)["aggregation_strategy"].value == "simple"
+
+
+def test_every_task_reference_resolves_to_a_runner_of_the_contract() -> None:
+    import inspect
+
+    from tui_hf.core.tasks.registry import RUNNER_PARAMETERS, TASKS
+
+    for spec in TASKS.values():
+        runner = spec.load_runner()
+        params = inspect.signature(runner).parameters
+        assert tuple(params) == RUNNER_PARAMETERS, spec.name
+        assert params["explain"].kind is inspect.Parameter.KEYWORD_ONLY, spec.name
+        assert runner.__module__ == f"tui_hf.core.tasks.{spec.runner.module}"
+
+
+def test_a_runner_off_the_contract_is_refused_at_its_first_load() -> None:
+    from tui_hf.core.tasks.registry import RunnerRef
+
+    # tasks.common.check_cancel is a function of the tasks package that is not a runner.
+    with pytest.raises(TypeError, match="a Runner takes"):
+        RunnerRef("common", "check_cancel").load()

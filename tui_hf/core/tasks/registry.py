@@ -7,11 +7,14 @@ The UI builds its input form and output view from these declarations, and the co
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tui_hf.core.errors import UnknownTaskError
+
+if TYPE_CHECKING:
+    from tui_hf.core.tasks.common import Runner
 
 FieldKind = Literal["text", "int", "float", "bool", "choice"]
 
@@ -36,15 +39,15 @@ class TaskSpec:
     summary: str
     model_class: str  # the transformers Auto class that loads a model for this task
     default_model: str  # the hub id Hugging Face uses for this task
-    runner: str  # "module:function", a tasks.common.Runner: (loaded, texts, options, cancel, emit, *, explain)
+    runner: RunnerRef  # where the runner lives; imported on first use, so listing tasks imports no torch
     aliases: tuple[str, ...] = ()
     pipeline: str | None = None  # the transformers 5 pipeline used, None where v5 removed it
     text_label: str = "Text"
     batch: bool = True  # one input per line makes a batch
     fields: tuple[InputField, ...] = ()
 
-    def load_runner(self) -> Callable[..., Any]:
-        return _load(self.runner)
+    def load_runner(self) -> Runner:
+        return self.runner.load()
 
     def defaults(self) -> dict[str, Any]:
         """The registry's defaults; None means "the model's" (tasks.forms.task_settings gives the value
@@ -52,12 +55,32 @@ class TaskSpec:
         return {f.name: f.default for f in self.fields}
 
 
-def _load(target: str) -> Callable[..., Any]:
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+# The parameters every runner takes, in this order (tasks.common.Runner); `explain` keyword-only.
+RUNNER_PARAMETERS = ("loaded", "texts", "options", "cancel", "emit", "explain")
 
 
-_T = "tui_hf.core.tasks."
+@dataclass(frozen=True)
+class RunnerRef:
+    """A task's runner, named and imported lazily (the task modules import torch and transformers): `load`
+    returns it typed as a `Runner`, and refuses one whose parameters do not follow that contract, so a
+    runner that drifts fails at its first load (and in tests/test_tasks_core.py for every task) rather than
+    with a TypeError mid-run."""
+
+    module: str  # under tui_hf.core.tasks
+    function: str = "run"
+
+    def load(self) -> Runner:
+        found = getattr(importlib.import_module(f"tui_hf.core.tasks.{self.module}"), self.function)
+        params = inspect.signature(found).parameters
+        names = tuple(params)
+        if names != RUNNER_PARAMETERS or params["explain"].kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{self} takes {names}: a Runner takes {RUNNER_PARAMETERS}, explain keyword-only")
+        return found  # type: ignore[no-any-return]  (checked against the contract just above)
+
+    def __str__(self) -> str:
+        return f"tui_hf.core.tasks.{self.module}:{self.function}"
+
+
 # A field whose default is None takes the model's value (tasks/forms.py: task_settings says which).
 _MODELS = "The model's unless set"
 _SCORE = ("Score the text instead of continuing it: each token's log-probability given the ones before it, "
@@ -76,7 +99,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Embeddings: one vector per token, pooled per input; cosine similarity between inputs.",
             model_class="AutoModel",
             default_model="distilbert/distilbert-base-cased",
-            runner=_T + "embedding:run",
+            runner=RunnerRef("embedding"),
             pipeline="feature-extraction",
             fields=(
                 InputField("pooling", "Pooling", "choice", "mean", "How token vectors become one vector",
@@ -91,7 +114,7 @@ TASKS: dict[str, TaskSpec] = {
             aliases=("sentiment-analysis",),
             model_class="AutoModelForSequenceClassification",
             default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-            runner=_T + "classification:run",
+            runner=RunnerRef("classification"),
             pipeline="text-classification",
         ),
         TaskSpec(
@@ -101,7 +124,7 @@ TASKS: dict[str, TaskSpec] = {
             aliases=("ner",),
             model_class="AutoModelForTokenClassification",
             default_model="dbmdz/bert-large-cased-finetuned-conll03-english",
-            runner=_T + "token_classification:run",
+            runner=RunnerRef("token_classification"),
             pipeline="token-classification",
             fields=(
                 InputField("aggregation_strategy", "Aggregation", "choice", "simple",
@@ -115,7 +138,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Extract the answer span to a question from a context (sliding windows for long ones).",
             model_class="AutoModelForQuestionAnswering",
             default_model="distilbert/distilbert-base-cased-distilled-squad",
-            runner=_T + "qa:run",
+            runner=RunnerRef("qa"),
             text_label="Question",
             batch=False,
             fields=(
@@ -139,7 +162,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Predict the masked token; top candidates with scores.",
             model_class="AutoModelForMaskedLM",
             default_model="distilbert/distilroberta-base",
-            runner=_T + "fill_mask:run",
+            runner=RunnerRef("fill_mask"),
             pipeline="fill-mask",
             fields=(InputField("top_k", "Top k", "int", 5, "Candidates per mask"),),
         ),
@@ -149,7 +172,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Condense a text with a sequence-to-sequence model.",
             model_class="AutoModelForSeq2SeqLM",
             default_model="sshleifer/distilbart-cnn-12-6",
-            runner=_T + "seq2seq:summarize",
+            runner=RunnerRef("seq2seq", "summarize"),
             fields=(
                 InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
                 InputField("min_new_tokens", "Min new tokens", "int", None, _MODELS),
@@ -164,7 +187,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Translate with T5 prefixes or a multilingual model's language codes.",
             model_class="AutoModelForSeq2SeqLM",
             default_model="google-t5/t5-base",
-            runner=_T + "seq2seq:translate",
+            runner=RunnerRef("seq2seq", "translate"),
             fields=(
                 InputField("src_lang", "Source language", "text", None,
                            "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS),
@@ -180,7 +203,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Any instruction to a sequence-to-sequence model.",
             model_class="AutoModelForSeq2SeqLM",
             default_model="google-t5/t5-base",
-            runner=_T + "seq2seq:text2text",
+            runner=RunnerRef("seq2seq", "text2text"),
             fields=(
                 InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
                 InputField("num_beams", "Beams", "int", None, _MODELS),
@@ -192,7 +215,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Continue a prompt, streamed token by token.",
             model_class="AutoModelForCausalLM",
             default_model="HuggingFaceTB/SmolLM3-3B",
-            runner=_T + "generation:run",
+            runner=RunnerRef("generation"),
             text_label="Prompt",
             batch=False,
             pipeline="text-generation",
@@ -213,7 +236,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Score labels you choose, through an NLI model.",
             model_class="AutoModelForSequenceClassification",
             default_model="facebook/bart-large-mnli",
-            runner=_T + "zero_shot:run",
+            runner=RunnerRef("zero_shot"),
             pipeline="zero-shot-classification",
             fields=(
                 InputField("candidate_labels", "Labels", "text", "education, politics, business",
@@ -228,7 +251,7 @@ TASKS: dict[str, TaskSpec] = {
             summary="Chat over the model's chat template; replies stream, history is kept.",
             model_class="AutoModelForCausalLM",
             default_model="HuggingFaceTB/SmolLM3-3B",
-            runner=_T + "chat:run",
+            runner=RunnerRef("chat"),
             text_label="Message",
             batch=False,
             fields=(
