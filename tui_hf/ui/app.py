@@ -17,6 +17,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tui_hf.ui.guard import KeepsRunning
+
 DEFAULT_TEXT = "Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
 BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted" / "ready" times to
 
@@ -34,9 +36,10 @@ class AppSettings:
     log_path: Path | None = None
     runs_dir: Path | None = None  # default: ./runs or $TUI_HF_RUNS
     debounce: float = 0.06  # seconds of quiet typing before the breakdown recomputes
+    keep_running_on_error: bool = True  # a bug is logged and shown; False: Textual's traceback and exit (tests)
 
 
-class TuiHfApp(App[int]):
+class TuiHfApp(KeepsRunning, App[int]):
     CSS_PATH = "app.tcss"
     # Small terminals (80x24 over SSH) get a slimmer layout: see the -narrow / -short rules in app.tcss.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -51,6 +54,8 @@ class TuiHfApp(App[int]):
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or AppSettings()
+        self.keep_running_on_error = self.settings.keep_running_on_error
+        self.log_path = self.settings.log_path
 
     @property
     def main(self) -> Any:

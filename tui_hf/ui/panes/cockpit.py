@@ -124,10 +124,12 @@ class XrayScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="xray", exit_on_error=False)
     def _load(self, step: int) -> None:
-        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.errors import RunStateError, TuiHfError
         from tui_hf.core.training.xray import xray
 
         try:
+            if not self.run_dir.is_dir():
+                raise RunStateError(f"{self.run_dir.name} is gone (deleted or moved): no batch to show")
             shown: Any = render_xray(xray(self.run_dir, step))
         except TuiHfError as exc:
             shown = Text(str(exc), style="red")
@@ -216,10 +218,13 @@ class CompareRunsScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="compare-runs", exit_on_error=False)
     def _load(self, axis: str) -> None:
-        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.errors import RunStateError, TuiHfError
         from tui_hf.core.training.compare import compare_runs, format_comparison
 
         try:
+            gone = [p.name for p in self.run_dirs if not p.is_dir()]
+            if gone:  # deleted since the dialog opened: no curve is better than a frozen one
+                raise RunStateError(f"{', '.join(gone)} is gone (deleted or moved): close this and compare again")
             comparison = compare_runs(list(self.run_dirs), axis)
         except TuiHfError as exc:
             self.app.call_from_thread(self.query_one("#compare-runs-text", Static).update, Text(str(exc), "red"))
