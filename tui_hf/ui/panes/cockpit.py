@@ -169,11 +169,15 @@ class EarlyStopScreen(ModalScreen[tuple[str, int] | None]):
 
     @on(Button.Pressed, "#early-arm")
     def _arm(self) -> None:
-        raw = self.query_one("#early-patience", Input).value.strip()
-        if not raw.isdigit() or int(raw) < 1:
-            self.notify("patience must be 1 evaluation or more", severity="warning")
+        from tui_hf.core.errors import SpecError
+        from tui_hf.core.training.control import check_patience
+
+        try:
+            patience = check_patience(self.query_one("#early-patience", Input).value)
+        except SpecError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
             return
-        self.dismiss((str(self.query_one("#early-metric", Choice).value), int(raw)))
+        self.dismiss((str(self.query_one("#early-metric", Choice).value), patience))
 
     @on(Button.Pressed, "#early-disarm")
     def _disarm(self) -> None:
