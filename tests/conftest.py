@@ -196,11 +196,12 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
 
 @pytest.fixture
 def app_settings(tmp_path: Path) -> Callable[..., Any]:
-    """AppSettings with an isolated log file; keyword arguments override."""
+    """AppSettings with an isolated log file; keyword arguments override. A bug in the app fails the test at
+    once (Textual's traceback) unless the test asks for the user's behaviour, keep_running_on_error=True."""
     from tui_hf.ui.app import AppSettings
 
     def make(**overrides: Any) -> Any:
-        return AppSettings(log_path=tmp_path / "tui-hf.log", **overrides)
+        return AppSettings(**{"log_path": tmp_path / "tui-hf.log", "keep_running_on_error": False, **overrides})
 
     return make
 

@@ -232,6 +232,18 @@ def test_no_input_at_all_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     assert "no input" in _assert_one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("stdin", ["", "\n   \n"], ids=["empty", "blank-lines"])
+def test_score_with_nothing_on_stdin_exits_2(stdin: str, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`tui-hf score --model M < empty.txt`: README's exit 2 for an empty text, not 0 with no results."""
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert main(["score", "--model", str(tiny_gpt2_dir), "-"]) == EXIT_USAGE
+    out = capsys.readouterr()
+    assert out.out == "" and "no input" in _assert_one_line(out.err)
+
+
 def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(tiny_bert_cls_dir: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:

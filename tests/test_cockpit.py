@@ -237,6 +237,105 @@ def test_control_refused_when_run_is_not_running(tmp_path: Path, tiny_bert_cls_d
     assert not (run_dir / "control").exists()
 
 
+def drive_within(run_dir: Path, install: Callable[[Any], None] | None, seconds: float = 180) -> Any:
+    """drive_inline on a daemon thread: a job that hangs fails the test instead of hanging the suite."""
+    import threading
+
+    done: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            done["outcome"] = drive_inline(run_dir, install)
+        except BaseException as exc:  # handed to the test below
+            done["error"] = exc
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the job hung (still running after {seconds:.0f} s)"
+    if "error" in done:
+        raise done["error"]
+    return done["outcome"]
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+def test_control_entries_that_are_not_requests_are_refused_once_and_never_hang_the_job(
+        tmp_path: Path, tiny_bert_cls_dir: Path, engine: str) -> None:
+    """A FIFO and a directory named *.json, a request on a metric the run never reports, a fractional patience,
+    and an old spec armed on such a metric: each answered once as refused (naming what would work); the job
+    trains to its end; nothing the user put there is removed."""
+    import os
+
+    from tui_hf.core.training.storage import write_atomic
+
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, engine, f"odd-{engine}", max_steps=6)
+    spec = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
+    spec["early_stopping_metric"] = "eval_bogus"  # as a spec written before the metric was checked
+    (run_dir / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    folder = run_dir / "control"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.json")  # a plain open() of it blocks until a writer comes: never, here
+    (folder / "x.json").mkdir()
+
+    def act(step: int, out: Any) -> None:
+        if step == 2:  # as a script would write them: send_control refuses both before writing anything
+            write_atomic(folder / "2-bogus.json", json.dumps({"action": "early-stop", "metric": "eval_bogus",
+                                                              "patience": 1}))
+            write_atomic(folder / "3-half.json", json.dumps({"action": "early-stop", "metric": "eval_loss",
+                                                             "patience": 1.5}))
+
+    outcome = drive_within(run_dir, lambda model: AtStep(model).on_forward(act))
+    assert not outcome.stopped and outcome.step == 6
+    acks = events(run_dir, "control")
+    refused = [e["message"] for e in acks if e.get("refused")]
+    assert len(refused) == 5, refused  # one each, though the folder is listed at every one of the 6 steps
+    assert sum("fifo.json is a FIFO, not a request file" in m for m in refused) == 1
+    assert sum("x.json is a directory, not a request file" in m for m in refused) == 1
+    bogus = [e for e in acks if e.get("request") == "2-bogus.json"]
+    assert len(bogus) == 1 and bogus[0]["refused"] and bogus[0]["message"] == (
+        "early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss")
+    assert sum("3-half.json: not a request" in m and "patience must be a whole number of evaluations, 1 or more, "
+               "not 1.5" in m for m in refused) == 1
+    disarmed = [e for e in acks if e["via"] == "early-stopping"]
+    assert len(disarmed) == 1 and disarmed[0]["refused"] and "eval_bogus" in disarmed[0]["message"]
+    assert disarmed[0]["message"].endswith("it reports accuracy, f1, loss: disarmed")
+    assert sorted(p.name for p in folder.iterdir()) == ["fifo.json", "x.json"]  # left in place; requests consumed
+
+
+def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(tmp_path: Path,
+                                                                                tiny_bert_cls_dir: Path) -> None:
+    """`tui-hf control` and a request file share one check: both refuse patience 1.5, both accept 2."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.control import Control, Inbox
+    from tui_hf.core.training.spec import TrainSpec
+
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "steer")
+    bogus = tui_hf("control", str(run_dir), "early-stop", "--metric", "eval_bogus")
+    assert bogus.returncode == 2 and bogus.stderr.count("\n") == 1, bogus.stderr
+    assert "early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss" \
+        in bogus.stderr
+    half = tui_hf("control", str(run_dir), "early-stop", "--patience", "1.5")
+    assert half.returncode == 2 and "patience must be a whole number of evaluations, 1 or more, not 1.5" in half.stderr
+    assert not (run_dir / "control").exists()  # nothing queued on a refusal
+    whole = tui_hf("control", str(run_dir), "early-stop", "--metric", "f1", "--patience", "2")
+    assert whole.returncode == 2 and "not running" in whole.stderr  # past both checks: only the idle run stops it
+    # The same values from a request file.
+    folder = run_dir / "control"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps({"action": "early-stop", "metric": "f1", "patience": 2}))
+    (folder / "b.json").write_text(json.dumps({"action": "early-stop", "metric": "f1", "patience": 1.5}))
+    first, second = Inbox(run_dir).poll()
+    assert isinstance(first, Control) and first.patience == 2
+    assert isinstance(second, str) and "patience must be a whole number of evaluations, 1 or more, not 1.5" in second
+    # And in a spec: a metric its task never reports is refused before the run exists.
+    lm = TrainSpec.from_dict({"data": {"train": "x.jsonl"}, "task": "causal-lm", "early_stopping_metric": "f1"})
+    assert "early_stopping_metric: early stopping on 'f1': this run reports no such metric; it reports loss" \
+        in lm.problems()
+    assert not TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_metric": "f1"}).problems()
+    with pytest.raises(SpecError, match="early_stopping_patience must be a whole number"):
+        TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_patience": 1.5})
+
+
 # -- the batch X-ray ----------------------------------------------------------------------------------------
 
 
@@ -426,3 +525,19 @@ def test_a_spec_written_before_the_cockpit_still_loads(tmp_path: Path) -> None:
     assert (spec.sentinel, spec.record_batches, spec.eval_steps, spec.early_stopping_metric) == ("warn", True, 0, None)
     bad = TrainSpec.from_dict({**old, "sentinel": "explode"})
     assert "sentinel must be one of warn, save, stop, off" in bad.problems()
+
+
+def test_the_unused_extra_key_is_tolerated_empty_and_refused_with_content(tmp_path: Path) -> None:
+    """Every run made before `extra` was removed has "extra": {} in its spec.json: it still loads. A spec that
+    puts settings there is told they are not read, instead of having them silently ignored."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.spec import TrainSpec
+
+    base = {"data": {"train": "x.csv"}, "epochs": 3}
+    (tmp_path / "old.json").write_text(json.dumps({**base, "extra": {}}), encoding="utf-8")
+    spec = TrainSpec.load(tmp_path / "old.json")
+    assert spec.epochs == 3 and "extra" not in json.loads(spec.to_json())
+    (tmp_path / "new.json").write_text(json.dumps({**base, "extra": {"lora_rank": 8}}), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        TrainSpec.load(tmp_path / "new.json")
+    assert str(info.value) == f"{tmp_path / 'new.json'}: extra is not read by tui-hf (it never was): remove it"

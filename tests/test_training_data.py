@@ -184,7 +184,7 @@ def test_token_classification_rows_are_checked(tmp_path: Path, model: Path) -> N
     ({"data": {}}, "data.train is missing"),
     ([{"data": {"train": "x.csv"}}], "must be a JSON object"),
     ({"data": {"train": "x.csv"}, "replace_head": "yes"}, "replace_head must be true or false"),
-    ({"data": {"train": "x.csv"}, "extra": []}, "extra must be an object"),
+    ({"data": {"train": "x.csv"}, "extra": []}, "extra is not read by tui-hf (it never was): remove it"),
 ])
 def test_wrong_types_in_spec_json_are_one_message(raw: Any, what: str, tmp_path: Path) -> None:
     path = tmp_path / "spec.json"

@@ -12,10 +12,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp  # in the test extras: a missing one fails here, it is never skipped
 import pytest
-
-aiohttp = pytest.importorskip("aiohttp")
-pytest.importorskip("textual_serve")
+import textual_serve.server  # noqa: F401
 
 
 def free_port() -> int:
@@ -43,14 +42,8 @@ def server(tmp_path: Path) -> Iterator[tuple[int, str]]:
                 log.seek(0)
                 raise AssertionError(f"server did not start: {log.read()}")
             time.sleep(0.1)
-        while True:  # the URL is printed on startup, just before the socket accepts
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        # The URL is printed once the socket accepts: a script that read it connects at once.
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
         yield port, token
     finally:
         try:
@@ -60,6 +53,41 @@ def server(tmp_path: Path) -> Iterator[tuple[int, str]]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def test_the_address_is_printed_only_once_the_port_accepts_connections(tmp_path: Path) -> None:
+    """The server's own print, replaced by a connection attempt at the moment it prints: the kernel completes a
+    TCP handshake on a listening socket without the server's loop, so the attempt tells whether it listens."""
+    port = free_port()
+    script = tmp_path / "announce.py"
+    script.write_text(f'''
+import os, socket
+from tui_hf.cli.serve import make_server
+
+server = make_server("true", "localhost", {port}, "token", open_host=False)
+def at_print(*args, **kwargs):
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+        print("accepting", flush=True)
+    except OSError as exc:
+        print("not listening:", exc, flush=True)
+    os._exit(0)
+server.console.print = at_print
+server.serve()
+''')
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "accepting", proc.stdout + proc.stderr
+
+
+def test_a_port_in_use_is_one_line_and_no_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "tui_hf", "--serve", "--port", str(port), "--model", "embedded",
+                               "--task", "feature-extraction"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "token=" not in proc.stdout, proc.stdout
+    assert proc.stderr.count("\n") == 1 and "the port is in use" in proc.stderr, proc.stderr
 
 
 async def handshake(url: str, origin: str | None, host: str | None = None) -> int:

@@ -79,7 +79,10 @@ def read_texts(texts: list[str]) -> list[str]:
         return given
     if sys.stdin is None or sys.stdin.isatty():
         raise TaskInputError("no input: pass texts as arguments or pipe them on stdin")
-    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:  # `tui-hf score < empty.txt` is a mistake, not a result with nothing in it
+        raise TaskInputError("no input: stdin had no text (pass texts as arguments or pipe them, one per line)")
+    return texts
 
 
 def load_for(args: argparse.Namespace, task: Any, device: str) -> Any:

@@ -6,15 +6,18 @@ the server here adds three checks: a random token, printed in the URL, that the 
 must carry; an Origin that is the server's own (a cross-site page is refused at the handshake); and, unless
 --host opened it up, a Host header naming this machine's loopback (DNS rebinding is refused). It binds
 localhost unless --host says otherwise. textual-serve starts each app through a shell: every argument is
-quoted with shlex.
+quoted with shlex. The address is printed once the port accepts connections (textual-serve prints it just
+before the socket listens, so a script that read it could connect too early).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import secrets
 import shlex
+import signal
 import socket
 import sys
 from typing import Any
@@ -71,7 +74,6 @@ def make_server(command: str, host: str, port: int, token: str, open_host: bool)
                 web.get("/download/{key}", self.handle_download, name="download"),
                 web.static("/static", self.statics_path, name="static"),
             ])
-            app.on_startup.append(self.on_startup)
             app.on_shutdown.append(self.on_shutdown)
             return app
 
@@ -97,7 +99,22 @@ def make_server(command: str, host: str, port: int, token: str, open_host: bool)
                 raise web.HTTPForbidden(text="tui-hf: refused\n")
             return await super().handle_websocket(request)
 
-        async def on_startup(self, app: web.Application) -> None:
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's serve, with the address printed through aiohttp's `print` hook: it runs once every
+            socket listens (textual-serve prints from on_startup, before that)."""
+            self.debug = debug
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.request_exit)
+                except NotImplementedError:
+                    pass
+            web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
+                        print=lambda _text: self.announce())
+
+        def announce(self) -> None:
             shown = "localhost" if host in LOOPBACK else (socket.gethostname() if host in ("0.0.0.0", "::")
                                                           else host)
             self.console.print(f"tui-hf in the browser: http://{shown}:{port}/?token={token}", markup=False,
@@ -119,5 +136,12 @@ def serve(args: argparse.Namespace, task: str) -> int:
         return fail("--serve needs textual-serve: pip install 'tui-hf[serve]'", EXIT_USAGE)
     host = getattr(args, "host", None)
     token = secrets.token_urlsafe(24)
-    make_server(app_command(args, task), host or "localhost", args.port, token, open_host=bool(host)).serve()
+    try:
+        make_server(app_command(args, task), host or "localhost", args.port, token, open_host=bool(host)).serve()
+    except OSError as exc:  # binding failed: nothing was printed, nothing listens
+        import errno
+
+        why = "the port is in use: choose another with --port" if exc.errno == errno.EADDRINUSE else \
+            (exc.strerror or str(exc))
+        return fail(f"--serve cannot listen on {host or 'localhost'}:{args.port}: {why}", EXIT_USAGE)
     return 0

@@ -88,7 +88,9 @@ def add_training_commands(sub: Any) -> None:
     control.add_argument("action", choices=("save", "eval", "stop", "early-stop", "no-early-stop"))
     control.add_argument("--metric", default="eval_loss", help="early-stop: the eval metric to watch "
                                                                "(default eval_loss)")
-    control.add_argument("--patience", type=int, default=3, help="early-stop: evaluations without improvement")
+    # Checked by control.check_patience, as a request file's is (argparse's int would differ from it).
+    control.add_argument("--patience", default="3", help="early-stop: evaluations without improvement (a whole "
+                                                         "number, 1 or more)")
     control.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the acknowledgement "
                                                                   "(0: do not wait)")
     batch = sub.add_parser("batch", help="X-ray the batch a run trained at a step",

@@ -21,3 +21,4 @@ class AppSettings:
     log_path: Path | None = None
     runs_dir: Path | None = None  # default: ./runs or $TUI_HF_RUNS
     debounce: float = 0.06  # seconds of quiet typing before the breakdown recomputes
+    keep_running_on_error: bool = True  # a bug is logged and shown; False: Textual's traceback and exit (tests)

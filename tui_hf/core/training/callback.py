@@ -157,7 +157,7 @@ class TuiHfCallback(TrainerCallback):
                 self._stop(control, state, "control")
             elif c.action == "early-stop":
                 if self.can_evaluate:
-                    watch.ack(c, watch.arm(c))
+                    watch.arm(c)
                 else:
                     watch.ack(c, "no validation data: nothing to watch", refused=True)
             elif c.action == "no-early-stop":

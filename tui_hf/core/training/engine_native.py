@@ -183,7 +183,7 @@ class NativeEngine:
                 if self.prep.eval is None:
                     self.watch.ack(c, "no validation data: nothing to watch", refused=True)
                 else:
-                    self.watch.ack(c, self.watch.arm(c))
+                    self.watch.arm(c)
             elif c.action == "no-early-stop":
                 self.watch.ack(c, self.watch.disarm())
 

@@ -57,6 +57,27 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in metric or "perplexity" in metric or metric.endswith("error")
 
 
+def eval_metrics(task: str) -> tuple[str, ...]:
+    """What the app's engines report at each evaluation (eval_loss, and engine.metrics_from's for a classifier)."""
+    return ("eval_loss",) if task == "causal-lm" else ("eval_loss", "eval_accuracy", "eval_f1")
+
+
+def metric_key(metric: str) -> str:
+    """A metric as evaluations name it: `loss` and `eval_loss` are the same one."""
+    return metric if metric.startswith("eval_") else f"eval_{metric}"
+
+
+def unknown_metric(metric: str, known: Any) -> str | None:
+    """Why early stopping cannot watch `metric` among the `known` ones a run reports (None: it can).
+
+    Armed on a metric that never comes, early stopping would wait forever without a word."""
+    names = sorted(k for k in known if k.startswith("eval_"))
+    if not names or metric_key(metric) in names:
+        return None
+    return (f"early stopping on {metric!r}: this run reports no such metric; it reports "
+            f"{', '.join(k.removeprefix('eval_') for k in names)}")
+
+
 @dataclass
 class Sentinel:
     config: SentinelConfig = field(default_factory=SentinelConfig)
@@ -140,7 +161,7 @@ class EarlyStopping:
     bad: int = 0
 
     def __post_init__(self) -> None:
-        self.metric = self.metric if self.metric.startswith("eval_") else f"eval_{self.metric}"
+        self.metric = metric_key(self.metric)
         if self.lower_is_better is None:
             self.lower_is_better = lower_is_better(self.metric)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +61,6 @@ class TrainSpec:
     early_stopping_patience: int = 3
     record_batches: bool = True  # per step: sample indices and an input hash, for the batch X-ray
     predictions: int = 4  # validation examples predicted and recorded at each evaluation (0: none)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -71,6 +70,9 @@ class TrainSpec:
         """A spec from parsed JSON, every key and type checked. Raises SpecError naming each bad key."""
         if not isinstance(raw, dict):
             raise SpecError(f"{source} must be a JSON object ({{...}}), not {_kind(raw)}")
+        if raw.get("extra", None) == {}:
+            # Every spec.json written before `extra` was removed holds an empty one: those runs still load.
+            raw = {k: v for k, v in raw.items() if k != "extra"}
         problems = _unknown(raw, cls, source, "")
         data = raw.get("data")
         if "data" not in raw or data is None:
@@ -132,8 +134,19 @@ class TrainSpec:
             out.append("eval_steps must be 0 (each epoch) or more")
         if self.spike_factor <= 1 or self.grad_norm_factor <= 1 or self.stall_factor <= 1:
             out.append("spike_factor, grad_norm_factor and stall_factor must be above 1")
-        if self.worse_evals < 0 or self.early_stopping_patience < 1 or self.predictions < 0:
-            out.append("worse_evals and predictions must be 0 or more, early_stopping_patience at least 1")
+        if self.worse_evals < 0 or self.predictions < 0:
+            out.append("worse_evals and predictions must be 0 or more")
+        from tui_hf.core.training.control import check_patience
+        from tui_hf.core.training.sentinel import eval_metrics, unknown_metric
+
+        try:
+            check_patience(self.early_stopping_patience)  # the same rule as a request's patience
+        except SpecError as exc:
+            out.append(f"early_stopping_patience: {exc}")
+        if self.early_stopping_metric is not None and self.task in TRAIN_TASKS:
+            why = unknown_metric(self.early_stopping_metric, eval_metrics(self.task))
+            if why:
+                out.append(f"early_stopping_metric: {why}")
         if self.max_steps == 0 or self.max_steps < -1:
             out.append("max_steps must be above 0, or -1 to train for the given epochs")
         from tui_hf.core.device import DEVICE_CHOICES
@@ -151,7 +164,24 @@ class TrainSpec:
             out.append("text_column must name a column")
         if self.task != "causal-lm" and not self.data.label_column.strip():
             out.append("label_column must name a column")
+        out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
+        if self.seed < 0:
+            out.append("seed must be 0 or more")
         return out
+
+
+MAX_NUMBER = 2**31 - 1  # beyond any setting a run can use; torch, numpy and the step counts still hold it
+
+
+def _out_of_range(obj: Any, prefix: str) -> list[str]:
+    """Numbers no run can use: nan, inf or beyond MAX_NUMBER (epochs 1e308 overflowed only once the run existed)."""
+    out = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.type in ("int", "float") and isinstance(value, (int, float)) and (
+                isinstance(value, float) and math.isnan(value) or abs(value) > MAX_NUMBER):
+            out.append(f"{prefix}{f.name} must be a number up to {MAX_NUMBER:,}, not {str(value)[:24]}")
+    return out
 
 
 _JSON_KIND = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
@@ -164,7 +194,8 @@ def _kind(value: Any) -> str:
 
 def _unknown(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str]:
     known = {f.name for f in fields(cls)}
-    return [f"{source}: unknown key {prefix}{k}" for k in sorted(set(raw) - known, key=str)]
+    return [f"{source}: {prefix}extra is not read by tui-hf (it never was): remove it" if k == "extra" and not prefix
+            else f"{source}: unknown key {prefix}{k}" for k in sorted(set(raw) - known, key=str)]
 
 
 def _expected(cls: type, name: str) -> str:
@@ -186,12 +217,10 @@ def _typed(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str
             "int": isinstance(value, int) and not isinstance(value, bool) or (
                 isinstance(value, float) and math.isfinite(value) and value.is_integer()),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-            "dict[str, Any]": isinstance(value, dict),
         }.get(want, True)
         if not ok:
             what = {"str": "a string", "str | None": "a string or null", "TrainTask": "a string", "bool":
-                    "true or false", "int": "a whole number", "float": "a number",
-                    "dict[str, Any]": "an object"}[want]
+                    "true or false", "int": "a whole number", "float": "a number"}[want]
             out.append(f"{source}: {prefix}{f.name} must be {what}, not {_kind(value)} {json.dumps(value)[:40]}")
     return out
 

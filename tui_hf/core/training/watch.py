@@ -16,14 +16,16 @@ from typing import Any
 
 from tui_hf.core.training.control import Control, Inbox
 from tui_hf.core.training.events import EventWriter
-from tui_hf.core.training.sentinel import Alert, EarlyStopping, Sentinel, SentinelConfig
+from tui_hf.core.training.sentinel import Alert, EarlyStopping, Sentinel, SentinelConfig, unknown_metric
 
 
 class StepWatch:
     def __init__(self, run_dir: str | Path, writer: EventWriter, *, config: SentinelConfig | None = None,
                  task: str | None = None, collator: Any = None, record_batches: bool = True,
-                 early_stopping: EarlyStopping | None = None) -> None:
+                 early_stopping: EarlyStopping | None = None, metrics: list[str] | None = None) -> None:
         self.writer = writer
+        # The eval metrics this run reports: the engine's, or (a script's Trainer) those of its first evaluation.
+        self.metrics = list(metrics or [])
         self.config = config or SentinelConfig()
         self.sentinel = Sentinel(self.config) if self.config.policy != "off" else None
         self.task = task
@@ -131,6 +133,12 @@ class StepWatch:
     def evaluated(self, step: int, metrics: dict[str, float], training: bool = True) -> tuple[list[Alert], bool]:
         """(alerts, stop): a metric trending worse; whether armed early stopping ends training now."""
         alerts = self._report(self.sentinel.evaluation(step, metrics)) if self.sentinel is not None else []
+        if not self.metrics:
+            self.metrics = sorted(k for k in metrics if k.startswith("eval_"))
+        why = unknown_metric(self.early.metric, metrics) if self.early is not None else None
+        if why:  # armed before the run's metrics were known (a script's Trainer, an old spec): say so, once
+            self.early = None
+            self.writer.control_ack("early-stop", via="early-stopping", message=f"{why}: disarmed", refused=True)
         stop = False
         if training and self.early is not None and self.early.update(metrics):
             stop = True
@@ -154,10 +162,15 @@ class StepWatch:
         self.writer.control_ack(control.action, via="control", message=message, request=control.request,
                                 refused=refused or None)
 
-    def arm(self, control: Control) -> str:
+    def arm(self, control: Control) -> None:
+        """Arm early stopping as asked, or refuse a metric the run does not report; acknowledged either way."""
+        why = unknown_metric(control.metric or "eval_loss", self.metrics)
+        if why:
+            self.ack(control, why, refused=True)
+            return
         self.early = EarlyStopping(control.metric or "eval_loss", control.patience or 1)
-        return (f"early stopping armed: {self.early.metric.removeprefix('eval_')}, patience "
-                f"{self.early.patience} evaluation(s)")
+        self.ack(control, f"early stopping armed: {self.early.metric.removeprefix('eval_')}, patience "
+                          f"{self.early.patience} evaluation(s)")
 
     def disarm(self) -> str:
         was = self.early
@@ -177,5 +190,8 @@ def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
     spec = ctx.spec
     early = (EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience)
              if spec.early_stopping_metric else None)
+    from tui_hf.core.training.sentinel import eval_metrics
+
     return StepWatch(ctx.run_dir, ctx.writer, config=SentinelConfig.from_spec(spec), task=spec.task,
-                     collator=collator, record_batches=spec.record_batches, early_stopping=early)
+                     collator=collator, record_batches=spec.record_batches, early_stopping=early,
+                     metrics=list(eval_metrics(spec.task)))

@@ -125,10 +125,12 @@ class XrayScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="xray", exit_on_error=False)
     def _load(self, step: int) -> None:
-        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.errors import RunStateError, TuiHfError
         from tui_hf.core.training.xray import xray
 
         try:
+            if not self.run_dir.is_dir():
+                raise RunStateError(f"{self.run_dir.name} is gone (deleted or moved): no batch to show")
             shown: Any = render_xray(xray(self.run_dir, step))
         except TuiHfError as exc:
             shown = Text(str(exc), style="red")
@@ -168,11 +170,15 @@ class EarlyStopScreen(ModalScreen[tuple[str, int] | None]):
 
     @on(Button.Pressed, "#early-arm")
     def _arm(self) -> None:
-        raw = self.query_one("#early-patience", Input).value.strip()
-        if not raw.isdigit() or int(raw) < 1:
-            self.notify("patience must be 1 evaluation or more", severity="warning")
+        from tui_hf.core.errors import SpecError
+        from tui_hf.core.training.control import check_patience
+
+        try:
+            patience = check_patience(self.query_one("#early-patience", Input).value)
+        except SpecError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
             return
-        self.dismiss((str(self.query_one("#early-metric", Choice).value), int(raw)))
+        self.dismiss((str(self.query_one("#early-metric", Choice).value), patience))
 
     @on(Button.Pressed, "#early-disarm")
     def _disarm(self) -> None:
@@ -217,10 +223,13 @@ class CompareRunsScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="compare-runs", exit_on_error=False)
     def _load(self, axis: str) -> None:
-        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.errors import RunStateError, TuiHfError
         from tui_hf.core.training.compare import compare_runs, format_comparison
 
         try:
+            gone = [p.name for p in self.run_dirs if not p.is_dir()]
+            if gone:  # deleted since the dialog opened: no curve is better than a frozen one
+                raise RunStateError(f"{', '.join(gone)} is gone (deleted or moved): close this and compare again")
             comparison = compare_runs(list(self.run_dirs), axis)
         except TuiHfError as exc:
             self.app.call_from_thread(self.query_one("#compare-runs-text", Static).update, Text(str(exc), "red"))

@@ -34,6 +34,13 @@ class TrainingView(Vertical):
             super().__init__()
             self.path, self.task = path, task
 
+    class RunGone(Message):
+        """The followed run's directory went away (deleted or moved from another terminal)."""
+
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
     def __init__(self, run_dir: Path | None = None, *, can_try: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.follower: Follower | None = None
@@ -100,6 +107,11 @@ class TrainingView(Vertical):
     def poll(self) -> None:
         if self.follower is None or self._reading:
             return
+        if not self.follower.run_dir.is_dir():
+            self.run_gone()
+            return
+        if self.overlays and self._overlay_on:  # a run deleted meanwhile leaves the chart, not a frozen curve
+            self.overlays = {p: f for p, f in self.overlays.items() if p.is_dir()}
         self._reading = True
         self._read(self.follower, list(self.overlays.values()) if self._overlay_on else [])
 
@@ -119,7 +131,9 @@ class TrainingView(Vertical):
 
     async def _after_read(self, follower: Follower, changed: bool) -> None:
         self._reading = False
-        if follower is not self.follower:
+        if self.follower is not None and not self.follower.run_dir.is_dir():
+            self.run_gone()
+        elif follower is not self.follower:
             self._dirty = True  # another run was chosen meanwhile: draw that one
             self.poll()
         elif changed or self._dirty:
@@ -249,12 +263,39 @@ class TrainingView(Vertical):
 
     # -- steering ---------------------------------------------------------------------------------------
 
+    def run_gone(self) -> None:
+        """Say that the followed run is gone, stop following it, and tell the runs list (it drops the run)."""
+        if self.follower is None:
+            return
+        run_dir = self.follower.run_dir
+        self.follower = None
+        self._eta_text = ""
+        self.query_one("#run-header", Static).update(
+            f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown")
+        for wid in ("#run-eta", "#run-stats", "#run-evals"):
+            self.query_one(wid, Static).update("")
+        for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
+                    "#run-export"):
+            self.query_one(wid).disabled = True
+        self.notify(f"{run_dir.name} is gone (deleted or moved): nothing to do with it.", title="Run gone",
+                    severity="warning", markup=False)
+        self.post_message(self.RunGone(run_dir))
+
+    def _present(self) -> Path | None:
+        """The followed run's directory if it is still there (a button pressed after `tui-hf runs rm`)."""
+        if self.follower is None:
+            return None
+        if not self.follower.run_dir.is_dir():
+            self.run_gone()
+            return None
+        return self.follower.run_dir
+
     def steer(self, action: str, metric: str | None = None, patience: int | None = None) -> None:
         """Queue a request the job reads at its next step boundary; its acknowledgement shows in the list."""
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.control import Control, send_control
 
-        if self.follower is None:
+        if self._present() is None:
             return
         try:
             send_control(self.follower.run_dir, Control(action, metric=metric, patience=patience))
@@ -292,7 +333,7 @@ class TrainingView(Vertical):
     def action_xray(self) -> None:
         from tui_hf.ui.training.cockpit import XrayScreen
 
-        if self.follower is None:
+        if self._present() is None:
             return
         s = self.follower.state
         flagged = [a for a in s.alerts if a.get("step") is not None]
@@ -304,7 +345,7 @@ class TrainingView(Vertical):
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.job import request_stop
 
-        if self.follower:
+        if self._present() is not None:
             try:
                 request_stop(self.follower.run_dir)
             except TuiHfError as exc:
@@ -317,7 +358,7 @@ class TrainingView(Vertical):
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.job import resume
 
-        if self.follower:
+        if self._present() is not None:
             try:
                 plan = resume(self.follower.run_dir)
             except TuiHfError as exc:
@@ -330,7 +371,7 @@ class TrainingView(Vertical):
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.events import to_csv
 
-        if self.follower:
+        if self._present() is not None:
             out = self.follower.run_dir / "metrics.csv"
             try:
                 self.notify(f"Wrote {to_csv(self.follower.run_dir, out)} rows to {out}", markup=False)
@@ -339,11 +380,23 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
-        if self.follower and self.follower.state.final_path:
-            from tui_hf.core.training.job import inference_task
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.job import inference_task
 
-            self.post_message(self.TryModel(Path(self.follower.state.final_path),
-                                            inference_task(self.follower.run_dir)))
+        run_dir = self._present()
+        if run_dir is None or self.follower is None or not self.follower.state.final_path:
+            return
+        final = Path(self.follower.state.final_path)
+        try:
+            task = inference_task(run_dir)
+        except TuiHfError as exc:  # its spec.json deleted or edited since the run finished
+            self.notify(str(exc), title="Cannot try the model", severity="warning", markup=False)
+            return
+        if not final.is_dir():
+            self.notify(f"The model {run_dir.name} saved is gone: {final} is no longer there.",
+                        title="Cannot try the model", severity="warning", markup=False)
+            return
+        self.post_message(self.TryModel(final, task))
 
 
 STEER_SENT = {

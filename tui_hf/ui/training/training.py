@@ -113,6 +113,12 @@ class TrainingPane(Vertical):
     def _follow(self, run_dir: Path) -> None:
         self.query_one(TrainingView).follow(run_dir)
 
+    @on(TrainingView.RunGone)
+    def _run_gone(self, event: TrainingView.RunGone) -> None:
+        """Read the list again now, not at the next tick: it drops the run, and the view shows the newest."""
+        event.stop()
+        self.refresh_runs()
+
     @on(DataTable.RowSelected, "#train-runs")
     def _run_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -151,6 +157,12 @@ class TrainingPane(Vertical):
             self.notify("Pick a run in the list to compare with the one shown.", markup=False)
             return
         runs = [shown, Path(under)] if Path(under) != shown else known[:5]
+        gone = [p for p in runs if not p.is_dir()]
+        if gone:  # deleted since the list was read: it drops them at once
+            self.notify(f"{', '.join(p.name for p in gone)} is gone (deleted or moved): nothing to compare.",
+                        title="Run gone", severity="warning", markup=False)
+            self.refresh_runs()
+            return
         if len(runs) < 2:
             self.notify("Only one run: nothing to compare it with yet.", markup=False)
             return
