@@ -39,12 +39,27 @@ def _absolute(module: str, node: ast.ImportFrom, is_package: bool) -> str:
     return ".".join(package + ([node.module] if node.module else []))
 
 
-def imported_names(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The nodes under `if TYPE_CHECKING:`: imports for the type checker that never run."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        if test is not None and "TYPE_CHECKING" in ast.unparse(test):
+            inside |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return inside
+
+
+def imported_names(source: str, module: str, is_package: bool = False,
+                   run_time_only: bool = False) -> list[tuple[int, str]]:
     """Every name `source` imports, with its line: module level, functions, classes, branches, TYPE_CHECKING
-    blocks, and importlib.import_module("...") / __import__("...") with a literal name. A `from X import y`
-    gives both X and X.y (y may be a submodule)."""
+    blocks (unless `run_time_only`), and importlib.import_module("...") / __import__("...") with a literal
+    name. A `from X import y` gives both X and X.y (y may be a submodule)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    skip = _type_checking_only(tree) if run_time_only else set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -142,14 +157,17 @@ def all_modules() -> dict[str, Path]:
     return out
 
 
-def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+def import_graph(modules: dict[str, Path], run_time_only: bool = False) -> dict[str, set[str]]:
     """Which of our modules each module imports, anywhere in its source (a name that is a class or function
     counts as its module). A package's own __init__ is not an edge from its submodules: Python runs it first
-    anyway, and it holds no code here that could close a circle."""
+    anyway, and it holds no code here that could close a circle. `run_time_only` leaves out the imports under
+    `if TYPE_CHECKING:` (as import-linter's exclude_type_checking_imports does): they never run, so they can
+    close no circle; a function-level import does run, and counts."""
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets = set()
-        for _, imported in imported_names(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"):
+        source = path.read_text(encoding="utf-8")
+        for _, imported in imported_names(source, name, path.name == "__init__.py", run_time_only):
             while imported and imported not in modules:
                 imported = imported.rpartition(".")[0]
             if imported and imported != name and not name.startswith(imported + "."):
@@ -195,12 +213,15 @@ def test_the_circle_finder_sees_a_circle_through_a_function_level_import() -> No
     assert circles({"a": {"b"}, "b": set()}) == []
     graph = {"m.x": {"m.y"}, "m.y": set()}
     lazy = "def f():\n    from m.x import thing\n"
-    graph["m.y"] = {n for _, n in imported_names(lazy, "m.y")} & set(graph)
+    graph["m.y"] = {n for _, n in imported_names(lazy, "m.y", run_time_only=True)} & set(graph)
     assert circles(graph) == [["m.x", "m.y"]]
+    typing_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from m.x import Thing\n"
+    assert not {n for _, n in imported_names(typing_only, "m.y", run_time_only=True)} & set(graph)
+    assert {n for _, n in imported_names(typing_only, "m.y")} & set(graph) == {"m.x"}
 
 
 def test_no_two_modules_import_each_other_even_inside_functions() -> None:
-    found = circles(import_graph(all_modules()))
+    found = circles(import_graph(all_modules(), run_time_only=True))
     assert not found, f"import circles: {found}"
 
 
