@@ -94,9 +94,10 @@ def test_run_passes_only_the_settings_the_user_gave(tiny_qa_dir: Path, monkeypat
     seen: list[dict[str, Any]] = []
     real = qa.run
 
-    def spy(loaded: Any, texts: list[str], options: dict[str, Any] | None = None, *args: Any, **kw: Any) -> Any:
+    def spy(loaded: Any, texts: list[str], options: dict[str, Any] | None = None, cancel: Any = None,
+            emit: Any = None, *, explain: bool = False) -> Any:  # a Runner's parameters: the registry checks them
         seen.append(dict(options or {}))
-        return real(loaded, texts, options, *args, **kw)
+        return real(loaded, texts, options, cancel, emit, explain=explain)
 
     monkeypatch.setattr(qa, "run", spy)
     context = "The Eiffel Tower was finished in 1889 in Paris."
@@ -249,7 +250,8 @@ def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(tiny_bert_cls_di
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from tui_hf.core.tasks import classification
 
-    def broken(*_args: Any, **_kwargs: Any) -> None:
+    def broken(loaded: Any, texts: list[str], options: Any = None, cancel: Any = None, emit: Any = None, *,
+               explain: bool = False) -> None:
         raise RuntimeError("the kernel ran out of luck")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -68,7 +68,7 @@ def parse_settings(pairs: list[str], task: Any) -> dict[str, Any]:
                                  f"(tui-hf run {task.name} --help)")
         try:
             out[name] = coerce(fields[name], value)
-        except ValueError as exc:
+        except TaskInputError as exc:
             raise TaskInputError(f"-s {pair}: {exc}") from None
     return out
 

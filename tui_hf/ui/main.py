@@ -21,6 +21,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Label, OptionList, TabbedContent, TabPane, Tabs
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
 from tui_hf.ui.inference.input import InputPane
 from tui_hf.ui.inference.model import ModelBox
@@ -383,7 +384,7 @@ class MainScreen(Screen[None]):
 
         try:
             system = str(self.query_one(InputPane).options().get("system") or "")
-        except ValueError:  # a field that does not parse yet: the run will say so
+        except TaskInputError:  # a field that does not parse yet: the run will say so
             system = ""
         return conversation(self.runs.chat_history, system, texts, score=False)
 
@@ -423,7 +424,7 @@ class MainScreen(Screen[None]):
         pane = self.query_one(InputPane)
         try:
             options = pane.options()
-        except ValueError as exc:
+        except TaskInputError as exc:
             self.notify(str(exc), title="Check the task's settings", severity="error", markup=False)
             return
         texts = pane.texts()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.defaults import (
     CAUSAL,
@@ -24,7 +25,7 @@ _FALSE = {"0", "false", "no", "off", "n"}
 
 
 def coerce(field: InputField, raw: Any) -> Any:
-    """Convert `raw` to the field's type; raises ValueError with a message naming the field."""
+    """Convert `raw` to the field's type; raises TaskInputError with a message naming the field."""
     if not isinstance(raw, str):
         return raw
     text = raw.strip()
@@ -34,16 +35,16 @@ def coerce(field: InputField, raw: Any) -> Any:
         if field.kind == "float":
             return float(text)
     except ValueError:
-        raise ValueError(f"{field.label} must be a{'n integer' if field.kind == 'int' else ' number'}, "
+        raise TaskInputError(f"{field.label} must be a{'n integer' if field.kind == 'int' else ' number'}, "
                          f"got {raw!r}") from None
     if field.kind == "bool":
         if text.lower() in _TRUE:
             return True
         if text.lower() in _FALSE:
             return False
-        raise ValueError(f"{field.label} must be true or false, got {raw!r}")
+        raise TaskInputError(f"{field.label} must be true or false, got {raw!r}")
     if field.kind == "choice" and field.choices and text not in field.choices:
-        raise ValueError(f"{field.label} must be one of {', '.join(field.choices)}, got {raw!r}")
+        raise TaskInputError(f"{field.label} must be one of {', '.join(field.choices)}, got {raw!r}")
     return raw
 
 

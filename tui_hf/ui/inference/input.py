@@ -136,7 +136,7 @@ class InputPane(Vertical):
 
     def options(self) -> dict[str, Any]:
         """The settings the user gave, typed; a field left empty is omitted (the runner uses the model's or the
-        task's default). Raises ValueError naming the field at fault."""
+        task's default). Raises TaskInputError naming the field at fault."""
         values: dict[str, Any] = {}
         for f in self.spec.fields:
             widget = self.query_one(f"#field-{f.name}")
