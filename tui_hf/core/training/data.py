@@ -147,7 +147,7 @@ class RowCollator:
         if self.record and rows is not None:
             from tui_hf.core.training.xray import batch_hash
 
-            self.pending.append((batch_hash(batch["input_ids"]), rows))
+            self.pending.append((batch_hash(batch["input_ids"], batch.get("labels")), rows))
         return batch
 
 
