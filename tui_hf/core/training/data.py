@@ -73,12 +73,12 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     """A hub dataset in the task's columns, and its label names (a ClassLabel's, else the values')."""
     import datasets
 
-    from tui_hf.core.hub import is_offline
+    from tui_hf.core.training.preflight import hub_data_problem
 
     d = spec.data
-    if is_offline(spec.offline):
-        raise SpecError(f"{d.train!r} is not a local file and the Hugging Face Hub cannot be reached: "
-                        "use a CSV / JSON / JSON Lines file, or go online")
+    why = hub_data_problem(spec)
+    if why:
+        raise SpecError(why)
     raw = datasets.load_dataset(d.train, split=d.hub_split)
     needed = [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else [])
     missing = [c for c in needed if c not in raw.column_names]

@@ -148,6 +148,8 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
 
     run_dir = Path(run_dir)
     records = read_batches(run_dir)
+    if not records and (run_dir / BATCHES).is_file() and (run_dir / BATCHES).stat().st_size:
+        raise RunStateError(f"{run_dir.name}'s {BATCHES} holds no readable step record: the file is damaged")
     if not records:
         raise RunStateError(f"{run_dir.name} recorded no batches (record_batches was off, or it has not trained "
                             "a step yet)")
@@ -158,6 +160,9 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     if not isinstance(rec.get("rows"), list):
         raise RunStateError(f"step {step} of {run_dir.name} was recorded without its rows (a script's Trainer): "
                             "only its hash and loss are known")
+    if not rec["rows"] or not all(type(i) is int and i >= 0 for i in rec["rows"]):  # noqa: E721 (bool is not a row)
+        raise RunStateError(f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
+                            "from 0, not " + json.dumps(rec["rows"])[:60])
     spec = TrainSpec.load(run_dir / SPEC)
     plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
     if plan is None or not plan.unchanged():
