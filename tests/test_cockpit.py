@@ -197,8 +197,8 @@ def test_save_now_makes_a_loadable_checkpoint_at_that_step(tmp_path: Path, tiny_
     assert len(acks) == 1 and acks[0]["via"] == "control" and acks[0]["request"] and not acks[0].get("refused")
     saved = [e for e in events(run_dir, "checkpoint") if e["step"] == 3]
     assert len(saved) == 1, events(run_dir, "checkpoint")
-    path = Path(saved[0]["path"])
-    assert path.name == "checkpoint-3"
+    assert saved[0]["path"] == "checkpoints/checkpoint-3"  # inside the run: recorded relative to it
+    path = run_dir / saved[0]["path"]
     model = AutoModelForSequenceClassification.from_pretrained(path)
     assert model.config.id2label == {0: "negative", 1: "positive"}  # the data's labels, trained
     assert not list((run_dir / "control").iterdir())  # the request was consumed

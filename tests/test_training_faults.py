@@ -334,7 +334,7 @@ def test_a_read_only_run_directory_gets_one_line_from_every_command(tiny_bert_cl
     assert listing.returncode == 0 and "stopped" in listing.stdout
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 4, "read-only")
     one_line_error(tui_hf("export", str(run_dir)), 4, "read-only")
-    one_line_error(tui_hf("runs", "rm", str(run_dir)), 4, "read-only")
+    one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(runs)), 4, "read-only")
     one_line_error(tui_hf("train", "--data", str(SENTIMENT_CSV), "--model", str(tiny_bert_cls_dir), "--runs-dir",
                           str(runs), "--device", "cpu"), 4, "read-only")
     job = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
@@ -386,7 +386,7 @@ time.sleep(600)
     assert proc.returncode == 2 and "cannot be identified" in proc.stderr
     assert holder.poll() is None
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 2, "still running")
-    one_line_error(tui_hf("runs", "rm", str(run_dir)), 2, "stop it before deleting it")
+    one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(run_dir.parent)), 2, "stop it before deleting it")
     assert run_dir.is_dir()
     holder.kill()
     holder.wait()

@@ -26,8 +26,9 @@ from tui_hf.core.training.storage import StorageError
 RESERVE_BYTES = 256 * 1024  # set aside at the start so a final status can be written on a full disk
 
 
-def describe(record: dict[str, Any]) -> str | None:
-    """One plain log line per event, for train.log and a foreground terminal."""
+def describe(record: dict[str, Any], run_dir: Path | None = None) -> str | None:
+    """One plain log line per event, for train.log and a foreground terminal (paths the events record inside
+    the run are shown under `run_dir`)."""
     kind = record["event"]
     if record.get("replay"):
         return None
@@ -50,18 +51,22 @@ def describe(record: dict[str, Any]) -> str | None:
     if kind == "alert":
         return f"{record.get('level', 'warning')}: {record.get('message')}"
     if kind in ("checkpoint", "final"):
-        return f"{kind} {record.get('path')}"
+        path = record.get("path")
+        if run_dir is not None and isinstance(path, str) and not os.path.isabs(path):
+            path = str(run_dir / path)
+        return f"{kind} {path}"
     return None
 
 
 class Echo:
     """Prints each event's line; goes quiet when the terminal is gone (a closed window gives EIO)."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_dir: Path | None = None) -> None:
         self.alive = True
+        self.run_dir = run_dir
 
     def __call__(self, record: dict[str, Any]) -> None:
-        line = describe(record)
+        line = describe(record, self.run_dir)
         if line and self.alive:
             try:
                 print(line, flush=True)
@@ -149,7 +154,7 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     writer: EventWriter | None = None
     try:
         if rank == 0:
-            writer = EventWriter(run_dir, on_write=Echo() if echo or not sys.stdout.isatty() else None,
+            writer = EventWriter(run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None,
                                  reserve=RESERVE_BYTES)
             writer.status("preparing", message=f"pid {os.getpid()}")
         spec = TrainSpec.load(run_dir / SPEC)
