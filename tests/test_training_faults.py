@@ -447,3 +447,81 @@ def test_a_write_that_fails_leaves_no_half_line(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="the disk is full"):
         writer.train(step=1, epoch=0.1, loss=0.5)
     assert [e["status"] for e in events_whole(tmp_path)] == ["running"]
+
+
+# -- a checkpoint damaged after it was saved -------------------------------------------------------------------
+
+
+def test_each_kind_of_damage_to_a_checkpoint_file_is_found_and_named(tmp_path: Path) -> None:
+    """A checkpoint's files as the engines write them, then each damaged in one way a disk fault or a copy does."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from tui_hf.core.training import checkpoints
+
+    good = tmp_path / "checkpoints" / "checkpoint-4"
+    good.mkdir(parents=True)
+    (good / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    save_file({"w": torch.zeros(64, 8)}, str(good / "model.safetensors"))
+    (good / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    torch.save({"state": {0: {"exp_avg": torch.ones(64, 8)}}}, good / "optimizer.pt")
+    assert checkpoints.verify(good) is None
+
+    def damaged(name: str, damage: Any) -> str | None:
+        copy = tmp_path / f"copy-{name}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(good, copy)
+        damage(copy / name)
+        return checkpoints.verify(copy)
+
+    def cut(path: Path) -> None:
+        os.truncate(path, path.stat().st_size // 2)
+
+    full = (good / "model.safetensors").stat().st_size  # what the header describes: the whole file
+    assert damaged("model.safetensors", cut) == \
+        f"model.safetensors is cut short ({full // 2:,} bytes; its header describes {full:,})"
+    assert damaged("model.safetensors", lambda p: os.truncate(p, 5)) == "model.safetensors is cut short (5 bytes)"
+    assert damaged("trainer_state.json", lambda p: p.write_text('{"global_step": 4, "log_hi')) == \
+        "trainer_state.json is not a readable JSON (JSONDecodeError)"
+    assert damaged("optimizer.pt", cut) == "optimizer.pt is not a readable archive (BadZipFile)"
+    assert damaged("optimizer.pt", lambda p: p.write_bytes(b"\0" * 4096)) == \
+        "optimizer.pt is not a readable archive (BadZipFile)"
+    assert (damaged("config.json", lambda p: p.write_bytes(b"\xff\xfe\x00garbage")) or "").startswith(
+        "config.json is not a readable JSON")
+
+
+@pytest.mark.parametrize("engine, damaged_file", [("native", "model.safetensors"), ("trainer", "optimizer.pt")])
+def test_resume_falls_back_from_a_damaged_latest_checkpoint_to_the_newest_that_loads(
+        tiny_bert_cls_dir: Path, tmp_path: Path, engine: str, damaged_file: str) -> None:
+    """Checkpoints at steps 2 (a save request) and 4 (a stop), then step 4's weights or optimizer state cut in
+    half: resume says it cannot load checkpoint-4, resumes from step 2, trains to the end; the damaged one is
+    kept aside as it was, with an alert naming it."""
+    from tests.test_cockpit import AtStep, drive_inline, make_run
+    from tui_hf.core.training.control import Control, send_control
+
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, engine, f"damaged-{engine}", max_steps=6)
+
+    def act(at: int, out: Any) -> None:
+        if at in (2, 4):
+            send_control(run_dir, Control("save" if at == 2 else "stop"), require_alive=False)
+
+    outcome = drive_inline(run_dir, lambda model: AtStep(model).on_forward(act))
+    assert outcome.stopped and outcome.step == 4
+    bad = run_dir / "checkpoints" / "checkpoint-4" / damaged_file
+    os.truncate(bad, bad.stat().st_size // 2)
+    cut_size = bad.stat().st_size
+    proc = tui_hf("resume", str(run_dir), timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"resuming damaged-{engine} from checkpoint-2 (step 2); checkpoint-4 ({damaged_file} ")
+    assert first.endswith(") cannot be loaded: it is moved aside")
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.step == 6
+    starts = [e for e in EventReader(run_dir).read() if e["event"] == "start"]
+    assert [e["resumed_from_step"] for e in starts] == [0, 2]
+    [alert] = [a for a in state.alerts if "checkpoint-4" in a["message"]]
+    assert alert["level"] == "error" and alert["message"].startswith(f"checkpoint-4 cannot be loaded: {damaged_file} ")
+    assert alert["message"].endswith("moved it to checkpoints/checkpoint-4.corrupt and resuming from checkpoint-2")
+    assert (run_dir / "checkpoints" / "checkpoint-4.corrupt" / damaged_file).stat().st_size == cut_size

@@ -88,13 +88,19 @@ def _take_lock(run_dir: Path) -> runlock.RunLock | None:
 
 
 def _resume_point(run_dir: Path, writer: EventWriter | None) -> Any:
-    """The last complete checkpoint, after removing what interrupted saves left (reported as alerts)."""
+    """The newest checkpoint that loads, after removing what interrupted saves left and moving damaged
+    checkpoints aside (each reported as an alert)."""
     removed = checkpoints.clean_interrupted(run_dir)
-    latest = checkpoints.latest(run_dir)
+    latest, damaged = checkpoints.usable(run_dir)
+    going_on = f"resuming from {latest.path.name}" if latest else "starting from the beginning"
     if writer is not None:
         for name in removed:
             writer.alert(f"{name} was not completely saved (the job was interrupted); removed it"
                          + (f", resuming from {latest.path.name}" if latest else ""))
+        for bad, why in damaged:
+            aside = checkpoints.set_aside(bad)
+            writer.alert(f"{bad.path.name} cannot be loaded: {why}; moved it to {checkpoints.CHECKPOINTS}/"
+                         f"{aside.name} and {going_on}", level="error")
     return latest
 
 
@@ -171,7 +177,7 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
             pass  # the libraries' chatter is optional; a read-only run fails below with a clear line
         from tui_hf.core.training.engines import ENGINES
 
-        checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.latest(run_dir)
+        checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.usable(run_dir)[0]
         plan = _data_plan(spec, run_dir, checkpoint, stop)
         if writer is not None:
             for warning in plan.warnings:

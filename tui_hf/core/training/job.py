@@ -267,13 +267,15 @@ class ResumePlan:
     run_dir: Path
     checkpoint: checkpoints.Checkpoint | None  # None: from the start
     skipped: list[str]  # interrupted saves that will be removed
+    damaged: tuple[str, ...] = ()  # newer checkpoints that would not load: "checkpoint-N (why)", set aside
 
     def describe(self, done: bool = False) -> str:
         """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
         where = (f"from {self.checkpoint.path.name} (step {self.checkpoint.step})" if self.checkpoint else
                  "from the start (no complete checkpoint)")
         skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
-        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}"
+        damaged = "".join(f"; {d} cannot be loaded: it is moved aside" for d in self.damaged)
+        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}{damaged}"
 
 
 def resume_plan(run_dir: Path) -> ResumePlan:
@@ -289,7 +291,9 @@ def resume_plan(run_dir: Path) -> ResumePlan:
     if not (run_dir / SPEC).is_file():
         raise RunStateError(f"{run_dir.name} has no spec.json (a script's run): resume it from that script")
     check_data_files(run_dir, "resume")
-    return ResumePlan(run_dir, checkpoints.latest(run_dir), [p.name for p in checkpoints.interrupted(run_dir)])
+    checkpoint, damaged = checkpoints.usable(run_dir)
+    return ResumePlan(run_dir, checkpoint, [p.name for p in checkpoints.interrupted(run_dir)],
+                      tuple(f"{c.path.name} ({why})" for c, why in damaged))
 
 
 def resume(run_dir: Path, nproc: int = 1) -> ResumePlan:
