@@ -216,6 +216,10 @@ def _foreground(args: list[str], jobs: Jobs) -> tuple[int, int]:
     """`tui-hf ARGS` on a pseudo-terminal of its own (as in a terminal window): (pid, master fd)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes `tui-hf`, the session leader of the terminal
+        # What a terminal's programs start with, whatever this test run inherited: under `&` or nohup SIGINT
+        # and SIGHUP are ignored, and an ignored signal stays ignored across exec (ctrl+c would do nothing).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execv(sys.executable, [sys.executable, "-m", "tui_hf", *args])
     jobs.pids.append(pid)
     return pid, fd
