@@ -529,3 +529,82 @@ def test_resume_falls_back_from_a_damaged_latest_checkpoint_to_the_newest_that_l
     assert alert["level"] == "error" and alert["message"].startswith(f"checkpoint-4 cannot be loaded: {damaged_file} ")
     assert alert["message"].endswith("moved it to checkpoints/checkpoint-4.corrupt and resuming from checkpoint-2")
     assert (run_dir / "checkpoints" / "checkpoint-4.corrupt" / damaged_file).stat().st_size == cut_size
+
+
+# -- resuming on data that changed since the run started ----------------------------------------------------------
+
+
+def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split(
+        tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    """Stopped at step 3; then two rows are added and a label flipped. `resume` refuses in one line saying what
+    changed, touching nothing (and so does the job started directly); `resume --data-changed` trains to the end
+    on the split it started with: no row it validated on is ever trained on (seen through the X-ray of every
+    step after the resume), and an alert records the decision."""
+    import csv
+
+    import datasets
+
+    from tests.test_cockpit import AtStep, drive_inline, make_run
+    from tests.training_fixtures import run_job
+    from tui_hf.core.training.control import Control, send_control
+    from tui_hf.core.training.data import data_changes
+    from tui_hf.core.training.preflight import DataPlan
+    from tui_hf.core.training.spec import TrainSpec
+    from tui_hf.core.training.xray import xray
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "drift", data=data, max_steps=8)
+
+    def act(at: int, out: Any) -> None:
+        if at == 3:
+            send_control(run_dir, Control("stop"), require_alive=False)
+
+    assert drive_inline(run_dir, lambda model: AtStep(model).on_forward(act)).step == 3
+    plan = resume_plan(run_dir)  # the data as it started: nothing to say
+    assert plan.checkpoint is not None and plan.checkpoint.step == 3 and not plan.data_changes
+    with open(data, newline="", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    # The rows it validated on, as the documented split makes them (datasets' train_test_split, fraction 0.2,
+    # the spec's seed 1) from the file as it was.
+    held_out = set(datasets.Dataset.from_dict({"text": [r["text"] for r in table]}).train_test_split(
+        test_size=0.2, seed=1)["test"]["text"])
+    assert len(held_out) == 64
+    rows = len(table)
+    table[10]["label"] = {"positive": "negative", "negative": "positive"}[table[10]["label"]]
+    table += [{"text": "A brand new review, added later.", "label": "positive"},
+              {"text": "Another one, added later too.", "label": "positive"}]
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(table)
+
+    kept = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    refused = tui_hf("resume", str(run_dir))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert (f"drift: the data changed since the run started ({data}: 2 more rows ({rows} then, {rows + 2} now); "
+            "label counts ") in refused.stderr
+    assert "Resume with --data-changed to go on anyway" in refused.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == kept  # nothing written
+    direct = run_job(run_dir)  # the job started without `resume` (a script, torchrun) refuses as well
+    assert direct.returncode == 2 and read_state(run_dir).status == "failed"
+    assert read_state(run_dir).message.startswith("drift: the data changed since the run started")
+
+    went_on = tui_hf("resume", str(run_dir), "--data-changed", timeout=240)
+    assert went_on.returncode == 0, went_on.stderr[-2000:]
+    assert went_on.stdout.startswith(f"resuming drift from checkpoint-3 (step 3); on changed data ({data}: 2 more "
+                                     f"rows ({rows} then, {rows + 2} now)")
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.step == 8
+    [alert] = [a for a in state.alerts if "the data changed" in a["message"]]
+    assert alert["message"].endswith("going on as asked (--data-changed) from checkpoint-3: the 64 rows it "
+                                     "validated on stay validation rows, new rows train")
+    trained = {table[r.source_row - 2]["text"] for step in range(4, 9) for r in xray(run_dir, step).rows}
+    assert len(trained) == 5 * 16 and not trained & held_out
+    assert all(xray(run_dir, step).matches for step in (4, 8))  # the X-ray rebuilds the kept split too
+    [final] = [e for e in EventReader(run_dir).read() if e["event"] == "predictions" and e["step"] == 8]
+    assert final["items"] and all(item["text"] in held_out for item in final["items"])
+    # Once gone on, the files as they are now are the run's (with the kept split): nothing new to refuse later.
+    stored = DataPlan.load(run_dir / "data.json")
+    assert stored is not None and stored.fingerprint is not None and stored.fingerprint["kept"]
+    assert data_changes(TrainSpec.load(run_dir / "spec.json"), stored) == []

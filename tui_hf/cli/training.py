@@ -76,6 +76,9 @@ def add_training_commands(sub: Any) -> None:
         if name == "resume":
             p.add_argument("--detach", action="store_true")
             p.add_argument("--nproc", type=int, default=1)
+            p.add_argument("--data-changed", action="store_true",
+                           help="go on although the data changed since the run started (resume refuses otherwise): "
+                                "the rows it validated on stay validation rows, and an alert records it")
         if name == "export":
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
         if name == "attach":
@@ -303,13 +306,13 @@ def resume_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import launch, resolve_run, resume_plan, run_foreground
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    plan = resume_plan(run_dir)
+    plan = resume_plan(run_dir, args.data_changed)
     if args.detach:
-        pid = launch(run_dir, args.nproc)
+        pid = launch(run_dir, args.nproc, args.data_changed)
         print(f"{plan.describe(done=True)} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
     print(plan.describe(), flush=True)
-    return run_foreground(run_dir, args.nproc)
+    return run_foreground(run_dir, args.nproc, args.data_changed)
 
 
 @one_line_errors

@@ -155,14 +155,16 @@ def check_data_files(run_dir: Path, action: str) -> None:
                         f"the run was started from, and {os.getcwd()} has no {ref}: run this from that directory")
 
 
-def command(run_dir: Path, nproc: int = 1) -> list[str]:
+def command(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> list[str]:
+    """The job's command line; `data_changed`: resume although the data changed (the job keeps the split)."""
+    flags = ["--data-changed"] if data_changed else []
     if nproc > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                "-m", "tui_hf.train", str(run_dir)]
-    return [sys.executable, "-m", "tui_hf.train", str(run_dir)]
+                "-m", "tui_hf.train", str(run_dir), *flags]
+    return [sys.executable, "-m", "tui_hf.train", str(run_dir), *flags]
 
 
-def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[bytes]:
+def _spawn(run_dir: Path, nproc: int, foreground: bool, data_changed: bool = False) -> subprocess.Popen[bytes]:
     """Start the job holding the run's lock (taken here, so a second start fails at once)."""
     if nproc < 1:
         raise SpecError(f"nproc must be 1 or more, not {nproc}")
@@ -172,13 +174,13 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd)}
         if foreground:
             out = None
-            argv = command(run_dir, nproc) + ["--echo"]
+            argv = command(run_dir, nproc, data_changed) + ["--echo"]
         else:
             try:
                 out = open(run_dir / LOG, "ab")
             except OSError as exc:
                 raise storage_error(exc, f"cannot write {run_dir / LOG}") from None
-            argv = command(run_dir, nproc)
+            argv = command(run_dir, nproc, data_changed)
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
                                     start_new_session=True, pass_fds=(lock.fd,), env=env)
@@ -195,18 +197,18 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         lock.release()  # the job holds it now, through its copy of the descriptor
 
 
-def launch(run_dir: Path, nproc: int = 1) -> int:
+def launch(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
     """Start the job detached (own session, output to train.log); returns its pid. RunStateError if in use."""
-    return _spawn(Path(run_dir), nproc, foreground=False).pid
+    return _spawn(Path(run_dir), nproc, foreground=False, data_changed=data_changed).pid
 
 
-def run_foreground(run_dir: Path, nproc: int = 1) -> int:
+def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
     """Run the job with its progress lines on this terminal; returns its exit code.
 
     The job runs in a session of its own, so a closed terminal (SIGHUP) does not reach it: it goes on, and
     `tui-hf attach` finds it. Ctrl+C here asks it to stop gracefully (a checkpoint, then a final status).
     """
-    proc = _spawn(Path(run_dir), nproc, foreground=True)
+    proc = _spawn(Path(run_dir), nproc, foreground=True, data_changed=data_changed)
     asked = False
     while True:
         try:
@@ -268,6 +270,7 @@ class ResumePlan:
     checkpoint: checkpoints.Checkpoint | None  # None: from the start
     skipped: list[str]  # interrupted saves that will be removed
     damaged: tuple[str, ...] = ()  # newer checkpoints that would not load: "checkpoint-N (why)", set aside
+    data_changes: tuple[str, ...] = ()  # how the data differs from the run's start (resumed with data_changed)
 
     def describe(self, done: bool = False) -> str:
         """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
@@ -275,11 +278,14 @@ class ResumePlan:
                  "from the start (no complete checkpoint)")
         skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
         damaged = "".join(f"; {d} cannot be loaded: it is moved aside" for d in self.damaged)
-        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}{damaged}"
+        data = (f"; on changed data ({'; '.join(self.data_changes)}), keeping the original split"
+                if self.data_changes else "")
+        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}{damaged}{data}"
 
 
-def resume_plan(run_dir: Path) -> ResumePlan:
-    """What `resume` would do, or RunStateError saying why it cannot (running, finished)."""
+def resume_plan(run_dir: Path, data_changed: bool = False) -> ResumePlan:
+    """What `resume` would do, or RunStateError saying why it cannot (running, finished; DataChanged when the
+    data differs from what the run started on, unless `data_changed` says to go on)."""
     run_dir = Path(run_dir)
     info = run_info(run_dir)
     if info.status in ACTIVE:
@@ -292,14 +298,22 @@ def resume_plan(run_dir: Path) -> ResumePlan:
         raise RunStateError(f"{run_dir.name} has no spec.json (a script's run): resume it from that script")
     check_data_files(run_dir, "resume")
     checkpoint, damaged = checkpoints.usable(run_dir)
+    changes: list[str] = []
+    stored = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
+    if checkpoint is not None and stored is not None and stored.fingerprint is not None:
+        from tui_hf.core.training.data import DataChanged, data_changes
+
+        changes = data_changes(TrainSpec.load(run_dir / SPEC), stored)
+        if changes and not data_changed:
+            raise DataChanged(run_dir.name, changes)
     return ResumePlan(run_dir, checkpoint, [p.name for p in checkpoints.interrupted(run_dir)],
-                      tuple(f"{c.path.name} ({why})" for c, why in damaged))
+                      tuple(f"{c.path.name} ({why})" for c, why in damaged), tuple(changes))
 
 
-def resume(run_dir: Path, nproc: int = 1) -> ResumePlan:
+def resume(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> ResumePlan:
     """Resume detached from the last complete checkpoint; returns what it resumed from."""
-    plan = resume_plan(run_dir)
-    launch(run_dir, nproc)
+    plan = resume_plan(run_dir, data_changed)
+    launch(run_dir, nproc, data_changed)
     return plan
 
 

@@ -59,20 +59,25 @@ class DataPlan:
     reports: list[DataReport] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The data the run started on (the files' content hashes, the split's validation rows), recorded by the
+    # job at its first start and compared on resume: see data.fingerprint. None until then.
+    fingerprint: dict[str, Any] | None = None
 
     def unchanged(self) -> bool:
         return all(r.unchanged() for r in self.reports)
 
     def to_json(self) -> str:
         return json.dumps({"reports": [asdict(r) for r in self.reports], "labels": self.labels,
-                           "warnings": self.warnings}, indent=1)
+                           "warnings": self.warnings, "fingerprint": self.fingerprint}, indent=1)
 
     @classmethod
     def load(cls, path: Path) -> DataPlan | None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls([DataReport(**r) for r in raw["reports"]], list(raw["labels"]), list(raw["warnings"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            fingerprint = raw.get("fingerprint")
+            return cls([DataReport(**r) for r in raw["reports"]], list(raw["labels"]), list(raw["warnings"]),
+                       fingerprint if isinstance(fingerprint, dict) else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
 

@@ -140,8 +140,7 @@ def supervised_count(task: str, labels: Any) -> int:
 
 def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
-    from tui_hf.core.training import preflight
-    from tui_hf.core.training.data import SOURCE_ROW, prepare
+    from tui_hf.core.training.data import SOURCE_ROW, prepare, run_plan
     from tui_hf.core.training.engine import load_tokenizer_for
     from tui_hf.core.training.runs import SPEC
     from tui_hf.core.training.spec import TrainSpec
@@ -164,9 +163,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         raise RunStateError(f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
                             "from 0, not " + json.dumps(rec["rows"])[:60])
     spec = TrainSpec.load(run_dir / SPEC)
-    plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
-    if plan is None or not plan.unchanged():
-        plan = preflight.check(spec)
+    plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
     _, tok = load_tokenizer_for(spec)
     prep = prepare(spec, tok, plan)
     positions = [int(i) for i in rec["rows"]]
