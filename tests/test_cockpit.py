@@ -197,8 +197,8 @@ def test_save_now_makes_a_loadable_checkpoint_at_that_step(tmp_path: Path, tiny_
     assert len(acks) == 1 and acks[0]["via"] == "control" and acks[0]["request"] and not acks[0].get("refused")
     saved = [e for e in events(run_dir, "checkpoint") if e["step"] == 3]
     assert len(saved) == 1, events(run_dir, "checkpoint")
-    path = Path(saved[0]["path"])
-    assert path.name == "checkpoint-3"
+    assert saved[0]["path"] == "checkpoints/checkpoint-3"  # inside the run: recorded relative to it
+    path = run_dir / saved[0]["path"]
     model = AutoModelForSequenceClassification.from_pretrained(path)
     assert model.config.id2label == {0: "negative", 1: "positive"}  # the data's labels, trained
     assert not list((run_dir / "control").iterdir())  # the request was consumed
@@ -369,6 +369,52 @@ def test_xray_rebuilds_the_trained_batch_and_reports_a_changed_file(tmp_path: Pa
     data.write_text(data.read_text(encoding="utf-8").replace("the", "a"), encoding="utf-8")
     broken = xray(run_dir, 2)
     assert not broken.matches and "differs from the one trained" in broken.problems[0]
+
+
+def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_ids_only(
+        tmp_path: Path, tiny_bert_cls_dir: Path, bert_tokenizer: Any) -> None:
+    """One row's label flipped in the data file, its text kept: `tui-hf batch` says the batch does not match
+    and exits 1 (README). A record written before labels were hashed is still checked, on the token ids, and
+    says so."""
+    import hashlib
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "labels", data=data, max_steps=3)
+    drive_inline(run_dir)
+    from tui_hf.core.training.xray import format_xray, xray
+
+    before = xray(run_dir, 2)
+    assert before.matches and not before.ids_only
+    lines = [json.loads(line) for line in (run_dir / "batches.jsonl").read_text(encoding="utf-8").splitlines()]
+    [record] = [r for r in lines if r["step"] == 2]
+    with open(data, newline="", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))  # table[i] is line i + 2 (line 1 is the header)
+    # The batch as the collator pads it, from the data file and the tokenizer alone (the independent truth).
+    rows = [table[r.source_row - 2] for r in before.rows]
+    ids = bert_tokenizer([r["text"] for r in rows], truncation=True, max_length=32, padding=True,
+                         return_tensors="np")["input_ids"].astype("int64")
+    target = rows[0]
+    flipped = {"positive": "negative", "negative": "positive"}[target["label"]]
+    target["label"] = flipped  # the same object as in `table`
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(table)
+    after = tui_hf("batch", str(run_dir), "2")
+    assert after.returncode == 1, after.stdout[:500] + after.stderr
+    assert "DOES NOT MATCH the trained batch" in after.stdout
+    assert "problem: the rebuilt batch differs from the one trained" in after.stdout
+    assert f"label {flipped}" in after.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # the row shows its new label
+    # A record in the older format: the ids' digest as it was computed before labels were hashed, no hash_v.
+    digest = hashlib.blake2b(str(tuple(ids.shape)).encode(), digest_size=8)
+    digest.update(ids.tobytes())
+    old = {k: v for k, v in record.items() if k != "hash_v"} | {"hash": digest.hexdigest()}
+    (run_dir / "batches.jsonl").write_text(json.dumps(old) + "\n", encoding="utf-8")
+    older = xray(run_dir, 2)
+    assert older.matches and older.ids_only  # `tui-hf batch` exits 0 on it
+    assert ("matches the trained batch's token ids; recorded in an older format, its hash does not cover labels, "
+            "so a label edited since is not detected") in format_xray(older)
 
 
 def test_batch_command_prints_the_xray(tmp_path: Path, tiny_ner_dir: Path) -> None:

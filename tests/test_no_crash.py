@@ -55,20 +55,26 @@ async def shown_with_try(pilot: Any, app: Any, name: str) -> TrainingView:
 
 @pytest.mark.parametrize("button", ["run-try", "run-resume", "run-xray", "run-export", "run-save"])
 async def test_a_run_deleted_under_the_view_is_said_so_and_dropped_from_the_list(
-        app_settings: Any, tmp_path: Path, button: str) -> None:
+        app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, button: str) -> None:
     """The reported crash: finish a run, `tui-hf runs rm RUN` elsewhere, press Try model (or any button)."""
     older, newer = finished_runs(tmp_path / "runs")
+    polling = [True]  # turned off below: only the button may notice the deletion (no race with the poll)
+    poll = TrainingView.poll
+    monkeypatch.setattr(TrainingView, "poll", lambda self: poll(self) if polling[0] else None)
+    monkeypatch.setattr("tui_hf.ui.training.training.REFRESH_SECONDS", 600)  # the list's own tick cannot drop it
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         view = await shown_with_try(pilot, app, NEWER)
-        await wait_until(pilot, lambda: run_names(app) == [NEWER, OLDER])
+        await wait_until(pilot, lambda: run_names(app) == [NEWER, OLDER] and not view._reading)
+        polling[0] = False
         shutil.rmtree(newer)
         target = app.query_one(f"#{button}")
         target.disabled = False  # pressed before the next poll could notice: the button itself must check
         target.press()
         await wait_until(pilot, lambda: any(f"{NEWER} is gone (deleted or moved)" in n for n in notices(app)))
+        assert [n for n in notices(app) if NEWER in n] == [f"{NEWER} is gone (deleted or moved): nothing to do with it."]
         # The list drops it at once (not at its next 2 s tick) and the view shows the run that is left.
-        await wait_until(pilot, lambda: run_names(app) == [OLDER], timeout=1.5)
+        await wait_until(pilot, lambda: run_names(app) == [OLDER], timeout=5)
         await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir == older)
         assert app.is_running and isinstance(app.screen, MainScreen)
         assert app.task_spec.name == "feature-extraction"  # nothing was loaded from the gone run

@@ -379,6 +379,9 @@ def run_in_pty(command: str, ws: Workspace, expect: str, timeout: float = 120) -
     pid, fd = pty.fork()
     if pid == 0:  # the child: the command, on the terminal
         try:
+            # A terminal's defaults, not what a test run started with `&` or nohup inherited (ignored).
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             os.chdir(ws.cwd)
             os.execvpe(argv[0], argv, ws.env)
         finally:

@@ -147,6 +147,10 @@ Trainer(model=model, args=args, train_dataset=ds, processing_class=tok,
     out = tmp_path / "metrics.csv"
     assert to_csv(info.path, out) == 8
     assert "loss" in out.read_text().splitlines()[0]
+    from tui_hf.core.training.job import delete_run
+
+    delete_run(info.path, tmp_path / "runs")  # the callback made the directory: it carries tui-hf's marker
+    assert not info.path.exists()
 
 
 def test_torchrun_with_two_cpu_processes_writes_one_event_stream(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:

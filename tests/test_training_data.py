@@ -12,6 +12,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tui_hf.core.errors import SpecError
@@ -37,12 +38,19 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def fake_model(path: Path, **config: Any) -> Path:
-    """A model directory as its files describe it (preflight reads files only; no weights are loaded)."""
+    """A model directory as its files describe it (preflight reads files only; no weights are loaded): a
+    config, a weight file (a whole safetensors header, or `_weights`' name holding a byte) and a tokenizer file."""
+    from safetensors.numpy import save_file
+
     path.mkdir(parents=True, exist_ok=True)
+    weights = config.pop("_weights", None)
     base = {"model_type": "bert", "architectures": ["BertModel"], "max_position_embeddings": 128}
     (path / "config.json").write_text(json.dumps({**base, **config}))
-    weights = config.pop("_weights", None) if "_weights" in config else None
-    (path / (weights or "model.safetensors")).write_bytes(b"x")
+    if weights:
+        (path / weights).write_bytes(b"x")
+    else:
+        save_file({"w": np.zeros(2, dtype=np.float32)}, str(path / "model.safetensors"))
+    (path / "tokenizer.json").write_text("{}")
     return path
 
 

@@ -216,6 +216,10 @@ def _foreground(args: list[str], jobs: Jobs) -> tuple[int, int]:
     """`tui-hf ARGS` on a pseudo-terminal of its own (as in a terminal window): (pid, master fd)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes `tui-hf`, the session leader of the terminal
+        # What a terminal's programs start with, whatever this test run inherited: under `&` or nohup SIGINT
+        # and SIGHUP are ignored, and an ignored signal stays ignored across exec (ctrl+c would do nothing).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execv(sys.executable, [sys.executable, "-m", "tui_hf", *args])
     jobs.pids.append(pid)
     return pid, fd
@@ -334,7 +338,7 @@ def test_a_read_only_run_directory_gets_one_line_from_every_command(tiny_bert_cl
     assert listing.returncode == 0 and "stopped" in listing.stdout
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 4, "read-only")
     one_line_error(tui_hf("export", str(run_dir)), 4, "read-only")
-    one_line_error(tui_hf("runs", "rm", str(run_dir)), 4, "read-only")
+    one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(runs)), 4, "read-only")
     one_line_error(tui_hf("train", "--data", str(SENTIMENT_CSV), "--model", str(tiny_bert_cls_dir), "--runs-dir",
                           str(runs), "--device", "cpu"), 4, "read-only")
     job = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
@@ -386,7 +390,7 @@ time.sleep(600)
     assert proc.returncode == 2 and "cannot be identified" in proc.stderr
     assert holder.poll() is None
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 2, "still running")
-    one_line_error(tui_hf("runs", "rm", str(run_dir)), 2, "stop it before deleting it")
+    one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(run_dir.parent)), 2, "stop it before deleting it")
     assert run_dir.is_dir()
     holder.kill()
     holder.wait()
@@ -447,3 +451,160 @@ def test_a_write_that_fails_leaves_no_half_line(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="the disk is full"):
         writer.train(step=1, epoch=0.1, loss=0.5)
     assert [e["status"] for e in events_whole(tmp_path)] == ["running"]
+
+
+# -- a checkpoint damaged after it was saved -------------------------------------------------------------------
+
+
+def test_each_kind_of_damage_to_a_checkpoint_file_is_found_and_named(tmp_path: Path) -> None:
+    """A checkpoint's files as the engines write them, then each damaged in one way a disk fault or a copy does."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from tui_hf.core.training import checkpoints
+
+    good = tmp_path / "checkpoints" / "checkpoint-4"
+    good.mkdir(parents=True)
+    (good / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    save_file({"w": torch.zeros(64, 8)}, str(good / "model.safetensors"))
+    (good / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    torch.save({"state": {0: {"exp_avg": torch.ones(64, 8)}}}, good / "optimizer.pt")
+    assert checkpoints.verify(good) is None
+
+    def damaged(name: str, damage: Any) -> str | None:
+        copy = tmp_path / f"copy-{name}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(good, copy)
+        damage(copy / name)
+        return checkpoints.verify(copy)
+
+    def cut(path: Path) -> None:
+        os.truncate(path, path.stat().st_size // 2)
+
+    full = (good / "model.safetensors").stat().st_size  # what the header describes: the whole file
+    assert damaged("model.safetensors", cut) == \
+        f"model.safetensors is cut short ({full // 2:,} bytes; its header describes {full:,})"
+    assert damaged("model.safetensors", lambda p: os.truncate(p, 5)) == "model.safetensors is cut short (5 bytes)"
+    assert damaged("trainer_state.json", lambda p: p.write_text('{"global_step": 4, "log_hi')) == \
+        "trainer_state.json is not a readable JSON (JSONDecodeError)"
+    assert damaged("optimizer.pt", cut) == "optimizer.pt is not a readable archive (BadZipFile)"
+    assert damaged("optimizer.pt", lambda p: p.write_bytes(b"\0" * 4096)) == \
+        "optimizer.pt is not a readable archive (BadZipFile)"
+    assert (damaged("config.json", lambda p: p.write_bytes(b"\xff\xfe\x00garbage")) or "").startswith(
+        "config.json is not a readable JSON")
+
+
+@pytest.mark.parametrize("engine, damaged_file", [("native", "model.safetensors"), ("trainer", "optimizer.pt")])
+def test_resume_falls_back_from_a_damaged_latest_checkpoint_to_the_newest_that_loads(
+        tiny_bert_cls_dir: Path, tmp_path: Path, engine: str, damaged_file: str) -> None:
+    """Checkpoints at steps 2 (a save request) and 4 (a stop), then step 4's weights or optimizer state cut in
+    half: resume says it cannot load checkpoint-4, resumes from step 2, trains to the end; the damaged one is
+    kept aside as it was, with an alert naming it."""
+    from tests.test_cockpit import AtStep, drive_inline, make_run
+    from tui_hf.core.training.control import Control, send_control
+
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, engine, f"damaged-{engine}", max_steps=6)
+
+    def act(at: int, out: Any) -> None:
+        if at in (2, 4):
+            send_control(run_dir, Control("save" if at == 2 else "stop"), require_alive=False)
+
+    outcome = drive_inline(run_dir, lambda model: AtStep(model).on_forward(act))
+    assert outcome.stopped and outcome.step == 4
+    bad = run_dir / "checkpoints" / "checkpoint-4" / damaged_file
+    os.truncate(bad, bad.stat().st_size // 2)
+    cut_size = bad.stat().st_size
+    proc = tui_hf("resume", str(run_dir), timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"resuming damaged-{engine} from checkpoint-2 (step 2); checkpoint-4 ({damaged_file} ")
+    assert first.endswith(") cannot be loaded: it is moved aside")
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.step == 6
+    starts = [e for e in EventReader(run_dir).read() if e["event"] == "start"]
+    assert [e["resumed_from_step"] for e in starts] == [0, 2]
+    [alert] = [a for a in state.alerts if "checkpoint-4" in a["message"]]
+    assert alert["level"] == "error" and alert["message"].startswith(f"checkpoint-4 cannot be loaded: {damaged_file} ")
+    assert alert["message"].endswith("moved it to checkpoints/checkpoint-4.corrupt and resuming from checkpoint-2")
+    assert (run_dir / "checkpoints" / "checkpoint-4.corrupt" / damaged_file).stat().st_size == cut_size
+
+
+# -- resuming on data that changed since the run started ----------------------------------------------------------
+
+
+def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split(
+        tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    """Stopped at step 3; then two rows are added and a label flipped. `resume` refuses in one line saying what
+    changed, touching nothing (and so does the job started directly); `resume --data-changed` trains to the end
+    on the split it started with: no row it validated on is ever trained on (seen through the X-ray of every
+    step after the resume), and an alert records the decision."""
+    import csv
+
+    import datasets
+
+    from tests.test_cockpit import AtStep, drive_inline, make_run
+    from tests.training_fixtures import run_job
+    from tui_hf.core.training.control import Control, send_control
+    from tui_hf.core.training.data import data_changes
+    from tui_hf.core.training.preflight import DataPlan
+    from tui_hf.core.training.spec import TrainSpec
+    from tui_hf.core.training.xray import xray
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "drift", data=data, max_steps=8)
+
+    def act(at: int, out: Any) -> None:
+        if at == 3:
+            send_control(run_dir, Control("stop"), require_alive=False)
+
+    assert drive_inline(run_dir, lambda model: AtStep(model).on_forward(act)).step == 3
+    plan = resume_plan(run_dir)  # the data as it started: nothing to say
+    assert plan.checkpoint is not None and plan.checkpoint.step == 3 and not plan.data_changes
+    with open(data, newline="", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    # The rows it validated on, as the documented split makes them (datasets' train_test_split, fraction 0.2,
+    # the spec's seed 1) from the file as it was.
+    held_out = set(datasets.Dataset.from_dict({"text": [r["text"] for r in table]}).train_test_split(
+        test_size=0.2, seed=1)["test"]["text"])
+    assert len(held_out) == 64
+    rows = len(table)
+    table[10]["label"] = {"positive": "negative", "negative": "positive"}[table[10]["label"]]
+    table += [{"text": "A brand new review, added later.", "label": "positive"},
+              {"text": "Another one, added later too.", "label": "positive"}]
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(table)
+
+    kept = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    refused = tui_hf("resume", str(run_dir))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert (f"drift: the data changed since the run started ({data}: 2 more rows ({rows} then, {rows + 2} now); "
+            "label counts ") in refused.stderr
+    assert "Resume with --data-changed to go on anyway" in refused.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == kept  # nothing written
+    direct = run_job(run_dir)  # the job started without `resume` (a script, torchrun) refuses as well
+    assert direct.returncode == 2 and read_state(run_dir).status == "failed"
+    assert read_state(run_dir).message.startswith("drift: the data changed since the run started")
+
+    went_on = tui_hf("resume", str(run_dir), "--data-changed", timeout=240)
+    assert went_on.returncode == 0, went_on.stderr[-2000:]
+    assert went_on.stdout.startswith(f"resuming drift from checkpoint-3 (step 3); on changed data ({data}: 2 more "
+                                     f"rows ({rows} then, {rows + 2} now)")
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.step == 8
+    [alert] = [a for a in state.alerts if "the data changed" in a["message"]]
+    assert alert["message"].endswith("going on as asked (--data-changed) from checkpoint-3: the 64 rows it "
+                                     "validated on stay validation rows, new rows train")
+    trained = {table[r.source_row - 2]["text"] for step in range(4, 9) for r in xray(run_dir, step).rows}
+    assert len(trained) == 5 * 16 and not trained & held_out
+    assert all(xray(run_dir, step).matches for step in (4, 8))  # the X-ray rebuilds the kept split too
+    [final] = [e for e in EventReader(run_dir).read() if e["event"] == "predictions" and e["step"] == 8]
+    assert final["items"] and all(item["text"] in held_out for item in final["items"])
+    # Once gone on, the files as they are now are the run's (with the kept split): nothing new to refuse later.
+    stored = DataPlan.load(run_dir / "data.json")
+    assert stored is not None and stored.fingerprint is not None and stored.fingerprint["kept"]
+    assert data_changes(TrainSpec.load(run_dir / "spec.json"), stored) == []

@@ -1,4 +1,4 @@
-"""`python -m tui_hf.train RUN_DIR [--echo]`: the training job process.
+"""`python -m tui_hf.train RUN_DIR [--echo] [--data-changed]`: the training job process.
 
 Started detached by the app or `tui-hf train --detach`, in the foreground by `tui-hf train`, or N times
 under torch.distributed.run. It holds the run's lock for its whole life (handed over by whoever started it,
@@ -26,8 +26,9 @@ from tui_hf.core.training.storage import StorageError
 RESERVE_BYTES = 256 * 1024  # set aside at the start so a final status can be written on a full disk
 
 
-def describe(record: dict[str, Any]) -> str | None:
-    """One plain log line per event, for train.log and a foreground terminal."""
+def describe(record: dict[str, Any], run_dir: Path | None = None) -> str | None:
+    """One plain log line per event, for train.log and a foreground terminal (paths the events record inside
+    the run are shown under `run_dir`)."""
     kind = record["event"]
     if record.get("replay"):
         return None
@@ -50,18 +51,22 @@ def describe(record: dict[str, Any]) -> str | None:
     if kind == "alert":
         return f"{record.get('level', 'warning')}: {record.get('message')}"
     if kind in ("checkpoint", "final"):
-        return f"{kind} {record.get('path')}"
+        path = record.get("path")
+        if run_dir is not None and isinstance(path, str) and not os.path.isabs(path):
+            path = str(run_dir / path)
+        return f"{kind} {path}"
     return None
 
 
 class Echo:
     """Prints each event's line; goes quiet when the terminal is gone (a closed window gives EIO)."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_dir: Path | None = None) -> None:
         self.alive = True
+        self.run_dir = run_dir
 
     def __call__(self, record: dict[str, Any]) -> None:
-        line = describe(record)
+        line = describe(record, self.run_dir)
         if line and self.alive:
             try:
                 print(line, flush=True)
@@ -83,23 +88,47 @@ def _take_lock(run_dir: Path) -> runlock.RunLock | None:
 
 
 def _resume_point(run_dir: Path, writer: EventWriter | None) -> Any:
-    """The last complete checkpoint, after removing what interrupted saves left (reported as alerts)."""
+    """The newest checkpoint that loads, after removing what interrupted saves left and moving damaged
+    checkpoints aside (each reported as an alert)."""
     removed = checkpoints.clean_interrupted(run_dir)
-    latest = checkpoints.latest(run_dir)
+    latest, damaged = checkpoints.usable(run_dir)
+    going_on = f"resuming from {latest.path.name}" if latest else "starting from the beginning"
     if writer is not None:
         for name in removed:
             writer.alert(f"{name} was not completely saved (the job was interrupted); removed it"
                          + (f", resuming from {latest.path.name}" if latest else ""))
+        for bad, why in damaged:
+            aside = checkpoints.set_aside(bad)
+            writer.alert(f"{bad.path.name} cannot be loaded: {why}; moved it to {checkpoints.CHECKPOINTS}/"
+                         f"{aside.name} and {going_on}", level="error")
     return latest
 
 
-def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any) -> Any:
-    """The checked data: the plan made when the run was created if the files are unchanged, else checked now."""
-    from tui_hf.core.training import preflight
+def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, writer: EventWriter | None = None,
+               data_changed: bool = False) -> Any:
+    """The checked data: the plan made when the run was created if the files are unchanged, else checked now.
 
-    plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
-    if plan is None or not plan.unchanged():
-        plan = preflight.check(spec, stop=stop)
+    Resuming a checkpoint on data other than the run started on is refused (DataChanged) unless the user said
+    to go on (`data_changed`): then the original split is kept, the new files become the run's, and an
+    alert says so. With no checkpoint nothing has trained yet: the data as it is now is the run's."""
+    from tui_hf.core.training import preflight
+    from tui_hf.core.training.data import DataChanged, accept_changes, data_changes, run_plan, save_plan
+
+    plan = run_plan(spec, run_dir, stop)
+    changes = data_changes(spec, plan) if plan.fingerprint is not None else []
+    if changes and checkpoint is None:
+        plan.fingerprint = None  # recorded afresh when the data is loaded
+    elif changes and not data_changed:
+        raise DataChanged(run_dir.name, changes)
+    elif changes:
+        held = (plan.fingerprint or {}).get("validation_rows")
+        accept_changes(spec, plan)
+        kept = (f"the {len(held):,} rows it validated on stay validation rows, new rows train" if held is not None
+                else "the validation data is still its validation file")
+        if writer is not None:
+            writer.alert(f"the data changed since the run started ({'; '.join(changes)}); going on as asked "
+                         f"(--data-changed) from {checkpoint.path.name}: {kept}")
+            save_plan(run_dir, plan)
     if checkpoint is not None and spec.task != "causal-lm" and plan.labels:
         import json
 
@@ -126,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     echo = "--echo" in args
-    args = [a for a in args if a != "--echo"]
+    data_changed = "--data-changed" in args  # resume although the data changed (see _data_plan)
+    args = [a for a in args if a not in ("--echo", "--data-changed")]
     if len(args) != 1:
-        print("usage: python -m tui_hf.train RUN_DIR [--echo]", file=sys.stderr)
+        print("usage: python -m tui_hf.train RUN_DIR [--echo] [--data-changed]", file=sys.stderr)
         return EXIT_USAGE
     run_dir = Path(args[0])
     rank = int(os.environ.get("RANK", "0"))
@@ -149,7 +179,7 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     writer: EventWriter | None = None
     try:
         if rank == 0:
-            writer = EventWriter(run_dir, on_write=Echo() if echo or not sys.stdout.isatty() else None,
+            writer = EventWriter(run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None,
                                  reserve=RESERVE_BYTES)
             writer.status("preparing", message=f"pid {os.getpid()}")
         spec = TrainSpec.load(run_dir / SPEC)
@@ -166,8 +196,8 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
             pass  # the libraries' chatter is optional; a read-only run fails below with a clear line
         from tui_hf.core.training.engines import ENGINES
 
-        checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.latest(run_dir)
-        plan = _data_plan(spec, run_dir, checkpoint, stop)
+        checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.usable(run_dir)[0]
+        plan = _data_plan(spec, run_dir, checkpoint, stop, writer, data_changed)
         if writer is not None:
             for warning in plan.warnings:
                 writer.alert(warning)

@@ -62,8 +62,10 @@ def add_training_commands(sub: Any) -> None:
     runs.add_argument("--by", choices=("step", "epoch", "samples"), default="step",
                       help="the axis runs are aligned on with --diff")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="rm")
-    rm = runs_sub.add_parser("rm", help="delete a run directory (refused while the run is alive)",
-                             description="Delete a run directory; refused while its job runs.")
+    rm = runs_sub.add_parser("rm", help="delete a run (refused while the run is alive)",
+                             description="Delete a run that tui-hf made, inside the runs directory; refused while "
+                                         "its job runs, and for any other directory (it says what it would have "
+                                         "deleted).")
     _add_run_argument(rm, runs_dir_dest="rm_runs_dir")
     for name, text in (("attach", "show a run's live training view (any terminal, over SSH too)"),
                        ("stop", "stop a run gracefully (it saves a checkpoint)"),
@@ -74,6 +76,9 @@ def add_training_commands(sub: Any) -> None:
         if name == "resume":
             p.add_argument("--detach", action="store_true")
             p.add_argument("--nproc", type=int, default=1)
+            p.add_argument("--data-changed", action="store_true",
+                           help="go on although the data changed since the run started (resume refuses otherwise): "
+                                "the rows it validated on stay validation rows, and an alert records it")
         if name == "export":
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
         if name == "attach":
@@ -104,7 +109,8 @@ def add_training_commands(sub: Any) -> None:
 
 def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir") -> None:
     """RUN, as every command on one run takes it, and where its name is looked up."""
-    p.add_argument("run", metavar="RUN", help="run directory, or its name under the runs directory")
+    p.add_argument("run", metavar="RUN", help="a run's name (looked up in the runs directory only), or its path "
+                                              "(with a '/', or starting with '.')")
     p.add_argument("--runs-dir", dest=runs_dir_dest, help="where run names are looked up (default: "
                                                           "$TUI_HF_RUNS if set, else ./runs)")
 
@@ -184,13 +190,16 @@ def train_command(args: argparse.Namespace) -> int:
 
 @one_line_errors
 def runs_command(args: argparse.Namespace) -> int:
-    from tui_hf.core.training.job import delete_run, resolve_run
+    from tui_hf.core.training.job import delete_run, resolve_run, run_path
     from tui_hf.core.training.runs import RunsWatcher, runs_root
 
     if getattr(args, "runs_command", None) == "rm":
         root = args.rm_runs_dir or args.runs_dir
-        run_dir = resolve_run(args.run, root)
-        delete_run(run_dir)
+        # Not resolve_run: what is not a run is still named, with what deleting it would have removed.
+        run_dir = run_path(args.run, root)
+        if not run_dir.exists() and not run_dir.is_symlink():
+            resolve_run(args.run, root)  # "no run named NAME in RUNS_DIR"
+        delete_run(run_dir, root)
         print(f"deleted {run_dir}")
         return 0
     if args.diff:
@@ -277,10 +286,11 @@ def control_command(args: argparse.Namespace) -> int:
 
 @one_line_errors
 def batch_command(args: argparse.Namespace) -> int:
-    from tui_hf.core.training.job import resolve_run
+    from tui_hf.core.training.job import check_data_files, resolve_run
     from tui_hf.core.training.xray import format_xray, xray
 
     run_dir = resolve_run(args.run, args.runs_dir)
+    check_data_files(run_dir, "X-ray")
     import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
 
     from tui_hf.core.quiet import route_library_logs
@@ -296,13 +306,13 @@ def resume_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import launch, resolve_run, resume_plan, run_foreground
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    plan = resume_plan(run_dir)
+    plan = resume_plan(run_dir, args.data_changed)
     if args.detach:
-        pid = launch(run_dir, args.nproc)
+        pid = launch(run_dir, args.nproc, args.data_changed)
         print(f"{plan.describe(done=True)} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
     print(plan.describe(), flush=True)
-    return run_foreground(run_dir, args.nproc)
+    return run_foreground(run_dir, args.nproc, args.data_changed)
 
 
 @one_line_errors

@@ -6,6 +6,7 @@ turns a `Resolved` reference into a `LoadedModel`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,8 +112,102 @@ def check_weights(facts: ModelFacts, allow_pickle: bool) -> None:
         raise ModelLoadError(f"{facts.name} has no weights: no *.safetensors or pytorch_model.bin in {facts.root}")
 
 
+def damaged_weights(root: Path) -> str | None:
+    """A safetensors file whose header does not describe the file (cut short, not safetensors at all), or a
+    shard that model.safetensors.index.json names and the directory lacks; None when the weights look whole.
+    Reads the headers only (a few KB a file), so it can run before anything is loaded."""
+    from safetensors import SafetensorError, safe_open
+
+    index = root / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return f"{index} is not a readable weight index: download or save the model again"
+        missing = sorted(str(s) for s in shards if not (root / str(s)).is_file())
+        if missing:
+            return f"{root} lacks {missing[0]}, a weight file its index names: download or save the model again"
+    for path in sorted(root.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            return f"{path} is damaged ({_short(exc)}): download or save the model again"
+    return None
+
+
+# The vocabulary files of transformers' tokenizer classes (their vocab_files_names; helper files such as
+# LUKE's entity_vocab.json left out); a sentencepiece model or a tiktoken file goes by its suffix.
+TOKENIZER_FILES = frozenset({
+    "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "spm.model",
+    "sentencepiece.model", "sentencepiece.bpe.model", "bpe.codes", "dict.txt", "vocab-src.json", "vocab-tgt.json",
+    "target_vocab.json", "prophetnet.tokenizer", "tekken.json"})
+TOKENIZER_SUFFIXES = (".model", ".spm", ".tiktoken")
+
+
+def _tokenizer_config(root: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((root / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _declared_tokenizer_files(root: Path, config: dict[str, Any]) -> list[str] | None:
+    """The files the model's tokenizer class reads (its vocab_files_names); None when the class is unknown.
+
+    The class is the one AutoTokenizer picks: tokenizer_config.json's tokenizer_class, else the model type's.
+    """
+    name = _tokenizer_config(root).get("tokenizer_class")
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES, tokenizer_class_from_name
+
+    if not isinstance(name, str):
+        name = TOKENIZER_MAPPING_NAMES.get(str(config.get("model_type")))
+        if isinstance(name, (list, tuple)):
+            name = next((n for n in name if n), None)
+    cls = tokenizer_class_from_name(name) if isinstance(name, str) else None
+    if cls is None:
+        return None
+    return [f for f in getattr(cls, "vocab_files_names", {}).values() if f != "tokenizer_config.json"]
+
+
+def missing_tokenizer(root: Path, config: dict[str, Any]) -> str | None:
+    """Why the model directory `root` cannot give its tokenizer, or None when it can.
+
+    Without vocabulary files transformers still builds a tokenizer, from the special tokens alone: every word
+    becomes [UNK], and a finetune on it "finishes" having learnt nothing. Decided from the files: one of the
+    usual vocabulary files, else the files the tokenizer class declares (a byte-level one such as ByT5's
+    declares none, and needs none).
+    """
+    tok_auto_map = _tokenizer_config(root).get("auto_map")
+    auto_map = config.get("auto_map")
+    if any(isinstance(m, dict) and "AutoTokenizer" in m for m in (auto_map, tok_auto_map)):
+        return None  # the model's own tokenizer code decides what it reads (loading it takes trust_remote_code)
+    names = {p.name for p in root.iterdir() if p.is_file()} if root.is_dir() else set()
+    if names & TOKENIZER_FILES or any(n.endswith(TOKENIZER_SUFFIXES) for n in names):
+        return None
+    declared = _declared_tokenizer_files(root, config)
+    if declared is not None and (not declared or names & set(declared)):
+        return None
+    wanted = ", ".join(declared) if declared else "tokenizer.json, vocab.txt, vocab.json + merges.txt or a .model file"
+    return (f"{root} has no tokenizer files ({wanted}): its tokenizer would know only its special tokens and read "
+            "every word as unknown; save the tokenizer there too (tokenizer.save_pretrained)")
+
+
+def check_tokenizer(resolved: Resolved, root: Path, config: dict[str, Any]) -> None:
+    """Refuse a model whose files hold no tokenizer. A hub model still to be downloaded is not judged: only
+    the files this machine has (a directory, the embedded model, or the cache when offline)."""
+    if resolved.ref.kind == "hub" and not resolved.local_files_only:
+        return
+    why = missing_tokenizer(root, config)
+    if why:
+        raise ModelLoadError(why)
+
+
 def load_tokenizer(resolved: Resolved, trust_remote_code: bool = False) -> Any:
-    check_code(model_facts(resolved, weights=False), None, trust_remote_code)
+    facts = model_facts(resolved, weights=False)
+    check_code(facts, None, trust_remote_code)
+    check_tokenizer(resolved, facts.root, facts.config)
     from transformers import AutoTokenizer
 
     try:

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 TABS = (("tokens", "Tokens", "f2"), ("output", "Output", "f3"), ("hood", "Under the hood", "f4"),
         ("compare", "Compare", "f5"), ("training", "Training", "f6"), ("log", "Log", "f7"))
 FULL_HEIGHT_TABS = ("training", "log")  # they need the rows the input would take
+# Where a tab's key puts the cursor: on the content (the token table, the result), not on the first control of
+# the tab's settings row. The first of these that is shown wins; other tabs get their first focusable widget.
+CONTENT = {"tokens": ("tok-table",), "output": ("output-trace", "output-scroll"), "hood": ("hood-pane",),
+           "training": ("train-runs",), "log": ("log-pane",)}
 NARROW = 100  # columns under which the sidebar starts hidden (ctrl+b shows it)
 LOG_LINES = 5000
 
@@ -197,7 +201,11 @@ class MainScreen(Screen[None]):
         pane = await self.ensure_pane(tab)
         tabs = self.query_one("#tabs", TabbedContent)
         tabs.active = tab
-        target = next((w for w in [pane, *pane.query("*")] if w.focusable and w.display), None)
+        widgets = [pane, *pane.query("*")]
+        content = [w for wid in CONTENT.get(tab, ()) for w in widgets if w.id == wid and w.display]
+        target = next((f for w in content for f in [w, *w.query("*")] if f.focusable and f.display), None)
+        if target is None:
+            target = next((w for w in widgets if w.focusable and w.display), None)
         (target or tabs.query_one(Tabs)).focus()
 
     @on(TabbedContent.TabActivated, "#tabs")

@@ -70,10 +70,20 @@ class TuiHfCallback(TrainerCallback):
     def _w(self) -> EventWriter:
         if self._writer is None:
             from tui_hf.core.training.runlock import RunLock
+            from tui_hf.core.training.runs import mark_run
+            from tui_hf.core.training.storage import storage_error
 
+            # Marked as tui-hf's (so `runs rm` may delete it) only when this made it: a folder of the user's
+            # own, given as the run directory, is followed but never deleted.
+            made = not self.run_dir.exists() or not any(self.run_dir.iterdir())
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._lock = RunLock.acquire(self.run_dir)  # one writer per run: refuse a second one
             self._lock.record(os.getpid())
+            if made:
+                try:
+                    mark_run(self.run_dir, writer="TuiHfCallback")
+                except OSError as exc:
+                    raise storage_error(exc, f"cannot write {self.run_dir}") from None
             self._writer = EventWriter(self.run_dir)
         return self._writer
 

@@ -4,13 +4,20 @@ A job killed during a save (kill -9, a full disk) leaves at most a staging direc
 removes; `latest` only ever returns a checkpoint that was completely written, so a resume never trips over
 half a checkpoint. Both engines use this layout: the native loop saves into the staging directory itself,
 Trainer saves there as its output_dir and our callback moves each finished save into place.
+
+A checkpoint damaged after it was saved (a file truncated by a disk fault or a copy, garbage in a state
+file) would make every resume fail the same way: `usable` checks each file cheaply (a safetensors header
+against the file's size, every JSON file parsed, torch's zip archives opened) and picks the newest
+checkpoint that passes; the job moves a damaged one aside as `checkpoint-N.corrupt` and says so.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +67,80 @@ def complete(run_dir: Path) -> list[Checkpoint]:
 def latest(run_dir: Path) -> Checkpoint | None:
     found = complete(run_dir)
     return found[-1] if found else None
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"{path.name} is cut short ({size} bytes)"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"{path.name} is cut short (its header alone needs {length:,} bytes, the file has {size:,})"
+        header = json.loads(fh.read(length))
+    if not isinstance(header, dict):
+        return f"{path.name} has no valid safetensors header"
+    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + length + end != size:
+        return (f"{path.name} is cut short ({size:,} bytes; its header describes {8 + length + end:,})"
+                if 8 + length + end > size else f"{path.name} does not match its header (extra bytes at the end)")
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why one file of a checkpoint would not load, from a cheap read (None: nothing found)."""
+    try:
+        if path.suffix == ".safetensors":
+            return _safetensors_problem(path)
+        if path.suffix == ".json":
+            json.loads(path.read_bytes())
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            # torch.save writes a zip archive: its directory sits at the end, so a cut file has none. The
+            # pickled part (small) is read whole, which checks its CRC as well.
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if info.filename.endswith(".pkl"):
+                        archive.read(info)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "archive" if path.suffix != ".safetensors" else "file"
+        return f"{path.name} is not a readable {kind} ({type(exc).__name__})"
+    return None
+
+
+def verify(path: Path) -> str | None:
+    """Why this complete-looking checkpoint would not load, naming the file; None when every file reads."""
+    try:
+        files = sorted(p for p in Path(path).iterdir() if p.is_file())
+    except OSError as exc:
+        return f"it cannot be listed ({exc.strerror or exc})"
+    for p in files:
+        why = _file_problem(p)
+        if why:
+            return why
+    return None
+
+
+def usable(run_dir: Path) -> tuple[Checkpoint | None, list[tuple[Checkpoint, str]]]:
+    """The newest complete checkpoint whose files read, and the newer ones that do not (with the reason)."""
+    bad = []
+    for c in reversed(complete(run_dir)):
+        why = verify(c.path)
+        if why is None:
+            return c, bad
+        bad.append((c, why))
+    return None, bad
+
+
+def set_aside(checkpoint: Checkpoint) -> Path:
+    """Move a damaged checkpoint out of the way (kept, for the user to look at): checkpoint-N.corrupt."""
+    target = checkpoint.path.with_name(f"{checkpoint.path.name}.corrupt")
+    n = 1
+    while target.exists():
+        n += 1
+        target = checkpoint.path.with_name(f"{checkpoint.path.name}.corrupt-{n}")
+    os.replace(checkpoint.path, target)
+    return target
 
 
 def interrupted(run_dir: Path) -> list[Path]:

@@ -63,7 +63,7 @@ def spec_diff(run_dirs: list[Path]) -> dict[str, list[Any]]:
 def _metrics(run_dir: Path, axis: str) -> RunMetrics:
     from tui_hf.core.training.runs import effective_status
 
-    state = RunState()
+    state = RunState(run_dir=Path(run_dir))
     events = EventReader(run_dir).read()
     state.apply(events)
     per_step = state.batch_size or 1

@@ -4,16 +4,24 @@ Local files are read by the same reader that validated them (`datafile.records`)
 `datasets.Dataset.from_generator`, so the columns, cells and labels that train are the ones that were
 checked; pandas never re-guesses them. Batched `map` tokenizes. A stop request is honoured while the rows
 are read and while they are tokenized: the job leaves at once instead of finishing the preparation.
+
+The data a run started on is fingerprinted at its first start (each file's content hash, rows and label
+counts; the validation rows split off, by a digest of their text) and kept in the run's data.json. A resume
+compares the files with it: changed data is refused (DataChanged, saying what changed) unless the user goes
+on knowingly, and then the original split is kept, so rows the run validated on never become training rows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import Cancelled, SpecError
+from tui_hf.core.errors import Cancelled, RunStateError, SpecError
 from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the preview API)
     FORMATS,
     At,
@@ -26,7 +34,7 @@ from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the pre
     peek,
     records,
 )
-from tui_hf.core.training.preflight import DataPlan
+from tui_hf.core.training.preflight import DATA_PLAN, DataPlan
 from tui_hf.core.training.spec import TrainSpec
 
 READER_VERSION = 2  # part of the dataset cache key: bump when what the reader yields changes
@@ -73,12 +81,12 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     """A hub dataset in the task's columns, and its label names (a ClassLabel's, else the values')."""
     import datasets
 
-    from tui_hf.core.hub import is_offline
+    from tui_hf.core.training.preflight import hub_data_problem
 
     d = spec.data
-    if is_offline(spec.offline):
-        raise SpecError(f"{d.train!r} is not a local file and the Hugging Face Hub cannot be reached: "
-                        "use a CSV / JSON / JSON Lines file, or go online")
+    why = hub_data_problem(spec)
+    if why:
+        raise SpecError(why)
     raw = datasets.load_dataset(d.train, split=d.hub_split)
     needed = [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else [])
     missing = [c for c in needed if c not in raw.column_names]
@@ -147,7 +155,7 @@ class RowCollator:
         if self.record and rows is not None:
             from tui_hf.core.training.xray import batch_hash
 
-            self.pending.append((batch_hash(batch["input_ids"]), rows))
+            self.pending.append((batch_hash(batch["input_ids"], batch.get("labels")), rows))
         return batch
 
 
@@ -171,10 +179,153 @@ def load_raw(spec: TrainSpec, plan: DataPlan, stop: threading.Event | None = Non
     raw = datasets.DatasetDict(splits)
     if len(raw["train"]) == 0:
         raise SpecError("the train data is empty")
+    fp = plan.fingerprint
     if "validation" not in raw and d.validation_fraction > 0:
-        split = raw["train"].train_test_split(test_size=d.validation_fraction, seed=spec.seed)
-        raw = datasets.DatasetDict({"train": split["train"], "validation": split["test"]})
+        if fp is not None and fp.get("kept") and isinstance(fp.get("validation_rows"), list):
+            raw = _kept_split(raw["train"], fp["validation_rows"])
+        else:
+            split = raw["train"].train_test_split(test_size=d.validation_fraction, seed=spec.seed)
+            raw = datasets.DatasetDict({"train": split["train"], "validation": split["test"]})
+    if fp is None:
+        plan.fingerprint = fingerprint(spec, plan, raw)
     return raw, labels
+
+
+# -- the data a run started on ------------------------------------------------------------------------------
+
+
+class DataChanged(RunStateError):
+    """A resume on data other than the run started on; `changes` says what changed, one phrase per file."""
+
+    def __init__(self, run: str, changes: list[str]) -> None:
+        self.changes = changes
+        super().__init__(f"{run}: the data changed since the run started ({'; '.join(changes)}); resuming would "
+                         "train on rows it did not start with. Resume with --data-changed to go on anyway (the "
+                         "rows it validated on stay validation rows), or start a new run")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def row_key(value: Any) -> str:
+    """A row's identity in the split: a digest of its input (text, or list of words), not of its label, so a
+    row whose label was corrected is still the same row."""
+    return hashlib.blake2b(json.dumps(value, ensure_ascii=False).encode(), digest_size=8).hexdigest()
+
+
+def _inputs(split: Any) -> list[Any]:
+    return split["tokens"] if "tokens" in split.column_names else split["text"]
+
+
+def fingerprint(spec: TrainSpec, plan: DataPlan, raw: Any) -> dict[str, Any]:
+    """What the run trains on now: each local file's hash, rows and labels, and the validation rows split off."""
+    files = []
+    for role in ("train", "validation"):
+        path = getattr(spec.data, role)
+        if not path or not is_file_ref(path):
+            continue
+        report = next((r for r in plan.reports if r.role == role), None)
+        files.append({"role": role, "path": str(path), "sha256": file_sha256(path),
+                      "rows": report.rows if report else None,
+                      "labels": dict(report.label_counts) if report else {}})
+    split_off = not spec.data.validation and "validation" in raw
+    return {"files": files, "validation_rows": [row_key(v) for v in _inputs(raw["validation"])] if split_off
+            else None, "kept": False}
+
+
+def _kept_split(train: Any, keys: list[str]) -> Any:
+    """The split the run started with, on the current rows: those it validated on (by their input) stay
+    validation rows, every other row trains. Rows keep their file order, so the split is the same each time."""
+    import datasets
+
+    wanted = Counter(keys)
+    held, trained = [], []
+    for i, value in enumerate(_inputs(train)):
+        key = row_key(value)
+        if wanted[key] > 0:
+            wanted[key] -= 1
+            held.append(i)
+        else:
+            trained.append(i)
+    return datasets.DatasetDict({"train": train.select(trained), "validation": train.select(held)})
+
+
+def _change(path: str, then: dict[str, Any], now: Any) -> str:
+    before = then.get("rows")
+    if isinstance(before, int) and before != now.rows:
+        more = now.rows - before
+        rows = f"{abs(more):,} {'more' if more > 0 else 'fewer'} rows ({before:,} then, {now.rows:,} now)"
+    else:
+        rows = f"the same number of rows ({now.rows:,}), their content edited"
+    old = then.get("labels") if isinstance(then.get("labels"), dict) else {}
+    moved = [f"{name} {old.get(name, 0):,} → {now.label_counts.get(name, 0):,}"
+             for name in order_labels(set(old) | set(now.label_counts)) if old.get(name, 0) != now.label_counts.get(name, 0)]
+    labels = f"; label counts {', '.join(moved[:4])}{' …' if len(moved) > 4 else ''}" if moved else ""
+    return f"{path}: {rows}{labels}"
+
+
+def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
+    """How the data files differ from those the run started on (empty: the same, or nothing recorded)."""
+    from tui_hf.core.training.datafile import validate_file
+
+    fp = plan.fingerprint or {}
+    d = spec.data
+    out = []
+    for then in fp.get("files") or []:
+        role = then.get("role")
+        path = getattr(d, role, None) if role in ("train", "validation") else None
+        if not path:
+            out.append(f"the {role} file {then.get('path')} is no longer the run's")
+            continue
+        try:
+            if file_sha256(path) == then.get("sha256"):
+                continue
+        except OSError:
+            out.append(f"{path}: gone")
+            continue
+        try:
+            now = validate_file(path, spec.task, d.text_column, d.label_column, role)
+        except DataError as exc:
+            out.append(f"{path}: changed, and no longer passes the data check ({exc})")
+            continue
+        out.append(_change(path, then, now))
+    return out
+
+
+def accept_changes(spec: TrainSpec, plan: DataPlan) -> None:
+    """Go on with changed data: the files as they are now become the fingerprint, the original split stays."""
+    old = plan.fingerprint or {}
+    now = fingerprint(spec, plan, {})
+    now["validation_rows"] = old.get("validation_rows")
+    now["kept"] = True
+    plan.fingerprint = now
+
+
+def run_plan(spec: TrainSpec, run_dir: str | Path, stop: threading.Event | None = None) -> DataPlan:
+    """A run's data plan: as recorded when its files are unchanged, else checked again; either way with the
+    fingerprint of the data the run started on."""
+    from tui_hf.core.training import preflight
+
+    stored = DataPlan.load(Path(run_dir) / DATA_PLAN)
+    plan = stored if stored is not None and stored.unchanged() else preflight.check(spec, stop=stop)
+    if stored is not None:
+        plan.fingerprint = stored.fingerprint
+    return plan
+
+
+def save_plan(run_dir: str | Path, plan: DataPlan) -> None:
+    from tui_hf.core.training.storage import storage_error, write_atomic
+
+    path = Path(run_dir) / DATA_PLAN
+    try:
+        write_atomic(path, plan.to_json())
+    except OSError as exc:
+        raise storage_error(exc, f"cannot write {path}") from None
 
 
 def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Event | None = None) -> Prepared:

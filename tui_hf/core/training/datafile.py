@@ -73,13 +73,35 @@ def _check_stop(stop: threading.Event | None) -> None:
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def _binary_lines(fh: Any, path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) for each physical line; a UTF-8 BOM at the start is dropped."""
-    number = 0
+def _cr_lines(fh: Any) -> Iterator[bytes]:
+    """The lines of a file whose lines end in a lone CR (old Mac, some spreadsheet exports), each ending in
+    LF as the readers expect; a line that grows past MAX_LINE_BYTES comes back without its LF."""
+    rest = b""
     while True:
-        line = fh.readline(MAX_LINE_BYTES + 1)
-        if not line:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            if rest:
+                yield rest
             return
+        *lines, rest = (rest + chunk).split(b"\r")
+        for line in lines:
+            yield line + b"\n"
+        if len(rest) > MAX_LINE_BYTES:
+            yield rest
+            return
+
+
+def _binary_lines(fh: Any, path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each physical line; a UTF-8 BOM at the start is dropped. LF and CRLF end a
+    line, and so does a lone CR in a file that has no LF at the start: read whole, its rows would run together."""
+    head = fh.read(1 << 16)
+    fh.seek(0)
+    if b"\r" in head and b"\n" not in head:
+        source: Iterator[bytes] = _cr_lines(fh)
+    else:
+        source = iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b"")
+    number = 0
+    for line in source:
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             raise DataError(f"{_where(path, number)}: a line longer than {MAX_LINE_BYTES // 2**20} MB; "
@@ -115,6 +137,8 @@ def _csv_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[int
                 header = next(reader)
             except StopIteration:
                 return
+            except csv.Error as exc:
+                raise DataError(f"{_where(path, current[0])}: not valid CSV ({exc}); check the quotes") from None
             header = [h.strip() for h in header]
             if not any(header):
                 raise DataError(f"{_where(path, 1)}: the first line must name the columns (a header row)")
@@ -280,12 +304,12 @@ def label_key(value: Any) -> str:
 def order_labels(names: set[str] | list[str]) -> list[str]:
     """Class ids follow numeric order when every name is an integer (0..n-1 keep their ids), else sorting."""
     names = list(set(names))
-    if names and all(_is_int_text(n) for n in names):
+    if names and all(is_int_text(n) for n in names):
         return sorted(names, key=int)
     return sorted(names)
 
 
-def _is_int_text(text: str) -> bool:
+def is_int_text(text: str) -> bool:
     t = text.strip()
     return bool(t) and (t.lstrip("-").isdigit()) and t.count("-") <= 1 and not t.startswith("--")
 
@@ -314,7 +338,7 @@ def _check_label(value: Any, where: str | At, csv_cell: bool) -> str:
         raise DataError(f"{where}: the label is empty ({value!r}); fill it in or drop the row")
     if isinstance(value, bool):
         return label_key(value)
-    if isinstance(value, float) or (isinstance(value, str) and not _is_int_text(value) and _is_float_text(value)):
+    if isinstance(value, float) or (isinstance(value, str) and not is_int_text(value) and _is_float_text(value)):
         number = float(value)
         if not math.isfinite(number) or not number.is_integer():
             raise DataError(f"{where}: the label {value!r} is a real number: regression is not supported; "
@@ -406,8 +430,12 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
 
 
 def validate_file(path: str, task: str, text_column: str, label_column: str, role: str = "train",
-                  stop: threading.Event | None = None) -> DataReport:
-    """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem."""
+                  stop: threading.Event | None = None, row_labels: list[str] | None = None) -> DataReport:
+    """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem.
+
+    `row_labels`, when given, gets each row's class in file order (one shared string per class: a pointer a
+    row), for working out which classes a random split leaves in the training part.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no {role} data file at {path}")
@@ -422,6 +450,8 @@ def validate_file(path: str, task: str, text_column: str, label_column: str, rol
             columns.update(dict.fromkeys(rec))
         clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen)
         report.rows += 1
+        if row_labels is not None and "label" in clean:
+            row_labels.append(clean["label"])
         for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):
             if tag not in counts and len(counts) >= MAX_LABELS:
                 raise DataError(f"{_where(p, number, label_column)}: more than {MAX_LABELS:,} distinct labels; "

@@ -92,11 +92,16 @@ class Engine(Protocol):
 
 
 def drive(engine: Engine, ctx: Context) -> Outcome:
+    recorded = ctx.plan.fingerprint is not None
     try:
         info = engine.prepare()
     except Cancelled:
         ctx.acknowledge_stop(0)
         return Outcome(True, 0, message="stopped while preparing the data: nothing trained yet")
+    if ctx.writer is not None and not recorded and ctx.plan.fingerprint is not None:
+        from tui_hf.core.training.data import save_plan
+
+        save_plan(ctx.run_dir, ctx.plan)  # the data this run starts on, before its first step: a resume compares
     if ctx.writer is not None:
         ctx.writer.start(engine=engine.name, model=ctx.spec.model, **asdict(info))
         ctx.writer.status("running", step=info.resumed_from_step, total_steps=info.total_steps)

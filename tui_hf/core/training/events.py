@@ -7,7 +7,7 @@ the job process all go through its methods, so the format lives here:
                 checkpoint (the one resumed from, or null)
     train       step, epoch, loss, learning_rate, grad_norm, samples_per_second, tokens_per_second, memory_mb
     eval        step, epoch, eval_* metrics
-    checkpoint  step, path
+    checkpoint  step, path (relative to the run directory when inside it, as every path an event records)
     alert       level ("warning" | "error"), message, step, kind (sentinel.py: "nonfinite-loss", "loss-spike",
                 ...; absent on older alerts), action (the policy applied: warn | save | stop)
     control     action (stop | save | eval | early-stop | no-early-stop | invalid), via (a signal, "control"
@@ -22,6 +22,10 @@ Every line is written whole or not at all: a write that fails (a full disk) is c
 line end, and a torn last line left by a killed writer is cut off before the next writer appends. Steps
 that a resumed job repeats (it restarts from its last checkpoint, before the step a crash reached) carry
 "replay": true; readers skip them, so no view or export shows a step twice.
+
+Paths inside the run (checkpoints, final/) are written relative to the run directory, so a copied or moved
+run points at its own files; RunState reads them back against its run directory, and reads the absolute
+paths that older runs recorded as they were written.
 """
 
 from __future__ import annotations
@@ -141,6 +145,13 @@ class EventWriter:
         record.update({k: v for k, v in fields.items() if v is not None})
         return self._append(record)
 
+    def _in_run(self, path: str | os.PathLike[str] | None) -> str | None:
+        """`path` relative to the run directory when it lies inside it, else absolute."""
+        if path is None:
+            return None
+        run, full = os.path.abspath(self.path.parent), os.path.abspath(path)
+        return os.path.relpath(full, run) if os.path.commonpath([run, full]) == run else full
+
     def _replayed(self, kind: str, step: int) -> bool | None:
         return True if step <= self._replay_until.get(kind, -1) else None
 
@@ -151,7 +162,7 @@ class EventWriter:
               pid: int | None = None) -> dict[str, Any]:
         return self._event("start", {"total_steps": total_steps, "epochs": epochs, "engine": engine, "model": model,
                                      "labels": labels, "pid": pid or os.getpid(), "world_size": world_size,
-                                     "resumed_from_step": resumed_from_step, "checkpoint": checkpoint,
+                                     "resumed_from_step": resumed_from_step, "checkpoint": self._in_run(checkpoint),
                                      "batch_size": batch_size})
 
     def train(self, *, step: int, epoch: float, loss: float, learning_rate: float | None = None,
@@ -169,7 +180,7 @@ class EventWriter:
                                     "replay": self._replayed("eval", step)})
 
     def checkpoint(self, *, step: int, path: str) -> dict[str, Any]:
-        return self._event("checkpoint", {"step": step, "path": path})
+        return self._event("checkpoint", {"step": step, "path": self._in_run(path)})
 
     def alert(self, message: str, *, level: str = "warning", step: int | None = None, kind: str | None = None,
               action: str | None = None) -> dict[str, Any]:
@@ -190,7 +201,7 @@ class EventWriter:
                                       "total_steps": total_steps, "traceback": traceback})
 
     def final(self, *, step: int, path: str) -> dict[str, Any]:
-        return self._event("final", {"step": step, "path": path})
+        return self._event("final", {"step": step, "path": self._in_run(path)})
 
     def close(self) -> None:
         self.free_reserve()
@@ -284,6 +295,15 @@ class RunState:
     final_path: str | None = None
     pid: int | None = None
     replayed: int = 0  # events skipped as replays
+    run_dir: Path | None = None  # what run-relative paths in the events are relative to
+
+    def _path(self, recorded: Any) -> str:
+        """A path an event recorded, as a path from here: run-relative ones joined to the run directory; an
+        absolute one (written by an older version) as it was written."""
+        text = _text(recorded)
+        if not text or self.run_dir is None or os.path.isabs(text):
+            return text
+        return str(self.run_dir / text)
 
     def _advance(self, step: int | None) -> None:
         if step is not None and step > self.step:
@@ -348,7 +368,7 @@ class RunState:
                 self.evals.append({k: v for k, v in e.items() if k not in ("event", "time")})
             elif kind == "checkpoint":
                 self._advance(_step(e.get("step")))
-                self.checkpoints.append(_text(e.get("path")))
+                self.checkpoints.append(self._path(e.get("path")))
             elif kind == "alert":
                 self.alerts.append({"level": _text(e.get("level")) or "warning", "message": _text(e.get("message")),
                                     "step": _step(e.get("step")), "kind": _text(e.get("kind")),
@@ -365,7 +385,7 @@ class RunState:
                     self.predictions_history.append(self.predictions)
             elif kind == "final":
                 self._advance(_step(e.get("step")))
-                self.final_path = _text(e.get("path")) or None
+                self.final_path = self._path(e.get("path")) or None
 
     @property
     def done(self) -> bool:
@@ -398,7 +418,7 @@ class RunState:
 
 
 def read_state(run_dir: str | Path) -> RunState:
-    state = RunState()
+    state = RunState(run_dir=Path(run_dir))
     state.apply(EventReader(run_dir).read())
     return state
 

@@ -45,7 +45,7 @@ class Follower:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.reader = EventReader(self.run_dir)
-        self.state = RunState()
+        self.state = RunState(run_dir=self.run_dir)
 
     def poll(self) -> bool:
         events = self.reader.read()

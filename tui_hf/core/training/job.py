@@ -24,15 +24,20 @@ from tui_hf.core.errors import RunStateError, SpecError
 from tui_hf.core.training import checkpoints, preflight, runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
 from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
+    MARKER,
     SPEC,
     RunInfo,
+    deletable,
     effective_status,
     is_alive,
     is_run_dir,
     list_runs,
+    mark_run,
+    marker_info,
     resolve_run,
     run_dirs,
     run_info,
+    run_path,
     runs_root,
 )
 from tui_hf.core.training.spec import TrainSpec
@@ -67,6 +72,7 @@ def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name
     for w in plan.warnings:
         if warn is not None:
             warn(w)
+    spec, as_given = _with_data_resolved(spec, plan)
     base = runs_root(root)
     check_space(base, f"cannot create a run in {base}")
     try:
@@ -92,6 +98,7 @@ def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name
     try:
         from tui_hf.core.training.storage import write_atomic
 
+        mark_run(run_dir, data_as_given=as_given)
         write_atomic(run_dir / preflight.DATA_PLAN, plan.to_json())
         write_atomic(run_dir / SPEC, spec.to_json())
     except OSError as exc:
@@ -100,14 +107,64 @@ def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name
     return run_dir
 
 
-def command(run_dir: Path, nproc: int = 1) -> list[str]:
+def _with_data_resolved(spec: TrainSpec, plan: preflight.DataPlan) -> tuple[TrainSpec, dict[str, str]]:
+    """A copy of `spec` whose data files are absolute paths (so resume and batch find them from any directory),
+    and the paths as the user gave them (kept in the run's marker, for messages)."""
+    import dataclasses
+
+    from tui_hf.core.training.datafile import is_file_ref
+
+    data = dataclasses.replace(spec.data)
+    as_given: dict[str, str] = {}
+    for role in ("train", "validation"):
+        ref = getattr(data, role)
+        if not ref or not is_file_ref(ref):
+            continue  # a hub dataset id
+        full = os.path.abspath(os.path.expanduser(ref))
+        as_given[role] = ref
+        setattr(data, role, full)
+        for report in plan.reports:
+            if report.role == role:
+                report.path = full
+    return dataclasses.replace(spec, data=data), as_given
+
+
+def check_data_files(run_dir: Path, action: str) -> None:
+    """SpecError when a data file the run was created with is gone: `action` (resume, X-ray) needs its rows.
+
+    Runs made by this version hold absolute paths; an older run's relative path is read from the current
+    directory, as before, and the message says so when it is not there."""
+    from tui_hf.core.training.datafile import is_file_ref
+
+    try:
+        spec = TrainSpec.load(Path(run_dir) / SPEC)
+    except SpecError:
+        return  # a script's run, or an unreadable spec: the command says so itself
+    given = marker_info(run_dir).get("data_as_given")
+    given = given if isinstance(given, dict) else {}
+    for role in ("train", "validation"):
+        ref = getattr(spec.data, role)
+        if not ref or not is_file_ref(ref) or os.path.isfile(ref):
+            continue
+        if os.path.isabs(ref):
+            typed = given.get(role)
+            note = f" (given as {typed})" if isinstance(typed, str) and typed != ref else ""
+            raise SpecError(f"cannot {action} {Path(run_dir).name}: its {role} data {ref}{note} is missing (moved or "
+                            "deleted since the run started); put it back at that path")
+        raise SpecError(f"cannot {action} {Path(run_dir).name}: its {role} data {ref} is relative to the directory "
+                        f"the run was started from, and {os.getcwd()} has no {ref}: run this from that directory")
+
+
+def command(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> list[str]:
+    """The job's command line; `data_changed`: resume although the data changed (the job keeps the split)."""
+    flags = ["--data-changed"] if data_changed else []
     if nproc > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                "-m", "tui_hf.train", str(run_dir)]
-    return [sys.executable, "-m", "tui_hf.train", str(run_dir)]
+                "-m", "tui_hf.train", str(run_dir), *flags]
+    return [sys.executable, "-m", "tui_hf.train", str(run_dir), *flags]
 
 
-def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[bytes]:
+def _spawn(run_dir: Path, nproc: int, foreground: bool, data_changed: bool = False) -> subprocess.Popen[bytes]:
     """Start the job holding the run's lock (taken here, so a second start fails at once)."""
     if nproc < 1:
         raise SpecError(f"nproc must be 1 or more, not {nproc}")
@@ -117,13 +174,13 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd)}
         if foreground:
             out = None
-            argv = command(run_dir, nproc) + ["--echo"]
+            argv = command(run_dir, nproc, data_changed) + ["--echo"]
         else:
             try:
                 out = open(run_dir / LOG, "ab")
             except OSError as exc:
                 raise storage_error(exc, f"cannot write {run_dir / LOG}") from None
-            argv = command(run_dir, nproc)
+            argv = command(run_dir, nproc, data_changed)
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
                                     start_new_session=True, pass_fds=(lock.fd,), env=env)
@@ -140,18 +197,18 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool) -> subprocess.Popen[byte
         lock.release()  # the job holds it now, through its copy of the descriptor
 
 
-def launch(run_dir: Path, nproc: int = 1) -> int:
+def launch(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
     """Start the job detached (own session, output to train.log); returns its pid. RunStateError if in use."""
-    return _spawn(Path(run_dir), nproc, foreground=False).pid
+    return _spawn(Path(run_dir), nproc, foreground=False, data_changed=data_changed).pid
 
 
-def run_foreground(run_dir: Path, nproc: int = 1) -> int:
+def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
     """Run the job with its progress lines on this terminal; returns its exit code.
 
     The job runs in a session of its own, so a closed terminal (SIGHUP) does not reach it: it goes on, and
     `tui-hf attach` finds it. Ctrl+C here asks it to stop gracefully (a checkpoint, then a final status).
     """
-    proc = _spawn(Path(run_dir), nproc, foreground=True)
+    proc = _spawn(Path(run_dir), nproc, foreground=True, data_changed=data_changed)
     asked = False
     while True:
         try:
@@ -212,17 +269,23 @@ class ResumePlan:
     run_dir: Path
     checkpoint: checkpoints.Checkpoint | None  # None: from the start
     skipped: list[str]  # interrupted saves that will be removed
+    damaged: tuple[str, ...] = ()  # newer checkpoints that would not load: "checkpoint-N (why)", set aside
+    data_changes: tuple[str, ...] = ()  # how the data differs from the run's start (resumed with data_changed)
 
     def describe(self, done: bool = False) -> str:
         """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
         where = (f"from {self.checkpoint.path.name} (step {self.checkpoint.step})" if self.checkpoint else
                  "from the start (no complete checkpoint)")
         skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
-        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}"
+        damaged = "".join(f"; {d} cannot be loaded: it is moved aside" for d in self.damaged)
+        data = (f"; on changed data ({'; '.join(self.data_changes)}), keeping the original split"
+                if self.data_changes else "")
+        return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}{damaged}{data}"
 
 
-def resume_plan(run_dir: Path) -> ResumePlan:
-    """What `resume` would do, or RunStateError saying why it cannot (running, finished)."""
+def resume_plan(run_dir: Path, data_changed: bool = False) -> ResumePlan:
+    """What `resume` would do, or RunStateError saying why it cannot (running, finished; DataChanged when the
+    data differs from what the run started on, unless `data_changed` says to go on)."""
     run_dir = Path(run_dir)
     info = run_info(run_dir)
     if info.status in ACTIVE:
@@ -233,30 +296,44 @@ def resume_plan(run_dir: Path) -> ResumePlan:
                             f"{info.state.total_steps}){final}: start a new run to train more")
     if not (run_dir / SPEC).is_file():
         raise RunStateError(f"{run_dir.name} has no spec.json (a script's run): resume it from that script")
-    return ResumePlan(run_dir, checkpoints.latest(run_dir), [p.name for p in checkpoints.interrupted(run_dir)])
+    check_data_files(run_dir, "resume")
+    checkpoint, damaged = checkpoints.usable(run_dir)
+    changes: list[str] = []
+    stored = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
+    if checkpoint is not None and stored is not None and stored.fingerprint is not None:
+        from tui_hf.core.training.data import DataChanged, data_changes
+
+        changes = data_changes(TrainSpec.load(run_dir / SPEC), stored)
+        if changes and not data_changed:
+            raise DataChanged(run_dir.name, changes)
+    return ResumePlan(run_dir, checkpoint, [p.name for p in checkpoints.interrupted(run_dir)],
+                      tuple(f"{c.path.name} ({why})" for c, why in damaged), tuple(changes))
 
 
-def resume(run_dir: Path, nproc: int = 1) -> ResumePlan:
+def resume(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> ResumePlan:
     """Resume detached from the last complete checkpoint; returns what it resumed from."""
-    plan = resume_plan(run_dir)
-    launch(run_dir, nproc)
+    plan = resume_plan(run_dir, data_changed)
+    launch(run_dir, nproc, data_changed)
     return plan
 
 
-def delete_run(run_dir: Path) -> None:
-    """Delete a run directory; RunStateError while a process holds it (it is taken for the deletion)."""
-    run_dir = Path(run_dir)
-    if not is_run_dir(run_dir):
-        raise SpecError(f"{run_dir} is not a run directory")
+def delete_run(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Path:
+    """Delete a run that tui-hf made inside the runs directory `root`; returns the directory deleted.
+
+    SpecError, nothing deleted, for anything else (see runs.deletable); RunStateError while a process holds
+    the run (its lock is taken for the deletion).
+    """
+    real = deletable(Path(run_dir), root)
     try:
-        lock = runlock.RunLock.acquire(run_dir, wait=0.2)
+        lock = runlock.RunLock.acquire(real, wait=0.2)
     except RunStateError:
-        raise RunStateError(f"{run_dir.name} is running: stop it before deleting it") from None
+        raise RunStateError(f"{real.name} is running: stop it before deleting it") from None
     with lock:
         try:
-            shutil.rmtree(run_dir)
+            shutil.rmtree(real)
         except OSError as exc:
-            raise storage_error(exc, f"cannot delete {run_dir}") from None
+            raise storage_error(exc, f"cannot delete {real}") from None
+    return real
 
 
 def inference_task(run_dir: Path) -> str:
@@ -265,7 +342,7 @@ def inference_task(run_dir: Path) -> str:
     return {"causal-lm": "text-generation"}.get(spec.task, spec.task)
 
 
-__all__ = ["EVENTS", "LOG", "ResumePlan", "RunInfo", "StorageError", "check_name", "command", "create_run",
-           "delete_run", "effective_status", "inference_task", "is_alive", "is_storage_error", "job_pid", "launch",
-           "list_runs", "read_state", "request_stop", "resolve_run", "resume", "resume_plan", "run_dirs",
-           "run_foreground", "run_info", "runs_root", "stop"]
+__all__ = ["EVENTS", "LOG", "MARKER", "ResumePlan", "RunInfo", "StorageError", "check_data_files", "check_name",
+           "command", "create_run", "delete_run", "effective_status", "inference_task", "is_alive",
+           "is_storage_error", "job_pid", "launch", "list_runs", "read_state", "request_stop", "resolve_run", "resume",
+           "resume_plan", "run_dirs", "run_foreground", "run_info", "run_path", "runs_root", "stop"]

@@ -2,14 +2,18 @@
 
 The spec's settings, the whole data file (a streaming pass), and the model as its files describe it: that
 the reference resolves (a directory that exists, a hub id that is cached when offline), that it loads
-without running code (no auto_map unless trust_remote_code, safetensors unless allow_pickle), that
-max_length fits its positions, that a trained head's labels are the data's, and that a named device exists.
-All problems are reported together; torch is imported only when a specific accelerator is named.
+without running code (no auto_map unless trust_remote_code, safetensors unless allow_pickle), that its
+weight files are whole and its tokenizer files there, that it can be the causal LM a causal-lm run trains,
+that max_length fits its positions, that a trained head's labels are the data's, and that a named device
+exists. All problems are reported together. Labels that are probably a mistake (two spellings of a class,
+numbers beside names, a class the validation split takes whole) are warnings on the plan: the run may go on.
+torch is imported only when a specific accelerator is named, for a causal LM, or to explain a refusal.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -17,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from tui_hf.core.errors import SpecError, TuiHfError
-from tui_hf.core.training.datafile import DataError, DataReport, is_file_ref, order_labels, validate_file
+from tui_hf.core.training.datafile import (
+    MANY_LABELS,
+    DataError,
+    DataReport,
+    is_file_ref,
+    is_int_text,
+    order_labels,
+    validate_file,
+)
 from tui_hf.core.training.spec import TrainSpec
 
 DATA_PLAN = "data.json"
@@ -47,32 +59,57 @@ class DataPlan:
     reports: list[DataReport] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The data the run started on (the files' content hashes, the split's validation rows), recorded by the
+    # job at its first start and compared on resume: see data.fingerprint. None until then.
+    fingerprint: dict[str, Any] | None = None
 
     def unchanged(self) -> bool:
         return all(r.unchanged() for r in self.reports)
 
     def to_json(self) -> str:
         return json.dumps({"reports": [asdict(r) for r in self.reports], "labels": self.labels,
-                           "warnings": self.warnings}, indent=1)
+                           "warnings": self.warnings, "fingerprint": self.fingerprint}, indent=1)
 
     @classmethod
     def load(cls, path: Path) -> DataPlan | None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls([DataReport(**r) for r in raw["reports"]], list(raw["labels"]), list(raw["warnings"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            fingerprint = raw.get("fingerprint")
+            return cls([DataReport(**r) for r in raw["reports"]], list(raw["labels"]), list(raw["warnings"]),
+                       fingerprint if isinstance(fingerprint, dict) else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def hub_data_problem(spec: TrainSpec) -> str | None:
+    """Why the hub dataset spec.data.train cannot be loaded now, or None. Asked before a run is made and again
+    by the job (a resume may come later, offline)."""
+    from tui_hf.core.hub import is_offline
+
+    if is_offline(spec.offline):
+        return (f"{spec.data.train!r} is not a local file and the Hugging Face Hub cannot be reached: use a CSV / "
+                "JSON / JSON Lines file, or go online")
+    return None
 
 
 def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataPlan:
     """Every row of the train (and validation) file. Raises DataError at the first problem."""
     d = spec.data
     plan = DataPlan()
+    if spec.task != "causal-lm" and d.text_column.strip() == d.label_column.strip():
+        raise DataError(f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
+                        "answer with its own input; set label_column to the column of classes")
     if not is_file_ref(d.train):
         if d.validation:
             raise DataError("a validation file goes with a train file: a hub dataset is split from its own rows")
-        return plan  # a hub dataset: checked by the job when it loads
-    train = validate_file(d.train, spec.task, d.text_column, d.label_column, "train", stop)
+        why = hub_data_problem(spec)
+        if why:
+            raise DataError(why)
+        return plan  # a hub dataset: its rows are checked by the job when it loads
+    # Each row's class, for the split check (a pointer a row): only where a random split will be made.
+    row_labels: list[str] | None = (
+        [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None)
+    train = validate_file(d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels)
     plan.reports.append(train)
     plan.warnings += train.warnings
     if d.validation:
@@ -92,7 +129,68 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
             only = ", ".join(train.label_counts)
             raise DataError(f"{d.train}: only one label ({only}): a classifier needs two or more")
         plan.labels = order_labels(train.label_counts)
+        plan.warnings += label_warnings(train.label_counts, d.train, d.label_column)
+        if row_labels:
+            plan.warnings += split_warnings(spec, row_labels, train.label_counts)
     return plan
+
+
+def label_warnings(counts: dict[str, int], path: str, column: str) -> list[str]:
+    """Labels a run can train on that are probably a mistake in the data, one line each."""
+    names = list(counts)
+    out = []
+    by_case: dict[str, list[str]] = {}
+    for name in names:
+        by_case.setdefault(name.casefold(), []).append(name)
+    twins = [sorted(group) for group in by_case.values() if len(group) > 1]
+    if twins:
+        shown = "; ".join(" and ".join(repr(n) for n in group) for group in twins[:3])
+        out.append(f"{path}: labels that differ only in case are separate classes ({shown}); write each class "
+                   "one way if they are the same")
+    zero_and_o = "0" in counts and "O" in counts
+    if zero_and_o:
+        out.append(f"{path}: both '0' (zero, {counts['0']:,} times) and 'O' (the letter, {counts['O']:,} times) "
+                   "are labels, two separate classes; is one of them a typo?")
+    numbers = [n for n in order_labels(names) if is_int_text(n) and not (zero_and_o and n == "0")]
+    words = [n for n in order_labels(names) if not is_int_text(n) and not (zero_and_o and n == "O")]
+    if numbers and words:
+        out.append(f"{path}: labels mix numbers ({', '.join(numbers[:4])}) and names ({', '.join(words[:4])}), "
+                   "each a class of its own; is a class written both as its id and as its name?")
+    sentences = [n for n in names if len(n.split()) >= 4 or len(n) >= 40]
+    if len(names) <= MANY_LABELS and len(sentences) >= 10 and 2 * len(sentences) >= len(names):
+        out.append(f"{path}: {len(sentences):,} of the {len(names):,} labels in {column!r} look like text (e.g. "
+                   f"{sentences[0][:50]!r}); is {column!r} the column of classes?")
+    return out
+
+
+def split_warnings(spec: TrainSpec, row_labels: list[str], counts: dict[str, int]) -> list[str]:
+    """Classes the validation split takes whole: the model never sees a row of them while training.
+
+    The split is worked out with the call the job makes (datasets' train_test_split, same size, fraction and
+    seed: it depends on nothing else), on the row numbers alone; only when some class is small enough to
+    fit in the validation part.
+    """
+    d = spec.data
+    held_out = math.ceil(d.validation_fraction * len(row_labels))
+    if min(counts.values()) > held_out or 2 * len(counts) > len(row_labels):
+        return []  # every class keeps a row; or most "classes" are single rows (label_warnings speaks to that)
+    import datasets
+
+    try:
+        split = datasets.Dataset.from_dict({"row": list(range(len(row_labels)))}).train_test_split(
+            test_size=d.validation_fraction, seed=spec.seed)
+    except ValueError:  # a split datasets refuses: the job says why
+        return []
+    kept = {row_labels[i] for i in split["train"]["row"]}
+    lost = [name for name in order_labels(counts) if name not in kept]
+    if not lost:
+        return []
+    shown = ", ".join(f"{name!r} ({counts[name]} row{'s' if counts[name] > 1 else ''})" for name in lost[:4])
+    shown += f" and {len(lost) - 4} more" if len(lost) > 4 else ""
+    left = f"; the training part holds only {next(iter(kept))!r}" if len(kept) == 1 else ""
+    return [f"{d.train}: the validation split ({d.validation_fraction:g} of the rows, seed {spec.seed}) takes every "
+            f"row of {shown}{left}: the model cannot learn {'it' if len(lost) == 1 else 'them'}; add rows, give a "
+            "validation file, or change the seed"]
 
 
 # -- the model, from its files -------------------------------------------------------------------------
@@ -111,6 +209,10 @@ def model_dir(spec: TrainSpec) -> tuple[Any, Path | None]:
 
 def head_labels(config: dict[str, Any]) -> list[str]:
     id2label = config.get("id2label") or {}
+    if not id2label:
+        # transformers 5 leaves the default names out of config.json: num_labels (2 unless set) LABEL_i.
+        n = config.get("num_labels")
+        return [f"LABEL_{i}" for i in range(n if isinstance(n, int) and 0 < n <= MANY_LABELS else 2)]
     try:
         return [str(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))]
     except (TypeError, ValueError):
@@ -127,7 +229,9 @@ def reconcile_labels(head: list[str], data: list[str]) -> list[str] | None:
         ids = [str(i) for i in range(len(head))]
         return ids if set(data) <= set(ids) else None
     lowered = {h.lower(): h for h in head}
-    if len(lowered) != len(head) or not {d.lower() for d in data} <= set(lowered):
+    data_lowered = {d.lower() for d in data}
+    # Two data labels one head name would stand for ('POSITIVE' and 'positive') cannot both keep it.
+    if len(lowered) != len(head) or len(data_lowered) != len(data) or not data_lowered <= set(lowered):
         return None
     by_lower = {d.lower(): d for d in data}
     return [by_lower.get(h.lower(), h) for h in head]
@@ -167,6 +271,16 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
                                 "allow_pickle"))
     elif resolved.ref.kind != "hub" and not has_st and not has_pickle:
         problems.append(Problem(f"model: {directory} has no weights (model.safetensors)"))
+    if resolved.ref.kind != "hub" or resolved.local_files_only:  # the files this machine has are all there is
+        from tui_hf.core.models import damaged_weights, missing_tokenizer
+
+        for why in (damaged_weights(directory), missing_tokenizer(directory, config)):
+            if why:
+                problems.append(Problem(f"model: {why}"))
+    if spec.task == "causal-lm":
+        why = causal_lm_problem(spec.model, directory, config)
+        if why:
+            problems.append(Problem(f"model: {why}"))
     positions = next((config[k] for k in ("max_position_embeddings", "n_positions", "max_sequence_length")
                       if isinstance(config.get(k), int)), None)
     if positions and spec.data.max_length > positions:
@@ -186,6 +300,44 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         else:
             labels = kept
     return problems, labels
+
+
+def causal_lm_problem(model: str, directory: Path, raw: dict[str, Any]) -> str | None:
+    """Why this architecture cannot be trained as a causal LM, or None. From transformers' own mappings.
+
+    A model type with no entry in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES has no causal-LM class at all. One that is
+    also a masked LM and not an encoder-decoder (BERT, RoBERTa, ELECTRA...) is an encoder: its causal-LM class
+    masks the tokens ahead only when config.is_decoder is set, and otherwise attends both ways, so each
+    position sees the token it is asked to predict and the loss falls to nothing. Such a model is refused
+    rather than switched to a decoder here: setting is_decoder would change, without the user's word, the
+    attention the model was pretrained with; a config that already says is_decoder: true is the user's choice
+    (and transformers supports it), so it trains.
+    """
+    model_type = raw.get("model_type")
+    auto_map = raw.get("auto_map")
+    if not isinstance(model_type, str) or isinstance(auto_map, dict) and "AutoModelForCausalLM" in auto_map:
+        return None  # an old config transformers guesses from, or the model's own code (trust_remote_code)
+    import transformers
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    architecture = ", ".join(a for a in raw.get("architectures") or [] if isinstance(a, str)) or model_type
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return (f"{model} ({architecture}) cannot be trained as causal-lm: transformers has no causal-LM class for "
+                f"{model_type} models; choose a decoder model (GPT-2, Llama, Qwen...)")
+    if model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return None
+    try:  # the config as transformers fills it in: config.json leaves out values equal to the defaults
+        config = transformers.AutoConfig.from_pretrained(str(directory), local_files_only=True)
+    except Exception:  # a config transformers cannot read: loading the model will say why
+        return None
+    if config.is_encoder_decoder or config.is_decoder:
+        return None
+    return (f"{model} ({architecture}) is an encoder: trained as causal-lm, its "
+            f"{MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]} would see the very tokens it is asked to predict; "
+            "choose a decoder model, or set \"is_decoder\": true in its config.json to train it left to right")
 
 
 def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:

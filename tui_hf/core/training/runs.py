@@ -7,6 +7,11 @@ lost); one whose lock is held is alive, whatever its pid file or events say.
 `RunsWatcher` is for lists (the app's runs list, `tui-hf runs`): its first pass reads each run's events
 once, parsing only the few lines a summary needs, and later passes read only the lines appended since.
 Call it from a worker thread; `iter_refresh` yields runs one at a time, newest first.
+
+A run is a directory tui-hf made: `create_run` and a script's TuiHfCallback write a marker file into it
+(MARKER). A run made before the marker existed is recognised by what only tui-hf writes (an events file
+whose first line is one of its events, or a spec.json shaped as its specs are); such a run can be followed,
+resumed and exported, but `runs rm` deletes only a marked run, and only inside the runs directory.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import collections
 import json
 import os
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +31,62 @@ from tui_hf.core.training import runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, EventReader, RunState, read_state
 
 SPEC = "spec.json"
+MARKER = "tui-hf-run.json"  # written when tui-hf makes a run directory: only such a directory is ever deleted
+_EVENT_KINDS = ("status", "start", "train", "eval", "checkpoint", "alert", "control", "predictions", "final")
 
 
 def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(root or os.environ.get("TUI_HF_RUNS") or "runs")
 
 
+def mark_run(run_dir: Path, **about: Any) -> None:
+    """Write the marker saying tui-hf made `run_dir` (what deleting it requires). Raises OSError."""
+    from tui_hf import __version__
+    from tui_hf.core.training.storage import write_atomic
+
+    record = {"made_by": "tui-hf", "version": __version__, "created": round(time.time(), 3), **about}
+    write_atomic(Path(run_dir) / MARKER, json.dumps(record, indent=1))
+
+
+def is_marked(path: Path) -> bool:
+    """Holds tui-hf's marker (a regular file: a link to one elsewhere does not count)."""
+    marker = Path(path) / MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def marker_info(run_dir: Path) -> dict[str, Any]:
+    """What the marker recorded (empty for an older run or an unreadable marker)."""
+    try:
+        value = json.loads((Path(run_dir) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _made_by_older_tui_hf(path: Path) -> bool:
+    """A run from before the marker: its events start with a line EventWriter wrote, or its spec has the shape
+    of a TrainSpec. A folder that merely holds files with those names does not pass."""
+    try:
+        with open(path / EVENTS, "rb") as fh:
+            first = json.loads(fh.readline(65536))
+        if (isinstance(first, dict) and first.get("event") in _EVENT_KINDS
+                and isinstance(first.get("time"), (int, float)) and not isinstance(first.get("time"), bool)):
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        spec = json.loads((path / SPEC).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    data = spec.get("data") if isinstance(spec, dict) else None
+    return (isinstance(data, dict) and isinstance(data.get("train"), str) and isinstance(spec.get("model"), str)
+            and isinstance(spec.get("engine"), str) and isinstance(spec.get("task"), str))
+
+
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / SPEC).exists() or (path / EVENTS).exists())
+    """A directory tui-hf made: marked, or an older run it recognises (see the module's docstring)."""
+    path = Path(path)
+    return path.is_dir() and (is_marked(path) or _made_by_older_tui_hf(path))
 
 
 def created(path: Path) -> float:
@@ -93,12 +148,67 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     return [run_info(p) for p in run_dirs(root)]
 
 
+def is_path_ref(ref: str) -> bool:
+    """RUN written as a path (it has a separator, or starts with '.' or '/'), not a name."""
+    return os.sep in ref or (os.altsep is not None and os.altsep in ref) or ref.startswith((".", "/", "~"))
+
+
+def run_path(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Where RUN points: a name is always RUNS_DIR/NAME (never ./NAME); a path is taken as written."""
+    return Path(ref).expanduser() if is_path_ref(ref) else runs_root(root) / ref
+
+
 def resolve_run(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """A run given as a path or as its name under the runs directory."""
-    for candidate in (Path(ref), runs_root(root) / ref):
-        if is_run_dir(candidate):
-            return candidate
-    raise SpecError(f"no run at {ref} (looked in . and {runs_root(root)})")
+    """The run RUN names (every command on one run looks it up here). SpecError when there is none."""
+    path = run_path(ref, root)
+    if is_run_dir(path):
+        return path
+    if is_path_ref(ref):
+        what = "is not a tui-hf run" if path.is_dir() else "does not exist"
+        raise SpecError(f"{ref} {what}")
+    here = f"; ./{ref} is a folder here, not a run name: give a path (./{ref}) to use it" if Path(ref).is_dir() \
+        else ""
+    raise SpecError(f"no run named {ref} in {runs_root(root)}{here}")
+
+
+def deletable(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Path:
+    """The directory `runs rm` may delete for `run_dir`, or SpecError saying what it would have deleted and why
+    not: only a directory (not a link to one) whose parent is the runs directory itself, after '..' and links
+    (the parent is compared by identity, device and inode, not by path), holding the marker tui-hf wrote when it
+    made the run."""
+    path, base = Path(run_dir).absolute(), runs_root(root)  # not normalised: '..' after a link is physical
+    shown = str(path)
+    try:
+        st = os.lstat(path)
+        parent, home = os.stat(path / ".."), os.stat(base)
+    except OSError:
+        raise SpecError(f"refused: {shown} is not a directory; nothing deleted") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SpecError(f"refused: {shown} is a link to {os.path.realpath(path)}, not a run inside the runs "
+                        f"directory {os.path.abspath(base)} (see --runs-dir); nothing deleted")
+    if not stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"refused: {shown} is not a directory; nothing deleted")
+    if (parent.st_dev, parent.st_ino) != (home.st_dev, home.st_ino):
+        raise SpecError(f"refused: {shown} is not a run inside the runs directory {os.path.abspath(base)} "
+                        "(see --runs-dir); nothing deleted")
+    if not is_marked(path):
+        raise SpecError(f"refused: {shown} has no {MARKER} (tui-hf writes it in each run it makes); deleting it "
+                        f"would remove {_contents(path)}; nothing deleted (delete it yourself if it is yours "
+                        "to delete)")
+    return path
+
+
+def _contents(path: Path) -> str:
+    """"N files (S MiB)" under path, for a refusal that says what deleting would have removed."""
+    files = size = 0
+    for top, _dirs, names in os.walk(path):
+        for name in names:
+            files += 1
+            try:
+                size += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass
+    return f"{files} file{'s' if files != 1 else ''} ({size / 2**20:.1f} MiB)"
 
 
 # -- summaries, incrementally -----------------------------------------------------------------------------
@@ -141,7 +251,7 @@ class _Tracker:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.reader = EventReader(path)
-        self.state = RunState()
+        self.state = RunState(run_dir=path)
         self.created = created(path)
         self._stall_factor: float | None = None
 

@@ -180,7 +180,8 @@ def _out_of_range(obj: Any, prefix: str) -> list[str]:
         value = getattr(obj, f.name)
         if f.type in ("int", "float") and isinstance(value, (int, float)) and (
                 isinstance(value, float) and math.isnan(value) or abs(value) > MAX_NUMBER):
-            out.append(f"{prefix}{f.name} must be a number up to {MAX_NUMBER:,}, not {str(value)[:24]}")
+            shown = str(value) if len(str(value)) <= 20 else f"a number of {len(str(value))} digits"
+            out.append(f"{prefix}{f.name} must be a number up to {MAX_NUMBER:,}, not {shown}")
     return out
 
 

@@ -79,7 +79,8 @@ class StepWatch:
         if ids is not None and hasattr(ids, "shape") and self.batches is not None:
             from tui_hf.core.training.xray import batch_hash
 
-            digest = batch_hash(ids)
+            labels = kwargs.get("labels")
+            digest = batch_hash(ids, labels if labels is not None and hasattr(labels, "shape") else None)
             self._hashes.append(digest)
             mask = kwargs.get("attention_mask")
             self._tokens += int(mask.sum()) if mask is not None else int(ids.numel())
@@ -99,7 +100,9 @@ class StepWatch:
             loss = float(sum(float(x) for x in self._losses) / len(self._losses))
         supervised = int(sum(int(x) for x in self._supervised)) if self._supervised else None
         if self.batches is not None and self._hashes:
-            record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes)}
+            from tui_hf.core.training.xray import HASH_VERSION
+
+            record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes), "hash_v": HASH_VERSION}
             if self._rows is not None:
                 record["rows"] = self._rows
             if loss is not None:

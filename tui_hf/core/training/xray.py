@@ -5,9 +5,11 @@ While training, each optimizer step appends one line to runs/<id>/batches.jsonl 
     {"step": 12, "rows": [181, 3, 77, ...], "hash": "9f2c...", "loss": 0.6931, "supervised": 16, "tokens": 402}
 
 `rows` are positions in the train split (absent when the rows are unknown, as in a script's own Trainer),
-`hash` is a digest of the input ids the forward pass received. `xray(run_dir, step)` rebuilds that batch
+`hash` is a digest of the input ids and the labels the forward pass received (`"hash_v": 2`; a record
+without it, from an older version, covers the input ids only). `xray(run_dir, step)` rebuilds that batch
 from the data file, the tokenizer and the collator, and compares its hash with the recorded one: a changed
-data file, tokenizer or collator shows as a mismatch rather than as a plausible but wrong picture.
+data file (a text or a label), tokenizer or collator shows as a mismatch rather than as a plausible but
+wrong picture.
 
 Lines are written whole (like events.jsonl); a resumed job that repeats steps appends them again, and the
 last line for a step wins (it is the one the surviving weights saw).
@@ -27,15 +29,23 @@ from tui_hf.core.training.events import repair_tail
 from tui_hf.core.training.storage import storage_error
 
 BATCHES = "batches.jsonl"
+HASH_VERSION = 2  # 2: input ids and labels; a record without "hash_v" has the input ids' digest only
 
 
-def batch_hash(input_ids: Any) -> str:
-    """A short digest of a batch's input ids (shape included), the same on any device."""
+def batch_hash(input_ids: Any, labels: Any = None) -> str:
+    """A short digest of a batch's input ids and labels (shapes included), the same on any device.
+
+    Labels are what the loss trains towards: a label edited in the data changes them and not the ids. Without
+    labels it is the older, ids-only digest (what records without "hash_v" hold)."""
     import torch
 
-    ids = input_ids.detach().to("cpu", torch.int64).contiguous()
-    digest = hashlib.blake2b(str(tuple(ids.shape)).encode(), digest_size=8)
-    digest.update(ids.numpy().tobytes())
+    digest = hashlib.blake2b(digest_size=8)
+    for i, tensor in enumerate((input_ids, labels)):
+        if tensor is None:
+            continue
+        values = tensor.detach().to("cpu", torch.int64).contiguous()
+        digest.update((b"labels" if i else b"") + str(tuple(values.shape)).encode())
+        digest.update(values.numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -113,6 +123,7 @@ class BatchXray:
     rebuilt_hash: str
     loss: float | None = None
     problems: list[str] = field(default_factory=list)
+    ids_only: bool = False  # recorded in the older format: the hash covers input ids, not labels
 
     @property
     def matches(self) -> bool:
@@ -129,14 +140,15 @@ def supervised_count(task: str, labels: Any) -> int:
 
 def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
-    from tui_hf.core.training import preflight
-    from tui_hf.core.training.data import SOURCE_ROW, prepare
+    from tui_hf.core.training.data import SOURCE_ROW, prepare, run_plan
     from tui_hf.core.training.engine import load_tokenizer_for
     from tui_hf.core.training.runs import SPEC
     from tui_hf.core.training.spec import TrainSpec
 
     run_dir = Path(run_dir)
     records = read_batches(run_dir)
+    if not records and (run_dir / BATCHES).is_file() and (run_dir / BATCHES).stat().st_size:
+        raise RunStateError(f"{run_dir.name}'s {BATCHES} holds no readable step record: the file is damaged")
     if not records:
         raise RunStateError(f"{run_dir.name} recorded no batches (record_batches was off, or it has not trained "
                             "a step yet)")
@@ -147,10 +159,11 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     if not isinstance(rec.get("rows"), list):
         raise RunStateError(f"step {step} of {run_dir.name} was recorded without its rows (a script's Trainer): "
                             "only its hash and loss are known")
+    if not rec["rows"] or not all(type(i) is int and i >= 0 for i in rec["rows"]):  # noqa: E721 (bool is not a row)
+        raise RunStateError(f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
+                            "from 0, not " + json.dumps(rec["rows"])[:60])
     spec = TrainSpec.load(run_dir / SPEC)
-    plan = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
-    if plan is None or not plan.unchanged():
-        plan = preflight.check(spec)
+    plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
     _, tok = load_tokenizer_for(spec)
     prep = prepare(spec, tok, plan)
     positions = [int(i) for i in rec["rows"]]
@@ -186,19 +199,25 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     real = sum(row.length for row in rows)
     supervised = supervised_count(spec.task, labels)
     share = supervised / (real if labels.dim() == 2 else max(len(rows), 1)) if rows else 0.0
-    got = batch_hash(ids)
+    ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
+    got = batch_hash(ids) if ids_only else batch_hash(ids, labels)
     x = BatchXray(run=run_dir.name, step=step, task=spec.task, rows=rows, padded_length=int(ids.shape[1]),
                   tokens=real, supervised=supervised, supervised_share=share, recorded_hash=rec.get("hash"),
-                  rebuilt_hash=got, loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None)
+                  rebuilt_hash=got, loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
+                  ids_only=ids_only)
     if not x.matches:
         x.problems.append(f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
-                          "data file, tokenizer or collator changed since step {step}".replace("{step}", str(step)))
+                          "data file (a text or a label), tokenizer or collator changed since step {step}"
+                          .replace("{step}", str(step)))
     return x
 
 
 def format_xray(x: BatchXray, width: int = 100) -> str:
     """The X-ray as plain text: one block per row, token by token."""
     check = "matches the trained batch" if x.matches else "DOES NOT MATCH the trained batch"
+    if x.ids_only:
+        check += ("'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "
+                  "since is not detected" if x.matches else " (recorded in an older format: token ids only)")
     loss = f", loss {x.loss:.4f}" if x.loss is not None else ""
     what = "positions" if x.task != "text-classification" else "rows"
     lines = [f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "

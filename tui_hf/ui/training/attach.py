@@ -8,10 +8,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header
 
+from tui_hf.ui.guard import KeepsRunning
 from tui_hf.ui.training.run_view import TrainingView
 
 
-class AttachApp(App[int]):
+class AttachApp(KeepsRunning, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-hf attach"
     BINDINGS = [Binding("s", "stop", "Stop run"), Binding("e", "export", "Export CSV"),

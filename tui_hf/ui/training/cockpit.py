@@ -33,6 +33,8 @@ def render_xray(x: Any) -> Text:
     what = "rows" if x.task == "text-classification" else "positions"
     check = ("rebuilt batch matches the one trained", "green") if x.matches else \
         ("rebuilt batch DIFFERS from the one trained", "bold red")
+    if x.ids_only and x.matches:  # an older record: its hash never covered the labels
+        check = ("rebuilt batch's token ids match the one trained (older record: labels not checked)", "yellow")
     loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
     out.append(f"{x.run}\n", style="dim")
     out.append(f"step {x.step} · {len(x.rows)} rows × {x.padded_length} tokens · {x.tokens} real · "

@@ -1,7 +1,9 @@
 """The New job dialog: every setting the job supports, the data previewed, the spec.json it will write shown.
 
 Creating a run reads the whole data file (every row is checked before anything starts), so it happens in a
-thread; a refusal stays in the dialog with the fields as typed, so nothing the user entered is lost.
+thread; a refusal stays in the dialog with the fields as typed, so nothing the user entered is lost. Warnings
+about the data (labels that differ only in case, a class the validation split takes whole...) are shown in
+the dialog before anything starts: Start again starts anyway, a change to any field asks again.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class NewJobScreen(ModalScreen[Path | None]):
         self._model = model
         self._timer: Timer | None = None
         self._busy = False
+        self._warned: JobFields | None = None  # the fields whose warnings were shown: Start now starts anyway
 
     def compose(self) -> ComposeResult:
         from tui_hf.data import SENTIMENT_CSV
@@ -127,6 +130,7 @@ class NewJobScreen(ModalScreen[Path | None]):
                                                    tooltip="more than 1 starts torchrun (one process per GPU)"))
                 yield Label("Data", classes="job-section")
                 yield Static("", id="job-data")
+                yield Static("", id="job-warnings")
                 yield Label("spec.json", classes="job-section")
                 yield Static("", id="job-spec")
             yield Static("", id="job-error")
@@ -169,6 +173,11 @@ class NewJobScreen(ModalScreen[Path | None]):
 
     def _refresh(self) -> None:
         fields = self.fields()
+        if self._warned is not None and fields != self._warned:
+            self._warned = None  # the warnings were about other settings: the next Start checks again
+            self.query_one("#job-warnings", Static).update("")
+            self.query_one("#job-error", Static).update("")
+            self.query_one("#job-start", Button).label = "Start  ctrl+s"
         try:
             spec = fields.spec()
             fields.processes  # noqa: B018 (checked for its ValueError)
@@ -205,27 +214,51 @@ class NewJobScreen(ModalScreen[Path | None]):
         self._busy = True
         self.query_one("#job-start", Button).disabled = True
         self.query_one("#job-error", Static).update("[cyan]checking the data and the model…[/cyan]")
-        self._create(spec, fields.name or None, nproc)
+        self._create(fields, spec, nproc, confirmed=fields == self._warned)
 
     @work(thread=True, group="job-create", exit_on_error=False)
-    def _create(self, spec: Any, name: str | None, nproc: int) -> None:
+    def _create(self, fields: JobFields, spec: Any, nproc: int, confirmed: bool) -> None:
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.job import create_run, launch
+        from tui_hf.core.training.preflight import check
 
         warnings: list[str] = []
         try:
-            run_dir = create_run(spec, self.runs_dir, name, nproc=nproc, warn=warnings.append)
+            if not confirmed:
+                # A second pass over the data when there is nothing to warn about: the price of showing the
+                # warnings before a run exists rather than after it started.
+                shown = check(spec, nproc).warnings
+                if shown:
+                    self.app.call_from_thread(self._warn, fields, shown)
+                    return
+            run_dir = create_run(spec, self.runs_dir, fields.name or None, nproc=nproc, warn=warnings.append)
             launch(run_dir, nproc)
         except TuiHfError as exc:
             self.app.call_from_thread(self._fail, str(exc))
             return
-        for w in warnings:
+        for w in warnings if not confirmed else []:  # (confirmed: the user has read them in the dialog)
             self.app.call_from_thread(self.app.notify, w, title="Training", severity="warning", markup=False)
         self.app.call_from_thread(self.dismiss, run_dir)
 
+    def _warn(self, fields: JobFields, warnings: list[str]) -> None:
+        self._busy = False
+        self._warned = fields
+        start = self.query_one("#job-start", Button)
+        start.disabled = False
+        start.label = "Start anyway  ctrl+s"
+        box = self.query_one("#job-warnings", Static)
+        box.update("\n".join(f"[yellow]⚠ {escape(w)}[/yellow]" for w in warnings))
+        box.scroll_visible()
+        many = f"{len(warnings)} warnings" if len(warnings) > 1 else "a warning"
+        self.query_one("#job-error", Static).update(
+            f"[yellow]{many} about the data (under Data): Start again to train anyway, or change a setting[/yellow]")
+
     def _fail(self, message: str) -> None:
         self._busy = False
-        self.query_one("#job-start", Button).disabled = False
+        self._warned = None
+        start = self.query_one("#job-start", Button)
+        start.disabled = False
+        start.label = "Start  ctrl+s"
         self.query_one("#job-error", Static).update(f"[red]{escape(message)}[/red]")
         self.notify(message, title="Cannot start training", severity="error", timeout=10, markup=False)
 

@@ -107,9 +107,6 @@ class TrainingView(Vertical):
     def poll(self) -> None:
         if self.follower is None or self._reading:
             return
-        if not self.follower.run_dir.is_dir():
-            self.run_gone()
-            return
         if self.overlays and self._overlay_on:  # a run deleted meanwhile leaves the chart, not a frozen curve
             self.overlays = {p: f for p, f in self.overlays.items() if p.is_dir()}
         self._reading = True
