@@ -13,7 +13,7 @@ from tui_hf.ui.training.run_view import TrainingView
 
 
 class AttachApp(KeepsRunning, App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = "../app.tcss"  # the app's stylesheet: the live view looks the same in both
     TITLE = "tui-hf attach"
     BINDINGS = [Binding("s", "stop", "Stop run"), Binding("e", "export", "Export CSV"),
                 Binding("v", "save", "Save now"), Binding("x", "xray", "X-ray"),
