@@ -153,7 +153,7 @@ class RowCollator:
             features = [{k: v for k, v in f.items() if k not in (INDEX, SOURCE_ROW)} for f in features]
         batch = self.inner(features)
         if self.record and rows is not None:
-            from tui_hf.core.training.xray import batch_hash
+            from tui_hf.core.training.digest import batch_hash
 
             self.pending.append((batch_hash(batch["input_ids"], batch.get("labels")), rows))
         return batch

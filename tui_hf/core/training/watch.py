@@ -77,7 +77,7 @@ class StepWatch:
             self._supervised.append((lab != -100).sum())
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is not None and hasattr(ids, "shape") and self.batches is not None:
-            from tui_hf.core.training.xray import batch_hash
+            from tui_hf.core.training.digest import batch_hash
 
             labels = kwargs.get("labels")
             digest = batch_hash(ids, labels if labels is not None and hasattr(labels, "shape") else None)
@@ -100,7 +100,7 @@ class StepWatch:
             loss = float(sum(float(x) for x in self._losses) / len(self._losses))
         supervised = int(sum(int(x) for x in self._supervised)) if self._supervised else None
         if self.batches is not None and self._hashes:
-            from tui_hf.core.training.xray import HASH_VERSION
+            from tui_hf.core.training.digest import HASH_VERSION
 
             record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes), "hash_v": HASH_VERSION}
             if self._rows is not None:
