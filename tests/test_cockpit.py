@@ -519,6 +519,28 @@ def test_control_command_steers_a_detached_job(tmp_path: Path, tiny_bert_cls_dir
     assert "last request: stop (control)" in snapshot.stdout
 
 
+def test_control_stop_stops_a_detached_native_job_with_a_checkpoint(tmp_path: Path, tiny_bert_cls_dir: Path,
+                                                                     jobs: Any) -> None:  # noqa: F811
+    import re
+
+    from tui_hf.core.training.job import is_alive, launch
+
+    run_dir = jobs.watch(make_run(tmp_path, tiny_bert_cls_dir, "native", "native-live", max_steps=3000, epochs=100))
+    launch(run_dir)
+    wait_for(lambda: events(run_dir, "train"), 120, "the first step")
+    stopped = tui_hf("control", "native-live", "stop", "--wait", "60", "--runs-dir", str(run_dir.parent))
+    assert stopped.returncode == 0, stopped.stderr
+    m = re.search(r"native-live: done: stopping at step (\d+)", stopped.stdout)
+    assert m, stopped.stdout
+    step = int(m.group(1))
+    wait_for(lambda: not is_alive(run_dir), 120, "the job to exit")
+    state = read_state(run_dir)
+    assert state.status == "stopped" and state.step == step < 3000
+    assert (run_dir / "checkpoints" / f"checkpoint-{step}").is_dir()  # it saved where it stopped
+    acks = [c for c in state.controls if c["action"] == "stop"]
+    assert acks and acks[0]["via"] == "control"
+
+
 # -- viewers: stall, smoothing, old specs -----------------------------------------------------------------------
 
 

@@ -215,3 +215,24 @@ async def test_when_the_app_does_stop_on_a_bug_its_traceback_is_in_the_log(
             await pilot.pause(0.5)
     log = log_text(settings.log_path)
     assert "Traceback (most recent call last)" in log and "RuntimeError: boom that stops the app" in log
+
+
+async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_hf.ui.attach import AttachApp
+
+    def broken_export(*args: Any) -> int:
+        raise ValueError("export exploded")
+
+    monkeypatch.setattr("tui_hf.core.training.events.to_csv", broken_export)
+    _, newer = finished_runs(tmp_path / "runs")
+    app = AttachApp(newer)
+    app.log_path = tmp_path / "tui-hf.log"
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")))
+        app.query_one("#run-export").press()
+        await wait_until(pilot, lambda: any("export exploded" in n for n in notices(app)))
+        assert "ValueError: export exploded" in log_text(tmp_path / "tui-hf.log")
+        shutil.rmtree(newer)
+        await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")), timeout=3)
+        assert any(f"{NEWER} is gone" in n for n in notices(app)) and app.is_running

@@ -112,6 +112,23 @@ def test_bad_data_is_refused_with_file_line_and_column(make: Any, where: str, wh
     assert what in message
 
 
+NER_ROWS = [{"tokens": ["Anna", "visited", "Paris"], "tags": ["B-PER", "O", "B-LOC"]}] * 12
+
+
+@pytest.mark.parametrize("tag, what", [(None, "the label is empty"), ("", "the label is empty"),
+                                       ("   ", "the label is empty"), (2.5, "is a real number"),
+                                       ({"tag": "O"}, "a label must be a class name or an integer")],
+                         ids=["null", "empty", "blank", "real-number", "object"])
+def test_a_bad_token_tag_is_refused_with_its_line_and_position(tag: Any, what: str, tmp_path: Path,
+                                                               model: Path) -> None:
+    """Not only the count of tags is checked: each tag must be a class (a name or an integer id)."""
+    bad = {"tokens": ["Bob", "left", "Rome"], "tags": ["B-PER", tag, "B-LOC"]}
+    data = write_jsonl(tmp_path / "ner.jsonl", NER_ROWS + [bad] + NER_ROWS)
+    message = refused(spec(data, model, task="token-classification", text_column="tokens", label_column="tags"),
+                      tmp_path)
+    assert "ner.jsonl, line 13, column 'tags', tag 2" in message and what in message, message
+
+
 def test_a_utf8_bom_is_accepted(tmp_path: Path, model: Path) -> None:
     data = write_csv(tmp_path / "excel.csv", ROWS, bom=True)
     plan = check(spec(data, model))

@@ -275,6 +275,16 @@ def test_labels_that_differ_only_in_case_do_not_share_a_trained_head(tmp_path: P
     assert reconcile_labels(["NEGATIVE", "POSITIVE"], ["POSITIVE", "negative", "positive"]) is None
 
 
+def test_a_head_saved_with_default_label_names_is_label_0_and_label_1(tmp_path: Path) -> None:
+    # transformers 5 leaves id2label out of config.json when it is the default (LABEL_0, LABEL_1).
+    head = fake_model(tmp_path / "head", architectures=["BertForSequenceClassification"])
+    ids = write_csv(tmp_path / "ids.csv", [("good", "1"), ("bad", "0")] * 5)
+    assert check(spec(ids, head)).labels == ["0", "1"]  # the head's own ids: kept
+    names = write_csv(tmp_path / "names.csv", ROWS)
+    assert "a trained SequenceClassification head for 2 labels (LABEL_0, LABEL_1)" in refused(spec(names, head),
+                                                                                             tmp_path)
+
+
 @pytest.mark.parametrize("rows, rare", [
     ([(f"good {i}", "pos") for i in range(9)] + [("bad", "neg")], "neg"),  # the training part may keep one class
     ([(f"good {i}", "pos") for i in range(8)] + [(f"bad {i}", "neg") for i in range(8)] + [("so-so", "meh")], "meh"),

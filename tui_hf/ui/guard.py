@@ -33,13 +33,10 @@ class KeepsRunning:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reported: dict[tuple[str, str], int] = {}  # (type, first line) -> how often it happened
-        self._up = False  # before the first frame a failure still exits: the app never worked
+        self._up = False  # until its first screen is mounted a failure still exits: the app never worked
         install_dispatch_guard()
 
-    def _on_mount(self) -> None:  # Textual calls each class's handler: the app's own on_mount runs as well
-        self.call_after_refresh(self._now_up)  # type: ignore[attr-defined]
-
-    def _now_up(self) -> None:
+    def _on_mount(self) -> None:  # the default screen is mounted by now (Textual calls the app's on_mount too)
         self._up = True
 
     @property
