@@ -219,7 +219,7 @@ async def test_when_the_app_does_stop_on_a_bug_its_traceback_is_in_the_log(
 
 async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui_hf.ui.attach import AttachApp
+    from tui_hf.ui.training.attach import AttachApp
 
     def broken_export(*args: Any) -> int:
         raise ValueError("export exploded")
