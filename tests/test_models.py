@@ -200,3 +200,23 @@ def test_device_auto_is_cpu_here_and_missing_cuda_is_explained(monkeypatch: pyte
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     plan = pick_device("auto")
     assert plan.device == "cuda:0" and plan.dtype == "bfloat16"
+
+
+def test_loading_reads_the_model_files_once(tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve, read the facts, check, load: each step hands its result on (the tokenizer's checks reuse the
+    facts the model's checks read)."""
+    from tui_hf.core import card
+    from tui_hf.core import models as loading
+
+    reads: list[str] = []
+    real = card.model_facts
+
+    def counted(resolved: Any) -> Any:
+        reads.append(resolved.ref.name)
+        return real(resolved)
+
+    monkeypatch.setattr(loading, "model_facts", counted)
+    resolved = resolve(parse_ref(str(tiny_bert_cls_dir)))
+    assert resolved.root is not None and resolved.root.samefile(tiny_bert_cls_dir)
+    load(resolved, get_task("text-classification"), "cpu")
+    assert reads == [str(tiny_bert_cls_dir)]

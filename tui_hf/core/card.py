@@ -89,19 +89,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def local_dir(resolved: Resolved) -> Path:
-    if resolved.ref.kind != "hub":
-        return Path(resolved.source)
-    from tui_hf.core.hub import cached_snapshot
-
-    snapshot = cached_snapshot(resolved.source)
-    if snapshot is None:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(resolved.source, allow_patterns=["*.json", "*.txt", "*.model"]))
-    return Path(snapshot).parent
-
-
 @dataclass(frozen=True)
 class ModelFacts:
     """What a model's own files say before any weight is read: its config and its weight files."""
@@ -122,24 +109,17 @@ class ModelFacts:
         return value if isinstance(value, dict) else {}
 
 
-def model_facts(resolved: Resolved, *, weights: bool = True) -> ModelFacts:
-    """Read config and weight files from the model directory, or the hub cache's snapshot. For a hub model
-    whose snapshot has no safetensors file yet (only its config was fetched), the Hub's file list decides,
-    when the Hub may be asked."""
-    from tui_hf.core.hub import repo_files
-
-    try:
-        root = local_dir(resolved)
-    except Exception as exc:  # the hub client's errors: network, unknown repo, gated...
-        raise ModelLoadError(f"could not fetch the files of {resolved.ref.name} from the Hub: "
-                             f"{type(exc).__name__}") from exc
+def model_facts(resolved: Resolved) -> ModelFacts:
+    """Read config and weight files from the directory `resolve` found (a model directory, or the hub cache's
+    snapshot). A hub model whose local files hold no safetensors yet (only its config was fetched) goes by
+    the Hub's file list, when resolve got one."""
+    root = resolved.root
+    if root is None:  # resolve(fetch=False) of an uncached hub id: nothing to read
+        raise ModelLoadError(f"the files of {resolved.ref.name} are not on this machine")
     config = _read_json(root / "config.json")
-    found: WeightFiles | None = None
-    if weights:
-        found = weight_files(p.name for p in root.iterdir() if p.is_file())
-        if resolved.ref.kind == "hub" and not found.safetensors and not resolved.local_files_only:
-            listed = repo_files(resolved.source)
-            found = weight_files(listed) if listed is not None else None
+    found: WeightFiles | None = weight_files(p.name for p in root.iterdir() if p.is_file())
+    if resolved.ref.kind == "hub" and not found.safetensors and not resolved.local_files_only:
+        found = weight_files(resolved.listed) if resolved.listed is not None else None
     return ModelFacts(resolved.ref.name, root, config, found)
 
 
@@ -164,8 +144,8 @@ def safetensors_parameters(files: list[Path]) -> int | None:
 
 
 def model_card(resolved: Resolved) -> ModelCard:
-    root = local_dir(resolved)
-    config = _read_json(root / "config.json")
+    facts = model_facts(resolved)
+    root, config = facts.root, facts.config
     tok_config = _read_json(root / "tokenizer_config.json")
     files = [p for p in root.rglob("*") if p.is_file()]
     weights = weight_files(p.name for p in root.iterdir() if p.is_file())

@@ -122,9 +122,15 @@ def is_offline(forced: bool = False) -> bool:
 
 @dataclass(frozen=True)
 class Resolved:
+    """Where a model's files are, found once: what from_pretrained gets, the local directory holding its small
+    files (config, tokenizer), and for a hub model that may still be downloaded, the Hub's file list. Every
+    later step (facts, checks, load, card) reads these and never asks the Hub again."""
+
     ref: ModelRef
     source: str  # what from_pretrained gets: a directory or a repo id
     local_files_only: bool
+    root: Path | None = None  # the directory (or cache snapshot) with config.json; None: not fetched
+    listed: tuple[str, ...] | None = None  # the hub repository's files, when the Hub was asked
 
 
 def cached_snapshot(repo_id: str) -> str | None:
@@ -135,15 +141,19 @@ def cached_snapshot(repo_id: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def resolve(ref: ModelRef, offline: bool = False) -> Resolved:
+def resolve(ref: ModelRef, offline: bool = False, *, fetch: bool = True) -> Resolved:
+    """Find the model's files: a directory as it is; a hub id from the cache, or (online, `fetch`) its small
+    files downloaded and its file list asked for, so that nothing after this step talks to the Hub until the
+    weights load. `fetch=False` leaves an uncached hub model's `root` None (a check that must not download)."""
     if ref.kind in ("embedded", "local"):
         if not (Path(ref.location) / "config.json").is_file():
             raise ModelLoadError(
                 f"{ref.location} is not a model directory: it has no config.json "
                 "(save one with model.save_pretrained(dir) and tokenizer.save_pretrained(dir))"
             )
-        return Resolved(ref, ref.location, local_files_only=True)
+        return Resolved(ref, ref.location, local_files_only=True, root=Path(ref.location))
     cached = cached_snapshot(ref.location)
+    root = Path(cached).parent if cached is not None else None
     if is_offline(offline):
         if cached is None:
             why = "offline mode is on" if (offline or env_offline()) else f"{hub_endpoint()} cannot be reached"
@@ -151,8 +161,17 @@ def resolve(ref: ModelRef, offline: bool = False) -> Resolved:
                 f"{ref.location!r} is not in the local Hugging Face cache and {why}: use a local model directory "
                 "or the embedded model, or connect to the network and try again"
             )
-        return Resolved(ref, ref.location, local_files_only=True)
-    return Resolved(ref, ref.location, local_files_only=False)
+        return Resolved(ref, ref.location, local_files_only=True, root=root)
+    if not fetch:
+        return Resolved(ref, ref.location, local_files_only=False, root=root)
+    try:
+        from huggingface_hub import snapshot_download
+
+        if root is None:
+            root = Path(snapshot_download(ref.location, allow_patterns=["*.json", "*.txt", "*.model"]))
+    except Exception as exc:  # the hub client's errors: network, unknown repo, gated...
+        raise ModelLoadError(f"could not fetch the files of {ref.name} from the Hub: {type(exc).__name__}") from exc
+    return Resolved(ref, ref.location, local_files_only=False, root=root, listed=repo_files(ref.location))
 
 
 def repo_files(repo_id: str) -> list[str] | None:

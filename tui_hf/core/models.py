@@ -1,7 +1,9 @@
 """Loading and saving models: tokenizer and weights for a task's head, on the chosen device.
 
-Where a model comes from (hub id, directory, embedded, offline or not) is decided in `hub`; this module
-turns a `Resolved` reference into a `LoadedModel`.
+Loading is one pipeline, each step handing its result to the next: `hub.resolve` finds the files (the only
+step that talks to the Hub before the weights), `card.model_facts` reads them once, the checks here decide
+from those facts (remote code, a head for the task, pickle-only or damaged weights, a tokenizer), then
+`load` reads the weights and `describe` says what is in memory.
 """
 
 from __future__ import annotations
@@ -204,8 +206,9 @@ def check_tokenizer(resolved: Resolved, root: Path, config: dict[str, Any]) -> N
         raise ModelLoadError(why)
 
 
-def load_tokenizer(resolved: Resolved, trust_remote_code: bool = False) -> Any:
-    facts = model_facts(resolved, weights=False)
+def load_tokenizer(resolved: Resolved, trust_remote_code: bool = False, facts: ModelFacts | None = None) -> Any:
+    """The model's tokenizer, after the checks its files allow (`facts` when the caller has read them)."""
+    facts = facts or model_facts(resolved)
     check_code(facts, None, trust_remote_code)
     check_tokenizer(resolved, facts.root, facts.config)
     from transformers import AutoTokenizer
@@ -248,7 +251,7 @@ def load(
     check_code(facts, task, trust_remote_code)
     check_weights(facts, allow_pickle)
     report("loading tokenizer", 0.45)
-    tok = tokenizer if tokenizer is not None else load_tokenizer(resolved, trust_remote_code)
+    tok = tokenizer if tokenizer is not None else load_tokenizer(resolved, trust_remote_code, facts)
     report(f"loading weights ({task.model_class})", 0.6)
     auto_class = getattr(transformers, task.model_class)
     try:

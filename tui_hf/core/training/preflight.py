@@ -198,13 +198,11 @@ def split_warnings(spec: TrainSpec, row_labels: list[str], counts: dict[str, int
 
 def model_dir(spec: TrainSpec) -> tuple[Any, Path | None]:
     """The resolved reference and the local directory holding its files (None: an uncached hub id)."""
-    from tui_hf.core.hub import cached_snapshot, parse_ref, resolve
+    from tui_hf.core.hub import parse_ref, resolve
 
-    resolved = resolve(parse_ref(spec.model), offline=spec.offline)
-    if resolved.ref.kind != "hub":
-        return resolved, Path(resolved.source)
-    snapshot = cached_snapshot(resolved.source)
-    return resolved, Path(snapshot).parent if snapshot else None
+    # No download here: an uncached hub model is fetched by the job, and checked then.
+    resolved = resolve(parse_ref(spec.model), offline=spec.offline, fetch=False)
+    return resolved, resolved.root
 
 
 def head_labels(config: dict[str, Any]) -> list[str]:
