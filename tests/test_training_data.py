@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tui_hf.core.errors import SpecError
-from tui_hf.core.training.datafile import DataError, peek, records, validate_file
+from tui_hf.core.errors import DataError, RunRefused, SpecError
+from tui_hf.core.training.datafile import peek, records, validate_file
 from tui_hf.core.training.job import create_run
-from tui_hf.core.training.preflight import DataPlan, RunRefused, check, reconcile_labels
+from tui_hf.core.training.preflight import DataPlan, check, reconcile_labels
 from tui_hf.core.training.spec import DataSpec, TrainSpec
 
 ROWS = [("a fine film", "pos"), ("a dull film", "neg")] * 10

@@ -427,7 +427,7 @@ def test_a_torn_last_line_is_cut_before_the_next_writer_appends(tmp_path: Path) 
 
 def test_a_line_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path, tmpfs: Any) -> None:
     """On a full tmpfs a write fills the last page and stops short: the writer takes the partial line back."""
-    from tui_hf.core.training.storage import StorageError
+    from tui_hf.core.errors import StorageError
 
     fs = tmpfs("1m")
     run_dir = fs.path / "run"
@@ -442,7 +442,7 @@ def test_a_line_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path, tmpfs: An
 
 def test_a_write_that_fails_leaves_no_half_line(tmp_path: Path) -> None:
     """/dev/full answers every write with ENOSPC: the writer reports it and the file stays whole."""
-    from tui_hf.core.training.storage import StorageError
+    from tui_hf.core.errors import StorageError
 
     writer = EventWriter(tmp_path)
     writer.status("running")

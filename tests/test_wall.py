@@ -253,3 +253,22 @@ def test_the_wing_check_sees_a_crossing() -> None:
 
 def test_the_wings_never_import_each_other() -> None:
     assert not wing_crossings(import_graph(all_modules()))
+
+
+def test_every_error_class_lives_in_core_errors() -> None:
+    """One file lists every error the app expects (and its exit code): a new kind is added there, not beside
+    the code that raises it."""
+    import importlib
+
+    from tui_hf.core.errors import TuiHfError
+
+    for name in all_modules():
+        if name not in ("tui_hf.__main__", "tui_hf.train"):  # entry points: importing them runs them
+            importlib.import_module(name)
+    pending, elsewhere = [TuiHfError], []
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            pending.append(sub)
+            if sub.__module__ != "tui_hf.core.errors" and not sub.__module__.startswith("tests"):
+                elsewhere.append(f"{sub.__module__}.{sub.__name__}")
+    assert not elsewhere, f"error classes outside core/errors.py: {elsewhere}"

@@ -16,12 +16,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import EXIT_RUN, EXIT_USAGE, TuiHfError
+from tui_hf.core.errors import EXIT_RUN, EXIT_USAGE, StorageError, TuiHfError
 from tui_hf.core.training import checkpoints, runlock
 from tui_hf.core.training.events import EventWriter
 from tui_hf.core.training.runs import SPEC
 from tui_hf.core.training.spec import TrainSpec
-from tui_hf.core.training.storage import StorageError
 
 RESERVE_BYTES = 256 * 1024  # set aside at the start so a final status can be written on a full disk
 
@@ -111,8 +110,9 @@ def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, write
     Resuming a checkpoint on data other than the run started on is refused (DataChanged) unless the user said
     to go on (`data_changed`): then the original split is kept, the new files become the run's, and an
     alert says so. With no checkpoint nothing has trained yet: the data as it is now is the run's."""
+    from tui_hf.core.errors import DataChanged
     from tui_hf.core.training import preflight
-    from tui_hf.core.training.data import DataChanged, accept_changes, data_changes, run_plan, save_plan
+    from tui_hf.core.training.data import accept_changes, data_changes, run_plan, save_plan
 
     plan = run_plan(spec, run_dir, stop)
     changes = data_changes(spec, plan) if plan.fingerprint is not None else []

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from tui_hf.core.errors import OfflineError, PickleOnlyError, RemoteCodeError, TargetNotEmptyError, TuiHfError
+from tui_hf.core.errors import (
+    OfflineError,
+    PickleOnlyError,
+    RemoteCodeError,
+    RunRefused,
+    TargetNotEmptyError,
+    TuiHfError,
+)
 
 # What the command line adds to a core error's message: the core names no flags, the CLI knows its own.
 HINTS: dict[type[TuiHfError], str] = {
@@ -21,8 +28,17 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+# Spec keys that have a flag of their own on `tui-hf train`: a refused run names the flag that allows it.
+FLAGS = {"trust_remote_code": "--trust-remote-code", "allow_pickle": "--allow-pickle",
+         "replace_head": "--replace-head"}
+
+
 def error_line(exc: TuiHfError) -> str:
-    """The core's message, plus what to type about it on the command line."""
+    """The core's message, plus what to type about it on the command line (a refused run: each problem, with
+    its flag where one allows it)."""
+    if isinstance(exc, RunRefused):
+        parts = [p.text + (f" ({FLAGS[p.key]})" if p.key in FLAGS else "") for p in exc.problems]
+        return parts[0] if len(parts) == 1 else f"{len(parts)} problems:\n  " + "\n  ".join(parts)
     for cls in type(exc).__mro__:
         if cls in HINTS:
             return f"{exc} ({HINTS[cls]})"

@@ -15,10 +15,6 @@ from typing import Any
 
 from tui_hf.core.device import DEVICE_CHOICES
 
-# Spec keys that have a flag of their own on `tui-hf train`.
-FLAGS = {"trust_remote_code": "--trust-remote-code", "allow_pickle": "--allow-pickle",
-         "replace_head": "--replace-head"}
-
 
 def add_training_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="finetune a model (a job that survives the terminal)",
@@ -140,29 +136,19 @@ def build_spec(args: argparse.Namespace) -> Any:
     return spec
 
 
-def _refusal(exc: Any) -> str:
-    """A refused run's problems, each with the flag that allows it where there is one."""
-    from tui_hf.core.training.preflight import RunRefused
-
-    if not isinstance(exc, RunRefused):
-        return str(exc)
-    parts = [p.text + (f" ({FLAGS[p.key]})" if p.key in FLAGS else "") for p in exc.problems]
-    return parts[0] if len(parts) == 1 else f"{len(parts)} problems:\n  " + "\n  ".join(parts)
-
-
 def one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The app's own errors and a failing run directory as one line and an exit code, never a traceback."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
-        from tui_hf.cli.report import fail
+        from tui_hf.cli.report import error_line, fail
         from tui_hf.core.errors import TuiHfError
         from tui_hf.core.training.storage import is_storage_error, storage_error
 
         try:
             return command(args)
         except TuiHfError as exc:
-            return fail(_refusal(exc), exc.exit_code)
+            return fail(error_line(exc), exc.exit_code)
         except OSError as exc:
             if not is_storage_error(exc):
                 raise

@@ -7,6 +7,8 @@ The command line maps them to exit codes (`exit_code`), the UI to a notification
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 EXIT_USAGE = 2  # bad arguments, bad input, bad spec or data
 EXIT_LOAD = 3  # the model cannot be loaded, or cannot serve the task
 EXIT_RUN = 4  # the run itself failed
@@ -52,6 +54,26 @@ class SpecError(TuiHfError):
     """A training spec or its data cannot run; the message names every problem found."""
 
 
+class DataError(SpecError):
+    """A data file that cannot train; the message names the file, the line and the column."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a run cannot start."""
+
+    text: str
+    key: str | None = None  # the spec setting that would allow it (the CLI shows its flag)
+
+
+class RunRefused(SpecError):
+    """A run that cannot start; `problems` lists each reason (str() joins them)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(p.text for p in problems))
+
+
 class SaveTargetError(TuiHfError):
     """A model cannot be saved where asked (the target is a file, not a directory)."""
 
@@ -66,8 +88,24 @@ class RunError(TuiHfError):
     exit_code = EXIT_RUN
 
 
+class StorageError(TuiHfError):
+    """A run directory cannot be written (full disk, read-only, no permission)."""
+
+    exit_code = EXIT_RUN
+
+
 class RunStateError(TuiHfError):
     """A run is not in a state that allows the request (resume while running, delete while alive...)."""
+
+
+class DataChanged(RunStateError):
+    """A resume on data other than the run started on; `changes` says what changed, one phrase per file."""
+
+    def __init__(self, run: str, changes: list[str]) -> None:
+        self.changes = changes
+        super().__init__(f"{run}: the data changed since the run started ({'; '.join(changes)}); resuming would "
+                         "train on rows it did not start with. Resume with --data-changed to go on anyway (the "
+                         "rows it validated on stay validation rows), or start a new run")
 
 
 class Cancelled(Exception):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import Cancelled, RunStateError, SpecError
+from tui_hf.core.errors import Cancelled, SpecError
 from tui_hf.core.training.datafile import (  # noqa: F401  (re-exported: the preview API)
     FORMATS,
     At,
@@ -192,16 +192,6 @@ def load_raw(spec: TrainSpec, plan: DataPlan, stop: threading.Event | None = Non
 
 
 # -- the data a run started on ------------------------------------------------------------------------------
-
-
-class DataChanged(RunStateError):
-    """A resume on data other than the run started on; `changes` says what changed, one phrase per file."""
-
-    def __init__(self, run: str, changes: list[str]) -> None:
-        self.changes = changes
-        super().__init__(f"{run}: the data changed since the run started ({'; '.join(changes)}); resuming would "
-                         "train on rows it did not start with. Resume with --data-changed to go on anyway (the "
-                         "rows it validated on stay validation rows), or start a new run")
 
 
 def file_sha256(path: str | Path) -> str:

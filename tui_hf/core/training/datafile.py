@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tui_hf.core.errors import Cancelled, SpecError
+from tui_hf.core.errors import Cancelled, DataError
 
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
 MAX_LINE_BYTES = 64 * 2**20  # one line (or one CSV field) larger than this is not text data
@@ -33,10 +33,6 @@ _json_decode = json.JSONDecoder().decode
 
 Record = dict[str, Any]
 Kind = Literal["text-classification", "token-classification", "causal-lm"]
-
-
-class DataError(SpecError):
-    """A data file that cannot train; the message names the file, the line and the column."""
 
 
 def is_file_ref(ref: str) -> bool:

@@ -15,7 +15,7 @@ import random
 import time
 from typing import Any, ClassVar
 
-from tui_hf.core.errors import Cancelled
+from tui_hf.core.errors import Cancelled, StorageError
 from tui_hf.core.training import checkpoints
 from tui_hf.core.training.data import Prepared, prepare
 from tui_hf.core.training.engine import (
@@ -31,7 +31,7 @@ from tui_hf.core.training.engine import (
     storage_failure,
     warmup_steps,
 )
-from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
+from tui_hf.core.training.storage import is_storage_error, storage_error
 
 STATE_FILE = "training_state.pt"
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "ln_")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from tui_hf.core.errors import DeviceError
+from tui_hf.core.errors import DeviceError, StorageError
 from tui_hf.core.training import checkpoints
 from tui_hf.core.training.data import Prepared, prepare
 from tui_hf.core.training.engine import (
@@ -25,7 +25,7 @@ from tui_hf.core.training.engine import (
     save_final,
     storage_failure,
 )
-from tui_hf.core.training.storage import StorageError, is_storage_error, storage_error
+from tui_hf.core.training.storage import is_storage_error, storage_error
 
 
 class TrainerEngine:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_hf.core.errors import RunStateError, SpecError
+from tui_hf.core.errors import RunStateError, SpecError, StorageError
 from tui_hf.core.training import checkpoints, preflight, runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
 from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
@@ -41,7 +41,7 @@ from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one impor
     runs_root,
 )
 from tui_hf.core.training.spec import TrainSpec
-from tui_hf.core.training.storage import StorageError, check_space, is_storage_error, storage_error
+from tui_hf.core.training.storage import check_space, is_storage_error, storage_error
 
 LOG = "train.log"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -301,7 +301,8 @@ def resume_plan(run_dir: Path, data_changed: bool = False) -> ResumePlan:
     changes: list[str] = []
     stored = preflight.DataPlan.load(run_dir / preflight.DATA_PLAN)
     if checkpoint is not None and stored is not None and stored.fingerprint is not None:
-        from tui_hf.core.training.data import DataChanged, data_changes
+        from tui_hf.core.errors import DataChanged
+        from tui_hf.core.training.data import data_changes
 
         changes = data_changes(TrainSpec.load(run_dir / SPEC), stored)
         if changes and not data_changed:

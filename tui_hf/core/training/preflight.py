@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import SpecError, TuiHfError
+from tui_hf.core.errors import Problem, RunRefused, TuiHfError
 from tui_hf.core.training.datafile import (
     MANY_LABELS,
     DataError,
@@ -36,20 +36,6 @@ DATA_PLAN = "data.json"
 HEADS = {"text-classification": "SequenceClassification", "token-classification": "TokenClassification",
          "causal-lm": "CausalLM"}
 _GENERIC = re.compile(r"LABEL_(\d+)")
-
-
-@dataclass(frozen=True)
-class Problem:
-    text: str
-    key: str | None = None  # the spec setting that would allow it (the CLI shows its flag)
-
-
-class RunRefused(SpecError):
-    """A run that cannot start; `problems` lists each reason (str() joins them)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(p.text for p in problems))
 
 
 @dataclass

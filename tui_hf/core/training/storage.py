@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tui_hf.core.errors import EXIT_RUN, TuiHfError
+from tui_hf.core.errors import StorageError
 
 _ADVICE = {
     errno.ENOSPC: "the disk is full: free some space",
@@ -21,12 +21,6 @@ _ADVICE = {
     errno.EACCES: "permission denied: use a directory you can write to",
     errno.EPERM: "permission denied: use a directory you can write to",
 }
-
-
-class StorageError(TuiHfError):
-    """A run directory cannot be written (full disk, read-only, no permission)."""
-
-    exit_code = EXIT_RUN
 
 
 def storage_error(exc: OSError, context: str) -> StorageError:
