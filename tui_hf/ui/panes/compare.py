@@ -20,6 +20,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import TokenizeSettings
+from tui_hf.ui.lists import Rows
 from tui_hf.ui.markup import escape
 from tui_hf.ui.panes.tokens import TokenTextView
 
@@ -69,8 +70,7 @@ class ComparePane(Vertical):
             yield Button("Add", id="compare-load", compact=True)
         yield Static("Add tokenizers to compare their split of the input with the current one.",
                      id="compare-summary")
-        table: DataTable[Any] = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True,
-                                          show_cursor=True)
+        table = Rows(id="compare-table", cursor_type="row", zebra_stripes=True, show_cursor=True)
         table.add_columns(*COLUMNS)
         yield table
         with Horizontal(id="compare-views"):

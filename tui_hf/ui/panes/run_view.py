@@ -292,6 +292,15 @@ class TrainingView(Vertical):
             return None
         return self.follower.run_dir
 
+    def press(self, button_id: str) -> None:
+        """A control asked for by key or from the palette: pressed, or a line saying why it does not apply."""
+        button = self.query_one(f"#{button_id}", Button)
+        if button.disabled or not button.display:
+            status = f"the run shown is {self.follower.status}" if self.follower else "no run is shown"
+            self.notify(f"{button.label}: not available, {status}.", markup=False)
+            return
+        button.press()
+
     def steer(self, action: str, metric: str | None = None, patience: int | None = None) -> None:
         """Queue a request the job reads at its next step boundary; its acknowledgement shows in the list."""
         from tui_hf.core.errors import TuiHfError
@@ -400,6 +409,17 @@ class TrainingView(Vertical):
             return
         self.post_message(self.TryModel(final, task))
 
+
+# (title, help, button of the run view): the palette's commands on the run shown, in `tui-hf attach` and the app.
+RUN_COMMANDS = (
+    ("Stop run", "Stop at the next step, with a checkpoint (s)", "run-stop"),
+    ("Save checkpoint now", "The job saves one at its next step (v)", "run-save"),
+    ("Evaluate now", "The job evaluates at its next step", "run-eval"),
+    ("Early stop", "Arm or disarm early stopping on a metric", "run-early"),
+    ("X-ray a step", "The batch a step trained on, as the model saw it (x)", "run-xray"),
+    ("Export metrics CSV", "Write metrics.csv into the run (e)", "run-export"),
+    ("Resume run", "Continue a stopped, failed or dead run from its last checkpoint", "run-resume"),
+)
 
 STEER_SENT = {
     "save": "Requested a checkpoint: the job saves one at its next step.",
