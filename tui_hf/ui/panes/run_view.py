@@ -366,12 +366,27 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-resume")
     def _resume(self) -> None:
+        self.resume_run()
+
+    def resume_run(self, data_changed: bool = False) -> None:
+        """Resume the run; when its data changed since it started, ask before going on with the original split."""
+        from rich.markup import escape
+
         from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.data import DataChanged
         from tui_hf.core.training.job import resume
+        from tui_hf.ui.screens import ConfirmScreen
 
         if self._present() is not None:
             try:
-                plan = resume(self.follower.run_dir)
+                plan = resume(self.follower.run_dir, data_changed=data_changed)
+            except DataChanged as exc:
+                changes = "\n".join(f"• {escape(c)}" for c in exc.changes)
+                self.app.push_screen(ConfirmScreen(
+                    f"The data of [b]{escape(self.follower.run_dir.name)}[/b] changed since the run started:\n\n"
+                    f"{changes}\n\nResume on it anyway? The rows it validated on stay validation rows, new rows "
+                    "train, and an alert records it."), lambda yes: self.resume_run(True) if yes else None)
+                return
             except TuiHfError as exc:
                 self.notify(str(exc), title="Cannot resume", severity="warning", markup=False)
                 return
