@@ -8,13 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Input, Markdown, TextArea
 
 from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.cli import main
+from tui_hf.core.tasks.registry import TASKS
 from tui_hf.ui.app import make_app
 from tui_hf.ui.inference.output import OutputPane
+from tui_hf.ui.inference.tasks import TaskList
 from tui_hf.ui.inference.tokens import TokenTable
+from tui_hf.ui.screens import HelpScreen, ModelPicker, SaveScreen, filter_markdown
+from tui_hf.ui.training.attach import AttachApp
+from tui_hf.ui.training.job_form import NewJobScreen
+from tui_hf.ui.training.run_view import TrainingView
 
 
 def make_run(path: Path, status: str = "finished", steps: int = 4) -> None:
@@ -119,3 +127,199 @@ async def test_a_focused_button_or_field_is_plainly_visible(app_settings: Any) -
             await pilot.pause()
             after = app.screen.get_style_at(x, y)
             assert contrast(shown_background(before), shown_background(after)) >= 1.8, (selector, before, after)
+
+
+# -- terminal habits: q, Esc, ?, j/k, / and the palette ----------------------------------------------------
+
+
+async def test_q_esc_and_question_mark_open_and_close_help_and_dialogs(app_settings: Any) -> None:
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None and app.breakdown is not None)
+        area = app.query_one("#input-text", TextArea)
+        area.focus()
+        await pilot.press("end", "question_mark")  # typed: the input has the cursor
+        assert area.text == "hello?" and not isinstance(app.screen, HelpScreen)
+        await pilot.press("f2", "question_mark")  # on the token table: help
+        assert isinstance(app.screen, HelpScreen)
+        first = app.screen.query_one("#help-text", Markdown).source.splitlines()[2]
+        assert "esc, q, ? or F1 closes" in first  # help says how to close it
+        await pilot.press("q")
+        assert not isinstance(app.screen, HelpScreen)
+        for opener, closer in (("f1", "escape"), ("question_mark", "question_mark"), ("f1", "f1")):
+            await pilot.press(opener)
+            assert isinstance(app.screen, HelpScreen), opener
+            await pilot.press(closer)
+            assert not isinstance(app.screen, HelpScreen), closer
+        # A dialog: q in its text field is a q; elsewhere q closes it, as Esc does.
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveScreen))
+        path = app.screen.query_one("#save-path", Input)
+        path.focus()
+        before = path.value
+        await pilot.press("end", "q")
+        assert isinstance(app.screen, SaveScreen) and path.value == before + "q"
+        app.screen.query_one("#save-cancel").focus()
+        await pilot.press("q")
+        assert not isinstance(app.screen, SaveScreen)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ModelPicker)
+
+
+async def test_j_k_move_and_slash_filters_the_task_list(app_settings: Any) -> None:
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2", "j", "j")  # the token table: [CLS] -> hello -> [SEP]
+        assert app.query_one(TokenTable).selected() == (0, 2)
+        await pilot.press("k")
+        assert app.query_one(TokenTable).selected() == (0, 1)
+        await pilot.press("ctrl+t")
+        tasks = app.query_one("#tasks", TaskList)
+        assert app.focused is tasks and tasks.highlighted_option.id == "feature-extraction"
+        await pilot.press("j", "j")
+        assert tasks.highlighted_option.id == list(TASKS)[2]
+        await pilot.press("k")
+        assert tasks.highlighted_option.id == list(TASKS)[1]
+        await pilot.press("slash")
+        box = app.query_one("#tasks-filter", Input)
+        assert app.focused is box and box.display
+        await pilot.press(*"mask")
+        await pilot.pause()
+        assert [o.id for o in tasks.options] == ["fill-mask"]
+        await pilot.press("enter")  # back to the list, the filter kept in sight
+        assert app.focused is tasks and tasks.highlighted_option.id == "fill-mask" and box.display
+        await pilot.press("slash", "escape")  # esc clears it
+        await pilot.pause()
+        assert len(tasks.options) == len(TASKS) and app.focused is tasks and not box.display
+        await pilot.press("slash", *"sentiment-analysis")
+        await pilot.pause()
+        assert [o.id for o in tasks.options] == ["text-classification"]  # by alias too
+        tasks.show_task("feature-extraction")  # a task chosen elsewhere (palette, Try model) clears a filter
+        await pilot.pause()
+        assert tasks.highlighted_option.id == "feature-extraction" and len(tasks.options) == len(TASKS)
+
+
+async def test_slash_filters_the_help(app_settings: Any) -> None:
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = app.screen.query_one("#help-text", Markdown)
+        await pilot.press("slash", *"branch")
+        await wait_until(pilot, lambda: "ctrl+r" not in help_text.source)
+        shown = help_text.source
+        assert "| `[` `]` | previous / next branch" in shown and "| key | action |" in shown
+        assert "## Generation you can see into" in shown and "## Safety" not in shown
+        await pilot.press("escape")  # clears the filter; a second esc closes the help
+        await wait_until(pilot, lambda: "ctrl+r" in help_text.source)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+def test_the_help_filter_keeps_matching_rows_items_and_paragraphs_under_their_headings() -> None:
+    text = ("# title\n\nhow to close\n\n## Keys\n| key | action |\n|---|---|\n| a | apple pie |\n| b | banana |\n\n"
+            "Mouse: click apples.\n\n## Panes\n- **One**: first\n  apple continued\n- **Two**: pear\n\n"
+            "## Other\nnothing here")
+    assert filter_markdown(text, "apple").splitlines() == [
+        "# title", "", "how to close", "",
+        "## Keys", "| key | action |", "|---|---|", "| a | apple pie |", "", "Mouse: click apples.", "",
+        "## Panes", "- **One**: first", "  apple continued"]
+    assert filter_markdown(text, "") == text
+    assert "Nothing in the help mentions 'kiwi'" in filter_markdown(text, "kiwi")
+
+
+def three_runs(runs: Path) -> list[str]:
+    made = [("20251201-000000-tiny-native", "finished"), ("20260101-000000-tiny-trainer", "stopped"),
+            ("20260102-000000-tiny-native", "finished")]
+    for k, (name, status) in enumerate(made):
+        make_run(runs / name, status)
+        os.utime(runs / name / "spec.json", (1e9 + k, 1e9 + k))  # made in this order
+    return [name for name, _ in made]
+
+
+async def test_j_k_move_and_slash_filters_the_runs_list(app_settings: Any, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    made = three_runs(runs)
+    app = make_app(app_settings(runs_dir=runs))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        table = app.query_one("#train-runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3)
+        assert app.focused is table and table.cursor_row == 0
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("slash", *"stopped")
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert str(table.get_row_at(0)[0]) == made[1]
+        await pilot.press("enter")  # back to the list: enter there shows the run
+        assert app.focused is table
+        await pilot.press("slash", *"native")  # / again selects the filter: typing replaces it
+        await wait_until(pilot, lambda: table.row_count == 2)
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == [made[2], made[0]]
+        await pilot.press("slash", *"kiwi")
+        await wait_until(pilot, lambda: "no run matches" in str(table.get_row_at(0)[0]))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: table.row_count == 3)
+        assert [str(table.get_row_at(i)[0]) for i in range(3)] == list(reversed(made))
+
+
+async def test_the_palette_lists_the_training_actions(app_settings: Any, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    made = three_runs(runs)
+    app = make_app(app_settings(runs_dir=runs))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("f6")
+        view = app.query_one("#train-view")
+        await wait_until(pilot, lambda: view.follower is not None and "finished" in text_of(app.query_one("#run-header")))
+        for query, wanted in (("job", "Training: New job"), ("x-ray", "Training: X-ray a step"),
+                              ("compare", "Training: Compare runs"), ("stop", "Training: Stop run"),
+                              ("save", "Training: Save checkpoint now"), ("evaluate", "Training: Evaluate now"),
+                              ("early", "Training: Early stop"), ("export", "Training: Export metrics CSV")):
+            await pilot.press("ctrl+p")
+            await pilot.press(*query)
+            await wait_until(pilot, lambda w=wanted: any(w in str(o.prompt)
+                                                         for o in app.screen.query_one("CommandList").options))
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, CommandPalette))
+        # Chosen, a command does what its key does: CSV export writes the run's metrics.
+        await pilot.press("ctrl+p", *"export metrics")
+        await wait_until(pilot, lambda: any("Export metrics CSV" in str(o.prompt)
+                                            for o in app.screen.query_one("CommandList").options))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: (runs / made[-1] / "metrics.csv").is_file())
+        await pilot.press("ctrl+p", *"new job")
+        await wait_until(pilot, lambda: any("New job" in str(o.prompt)
+                                            for o in app.screen.query_one("CommandList").options))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        await pilot.press("escape")
+        # Stop on a finished run: one line says why nothing happened.
+        await pilot.press("ctrl+p", *"stop run")
+        await wait_until(pilot, lambda: any("Stop run" in str(o.prompt)
+                                            for o in app.screen.query_one("CommandList").options))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("Stop: not available, the run shown is finished" in n.message
+                                            for n in app._notifications))
+
+
+@pytest.mark.parametrize("key", ["q", "escape"])
+async def test_q_and_esc_quit_attach_and_its_footer_says_so(tmp_path: Path, key: str) -> None:
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run)
+    app = AttachApp(run)
+    async with app.run_test(size=SMALL) as pilot:
+        view = app.query_one(TrainingView)
+        await wait_until(pilot, lambda: view.follower is not None and view.follower.state.step == 4)
+        await wait_until(pilot, lambda: any(k.description == "Quit" for k in app.screen.query("FooterKey")))
+        quit_key = next(k for k in app.screen.query("FooterKey") if k.description == "Quit")
+        assert app.screen.region.contains_region(quit_key.region)  # shown at 80 columns
+        assert app.return_code is None
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.return_code == 0

@@ -4,6 +4,7 @@ traceback, a died run without an ETA, a finished run at 100 %, and text from the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.widgets import ProgressBar
 
@@ -96,3 +97,68 @@ def test_the_view_helpers_live_in_the_core() -> None:
     thinned = thin(points, 100)
     assert len(thinned) == 101 and thinned[0] == points[0] and thinned[-1] == points[-1]
     assert duration(3725) == "1:02:05" and duration(65) == "1:05" and duration(None) == "-"
+
+
+async def test_resume_in_the_app_asks_before_going_on_with_changed_data(tmp_path: Path, tiny_bert_cls_dir: Path,
+                                                                       monkeypatch: Any) -> None:
+    """A stopped run whose data file gained a row: Resume shows what changed and asks; No starts nothing, Yes
+    starts the job told to go on (it keeps the original split, see test_training_faults)."""
+    import collections
+    import csv
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.training_fixtures import spec_for
+    from tui_hf.core.training import job
+    from tui_hf.core.training.preflight import DataPlan
+    from tui_hf.data import SENTIMENT_CSV
+    from tui_hf.ui.screens import ConfirmScreen
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    spec = spec_for(tiny_bert_cls_dir, "native", max_steps=8)
+    spec.data.train = str(data)
+    run = job.create_run(spec, tmp_path / "runs", name="drift")
+    # What the job records at its first start, and a checkpoint it saved at step 3 before it was stopped.
+    plan = DataPlan.load(run / "data.json")
+    assert plan is not None
+    with open(data, newline="", encoding="utf-8") as fh:
+        counts = collections.Counter(row["label"] for row in csv.DictReader(fh))
+    plan.fingerprint = {"files": [{"role": "train", "path": str(data), "rows": 320, "labels": dict(counts),
+                                   "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}],
+                        "validation_rows": [], "kept": False}
+    (run / "data.json").write_text(plan.to_json())
+    saved = run / "checkpoints" / "checkpoint-3"
+    saved.mkdir(parents=True)
+    (saved / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    save_file({"w": torch.zeros(2)}, str(saved / "model.safetensors"))
+    torch.save({"step": 3}, saved / "training_state.pt")
+    writer = EventWriter(run)
+    writer.start(engine="native", model="tiny", total_steps=8, epochs=1, labels=["negative", "positive"], batch_size=16)
+    writer.train(step=3, epoch=0.2, loss=0.7)
+    writer.status("stopped", step=3, total_steps=8)
+    with open(data, "a", encoding="utf-8") as fh:
+        fh.write("A review added after the run started.,positive\n")
+    launched: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(job, "launch", lambda *args: launched.append(args) or 4242)
+
+    app = AttachApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "stopped" in text_of(app.query_one("#run-header")))
+        await pilot.click("#run-resume")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = text_of(app.screen.query_one("Static"), width=400)
+        assert "The data of drift changed since the run started" in question
+        assert (f"{data}: 1 more row (320 then, 321 now); label counts positive {counts['positive']} → "
+                f"{counts['positive'] + 1}") in question
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert launched == []  # No: nothing started
+        await pilot.click("#run-resume")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: bool(launched))
+        assert launched == [(run, 1, True)]  # the job is told the user chose to go on

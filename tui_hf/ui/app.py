@@ -30,6 +30,7 @@ class TuiHfApp(KeepsRunning, App[int]):
     SUB_TITLE = "Hugging Face transformers in the terminal"
     BINDINGS = [
         Binding("f1", "help", "Help", priority=True),
+        Binding("question_mark", "help", "Help", show=False),  # not priority: typed into a text field
         Binding("f9", "toggle_theme", "Theme", priority=True, show=False),
     ]
 
@@ -88,7 +89,10 @@ class TuiHfApp(KeepsRunning, App[int]):
     def action_help(self) -> None:
         from tui_hf.ui.screens import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):  # F1 is a priority key: it reaches the app in the help too
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen())
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

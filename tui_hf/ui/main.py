@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Label, OptionList, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Input, Label, OptionList, TabbedContent, TabPane, Tabs
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task
@@ -41,6 +41,7 @@ from tui_hf.ui.messages import (
     RunProgressed,
     TokenizerLoaded,
 )
+from tui_hf.ui.widgets.lists import FilterInput
 from tui_hf.ui.widgets.markup import escape
 from tui_hf.ui.widgets.status import StatusBar
 
@@ -105,6 +106,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield Label("Tasks  [dim]ctrl+t[/dim]", classes="section")
+                yield FilterInput("tasks", "filter tasks", id="tasks-filter")
                 yield TaskList(self.task_spec.name, id="tasks")
                 yield ModelBox(self.model.reference, id="model-box")
             with Vertical(id="main"):
@@ -342,7 +344,7 @@ class MainScreen(Screen[None]):
         self.task_spec = spec
         tasks = self.query_one("#tasks", TaskList)
         with tasks.prevent(OptionList.OptionSelected):
-            tasks.highlighted = list(TASKS).index(spec.name)
+            tasks.show_task(spec.name)
         await self.query_one(InputPane).set_task(spec)
         output = self.query_one(OutputPane)
         output.set_chat(spec.name == "conversational")
@@ -356,6 +358,11 @@ class MainScreen(Screen[None]):
         elif self.model.serves(spec.name):
             self._show_model_values()
         self._tokenize_now()
+
+    @on(Input.Changed, "#tasks-filter")
+    def _tasks_filtered(self, event: Input.Changed) -> None:
+        event.stop()
+        self.query_one("#tasks", TaskList).filter(event.value)
 
     def action_focus_tasks(self) -> None:
         self.query_one("#sidebar").display = True
@@ -565,9 +572,35 @@ class MainScreen(Screen[None]):
                             lambda: self.run_worker(self.action_tab("compare")))
         yield SystemCommand("Tokens: vocabulary or readable pieces", "The vocabulary's strings, or spaces as · and "
                             "newlines as ↵ (r in the tokens pane)", lambda: self.tokens.action_toggle_readable())
+        yield SystemCommand("Task list", "Choose a task, / filters (ctrl+t)", self.action_focus_tasks)
+        yield SystemCommand("Output: raw JSON or rendered", "The result as JSON, or drawn for its task (F3)",
+                            lambda: self.query_one("#output-raw").press())
+        yield SystemCommand("Output: copy result", "The result as JSON, to the terminal's clipboard",
+                            lambda: self.query_one("#output-copy").press())
         for tab, title, key in TABS:
             yield SystemCommand(f"Show {title}", f"Switch to the {title} tab ({key})",
                                 lambda t=tab: self.run_worker(self.action_tab(t)))
+        yield from self._training_commands()
         for spec in TASKS.values():
             yield SystemCommand(f"Task: {spec.title}", spec.summary,
                                 lambda s=spec: self.run_worker(self.switch_task(s)))
+
+    def _training_commands(self) -> Iterator[SystemCommand]:
+        """The Training tab's actions, by name: each opens the tab and acts on the run it shows."""
+        from tui_hf.ui.training.run_view import RUN_COMMANDS  # loads with the palette, not at start-up
+
+        for title, help_text, action in (
+                ("New job", "Set up and start a finetuning job (n in Training)", "new_job"),
+                ("Compare runs", "The run under the cursor against the one shown (d in Training)", "compare"),
+                *RUN_COMMANDS,
+                ("Try model", "Load the finetuned model of the run shown into the inference panes", "run-try")):
+            yield SystemCommand(f"Training: {title}", help_text,
+                                lambda a=action: self.run_worker(self._training_action(a)))
+
+    async def _training_action(self, action: str) -> None:
+        await self.action_tab("training")
+        pane = self.pane("training")
+        if action.startswith("run-"):
+            pane.query_one("#train-view").press(action)  # type: ignore[union-attr]
+        else:
+            await pane.run_action(action)  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui_hf.core.tasks.registry import TASKS
+from tui_hf.ui.widgets.lists import FilterInput, Options, mentions
 from tui_hf.ui.widgets.markup import escape
 
 SOURCE_TITLES = {"embedded": "Embedded", "run": "Finetuned runs", "cache": "Hugging Face cache", "recent": "Recent",
@@ -46,7 +48,7 @@ def render_card(card: Any) -> str:
 class ModelPicker(ModalScreen[str | None]):
     """Search as you type over local models and, when online, the Hub; a card for the highlighted one."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, task: str, runs_dir: Path | None, offline: bool) -> None:
         super().__init__()
@@ -61,7 +63,7 @@ class ModelPicker(ModalScreen[str | None]):
             yield Label(f"Pick a model for [b]{self.task_name}[/b]  [dim]type to search · enter loads · esc closes[/dim]")
             yield Input(placeholder="search, or a hub id / directory to load as typed", id="picker-search")
             with Horizontal():
-                yield OptionList(id="picker-list")
+                yield Options(id="picker-list")
                 yield VerticalScroll(Static("Highlight a model to see its card.", id="picker-card"),
                                      id="picker-card-scroll")
 
@@ -170,7 +172,7 @@ class ModelPicker(ModalScreen[str | None]):
 
 
 class SaveScreen(ModalScreen[tuple[str, bool] | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, suggestion: str) -> None:
         super().__init__()
@@ -198,7 +200,7 @@ class SaveScreen(ModalScreen[tuple[str, bool] | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+    BINDINGS = [Binding("escape,q", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -222,6 +224,8 @@ def help_markdown() -> str:
                       for spec in TASKS.values())
     return f"""# tui-hf help
 
+esc, q, ? or F1 closes this help · / filters it · ↑ ↓ page up / down scroll
+
 ## Keys
 | key | action |
 |---|---|
@@ -231,8 +235,11 @@ def help_markdown() -> str:
 | ctrl+s | save the loaded model and tokenizer to a directory |
 | ctrl+t | task list (opens the sidebar on small screens) |
 | ctrl+b | hide or show the sidebar |
-| F1 | this help |
+| F1, ? | this help (? where no text field has the cursor) |
 | F2 … F7 | tabs: Tokens, Output, Under the hood, Compare, Training, Log (each tab shows its key) |
+| j k | down / up in lists and tables (as ↓ ↑) |
+| / | filter the list in focus: tasks, runs, this help (enter keeps the filter, esc clears it) |
+| q, esc | close a dialog or this help (q where no text field has the cursor) |
 | F8 | insert the model's mask token (fill-mask) |
 | F9 | light / dark theme |
 | alt+a | select all the input |
@@ -291,9 +298,70 @@ only when the app was started with `--trust-remote-code`.
 """
 
 
+def filter_markdown(text: str, query: str) -> str:
+    """The help cut to what mentions every word of `query`: matching table rows (under their table's head),
+    list items and paragraphs, under their section headings; the title and the line on how to close stay."""
+    if not query.strip():
+        return text
+    sections: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("## "):
+            sections.append([])
+        sections[-1].append(line)
+    out = list(sections[0])  # the title and how to close
+    for section in sections[1:]:
+        kept: list[str] = []
+        for block in _blocks(section[1:]):
+            if block[0].startswith("|"):  # a table: its head, then the rows that match
+                rows = [row for row in block[2:] if mentions(query, row)]
+                kept += [*block[:2], *rows, ""] if rows else []
+            elif block[0].startswith("- "):  # a list: the items that match, each with its continuation lines
+                items: list[list[str]] = []
+                for line in block:
+                    if line.startswith("- ") or not items:
+                        items.append([])
+                    items[-1].append(line)
+                found = [line for item in items if mentions(query, *item) for line in item]
+                kept += [*found, ""] if found else []
+            elif mentions(query, *block):
+                kept += [*block, ""]
+        if kept:
+            out += ["", section[0], *kept]
+    if len(out) == len(sections[0]):
+        out += ["", f"Nothing in the help mentions {query.strip()!r}: esc clears the filter."]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """Blank-line separated blocks; a table and the text around it are separate blocks."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if not line.strip():
+            blocks.append([])
+        elif not blocks or not blocks[-1] or line.startswith("|") != blocks[-1][-1].startswith("|"):
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+    return [b for b in blocks if b]
+
+
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss(None)", "Close"),
+                Binding("slash", "filter", "Filter", show=False)]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
-            yield Markdown(help_markdown())
+        with Vertical(id="help"):
+            yield FilterInput("help-scroll", "filter the help", id="help-filter")
+            with VerticalScroll(id="help-scroll"):
+                yield Markdown(help_markdown(), id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#help-filter", FilterInput).open()
+
+    @on(Input.Changed, "#help-filter")
+    async def _filtered(self, event: Input.Changed) -> None:
+        event.stop()
+        await self.query_one("#help-text", Markdown).update(filter_markdown(help_markdown(), event.value))

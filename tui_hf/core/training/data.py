@@ -249,7 +249,8 @@ def _change(path: str, then: dict[str, Any], now: Any) -> str:
     before = then.get("rows")
     if isinstance(before, int) and before != now.rows:
         more = now.rows - before
-        rows = f"{abs(more):,} {'more' if more > 0 else 'fewer'} rows ({before:,} then, {now.rows:,} now)"
+        rows = (f"{abs(more):,} {'more' if more > 0 else 'fewer'} row{'s' if abs(more) > 1 else ''} ({before:,} "
+                f"then, {now.rows:,} now)")
     else:
         rows = f"the same number of rows ({now.rows:,}), their content edited"
     old = then.get("labels") if isinstance(then.get("labels"), dict) else {}

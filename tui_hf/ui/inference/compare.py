@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import TokenizeSettings
 from tui_hf.ui.inference.token_text import TokenTextView
+from tui_hf.ui.widgets.lists import Rows
 from tui_hf.ui.widgets.markup import escape
 
 SLOTS = "abcd"  # split views: #compare-a (the app's tokenizer), #compare-b ...
@@ -69,8 +70,7 @@ class ComparePane(Vertical):
             yield Button("Add", id="compare-load", compact=True)
         yield Static("Add tokenizers to compare their split of the input with the current one.",
                      id="compare-summary")
-        table: DataTable[Any] = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True,
-                                          show_cursor=True)
+        table = Rows(id="compare-table", cursor_type="row", zebra_stripes=True, show_cursor=True)
         table.add_columns(*COLUMNS)
         yield table
         with Horizontal(id="compare-views"):

@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from tui_hf.ui.training.colours import OVERLAY_STYLES
 from tui_hf.ui.widgets.choice import Choice
+from tui_hf.ui.widgets.lists import Options
 from tui_hf.ui.widgets.markup import escape
 
 TRAINED = "bold #000000 on #5fd75f"  # a position the loss sees
@@ -78,7 +79,7 @@ def render_xray(x: Any) -> Text:
 class XrayScreen(ModalScreen[None]):
     """One step's batch; the run's alerts on the side, each a jump to its step."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, run_dir: Path, step: int, alerts: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -94,7 +95,7 @@ class XrayScreen(ModalScreen[None]):
             with Horizontal(id="xray-body"):
                 alerts = [a for a in self.alerts if a.get("step") is not None]
                 self._alert_steps = [int(a["step"]) for a in alerts]  # by option index: a step can have several
-                options = OptionList(*[Option(escape(f"step {a['step']}: {a.get('message', '')}"[:200]))
+                options = Options(*[Option(escape(f"step {a['step']}: {a.get('message', '')}"[:200]))
                                        for a in alerts], id="xray-alerts")
                 options.display = bool(alerts)
                 yield options
@@ -148,7 +149,7 @@ class XrayScreen(ModalScreen[None]):
 class EarlyStopScreen(ModalScreen[tuple[str, int] | None]):
     """Returns (metric, patience) to arm, ("", 0) to disarm, None to leave it as it is."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, metrics: list[str]) -> None:
         super().__init__()
@@ -195,7 +196,7 @@ class CompareRunsScreen(ModalScreen[None]):
     """Two or more runs: their loss curves on one axis (step, epoch or samples seen), the settings that
     differ, and the best and final metrics side by side."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
     def __init__(self, run_dirs: list[Path]) -> None:
         super().__init__()

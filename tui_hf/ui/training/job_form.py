@@ -85,7 +85,7 @@ def _number(text: str, field: str, kind: type) -> Any:
 class NewJobScreen(ModalScreen[Path | None]):
     """Returns the run directory of the job it started, or None when closed."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "start", "Start", priority=True)]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close"), Binding("ctrl+s", "start", "Start", priority=True)]
 
     def __init__(self, runs_dir: Path | None, model: str = "embedded") -> None:
         super().__init__()

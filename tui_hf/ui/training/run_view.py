@@ -287,6 +287,15 @@ class TrainingView(Vertical):
             return None
         return self.follower.run_dir
 
+    def press(self, button_id: str) -> None:
+        """A control asked for by key or from the palette: pressed, or a line saying why it does not apply."""
+        button = self.query_one(f"#{button_id}", Button)
+        if button.disabled or not button.display:
+            status = f"the run shown is {self.follower.status}" if self.follower else "no run is shown"
+            self.notify(f"{button.label}: not available, {status}.", markup=False)
+            return
+        button.press()
+
     def steer(self, action: str, metric: str | None = None, patience: int | None = None) -> None:
         """Queue a request the job reads at its next step boundary; its acknowledgement shows in the list."""
         from tui_hf.core.errors import TuiHfError
@@ -352,12 +361,27 @@ class TrainingView(Vertical):
 
     @on(Button.Pressed, "#run-resume")
     def _resume(self) -> None:
+        self.resume_run()
+
+    def resume_run(self, data_changed: bool = False) -> None:
+        """Resume the run; when its data changed since it started, ask before going on with the original split."""
+        from rich.markup import escape
+
         from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.data import DataChanged
         from tui_hf.core.training.job import resume
+        from tui_hf.ui.screens import ConfirmScreen
 
         if self._present() is not None:
             try:
-                plan = resume(self.follower.run_dir)
+                plan = resume(self.follower.run_dir, data_changed=data_changed)
+            except DataChanged as exc:
+                changes = "\n".join(f"• {escape(c)}" for c in exc.changes)
+                self.app.push_screen(ConfirmScreen(
+                    f"The data of [b]{escape(self.follower.run_dir.name)}[/b] changed since the run started:\n\n"
+                    f"{changes}\n\nResume on it anyway? The rows it validated on stay validation rows, new rows "
+                    "train, and an alert records it."), lambda yes: self.resume_run(True) if yes else None)
+                return
             except TuiHfError as exc:
                 self.notify(str(exc), title="Cannot resume", severity="warning", markup=False)
                 return
@@ -395,6 +419,17 @@ class TrainingView(Vertical):
             return
         self.post_message(self.TryModel(final, task))
 
+
+# (title, help, button of the run view): the palette's commands on the run shown, in `tui-hf attach` and the app.
+RUN_COMMANDS = (
+    ("Stop run", "Stop at the next step, with a checkpoint (s)", "run-stop"),
+    ("Save checkpoint now", "The job saves one at its next step (v)", "run-save"),
+    ("Evaluate now", "The job evaluates at its next step", "run-eval"),
+    ("Early stop", "Arm or disarm early stopping on a metric", "run-early"),
+    ("X-ray a step", "The batch a step trained on, as the model saw it (x)", "run-xray"),
+    ("Export metrics CSV", "Write metrics.csv into the run (e)", "run-export"),
+    ("Resume run", "Continue a stopped, failed or dead run from its last checkpoint", "run-resume"),
+)
 
 STEER_SENT = {
     "save": "Requested a checkpoint: the job saves one at its next step.",

@@ -14,10 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from tui_hf.ui.training.colours import STATUS_COLOURS
 from tui_hf.ui.training.run_view import TrainingView
+from tui_hf.ui.widgets.lists import FilterInput, Rows, mentions
 
 REFRESH_SECONDS = 2.0
 COLUMNS = ("run", "status", "step", "loss", "best")  # newest first: the run names start with their date
@@ -35,7 +36,7 @@ def run_row(summary: Any) -> tuple[Text, ...]:
 
 class TrainingPane(Vertical):
     BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
-                Binding("d", "compare", "Compare runs")]
+                Binding("d", "compare", "Compare runs"), Binding("slash", "filter", "Filter", show=False)]
 
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -51,7 +52,8 @@ class TrainingPane(Vertical):
             new.can_focus = False  # the tab's focus goes to the runs list; n or a click opens the dialog
             yield new
             yield Static("", id="train-hint")
-        table: DataTable[Any] = DataTable(id="train-runs", cursor_type="row", zebra_stripes=True)
+        yield FilterInput("train-runs", "filter runs by name or status", id="train-filter")
+        table = Rows(id="train-runs", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield TrainingView(id="train-view")
@@ -85,7 +87,8 @@ class TrainingPane(Vertical):
         table = self.query_one("#train-runs", DataTable)
         chosen = self._key_at_cursor(table)
         self.summaries = summaries
-        rows = [(str(s.path), run_row(s)) for s in summaries]
+        query = self.query_one("#train-filter", Input).value
+        rows = [(str(s.path), run_row(s)) for s in summaries if mentions(query, s.name, s.status)]
         shown = [(key, tuple(str(cell) for cell in cells)) for key, cells in rows]
         if shown != self._shown_rows:  # unchanged rows are not redrawn: over SSH every frame costs
             self._shown_rows = shown
@@ -94,12 +97,24 @@ class TrainingPane(Vertical):
                 table.add_row(*cells, key=key)
             if not summaries:
                 table.add_row(Text("no runs yet: press n to start one", style="dim"), *[""] * (len(COLUMNS) - 1))
-            if chosen is not None and chosen in {str(s.path) for s in summaries}:
+            elif not rows:
+                table.add_row(Text("no run matches the filter: esc clears it", style="dim"),
+                              *[""] * (len(COLUMNS) - 1))
+            if chosen is not None and chosen in {key for key, _cells in rows}:
                 table.move_cursor(row=table.get_row_index(chosen), animate=False)
         view = self.query_one(TrainingView)
         if summaries and view.follower is None:
             self._follow(summaries[0].path)  # the newest run, so the view is never empty when there is one
         view.set_overlays([s.path for s in summaries])
+
+    def action_filter(self) -> None:
+        self.query_one("#train-filter", FilterInput).open()
+
+    @on(Input.Changed, "#train-filter")
+    def _filtered(self, event: Input.Changed) -> None:
+        event.stop()
+        self._shown_rows = None  # drawn again with the filter, at once
+        self.refresh_runs()
 
     @staticmethod
     def _key_at_cursor(table: DataTable[Any]) -> str | None:
