@@ -223,3 +223,19 @@ async def test_stages_view_lines_up_the_words_after_a_special_token(app_settings
         assert words == [["xy", "0:2", "x", "##y"], ["[MASK]", "2:8", "[MASK]", "added", "token"],
                          ["hugging", "8:15", "hugging"], ["face", "16:20", "face"], ["is", "21:23", "is"],
                          ["here", "24:28", "here"]]
+
+
+async def test_clearing_the_input_clears_the_stages(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Tokenization rocks"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2", "v")
+        view = app.query_one("#tok-stages")
+        shown = lambda: "\n".join("".join(t for t, _ in line) for line in view.lines)  # noqa: E731
+        await wait_until(pilot, lambda: "rocks" in shown())
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: app.breakdown is None)
+        await pilot.pause(0.2)
+        assert "rocks" not in shown() and "Type in the input box" in shown()
+        await pilot.press("ctrl+z")  # the text comes back, and its stages with it
+        await wait_until(pilot, lambda: "rocks" in shown())

@@ -24,6 +24,7 @@ SPECIAL = Style(color="#ffffff", bgcolor="#7c3aed", bold=True)
 CHANGED = Style(color="#ffaf5f")
 
 StageLine = list[tuple[str, Style | None]]
+EMPTY_STAGES: list[StageLine] = [[("Type in the input box to see what the tokenizer does to it, stage by stage.", DIM)]]
 
 
 def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool = False) -> list[StageLine]:

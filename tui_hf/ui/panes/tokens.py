@@ -34,7 +34,7 @@ from tui_hf.core.tokens import (
 from tui_hf.ui.cells import fit_cells
 from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
-from tui_hf.ui.panes.stages import StagesView, stage_lines
+from tui_hf.ui.panes.stages import EMPTY_STAGES, StagesView, stage_lines
 
 # Alternating backgrounds so neighbouring tokens never share a colour (5 is odd: word parity can't align).
 TOKEN_COLOURS = ("#3b4d7a", "#6b4226", "#2f5e3a", "#6a2f5c", "#5c5a24")
@@ -523,6 +523,8 @@ class TokensPane(Vertical):
         if self.stages is not None:
             byte_level = self.breakdown.byte_level if self.breakdown is not None else False
             self.query_one(StagesView).show(stage_lines(self.stages, self.readable_pieces, byte_level))
+        else:  # e.g. the input was cleared: not the stages of the text that was there before
+            self.query_one(StagesView).show(EMPTY_STAGES)
 
     def _show_template(self, view: Any) -> None:
         from tui_hf.ui.panes.template import template_notes, template_summary
