@@ -32,7 +32,7 @@ async def test_screenshots_show_each_view(tmp_path: Path) -> None:
         "generation": ["In this course, we will teach you how to", "sequence 2"],
         "training": ["embedded-sentiment", "samples/s", "loss", "step", "evaluation"],
         "model-picker": ["Embedded", "Finetuned runs", "Hub", "offline", "tasks:"],
-        "tokens-stages": ["normalizer", "pre-tokenizer", "WordPiece", "offsets in the normalized text"],
+        "tokens-stages": ["normalizer", "pre-tokenizer", "WordPiece", "offsets in your text"],
         "tokens-80x24": ["F2 Tokens", "[CLS]", "pad to longest", "Cancel"],
         "training-80x24": ["embedded-sentiment", "running", "New job", "Stop", "loss"],
         "new-job": ["New training job", "Task", "Validation", "Max steps", "Processes", "320 rows"],

@@ -3,6 +3,7 @@ and / do what they do in lazygit, k9s and htop; every action is in the palette; 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from textual.widgets import DataTable, Input, Markdown, TextArea
 from tests.conftest import wait_until
 from tests.helpers import text_of
 from tui_hf.cli import main
-from tui_hf.core.tasks.registry import TASKS
+from tui_hf.core.tasks.registry import TASKS, get_task
 from tui_hf.ui.app import make_app
 from tui_hf.ui.inference.output import OutputPane
 from tui_hf.ui.inference.tasks import TaskList
@@ -323,3 +324,104 @@ async def test_q_and_esc_quit_attach_and_its_footer_says_so(tmp_path: Path, key:
         await pilot.press(key)
         await pilot.pause()
         assert app.return_code == 0
+
+
+# -- 80x24 without cut text --------------------------------------------------------------------------------
+
+
+def on_screen(app: Any, text: str) -> bool:
+    """`text` whole on one row of the screen."""
+    return any(text in line for line in screen_lines(app))
+
+
+async def test_the_status_bar_drops_whole_fields_rather_than_cutting_one(app_settings: Any) -> None:
+    for size in (SMALL, WIDE):
+        app = make_app(app_settings(text="hello"))
+        async with app.run_test(size=size) as pilot:
+            await wait_until(pilot, lambda a=app: a.loaded is not None)
+            await pilot.pause()
+            info = app.loaded.info
+            fields = [info.device, info.title, info.task, info.architecture, f"{info.parameters_text} params",
+                      info.dtype]
+            row = screen_lines(app)[app.query_one("#status").region.y]
+            assert row.rstrip().endswith("ready"), row
+            shown = row.rsplit("ready", 1)[0].strip().split(" · ")
+            assert shown[:2] == fields[:2] and all(f in fields for f in shown), (size, row)
+            if size == WIDE:
+                assert shown == fields
+
+
+async def test_under_the_hood_wraps_code_whole_at_80_columns(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Hugging Face transformers, tokenized live as you type!"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.query_one(OutputPane).result is not None)
+        await pilot.press("f4")
+        view = app.query_one("#hood-view")
+        await wait_until(pilot, lambda: "by hand" in text_of(view))
+        shown = " ".join(text_of(view, width=view.content_region.width).split())
+        steps = app.query_one(OutputPane).result.explanation.steps
+        assert any(len(step.code) > view.content_region.width for step in steps)  # a line longer than the pane
+        for step in steps:
+            assert " ".join(step.code.split()) in shown, step.code
+
+
+async def test_the_compare_round_trip_column_names_the_reason_whole(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Hugging Face"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        await pilot.press("f5")
+        table = app.query_one("#compare-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        # The embedded MiniLM lower-cases: decoding cannot give "Hugging Face" back.
+        assert str(table.get_row_at(0)[-1]) == "≈ normalization"
+        await pilot.pause()
+        assert on_screen(app, "≈ normalization")
+
+
+async def test_the_untrained_head_notice_shows_the_model_to_try_whole(app_settings: Any) -> None:
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await app.main.switch_task(get_task("text-classification"))
+        await wait_until(pilot, lambda: len(app.screen.query("Toast")) > 0, timeout=60)
+        await pilot.pause(0.3)
+        suggested = get_task("text-classification").default_model
+        assert "randomly initialised" in " ".join(screen_lines(app))
+        assert on_screen(app, suggested)
+
+
+async def test_the_training_view_is_whole_at_80_columns(app_settings: Any, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    name = "20260102-101010-distilbert-base-uncased-finetuned-native"
+    run = runs / name
+    from tui_hf.core.training.events import EventWriter
+
+    run.mkdir(parents=True)
+    (run / "spec.json").write_text("{}")
+    writer = EventWriter(run)
+    writer.start(engine="native", model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                 total_steps=5000, epochs=3, labels=["negative", "positive"], batch_size=8)
+    writer.status("running", step=0, total_steps=5000)
+    for step in range(1, 1235):
+        writer.train(step=step, epoch=step / 1700, loss=1.0 / step, learning_rate=1e-3)
+    writer.eval(step=1234, epoch=0.73, metrics={"eval_loss": 0.5, "eval_accuracy": 0.75})
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    events[0]["time"] -= 4000  # started an hour ago: "elapsed 1:06:40" makes the ETA line longer than its room
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    # "running" with no process behind it: the view says the run died
+    app = make_app(app_settings(runs_dir=runs))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        header = app.query_one("#run-header")
+        await wait_until(pilot, lambda: "died" in text_of(header))
+        await pilot.pause(0.6)  # a poll after the first layout: the ETA line fits the width
+        for whole in (name, "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                      "Resume continues from its last checkpoint", "step 1234/5000", "ETA -",
+                      "enter watches a run", "accuracy 0.750", "best"):
+            assert on_screen(app, whole), whole
+        table = app.query_one("#train-runs", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        shown = str(table.get_row_at(0)[0])
+        assert "…" in shown and shown.startswith("20260102-101010-") and shown.endswith("-native")

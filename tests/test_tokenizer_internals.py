@@ -69,6 +69,72 @@ def test_byte_fallback_spells_unknown_characters_as_utf8_bytes(unigram_tokenizer
     assert trip.exact and trip.unknown == 0  # the bytes decode back: nothing is lost
 
 
+def assert_rows_hold_the_encoding(tok: Any, text: str, st: Any, spell: Any) -> None:
+    """Every piece of the tokenizer's own encoding is in the rows, in order, and each word's pieces spell it."""
+    own = [t for t, seq in zip(tok(text).tokens(), tok(text).sequence_ids()) if seq is not None]
+    shown = [p for pieces in st.pieces for p in pieces]
+    assert [p.strip() for p in shown] == [p.strip() for p in own]  # an lstrip token's own string has its space
+    for row, ((word, _), pieces) in enumerate(zip(st.splits, st.pieces)):
+        assert pieces, f"row {row} {word!r} has no pieces"
+        if row not in st.matched:
+            assert spell(pieces) == word, (word, pieces)
+
+
+def test_a_special_token_inside_a_word_has_its_own_row_and_the_rows_after_line_up(bert_tokenizer: Any) -> None:
+    """The reported view: XY[MASK]Hugging Face showed the words [ / mask / ] beside [MASK] / hugging / face."""
+    text = "XY[MASK]Hugging Face is here"
+    st = stages(bert_tokenizer, text)
+    assert st.splits == [("xy", (0, 2)), ("[MASK]", (2, 8)), ("hugging", (8, 15)), ("face", (16, 20)),
+                         ("is", (21, 23)), ("here", (24, 28))]
+    assert st.pieces == [["x", "##y"], ["[MASK]"], ["hugging"], ["face"], ["is"], ["here"]]
+    assert st.matched == {1} and st.added_tokens == ["[CLS]", "[SEP]"]
+    assert st.normalized == "xy[MASK]hugging face is here"  # the normalizer never sees [MASK]: not lowercased
+    for word, (start, end) in st.splits:  # offsets in the text as typed
+        assert text[start:end].lower() == word.lower()
+    assert_rows_hold_the_encoding(bert_tokenizer, text, st, lambda ps: "".join(p.removeprefix("##") for p in ps))
+
+
+def test_added_tokens_are_rows_of_their_own(minilm_dir: Any) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(minilm_dir)  # a copy: the session's tokenizer stays as it is
+    tok.add_tokens(["huggingface", "tui-hf"])  # normalized: found in the lowercased text
+    text = "I love HuggingFace, [SEP] and tui-hf!"
+    st = stages(tok, text)
+    assert st.splits == [("i", (0, 1)), ("love", (2, 6)), ("huggingface", (7, 18)), (",", (18, 19)),
+                         ("[SEP]", (20, 25)), ("and", (26, 29)), ("tui-hf", (30, 36)), ("!", (36, 37))]
+    assert st.matched == {2, 4, 6}
+    assert_rows_hold_the_encoding(tok, text, st, lambda ps: "".join(p.removeprefix("##") for p in ps))
+
+
+def test_byte_level_rows_with_a_mask_that_swallows_the_space_before_it() -> None:
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    # RoBERTa's <mask> strips the whitespace on its left; 'Ġ' pieces come with an empty span (offsets trimmed).
+    tok = AutoTokenizer.from_pretrained(Path(__file__).parent / "reference" / "models" / "qa-roberta-bpe")
+    text = "a  <mask>  b Hello<mask> world"
+    st = stages(tok, text)
+    assert st.splits == [("a", (0, 1)), ("<mask>", (1, 9)), ("Ġ", (9, 10)), ("Ġb", (10, 12)), ("ĠHello", (12, 18)),
+                         ("<mask>", (18, 24)), ("Ġworld", (24, 30))]
+    assert st.pieces[2] == ["Ġ"] and st.pieces[3] == ["Ġ", "b"]
+    assert st.matched == {1, 5} and st.normalized == text
+    assert_rows_hold_the_encoding(tok, text, st, "".join)
+
+
+def test_unigram_rows_around_an_added_special_token() -> None:
+    from tests.helpers import llama_like_tokenizer
+
+    tok = llama_like_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<|user|>"]})
+    text = "the fox<|user|>hello there<|user|>"
+    st = stages(tok, text)
+    assert [w for w, _ in st.splits] == ["▁the", "▁fox", "<|user|>", "▁hello", "▁there", "<|user|>"]
+    assert st.matched == {2, 5} and st.added_tokens == ["<s>"]
+    assert_rows_hold_the_encoding(tok, text, st, "".join)
+
+
 def test_slow_tokenizer_says_why_there_are_no_stages() -> None:
     from transformers import ByT5Tokenizer
 
@@ -142,3 +208,34 @@ async def test_tokens_pane_shows_real_pieces_stages_and_readable_form(app_settin
         area = app.query_one("#input-text", TextArea)
         area.text = "Tokenization"
         await wait_until(pilot, lambda: "tokenization" in "\n".join("".join(t for t, _ in l) for l in view.lines))
+
+
+async def test_stages_view_lines_up_the_words_after_a_special_token(app_settings: Any) -> None:
+    """Tokens → v with [MASK] inside the text: each word beside its own pieces, every row after it too."""
+    app = make_app(app_settings(text="XY[MASK]Hugging Face is here"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2", "v")
+        view = app.query_one("#tok-stages")
+        await wait_until(pilot, lambda: view.display and len(view.lines) > 5)
+        rows = ["".join(t for t, _ in line).split() for line in view.lines]
+        words = rows[rows.index(next(r for r in rows if r[:2] == ["3", "model"])) + 1:][:6]
+        assert words == [["xy", "0:2", "x", "##y"], ["[MASK]", "2:8", "[MASK]", "added", "token"],
+                         ["hugging", "8:15", "hugging"], ["face", "16:20", "face"], ["is", "21:23", "is"],
+                         ["here", "24:28", "here"]]
+
+
+async def test_clearing_the_input_clears_the_stages(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Tokenization rocks"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2", "v")
+        view = app.query_one("#tok-stages")
+        shown = lambda: "\n".join("".join(t for t, _ in line) for line in view.lines)  # noqa: E731
+        await wait_until(pilot, lambda: "rocks" in shown())
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: app.breakdown is None)
+        await pilot.pause(0.2)
+        assert "rocks" not in shown() and "Type in the input box" in shown()
+        await pilot.press("ctrl+z")  # the text comes back, and its stages with it
+        await wait_until(pilot, lambda: "rocks" in shown())

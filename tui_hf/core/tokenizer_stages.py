@@ -1,13 +1,16 @@
 """What a fast tokenizer does to a text, stage by stage: normalizer, pre-tokenizer, model, post-processor.
 
 Read from the Rust tokenizer itself (`backend_tokenizer`): its own configuration (`to_str()`), its normalizer
-and pre-tokenizer run on the text, and the model's pieces grouped by the pre-tokenizer's words (the word ids
-of one encoding, so the cost is two extra passes over the text, not one call per word). A slow (Python)
-tokenizer has no such stages to show; `stages` says so instead.
+and pre-tokenizer run on the text, and the model's pieces grouped by the pre-tokenizer's words. The tokenizer
+takes added tokens ([MASK], <mask>, tokens added with add_tokens) out of the text before anything else runs,
+so the words are made the same way: the text between them is normalized and pre-tokenized, and each piece of
+one encoding goes to the word whose span in the text holds its offsets (an added token is a row of its own).
+A slow (Python) tokenizer has no such stages to show; `stages` says so instead.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +24,12 @@ class Stages:
     normalized: str = ""
     changed_by_normalizer: bool = False
     pre_tokenizer: str = ""
-    # The pre-tokenizer's words with their offsets in the normalized text (byte-level shows its byte alphabet,
-    # e.g. 'Ġthe'), and for each word the vocabulary strings the model chose. Plain tuples and lists: a 10k
-    # character text has thousands of words, and this is recomputed as the user types.
+    # The pre-tokenizer's words with their character offsets in the text as typed (byte-level shows its byte
+    # alphabet, e.g. 'Ġthe'), and for each word the vocabulary strings the model chose. Plain tuples and lists:
+    # a 10k character text has thousands of words, and this is recomputed as the user types.
     splits: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
     pieces: list[list[str]] = field(default_factory=list)
+    matched: set[int] = field(default_factory=set)  # rows that are added tokens found in the text, kept whole
     model: str = ""  # e.g. "WordPiece (unk [UNK], continuation ##)"
     post_processor: str = ""
     template_single: str = ""  # e.g. "[CLS] $A [SEP]"
@@ -97,25 +101,95 @@ def stages(tok: Any, text: str) -> Stages:
         text, truncated_to = text[:MAX_CHARS], MAX_CHARS
     summary = components(backend)
     out = Stages(True, truncated_to=truncated_to, **summary)
-    normalizer = backend.normalizer
-    out.normalized = normalizer.normalize_str(text) if normalizer is not None else text
-    out.changed_by_normalizer = out.normalized != text
-    words = (backend.pre_tokenizer.pre_tokenize_str(out.normalized) if backend.pre_tokenizer is not None
-             else [(out.normalized, (0, len(out.normalized)))])
-    out.splits = words
-    pieces: list[list[str]] = [[] for _ in words]
-    out.pieces = pieces
-    # One encoding gives both the model's pieces, grouped by the word each came from (word ids are the
-    # pre-tokenizer's words), and what the post-processor added (the pieces with no word).
+    # One encoding gives the model's pieces with their offsets in the text, the added tokens it found in the
+    # text, and what the post-processor added (the pieces of no sequence).
     full = tok(text, add_special_tokens=True, truncation=False, return_token_type_ids=True,
-               return_attention_mask=False)
-    for piece, word in zip(full.tokens(), full.word_ids()):
-        if word is None:
+               return_attention_mask=False, return_offsets_mapping=True)
+    pieces, offsets, sequences = full.tokens(), full["offset_mapping"], full.sequence_ids()
+    found = _added_in_text(tok, text, full["input_ids"], offsets, sequences)
+    gaps, start = [], 0
+    for s, e, *_ in found:
+        gaps.append((start, s))
+        start = e
+    gaps = [(a, b) for a, b in [*gaps, (start, len(text))] if b > a]
+    normalizer = backend.normalizer  # it runs on each stretch between added tokens, as in the tokenizer
+    parts = [(a, normalizer.normalize_str(text[a:b]) if normalizer is not None else text[a:b]) for a, b in gaps]
+    out.normalized = "".join(part for _, part in sorted(parts + [(s, shown) for s, _, shown, _, _ in found]))
+    out.changed_by_normalizer = out.normalized != text
+    rows: list[tuple[str, tuple[int, int], int | None]] = [(w, span, None) for w, span in _words(backend, text, gaps)]
+    rows += [(content, (s, e), k) for s, e, _, content, k in found]  # k: the added token's place in the encoding
+    rows.sort(key=lambda row: row[1])
+    out.splits = [(word, span) for word, span, _ in rows]
+    out.pieces = [[] for _ in rows]
+    row_of_added = {k: i for i, (_, _, k) in enumerate(rows) if k is not None}
+    out.matched = set(row_of_added.values())
+    words = [i for i in range(len(rows)) if i not in out.matched]
+    starts, ends = [rows[i][1][0] for i in words], [rows[i][1][1] for i in words]
+    for k, piece in enumerate(pieces):
+        if sequences[k] is None:
             out.added_tokens.append(piece)
-        elif word < len(pieces):
-            pieces[word].append(piece)
+            continue
+        if k in row_of_added:
+            row = row_of_added[k]
+            out.pieces[row].append(rows[row][0])  # its vocabulary string (the encoding's has the swallowed space)
+            continue
+        if not words:
+            continue
+        s, e = offsets[k]
+        # A piece goes to the word that holds its start; a piece with an empty span (byte-level trims the
+        # space of 'Ġ' away) to the word that ends there, which is the one it was cut from.
+        j = bisect.bisect_right(starts, s) - 1 if e > s else bisect.bisect_left(ends, s)
+        out.pieces[words[min(max(j, 0), len(words) - 1)]].append(piece)
     out.type_ids = list(full.get("token_type_ids") or [])
     return out
+
+
+def _added_in_text(tok: Any, text: str, ids: list[int], offsets: list[tuple[int, int]],
+                   sequences: list[int | None]) -> list[tuple[int, int, str, str, int]]:
+    """(start, end, the text as the normalizer leaves it, the token, its index in the encoding) of each added
+    token the tokenizer found in the text, in order. The span takes in the whitespace an lstrip / rstrip token swallows, as the
+    tokenizer's own split of the text does; only a token added with normalized=True is normalized."""
+    added = getattr(tok, "added_tokens_decoder", None) or {}
+    unk = getattr(tok, "unk_token_id", None)
+    normalizer = tok.backend_tokenizer.normalizer
+    found: list[tuple[int, int, str, str, int]] = []
+    for k, (token_id, (s, e), sequence) in enumerate(zip(ids, offsets, sequences)):
+        token = added.get(token_id)
+        if sequence is None or token is None or e <= s:
+            continue
+        content = str(getattr(token, "content", token))
+        if token_id == unk and text[s:e] != content:  # the model's own unknown piece, not "[UNK]" typed
+            continue
+        if getattr(token, "lstrip", False):
+            while s > (found[-1][1] if found else 0) and text[s - 1].isspace():
+                s -= 1
+        if getattr(token, "rstrip", False):
+            while e < len(text) and text[e].isspace():
+                e += 1
+        shown = text[s:e]
+        if normalizer is not None and getattr(token, "normalized", False):
+            shown = normalizer.normalize_str(shown)
+        found.append((s, e, shown, content, k))
+    return found
+
+
+def _words(backend: Any, text: str, gaps: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
+    """The pre-tokenizer's words of the text between added tokens, with character offsets in `text`.
+
+    One PreTokenizedString sliced into those stretches keeps each stretch's place in the text, which a
+    pre-tokenizer may look at (Metaspace prepends '▁' only to the stretch that starts the text)."""
+    from tokenizers import PreTokenizedString
+
+    if not gaps:
+        return []
+    pre = PreTokenizedString(text)
+    pre.split(lambda _, whole: [whole.slice(gap) for gap in gaps])
+    if backend.normalizer is not None:
+        pre.normalize(backend.normalizer.normalize)
+    if backend.pre_tokenizer is not None:
+        backend.pre_tokenizer.pre_tokenize(pre)
+    return [(word, (int(s), int(e))) for word, (s, e), _ in pre.get_splits(offset_referential="original",
+                                                                            offset_type="char")]
 
 
 _SUMMARIES: dict[int, tuple[Any, dict[str, str]]] = {}

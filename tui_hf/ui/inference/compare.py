@@ -65,7 +65,7 @@ class ComparePane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-bar"):
             yield Label("Add", classes="field-label")
-            yield Input(placeholder="hub ids or model directories, comma-separated, e.g. openai-community/gpt2",
+            yield Input(placeholder="e.g. openai-community/gpt2, ./my-model (comma-separated)",
                         id="compare-ref", compact=True)
             yield Button("Add", id="compare-load", compact=True)
         yield Static("Add tokenizers to compare their split of the input with the current one.",
@@ -211,22 +211,28 @@ class ComparePane(Vertical):
         table = self.query_one("#compare-table", DataTable)
         return table.cursor_row if table.row_count else None
 
+    def on_resize(self) -> None:
+        if self.stats:
+            self._fill_table(keep=self._row())  # the name column takes what the width gives
+
     def _fill_table(self, keep: int | None = None) -> None:
         table = self.query_one("#compare-table", DataTable)
-        table.clear()
-        room = max(self.size.width - 2, 60) - FIXED  # the name and the round trip share what is left
-        name_width, trip_width = max(12, room * 2 // 3), max(8, room // 3)
-        for row, s in enumerate(self.stats):
+        table.clear(columns=True)  # columns too: their widths only ever grow, and the name's follows the width
+        table.add_columns(*COLUMNS)
+        # The round trip column shows the reason's head whole ("≈ normalization"; the summary line says it in
+        # full for the highlighted row); the name takes what is left, its start clipped.
+        trips = ["failed" if isinstance(s, str) else trip_label(s.roundtrip) for s in self.stats]
+        room = max((self.size.width or self.app.size.width) - 2, 60) - FIXED
+        name_width = max(12, room - max(map(len, trips), default=5))
+        for row, (s, trip) in enumerate(zip(self.stats, trips)):
             reference = None if row == 0 else self.others[row - 1][0]
             mark = "●" if row == 0 else ("✓" if reference in self.pinned else "")
             if isinstance(s, str):
-                table.add_row(mark, _clip(reference or "current", name_width), "—", "—", "—", "—",
-                              s[:trip_width])
+                table.add_row(mark, _clip(reference or "current", name_width), "—", "—", "—", "—", trip)
                 continue
-            name = s.name if row else f"{s.name} (current)"
-            table.add_row(mark, _clip(name, name_width), str(s.tokens), f"{s.chars_per_token:.2f}",
-                          str(s.unknown), f"{s.vocab_size:,}",
-                          "exact" if s.exact else s.roundtrip[:trip_width - 1] + "…")
+            current = " (current)" if row == 0 and len(s.name) + 10 <= name_width else ""
+            table.add_row(mark, _clip(s.name, name_width - len(current)) + current, str(s.tokens),
+                          f"{s.chars_per_token:.2f}", str(s.unknown), f"{s.vocab_size:,}", trip)
         if keep is not None and table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
 
@@ -236,8 +242,16 @@ class ComparePane(Vertical):
         if not counts:
             summary.update("")
             return
+        row = self._row()
+        chosen = self.stats[row] if row is not None and row < len(self.stats) else None
+        why = ""
+        if row and chosen is not None and not isinstance(chosen, str) and not chosen.exact:  # row 0: in Tokens
+            why = f"\n[yellow]≈[/yellow] round trip of {escape(_clip(chosen.name, 40))}: {escape(chosen.roundtrip)}"
+        elif isinstance(chosen, str):
+            why = f"\n[red]{escape(chosen)}[/red]"
         if len(counts) == 1:
-            summary.update(f"[b]{counts[0]}[/b] tokens with the current tokenizer · add tokenizers above to compare")
+            summary.update(f"[b]{counts[0]}[/b] tokens with the current tokenizer · add tokenizers above to compare"
+                           + why)
             return
         base = max(counts[0], 1)
         ratios = ", ".join(f"{c / base:.2f}×" for c in counts[1:])
@@ -247,7 +261,7 @@ class ComparePane(Vertical):
             per_input = " · per input: " + ", ".join("/".join(str(s.per_input[i]) for s in stats)
                                                      for i in range(len(stats[0].per_input)))
         summary.update(f"[b]{'[/b] vs [b]'.join(str(c) for c in counts)}[/b] tokens ({ratios} of the current)"
-                       f"{per_input}")
+                       f"{per_input}{why}")
 
     def shown_rows(self) -> list[int]:
         """The rows whose split is on screen: the current tokenizer, the highlighted row, the pinned ones."""
@@ -281,6 +295,18 @@ class ComparePane(Vertical):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._show_splits()
+        self._show_summary()
+
+
+def trip_label(reason: str) -> str:
+    """A round-trip reason's head, for the table's column: "exact", "≈ normalization", "≈ 2 unknown tokens
+    ([UNK])" (core.tokens writes each reason as "head: explanation")."""
+    if reason == "exact":
+        return "exact"
+    head = reason.split(":")[0]
+    if ":" in reason and len(head) <= 28:
+        return f"≈ {head}"
+    return "≈ special tokens" if reason.startswith("special-token text") else "≈ differs"
 
 
 def _clip(text: str, width: int) -> str:

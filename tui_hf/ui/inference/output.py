@@ -96,7 +96,8 @@ class OutputPane(Vertical):
 
             from tui_hf.ui.inference.render import to_json
 
-            view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default"))
+            view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default",
+                               word_wrap=True))  # a long value wraps rather than being cut at the pane's edge
         else:
             from tui_hf.ui.inference.render import render_result  # the task modules load with the first result
 

@@ -89,7 +89,8 @@ def render_explanation(explanation: Explanation) -> RenderableType:
     if explanation.note:
         parts.append(Text(explanation.note, style="yellow"))
     for step in explanation.steps:
-        parts.append(Syntax(step.code, "python", theme="monokai", background_color="default"))
+        # Wrapped, not cropped: at 80 columns a crop ate the end of a call (its closing bracket, its comment).
+        parts.append(Syntax(step.code, "python", theme="monokai", background_color="default", word_wrap=True))
         if step.note:
             parts.append(Text("# " + step.note, style="dim italic"))
         parts.append(Text(step.value))

@@ -24,6 +24,7 @@ SPECIAL = Style(color="#ffffff", bgcolor="#7c3aed", bold=True)
 CHANGED = Style(color="#ffaf5f")
 
 StageLine = list[tuple[str, Style | None]]
+EMPTY_STAGES: list[StageLine] = [[("Type in the input box to see what the tokenizer does to it, stage by stage.", DIM)]]
 
 
 def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool = False) -> list[StageLine]:
@@ -38,11 +39,16 @@ def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool 
         lines.append([("  → ", DIM), (stages.normalized[:2000], CHANGED)])
     else:
         lines.append([("  → the text is unchanged", DIM)])
+    added = f", {len(stages.matched):,} added tokens kept whole" if stages.matched else ""
     lines.append([("2 pre-tokenizer  ", HEAD), (stages.pre_tokenizer or "none", DIM),
-                  (f"  {len(stages.splits):,} words (offsets in the normalized text)", DIM)])
+                  (f"  {len(stages.splits) - len(stages.matched):,} words{added} (offsets in your text)", DIM)])
     lines.append([("3 model  ", HEAD), (stages.model, DIM)])
     width = min(max((cell_len(w) for w, _ in stages.splits[:500]), default=4), 24)
-    for (word, (start, end)), pieces in zip(stages.splits, stages.pieces):
+    for row, ((word, (start, end)), pieces) in enumerate(zip(stages.splits, stages.pieces)):
+        if row in stages.matched:  # taken out of the text before the normalizer: never lowercased or split
+            lines.append([("  " + word.ljust(width)[:width], None), (f" {start}:{end}".ljust(12), DIM),
+                          (word, SPECIAL), ("  added token", DIM)])
+            continue
         shown_word = readable(word, byte_level) if readable_pieces else word
         line: StageLine = [("  " + shown_word.ljust(width)[:width], None), (f" {start}:{end}".ljust(12), DIM)]
         for k, piece in enumerate(pieces):

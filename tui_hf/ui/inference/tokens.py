@@ -31,7 +31,7 @@ from tui_hf.core.tokens import (
     readable,
     roundtrip,
 )
-from tui_hf.ui.inference.stages import StagesView, stage_lines
+from tui_hf.ui.inference.stages import EMPTY_STAGES, StagesView, stage_lines
 from tui_hf.ui.inference.template import TemplateTextView, template_notes, template_summary
 from tui_hf.ui.inference.token_text import (
     STYLE_PAD,
@@ -398,6 +398,8 @@ class TokensPane(Vertical):
         if self.stages is not None:
             byte_level = self.breakdown.byte_level if self.breakdown is not None else False
             self.query_one(StagesView).show(stage_lines(self.stages, self.readable_pieces, byte_level))
+        else:  # e.g. the input was cleared: not the stages of the text that was there before
+            self.query_one(StagesView).show(EMPTY_STAGES)
 
     def _show_template(self, view: Any) -> None:
         text = self.query_one("#tok-template")

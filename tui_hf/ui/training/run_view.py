@@ -22,6 +22,7 @@ from textual.widgets import Button, Checkbox, ProgressBar, Static
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
 from tui_hf.core.training.follow import Follower, duration
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
+from tui_hf.ui.widgets.cells import fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
@@ -86,6 +87,9 @@ class TrainingView(Vertical):
         if self._initial is not None:
             self.follow(self._initial)
         self.set_interval(POLL_SECONDS, self.poll)
+
+    def on_resize(self) -> None:
+        self._dirty = True  # the header shows the labels only where they fit: drawn again at the next poll
 
     def follow(self, run_dir: Path) -> None:
         if self.follower is not None and self.follower.run_dir == Path(run_dir):
@@ -168,8 +172,11 @@ class TrainingView(Vertical):
             return
         s = self.follower.state
         elapsed = (s.updated or time.time()) - s.started if s.started else None
-        text = (f"step {s.step}/{s.total_steps or '?'} · epoch {s.epoch:.2f}/{s.epochs:g} · "
-                f"elapsed {duration(elapsed)} · ETA {duration(self.follower.eta_seconds)}")
+        fields = [f"step {s.step}/{s.total_steps or '?'}", f"epoch {s.epoch:.2f}/{s.epochs:g}",
+                  f"elapsed {duration(elapsed)}", f"ETA {duration(self.follower.eta_seconds)}"]
+        # Beside the progress bar at 80 columns a long run's line would be cut: the epoch and elapsed go first.
+        room = self.query_one("#run-eta").content_region.width or 200
+        text = " · ".join(fit_fields(fields, room, drop=[1, 2]))
         if text != self._eta_text:  # polled twice a second: an unchanged line is not sent again over SSH
             self._eta_text = text
             self.query_one("#run-eta", Static).update(text)
@@ -188,8 +195,7 @@ class TrainingView(Vertical):
         if s.message:
             header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
         if status == "died":
-            header += "\n[red]the job's process is gone without a final status (killed?): resume continues from " \
-                      "its last checkpoint[/red]"
+            header += "\n[red]the process is gone (killed?): Resume continues from its last checkpoint[/red]"
         self.query_one("#run-header", Static).update(header)
         self.query_one("#run-progress", ProgressBar).update(progress=s.progress if s.total_steps else 0.0)
         self._draw_eta()

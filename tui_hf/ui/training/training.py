@@ -18,7 +18,9 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from tui_hf.ui.training.colours import STATUS_COLOURS
 from tui_hf.ui.training.run_view import TrainingView
+from tui_hf.ui.widgets.cells import fit_fields
 from tui_hf.ui.widgets.lists import FilterInput, Rows, mentions
+from tui_hf.ui.widgets.markup import escape
 
 REFRESH_SECONDS = 2.0
 COLUMNS = ("run", "status", "step", "loss", "best")  # newest first: the run names start with their date
@@ -34,6 +36,25 @@ def run_row(summary: Any) -> tuple[Text, ...]:
             Text(loss, justify="right"), Text(best))
 
 
+def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tuple[str, tuple[Text, ...]]]:
+    """Rows whose run names are elided in the middle ("20260102-101010-distilb…-uncased-native") when the
+    columns would not fit `width` cells (80 columns, a long model id): the date stamp that tells runs apart and
+    the engine stay, and the header below shows the chosen run's name whole."""
+    if not rows or width <= 0:
+        return rows
+    widths = [max(len(COLUMNS[i]), *(cells[i].cell_len for _key, cells in rows)) for i in range(len(COLUMNS))]
+    over = sum(widths) + 2 * len(COLUMNS) - width  # each cell has a column of padding on either side
+    if over <= 0:
+        return rows
+    room = max(widths[0] - over, 24)
+    head = room * 3 // 5
+    return [(key, (Text(_elide(cells[0].plain, room, head)), *cells[1:])) for key, cells in rows]
+
+
+def _elide(name: str, room: int, head: int) -> str:
+    return name if len(name) <= room else f"{name[:head]}…{name[len(name) - (room - head - 1):]}"
+
+
 class TrainingPane(Vertical):
     BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
                 Binding("d", "compare", "Compare runs"), Binding("slash", "filter", "Filter", show=False)]
@@ -45,6 +66,8 @@ class TrainingPane(Vertical):
         self._watcher: Any = None
         self._reading = False
         self._shown_rows: list[Any] | None = None
+        self._picked: Path | None = None  # the run chosen with enter; None: the newest, whichever it is now
+        self._newest: Path | None = None  # the newest run when the list was last read
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-bar"):
@@ -62,10 +85,24 @@ class TrainingPane(Vertical):
         from tui_hf.core.training.runs import RunsWatcher
 
         self._watcher = RunsWatcher(self.runs_dir)
-        self.query_one("#train-hint", Static).update(f"[dim]runs in {self._watcher.root} · enter watches a run · "
-                                                     "jobs keep running when the app closes[/dim]")
+        self._show_hint()
         self.refresh_runs()
         self.set_interval(REFRESH_SECONDS, self.refresh_runs)
+
+    def on_resize(self) -> None:
+        if self._watcher is not None:
+            self._show_hint()
+            self._shown_rows = None  # the names fit the new width, read again now
+            self.refresh_runs()
+
+    def _show_hint(self) -> None:
+        if self._watcher is None:
+            return
+        hint = self.query_one("#train-hint", Static)
+        fields = [f"runs in {self._watcher.root}", "enter watches a run", "/ filters",
+                  "jobs keep running when the app closes"]
+        shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2])  # whole parts, never cut
+        hint.update(f"[dim]{escape(' · '.join(shown))}[/dim]")
 
     def refresh_runs(self) -> None:
         if not self._reading:
@@ -89,10 +126,12 @@ class TrainingPane(Vertical):
         self.summaries = summaries
         query = self.query_one("#train-filter", Input).value
         rows = [(str(s.path), run_row(s)) for s in summaries if mentions(query, s.name, s.status)]
+        rows = fit_names(rows, table.scrollable_content_region.width)
         shown = [(key, tuple(str(cell) for cell in cells)) for key, cells in rows]
         if shown != self._shown_rows:  # unchanged rows are not redrawn: over SSH every frame costs
             self._shown_rows = shown
-            table.clear()
+            table.clear(columns=True)  # columns too: their widths only ever grow, and names now fit the width
+            table.add_columns(*COLUMNS)
             for key, cells in rows:
                 table.add_row(*cells, key=key)
             if not summaries:
@@ -103,8 +142,13 @@ class TrainingPane(Vertical):
             if chosen is not None and chosen in {key for key, _cells in rows}:
                 table.move_cursor(row=table.get_row_index(chosen), animate=False)
         view = self.query_one(TrainingView)
-        if summaries and view.follower is None:
-            self._follow(summaries[0].path)  # the newest run, so the view is never empty when there is one
+        newest = summaries[0].path if summaries else None
+        if self._picked is not None and self._picked not in {s.path for s in summaries}:
+            self._picked = None  # deleted: back to the newest
+        # A run started elsewhere (tui-hf train, a script) is shown as it appears, unless the user chose one.
+        if newest is not None and (view.follower is None or (self._picked is None and newest != self._newest)):
+            self._follow(newest)
+        self._newest = newest
         view.set_overlays([s.path for s in summaries])
 
     def action_filter(self) -> None:
@@ -139,6 +183,8 @@ class TrainingPane(Vertical):
         event.stop()
         key = event.row_key.value
         if key and Path(key) in {s.path for s in self.summaries}:
+            newest = self.summaries[0].path
+            self._picked = None if Path(key) == newest else Path(key)  # the newest row: follow the newest again
             self._follow(Path(key))
 
     @on(Button.Pressed, "#train-new")

@@ -1,4 +1,4 @@
-"""Text cut to terminal cells: East Asian wide characters and most emoji take two, so a string's length is not
+"""Text fitted to terminal cells: East Asian wide characters and most emoji take two, so a string's length is not
 its width on screen (the token views wrap pieces by what fits, not by characters)."""
 
 from __future__ import annotations
@@ -19,3 +19,15 @@ def fit_cells(text: str, cells: int) -> str:
         out.append(ch)
         used += w
     return "".join(out)
+
+
+def fit_fields(fields: list[str], cells: int, drop: list[int]) -> list[str]:
+    """The fields that fit in `cells` columns joined by " · ": all of them, else without those in `drop` (by
+    index, least wanted first), one at a time, down to the first two: a line that drops a field rather than
+    being cut mid-word at 80 columns."""
+    kept = list(range(len(fields)))
+    for index in drop:
+        if cell_len(" · ".join(fields[i] for i in kept)) <= cells or len(kept) <= 2:
+            break
+        kept.remove(index)
+    return [fields[i] for i in kept]
