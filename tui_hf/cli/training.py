@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tui_hf.core.device import DEVICE_CHOICES
+from tui_hf.core.training.families import FAMILIES
+
+TRAIN_TASKS = tuple(FAMILIES)
 
 
 def add_training_commands(sub: Any) -> None:
@@ -26,7 +29,7 @@ def add_training_commands(sub: Any) -> None:
                                       "('sentiment' is the dataset shipped with tui-hf)")
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
-    train.add_argument("--task", choices=("text-classification", "token-classification", "causal-lm"))
+    train.add_argument("--task", choices=TRAIN_TASKS)
     train.add_argument("--engine", choices=("trainer", "native"), help="Trainer + TrainingArguments, or a native "
                                                                        "PyTorch loop")
     train.add_argument("--text-column")

@@ -320,48 +320,24 @@ def save_plan(run_dir: str | Path, plan: DataPlan) -> None:
 
 
 def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Event | None = None) -> Prepared:
-    from transformers import (
-        DataCollatorForLanguageModeling,
-        DataCollatorForTokenClassification,
-        DataCollatorWithPadding,
-    )
+    from tui_hf.core.training.families import family
 
+    fam = family(spec.task)
     raw, labels = load_raw(spec, plan, stop)
     d = spec.data
     index = {name: i for i, name in enumerate(labels)}
-    if spec.task == "text-classification":
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            enc = tokenizer(batch["text"], truncation=True, max_length=d.max_length)
-            enc["labels"] = [index[v] for v in batch["label"]]
-            return enc
-        collator: Any = DataCollatorWithPadding(tokenizer)
-    elif spec.task == "token-classification":
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=d.max_length)
-            all_labels = []
-            for i, tags in enumerate(batch["tags"]):
-                previous, row = None, []
-                for word in enc.word_ids(i):
-                    # Only a word's first sub-token carries its tag; the rest are ignored by the loss.
-                    row.append(-100 if word is None or word == previous else index[tags[word]])
-                    previous = word
-                all_labels.append(row)
-            enc["labels"] = all_labels
-            return enc
-        collator = DataCollatorForTokenClassification(tokenizer)
-    else:
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            return tokenizer(batch["text"], truncation=True, max_length=d.max_length)
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    fam.prepare_tokenizer(tokenizer)
 
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        _check_stop()
+        return fam.group(fam.encode(tokenizer, batch, index, d), d)
+
+    collator = fam.collator(tokenizer, spec)
     try:
+        # Rows cut into blocks no longer stand for one line of the file: their line is not kept.
         tokenized = {name: split.map(encode, batched=True, remove_columns=[
-            c for c in split.column_names if not (name == "train" and c == SOURCE_ROW)]) for name, split in raw.items()}
+            c for c in split.column_names if fam.groups or not (name == "train" and c == SOURCE_ROW)])
+            for name, split in raw.items()}
     except Exception:
         _check_stop()  # a stop raised inside map may come back wrapped
         raise

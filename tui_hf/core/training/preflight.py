@@ -30,11 +30,11 @@ from tui_hf.core.training.datafile import (
     order_labels,
     validate_file,
 )
+from tui_hf.core.training.families import FAMILIES
 from tui_hf.core.training.spec import TrainSpec
 
 DATA_PLAN = "data.json"
-HEADS = {"text-classification": "SequenceClassification", "token-classification": "TokenClassification",
-         "causal-lm": "CausalLM"}
+HEADS = {task: fam.head for task, fam in FAMILIES.items()}
 _GENERIC = re.compile(r"LABEL_(\d+)")
 
 

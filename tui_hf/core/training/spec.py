@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tui_hf.core.errors import SpecError
+from tui_hf.core.training.families import FAMILIES
 
 TrainTask = Literal["text-classification", "token-classification", "causal-lm"]
-TRAIN_TASKS = ("text-classification", "token-classification", "causal-lm")
+TRAIN_TASKS = tuple(FAMILIES)
 ENGINES = ("trainer", "native")
 
 
@@ -162,7 +163,7 @@ class TrainSpec:
             out.append("max_length must be at least 8")
         if not self.data.text_column.strip():
             out.append("text_column must name a column")
-        if self.task != "causal-lm" and not self.data.label_column.strip():
+        if self.task in FAMILIES and FAMILIES[self.task].labelled and not self.data.label_column.strip():
             out.append("label_column must name a column")
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:

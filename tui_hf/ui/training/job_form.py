@@ -23,18 +23,16 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
+from tui_hf.core.training.families import FAMILIES
 from tui_hf.core.training.spec import ENGINES, TRAIN_TASKS
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
 # Labels for what the job supports (core/training/spec.py): a task or engine added there without a label here
 # fails at import, in every test that opens the dialog, instead of being left out of it.
-TASK_LABELS = {"text-classification": "text classification", "token-classification": "token classification (NER)",
-               "causal-lm": "causal language model"}
-TASKS = [(TASK_LABELS[task], task) for task in TRAIN_TASKS]
+TASKS = [(FAMILIES[task].title, task) for task in TRAIN_TASKS]
 # Column names a task's data usually has: switching task swaps them unless the user typed their own.
-COLUMNS = {"text-classification": ("text", "label"), "token-classification": ("tokens", "ner_tags"),
-           "causal-lm": ("text", "")}
+COLUMNS = {task: FAMILIES[task].columns for task in TRAIN_TASKS}
 ENGINE_LABELS = {"trainer": "Trainer + TrainingArguments", "native": "native PyTorch loop (AdamW + linear)"}
 ENGINE_CHOICES = [(ENGINE_LABELS[engine], engine) for engine in ENGINES]
 
@@ -161,7 +159,7 @@ class NewJobScreen(ModalScreen[Path | None]):
             text_in.value = text
         if label_in.value in typical:
             label_in.value = label
-        label_in.disabled = event.value == "causal-lm"  # a causal LM learns the text itself
+        label_in.disabled = not FAMILIES[event.value].labelled  # a language model learns the text itself
         self._changed()
 
     @on(Input.Changed)
@@ -284,7 +282,8 @@ def data_preview(fields: JobFields) -> str:
         p = peek(path)
     except SpecError as exc:
         return f"[red]{escape(str(exc))}[/red]"
-    needed = [fields.text_column] + ([fields.label_column] if fields.task != "causal-lm" else [])
+    labelled = FAMILIES[fields.task].labelled if fields.task in FAMILIES else True
+    needed = [fields.text_column] + ([fields.label_column] if labelled else [])
     lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
     lines += [f"[red]no column {escape(repr(c))}[/red]" for c in needed if c not in p.columns]
     label = fields.label_column
@@ -293,6 +292,6 @@ def data_preview(fields: JobFields) -> str:
         lines.append("labels " + escape(", ".join(f"{k} ({v})" for k, v in sorted(counts.items())[:8])))
     if fields.text_column in p.columns:
         for row in p.rows[:3]:
-            gold = f" → {row.get(label)}" if fields.task != "causal-lm" and label in p.columns else ""
+            gold = f" → {row.get(label)}" if labelled and label in p.columns else ""
             lines.append(f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(str(gold)[:40])}[/dim]")
     return "\n".join(lines)
