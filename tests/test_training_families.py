@@ -64,7 +64,7 @@ def test_two_classes_report_the_f1_of_class_1_as_glue_mrpc_does_more_report_macr
 
 
 def test_language_models_report_perplexity_from_the_loss() -> None:
-    for task in ("causal-lm",):
+    for task in ("causal-lm", "masked-lm"):
         metrics = {"eval_loss": 2.5}
         FAMILIES[task].from_loss(metrics)
         assert metrics["eval_perplexity"] == pytest.approx(math.exp(2.5))
@@ -194,3 +194,35 @@ def test_a_pair_column_missing_on_a_row_is_refused_with_its_line_and_nothing_is_
                   "--runs-dir", str(runs))
     assert proc.returncode == 2 and "text_pair_column is for text-classification" in proc.stderr
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+def test_masked_lm_adapts_to_the_texts_in_blocks_and_resumes_exactly(engine: str, tiny_mlm_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    from tui_hf.core.training.job import inference_task
+    from tui_hf.data import SENTIMENT_CSV
+
+    spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=32), model=str(tiny_mlm_dir),
+                     task="masked-lm", engine=engine, epochs=2, batch_size=8, learning_rate=5e-3, warmup=0.0,
+                     logging_steps=1, device="cpu", seed=1)
+    state = check_family_run(spec, tmp_path)
+    evals = state.evals
+    assert all(e["eval_perplexity"] == pytest.approx(math.exp(e["eval_loss"])) for e in evals)
+    assert evals[-1]["eval_perplexity"] < evals[0]["eval_perplexity"]  # it learns the reviews' words
+    assert inference_task(tmp_path / "reference") == "fill-mask"  # Try model opens fill mask
+    # Blocks of max_length tokens, not one row per review: every block but the texts' end is full.
+    from tui_hf.core.training.xray import xray
+
+    x = xray(tmp_path / "reference", 1)
+    assert x.matches  # the masks that trained are rebuilt: they come from the batch, not a global generator
+    assert x.padded_length == 32 and all(row.length == 32 for row in x.rows)
+    share = x.supervised / x.tokens
+    assert 0.05 < share < 0.3  # about 15 % of the tokens are masked
+
+
+def test_group_texts_cuts_joined_rows_into_full_blocks() -> None:
+    from tui_hf.core.training.families.masked_lm import group_texts
+
+    rows = {"input_ids": [[1, 2, 3], [4, 5], [6, 7, 8, 9]], "attention_mask": [[1] * 3, [1] * 2, [1] * 4]}
+    assert group_texts(rows, 4) == {"input_ids": [[1, 2, 3, 4], [5, 6, 7, 8]], "attention_mask": [[1] * 4] * 2}
+    assert group_texts({"input_ids": [[1, 2]]}, 4) == {"input_ids": [[1, 2]]}  # all there is: kept

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.families import FAMILIES
 
-TrainTask = Literal["text-classification", "token-classification", "causal-lm"]
+TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm"]
 TRAIN_TASKS = tuple(FAMILIES)
 ENGINES = ("trainer", "native")
 
