@@ -329,8 +329,8 @@ def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(
     assert isinstance(second, str) and "patience must be a whole number of evaluations, 1 or more, not 1.5" in second
     # And in a spec: a metric its task never reports is refused before the run exists.
     lm = TrainSpec.from_dict({"data": {"train": "x.jsonl"}, "task": "causal-lm", "early_stopping_metric": "f1"})
-    assert "early_stopping_metric: early stopping on 'f1': this run reports no such metric; it reports loss" \
-        in lm.problems()
+    assert "early_stopping_metric: early stopping on 'f1': this run reports no such metric; it reports loss, " \
+        "perplexity" in lm.problems()
     assert not TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_metric": "f1"}).problems()
     with pytest.raises(SpecError, match="early_stopping_patience must be a whole number"):
         TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_patience": 1.5})

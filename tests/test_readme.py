@@ -153,6 +153,13 @@ def _trained(engine: str) -> Callable[[Result, Workspace], None]:
     return check
 
 
+def _paired(r: Result, w: Workspace) -> None:
+    name = w.runs[-1]
+    spec = json.loads((w.run_dir(name) / "spec.json").read_text())
+    assert spec["data"]["train"].endswith("paraphrase.csv") and spec["data"]["text_pair_column"] == "sentence2"
+    assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
+
+
 def _scored(r: Result, w: Workspace) -> None:
     result = json.loads(r.out)["results"][0]
     assert result["text"] == "The quick brown fox" and result["tokens"][0]["logprob"] is None
@@ -296,6 +303,8 @@ EXAMPLES = [
             why="2 steps instead of 3 epochs: the example's path, in seconds"),
     Example(r"tui-hf train --data sentiment --engine native(\s+#.*)?", _trained("native"), rewrite=_short_training,
             why="2 steps instead of 3 epochs"),
+    Example(r"tui-hf train --data paraphrase --text-column sentence1 --text-pair-column sentence2(\s+#.*)?", _paired,
+            rewrite=_short_training, why="2 steps instead of 3 epochs"),
     Example(r"tui-hf train --data reviews\.csv .*--detach(\s+#.*)?", _started),
     Example(r"tui-hf runs(\s+#.*)?", _listed),
     Example(r"tui-hf attach \S+(\s+#.*)?", how="pty", expect="Export CSV", rewrite=_run_name),

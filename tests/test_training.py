@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -231,6 +232,8 @@ def test_token_classification_finetuning(tiny_ner_dir: Path, tmp_path: Path) -> 
     state = read_state(run_dir)
     assert state.status == "finished" and state.labels == ["B-LOC", "B-PER", "O"]
     assert state.evals[-1]["eval_accuracy"] > state.evals[0]["eval_accuracy"]
+    # seqeval's entity-level scores, as run_ner.py reports them
+    assert all({"eval_precision", "eval_recall", "eval_f1", "eval_accuracy"} <= set(e) for e in state.evals)
     config = json.loads((Path(state.final_path or "") / "config.json").read_text())
     assert set(config["id2label"].values()) == {"B-LOC", "B-PER", "O"}
 
@@ -250,3 +253,4 @@ def test_causal_lm_finetuning(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
     state = read_state(run_dir)
     assert state.status == "finished"
     assert state.evals[-1]["eval_loss"] < state.evals[0]["eval_loss"] - 1.0  # it memorises the sentence
+    assert all(e["eval_perplexity"] == pytest.approx(math.exp(e["eval_loss"])) for e in state.evals)

@@ -148,7 +148,8 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_new_job(pilot)
         task = dialog.query_one("#job-task", Select)
-        assert [v for _, v in task._options] == ["text-classification", "token-classification", "causal-lm"]
+        assert [v for _, v in task._options] == ["text-classification", "token-classification", "masked-lm",
+                                                  "causal-lm"]
         task.value = "token-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "tokens")
         assert dialog.query_one("#job-label", Input).value == "ner_tags"

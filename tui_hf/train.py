@@ -19,6 +19,7 @@ from typing import Any
 from tui_hf.core.errors import EXIT_RUN, EXIT_USAGE, StorageError, TuiHfError
 from tui_hf.core.training import checkpoints, runlock
 from tui_hf.core.training.events import EventWriter
+from tui_hf.core.training.families import FAMILIES
 from tui_hf.core.training.runs import SPEC
 from tui_hf.core.training.spec import TrainSpec
 
@@ -129,7 +130,7 @@ def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, write
             writer.alert(f"the data changed since the run started ({'; '.join(changes)}); going on as asked "
                          f"(--data-changed) from {checkpoint.path.name}: {kept}")
             save_plan(run_dir, plan)
-    if checkpoint is not None and spec.task != "causal-lm" and plan.labels:
+    if checkpoint is not None and FAMILIES[spec.task].labelled and plan.labels:
         import json
 
         config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tui_hf.core.device import DEVICE_CHOICES
+from tui_hf.core.training.families import FAMILIES
+
+TRAIN_TASKS = tuple(FAMILIES)
 
 
 def add_training_commands(sub: Any) -> None:
@@ -23,13 +26,15 @@ def add_training_commands(sub: Any) -> None:
                                        "lines unless --detach.")
     train.add_argument("spec", nargs="?", metavar="SPEC.json", help="a spec file (see README)")
     train.add_argument("--data", help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-                                      "('sentiment' is the dataset shipped with tui-hf)")
+                                      "('sentiment' and 'paraphrase' are shipped with tui-hf)")
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
-    train.add_argument("--task", choices=("text-classification", "token-classification", "causal-lm"))
+    train.add_argument("--task", choices=TRAIN_TASKS)
     train.add_argument("--engine", choices=("trainer", "native"), help="Trainer + TrainingArguments, or a native "
                                                                        "PyTorch loop")
     train.add_argument("--text-column")
+    train.add_argument("--text-pair-column", help="text-classification of sentence pairs: the second text's "
+                                                  "column (e.g. sentence2, with --text-column sentence1)")
     train.add_argument("--label-column")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
@@ -114,7 +119,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import SENTIMENT_CSV
+    from tui_hf.data import PARAPHRASE_CSV, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -126,7 +131,9 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = args.data
     if spec.data.train == "sentiment":
         spec.data.train = str(SENTIMENT_CSV)
-    for key in ("validation", "text_column", "label_column", "max_length"):
+    elif spec.data.train == "paraphrase":
+        spec.data.train = str(PARAPHRASE_CSV)
+    for key in ("validation", "text_column", "text_pair_column", "label_column", "max_length"):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
     for key in ("model", "task", "engine", "epochs", "batch_size", "learning_rate", "max_steps", "seed", "device",

@@ -1,5 +1,11 @@
-"""Data shipped with tui-hf: sentiment.csv, a small sentiment dataset made for the project."""
+"""Data shipped with tui-hf, written for this project (MIT, as the project):
+
+- sentiment.csv: a small sentiment dataset (text, label positive / negative).
+- paraphrase.csv: 240 sentence pairs (sentence1, sentence2, label), MRPC's columns and labels: 1 when the
+  second sentence says what the first says, 0 when a name, a thing or the action differs.
+"""
 
 from pathlib import Path
 
 SENTIMENT_CSV = Path(__file__).with_name("sentiment.csv")
+PARAPHRASE_CSV = Path(__file__).with_name("paraphrase.csv")

@@ -49,12 +49,12 @@ def _check_stop() -> None:
 
 
 def _rows(path: str, size: int, mtime_ns: int, task: str, text_column: str, label_column: str,
-          version: int) -> Any:
+          version: int, pair_column: str | None = None) -> Any:
     """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
     csv_cell = path.lower().endswith(".csv")
     seen: dict[Any, str] = {}
     for number, rec in records(path, _stop):
-        row = clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen)
+        row = clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen, pair_column)
         row[SOURCE_ROW] = number  # where the row is in the file, for the batch X-ray
         yield row
 
@@ -68,7 +68,7 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
         return datasets.Dataset.from_generator(
             _rows, gen_kwargs={"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "task": spec.task,
                                "text_column": d.text_column, "label_column": d.label_column,
-                               "version": READER_VERSION})
+                               "version": READER_VERSION, "pair_column": d.text_pair_column})
     except Exception as exc:  # datasets wraps what the generator raised
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, (Cancelled, DataError)):
@@ -81,6 +81,7 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     """A hub dataset in the task's columns, and its label names (a ClassLabel's, else the values')."""
     import datasets
 
+    from tui_hf.core.training.families import family
     from tui_hf.core.training.preflight import hub_data_problem
 
     d = spec.data
@@ -88,12 +89,14 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     if why:
         raise SpecError(why)
     raw = datasets.load_dataset(d.train, split=d.hub_split)
-    needed = [d.text_column] + ([d.label_column] if spec.task != "causal-lm" else [])
+    labelled = family(spec.task).labelled
+    needed = [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + (
+        [d.label_column] if labelled else [])
     missing = [c for c in needed if c not in raw.column_names]
     if missing:
         raise SpecError(f"{d.train}: no column {missing[0]!r}; columns are {', '.join(raw.column_names)}")
     names: list[str] = []
-    if spec.task != "causal-lm":
+    if labelled:
         feature = raw.features[d.label_column]
         names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
                      or [])
@@ -106,13 +109,15 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
             out["tags"] = [[names[t] if names else label_key(t) for t in tags] for tags in batch[d.label_column]]
         else:
             out["text"] = [str(t) for t in batch[d.text_column]]
-            if spec.task != "causal-lm":
+            if d.text_pair_column:
+                out["text_pair"] = [str(t) for t in batch[d.text_pair_column]]
+            if labelled:
                 out["label"] = [names[v] if names else label_key(v) for v in batch[d.label_column]]
         return out
 
     converted = raw.map(convert, batched=True, remove_columns=raw.column_names)
     converted = converted.add_column(SOURCE_ROW, list(range(len(converted))))
-    if spec.task != "causal-lm" and not names:
+    if labelled and not names:
         column = converted["tags"] if spec.task == "token-classification" else converted["label"]
         flat = {t for tags in column for t in tags} if spec.task == "token-classification" else set(column)
         names = order_labels(flat)
@@ -209,6 +214,8 @@ def row_key(value: Any) -> str:
 
 
 def _inputs(split: Any) -> list[Any]:
+    if "text_pair" in split.column_names:  # a pair is one row's input
+        return [list(pair) for pair in zip(split["text"], split["text_pair"])]
     return split["tokens"] if "tokens" in split.column_names else split["text"]
 
 
@@ -280,7 +287,8 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
-            now = validate_file(path, spec.task, d.text_column, d.label_column, role)
+            now = validate_file(path, spec.task, d.text_column, d.label_column, role,
+                                pair_column=d.text_pair_column)
         except DataError as exc:
             out.append(f"{path}: changed, and no longer passes the data check ({exc})")
             continue
@@ -320,48 +328,24 @@ def save_plan(run_dir: str | Path, plan: DataPlan) -> None:
 
 
 def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Event | None = None) -> Prepared:
-    from transformers import (
-        DataCollatorForLanguageModeling,
-        DataCollatorForTokenClassification,
-        DataCollatorWithPadding,
-    )
+    from tui_hf.core.training.families import family
 
+    fam = family(spec.task)
     raw, labels = load_raw(spec, plan, stop)
     d = spec.data
     index = {name: i for i, name in enumerate(labels)}
-    if spec.task == "text-classification":
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            enc = tokenizer(batch["text"], truncation=True, max_length=d.max_length)
-            enc["labels"] = [index[v] for v in batch["label"]]
-            return enc
-        collator: Any = DataCollatorWithPadding(tokenizer)
-    elif spec.task == "token-classification":
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=d.max_length)
-            all_labels = []
-            for i, tags in enumerate(batch["tags"]):
-                previous, row = None, []
-                for word in enc.word_ids(i):
-                    # Only a word's first sub-token carries its tag; the rest are ignored by the loss.
-                    row.append(-100 if word is None or word == previous else index[tags[word]])
-                    previous = word
-                all_labels.append(row)
-            enc["labels"] = all_labels
-            return enc
-        collator = DataCollatorForTokenClassification(tokenizer)
-    else:
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            _check_stop()
-            return tokenizer(batch["text"], truncation=True, max_length=d.max_length)
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    fam.prepare_tokenizer(tokenizer)
 
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        _check_stop()
+        return fam.group(fam.encode(tokenizer, batch, index, d), d)
+
+    collator = fam.collator(tokenizer, spec)
     try:
+        # Rows cut into blocks no longer stand for one line of the file: their line is not kept.
         tokenized = {name: split.map(encode, batched=True, remove_columns=[
-            c for c in split.column_names if not (name == "train" and c == SOURCE_ROW)]) for name, split in raw.items()}
+            c for c in split.column_names if fam.groups or not (name == "train" and c == SOURCE_ROW)])
+            for name, split in raw.items()}
     except Exception:
         _check_stop()  # a stop raised inside map may come back wrapped
         raise

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tui_hf.core.errors import Cancelled, DataError
+from tui_hf.core.training.families import FAMILIES
 
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
 MAX_LINE_BYTES = 64 * 2**20  # one line (or one CSV field) larger than this is not text data
@@ -387,17 +388,19 @@ class DataReport:
 
 
 def clean_record(task: str, rec: Record, text_column: str, label_column: str, where: str | At, csv_cell: bool,
-                 labels: dict[Any, str] | None = None) -> Record:
-    """The columns a task trains on, checked: {"text", "label"} | {"text"} | {"tokens", "tags"}.
+                 labels: dict[Any, str] | None = None, pair_column: str | None = None) -> Record:
+    """The columns a task trains on, checked: {"text", "label"} (+ "text_pair" with a pair column) | {"text"} |
+    {"tokens", "tags"}.
 
     `labels` remembers each raw label value's class name (a label is checked once, not once per row).
     """
-    needed = [text_column] + ([label_column] if task != "causal-lm" else [])
+    labelled = FAMILIES[task].labelled if task in FAMILIES else True
+    needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
     for column in needed:
         if column not in rec:
             columns = ", ".join(map(repr, rec)) or "none"
-            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check text_column and "
-                            "label_column")
+            which = "text_pair_column" if column == pair_column else "text_column and label_column"
+            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {which}")
     if task == "token-classification":
         words, tags = rec[text_column], rec[label_column]
         if not isinstance(words, list) or not isinstance(tags, list):
@@ -413,7 +416,7 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
                 "tags": [_check_label(t, f"{where}, column {label_column!r}, tag {i + 1}", False)
                          for i, t in enumerate(tags)]}
     text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
-    if task == "causal-lm":
+    if not labelled:
         return {"text": text}
     raw = rec[label_column]
     key = (type(raw), raw) if isinstance(raw, (str, int)) else None
@@ -422,11 +425,15 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
         label = _check_label(raw, f"{where}, column {label_column!r}", csv_cell)
         if labels is not None and key is not None and len(labels) < MAX_LABELS:
             labels[key] = label
+    if pair_column:
+        pair = _check_text(rec[pair_column], f"{where}, column {pair_column!r}", csv_cell)
+        return {"text": text, "text_pair": pair, "label": label}
     return {"text": text, "label": label}
 
 
 def validate_file(path: str, task: str, text_column: str, label_column: str, role: str = "train",
-                  stop: threading.Event | None = None, row_labels: list[str] | None = None) -> DataReport:
+                  stop: threading.Event | None = None, row_labels: list[str] | None = None,
+                  pair_column: str | None = None) -> DataReport:
     """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem.
 
     `row_labels`, when given, gets each row's class in file order (one shared string per class: a pointer a
@@ -444,7 +451,7 @@ def validate_file(path: str, task: str, text_column: str, label_column: str, rol
     for number, rec in records(p, stop):
         if report.rows < 64:
             columns.update(dict.fromkeys(rec))
-        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen)
+        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen, pair_column)
         report.rows += 1
         if row_labels is not None and "label" in clean:
             row_labels.append(clean["label"])

@@ -175,8 +175,10 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
     """
     import transformers
 
+    from tui_hf.core.training.families import family
+
     kwargs: dict[str, Any] = {}
-    if spec.task != "causal-lm":
+    if family(spec.task).labelled:
         if source is None:
             config = transformers.AutoConfig.from_pretrained(resolved.source,
                                                              local_files_only=resolved.local_files_only,
@@ -201,22 +203,17 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
                                trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
-def metrics_from(logits: Any, labels: Any) -> dict[str, float]:
-    """Accuracy and macro F1 over positions whose label is not -100 (numpy or torch arrays)."""
-    import numpy as np
+def eval_metrics(spec: TrainSpec, loss: float, preds: list[Any], labels: list[Any], names: list[str]
+                 ) -> dict[str, float]:
+    """An evaluation's metrics as the run's family scores them: eval_loss, its own, those from the loss."""
+    from tui_hf.core.training.families import family
 
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    preds = logits.argmax(-1)
-    keep = labels != -100
-    preds, labels = preds[keep], labels[keep]
-    if labels.size == 0:
-        return {}
-    f1s = []
-    for c in np.unique(np.concatenate([labels, preds])):
-        tp = float(((preds == c) & (labels == c)).sum())
-        fp, fn = float(((preds == c) & (labels != c)).sum()), float(((preds != c) & (labels == c)).sum())
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return {"accuracy": float((preds == labels).mean()), "f1": float(np.mean(f1s))}
+    fam = family(spec.task)
+    result = {"eval_loss": loss}
+    if preds:
+        result.update({f"eval_{k}": v for k, v in fam.score(preds, labels, names).items()})
+    fam.from_loss(result)
+    return result
 
 
 def warmup_steps(spec: TrainSpec, total: int) -> int:

@@ -24,9 +24,9 @@ from tui_hf.core.training.engine import (
     StartInfo,
     build_model,
     checkpoint_bytes,
+    eval_metrics,
     load_tokenizer_for,
     memory_mb,
-    metrics_from,
     save_final,
     storage_failure,
     warmup_steps,
@@ -113,7 +113,10 @@ class NativeEngine:
             return {}
         spec = self.spec
         self.core.eval()
-        losses, all_logits, all_labels = [], [], []
+        from tui_hf.core.training.families import family
+
+        scores = family(spec.task).scores_logits
+        losses, all_preds, all_labels = [], [], []
         with torch.inference_mode():
             for batch in DataLoader(self.prep.eval, batch_size=spec.batch_size * 2, collate_fn=self.prep.collator,
                                     generator=torch.Generator().manual_seed(spec.seed)):
@@ -123,17 +126,11 @@ class NativeEngine:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 out = self.core(**batch)
                 losses.append(float(out.loss))
-                if spec.task != "causal-lm":
-                    logits, labels = out.logits.float().cpu(), batch["labels"].cpu()
-                    if logits.dim() == 3:  # token classification: one row per position
-                        logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-                    all_logits.append(logits)
-                    all_labels.append(labels)
+                if scores:
+                    all_preds.append(out.logits.argmax(-1).cpu().numpy())
+                    all_labels.append(batch["labels"].cpu().numpy())
         self.core.train()
-        result = {"eval_loss": sum(losses) / max(len(losses), 1)}
-        if all_logits:
-            result.update({f"eval_{k}": v for k, v in
-                           metrics_from(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy()).items()})
+        result = eval_metrics(spec, sum(losses) / max(len(losses), 1), all_preds, all_labels, self.prep.labels)
         if self.ctx.writer is not None:
             self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
         self._evaluated_at = self.step

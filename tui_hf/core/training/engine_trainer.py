@@ -21,7 +21,6 @@ from tui_hf.core.training.engine import (
     build_model,
     checkpoint_bytes,
     load_tokenizer_for,
-    metrics_from,
     save_final,
     storage_failure,
 )
@@ -37,7 +36,7 @@ class TrainerEngine:
 
     def prepare(self) -> StartInfo:
         import torch
-        from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
+        from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
         from tui_hf.core.training.callback import TuiHfCallback
 
@@ -74,13 +73,30 @@ class TrainerEngine:
                                       predictor=lambda m: predict_examples(m, self.tok, spec, self.prep))
         self.callback.started = True  # the job writes the start event itself (before the baseline)
 
+        from tui_hf.core.training.families import family
+
+        fam = family(spec.task)
+
+        class FromLoss(TrainerCallback):
+            """Adds what follows from eval_loss (perplexity) before our callback writes the eval event:
+            Trainer's compute_metrics never sees the loss."""
+
+            def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                            **kwargs: Any) -> None:
+                if metrics is not None:
+                    fam.from_loss(metrics)
+
         def compute_metrics(pred: Any) -> dict[str, float]:
-            return metrics_from(pred.predictions, pred.label_ids)
+            return fam.score([pred.predictions], [pred.label_ids], self.prep.labels)  # Trainer adds eval_
+
+        def argmax(logits: Any, labels: Any) -> Any:  # kept per batch instead of whole logits
+            return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
         self.trainer = Trainer(model=model, args=args, train_dataset=self.prep.train, eval_dataset=self.prep.eval,
                                processing_class=self.tok, data_collator=self.prep.collator,
-                               callbacks=[self.callback],
-                               compute_metrics=compute_metrics if spec.task != "causal-lm" else None)
+                               callbacks=[FromLoss(), self.callback],
+                               compute_metrics=compute_metrics if fam.scores_logits else None,
+                               preprocess_logits_for_metrics=argmax if fam.scores_logits else None)
         self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it
         # Trainer's own count: one optimizer step per batch, batches split over the processes.
         per_epoch = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))

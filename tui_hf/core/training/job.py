@@ -338,9 +338,11 @@ def delete_run(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Pat
 
 
 def inference_task(run_dir: Path) -> str:
-    """The inference task that serves what a run finetuned (a causal LM generates text)."""
+    """The inference task that serves what a run finetuned (a causal LM generates text): its family's."""
     spec = TrainSpec.load(run_dir / SPEC)
-    return {"causal-lm": "text-generation"}.get(spec.task, spec.task)
+    from tui_hf.core.training.families import FAMILIES
+
+    return FAMILIES[spec.task].inference_task if spec.task in FAMILIES else spec.task
 
 
 __all__ = ["EVENTS", "LOG", "MARKER", "ResumePlan", "RunInfo", "StorageError", "check_data_files", "check_name",

@@ -30,11 +30,11 @@ from tui_hf.core.training.datafile import (
     order_labels,
     validate_file,
 )
+from tui_hf.core.training.families import FAMILIES
 from tui_hf.core.training.spec import TrainSpec
 
 DATA_PLAN = "data.json"
-HEADS = {"text-classification": "SequenceClassification", "token-classification": "TokenClassification",
-         "causal-lm": "CausalLM"}
+HEADS = {task: fam.head for task, fam in FAMILIES.items()}
 _GENERIC = re.compile(r"LABEL_(\d+)")
 
 
@@ -95,13 +95,15 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     # Each row's class, for the split check (a pointer a row): only where a random split will be made.
     row_labels: list[str] | None = (
         [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None)
-    train = validate_file(d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels)
+    train = validate_file(d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels,
+                          d.text_pair_column)
     plan.reports.append(train)
     plan.warnings += train.warnings
     if d.validation:
         if not is_file_ref(d.validation):
             raise DataError(f"validation must be a local .csv, .json or .jsonl file, not {d.validation!r}")
-        val = validate_file(d.validation, spec.task, d.text_column, d.label_column, "validation", stop)
+        val = validate_file(d.validation, spec.task, d.text_column, d.label_column, "validation", stop,
+                            pair_column=d.text_pair_column)
         plan.reports.append(val)
         unseen = sorted(set(val.label_counts) - set(train.label_counts))
         if unseen:
@@ -110,7 +112,7 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     elif d.validation_fraction > 0 and train.rows < 2:
         raise DataError(f"{d.train}: one row cannot be split into train and validation data; add rows, give a "
                         "validation file, or set validation_fraction to 0")
-    if spec.task != "causal-lm":
+    if FAMILIES[spec.task].labelled:
         if len(train.label_counts) < 2:
             only = ", ".join(train.label_counts)
             raise DataError(f"{d.train}: only one label ({only}): a classifier needs two or more")

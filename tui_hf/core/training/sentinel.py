@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_hf.core.training.families import FAMILIES
+
 POLICIES = ("warn", "save", "stop", "off")
 WINDOW = 50  # steps in the rolling median the spike and explosion rules compare against
 MIN_HISTORY = 10  # steps needed before a spike can be told from the first noisy steps
@@ -58,8 +60,8 @@ def lower_is_better(metric: str) -> bool:
 
 
 def eval_metrics(task: str) -> tuple[str, ...]:
-    """What the app's engines report at each evaluation (eval_loss, and engine.metrics_from's for a classifier)."""
-    return ("eval_loss",) if task == "causal-lm" else ("eval_loss", "eval_accuracy", "eval_f1")
+    """What the app's engines report at each evaluation: the task's family says."""
+    return FAMILIES[task].metrics if task in FAMILIES else ("eval_loss",)
 
 
 def metric_key(metric: str) -> str:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tui_hf.core.errors import SpecError
+from tui_hf.core.training.families import FAMILIES
 
-TrainTask = Literal["text-classification", "token-classification", "causal-lm"]
-TRAIN_TASKS = ("text-classification", "token-classification", "causal-lm")
+TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm"]
+TRAIN_TASKS = tuple(FAMILIES)
 ENGINES = ("trainer", "native")
 
 
@@ -24,6 +25,7 @@ class DataSpec:
     train: str  # a CSV / JSON / JSON Lines file, or a hub dataset id
     validation: str | None = None  # a second file; otherwise split off the train data
     text_column: str = "text"  # for token-classification: a column of word lists
+    text_pair_column: str | None = None  # text-classification of sentence pairs: the second text's column
     label_column: str = "label"  # for token-classification: a column of tag lists; unused for causal-lm
     validation_fraction: float = 0.2
     max_length: int = 128
@@ -162,8 +164,13 @@ class TrainSpec:
             out.append("max_length must be at least 8")
         if not self.data.text_column.strip():
             out.append("text_column must name a column")
-        if self.task != "causal-lm" and not self.data.label_column.strip():
+        if self.task in FAMILIES and FAMILIES[self.task].labelled and not self.data.label_column.strip():
             out.append("label_column must name a column")
+        pair = self.data.text_pair_column
+        if pair is not None and self.task != "text-classification":
+            out.append(f"text_pair_column is for text-classification (sentence pairs), not {self.task}")
+        elif pair is not None and pair.strip() in (self.data.text_column, self.data.label_column, ""):
+            out.append(f"text_pair_column must name a column other than the text and label columns, not {pair!r}")
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")

@@ -59,7 +59,9 @@ class StepWatch:
 
     def _causal(self, module: Any) -> bool:
         if self.task is not None:
-            return self.task == "causal-lm"
+            from tui_hf.core.training.families import FAMILIES
+
+            return self.task in FAMILIES and FAMILIES[self.task].shifted
         name = type(module).__name__
         return name.endswith("ForCausalLM") or "LMHead" in name
 

@@ -115,7 +115,9 @@ class BatchXray:
 def supervised_count(task: str, labels: Any) -> int:
     """What the loss trains on: rows (classification) or positions (token tasks) whose label is not -100.
     A causal LM predicts each token from the ones before it, so its first position never counts."""
-    if labels.dim() == 2 and task == "causal-lm":
+    from tui_hf.core.training.families import FAMILIES
+
+    if labels.dim() == 2 and task in FAMILIES and FAMILIES[task].shifted:
         labels = labels[:, 1:]
     return int((labels != -100).sum())
 
@@ -124,6 +126,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
     from tui_hf.core.training.data import SOURCE_ROW, prepare, run_plan
     from tui_hf.core.training.engine import load_tokenizer_for
+    from tui_hf.core.training.families import FAMILIES
     from tui_hf.core.training.runs import SPEC
     from tui_hf.core.training.spec import TrainSpec
 
@@ -145,6 +148,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         raise RunStateError(f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
                             "from 0, not " + json.dumps(rec["rows"])[:60])
     spec = TrainSpec.load(run_dir / SPEC)
+    fam = FAMILIES[spec.task]
     plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
     _, tok = load_tokenizer_for(spec)
     prep = prepare(spec, tok, plan)
@@ -164,11 +168,13 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         if labels.dim() == 2:
             lab = labels[r].tolist()
             trained = [x != -100 for x in lab]
-            if spec.task == "causal-lm":
+            if fam.shifted:
                 trained[0] = False
                 names: list[str | None] = [None] * len(lab)
-            else:
+            elif fam.labelled:
                 names = [prep.labels[x] if x != -100 and x < len(prep.labels) else None for x in lab]
+            else:  # a masked LM: the token the masked position is trained towards
+                names = [tok.convert_ids_to_tokens(x) if x != -100 else None for x in lab]
             label = None
         else:
             trained = [False] * len(row_ids)
@@ -201,7 +207,11 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
         check += ("'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "
                   "since is not detected" if x.matches else " (recorded in an older format: token ids only)")
     loss = f", loss {x.loss:.4f}" if x.loss is not None else ""
-    what = "positions" if x.task != "text-classification" else "rows"
+    from tui_hf.core.training.families import FAMILIES
+
+    fam = FAMILIES.get(x.task)
+    per_position = fam.per_position if fam is not None else x.task != "text-classification"
+    what = "positions" if per_position else "rows"
     lines = [f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
              f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}",
              f"rebuilt from the data: {check} (hash {x.rebuilt_hash})"]
@@ -219,7 +229,7 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
             mark = token
             if row.labels[j] is not None:
                 mark += f"/{row.labels[j]}"
-            elif x.task != "text-classification" and not row.trained[j]:
+            elif per_position and not row.trained[j]:
                 mark = f"({token})"  # not trained on
             parts.append(mark)
         text, current = [], "    "
@@ -230,6 +240,6 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
             current += part + " "
         text.append(current)
         lines += [t.rstrip() for t in text]
-    if x.task != "text-classification":
-        lines.append("(token) is not trained on (label -100); token/TAG shows the tag a token is trained towards")
+    if per_position and fam is not None and fam.xray_note:
+        lines.append(fam.xray_note)
     return "\n".join(lines)

@@ -23,18 +23,16 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
+from tui_hf.core.training.families import FAMILIES
 from tui_hf.core.training.spec import ENGINES, TRAIN_TASKS
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
 # Labels for what the job supports (core/training/spec.py): a task or engine added there without a label here
 # fails at import, in every test that opens the dialog, instead of being left out of it.
-TASK_LABELS = {"text-classification": "text classification", "token-classification": "token classification (NER)",
-               "causal-lm": "causal language model"}
-TASKS = [(TASK_LABELS[task], task) for task in TRAIN_TASKS]
+TASKS = [(FAMILIES[task].title, task) for task in TRAIN_TASKS]
 # Column names a task's data usually has: switching task swaps them unless the user typed their own.
-COLUMNS = {"text-classification": ("text", "label"), "token-classification": ("tokens", "ner_tags"),
-           "causal-lm": ("text", "")}
+COLUMNS = {task: FAMILIES[task].columns for task in TRAIN_TASKS}
 ENGINE_LABELS = {"trainer": "Trainer + TrainingArguments", "native": "native PyTorch loop (AdamW + linear)"}
 ENGINE_CHOICES = [(ENGINE_LABELS[engine], engine) for engine in ENGINES]
 
@@ -57,6 +55,7 @@ class JobFields:
     max_length: str
     name: str
     nproc: str
+    pair_column: str = ""  # text classification of sentence pairs: the second text's column
 
     def spec(self) -> Any:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
@@ -64,6 +63,7 @@ class JobFields:
 
         return TrainSpec(
             data=DataSpec(train=self.train, validation=self.validation or None, text_column=self.text_column,
+                          text_pair_column=self.pair_column or None if self.task == "text-classification" else None,
                           label_column=self.label_column, max_length=_number(self.max_length, "max length", int)),
             model=self.model or "embedded", task=self.task, engine=self.engine,  # type: ignore[arg-type]
             epochs=_number(self.epochs, "epochs", float), max_steps=_number(self.max_steps or "-1", "max steps", int),
@@ -110,6 +110,8 @@ class NewJobScreen(ModalScreen[Path | None]):
                 yield from _row("Validation", Input("", id="job-validation", compact=True,
                                                     placeholder="none: 20 % of the train data is held out"))
                 yield from _row("Text column", Input("text", id="job-text", compact=True))
+                yield from _row("Second text", Input("", id="job-pair", compact=True,
+                                                     placeholder="none; for sentence pairs: its column (sentence2)"))
                 yield from _row("Label column", Input("label", id="job-label", compact=True))
                 yield from _row("Engine", Choice(ENGINE_CHOICES, value="trainer", allow_blank=False, id="job-engine",
                                                  compact=True))
@@ -147,6 +149,7 @@ class NewJobScreen(ModalScreen[Path | None]):
         return JobFields(task=str(self.query_one("#job-task", Choice).value), model=value("job-model"),
                          train=value("job-train"), validation=value("job-validation"),
                          text_column=value("job-text"), label_column=value("job-label"),
+                         pair_column=value("job-pair"),
                          engine=str(self.query_one("#job-engine", Choice).value), epochs=value("job-epochs"),
                          max_steps=value("job-max-steps"), batch_size=value("job-batch"),
                          learning_rate=value("job-lr"), max_length=value("job-max-length"), name=value("job-name"),
@@ -161,7 +164,8 @@ class NewJobScreen(ModalScreen[Path | None]):
             text_in.value = text
         if label_in.value in typical:
             label_in.value = label
-        label_in.disabled = event.value == "causal-lm"  # a causal LM learns the text itself
+        label_in.disabled = not FAMILIES[event.value].labelled  # a language model learns the text itself
+        self.query_one("#job-pair", Input).disabled = event.value != "text-classification"  # pairs are classified
         self._changed()
 
     @on(Input.Changed)
@@ -284,7 +288,9 @@ def data_preview(fields: JobFields) -> str:
         p = peek(path)
     except SpecError as exc:
         return f"[red]{escape(str(exc))}[/red]"
-    needed = [fields.text_column] + ([fields.label_column] if fields.task != "causal-lm" else [])
+    labelled = FAMILIES[fields.task].labelled if fields.task in FAMILIES else True
+    pair = fields.pair_column if fields.task == "text-classification" else ""
+    needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled else [])
     lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
     lines += [f"[red]no column {escape(repr(c))}[/red]" for c in needed if c not in p.columns]
     label = fields.label_column
@@ -293,6 +299,8 @@ def data_preview(fields: JobFields) -> str:
         lines.append("labels " + escape(", ".join(f"{k} ({v})" for k, v in sorted(counts.items())[:8])))
     if fields.text_column in p.columns:
         for row in p.rows[:3]:
-            gold = f" → {row.get(label)}" if fields.task != "causal-lm" and label in p.columns else ""
-            lines.append(f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(str(gold)[:40])}[/dim]")
+            gold = f" → {row.get(label)}" if labelled and label in p.columns else ""
+            second = f" ‖ {row.get(pair)}" if pair and pair in p.columns else ""
+            lines.append(f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(second[:70])}"
+                         f"{escape(str(gold)[:40])}[/dim]")
     return "\n".join(lines)
