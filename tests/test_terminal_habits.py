@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -425,3 +432,131 @@ async def test_the_training_view_is_whole_at_80_columns(app_settings: Any, tmp_p
         assert table.virtual_size.width <= table.scrollable_content_region.width
         shown = str(table.get_row_at(0)[0])
         assert "…" in shown and shown.startswith("20260102-101010-") and shown.endswith("-native")
+
+
+# -- the same in a real terminal ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TUI_HF_RUNS", "PYTEST_CURRENT_TEST", "TMUX")}
+    env.update(HF_HUB_OFFLINE="1", TERM="xterm-256color", XDG_STATE_HOME=str(tmp_path / "state"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    return env
+
+
+def run_in_pty(argv: list[str], env: dict[str, str], expect: str, keys: bytes, size: tuple[int, int] = SMALL,
+               timeout: float = 120) -> tuple[int, str]:
+    """Run a full-screen command in a pseudo-terminal of `size`; once `expect` shows, type `keys`; its exit
+    status and what it drew (as tests/test_readme.py runs README's full-screen commands)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal
+        try:
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    screen, sent, status = b"", False, None
+    deadline = time.monotonic() + timeout
+    try:
+        while status is None:
+            assert time.monotonic() < deadline, f"{argv}: no exit within {timeout:.0f} s:\n{screen[-3000:]!r}"
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:  # the terminal closed: the command is exiting
+                    pass
+            text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]", b"", screen)
+            if not sent and expect.encode() in text:
+                os.write(fd, keys)
+                sent = True
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert sent, f"{argv} exited ({status}) before showing {expect!r}"
+    return status, screen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("key", [b"q", b"\x1b"])
+def test_q_and_esc_quit_attach_in_a_real_terminal(tmp_path: Path, key: bytes) -> None:
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run)
+    started = time.monotonic()
+    code, _screen = run_in_pty([sys.executable, "-m", "tui_hf", "attach", str(run)], app_env(tmp_path),
+                               expect="Quit", keys=key, timeout=60)
+    assert code == 0 and time.monotonic() - started < 60
+
+
+class Tmux:
+    """A terminal of a given size in tmux (its own server): keys in, the screen as text out."""
+
+    def __init__(self, tmp_path: Path, size: tuple[int, int], argv: list[str], env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+        command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + shlex.join(argv)
+        subprocess.run([*self.base, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), command],
+                       check=True, env=env)
+
+    def screen(self) -> list[str]:
+        out = subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            subprocess.run([*self.base, "send-keys", key], check=True)
+            time.sleep(0.15)
+
+    def wait_for(self, text: str, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.screen()
+            if any(text in row for row in rows):
+                return rows
+            assert time.monotonic() < deadline, f"{text!r} not on screen:\n" + "\n".join(rows)
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_every_pane_at_80x24_in_a_real_terminal(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    name = "20260102-101010-distilbert-base-uncased-finetuned-native"
+    make_run(runs / name, status="running")  # no process behind it: the view says it died
+    env = app_env(tmp_path) | {"TUI_HF_RUNS": str(runs)}
+    term = Tmux(tmp_path, SMALL, [sys.executable, "-m", "tui_hf"], env)
+    try:
+        rows = term.wait_for("ready", timeout=120)
+        # Whole fields only: the architecture, parameters and dtype make way, none is cut to "feature-extr…" or
+        # left with a dangling separator.
+        assert re.fullmatch(r" \S+ · all-MiniLM-L6-v2 \(embedded\) · feature-extraction +ready *", rows[-2]), rows[-2]
+        term.press("F2", "?")  # the token table has the keys, not the input: ? opens the help
+        term.wait_for("esc, q, ? or F1 closes this help")
+        term.press("q")
+        rows = term.wait_for("F2 Tokens")
+        assert not any("esc, q, ? or F1 closes" in row for row in rows)
+        term.press("C-r")
+        term.wait_for("done in")
+        term.press("F4")
+        rows = term.wait_for("by hand")
+        hood = " ".join(" ".join(rows).split())
+        assert 'return_tensors="pt") # one text at a' in hood  # wrapped, not cut at the edge
+        term.press("F5")
+        term.wait_for("≈ normalization")
+        term.press("F6")
+        rows = term.wait_for("Resume continues from its last checkpoint")
+        assert any(name in row for row in rows) and any("died" in row for row in rows)
+    finally:
+        term.close()
