@@ -179,6 +179,8 @@ class TrainingView(Vertical):
         elapsed = (s.updated or time.time()) - s.started if s.started else None
         fields = [f"step {s.step}/{s.total_steps or '?'}", f"epoch {s.epoch:.2f}/{s.epochs:g}",
                   f"elapsed {duration(elapsed)}", f"ETA {duration(self.follower.eta_seconds)}"]
+        if s.started is None:  # not started training: no steps, epochs or time to count yet
+            fields = ["no step yet"]
         # Beside the progress bar at 80 columns a long run's line would be cut: the epoch and elapsed go first.
         room = self.query_one("#run-eta").content_region.width or 200
         text = " · ".join(fit_fields(fields, room, drop=[1, 2]))
@@ -195,8 +197,9 @@ class TrainingView(Vertical):
         colour = STATUS_COLOURS.get(status, "white")
         wide = self.app.size.width >= 110  # at 80 columns the labels would push the chart down a row
         labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels and wide else ""
-        header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}] · "
-                  f"{escape(s.engine or '?')} · {escape(s.model or '?')}{labels}")
+        # Engine and model come with the job's start event: until then the message says what the job is doing.
+        known = "".join(f" · {escape(part)}" for part in (s.engine, s.model) if part)
+        header = f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}]{known}{labels}"
         if s.message:
             header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
         if status == "died":
