@@ -25,6 +25,8 @@ from tui_hf.cli import main
 from tui_hf.core.tasks.registry import TASKS, get_task
 from tui_hf.ui.app import make_app
 from tui_hf.ui.attach import AttachApp
+from tui_hf.ui.cells import elide_middle
+from tui_hf.ui.panes.cockpit import XrayScreen
 from tui_hf.ui.panes.job_form import NewJobScreen
 from tui_hf.ui.panes.output import OutputPane
 from tui_hf.ui.panes.run_view import TrainingView
@@ -560,3 +562,23 @@ def test_every_pane_at_80x24_in_a_real_terminal(tmp_path: Path) -> None:
         assert any(name in row for row in rows) and any("died" in row for row in rows)
     finally:
         term.close()
+
+
+async def test_the_xray_opens_on_the_batch_so_q_closes_it(app_settings: Any, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run)
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SMALL) as pilot:
+        app.push_screen(XrayScreen(run, 3, []))
+        await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen) and app.screen.query("#xray-scroll"))
+        await pilot.pause()
+        assert app.focused is app.screen.query_one("#xray-scroll")
+        await pilot.press("q")
+        assert not isinstance(app.screen, XrayScreen)
+
+
+def test_a_long_run_name_keeps_its_date_stamp_and_engine_when_shortened() -> None:
+    name = "20261205-091416-distilbert-base-uncased-finetuned-native"
+    short = elide_middle(name, 28)
+    assert len(short) == 28 and short.startswith("20261205-091416-") and short.endswith("-native") and "…" in short
+    assert elide_middle("20261205-091416-tiny-native", 28) == "20261205-091416-tiny-native"

@@ -31,3 +31,12 @@ def fit_fields(fields: list[str], cells: int, drop: list[int]) -> list[str]:
             break
         kept.remove(index)
     return [fields[i] for i in kept]
+
+
+def elide_middle(text: str, room: int) -> str:
+    """`text` in `room` characters, its middle given up ("20261205-091416-embe…-native"): a run's name keeps
+    the date stamp that tells runs apart and the engine at its end."""
+    if len(text) <= room:
+        return text
+    head = room * 3 // 5
+    return f"{text[:head]}…{text[len(text) - (room - head - 1):]}"

@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, ProgressBar, Static
 
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
 from tui_hf.core.training.follow import Follower, duration
-from tui_hf.ui.cells import fit_fields
+from tui_hf.ui.cells import elide_middle, fit_fields
 from tui_hf.ui.choice import Choice
 from tui_hf.ui.markup import escape
 
@@ -247,7 +247,8 @@ class TrainingView(Vertical):
         if f is None or not (f.state.train or f.state.evals):
             return
         options = self.chart_options()
-        overlays = [(o.run_dir.name[-24:], o.state) for o in self.overlays.values()] if options.overlay else []
+        overlays = [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] \
+            if options.overlay else []
         chart = build_chart(f.state, options, overlays)
         if not chart.series:
             return

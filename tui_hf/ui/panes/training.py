@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
-from tui_hf.ui.cells import fit_fields
+from tui_hf.ui.cells import elide_middle, fit_fields
 from tui_hf.ui.lists import FilterInput, Rows, mentions
 from tui_hf.ui.markup import escape
 from tui_hf.ui.panes.run_view import STATUS_COLOURS, TrainingView
@@ -46,12 +46,7 @@ def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tupl
     if over <= 0:
         return rows
     room = max(widths[0] - over, 24)
-    head = room * 3 // 5
-    return [(key, (Text(_elide(cells[0].plain, room, head)), *cells[1:])) for key, cells in rows]
-
-
-def _elide(name: str, room: int, head: int) -> str:
-    return name if len(name) <= room else f"{name[:head]}…{name[len(name) - (room - head - 1):]}"
+    return [(key, (Text(elide_middle(cells[0].plain, room)), *cells[1:])) for key, cells in rows]
 
 
 class TrainingPane(Vertical):
