@@ -549,12 +549,18 @@ class TokensPane(Vertical):
         n = len(bd.sequences)
         batch = f" · batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
         trunc = sum(s.truncated for s in bd.sequences)
+        longest = max(s.real_tokens for s in bd.sequences)
+        limit = bd.model_max_length
+        # Without truncation a text longer than the model reads is counted whole here: say so, or 3,520 tokens
+        # for a 512-position model reads as if the model took them all.
+        over = (f" · [yellow]over the {limit:,} tokens the model reads: truncation is off[/yellow]"
+                if limit and longest > limit and not bd.settings.truncation else "")
         trips = [roundtrip(bd, i) for i in range(min(n, 20))]
         unknown = sum(t.unknown for t in trips)
         summary.update(
             f"[b]{bd.total_tokens}[/b] tokens · [b]{bd.total_chars}[/b] chars"
             f" · {bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token{batch}"
-            + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "")
+            + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "") + over
             + (f" · [yellow]{unknown} unknown[/yellow]" if unknown else "")
             + ("" if bd.is_fast else " · [yellow]slow tokenizer: no offsets or word ids[/yellow]")
             + f"  [dim]{escape(bd.tokenizer_name)}[/dim]"

@@ -90,10 +90,12 @@ class TrainingPane(Vertical):
             self.refresh_runs()
 
     def _show_hint(self) -> None:
+        from tui_hf.core.training.runs import shown_dir
+
         if self._watcher is None:
             return
         hint = self.query_one("#train-hint", Static)
-        fields = [f"runs in {self._watcher.root}", "enter watches a run", "/ filters",
+        fields = [f"runs in {shown_dir(self._watcher.root)}", "enter watches a run", "/ filters",
                   "jobs keep running when the app closes"]
         shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2])  # whole parts, never cut
         hint.update(f"[dim]{escape(' · '.join(shown))}[/dim]")
