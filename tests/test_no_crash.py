@@ -86,11 +86,13 @@ async def test_a_run_deleted_while_shown_is_noticed_without_pressing_anything(ap
     (tmp_path / "runs" / OLDER).rename(tmp_path / "elsewhere")  # one run only: nothing to follow after it
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await shown_with_try(pilot, app, NEWER)
+        view = await shown_with_try(pilot, app, NEWER)
+        await wait_until(pilot, lambda: view._plot is not None and view._plot._datasets)  # its curves drawn
         shutil.rmtree(newer)
         await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")),
                          timeout=3)
         assert all(b.disabled for b in app.query("#run-controls Button"))
+        assert view._plot is not None and not view._plot._datasets  # no curve of the gone run left behind
         await wait_until(pilot, lambda: "no runs yet" in " ".join(run_names(app)), timeout=3)
 
 

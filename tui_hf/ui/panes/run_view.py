@@ -286,6 +286,9 @@ class TrainingView(Vertical):
             f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown")
         for wid in ("#run-eta", "#run-stats", "#run-evals"):
             self.query_one(wid, Static).update("")
+        self.query_one("#run-progress", ProgressBar).update(progress=0.0)
+        if self._plot is not None:  # its curves are the gone run's
+            self._plot.clear()
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
                     "#run-export"):
             self.query_one(wid).disabled = True
