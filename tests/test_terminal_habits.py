@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Markdown, TextArea
 
@@ -269,7 +270,7 @@ async def test_j_k_move_and_slash_filters_the_runs_list(app_settings: Any, tmp_p
         assert str(table.get_row_at(0)[0]) == made[1]
         await pilot.press("enter")  # back to the list: enter there shows the run
         assert app.focused is table
-        await pilot.press("slash", *"native")  # / again selects the filter: typing replaces it
+        await pilot.press("slash", *"native")  # / again starts a new filter
         await wait_until(pilot, lambda: table.row_count == 2)
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == [made[2], made[0]]
         await pilot.press("slash", *"kiwi")
@@ -514,6 +515,9 @@ class Tmux:
         out = subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True, text=True, check=True)
         return out.stdout.splitlines()
 
+    def type(self, text: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-l", text], check=True)
+
     def press(self, *keys: str) -> None:
         for key in keys:
             subprocess.run([*self.base, "send-keys", key], check=True)
@@ -546,7 +550,11 @@ def test_every_pane_at_80x24_in_a_real_terminal(tmp_path: Path) -> None:
         assert re.fullmatch(r" \S+ · all-MiniLM-L6-v2 \(embedded\) · feature-extraction +ready *", rows[-2]), rows[-2]
         term.press("F2", "?")  # the token table has the keys, not the input: ? opens the help
         term.wait_for("esc, q, ? or F1 closes this help")
-        term.press("q")
+        term.type("/branch")  # at once, as a typist's keys arrive: none is lost to the filter opening
+        rows = term.wait_for("previous / next branch")
+        assert any(re.search(r"█ branch +█", row) for row in rows), rows[:5]  # the filter as typed
+        assert not any("run the task on the input" in row for row in rows)
+        term.press("Escape", "q")
         rows = term.wait_for("F2 Tokens")
         assert not any("esc, q, ? or F1 closes" in row for row in rows)
         term.press("C-r")
@@ -582,3 +590,20 @@ def test_a_long_run_name_keeps_its_date_stamp_and_engine_when_shortened() -> Non
     short = elide_middle(name, 28)
     assert len(short) == 28 and short.startswith("20261205-091416-") and short.endswith("-native") and "…" in short
     assert elide_middle("20261205-091416-tiny-native", 28) == "20261205-091416-tiny-native"
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter(app_settings: Any) -> None:
+    """Keys read together (a fast typist, a busy machine, a paste) reach the list before `/` has moved the
+    focus: the filter gets them all the same."""
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        for key, char in (("slash", "/"), ("b", "b"), ("r", "r"), ("q", "q")):  # q too: it would close the help
+            app.post_message(events.Key(key, char))
+        await wait_until(pilot, lambda: app.screen.query_one("#help-filter", Input).value == "brq")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "escape", "ctrl+t")
+        for key, char in (("slash", "/"), ("m", "m"), ("a", "a")):
+            app.post_message(events.Key(key, char))
+        await wait_until(pilot, lambda: app.query_one("#tasks-filter", Input).value == "ma")

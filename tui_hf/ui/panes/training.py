@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -51,7 +51,7 @@ def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tupl
 
 class TrainingPane(Vertical):
     BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
-                Binding("d", "compare", "Compare runs"), Binding("slash", "filter", "Filter", show=False)]
+                Binding("d", "compare", "Compare runs")]  # and / filters the runs list (on_key)
 
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -147,8 +147,8 @@ class TrainingPane(Vertical):
         self._newest = newest
         view.set_overlays([s.path for s in summaries])
 
-    def action_filter(self) -> None:
-        self.query_one("#train-filter", FilterInput).open()
+    def on_key(self, event: events.Key) -> None:
+        self.query_one("#train-filter", FilterInput).take(event)
 
     @on(Input.Changed, "#train-filter")
     def _filtered(self, event: Input.Changed) -> None:
