@@ -607,3 +607,15 @@ async def test_keys_typed_right_after_slash_go_to_the_filter(app_settings: Any) 
         for key, char in (("slash", "/"), ("m", "m"), ("a", "a")):
             app.post_message(events.Key(key, char))
         await wait_until(pilot, lambda: app.query_one("#tasks-filter", Input).value == "ma")
+
+
+async def test_the_round_trip_of_every_input_shows_at_80x24(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Hugging Face transformers, tokenized live as you type!\n"
+                                     "I've been waiting for a course like this."))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.pause()
+        # Two rows at 80x24: a line per input, the reason's head first (MiniLM lower-cases), the text clipped.
+        for k in (1, 2):
+            assert on_screen(app, f"≈ {k}: normalization · decode(ids) → "), k
+        assert on_screen(app, "i ' ve been waiting for a")

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from tui_hf.core.tokens import TokenizeSettings
 from tui_hf.ui.lists import Rows
 from tui_hf.ui.markup import escape
-from tui_hf.ui.panes.tokens import TokenTextView
+from tui_hf.ui.panes.tokens import TokenTextView, trip_label
 
 SLOTS = "abcd"  # split views: #compare-a (the app's tokenizer), #compare-b ...
 COLUMNS = ("", "tokenizer", "tokens", "chars/tok", "unk", "vocab", "round trip")
@@ -296,17 +296,6 @@ class ComparePane(Vertical):
         event.stop()
         self._show_splits()
         self._show_summary()
-
-
-def trip_label(reason: str) -> str:
-    """A round-trip reason's head, for the table's column: "exact", "≈ normalization", "≈ 2 unknown tokens
-    ([UNK])" (core.tokens writes each reason as "head: explanation")."""
-    if reason == "exact":
-        return "exact"
-    head = reason.split(":")[0]
-    if ":" in reason and len(head) <= 28:
-        return f"≈ {head}"
-    return "≈ special tokens" if reason.startswith("special-token text") else "≈ differs"
 
 
 def _clip(text: str, width: int) -> str:

@@ -291,6 +291,17 @@ class TokenTable(ScrollView, can_focus=True):
             self.cursor = row
 
 
+def trip_label(reason: str) -> str:
+    """A round-trip reason's head, where a line has no room for all of it: "exact", "≈ normalization",
+    "≈ 2 unknown tokens ([UNK])" (core.tokens writes each reason as "head: explanation")."""
+    if reason == "exact":
+        return "exact"
+    head = reason.split(":")[0]
+    if ":" in reason and len(head) <= 28:
+        return f"≈ {head}"
+    return "≈ special tokens" if reason.startswith("special-token text") else "≈ differs"
+
+
 VIEWS = [("split", "split"), ("stages", "stages")]
 TEMPLATE_VIEW = ("chat template", "template")
 
@@ -566,11 +577,18 @@ class TokensPane(Vertical):
             + f"  [dim]{escape(bd.tokenizer_name)}[/dim]"
         )
         notes = []
+        short = self.screen.has_class("-short")  # two rows (app.tcss): a line per input, its reason's head first
+        room = (roundtrip_view.content_region.width or self.app.size.width - 2) - 4
         for i, trip in enumerate(trips):
             seq = bd.sequences[i]
             mark = "[green]✓[/green]" if trip.exact else "[yellow]≈[/yellow]"
             decoded = seq.decoded if len(seq.decoded) <= 200 else seq.decoded[:200] + "…"
             prefix = f"{i + 1}: " if n > 1 else ""
+            if short:
+                head = f"{prefix}{trip_label(trip.summary).removeprefix('≈ ')} · decode(ids) → "
+                text = decoded if cell_len(head + decoded) <= room else fit_cells(decoded, room - len(head) - 1) + "…"
+                notes.append(f"{mark} {escape(head)}[i]{escape(text)}[/i]")
+                continue
             notes.append(f"{mark} {prefix}decode(ids) → [i]{escape(decoded)}[/i]  [dim]({escape(trip.summary)})[/dim]")
             if not trip.exact and n == 1:  # one input: the room to say where and why
                 notes += [f"  [yellow]•[/yellow] {escape(reason)}" for reason in trip.reasons[1:]]
