@@ -619,3 +619,22 @@ async def test_the_round_trip_of_every_input_shows_at_80x24(app_settings: Any) -
         for k in (1, 2):
             assert on_screen(app, f"≈ {k}: normalization · decode(ids) → "), k
         assert on_screen(app, "i ' ve been waiting for a")
+
+
+async def test_the_picker_says_how_to_close_and_the_runs_hint_stays_whole_beside_the_drawer(
+        app_settings: Any, tmp_path: Path) -> None:
+    three_runs(tmp_path / "runs")
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await pilot.pause()
+        assert on_screen(app, "esc closes")
+        await pilot.press("escape", "f6")
+        await wait_until(pilot, lambda: on_screen(app, "jobs keep running when the app closes"))
+        await pilot.press("ctrl+t")  # the drawer takes 24 columns from the pane
+        await wait_until(pilot, lambda: not on_screen(app, "jobs keep running when the app closes"))
+        await pilot.pause(0.3)
+        rows = screen_lines(app)
+        assert on_screen(app, "enter watches a run") and not any("jobs keep" in row for row in rows)

@@ -21,13 +21,13 @@ def fit_cells(text: str, cells: int) -> str:
     return "".join(out)
 
 
-def fit_fields(fields: list[str], cells: int, drop: list[int]) -> list[str]:
+def fit_fields(fields: list[str], cells: int, drop: list[int], keep: int = 2) -> list[str]:
     """The fields that fit in `cells` columns joined by " · ": all of them, else without those in `drop` (by
-    index, least wanted first), one at a time, down to the first two: a line that drops a field rather than
+    index, least wanted first), one at a time, down to `keep` of them: a line that drops a field rather than
     being cut mid-word at 80 columns."""
     kept = list(range(len(fields)))
     for index in drop:
-        if cell_len(" · ".join(fields[i] for i in kept)) <= cells or len(kept) <= 2:
+        if cell_len(" · ".join(fields[i] for i in kept)) <= cells or len(kept) <= keep:
             break
         kept.remove(index)
     return [fields[i] for i in kept]

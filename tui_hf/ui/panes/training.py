@@ -85,7 +85,7 @@ class TrainingPane(Vertical):
 
     def on_resize(self) -> None:
         if self._watcher is not None:
-            self._show_hint()
+            self.call_after_refresh(self._show_hint)  # once the hint has its new width too
             self._shown_rows = None  # the names fit the new width, read again now
             self.refresh_runs()
 
@@ -97,7 +97,7 @@ class TrainingPane(Vertical):
         hint = self.query_one("#train-hint", Static)
         fields = [f"runs in {shown_dir(self._watcher.root)}", "enter watches a run", "/ filters",
                   "jobs keep running when the app closes"]
-        shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2])  # whole parts, never cut
+        shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2, 3], keep=1)  # whole parts
         hint.update(f"[dim]{escape(' · '.join(shown))}[/dim]")
 
     def refresh_runs(self) -> None:
