@@ -169,6 +169,18 @@ async def test_a_text_longer_than_the_model_reads_says_truncation_is_off(app_set
         assert "truncation is off" not in text_of(summary, width=200)
 
 
+async def test_at_80x24_the_truncation_hint_is_whole_on_the_summary_row(app_settings: Any) -> None:
+    app = make_app(app_settings(text="word " * 600))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        summary = app.query_one("#tok-summary")
+        assert summary.content_region.height == 1
+        row = text_of(summary, width=summary.content_region.width).splitlines()[0]  # what the one row shows
+        assert "602 tokens" in row and "over the 512 tokens the model reads: truncation is off" in row
+
+
 # -- the palette does what the sidebar does ------------------------------------------------------------
 
 
