@@ -37,7 +37,7 @@ def test_the_norm_shown_beside_normalised_vectors_is_the_one_before_normalising(
     shown = plain(render_embedding(EmbeddingResult([item], "mean", True, [[1.0]], [])))
     assert "L2-normalised" in shown and "norm 5.053 before normalising" in shown
     raw = plain(render_embedding(EmbeddingResult([item], "mean", False, [[1.0]], [])))
-    assert "norm 5.053 ·" in raw and "before normalising" not in raw and "L2-normalised" not in raw
+    assert "norm 5.053\n" in raw and "before normalising" not in raw and "L2-normalised" not in raw
 
 
 async def test_feature_extraction_in_the_app_says_which_norm(app_settings: Any) -> None:
