@@ -109,6 +109,7 @@ def test_the_job_reports_each_phase_of_its_preparation(tiny_bert_cls_dir: Path, 
     events = EventReader(run).read()
     preparing = [e["message"] for e in events if e["event"] == "status" and e["status"] == "preparing"]
     assert [m.split(" (pid")[0] for m in preparing] == [
-        "importing torch and transformers", "checking the data", f"loading {tiny_bert_cls_dir} and tokenizing the data"]
+        "importing torch and transformers", "checking the data",
+        f"loading the model ({tiny_bert_cls_dir}) and tokenizing the data"]
     kinds = [e["event"] for e in events]
     assert kinds.index("start") > max(i for i, e in enumerate(events) if e.get("status") == "preparing")

@@ -206,7 +206,7 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
                 writer.alert(warning)
         ctx = Context(spec=spec, run_dir=run_dir, writer=writer, stop=stop, plan=plan, checkpoint=checkpoint)
         if writer is not None:
-            writer.status("preparing", message=f"loading {spec.model} and tokenizing the data")
+            writer.status("preparing", message=f"loading the model ({spec.model}) and tokenizing the data")
         engine = ENGINES[spec.engine](ctx)
         outcome = drive(engine, ctx)
     except StorageError as exc:
