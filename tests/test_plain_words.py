@@ -23,10 +23,10 @@ SIZE, SMALL = (160, 48), (80, 24)
 
 
 def test_the_norm_shown_beside_normalised_vectors_is_the_one_before_normalising() -> None:
+    from rich.console import Console
+
     from tui_hf.core.tasks.embedding import Embedded, EmbeddingResult
     from tui_hf.ui.render import render_embedding
-
-    from rich.console import Console
 
     def plain(renderable: Any) -> str:
         console = Console(width=120, record=True, color_system=None, file=open("/dev/null", "w"))
