@@ -238,3 +238,21 @@ async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Pa
         shutil.rmtree(newer)
         await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")), timeout=3)
         assert any(f"{NEWER} is gone" in n for n in notices(app)) and app.is_running
+
+
+async def test_an_overlaid_run_deleted_leaves_the_chart(app_settings: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui_hf.ui.panes.training.REFRESH_SECONDS", 600)  # only the view's own poll may notice
+    older, _ = finished_runs(tmp_path / "runs")
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        view = await shown_with_try(pilot, app, NEWER)
+        await wait_until(pilot, lambda: view._plot is not None and view._plot._datasets)
+        alone = len(view._plot._datasets)  # the run's own curves
+        app.query_one("#run-overlay").value = True
+        await wait_until(pilot, lambda: len(view._plot._datasets) == alone + 1)  # and the other run's
+        drawn = alone + 1
+        shutil.rmtree(older)
+        await wait_until(pilot, lambda: older not in view.overlays, timeout=3)
+        await wait_until(pilot, lambda: len(view._plot._datasets) < drawn, timeout=3)
+        assert view.follower is not None and view.follower.run_dir.name == NEWER and app.is_running

@@ -116,8 +116,9 @@ class TrainingView(Vertical):
     def poll(self) -> None:
         if self.follower is None or self._reading:
             return
-        if self.overlays and self._overlay_on:  # a run deleted meanwhile leaves the chart, not a frozen curve
-            self.overlays = {p: f for p, f in self.overlays.items() if p.is_dir()}
+        kept = {p: f for p, f in self.overlays.items() if p.is_dir()} if self._overlay_on else self.overlays
+        if len(kept) != len(self.overlays):  # a run deleted meanwhile leaves the chart, not a frozen curve
+            self.overlays, self._dirty = kept, True
         self._reading = True
         self._read(self.follower, list(self.overlays.values()) if self._overlay_on else [])
 
