@@ -132,7 +132,7 @@ async def test_compare_and_xray_say_a_run_went_away_while_they_were_open(app_set
         await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen) and app.screen.query("#xray-step"))
         shutil.rmtree(newer)
         app.screen.query_one("#xray-step", Input).value = "4"
-        await pilot.press("enter")
+        app.screen.query_one("#xray-show").press()
         await wait_until(pilot, lambda: f"{NEWER} is gone" in text_of(app.screen.query_one("#xray-view")))
 
 
