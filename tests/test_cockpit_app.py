@@ -48,9 +48,10 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path) 
 
 
 def cursor_on(table: DataTable[Any], name: str) -> None:
-    """Put the runs list's cursor on the run called `name`."""
+    """Put the runs list's cursor on the run called `name` (by its row's key, the run's path: at 80 columns a
+    long name is shown elided)."""
     table.focus()
-    table.move_cursor(row=[str(table.get_row_at(i)[0]) for i in range(table.row_count)].index(name))
+    table.move_cursor(row=[Path(str(row.key.value)).name for row in table.ordered_rows].index(name))
 
 
 def batch_record(run_dir: Path, step: int) -> dict[str, Any]:

@@ -121,7 +121,7 @@ async def test_compare_three_tokenizers_at_80x24(
         for row, tok in zip(rows, tokenizers):
             assert int(row[2]) == len(tok("The quick brown fox 🤗")["input_ids"])  # each one's own count
         assert [row[4] for row in rows] == ["1", "0", "0"]  # 🤗 is [UNK] only for the WordPiece vocabulary
-        assert rows[0][6].startswith("1 unknown") and rows[1][6] == rows[2][6] == "exact"
+        assert rows[0][6] == "≈ 1 unknown token ([UNK])" and rows[1][6] == rows[2][6] == "exact"
         summary = text_of(app.query_one("#compare-summary"))
         assert summary.startswith(f"{rows[0][2]} vs {rows[1][2]} vs {rows[2][2]} tokens")
         # The current tokenizer's split and the highlighted row's, side by side, both readable at 80x24.

@@ -86,11 +86,13 @@ async def test_a_run_deleted_while_shown_is_noticed_without_pressing_anything(ap
     (tmp_path / "runs" / OLDER).rename(tmp_path / "elsewhere")  # one run only: nothing to follow after it
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await shown_with_try(pilot, app, NEWER)
+        view = await shown_with_try(pilot, app, NEWER)
+        await wait_until(pilot, lambda: view._plot is not None and view._plot._datasets)  # its curves drawn
         shutil.rmtree(newer)
         await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")),
                          timeout=3)
         assert all(b.disabled for b in app.query("#run-controls Button"))
+        assert view._plot is not None and not view._plot._datasets  # no curve of the gone run left behind
         await wait_until(pilot, lambda: "no runs yet" in " ".join(run_names(app)), timeout=3)
 
 
@@ -130,7 +132,7 @@ async def test_compare_and_xray_say_a_run_went_away_while_they_were_open(app_set
         await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen) and app.screen.query("#xray-step"))
         shutil.rmtree(newer)
         app.screen.query_one("#xray-step", Input).value = "4"
-        await pilot.press("enter")
+        app.screen.query_one("#xray-show").press()
         await wait_until(pilot, lambda: f"{NEWER} is gone" in text_of(app.screen.query_one("#xray-view")))
 
 
@@ -236,3 +238,21 @@ async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Pa
         shutil.rmtree(newer)
         await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")), timeout=3)
         assert any(f"{NEWER} is gone" in n for n in notices(app)) and app.is_running
+
+
+async def test_an_overlaid_run_deleted_leaves_the_chart(app_settings: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui_hf.ui.training.training.REFRESH_SECONDS", 600)  # only the view's own poll may notice
+    older, _ = finished_runs(tmp_path / "runs")
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        view = await shown_with_try(pilot, app, NEWER)
+        await wait_until(pilot, lambda: view._plot is not None and view._plot._datasets)
+        alone = len(view._plot._datasets)  # the run's own curves
+        app.query_one("#run-overlay").value = True
+        await wait_until(pilot, lambda: len(view._plot._datasets) == alone + 1)  # and the other run's
+        drawn = alone + 1
+        shutil.rmtree(older)
+        await wait_until(pilot, lambda: older not in view.overlays, timeout=3)
+        await wait_until(pilot, lambda: len(view._plot._datasets) < drawn, timeout=3)
+        assert view.follower is not None and view.follower.run_dir.name == NEWER and app.is_running

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Markdown, TextArea
 
@@ -22,8 +30,10 @@ from tui_hf.ui.inference.tasks import TaskList
 from tui_hf.ui.inference.tokens import TokenTable
 from tui_hf.ui.screens import HelpScreen, ModelPicker, SaveScreen, filter_markdown
 from tui_hf.ui.training.attach import AttachApp
+from tui_hf.ui.training.cockpit import XrayScreen
 from tui_hf.ui.training.job_form import NewJobScreen
 from tui_hf.ui.training.run_view import TrainingView
+from tui_hf.ui.widgets.cells import elide_middle
 
 
 def make_run(path: Path, status: str = "finished", steps: int = 4) -> None:
@@ -260,7 +270,7 @@ async def test_j_k_move_and_slash_filters_the_runs_list(app_settings: Any, tmp_p
         assert str(table.get_row_at(0)[0]) == made[1]
         await pilot.press("enter")  # back to the list: enter there shows the run
         assert app.focused is table
-        await pilot.press("slash", *"native")  # / again selects the filter: typing replaces it
+        await pilot.press("slash", *"native")  # / again starts a new filter
         await wait_until(pilot, lambda: table.row_count == 2)
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == [made[2], made[0]]
         await pilot.press("slash", *"kiwi")
@@ -425,3 +435,206 @@ async def test_the_training_view_is_whole_at_80_columns(app_settings: Any, tmp_p
         assert table.virtual_size.width <= table.scrollable_content_region.width
         shown = str(table.get_row_at(0)[0])
         assert "…" in shown and shown.startswith("20260102-101010-") and shown.endswith("-native")
+
+
+# -- the same in a real terminal ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TUI_HF_RUNS", "PYTEST_CURRENT_TEST", "TMUX")}
+    env.update(HF_HUB_OFFLINE="1", TERM="xterm-256color", XDG_STATE_HOME=str(tmp_path / "state"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    return env
+
+
+def run_in_pty(argv: list[str], env: dict[str, str], expect: str, keys: bytes, size: tuple[int, int] = SMALL,
+               timeout: float = 120) -> tuple[int, str]:
+    """Run a full-screen command in a pseudo-terminal of `size`; once `expect` shows, type `keys`; its exit
+    status and what it drew (as tests/test_readme.py runs README's full-screen commands)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal
+        try:
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    screen, sent, status = b"", False, None
+    deadline = time.monotonic() + timeout
+    try:
+        while status is None:
+            assert time.monotonic() < deadline, f"{argv}: no exit within {timeout:.0f} s:\n{screen[-3000:]!r}"
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:  # the terminal closed: the command is exiting
+                    pass
+            text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]", b"", screen)
+            if not sent and expect.encode() in text:
+                os.write(fd, keys)
+                sent = True
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert sent, f"{argv} exited ({status}) before showing {expect!r}"
+    return status, screen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("key", [b"q", b"\x1b"])
+def test_q_and_esc_quit_attach_in_a_real_terminal(tmp_path: Path, key: bytes) -> None:
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run)
+    started = time.monotonic()
+    code, _screen = run_in_pty([sys.executable, "-m", "tui_hf", "attach", str(run)], app_env(tmp_path),
+                               expect="Quit", keys=key, timeout=60)
+    assert code == 0 and time.monotonic() - started < 60
+
+
+class Tmux:
+    """A terminal of a given size in tmux (its own server): keys in, the screen as text out."""
+
+    def __init__(self, tmp_path: Path, size: tuple[int, int], argv: list[str], env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+        command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + shlex.join(argv)
+        subprocess.run([*self.base, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), command],
+                       check=True, env=env)
+
+    def screen(self) -> list[str]:
+        out = subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    def type(self, text: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-l", text], check=True)
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            subprocess.run([*self.base, "send-keys", key], check=True)
+            time.sleep(0.15)
+
+    def wait_for(self, text: str, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.screen()
+            if any(text in row for row in rows):
+                return rows
+            assert time.monotonic() < deadline, f"{text!r} not on screen:\n" + "\n".join(rows)
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_every_pane_at_80x24_in_a_real_terminal(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    name = "20260102-101010-distilbert-base-uncased-finetuned-native"
+    make_run(runs / name, status="running")  # no process behind it: the view says it died
+    env = app_env(tmp_path) | {"TUI_HF_RUNS": str(runs)}
+    term = Tmux(tmp_path, SMALL, [sys.executable, "-m", "tui_hf"], env)
+    try:
+        rows = term.wait_for("ready", timeout=120)
+        # Whole fields only: the architecture, parameters and dtype make way, none is cut to "feature-extr…" or
+        # left with a dangling separator.
+        assert re.fullmatch(r" \S+ · all-MiniLM-L6-v2 \(embedded\) · feature-extraction +ready *", rows[-2]), rows[-2]
+        term.press("F2", "?")  # the token table has the keys, not the input: ? opens the help
+        term.wait_for("esc, q, ? or F1 closes this help")
+        term.type("/branch")  # at once, as a typist's keys arrive: none is lost to the filter opening
+        rows = term.wait_for("previous / next branch")
+        assert any(re.search(r"█ branch +█", row) for row in rows), rows[:5]  # the filter as typed
+        assert not any("run the task on the input" in row for row in rows)
+        term.press("Escape", "q")
+        rows = term.wait_for("F2 Tokens")
+        assert not any("esc, q, ? or F1 closes" in row for row in rows)
+        term.press("C-r")
+        term.wait_for("done in")
+        term.press("F4")
+        rows = term.wait_for("by hand")
+        hood = " ".join(" ".join(rows).split())
+        assert 'return_tensors="pt") # one text at a' in hood  # wrapped, not cut at the edge
+        term.press("F5")
+        term.wait_for("≈ normalization")
+        term.press("F6")
+        rows = term.wait_for("Resume continues from its last checkpoint")
+        assert any(name in row for row in rows) and any("died" in row for row in rows)
+    finally:
+        term.close()
+
+
+async def test_the_xray_opens_on_the_batch_so_q_closes_it(app_settings: Any, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "20260102-000000-tiny-native"
+    make_run(run)
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SMALL) as pilot:
+        app.push_screen(XrayScreen(run, 3, []))
+        await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen) and app.screen.query("#xray-scroll"))
+        await pilot.pause()
+        assert app.focused is app.screen.query_one("#xray-scroll")
+        await pilot.press("q")
+        assert not isinstance(app.screen, XrayScreen)
+
+
+def test_a_long_run_name_keeps_its_date_stamp_and_engine_when_shortened() -> None:
+    name = "20261205-091416-distilbert-base-uncased-finetuned-native"
+    short = elide_middle(name, 28)
+    assert len(short) == 28 and short.startswith("20261205-091416-") and short.endswith("-native") and "…" in short
+    assert elide_middle("20261205-091416-tiny-native", 28) == "20261205-091416-tiny-native"
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter(app_settings: Any) -> None:
+    """Keys read together (a fast typist, a busy machine, a paste) reach the list before `/` has moved the
+    focus: the filter gets them all the same."""
+    app = make_app(app_settings(text="hello"))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        for key, char in (("slash", "/"), ("b", "b"), ("r", "r"), ("q", "q")):  # q too: it would close the help
+            app.post_message(events.Key(key, char))
+        await wait_until(pilot, lambda: app.screen.query_one("#help-filter", Input).value == "brq")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "escape", "ctrl+t")
+        for key, char in (("slash", "/"), ("m", "m"), ("a", "a")):
+            app.post_message(events.Key(key, char))
+        await wait_until(pilot, lambda: app.query_one("#tasks-filter", Input).value == "ma")
+
+
+async def test_the_round_trip_of_every_input_shows_at_80x24(app_settings: Any) -> None:
+    app = make_app(app_settings(text="Hugging Face transformers, tokenized live as you type!\n"
+                                     "I've been waiting for a course like this."))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.pause()
+        # Two rows at 80x24: a line per input, the reason's head first (MiniLM lower-cases), the text clipped.
+        for k in (1, 2):
+            assert on_screen(app, f"≈ {k}: normalization · decode(ids) → "), k
+        assert on_screen(app, "i ' ve been waiting for a")
+
+
+async def test_the_picker_says_how_to_close_and_the_runs_hint_stays_whole_beside_the_drawer(
+        app_settings: Any, tmp_path: Path) -> None:
+    three_runs(tmp_path / "runs")
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await pilot.pause()
+        assert on_screen(app, "esc closes")
+        await pilot.press("escape", "f6")
+        await wait_until(pilot, lambda: on_screen(app, "jobs keep running when the app closes"))
+        await pilot.press("ctrl+t")  # the drawer takes 24 columns from the pane
+        await wait_until(pilot, lambda: not on_screen(app, "jobs keep running when the app closes"))
+        await pilot.pause(0.3)
+        rows = screen_lines(app)
+        assert on_screen(app, "enter watches a run") and not any("jobs keep" in row for row in rows)

@@ -239,3 +239,19 @@ async def test_clearing_the_input_clears_the_stages(app_settings: Any) -> None:
         assert "rocks" not in shown() and "Type in the input box" in shown()
         await pilot.press("ctrl+z")  # the text comes back, and its stages with it
         await wait_until(pilot, lambda: "rocks" in shown())
+
+
+async def test_the_stages_rows_are_reached_by_keyboard_at_80x24(app_settings: Any) -> None:
+    app = make_app(app_settings(text="XY[MASK]Hugging Face is here, and a few more words to make rows"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.breakdown is not None)
+        await pilot.press("f2", "v")
+        view = app.query_one("#tok-stages")
+        await wait_until(pilot, lambda: view.display and len(view.lines) > 10)
+        await pilot.press("shift+tab")  # from the token table back to the stages
+        assert app.focused is view
+        assert view.max_scroll_y > 0  # more rows than the box shows at this size
+        await pilot.press("end")
+        await wait_until(pilot, lambda: view.scroll_offset.y == view.max_scroll_y)
+        rows = ["".join(t for t, _ in line) for line in view.lines]
+        assert rows[-1].startswith("decoder")  # the last row is on screen

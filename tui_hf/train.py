@@ -182,7 +182,8 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         if rank == 0:
             writer = EventWriter(run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None,
                                  reserve=RESERVE_BYTES)
-            writer.status("preparing", message=f"pid {os.getpid()}")
+            # Each phase says what the job is doing: importing alone takes seconds, loading a model minutes.
+            writer.status("preparing", message=f"importing torch and transformers (pid {os.getpid()})")
         spec = TrainSpec.load(run_dir / SPEC)
         if spec.engine == "trainer" and spec.device.startswith("cuda:"):
             # Trainer has no device index: it uses the first visible GPU.
@@ -197,12 +198,16 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
             pass  # the libraries' chatter is optional; a read-only run fails below with a clear line
         from tui_hf.core.training.engines import ENGINES
 
+        if writer is not None:
+            writer.status("preparing", message="checking the data")
         checkpoint = _resume_point(run_dir, writer) if rank == 0 else checkpoints.usable(run_dir)[0]
         plan = _data_plan(spec, run_dir, checkpoint, stop, writer, data_changed)
         if writer is not None:
             for warning in plan.warnings:
                 writer.alert(warning)
         ctx = Context(spec=spec, run_dir=run_dir, writer=writer, stop=stop, plan=plan, checkpoint=checkpoint)
+        if writer is not None:
+            writer.status("preparing", message=f"loading the model ({spec.model}) and tokenizing the data")
         engine = ENGINES[spec.engine](ctx)
         outcome = drive(engine, ctx)
     except StorageError as exc:

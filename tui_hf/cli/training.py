@@ -184,7 +184,7 @@ def train_command(args: argparse.Namespace) -> int:
 @one_line_errors
 def runs_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import delete_run, resolve_run, run_path
-    from tui_hf.core.training.runs import RunsWatcher, runs_root
+    from tui_hf.core.training.runs import RunsWatcher, runs_root, shown_dir
 
     if getattr(args, "runs_command", None) == "rm":
         root = args.rm_runs_dir or args.runs_dir
@@ -205,7 +205,7 @@ def runs_command(args: argparse.Namespace) -> int:
         return 0
     runs = RunsWatcher(args.runs_dir).refresh()  # newest first, as the app's runs list
     if not runs:
-        print(f"no runs in {runs_root(args.runs_dir)}")
+        print(f"no runs in {shown_dir(runs_root(args.runs_dir))}")
         return 0
     print(f"{'run':<44} {'status':<9} {'step':>11} {'loss':>7} {'best':>16}  alerts")
     for r in runs:

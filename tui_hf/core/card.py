@@ -56,6 +56,15 @@ def head_classes(model_class: str, model_type: str) -> tuple[str, ...]:
     return tuple(names) if isinstance(names, (list, tuple)) else (names,)
 
 
+# Heads with one output per label: only these make a config's id2label mean anything (every config has one,
+# LABEL_0 and LABEL_1 by default, a base model or a language model included).
+LABELLED_HEADS = ("AutoModelForSequenceClassification", "AutoModelForTokenClassification")
+
+
+def has_label_head(architecture: str, model_type: str) -> bool:
+    return any(architecture in head_classes(auto, model_type) for auto in LABELLED_HEADS)
+
+
 def known_model_type(model_type: str) -> bool:
     """Does the installed transformers have code for this model type (without the model's own code)?"""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -164,6 +173,8 @@ def model_card(resolved: Resolved) -> ModelCard:
     if "conversational" in tasks and not chat:
         tasks["conversational"] = "no chat template"
     id2label = config.get("id2label") or {}
+    if not any(has_label_head(a, model_type) for a in architectures):
+        id2label = {}
     labels = [str(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))] if id2label else []
     return ModelCard(
         title=resolved.ref.title, location=str(root), architectures=architectures, model_type=model_type,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_hf.core.card import ModelFacts, head_classes, known_model_type, model_facts
+from tui_hf.core.card import ModelFacts, has_label_head, head_classes, known_model_type, model_facts
 from tui_hf.core.errors import (
     ModelLoadError,
     PickleOnlyError,
@@ -48,7 +48,7 @@ class ModelInfo:
     tokenizer_class: str
     vocab_size: int
     max_positions: int | None
-    labels: dict[int, str]
+    labels: dict[int, str]  # empty unless the head has one output per label (a config's LABEL_0, LABEL_1 are not)
     warnings: list[str] = field(default_factory=list)
     newly_initialized: list[str] = field(default_factory=list)
 
@@ -296,7 +296,8 @@ def describe(model: Any, tok: Any, resolved: Resolved, task: TaskSpec, device: s
         tokenizer_class=type(tok).__name__,
         vocab_size=len(tok),
         max_positions=getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None),
-        labels={int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()},
+        labels={int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
+        if has_label_head(type(model).__name__, getattr(config, "model_type", "")) else {},
     )
 
 

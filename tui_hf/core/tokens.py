@@ -80,6 +80,13 @@ class Sequence:
         for i, (start, end) in enumerate(self.offsets):
             if not self.attention_mask[i]:
                 out.append((self.tokens[i], i, "pad"))
+            elif start == end and not self.special[i] and pos < start and self.text[start - 1].isspace():
+                # A lone byte-level space ('Ġ'): trim_offsets leaves it an empty span just after the space it
+                # stands for. Drawn as that space, not as the marker 'Ġ' beside a gap holding the same space.
+                if start - 1 > pos:
+                    out.append((self.text[pos:start - 1], None, "gap"))
+                out.append((self.text[start - 1:start], i, "token"))
+                pos = start
             elif self.special[i] or start == end:
                 out.append((self.tokens[i], i, "special"))
             else:
@@ -106,6 +113,7 @@ class TokenBreakdown:
     unk_token: str | None = None
     special_tokens: list[str] = field(default_factory=list)
     byte_level: bool = False  # pieces are in the byte-level alphabet ('Ġthe')
+    model_max_length: int | None = None  # the most tokens the tokenizer says its model reads (None: unset)
 
     def normalized(self, i: int) -> str | None:
         """Input `i` as the tokenizer's normalizer sees it (computed on demand: it is a full pass)."""
@@ -227,7 +235,13 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
         normalizer_name = parts["normalizer"]
     return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalizer, normalizer_name,
                           tok.unk_token_id, tok.unk_token, list(getattr(tok, "all_special_tokens", []) or []),
-                          byte_level)
+                          byte_level, declared_limit(tok))
+
+
+def declared_limit(tok: Any) -> int | None:
+    """The tokenizer's model_max_length, None when it has none (tokenizers without one say int(1e30))."""
+    value = getattr(tok, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < 10**6 else None
 
 
 @dataclass

@@ -331,7 +331,11 @@ class MainScreen(Screen[None]):
 
     @on(OptionList.OptionSelected, "#tasks")
     async def _task_selected(self, event: OptionList.OptionSelected) -> None:
-        await self.switch_task(get_task(event.option.id or self.task_spec.name))
+        await self.choose_task(get_task(event.option.id or self.task_spec.name))
+
+    async def choose_task(self, spec: TaskSpec) -> None:
+        """The user's choice of task, from the sidebar or the palette alike."""
+        await self.switch_task(spec)
         if self._sidebar_choice is None and self.size.width < NARROW:
             self.query_one("#sidebar").display = False  # a drawer on small screens: back to the input
             self.query_one(InputPane).area.focus()
@@ -583,7 +587,7 @@ class MainScreen(Screen[None]):
         yield from self._training_commands()
         for spec in TASKS.values():
             yield SystemCommand(f"Task: {spec.title}", spec.summary,
-                                lambda s=spec: self.run_worker(self.switch_task(s)))
+                                lambda s=spec: self.run_worker(self.choose_task(s)))
 
     def _training_commands(self) -> Iterator[SystemCommand]:
         """The Training tab's actions, by name: each opens the tab and acts on the run it shows."""

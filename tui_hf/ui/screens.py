@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -346,8 +346,7 @@ def _blocks(lines: list[str]) -> list[list[str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss(None)", "Close"),
-                Binding("slash", "filter", "Filter", show=False)]
+    BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss(None)", "Close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
@@ -358,10 +357,18 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()
 
-    def action_filter(self) -> None:
-        self.query_one("#help-filter", FilterInput).open()
+    def on_key(self, event: events.Key) -> None:
+        self.query_one("#help-filter", FilterInput).take(event)  # / filters
+
+    _timer: Timer | None = None
 
     @on(Input.Changed, "#help-filter")
-    async def _filtered(self, event: Input.Changed) -> None:
+    def _filtered(self, event: Input.Changed) -> None:
+        """Filtered once typing pauses: laying the help out again takes a quarter to a whole second here."""
         event.stop()
-        await self.query_one("#help-text", Markdown).update(filter_markdown(help_markdown(), event.value))
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(0.2, lambda: self._show_filtered(event.value))
+
+    async def _show_filtered(self, query: str) -> None:
+        await self.query_one("#help-text", Markdown).update(filter_markdown(help_markdown(), query))

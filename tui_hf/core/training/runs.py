@@ -39,6 +39,14 @@ def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(root or os.environ.get("TUI_HF_RUNS") or "runs")
 
 
+def shown_dir(path: Path) -> str:
+    """A directory as a sentence shows it: "./runs/", not "runs" ("no runs in runs" reads as a stutter)."""
+    text = str(path).rstrip("/") or "/"
+    if not path.is_absolute() and not text.startswith("."):
+        text = f"./{text}"
+    return text if text.endswith("/") else f"{text}/"
+
+
 def mark_run(run_dir: Path, **about: Any) -> None:
     """Write the marker saying tui-hf made `run_dir` (what deleting it requires). Raises OSError."""
     from tui_hf import __version__

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 
 from tui_hf.core.tokens import TokenizeSettings
 from tui_hf.ui.inference.token_text import TokenTextView
+from tui_hf.ui.inference.tokens import trip_label
 from tui_hf.ui.widgets.lists import Rows
 from tui_hf.ui.widgets.markup import escape
 
@@ -296,17 +297,6 @@ class ComparePane(Vertical):
         event.stop()
         self._show_splits()
         self._show_summary()
-
-
-def trip_label(reason: str) -> str:
-    """A round-trip reason's head, for the table's column: "exact", "≈ normalization", "≈ 2 unknown tokens
-    ([UNK])" (core.tokens writes each reason as "head: explanation")."""
-    if reason == "exact":
-        return "exact"
-    head = reason.split(":")[0]
-    if ":" in reason and len(head) <= 28:
-        return f"≈ {head}"
-    return "≈ special tokens" if reason.startswith("special-token text") else "≈ differs"
 
 
 def _clip(text: str, width: int) -> str:

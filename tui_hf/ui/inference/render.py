@@ -63,7 +63,9 @@ def render_embedding(result: Any) -> RenderableType:
         preview = "[" + ", ".join(f"{v:+.3f}" for v in item.preview[:6]) + ", …]"
         head = Text(f"{i + 1} ", style="bold")
         head.append(item.text if len(item.text) <= 200 else item.text[:200] + "…")
-        parts += [head, Text(f"  {item.tokens} tokens · norm {item.norm:.3f} · {preview}", style="dim")]
+        # The norm is the pooled vector's before normalising: after it every norm is 1, which says nothing.
+        norm = f"norm {item.norm:.3f} before normalising" if result.normalized else f"norm {item.norm:.3f}"
+        parts += [head, Text(f"  {item.tokens} tokens · {norm}", style="dim"), Text(f"  {preview}", style="dim")]
     if rows > 1:
         sim = Table(title="cosine similarity", box=None, header_style="bold", title_justify="left")
         sim.add_column("")

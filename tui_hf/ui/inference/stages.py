@@ -39,9 +39,10 @@ def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool 
         lines.append([("  → ", DIM), (stages.normalized[:2000], CHANGED)])
     else:
         lines.append([("  → the text is unchanged", DIM)])
-    added = f", {len(stages.matched):,} added tokens kept whole" if stages.matched else ""
+    words, kept = len(stages.splits) - len(stages.matched), len(stages.matched)
+    added = f", {kept:,} added token{'s' * (kept != 1)} kept whole" if kept else ""
     lines.append([("2 pre-tokenizer  ", HEAD), (stages.pre_tokenizer or "none", DIM),
-                  (f"  {len(stages.splits) - len(stages.matched):,} words{added} (offsets in your text)", DIM)])
+                  (f"  {words:,} word{'s' * (words != 1)}{added} (offsets in your text)", DIM)])
     lines.append([("3 model  ", HEAD), (stages.model, DIM)])
     width = min(max((cell_len(w) for w, _ in stages.splits[:500]), default=4), 24)
     for row, ((word, (start, end)), pieces) in enumerate(zip(stages.splits, stages.pieces)):
@@ -72,7 +73,7 @@ def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool 
     return lines
 
 
-class StagesView(ScrollView, can_focus=False):
+class StagesView(ScrollView, can_focus=True):  # focusable: at 80x24 its rows are reached with the arrow keys
     DEFAULT_CSS = "StagesView { height: 1fr; }"
 
     def __init__(self, *, id: str | None = None) -> None:

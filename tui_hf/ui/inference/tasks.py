@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual import events
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -15,7 +15,7 @@ class TaskList(OptionList):
 
     `/` filters it (the screen's #tasks-filter, by title, name and alias)."""
 
-    BINDINGS = [*VI_KEYS, Binding("slash", "filter", "Filter", show=False)]
+    BINDINGS = VI_KEYS
 
     def __init__(self, current: str, *, id: str | None = None) -> None:
         super().__init__(*self._task_options(""), id=id)
@@ -33,8 +33,8 @@ class TaskList(OptionList):
     def on_mount(self) -> None:
         self.highlighted = self.get_option_index(self._initial)
 
-    def action_filter(self) -> None:
-        self.screen.query_one("#tasks-filter").open()  # type: ignore[attr-defined]
+    def on_key(self, event: events.Key) -> None:
+        self.screen.query_one("#tasks-filter").take(event)  # type: ignore[attr-defined]  # / filters
 
     def filter(self, query: str) -> None:
         """Show the tasks that match `query`: the highlighted one stays highlighted while it matches, else the

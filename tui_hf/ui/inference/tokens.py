@@ -12,6 +12,7 @@ from typing import Any
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -40,6 +41,7 @@ from tui_hf.ui.inference.token_text import (
     TokenTextView,
     wrap,
 )
+from tui_hf.ui.widgets.cells import fit_cells, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
@@ -166,6 +168,17 @@ class TokenTable(ScrollView, can_focus=True):
         row = self.scroll_offset.y + event.y
         if 0 <= row < len(self.rows):
             self.cursor = row
+
+
+def trip_label(reason: str) -> str:
+    """A round-trip reason's head, where a line has no room for all of it: "exact", "≈ normalization",
+    "≈ 2 unknown tokens ([UNK])" (core.tokens writes each reason as "head: explanation")."""
+    if reason == "exact":
+        return "exact"
+    head = reason.split(":")[0]
+    if ":" in reason and len(head) <= 28:
+        return f"≈ {head}"
+    return "≈ special tokens" if reason.startswith("special-token text") else "≈ differs"
 
 
 VIEWS = [("split", "split"), ("stages", "stages")]
@@ -420,24 +433,42 @@ class TokensPane(Vertical):
             roundtrip_view.update("")
             return
         n = len(bd.sequences)
-        batch = f" · batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
+        batch = f"batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
         trunc = sum(s.truncated for s in bd.sequences)
+        longest = max(s.real_tokens for s in bd.sequences)
+        limit = bd.model_max_length
+        # Without truncation a text longer than the model reads is counted whole here: say so, or 3,520 tokens
+        # for a 512-position model reads as if the model took them all.
+        over = (f"[yellow]over the {limit:,} tokens the model reads: truncation is off[/yellow]"
+                if limit and longest > limit and not bd.settings.truncation else "")
         trips = [roundtrip(bd, i) for i in range(min(n, 20))]
         unknown = sum(t.unknown for t in trips)
-        summary.update(
-            f"[b]{bd.total_tokens}[/b] tokens · [b]{bd.total_chars}[/b] chars"
-            f" · {bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token{batch}"
-            + (f" · [yellow]{trunc} truncated[/yellow]" if trunc else "")
-            + (f" · [yellow]{unknown} unknown[/yellow]" if unknown else "")
-            + ("" if bd.is_fast else " · [yellow]slow tokenizer: no offsets or word ids[/yellow]")
-            + f"  [dim]{escape(bd.tokenizer_name)}[/dim]"
-        )
+        fields = [f"[b]{bd.total_tokens}[/b] tokens", f"[b]{bd.total_chars}[/b] chars",
+                  f"{bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token", batch,
+                  f"[yellow]{trunc} truncated[/yellow]" if trunc else "", over,
+                  f"[yellow]{unknown} unknown[/yellow]" if unknown else "",
+                  "" if bd.is_fast else "[yellow]slow tokenizer: no offsets or word ids[/yellow]",
+                  f"[dim]{escape(bd.tokenizer_name)}[/dim]"]
+        fields = [f for f in fields if f]
+        # Whole fields, the warnings last to go: on one row (80x24) the tokenizer's name and the ratios give way.
+        plain = [Text.from_markup(f).plain for f in fields]
+        rows = 1 if self.screen.has_class("-short") else 2
+        room = (summary.content_region.width or self.app.size.width - 2) * rows
+        kept = fit_fields(plain, room, drop=[len(fields) - 1, 2, 1])
+        summary.update(" · ".join(fields[plain.index(p)] for p in kept))
         notes = []
+        short = self.screen.has_class("-short")  # two rows (app.tcss): a line per input, its reason's head first
+        room = (roundtrip_view.content_region.width or self.app.size.width - 2) - 4
         for i, trip in enumerate(trips):
             seq = bd.sequences[i]
             mark = "[green]✓[/green]" if trip.exact else "[yellow]≈[/yellow]"
             decoded = seq.decoded if len(seq.decoded) <= 200 else seq.decoded[:200] + "…"
             prefix = f"{i + 1}: " if n > 1 else ""
+            if short:
+                head = f"{prefix}{trip_label(trip.summary).removeprefix('≈ ')} · decode(ids) → "
+                text = decoded if cell_len(head + decoded) <= room else fit_cells(decoded, room - len(head) - 1) + "…"
+                notes.append(f"{mark} {escape(head)}[i]{escape(text)}[/i]")
+                continue
             notes.append(f"{mark} {prefix}decode(ids) → [i]{escape(decoded)}[/i]  [dim]({escape(trip.summary)})[/dim]")
             if not trip.exact and n == 1:  # one input: the room to say where and why
                 notes += [f"  [yellow]•[/yellow] {escape(reason)}" for reason in trip.reasons[1:]]

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_hf.ui.training.colours import OVERLAY_STYLES
+from tui_hf.ui.widgets.cells import elide_middle
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.lists import Options
 from tui_hf.ui.widgets.markup import escape
@@ -103,6 +104,7 @@ class XrayScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.show(self.step)
+        self.query_one("#xray-scroll").focus()  # the batch: arrows scroll it, q closes; Tab reaches the step
 
     @on(Button.Pressed, "#xray-close")
     def _close(self) -> None:
@@ -256,5 +258,5 @@ class CompareRunsScreen(ModalScreen[None]):
             pts = smoothed(thin([(x, y) for x, y in run.curve]), "ema", 0.8)  # type: ignore[misc]
             if pts:
                 plot.plot([x for x, _ in pts], [y for _, y in pts], line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)],
-                          label=run.name[-28:])
+                          label=elide_middle(run.name, 28))  # the date stamp and the engine stay
         plot.show_legend()

@@ -22,7 +22,7 @@ from textual.widgets import Button, Checkbox, ProgressBar, Static
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
 from tui_hf.core.training.follow import Follower, duration
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
-from tui_hf.ui.widgets.cells import fit_fields
+from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
@@ -111,8 +111,9 @@ class TrainingView(Vertical):
     def poll(self) -> None:
         if self.follower is None or self._reading:
             return
-        if self.overlays and self._overlay_on:  # a run deleted meanwhile leaves the chart, not a frozen curve
-            self.overlays = {p: f for p, f in self.overlays.items() if p.is_dir()}
+        kept = {p: f for p, f in self.overlays.items() if p.is_dir()} if self._overlay_on else self.overlays
+        if len(kept) != len(self.overlays):  # a run deleted meanwhile leaves the chart, not a frozen curve
+            self.overlays, self._dirty = kept, True
         self._reading = True
         self._read(self.follower, list(self.overlays.values()) if self._overlay_on else [])
 
@@ -174,6 +175,8 @@ class TrainingView(Vertical):
         elapsed = (s.updated or time.time()) - s.started if s.started else None
         fields = [f"step {s.step}/{s.total_steps or '?'}", f"epoch {s.epoch:.2f}/{s.epochs:g}",
                   f"elapsed {duration(elapsed)}", f"ETA {duration(self.follower.eta_seconds)}"]
+        if s.started is None:  # not started training: no steps, epochs or time to count yet
+            fields = ["no step yet"]
         # Beside the progress bar at 80 columns a long run's line would be cut: the epoch and elapsed go first.
         room = self.query_one("#run-eta").content_region.width or 200
         text = " · ".join(fit_fields(fields, room, drop=[1, 2]))
@@ -190,8 +193,9 @@ class TrainingView(Vertical):
         colour = STATUS_COLOURS.get(status, "white")
         wide = self.app.size.width >= 110  # at 80 columns the labels would push the chart down a row
         labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels and wide else ""
-        header = (f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}] · "
-                  f"{escape(s.engine or '?')} · {escape(s.model or '?')}{labels}")
+        # Engine and model come with the job's start event: until then the message says what the job is doing.
+        known = "".join(f" · {escape(part)}" for part in (s.engine, s.model) if part)
+        header = f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}]{known}{labels}"
         if s.message:
             header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
         if status == "died":
@@ -239,7 +243,8 @@ class TrainingView(Vertical):
         if f is None or not (f.state.train or f.state.evals):
             return
         options = self.chart_options()
-        overlays = [(o.run_dir.name[-24:], o.state) for o in self.overlays.values()] if options.overlay else []
+        overlays = [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] \
+            if options.overlay else []
         chart = build_chart(f.state, options, overlays)
         if not chart.series:
             return
@@ -277,6 +282,9 @@ class TrainingView(Vertical):
             f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown")
         for wid in ("#run-eta", "#run-stats", "#run-evals"):
             self.query_one(wid, Static).update("")
+        self.query_one("#run-progress", ProgressBar).update(progress=0.0)
+        if self._plot is not None:  # its curves are the gone run's
+            self._plot.clear()
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
                     "#run-export"):
             self.query_one(wid).disabled = True

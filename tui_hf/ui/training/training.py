@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,7 +18,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from tui_hf.ui.training.colours import STATUS_COLOURS
 from tui_hf.ui.training.run_view import TrainingView
-from tui_hf.ui.widgets.cells import fit_fields
+from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.lists import FilterInput, Rows, mentions
 from tui_hf.ui.widgets.markup import escape
 
@@ -47,17 +47,12 @@ def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tupl
     if over <= 0:
         return rows
     room = max(widths[0] - over, 24)
-    head = room * 3 // 5
-    return [(key, (Text(_elide(cells[0].plain, room, head)), *cells[1:])) for key, cells in rows]
-
-
-def _elide(name: str, room: int, head: int) -> str:
-    return name if len(name) <= room else f"{name[:head]}…{name[len(name) - (room - head - 1):]}"
+    return [(key, (Text(elide_middle(cells[0].plain, room)), *cells[1:])) for key, cells in rows]
 
 
 class TrainingPane(Vertical):
     BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
-                Binding("d", "compare", "Compare runs"), Binding("slash", "filter", "Filter", show=False)]
+                Binding("d", "compare", "Compare runs")]  # and / filters the runs list (on_key)
 
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -91,17 +86,19 @@ class TrainingPane(Vertical):
 
     def on_resize(self) -> None:
         if self._watcher is not None:
-            self._show_hint()
+            self.call_after_refresh(self._show_hint)  # once the hint has its new width too
             self._shown_rows = None  # the names fit the new width, read again now
             self.refresh_runs()
 
     def _show_hint(self) -> None:
+        from tui_hf.core.training.runs import shown_dir
+
         if self._watcher is None:
             return
         hint = self.query_one("#train-hint", Static)
-        fields = [f"runs in {self._watcher.root}", "enter watches a run", "/ filters",
+        fields = [f"runs in {shown_dir(self._watcher.root)}", "enter watches a run", "/ filters",
                   "jobs keep running when the app closes"]
-        shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2])  # whole parts, never cut
+        shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2, 3], keep=1)  # whole parts
         hint.update(f"[dim]{escape(' · '.join(shown))}[/dim]")
 
     def refresh_runs(self) -> None:
@@ -151,8 +148,8 @@ class TrainingPane(Vertical):
         self._newest = newest
         view.set_overlays([s.path for s in summaries])
 
-    def action_filter(self) -> None:
-        self.query_one("#train-filter", FilterInput).open()
+    def on_key(self, event: events.Key) -> None:
+        self.query_one("#train-filter", FilterInput).take(event)
 
     @on(Input.Changed, "#train-filter")
     def _filtered(self, event: Input.Changed) -> None:

@@ -21,13 +21,22 @@ def fit_cells(text: str, cells: int) -> str:
     return "".join(out)
 
 
-def fit_fields(fields: list[str], cells: int, drop: list[int]) -> list[str]:
+def fit_fields(fields: list[str], cells: int, drop: list[int], keep: int = 2) -> list[str]:
     """The fields that fit in `cells` columns joined by " · ": all of them, else without those in `drop` (by
-    index, least wanted first), one at a time, down to the first two: a line that drops a field rather than
+    index, least wanted first), one at a time, down to `keep` of them: a line that drops a field rather than
     being cut mid-word at 80 columns."""
     kept = list(range(len(fields)))
     for index in drop:
-        if cell_len(" · ".join(fields[i] for i in kept)) <= cells or len(kept) <= 2:
+        if cell_len(" · ".join(fields[i] for i in kept)) <= cells or len(kept) <= keep:
             break
         kept.remove(index)
     return [fields[i] for i in kept]
+
+
+def elide_middle(text: str, room: int) -> str:
+    """`text` in `room` characters, its middle given up ("20261205-091416-embe…-native"): a run's name keeps
+    the date stamp that tells runs apart and the engine at its end."""
+    if len(text) <= room:
+        return text
+    head = room * 3 // 5
+    return f"{text[:head]}…{text[len(text) - (room - head - 1):]}"
