@@ -82,6 +82,8 @@ def add_training_commands(sub: Any) -> None:
                                 "the rows it validated on stay validation rows, and an alert records it")
         if name == "export":
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
+            p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never a run's own "
+                                                                    "files)")
         if name == "attach":
             p.add_argument("--once", action="store_true", help="print a text snapshot (status, loss sparkline, "
                                                                "alerts) and exit: for scripts and slow links")
@@ -311,10 +313,10 @@ def resume_command(args: argparse.Namespace) -> int:
 @one_line_errors
 def export_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.events import to_csv
-    from tui_hf.core.training.job import resolve_run
+    from tui_hf.core.training.job import export_target, resolve_run
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    out = args.out or str(run_dir / "metrics.csv")
+    out = export_target(run_dir, args.out, args.overwrite)
     print(f"wrote {to_csv(run_dir, out)} rows to {out}")
     return 0
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_hf.core.errors import RunStateError, SpecError, StorageError
+from tui_hf.core.errors import RunStateError, SaveTargetError, SpecError, StorageError, TargetNotEmptyError
 from tui_hf.core.training import checkpoints, preflight, runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
 from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
@@ -335,6 +335,30 @@ def delete_run(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Pat
         except OSError as exc:
             raise storage_error(exc, f"cannot delete {real}") from None
     return real
+
+
+def export_target(run_dir: Path, out: str | os.PathLike[str] | None, overwrite: bool = False) -> Path:
+    """Where `export` may write a run's metrics: RUN/metrics.csv by default (the run's own export, replaced
+    each time). Another path is refused when it is a run's own file or lies inside a run directory (replacing
+    events.jsonl or spec.json would erase the run's history), when it is a folder or its folder is missing, and
+    when a file is already there, unless `overwrite`."""
+
+    default = Path(run_dir) / "metrics.csv"
+    if out is None or Path(out).resolve() == default.resolve():
+        return default
+    target = Path(out).expanduser()
+    where = target.resolve()
+    for folder in where.parents:
+        if is_run_dir(folder):
+            raise SaveTargetError(f"{out} is inside the run directory {folder}: exporting there could replace the "
+                                  "run's own files; write the CSV elsewhere (or to RUN/metrics.csv, the default)")
+    if target.is_dir():
+        raise SaveTargetError(f"{out} is a folder: give a file name, e.g. {target / 'metrics.csv'}")
+    if not target.parent.is_dir():
+        raise SaveTargetError(f"no folder {target.parent} to write {target.name} into")
+    if target.exists() and not overwrite:
+        raise TargetNotEmptyError(f"{out} already exists: exporting would replace it")
+    return target
 
 
 def inference_task(run_dir: Path) -> str:

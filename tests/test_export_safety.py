@@ -1,0 +1,47 @@
+"""`tui-hf export` never replaces a user's file unasked, and never a run's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_terminal_habits import make_run
+from tui_hf.cli import main
+
+
+def _export(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["export", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "runs" / "good")
+    events = (tmp_path / "runs" / "good" / "events.jsonl").read_bytes()
+    spec = (tmp_path / "runs" / "good" / "spec.json").read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+
+    code, _, err = _export(capsys, "good", "notes.txt")
+    assert code == 2 and "notes.txt already exists" in err and "--overwrite" in err
+    assert notes.read_text() == "my notes"
+
+    for own in ("runs/good/events.jsonl", "runs/good/spec.json", "runs/good/checkpoints/x.csv"):
+        code, _, err = _export(capsys, "good", own, "--overwrite")
+        assert code == 2 and "inside the run directory" in err, own
+    assert (tmp_path / "runs" / "good" / "events.jsonl").read_bytes() == events
+    assert (tmp_path / "runs" / "good" / "spec.json").read_bytes() == spec
+
+    code, _, err = _export(capsys, "good", "runs")
+    assert code == 2 and "is a folder" in err
+    code, _, err = _export(capsys, "good", "missing/out.csv")
+    assert code == 2 and "no folder" in err
+
+    code, out, _ = _export(capsys, "good", "notes.txt", "--overwrite")
+    assert code == 0 and "wrote 4 rows" in out and notes.read_text().startswith("event,time,step,epoch")
+    code, out, _ = _export(capsys, "good")  # the run's own export, RUN/metrics.csv, is replaced each time
+    code, out, _ = _export(capsys, "good")
+    assert code == 0 and (tmp_path / "runs" / "good" / "metrics.csv").read_text().count("\n") == 5
