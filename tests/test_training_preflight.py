@@ -354,3 +354,13 @@ async def test_the_new_job_dialog_shows_the_warnings_before_anything_starts(
         await wait_until(pilot, lambda: runs.exists() and len(list_runs(runs)) == 1, timeout=60)
         jobs.watch(list_runs(runs)[0].path)
         await wait_until(pilot, lambda: not isinstance(app.screen, NewJobScreen), timeout=30)
+
+
+def test_a_validation_fraction_that_leaves_nothing_to_train_on_is_refused_up_front(
+        tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+    """datasets' split would fail after the run exists (the probe's case: 0.999 of 320 rows)."""
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({"data": {"train": str(SENTIMENT_CSV), "validation_fraction": 0.999},
+                                     "model": str(tiny_bert_cls_dir), "max_steps": 2}))
+    line = refused_by_cli(tmp_path, str(spec_file))
+    assert "validation_fraction 0.999 of 320 row(s) leaves 0 to train on" in line

@@ -109,9 +109,13 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         if unseen:
             raise DataError(f"{d.validation}: label {unseen[0]!r} never occurs in the train data {d.train}; "
                             "the model cannot learn it")
-    elif d.validation_fraction > 0 and train.rows < 2:
-        raise DataError(f"{d.train}: one row cannot be split into train and validation data; add rows, give a "
-                        "validation file, or set validation_fraction to 0")
+    elif d.validation_fraction > 0:
+        # datasets' train_test_split holds out ceil(fraction x rows) and fails when either side is empty.
+        held_out = math.ceil(d.validation_fraction * train.rows)
+        if train.rows < 2 or train.rows - held_out < 1:
+            raise DataError(f"{d.train}: validation_fraction {d.validation_fraction:g} of {train.rows} row(s) leaves "
+                            f"{max(train.rows - held_out, 0)} to train on; lower it, add rows, give a validation "
+                            "file, or set validation_fraction to 0")
     if FAMILIES[spec.task].labelled:
         if len(train.label_counts) < 2:
             only = ", ".join(train.label_counts)
