@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_hf.core.errors import RunStateError, SaveTargetError, SpecError, StorageError, TargetNotEmptyError
+from tui_hf.core.errors import EXIT_RUN, RunStateError, SaveTargetError, SpecError, StorageError, TargetNotEmptyError
 from tui_hf.core.training import checkpoints, preflight, runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
 from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
@@ -212,12 +212,20 @@ def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) ->
     asked = False
     while True:
         try:
-            return proc.wait()
+            code = proc.wait()
         except KeyboardInterrupt:
             if not asked:
                 asked = True
                 _signal_group(proc.pid, signal.SIGINT)
                 print("stopping: the job finishes its step and saves a checkpoint…", file=sys.stderr, flush=True)
+            continue
+        if code != 0 and not read_state(Path(run_dir)).done:
+            # Killed (kill -9, the out-of-memory killer) before it could write its final status or a line.
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"ended with exit code {code}"
+            print(f"tui-hf: error: the job {how} without a final status: `tui-hf resume {Path(run_dir).name}` "
+                  "continues from its last checkpoint", file=sys.stderr, flush=True)
+            return EXIT_RUN
+        return code
 
 
 def _signal_group(pid: int, sig: int) -> None:
