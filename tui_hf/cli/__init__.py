@@ -65,6 +65,17 @@ def _add_model_options(p: argparse.ArgumentParser, sub: bool = False) -> None:
                    help="allow pickle (.bin) checkpoints, which can run code when loaded; safetensors otherwise")
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535 (a larger number would wrap around to another port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: use 1-65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tui_hf.core.tasks.registry import task_names
 
@@ -81,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(parser)
     parser.add_argument("--serve", action="store_true",
                         help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
-    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port for --serve (default 8000)")
     parser.add_argument("--host", default=None,
                         help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
                              "default: localhost only")

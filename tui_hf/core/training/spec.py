@@ -101,6 +101,8 @@ class TrainSpec:
             raise SpecError(f"no spec file at {path}") from None
         except json.JSONDecodeError as exc:
             raise SpecError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise SpecError(f"{path}: nested too deep to be a spec") from None
         except UnicodeDecodeError:
             raise SpecError(f"{path} is not UTF-8 text") from None
         except OSError as exc:
@@ -110,6 +112,8 @@ class TrainSpec:
     def problems(self) -> list[str]:
         """Settings that cannot work, independent of the data (which data.check looks at)."""
         out = []
+        if isinstance(self.model, str) and not self.model.strip():
+            out.append("model is empty: name a hub id, a model directory, or embedded")
         if self.task not in TRAIN_TASKS:
             out.append(f"task must be one of {', '.join(TRAIN_TASKS)}")
         if self.engine not in ENGINES:
