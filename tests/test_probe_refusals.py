@@ -42,3 +42,14 @@ def test_generation_settings_no_run_can_use_are_one_line(setting: str, says: str
                  "hello"])
     err = capsys.readouterr().err
     assert code == 2 and says in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("command", [["score"], ["run", "text-generation"]])
+def test_an_encoder_is_refused_where_a_causal_lm_generates_or_scores(
+        command: list[str], tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """BERT loads as BertLMHeadModel but attends both ways: its perplexity and its text would mean nothing."""
+    from tui_hf.core.errors import EXIT_LOAD
+
+    code = main([*command, "--model", str(tiny_bert_cls_dir), "hello world"])
+    err = capsys.readouterr().err
+    assert code == EXIT_LOAD and "is an encoder" in err and "BertLMHeadModel" in err and err.count("\n") == 1, err

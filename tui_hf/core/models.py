@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_hf.core.card import ModelFacts, has_label_head, head_classes, known_model_type, model_facts
+from tui_hf.core.card import (
+    ModelFacts,
+    causal_lm_problem,
+    has_label_head,
+    head_classes,
+    known_model_type,
+    model_facts,
+)
 from tui_hf.core.errors import (
     ModelLoadError,
     PickleOnlyError,
@@ -86,6 +93,10 @@ def check_code(facts: ModelFacts, task: TaskSpec | None, trust_remote_code: bool
             raise RemoteCodeError(f"{name} needs its own Python code to load (model type {model_type!r} is not in "
                                   f"transformers {transformers.__version__}): run it only if you trust its source")
         return
+    if task is not None and task.model_class == "AutoModelForCausalLM":
+        why = causal_lm_problem(name, facts.root, facts.config, f"run for {task.name}")
+        if why:
+            raise ModelLoadError(why)
     if task is None or head_classes(task.model_class, model_type):
         return
     model_class = task.model_class

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_hf.core.card import causal_lm_problem
 from tui_hf.core.errors import Problem, RunRefused, TuiHfError
 from tui_hf.core.training.datafile import (
     MANY_LABELS,
@@ -268,7 +269,7 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
             if why:
                 problems.append(Problem(f"model: {why}"))
     if spec.task == "causal-lm":
-        why = causal_lm_problem(spec.model, directory, config)
+        why = causal_lm_problem(spec.model, directory, config, "trained as causal-lm")
         if why:
             problems.append(Problem(f"model: {why}"))
     positions = next((config[k] for k in ("max_position_embeddings", "n_positions", "max_sequence_length")
@@ -290,44 +291,6 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         else:
             labels = kept
     return problems, labels
-
-
-def causal_lm_problem(model: str, directory: Path, raw: dict[str, Any]) -> str | None:
-    """Why this architecture cannot be trained as a causal LM, or None. From transformers' own mappings.
-
-    A model type with no entry in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES has no causal-LM class at all. One that is
-    also a masked LM and not an encoder-decoder (BERT, RoBERTa, ELECTRA...) is an encoder: its causal-LM class
-    masks the tokens ahead only when config.is_decoder is set, and otherwise attends both ways, so each
-    position sees the token it is asked to predict and the loss falls to nothing. Such a model is refused
-    rather than switched to a decoder here: setting is_decoder would change, without the user's word, the
-    attention the model was pretrained with; a config that already says is_decoder: true is the user's choice
-    (and transformers supports it), so it trains.
-    """
-    model_type = raw.get("model_type")
-    auto_map = raw.get("auto_map")
-    if not isinstance(model_type, str) or isinstance(auto_map, dict) and "AutoModelForCausalLM" in auto_map:
-        return None  # an old config transformers guesses from, or the model's own code (trust_remote_code)
-    import transformers
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    architecture = ", ".join(a for a in raw.get("architectures") or [] if isinstance(a, str)) or model_type
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return (f"{model} ({architecture}) cannot be trained as causal-lm: transformers has no causal-LM class for "
-                f"{model_type} models; choose a decoder model (GPT-2, Llama, Qwen...)")
-    if model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        return None
-    try:  # the config as transformers fills it in: config.json leaves out values equal to the defaults
-        config = transformers.AutoConfig.from_pretrained(str(directory), local_files_only=True)
-    except Exception:  # a config transformers cannot read: loading the model will say why
-        return None
-    if config.is_encoder_decoder or config.is_decoder:
-        return None
-    return (f"{model} ({architecture}) is an encoder: trained as causal-lm, its "
-            f"{MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]} would see the very tokens it is asked to predict; "
-            "choose a decoder model, or set \"is_decoder\": true in its config.json to train it left to right")
 
 
 def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:
