@@ -40,11 +40,14 @@ sys.stdout.write(json.dumps(done))
 """
 
 
+IMPORTS_TUI_HF = re.compile(r"^\s*(import|from)\s+tui_hf", re.M)
+
+
 def run_scripts(scripts: dict[str, str], tmp_path: Path, timeout: float = 300) -> dict[str, Any]:
     """Each script's printed JSON (the last document it printed), run in one fresh interpreter."""
     args = []
     for name, text in scripts.items():
-        assert "tui_hf" not in text, f"{name} imports tui-hf"
+        assert not IMPORTS_TUI_HF.search(text), f"{name} imports tui-hf"
         path = tmp_path / f"{name}.py"
         path.write_text(text)
         args.append(f"{name}={path}")
@@ -303,3 +306,214 @@ def test_tensorflow_is_named_once_and_points_to_pytorch(ran: dict[str, Any]) -> 
 def test_run_code_refuses_bad_input_in_one_line_and_prints_no_code(tiny_mlm_dir: Path) -> None:
     code, err = cli("run", "fill-mask", "--model", str(tiny_mlm_dir), "--device", "cpu", "--code", "no mask here")
     assert code == 2 and err.startswith("tui-hf: ") and len(err.strip().splitlines()) == 1 and "[MASK]" in err
+
+
+# -- training: the exported script trains as the job did ------------------------------------------------------
+
+
+def _training_spec(family: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import SENTIMENT_CSV
+
+    common: dict[str, Any] = dict(engine=engine, max_steps=2, batch_size=8, learning_rate=5e-3, warmup=0.0,
+                                  logging_steps=1, device="cpu", seed=7, task=family)
+    if family == "text-classification":
+        data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.1)
+        return TrainSpec(data=data, model=str(request.getfixturevalue("tiny_bert_cls_dir")), **common)
+    if family == "token-classification":
+        rows = [{"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+                {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]},
+                {"tokens": ["Berlin", "is", "far"], "tags": ["B-LOC", "O", "O"]}] * 8
+        path = tmp_path / "ner.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+        data = DataSpec(train=str(path), text_column="tokens", label_column="tags", max_length=16)
+        return TrainSpec(data=data, model=str(request.getfixturevalue("tiny_ner_dir")), replace_head=True, **common)
+    path = tmp_path / "text.csv"
+    path.write_text("text\n" + "\n".join(f"the quick brown fox jumps over the lazy dog {i}" for i in range(24)))
+    return TrainSpec(data=DataSpec(train=str(path), max_length=16), model=str(request.getfixturevalue("tiny_gpt2_dir")),
+                     **common)
+
+
+def _logged(lines: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines.splitlines() if line.startswith("{\"step\"")]
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+@pytest.mark.parametrize("family", ["text-classification", "token-classification", "causal-lm"])
+def test_the_exported_script_trains_two_steps_as_the_job_did(family: str, engine: str, tmp_path: Path,
+                                                              request: pytest.FixtureRequest) -> None:
+    from tests.training_fixtures import run_job
+    from tui_hf.core.training.events import EventReader
+    from tui_hf.core.training.job import create_run
+
+    run_dir = create_run(_training_spec(family, engine, tmp_path, request), tmp_path / "runs", name="job")
+    proc = run_job(run_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [e for e in EventReader(run_dir).read() if not e.get("replay")]
+    job_loss = next(e["loss"] for e in events if e["event"] == "train" and e["step"] == 1)
+    job_baseline = next(e for e in events if e["event"] == "eval" and e["step"] == 0)
+    script = tmp_path / "train.py"
+    code, out = cli("export", str(run_dir), "--script", str(script))
+    assert code == 0, out
+    assert f"wrote {script}" in out and "sentinel" in out  # it says what the script leaves out
+    text = script.read_text()
+    assert not IMPORTS_TUI_HF.search(text) and ("Trainer(" in text) == (engine == "trainer")
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=_env())
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    logged = _logged(ran.stdout)
+    loss = next(e["loss"] for e in logged if "loss" in e and e["step"] == 1)
+    assert abs(loss - job_loss) <= 1e-4, (loss, job_loss)
+    baseline = next(e for e in logged if "eval_loss" in e)  # the same split, tokenization and initial weights
+    assert baseline["step"] == 0 and abs(baseline["eval_loss"] - job_baseline["eval_loss"]) <= 1e-4
+    assert [e["step"] for e in logged if "loss" in e] == [1, 2]
+    assert (tmp_path / "finetuned" / "final" / "config.json").is_file()
+
+
+# -- the app: a Code view on Output, with Copy and Save; a Script button in the run view ------------------------
+
+UI_SIZE = (140, 44)
+
+
+async def test_the_output_pane_shows_copies_and_saves_the_code_of_the_last_run(
+        app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.ui.app import make_app
+    from tui_hf.ui.inference.output import NO_CODE, OutputPane, SaveCodeScreen
+
+    app = make_app(app_settings(task="text-classification", model=str(tiny_bert_cls_dir),
+                                text="I loved it\nA dull film"))
+    async with app.run_test(size=UI_SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        out = app.query_one(OutputPane)
+        from tui_hf.core.tasks.classification import ClassificationResult
+
+        out.show_result(ClassificationResult([], []), "streaming")  # no finished run behind it: no code to show
+        out.code_view = True
+        out._draw()
+        assert NO_CODE in text_of(app.query_one("#output-view"))
+        out.code_view = False
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: out.result is not None and out.code_source is not None)
+        await pilot.click("#output-code")
+        await pilot.pause()
+        shown = text_of(app.query_one("#output-view"), width=200)
+        assert 'pipeline("text-classification"' in shown and "AutoModelForSequenceClassification" in shown
+        assert "texts = ['I loved it', 'A dull film']" in shown and "torch.no_grad()" in shown
+        assert str(app.query_one("#output-code").label) == "Rendered"
+        await pilot.click("#output-copy")
+        await pilot.pause()
+        assert app.clipboard == out.code.text() and "2. The explicit path" in app.clipboard
+        target = tmp_path / "classify.py"
+        await pilot.click("#output-save")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveCodeScreen))
+        app.screen.query_one("#save-code-path").value = str(target)
+        await pilot.click("#save-code-ok")
+        await wait_until(pilot, lambda: target.exists())
+        assert target.read_text() == app.clipboard
+        target.write_text("# mine")
+        await pilot.click("#output-save")  # the same name again: refused, the file left as it is
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveCodeScreen))
+        app.screen.query_one("#save-code-path").value = str(target)
+        await pilot.click("#save-code-ok")
+        await wait_until(pilot, lambda: any("exists" in str(n.message) for n in app._notifications))
+        assert target.read_text() == "# mine"
+        await pilot.click("#output-code")  # back to the result
+        await pilot.pause()
+        assert "POSITIVE" in text_of(app.query_one("#output-view")) and not out.code_view
+
+
+async def test_a_chats_code_holds_the_conversation_it_answered(app_settings: Any, tiny_chat_dir: Path) -> None:
+    from textual.widgets import Input, TextArea
+
+    from tests.conftest import wait_until
+    from tui_hf.ui.app import make_app
+    from tui_hf.ui.inference.output import OutputPane
+
+    app = make_app(app_settings(task="conversational", model=str(tiny_chat_dir), text="hello there"))
+    async with app.run_test(size=UI_SIZE) as pilot:
+        await wait_until(pilot, lambda: app.loaded is not None)
+        app.query_one("#field-max_new_tokens", Input).value = "4"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.chat_history) == 2)
+        first_reply = app.chat_history[1]["content"]
+        app.query_one("#input-text", TextArea).text = "and again"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.chat_history) == 4)
+        code = app.query_one(OutputPane).current_code()
+        messages = json.loads("[" + code.explicit.split("messages = [", 1)[1].split("\n]", 1)[0].rstrip(",\n") + "]")
+        assert messages[:2] == [{"role": "user", "content": "hello there"}, {"role": "assistant", "content": first_reply}]
+        assert messages[2:] == [{"role": "user", "content": "and again"}] and "max_new_tokens=4" in code.explicit
+
+
+async def test_the_run_views_script_button_writes_train_py_into_the_run(app_settings: Any, tmp_path: Path) -> None:
+    from tests.test_no_crash import NEWER, finished_runs, notices, shown_with_try
+    from tui_hf.ui.app import make_app
+
+    _, newer = finished_runs(tmp_path / "runs")
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=(150, 48), notifications=True) as pilot:
+        await shown_with_try(pilot, app, NEWER)
+        app.query_one("#run-script").press()
+        from tests.conftest import wait_until
+
+        await wait_until(pilot, lambda: any("train.py" in n for n in notices(app)))
+        text = (newer / "train.py").read_text()
+        assert "MODEL = 'tiny'\n" in text and "trainer = Trainer(" in text  # its spec: model "tiny", engine unset
+        assert not IMPORTS_TUI_HF.search(text)
+        app.query_one("#run-script").press()  # written before: left alone, and said so
+        await wait_until(pilot, lambda: any("exists" in n for n in notices(app)))
+        assert (newer / "train.py").read_text() == text
+
+
+def test_export_script_refusals_are_one_line_and_touch_nothing(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+    from tui_hf.core.training.job import create_run
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import SENTIMENT_CSV
+
+    run_dir = create_run(TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV)), model=str(tiny_bert_cls_dir)),
+                         tmp_path / "runs", name="r")
+    mine = tmp_path / "train.py"
+    mine.write_text("# my own script")
+    for argv, says in (([str(run_dir), "--script", str(mine)], "exists"),
+                       ([str(run_dir), "out.csv", "--script", str(tmp_path / "new.py")], "not both"),
+                       ([str(run_dir), "--script", str(tmp_path)], "is a directory"),
+                       ([str(tmp_path / "runs" / "nope"), "--script", str(tmp_path / "new.py")], "nope")):
+        code, err = cli("export", *argv)
+        assert code == 2 and err.startswith("tui-hf: ") and len(err.strip().splitlines()) == 1 and says in err, err
+    assert mine.read_text() == "# my own script" and not (tmp_path / "new.py").exists()
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_every_script_is_clean_python(ran: dict[str, Any], tmp_path: Path) -> None:
+    """No unused import, no undefined name, imports sorted, lines within 120: for every task's scripts and every
+    training script (each family and engine, a local file or a hub dataset, with and without the optional parts)."""
+    import shutil
+
+    from tui_hf.core.training.script import training_script
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    scripts = {}
+    for case_id, (_task, _texts, _app, view, *_rest) in ran.items():
+        if case_id != "cli-code":
+            scripts[f"{case_id}-explicit"] = view.explicit
+            if view.pipeline_runs:
+                scripts[f"{case_id}-pipeline"] = view.pipeline
+    for family in ("text-classification", "token-classification", "causal-lm"):
+        for engine in ("trainer", "native"):
+            for train in ("/data/rows.csv", "imdb"):
+                for extra in ({}, {"eval_steps": 3, "max_grad_norm": 0.0, "max_steps": 5, "replace_head": True,
+                                   "device": "cpu", "warmup": 3.0, "trust_remote_code": True}):
+                    spec = TrainSpec(data=DataSpec(train=train), task=family, engine=engine, **extra)
+                    for labels in ([], ["a", "b"]):
+                        scripts[f"{family}-{engine}-{train[-4:]}-{len(extra)}-{len(labels)}"] = \
+                            training_script(spec, labels, "run")
+    for name, text in scripts.items():
+        (tmp_path / f"{name.replace('/', '_')}.py").write_text(text)
+    proc = subprocess.run([ruff, "check", "--isolated", "--select", "E,F,W,I", "--line-length", "120", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]

@@ -15,7 +15,10 @@ Every script prints its result as JSON: the numbers `tui-hf run` prints (tests/t
 from __future__ import annotations
 
 import copy
+import io
 import json
+import textwrap
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +121,8 @@ def _doc(ctx: _Ctx, what: str) -> str:
 
 def _script(ctx: _Ctx, what: str, imports: list[str], body: list[str]) -> str:
     head = [_doc(ctx, what), TENSORFLOW, "import json", "", "import torch", *imports, "", *ctx.model_lines()]
-    return "\n".join(head + body) + "\n"
+    lines = [part for line in "\n".join(head + body).split("\n") for part in _fit(line)]
+    return "\n".join(lines) + "\n"
 
 
 def _pipeline_script(ctx: _Ctx, body: list[str], imports: tuple[str, ...] = ("pipeline",)) -> str:
@@ -132,11 +136,67 @@ def _explicit_script(ctx: _Ctx, auto_class: str, body: list[str], more: tuple[st
 
 
 def _texts(ctx: _Ctx) -> str:
-    return f"texts = {ctx.texts!r}"
+    return _assign("texts", ctx.texts)
+
+
+def _assign(name: str, value: str | list[str]) -> str:
+    """`name = value` for a text or a list of texts, long ones cut into pieces that Python joins back."""
+    one = f"{name} = {value!r}"
+    if len(one) <= WIDTH:
+        return one
+    if isinstance(value, str):
+        return f"{name} = (\n" + "".join(f"    {piece!r}\n" for piece in _pieces(value)) + ")"
+    lines = [f"{name} = ["]
+    for item in value:
+        if len(repr(item)) <= WIDTH - 5:
+            lines.append(f"    {item!r},")
+        else:
+            lines += ["    (", *(f"        {piece!r}" for piece in _pieces(item)), "    ),"]
+    return "\n".join(lines + ["]"])
+
+
+def _pieces(text: str, width: int = 90) -> list[str]:
+    """`text` in pieces of about `width` characters, cut after a space where there is one."""
+    out, start = [], 0
+    while start < len(text):
+        end = min(start + width, len(text))
+        if end < len(text):
+            space = text.rfind(" ", start + 1, end)
+            end = space + 1 if space > start else end
+        out.append(text[start:end])
+        start = end
+    return out
 
 
 def _dump(value: str, default_float: bool = False) -> str:
-    return f"print(json.dumps({value}, indent=2, ensure_ascii=False{', default=float' if default_float else ''}))"
+    """Print `value` as JSON (through a variable when the line would be long)."""
+    extra = ", default=float" if default_float else ""
+    if len(value) > 40:
+        return f"result = {value}\nprint(json.dumps(result, indent=2, ensure_ascii=False{extra}))"
+    return f"print(json.dumps({value}, indent=2, ensure_ascii=False{extra}))"
+
+
+WIDTH = 110  # a generated line's length beyond which it is cut or its comment moved above it
+
+
+def _fit(line: str) -> list[str]:
+    """A long line's trailing comment moved to its own line above; a long comment wrapped."""
+    if len(line) <= 120:
+        return [line]
+    indent = line[:len(line) - len(line.lstrip())]
+    if line.lstrip().startswith("#"):
+        return [indent + "# " + part for part in textwrap.wrap(line.lstrip()[1:].strip(), 118 - len(indent))]
+    tokens = []
+    try:  # a line that opens a bracket ends in an error after its tokens, the comment among them
+        for token in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline):
+            tokens.append(token)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
+    if comment is None:
+        return [line]
+    code = line[:len(indent) + comment.start[1]].rstrip()
+    return _fit(indent + comment.string) + [code]
 
 
 def _limit_kwargs(ctx: _Ctx) -> tuple[str, str]:
@@ -201,8 +261,9 @@ def _feature_extraction(ctx: _Ctx) -> CodeView:
     tail = [
         "pooled = torch.stack(vectors)",
         "unit = torch.nn.functional.normalize(pooled, dim=-1)" + ("  # L2-normalized" if normalize else ""),
+        "similarity = unit @ unit.T  # cosine similarity of every pair of inputs",
         _dump(f'{{"norm": pooled.norm(dim=-1).tolist(), "preview": {shown}[:, :8].tolist(), '
-              '"similarity": (unit @ unit.T).tolist()}'),  # cosine similarity of every pair of inputs
+              '"similarity": similarity.tolist()}'),
     ]
     if not normalize:
         tail[1] += "  # for the cosine similarity; the vectors themselves stay as pooled (normalize off)"
@@ -294,8 +355,8 @@ def _token_classification(ctx: _Ctx) -> CodeView:
             _dump("results", default_float=True) + "  # scores are numpy floats"]
     limit, why = _limit_kwargs(ctx)
     explicit = [_texts(ctx), "id2label = model.config.id2label", "results = []", "for text in texts:",
-                f"    inputs = tokenizer(text, {limit + ', ' if limit else ''}return_offsets_mapping=True, "
-                f"return_special_tokens_mask=True, return_tensors=\"pt\"){why}",
+                f"    inputs = tokenizer(text, {limit + ', ' if limit else ''}return_offsets_mapping=True,{why}",
+                "                       return_special_tokens_mask=True, return_tensors=\"pt\")",
                 "    offsets = inputs.pop(\"offset_mapping\")[0].tolist()  # each token's characters in the text",
                 "    special = inputs.pop(\"special_tokens_mask\")[0].tolist()",
                 "    with torch.no_grad():",
@@ -367,12 +428,13 @@ def _question_answering(ctx: _Ctx) -> CodeView:
                                             "positions"]
     sizes += [] if "doc_stride" in u else ["the stride half a window, at most 128 (transformers 4)"]
     keep = "[s == 1 for s in enc.sequence_ids(w)]" if first else "[True] * enc[\"input_ids\"].shape[1]"
-    body = [f"question = {question!r}", f"context = {context!r}", top_k, longest,
+    body = [_assign("question", question), _assign("context", context), top_k, longest,
             f"WINDOW, STRIDE = {cfg.max_seq_len}, {cfg.doc_stride}" + ("  # " + "; ".join(sizes) if sizes else ""),
             f"# a long context is cut into windows of WINDOW tokens ({pair}) that overlap by STRIDE",
             f"enc = tokenizer({pair}, truncation=\"only_{'second' if first else 'first'}\", max_length=WINDOW, "
-            "stride=STRIDE, return_overflowing_tokens=True,",
-            "                return_offsets_mapping=True, padding=True, return_tensors=\"pt\")",
+            "stride=STRIDE,",
+            "                return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, "
+            "return_tensors=\"pt\")",
             "offsets = enc.pop(\"offset_mapping\")",
             "enc.pop(\"overflow_to_sample_mapping\")",
             "with torch.no_grad():",
@@ -586,7 +648,7 @@ def _text_generation(ctx: _Ctx) -> CodeView:
     seed = int(ctx.options.get("seed") or 0)
     beside = _beside(ctx)
     call = _call("generator", ["prompt", "return_full_text=False"], _pipeline_pairs(ctx, pairs))
-    pipe = [ctx.pipeline_call("text-generation", "generator"), f"prompt = {prompt!r}"]
+    pipe = [ctx.pipeline_call("text-generation", "generator"), _assign("prompt", prompt)]
     if n > 1:
         pipe += ["sequences = []", f"for i in range({n}):  # one sequence at a time, each from its own seed "
                  "(as tui-hf streams them)", f"    set_seed({seed} + i)",
@@ -595,7 +657,7 @@ def _text_generation(ctx: _Ctx) -> CodeView:
         pipe += _seed_lines(ctx, generation) + _indent(call, "", "sequences = [", "[0][\"generated_text\"]]")
     pipe.append(_dump("sequences"))
     generate = _call("out = model.generate", ["**inputs"], pairs, "    " if n == 1 else "        ")
-    explicit = [f"prompt = {prompt!r}", "inputs = tokenizer(prompt, return_tensors=\"pt\").to(model.device)"]
+    explicit = [_assign("prompt", prompt), "inputs = tokenizer(prompt, return_tensors=\"pt\").to(model.device)"]
     for name in _unused_inputs(ctx):
         explicit.append(f"inputs.pop({name!r}, None)  # the model takes no {name}")
     decode = "tokenizer.decode(out[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True)"
@@ -626,7 +688,7 @@ def _indent(lines: list[str], indent: str, before: str, after: str) -> list[str]
 
 
 def _scoring(ctx: _Ctx, text: str) -> CodeView:
-    body = [f"text = {text!r}",
+    body = [_assign("text", text),
             "inputs = tokenizer(text, return_tensors=\"pt\").to(model.device)",
             "ids = inputs[\"input_ids\"][0]",
             "with torch.no_grad():",
@@ -634,8 +696,10 @@ def _scoring(ctx: _Ctx, text: str) -> CodeView:
             "# teacher forcing: position p predicts token p + 1 (the first token has nothing before it)",
             "logprobs = logits[:-1].float().log_softmax(dim=-1).gather(-1, ids[1:, None])[:, 0]",
             "nll = float(-logprobs.mean())",
-            _dump('{"tokens_scored": len(logprobs), "mean_nll": nll, "perplexity": float(torch.tensor(nll).exp()), '
-                  '"total_logprob": float(logprobs.sum())}')]
+            "perplexity = float(torch.tensor(nll).exp())  # exp(mean negative log-likelihood)",
+            "total = float(logprobs.sum())",
+            _dump('{"tokens_scored": len(logprobs), "mean_nll": nll, "perplexity": perplexity, '
+                  '"total_logprob": total}')]
     return CodeView(ctx.spec.name, "# no pipeline scores a given text: the explicit path below is the code.\n",
                     _explicit_script(ctx, "AutoModelForCausalLM", body), pipeline_runs=False)
 
@@ -662,8 +726,9 @@ def _conversational(ctx: _Ctx) -> CodeView:
             "reply = out[0][\"generated_text\"][-1][\"content\"].strip()  # the new assistant message",
             _dump("reply")]
     explicit = [messages_line,
-                "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, "
-                "return_tensors=\"pt\").to(model.device)"]
+                "# the model's chat template renders the conversation; add_generation_prompt opens the reply",
+                "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
+                "                                       return_tensors=\"pt\").to(model.device)"]
     for name in _unused_inputs(ctx):
         explicit.append(f"inputs.pop({name!r}, None)  # the model takes no {name}")
     explicit += [*sample_note, "with torch.no_grad():", *_call("out = model.generate", ["**inputs"], pairs, "    "),
@@ -687,7 +752,8 @@ def _zero_shot(ctx: _Ctx) -> CodeView:
         (f", hypothesis_template={template!r}" if "hypothesis_template" in ctx.user else "")
     pipe = [ctx.pipeline_call("zero-shot-classification", "classifier"), _texts(ctx),
             f"labels = {labels!r}",
-            f"results = [classifier(text, candidate_labels=labels{extra}) for text in texts]",
+            f"results = [classifier(text, candidate_labels=labels{extra})" + (
+                "\n           for text in texts]" if extra else " for text in texts]"),
             _dump("results")]
     own = multi or len(labels) == 1
     scores = (["        # each label on its own: entailment against contradiction"
@@ -703,13 +769,15 @@ def _zero_shot(ctx: _Ctx) -> CodeView:
                 "if name.lower().startswith(\"entail\"))",
                 "results = []", "with torch.no_grad():", "    for text in texts:",
                 "        # one (text, hypothesis) pair per label; the text is cut if the pair is too long",
-                "        rows = [model(**tokenizer(text, template.format(label), truncation=\"only_first\", "
-                "return_tensors=\"pt\").to(model.device)).logits[0]",
-                "                for label in labels]",
+                "        rows = []",
+                "        for label in labels:",
+                "            inputs = tokenizer(text, template.format(label), truncation=\"only_first\", "
+                "return_tensors=\"pt\")",
+                "            rows.append(model(**inputs.to(model.device)).logits[0])",
                 "        logits = torch.stack(rows).float()  # [labels, NLI classes]",
                 *scores,
                 "        ranked = sorted(zip(labels, scores.tolist()), key=lambda x: -x[1])",
-                "        results.append({\"sequence\": text, \"labels\": [l for l, _ in ranked], "
+                "        results.append({\"sequence\": text, \"labels\": [label for label, _ in ranked], "
                 "\"scores\": [s for _, s in ranked]})",
                 _dump("results")]
     return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe),
