@@ -43,8 +43,12 @@ sys.stdout.write(json.dumps(done))
 IMPORTS_TUI_HF = re.compile(r"^\s*(import|from)\s+tui_hf", re.M)
 
 
+class Failed(str):
+    """What a script that failed left instead of its JSON: its traceback (checked by the test of its case)."""
+
+
 def run_scripts(scripts: dict[str, str], tmp_path: Path, timeout: float = 300) -> dict[str, Any]:
-    """Each script's printed JSON (the last document it printed), run in one fresh interpreter."""
+    """Each script's printed JSON (the last document it printed), or a Failed with why; one fresh interpreter."""
     args = []
     for name, text in scripts.items():
         assert not IMPORTS_TUI_HF.search(text), f"{name} imports tui-hf"
@@ -57,10 +61,17 @@ def run_scripts(scripts: dict[str, str], tmp_path: Path, timeout: float = 300) -
     done = json.loads(proc.stdout)
     out = {}
     for name, got in done.items():
-        assert not got["error"], f"{name} failed:\n{got['error']}\n{scripts[name]}"
         assert not got["tui_hf"]
-        out[name] = last_json(got["out"])
+        try:
+            out[name] = Failed(f"{got['error']}\n{scripts[name]}") if got["error"] else last_json(got["out"])
+        except AssertionError as exc:
+            out[name] = Failed(str(exc))
     return out
+
+
+def printed_ok(printed: Any) -> Any:
+    assert not isinstance(printed, Failed), f"the script failed:\n{printed}"
+    return printed
 
 
 def _env() -> dict[str, str]:
@@ -246,9 +257,9 @@ def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 @pytest.mark.parametrize("case_id", [c[0] for c in CASES])
 def test_the_scripts_print_what_tui_hf_run_printed(ran: dict[str, Any], case_id: str) -> None:
     task, texts, app, view, pipeline_out, explicit_out = ran[case_id]
-    check(task, app, explicit_out, texts)
+    check(task, app, printed_ok(explicit_out), texts)
     if view.pipeline_runs:
-        check(task, app, pipeline_out, texts)
+        check(task, app, printed_ok(pipeline_out), texts)
     else:
         assert view.pipeline.startswith("#") and "transformers 5 has no" in view.pipeline or "no pipeline" in \
             view.pipeline
@@ -258,11 +269,13 @@ def test_run_code_prints_both_scripts_instead_of_the_result_and_they_run(ran: di
     task, texts, app, printed_code, printed = ran["cli-code"]
     assert "1. The pipeline call" in printed_code and "2. The explicit path" in printed_code
     assert '"result"' not in printed_code and printed_code.count("from transformers import") == 2
-    check(task, app, printed, texts)  # the file as printed runs, and its last answer is the app's
+    check(task, app, printed_ok(printed), texts)  # the file as printed runs, and its last answer is the app's
 
 
 # Inputs a task needs, not settings: a script always has them.
 INPUTS = {"context", "candidate_labels"}
+# The comment that says where a value nobody gave comes from.
+SOURCE = re.compile(r"  # .*(default|task_specific_params|generation_config|cut to|forced first|model's own|tui-hf)")
 
 
 @pytest.mark.parametrize("case_id", [c[0] for c in CASES])
@@ -277,7 +290,7 @@ def test_a_setting_the_user_did_not_give_is_never_written_without_saying_where_i
             continue
         for line in (view.pipeline + view.explicit).splitlines():
             if re.search(rf"(?i)\b{f.name}\s*=", line):
-                assert "  # " in line, f"{f.name} written without its source: {line}"
+                assert re.search(SOURCE, line), f"{f.name} written without where it comes from: {line}"
     if not given and task in ("text-classification", "fill-mask"):
         for f in TASKS[task].fields:
             assert not re.search(rf"(?i)\b{f.name}\b", view.pipeline + view.explicit), f.name
@@ -517,3 +530,27 @@ def test_every_script_is_clean_python(ran: dict[str, Any], tmp_path: Path) -> No
     proc = subprocess.run([ruff, "check", "--isolated", "--select", "E,F,W,I", "--line-length", "120", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_the_forms_defaults_are_not_settings_the_user_gave(tiny_mlm_dir: Path, tiny_ner_dir: Path) -> None:
+    """The app's form holds every field: one left at its default is not written as if the user had chosen it."""
+    from tui_hf.core.hub import parse_ref, resolve
+    from tui_hf.core.models import load
+    from tui_hf.core.tasks.code import code_for
+    from tui_hf.core.tasks.registry import get_task
+
+    fill = get_task("fill-mask")
+    loaded = load(resolve(parse_ref(str(tiny_mlm_dir))), fill, "cpu")
+    text = ["Paris is the [MASK] of France."]
+    untouched = code_for(fill, loaded, text, {"top_k": 5})
+    assert "top_k" not in untouched.pipeline and "top_k" not in untouched.explicit
+    chosen = code_for(fill, loaded, text, {"top_k": 3})
+    assert "unmasker(text, top_k=3)" in chosen.pipeline and "probs.topk(3)\n" in chosen.explicit
+    ner = get_task("token-classification")
+    loaded = load(resolve(parse_ref(str(tiny_ner_dir))), ner, "cpu")
+    line = next(line for line in code_for(ner, loaded, text, {"aggregation_strategy": "simple"}).pipeline.splitlines()
+                if "aggregation_strategy=" in line)
+    assert line.endswith("# tui-hf's default; the pipeline's own is \"none\"")
+    line = next(line for line in code_for(ner, loaded, text, {"aggregation_strategy": "max"}).pipeline.splitlines()
+                if "aggregation_strategy=" in line)
+    assert "aggregation_strategy='max')" in line and "#" not in line
