@@ -53,7 +53,7 @@ async def shown_with_try(pilot: Any, app: Any, name: str) -> TrainingView:
     return view
 
 
-@pytest.mark.parametrize("button", ["run-try", "run-resume", "run-xray", "run-export", "run-save"])
+@pytest.mark.parametrize("button", ["run-try", "run-resume", "run-xray", "run-export", "run-save", "run-script"])
 async def test_a_run_deleted_under_the_view_is_said_so_and_dropped_from_the_list(
         app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, button: str) -> None:
     """The reported crash: finish a run, `tui-hf runs rm RUN` elsewhere, press Try model (or any button)."""

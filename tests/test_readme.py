@@ -142,6 +142,19 @@ def _saved(r: Result, w: Workspace) -> None:
     assert (w.cwd / "my-copy" / "model.safetensors").is_file() and (w.cwd / "my-copy" / "tokenizer.json").is_file()
 
 
+def _code(r: Result, _w: Workspace) -> None:
+    """Both scripts ran: the pipeline's answer, then the explicit path's, the same labels."""
+    printed = [line for line in r.out.splitlines() if '"label": ' in line]
+    assert len(printed) == 4 and {p.strip(' ,"').split('"')[-1] for p in printed} == {"NEGATIVE", "POSITIVE"}, r.out
+
+
+def _script(r: Result, w: Workspace) -> None:
+    assert w.detached and "wrote train.py" in r.out and "sentinel" in r.out, r.out
+    text = (w.cwd / "train.py").read_text(encoding="utf-8")
+    compile(text, "train.py", "exec")
+    assert "trainer = Trainer(" in text and "'review'" in text and "'stars'" in text  # the run's spec
+
+
 def _trained(engine: str) -> Callable[[Result, Workspace], None]:
     def check(r: Result, w: Workspace) -> None:
         name = w.runs[-1]
@@ -299,6 +312,8 @@ EXAMPLES = [
     Example(r"tui-hf run translation --model \./my-translator .*", _translated),
     Example(r"tui-hf score --model \./my-generator \"The quick brown fox\" --top 3", _scored),
     Example(r"tui-hf save \./my-copy --model \./my-classifier --task sentiment-analysis(\s+#.*)?", _saved),
+    Example(r"tui-hf run text-classification --code --model \./my-classifier \"I love it\" > classify\.py "
+            r"&& python classify\.py", _code),
     Example(r"tui-hf train --data sentiment(\s+#.*)?", _trained("trainer"), rewrite=_short_training,
             why="2 steps instead of 3 epochs: the example's path, in seconds"),
     Example(r"tui-hf train --data sentiment --engine native(\s+#.*)?", _trained("native"), rewrite=_short_training,
@@ -319,6 +334,7 @@ EXAMPLES = [
     Example(r"tui-hf batch RUN 1(\s+#.*)?", _xray, rewrite=_run_placeholder),
     Example(r"tui-hf runs --diff \S+ \S+(\s+#.*)?", _diffed, rewrite=_two_runs),
     Example(r"tui-hf export RUN metrics\.csv(\s+#.*)?", _exported, rewrite=_run_placeholder),
+    Example(r"tui-hf export RUN --script train\.py(\s+#.*)?", _script, rewrite=_run_placeholder),
     Example(r"tui-hf runs rm RUN(\s+#.*)?", _removed, before=_resumed_job_ended, rewrite=_run_placeholder),
 ]
 
@@ -348,6 +364,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path,
     bin_dir.mkdir()
     (bin_dir / "tui-hf").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tui_hf "$@"\n')
     (bin_dir / "tui-hf").chmod(0o755)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')  # the tests' own
+    (bin_dir / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("TUI_HF_RUNS", "PYTEST_CURRENT_TEST")}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1", TERM="xterm-256color",
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),

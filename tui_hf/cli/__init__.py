@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "value where it has one")
     run.add_argument("--explain", action="store_true",
                      help="also print the explicit PyTorch path (tensors, logits, softmax) where the task has one")
+    run.add_argument("--code", action="store_true",
+                     help="print, instead of the JSON result, the Python that reproduces it: the pipeline call and "
+                          "the explicit path (tokenizer, model, forward pass, post-processing), with the settings "
+                          "you gave")
     _add_model_options(run, sub=True)
     run.set_defaults(run_parser=run)
     save = sub.add_parser("save", help="load a model for a task and save it (model, tokenizer, config) to a directory",

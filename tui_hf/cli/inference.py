@@ -1,4 +1,4 @@
-"""`tui-hf run` (a task, printed as JSON), `tui-hf score` (a text's log-probabilities) and `tui-hf save` (a model
+"""`tui-hf run` (a task, printed as JSON, or with --code as the Python that reproduces it), `tui-hf score` (a text's log-probabilities) and `tui-hf save` (a model
 with its task head)."""
 
 from __future__ import annotations
@@ -111,6 +111,11 @@ def run_command(args: argparse.Namespace, task: Any) -> int:
     except Exception as exc:  # inside the model or the runner: the traceback goes to the log, one line here
         first = (str(exc).strip().splitlines() or [""])[0]
         raise RunError(f"{task.name} failed: {type(exc).__name__}: {first}") from exc
+    if args.code:  # the run first: the code is that of a run that worked, with the model's own values
+        from tui_hf.core.tasks.code import code_for
+
+        print(code_for(task, loaded, texts, options, trust_remote_code=args.trust_remote_code).text(), end="")
+        return 0
     explanation = getattr(result, "explanation", None)
     if explanation is not None:
         result.explanation = None  # printed once, under "explain"

@@ -1,4 +1,5 @@
-"""Training commands: train, runs (runs rm, runs --diff), attach (--once), stop, control, batch, resume, export.
+"""Training commands: train, runs (runs rm, runs --diff), attach (--once), stop, control, batch, resume, export
+(metrics as CSV, or --script: the run as a standalone training script).
 
 Every command answers a problem in one line (exit 2 for bad input or a run in the wrong state, 4 when the
 run directory cannot be written); the flags that would allow a refused setting are named here, since the
@@ -71,7 +72,7 @@ def add_training_commands(sub: Any) -> None:
     for name, text in (("attach", "show a run's live training view (any terminal, over SSH too)"),
                        ("stop", "stop a run gracefully (it saves a checkpoint)"),
                        ("resume", "continue a stopped or crashed run from its last checkpoint"),
-                       ("export", "write a run's metrics as CSV")):
+                       ("export", "write a run's metrics as CSV, or with --script the run as a training script")):
         p = sub.add_parser(name, help=text, description=text)
         _add_run_argument(p)
         if name == "resume":
@@ -84,6 +85,10 @@ def add_training_commands(sub: Any) -> None:
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
             p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never a run's own "
                                                                     "files)")
+            p.add_argument("--script", metavar="FILE", help="write instead a standalone Python script that trains as "
+                                                             "the run did (its spec: data, tokenization, collator, "
+                                                             "model, metrics, Trainer or the native loop, seed), "
+                                                             "without tui-hf")
         if name == "attach":
             p.add_argument("--once", action="store_true", help="print a text snapshot (status, loss sparkline, "
                                                                "alerts) and exit: for scripts and slow links")
@@ -316,6 +321,15 @@ def export_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import export_target, resolve_run
 
     run_dir = resolve_run(args.run, args.runs_dir)
+    if args.script:
+        from tui_hf.core.errors import SpecError
+        from tui_hf.core.training.script import LEFT_OUT, export_script
+
+        if args.out:
+            raise SpecError("give either OUT (a CSV of the metrics) or --script FILE, not both")
+        script = export_script(run_dir, export_target(run_dir, args.script, args.overwrite))
+        print(f"wrote {script}: `python {script}` trains as {run_dir.name} did, without tui-hf (left out: {LEFT_OUT})")
+        return 0
     out = export_target(run_dir, args.out, args.overwrite)
     print(f"wrote {to_csv(run_dir, out)} rows to {out}")
     return 0

@@ -495,7 +495,8 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).state(f"[green]{message.task} done in {ms:.0f} ms[/green]")
         info = self.model.loaded.info if self.model.loaded is not None else None
         meta = f"[b]{message.task}[/b] · {escape(info.title) if info else ''} · {ms:.0f} ms"
-        self.query_one(OutputPane).show_result(message.result, meta)
+        self.query_one(OutputPane).show_result(message.result, meta,
+                                               self.runs.code_source(self.settings.trust_remote_code))
         explanation = getattr(message.result, "explanation", None)
         self.show_explanation(explanation if explanation is not None else
                               f"{escape(message.task)} shows no explicit PyTorch path.")

@@ -277,8 +277,8 @@ model (hub id or directory) that runs the same prompt with the same settings, sh
   model's own value, shown in grey.
 - **Tokens**: the input split into tokens, the token table (id, attention mask, span, special, word id),
   the decoded round trip; move in the table and the input selects the token's characters, and back.
-- **Output**: the result for the task; Raw JSON, Copy. **Under the hood**: the explicit PyTorch path of the
-  last run.
+- **Output**: the result for the task; Raw JSON; Code (the run as Python: the pipeline call and the
+  explicit path), Copy and Save. **Under the hood**: the explicit PyTorch path of the last run.
 - **Compare**: any number of tokenizers on the same text (hub ids or directories, comma-separated): tokens,
   characters per token, unknown tokens, vocabulary, round trip, and their splits side by side.
 - **Training**: the runs list (newest first; enter shows a run) over the live view of one run; `n` opens

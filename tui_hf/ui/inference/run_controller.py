@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ class RunController:
         self._cancel: threading.Event | None = None
         self.task: str | None = None  # the task of the run under way
         self.chat_history: list[dict[str, str]] = []
+        self._inputs: tuple[Any, TaskSpec, list[str], dict[str, Any]] | None = None  # the run under way's
+        self.finished_inputs: tuple[Any, TaskSpec, list[str], dict[str, Any]] | None = None  # the last finished run's
 
     @property
     def running(self) -> bool:
@@ -37,6 +40,7 @@ class RunController:
         self.task = spec.name
         if spec.name == "conversational":
             options = {**options, "history": list(self.chat_history)}
+        self._inputs = (loaded, spec, list(texts), dict(options))
         self.screen.run_worker(partial(self._run, loaded, spec, texts, options, cancel), thread=True,
                                exclusive=True, group="run", exit_on_error=False, description=f"run {spec.name}")
 
@@ -51,11 +55,21 @@ class RunController:
 
     def finished(self, message: RunFinished) -> None:
         self._cancel = None
+        self.finished_inputs = self._inputs
         if message.task == "conversational":
             self.chat_history = message.result.history
 
     def finished_without_result(self) -> None:
         self._cancel = None
+
+    def code_source(self, trust_remote_code: bool = False) -> Callable[[], Any] | None:
+        """What makes the code view of the last finished run (its model, inputs and options)."""
+        if self.finished_inputs is None:
+            return None
+        from tui_hf.core.tasks.code import code_for
+
+        loaded, spec, texts, options = self.finished_inputs
+        return partial(code_for, spec, loaded, texts, options, trust_remote_code=trust_remote_code)
 
     def reset_chat(self) -> None:
         self.chat_history = []

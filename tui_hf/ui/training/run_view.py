@@ -69,6 +69,8 @@ class TrainingView(Vertical):
             yield Button("Resume", id="run-resume", compact=True)
             yield Button("Try model", id="run-try", compact=True, variant="success")
             yield Button("CSV", id="run-export", compact=True, tooltip="write metrics.csv into the run")
+            yield Button("Script", id="run-script", compact=True,
+                         tooltip="write train.py into the run: this run as a training script without tui-hf")
         with Horizontal(id="run-chart-options"):
             yield Choice([(name, name) for name in SMOOTHING], value="raw + EMA", allow_blank=False,
                          id="run-smoothing", compact=True, tooltip="how the train loss is smoothed")
@@ -82,7 +84,7 @@ class TrainingView(Vertical):
     def on_mount(self) -> None:
         self.query_one("#run-try").display = self.can_try
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
-                    "#run-export"):
+                    "#run-export", "#run-script"):
             self.query_one(wid).disabled = True
         if self._initial is not None:
             self.follow(self._initial)
@@ -236,6 +238,7 @@ class TrainingView(Vertical):
         self.query_one("#run-resume").disabled = status not in ("stopped", "died", "failed")
         self.query_one("#run-try").disabled = not s.final_path
         self.query_one("#run-export").disabled = not (s.train or s.evals)
+        self.query_one("#run-script").disabled = False  # from the spec alone: a run not yet started has one too
         await self._draw_plot()
 
     async def _draw_plot(self) -> None:
@@ -286,7 +289,7 @@ class TrainingView(Vertical):
         if self._plot is not None:  # its curves are the gone run's
             self._plot.clear()
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
-                    "#run-export"):
+                    "#run-export", "#run-script"):
             self.query_one(wid).disabled = True
         self.notify(f"{run_dir.name} is gone (deleted or moved): nothing to do with it.", title="Run gone",
                     severity="warning", markup=False)
@@ -412,6 +415,23 @@ class TrainingView(Vertical):
                 self.notify(f"Wrote {to_csv(self.follower.run_dir, out)} rows to {out}", markup=False)
             except TuiHfError as exc:
                 self.notify(str(exc), title="Cannot export", severity="error", markup=False)
+
+    @on(Button.Pressed, "#run-script")
+    def _script(self) -> None:
+        from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.script import export_script
+
+        run_dir = self._present()
+        if run_dir is None:
+            return
+        out = run_dir / "train.py"
+        try:
+            export_script(run_dir, out)
+        except TuiHfError as exc:
+            self.notify(str(exc), title="No script written", severity="warning", markup=False)
+            return
+        self.notify(f"Wrote {out}: `python {out}` trains as this run did, without tui-hf (no sentinel, X-ray or "
+                    "steering)", markup=False, timeout=8)
 
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
