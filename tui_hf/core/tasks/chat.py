@@ -28,7 +28,7 @@ from tui_hf.core.tasks.common import (
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import shown
-from tui_hf.core.tasks.generation import explain_steps
+from tui_hf.core.tasks.generation import explain_steps, partial_text
 
 
 @dataclass
@@ -134,7 +134,7 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
     def progress(input_ids: Any) -> None:
         if emit is not None and due():
             tokens = builder.update(recorder.decoded())
-            text = "".join(t.text for t in tokens).strip()
+            text = partial_text(tok, tokens).strip()
             emit(ChatResult(messages + [ChatMessage("assistant", text)], False, trace=trace_of(tokens, ""),
                             model=title))
 

@@ -104,7 +104,7 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
                      due: Every = Every()) -> None:
             if emit is not None and due():
                 tokens = builder.update(recorder.decoded())
-                emit(GenerationResult(prompt, sequences + ["".join(t.text for t in tokens)], False, settings,
+                emit(GenerationResult(prompt, sequences + [partial_text(loaded.tokenizer, tokens)], False, settings,
                                       traces=traces + [trace_of(tokens)], model=title))
 
         criteria = cancel_criteria(cancel, recorder.criteria, on_token=progress if emit is not None else None)
@@ -122,6 +122,12 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
                                                 f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
                                                 f"input_ids: {tensor_text(_tensor(prompt_ids))}"))
     return result
+
+
+def partial_text(tok: Any, tokens: list[Any]) -> str:
+    """The text of the tokens so far, decoded as the finished run decodes them (a character still waiting for
+    its last bytes left out)."""
+    return str(tok.decode([t.id for t in tokens], skip_special_tokens=True)).rstrip("\ufffd")
 
 
 def _tensor(ids: list[int]) -> Any:
