@@ -98,7 +98,8 @@ def bare_generate(loaded: Any, inputs: dict[str, Any], **settings: Any) -> list[
 
 
 def check_distribution(loaded: Any, context: list[int], tokens: list[Any], sampled: bool = False) -> None:
-    """Each token's probability, rank and top 10 against the softmax of the model's logits at its position."""
+    """Each token's probability, rank and top 10 (ids and vocabulary strings) against the softmax of the model's
+    logits at its position."""
     import torch
 
     with torch.inference_mode():
@@ -109,6 +110,8 @@ def check_distribution(loaded: Any, context: list[int], tokens: list[Any], sampl
         assert t.probability == pytest.approx(float(probs[t.id]), abs=1e-5)
         assert t.rank == int((probs > probs[t.id]).sum()) + 1
         assert [a.id for a in t.top] == top.indices.tolist()
+        ids = [t.id] + [a.id for a in t.top]
+        assert [t.token] + [a.token for a in t.top] == loaded.tokenizer.convert_ids_to_tokens(ids)
         assert [a.probability for a in t.top] == pytest.approx(top.values.tolist(), abs=1e-5)
         if not sampled:
             assert t.rank == 1
