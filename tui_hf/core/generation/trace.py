@@ -130,15 +130,19 @@ def token_texts(tok: Any, ids: list[int], context: list[int] | None = None, wind
     decoder that spaces by position (SentencePiece drops a leading space; a continuation follows its prompt)
     gives the spacing it gives the whole text. Tokens that only make a character together (byte-level or
     byte-fallback pieces of one UTF-8 character) are decoded as a group; the first token carries the text.
+    The decoded slice starts `window` to 2 x `window` tokens back, so that one token's decode with it is the
+    next one's without it: one decode per token.
     """
     context = list(context or [])[-window:]
     full = context + list(ids)
-    start = len(context)
     out: list[str] = []
-    k = start
+    k = len(context)
+    s = max(0, k - window)
+    base = tok.decode(full[s:k], skip_special_tokens=True) if k > s else ""
     while k < len(full):
-        s = max(0, k - window)
-        base = tok.decode(full[s:k], skip_special_tokens=True) if k > s else ""
+        if k - s > 2 * window:
+            s = k - window
+            base = tok.decode(full[s:k], skip_special_tokens=True)
         j = k + 1
         after = tok.decode(full[s:j], skip_special_tokens=True)
         while (after.endswith("\ufffd") or not after.startswith(base)) and j < min(len(full), k + 4):
@@ -146,7 +150,7 @@ def token_texts(tok: Any, ids: list[int], context: list[int] | None = None, wind
             after = tok.decode(full[s:j], skip_special_tokens=True)
         out.append(after[len(base) :] if after.startswith(base) else after)
         out.extend([""] * (j - k - 1))
-        k = j
+        k, base = j, after
     return out
 
 
@@ -160,6 +164,7 @@ class TokenBuilder:
         self.special = set(getattr(tok, "all_special_ids", []) or [])
         self.tokens: list[TracedToken] = []
         self._done = 0  # tokens whose text can no longer change
+        self._vocab: dict[int, str] = {}  # id -> vocabulary string, for the ids seen so far
 
     def update(self, steps: list[DecodeStep]) -> list[TracedToken]:
         steps = list(steps)
@@ -167,16 +172,16 @@ class TokenBuilder:
         ids = [s.token_id for s in steps]
         texts = token_texts(self.tok, ids[redo:], self.context + ids[:redo])
         new = steps[len(self.tokens) :]
-        vocab = self.tok.convert_ids_to_tokens(ids[len(self.tokens) :] + [i for s in new for i, _p in s.top])
+        vocab = self._vocab
+        unknown = list({i for s in new for i in (s.token_id, *(a for a, _p in s.top))}.difference(vocab))
+        vocab.update(zip(unknown, self.tok.convert_ids_to_tokens(unknown)))  # alternatives recur: look up once
         made: list[TracedToken] = []
-        at = len(new)
-        for n, s in enumerate(new):
-            top = [Alternative(i, vocab[at + k], p) for k, (i, p) in enumerate(s.top)]
-            at += len(s.top)
+        for s in new:
+            top = [Alternative(i, vocab[i], p) for i, p in s.top]
             made.append(
                 TracedToken(
                     s.token_id,
-                    vocab[n],
+                    vocab[s.token_id],
                     "",
                     s.probability if s.probability >= 0 else None,
                     s.rank,

@@ -23,12 +23,12 @@ from tui_hf.core.tasks.common import (
     Step,
     StepRecorder,
     cancel_criteria,
+    check_cancel,
     fit_inputs,
-    stream_text,
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import shown
-from tui_hf.core.tasks.generation import explain_steps
+from tui_hf.core.tasks.generation import explain_steps, partial_text
 
 
 @dataclass
@@ -104,6 +104,7 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
           cancel: threading.Event | None = None, emit: Emit | None = None, *, explain: bool = False) -> ChatResult:
     """The model's reply to `history` (which ends with the user's message), streamed and recorded."""
     import torch
+    from transformers import LogitsProcessorList
 
     from tui_hf.core.generation.trace import Branch, Every, TokenBuilder, eos_ids, remember, stop_reason
 
@@ -130,20 +131,18 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
 
     due = Every()
 
-    def progress(text: str) -> None:
+    def progress(input_ids: Any) -> None:
         if emit is not None and due():
-            emit(ChatResult(messages + [ChatMessage("assistant", text)], False,
-                            trace=trace_of(builder.update(recorder.decoded()), ""), model=title))
+            tokens = builder.update(recorder.decoded())
+            text = partial_text(tok, tokens).strip()
+            emit(ChatResult(messages + [ChatMessage("assistant", text)], False, trace=trace_of(tokens, ""),
+                            model=title))
 
-    def generate(streamer: Any) -> Any:
-        from transformers import LogitsProcessorList
-
-        criteria = cancel_criteria(cancel, recorder.criteria)
-        with torch.inference_mode():
-            return model.generate(**enc, generation_config=config, streamer=streamer, stopping_criteria=criteria,
-                                  logits_processor=LogitsProcessorList([recorder.processor]))
-
-    out = stream_text(tok, generate, cancel, progress)
+    criteria = cancel_criteria(cancel, recorder.criteria, on_token=progress if emit is not None else None)
+    with torch.inference_mode():
+        out = model.generate(**enc, generation_config=config, stopping_criteria=criteria,
+                             logits_processor=LogitsProcessorList([recorder.processor]))
+    check_cancel(cancel)
     prompt_len = enc["input_ids"].shape[1]
     text = tok.decode(out[0][prompt_len:], skip_special_tokens=True).strip()
     tokens = builder.update(recorder.decoded())

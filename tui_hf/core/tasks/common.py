@@ -93,59 +93,27 @@ def tensor_text(t: Any, precision: int = 4) -> str:
             torch.set_printoptions(profile="default")
 
 
-def cancel_criteria(cancel: threading.Event | None, *more: Any) -> Any:
-    """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step), with
-    `more` criteria (a StepRecorder's) after it."""
+def cancel_criteria(cancel: threading.Event | None, *more: Any, on_token: Callable[[Any], None] | None = None
+                    ) -> Any:
+    """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step), with `more`
+    criteria (a StepRecorder's) before it.
+
+    With `on_token`, a streamed run: it is called with `input_ids` after each new token, after `more` has seen
+    it, on generate's own thread. No second thread and no queue: a reader thread waiting for each token takes
+    the GIL back from `generate` at every step (bench/generation.py measured a streamed run at 2.5x a bare one).
+    `on_token` keeps its own pace (core/generation/trace.py `Every`): most calls must return at once.
+    """
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    class _Cancel(StoppingCriteria):
+    class _Watch(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-            return cancel is not None and cancel.is_set()
+            if cancel is not None and cancel.is_set():
+                return True
+            if on_token is not None:
+                on_token(input_ids)
+            return False
 
-    return StoppingCriteriaList([_Cancel(), *more])
-
-
-def stream_text(tokenizer: Any, generate: Callable[[Any], Any], cancel: threading.Event | None,
-                on_text: Callable[[str], None]) -> Any:
-    """Run `generate(streamer)` in a thread and hand the growing decoded text to `on_text` as it arrives.
-
-    Returns what `generate` returned; re-raises its exception. TextIteratorStreamer is the documented way to
-    stream; its timeout lets us notice a generate thread that died without ending the stream.
-    """
-    import queue
-
-    from transformers import TextIteratorStreamer
-
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.1)
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = generate(streamer)
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-            streamer.end()
-
-    thread = threading.Thread(target=target, name="generate", daemon=True)
-    thread.start()
-    text = ""
-    while True:
-        try:
-            piece = next(streamer)
-        except StopIteration:
-            break
-        except queue.Empty:
-            if not thread.is_alive():
-                break
-            continue
-        if piece:
-            text += piece
-            on_text(text)
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    check_cancel(cancel)
-    return outcome.get("value")
+    return StoppingCriteriaList([*more, _Watch()])
 
 
 def fit_inputs(model: Any, encoding: Any) -> dict[str, Any]:
@@ -186,6 +154,39 @@ TOP_STEPS = 5  # alternatives shown per generated token in "under the hood"
 TRACE_TOP = 10  # alternatives kept per generated token for the token cursor (core/generation/trace.py)
 
 
+_BLOCK = 64
+_RANGES: dict[tuple[int, str], tuple[Any, Any]] = {}  # (vocabulary size, device type) -> block offsets, tail
+
+
+def top_k(probs: Any, k: int) -> tuple[Any, Any]:
+    """`probs.topk(k, dim=-1)` for a vector of probabilities or rows of them (rows x vocabulary), best first.
+
+    On a CPU, torch.topk over a 30k vocabulary takes ~55 us, the largest part of recording a step. The k largest
+    entries lie in the k blocks of 64 with the largest maxima: a max per block (one vectorised pass) and a top-k
+    over those k blocks and the tail do the same in ~30 us. Entries of equal probability may come in another
+    order. On other devices torch.topk is one kernel and stays."""
+    import torch
+
+    size = probs.shape[-1]
+    n = size // _BLOCK
+    if n <= 4 * k or probs.device.type != "cpu":
+        return probs.topk(k, dim=-1)
+    ranges = _RANGES.get((size, probs.device.type))
+    if ranges is None:
+        ranges = _RANGES[size, probs.device.type] = (torch.arange(_BLOCK), torch.arange(n * _BLOCK, size))
+    offsets, tail = ranges
+    if probs.dim() == 1:  # flat: a take is cheaper than a gather
+        best = probs[: n * _BLOCK].view(n, _BLOCK).amax(-1).topk(k, sorted=False).indices
+        at = torch.cat([best.mul_(_BLOCK).unsqueeze_(1).add(offsets).view(-1), tail])
+        values, i = probs.take(at).topk(k)
+        return values, at.take(i)
+    rows = probs.shape[0]
+    best = probs[:, : n * _BLOCK].reshape(rows, n, _BLOCK).amax(-1).topk(k, dim=-1, sorted=False).indices
+    at = torch.cat([(best.unsqueeze(-1) * _BLOCK + offsets).view(rows, k * _BLOCK), tail.expand(rows, -1)], dim=1)
+    values, i = probs.gather(1, at).topk(k, dim=-1)
+    return values, at.gather(1, i)
+
+
 @dataclass
 class DecodeStep:
     """One generated token: the distribution it was chosen from (top alternatives) and the choice."""
@@ -204,46 +205,53 @@ class StepRecorder:
     forced tokens...) and before the sampling warpers (temperature, top-k, top-p): so the distribution kept is
     the model's under the run's constraints, before sampling reshapes it, and for greedy decoding exactly the
     one the token is picked from. `criteria`, a stopping criterion that never stops, sees the chosen token
-    appended. Cheap: a softmax, a top-k and one comparison per step; nothing vocabulary-sized outlives its step.
+    appended. Nothing vocabulary-sized outlives its step.
+
+    Per step: one softmax and one top-k over the vocabulary (most of the cost: ~50 us for 30k entries on one
+    CPU core). The chosen token's rank is read off the top-k when it is there (always, greedy) and only else
+    counted over the whole distribution. Reading the chosen token waits for the device, which `generate`'s own
+    stop check does every step anyway (on CUDA and CPU; transformers 5.25 defers it on MPS only).
     """
 
     def __init__(self) -> None:
         from transformers import LogitsProcessor, StoppingCriteria
 
         self.steps: list[DecodeStep] = []
-        self._last: Any = None  # this step's probabilities, until its choice is known
+        self._last: Any = None  # this step's (probabilities, top values, top ids) until its choice is known
         recorder = self
 
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
                 probs = scores[0].float().softmax(-1)
-                values, ids = probs.topk(min(TRACE_TOP, probs.shape[-1]))
-                recorder.steps.append(DecodeStep(-1, -1.0, list(zip(ids.tolist(), values.tolist()))))
-                recorder._last = probs
+                values, ids = top_k(probs, min(TRACE_TOP, probs.shape[-1]))
+                recorder._last = (probs, values, ids)
                 return scores
 
         class _Chosen(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                import torch
-
-                probs = recorder._last
-                if probs is not None:
-                    chosen = int(input_ids[0, -1])
-                    p = probs[chosen]
-                    step = recorder.steps[-1]
-                    # token id last: `decoded()`, called from another thread, reads a step as done once it is set
-                    step.rank = int((probs > p).sum()) + 1
-                    step.probability = float(p)
-                    step.token_id = chosen
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                if recorder._last is not None:
+                    probs, values, ids = recorder._last
                     recorder._last = None
-                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+                    recorder.steps.append(_step(int(input_ids[0, -1]), probs, values.tolist(), ids.tolist()))
+                return False
 
         self.processor = _Processor()
         self.criteria = _Chosen()
 
     def decoded(self) -> list[DecodeStep]:
-        """The steps whose token is chosen (safe to call from another thread while generate runs)."""
-        return [s for s in list(self.steps) if s.token_id >= 0]
+        """The steps whose token is chosen."""
+        return list(self.steps)
+
+
+def _step(chosen: int, probs: Any, values: list[float], ids: list[int]) -> DecodeStep:
+    """A DecodeStep from its distribution and top-k (best first)."""
+    if chosen in ids:
+        p = values[ids.index(chosen)]
+        rank = 1 + sum(v > p for v in values)  # every token more probable than a top-k one is in the top-k
+    else:
+        at = probs[chosen]
+        p, rank = float(at), int((probs > at).sum()) + 1
+    return DecodeStep(chosen, p, list(zip(ids, values)), rank)
 
 
 class ScoreRecorder:
@@ -264,7 +272,7 @@ class ScoreRecorder:
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
                 probs = scores[:rows].float().softmax(-1)
-                values, ids = probs.topk(min(keep, probs.shape[-1]), dim=-1)
+                values, ids = top_k(probs, min(keep, probs.shape[-1]))
                 recorder.records.append((ids.tolist(), values.tolist()))
                 return scores
 
@@ -289,8 +297,11 @@ class ScoreRecorder:
 
 def steps_text(tok: Any, steps: list[DecodeStep], shown: int = 40) -> str:
     """The decode steps as a table: step, chosen token and its probability, the top alternatives."""
+    wanted = sorted({i for s in steps[:shown] for i in (s.token_id, *(a for a, _p in s.top[:TOP_STEPS]))})
+    texts = dict(zip(wanted, tok.batch_decode([[i] for i in wanted]))) if wanted else {}  # one call, not 6 a row
+
     def piece(i: int) -> str:
-        return repr(tok.decode([i]))
+        return repr(texts[i])
 
     lines = []
     for n, s in enumerate(steps[:shown]):

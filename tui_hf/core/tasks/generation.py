@@ -1,4 +1,5 @@
-"""text-generation: the v5 pipeline, streamed token by token through TextIteratorStreamer.
+"""text-generation: the v5 pipeline, streamed token by token from generate's own thread (tasks/common.py
+`cancel_criteria`).
 
 Settings start from the model's generation_config and the pipeline's own defaults (tasks/defaults.py).
 A logits processor records each step's next-token distribution as the run goes (core/generation/trace.py: each token's
@@ -28,7 +29,6 @@ from tui_hf.core.tasks.common import (
     check_cancel,
     pipeline_for,
     steps_text,
-    stream_text,
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import Generation, shown
@@ -100,17 +100,17 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
         recorder, builder = StepRecorder(), TokenBuilder(loaded.tokenizer, prompt_ids)
         recorders.append(recorder)
 
-        def progress(text: str, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
+        def progress(input_ids: Any, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
                      due: Every = Every()) -> None:
             if emit is not None and due():
-                emit(GenerationResult(prompt, sequences + [text], False, settings,
-                                      traces=traces + [trace_of(builder.update(recorder.decoded()))], model=title))
+                tokens = builder.update(recorder.decoded())
+                emit(GenerationResult(prompt, sequences + [partial_text(loaded.tokenizer, tokens)], False, settings,
+                                      traces=traces + [trace_of(tokens)], model=title))
 
-        extra = {"logits_processor": LogitsProcessorList([recorder.processor])}
-        criteria = cancel_criteria(cancel, recorder.criteria)
-        out = stream_text(loaded.tokenizer, lambda streamer, criteria=criteria, extra=extra: pipe(
-            prompt, return_full_text=False, streamer=streamer, stopping_criteria=criteria,
-            generation_config=config, **extra), cancel, progress)
+        criteria = cancel_criteria(cancel, recorder.criteria, on_token=progress if emit is not None else None)
+        out = pipe(prompt, return_full_text=False, stopping_criteria=criteria, generation_config=config,
+                   logits_processor=LogitsProcessorList([recorder.processor]))
+        check_cancel(cancel)
         sequences.append(out[0]["generated_text"])
         tokens = builder.update(recorder.decoded())
         traces.append(trace_of(tokens, stop_reason(tokens, ends, budget)))
@@ -122,6 +122,12 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
                                                 f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
                                                 f"input_ids: {tensor_text(_tensor(prompt_ids))}"))
     return result
+
+
+def partial_text(tok: Any, tokens: list[Any]) -> str:
+    """The text of the tokens so far, decoded as the finished run decodes them (a character still waiting for
+    its last bytes left out)."""
+    return str(tok.decode([t.id for t in tokens], skip_special_tokens=True)).rstrip("\ufffd")
 
 
 def _tensor(ids: list[int]) -> Any:

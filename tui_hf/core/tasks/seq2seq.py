@@ -108,9 +108,11 @@ def _cap_new_tokens(loaded: LoadedModel, generation: Generation, warnings: list[
 
 def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generation: Generation,
          cancel: threading.Event | None, explain: bool, translation: Any = None,
-         warnings: list[str] | None = None) -> Seq2SeqResult:
+         warnings: list[str] | None = None, emit: Emit | None = None) -> Seq2SeqResult:
     import torch
     from transformers import LogitsProcessorList
+
+    from tui_hf.core.generation.trace import Every
 
     tok, model = loaded.tokenizer, loaded.model
     warnings = list(loaded.info.warnings) + list(warnings or [])
@@ -129,18 +131,28 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
         beams = int(config.num_beams or 1)
         recorder = ScoreRecorder(beams, max(5, 2 * beams))
         extra = {"return_dict_in_generate": True, "logits_processor": LogitsProcessorList([recorder.processor])}
+    due = Every()
+
+    def result_of(sequences: Any) -> Seq2SeqResult:
+        # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
+        outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        made = Seq2SeqResult(task, [Generated(t, o) for t, o in zip(texts, outputs)], prefix, shown(generation),
+                             warnings, dict(generation.sources))
+        if translation is not None:
+            made.src_lang, made.tgt_lang = translation.src_lang, translation.tgt_lang
+            made.forced_token = translation.forced_token
+        return made
+
+    def progress(input_ids: Any) -> None:
+        # Beam search hands the criteria its candidates, best first per input: the first is shown.
+        if emit is not None and due():
+            emit(result_of(input_ids[:: input_ids.shape[0] // len(texts)]))
+
+    criteria = cancel_criteria(cancel, on_token=progress if emit is not None else None)
     with torch.inference_mode():
-        out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=cancel_criteria(cancel),
-                             **extra)
+        out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=criteria, **extra)
     check_cancel(cancel)
-    sequences = out.sequences if explaining else out
-    # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
-    outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    result = Seq2SeqResult(task, [Generated(t, o) for t, o in zip(texts, outputs)], prefix,
-                           shown(generation), warnings, dict(generation.sources))
-    if translation is not None:
-        result.src_lang, result.tgt_lang = translation.src_lang, translation.tgt_lang
-        result.forced_token = translation.forced_token
+    result = result_of(out.sequences if explaining else out)
     if explain:
         result.explanation = (_explain(loaded, task, encoded, out, recorder, generation, translation)
                               if explaining else skipped_explanation(task, len(texts)))
@@ -185,7 +197,7 @@ def summarize(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] 
     spec = get_task("summarization")
     generation = seq2seq_generation(spec, loaded, "summarization", options)
     prefix = str(task_params(loaded, "summarization").get("prefix", "") or _config_prefix(loaded))
-    return _run(loaded, "summarization", clean_texts(texts), prefix, generation, cancel, explain)
+    return _run(loaded, "summarization", clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
 
 
 def text2text(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
@@ -194,7 +206,7 @@ def text2text(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] 
     spec = get_task("text2text-generation")
     generation = seq2seq_generation(spec, loaded, "text2text-generation", options)
     prefix = str(task_params(loaded, "text2text-generation").get("prefix", "") or _config_prefix(loaded))
-    return _run(loaded, "text2text-generation", clean_texts(texts), prefix, generation, cancel, explain)
+    return _run(loaded, "text2text-generation", clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
 
 
 def _config_prefix(loaded: LoadedModel) -> str:
@@ -210,4 +222,4 @@ def translate(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] 
     texts = clean_texts(texts)
     plan = plan_translation(loaded, options)
     prefix = plan.prefix if plan.prefix or plan.forced_token else _config_prefix(loaded)
-    return _run(loaded, "translation", texts, prefix, plan.generation, cancel, explain, plan, plan.warnings)
+    return _run(loaded, "translation", texts, prefix, plan.generation, cancel, explain, plan, plan.warnings, emit)
