@@ -491,7 +491,7 @@ def test_export_script_refusals_are_one_line_and_touch_nothing(tmp_path: Path, t
     mine.write_text("# my own script")
     for argv, says in (([str(run_dir), "--script", str(mine)], "exists"),
                        ([str(run_dir), "out.csv", "--script", str(tmp_path / "new.py")], "not both"),
-                       ([str(run_dir), "--script", str(tmp_path)], "is a directory"),
+                       ([str(run_dir), "--script", str(tmp_path)], "is a folder"),
                        ([str(tmp_path / "runs" / "nope"), "--script", str(tmp_path / "new.py")], "nope")):
         code, err = cli("export", *argv)
         assert code == 2 and err.startswith("tui-hf: ") and len(err.strip().splitlines()) == 1 and says in err, err

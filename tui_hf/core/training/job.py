@@ -361,7 +361,7 @@ def export_target(run_dir: Path, out: str | os.PathLike[str] | None, overwrite: 
             raise SaveTargetError(f"{out} is inside the run directory {folder}: exporting there could replace the "
                                   "run's own files; write the CSV elsewhere (or to RUN/metrics.csv, the default)")
     if target.is_dir():
-        raise SaveTargetError(f"{out} is a folder: give a file name, e.g. {target / 'metrics.csv'}")
+        raise SaveTargetError(f"{out} is a folder: give a file name")
     if not target.parent.is_dir():
         raise SaveTargetError(f"no folder {target.parent} to write {target.name} into")
     if target.exists() and not overwrite:
