@@ -45,3 +45,20 @@ def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
     code, out, _ = _export(capsys, "good")  # the run's own export, RUN/metrics.csv, is replaced each time
     code, out, _ = _export(capsys, "good")
     assert code == 0 and (tmp_path / "runs" / "good" / "metrics.csv").read_text().count("\n") == 5
+
+
+@pytest.mark.parametrize("spec, says", [
+    ({"task": "masked-lm", "data": {"train": "t.csv"}}, "trained masked-lm: the script export covers"),
+    ({"task": "text-classification", "data": {"train": "t.csv", "text_pair_column": "sentence2"}},
+     "trained on sentence pairs"),
+])
+def test_a_run_the_script_export_cannot_reproduce_is_refused_not_approximated(
+        spec: dict[str, object], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "runs" / "r")
+    (tmp_path / "runs" / "r" / "spec.json").write_text(json.dumps(spec))
+    code, _, err = _export(capsys, "r", "--script", "train.py")
+    assert code == 2 and says in err and not (tmp_path / "train.py").exists(), err

@@ -253,16 +253,34 @@ def _model(spec: TrainSpec) -> list[str]:
     load.append(")")
     if spec.task == "causal-lm":
         return load
+    if spec.task == "token-classification":
+        return load + ["", "",
+                       "def metrics(logits, labels):",
+                       '    """Entity-level precision, recall and F1 and token accuracy, with seqeval (as run_ner.py and',
+                       '    the job report them), over the positions that have a label (not -100)."""',
+                       "    import warnings",
+                       "",
+                       "    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score",
+                       "",
+                       "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
+                       "    gold = [[LABELS[t] for t in row[row != -100]] for row in labels]",
+                       "    guess = [[LABELS[p] for p in prow[row != -100]] for prow, row in zip(preds, labels)]",
+                       "    with warnings.catch_warnings():",
+                       "        warnings.simplefilter(\"ignore\")  # tags without a B-/I- prefix",
+                       "        return {\"precision\": float(precision_score(gold, guess, zero_division=0)),",
+                       "                \"recall\": float(recall_score(gold, guess, zero_division=0)),",
+                       "                \"f1\": float(f1_score(gold, guess, zero_division=0)),",
+                       "                \"accuracy\": float(accuracy_score(gold, guess))}"]
     return load + ["", "",
                    "def metrics(logits, labels):",
-                   '    """Accuracy and macro F1 over the positions that have a label (not -100)."""',
+                   '    """Accuracy and F1, as the job reports them: the F1 of class 1 for two classes (as GLUE\'s MRPC',
+                   '    is scored), macro F1 over the classes seen otherwise."""',
                    "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
-                   "    keep = labels != -100",
-                   "    preds, labels = preds[keep], labels[keep]",
                    "    if labels.size == 0:",
                    "        return {}",
+                   "    classes = [1] if len(LABELS) == 2 else np.unique(np.concatenate([labels, preds]))",
                    "    f1s = []",
-                   "    for c in np.unique(np.concatenate([labels, preds])):",
+                   "    for c in classes:",
                    "        tp = float(((preds == c) & (labels == c)).sum())",
                    "        fp = float(((preds == c) & (labels != c)).sum())",
                    "        fn = float(((preds != c) & (labels == c)).sum())",
@@ -426,6 +444,13 @@ def export_script(run_dir: Path, out: Path) -> Path:
     from tui_hf.core.training.storage import storage_error
 
     spec = TrainSpec.load(run_dir / SPEC)
+    # A script that left out what the run did would train something else without saying so: refuse instead.
+    if spec.task not in HEADS:
+        raise SpecError(f"{run_dir.name} trained {spec.task}: the script export covers "
+                        f"{', '.join(HEADS)} so far (nothing was written)")
+    if spec.data.text_pair_column:
+        raise SpecError(f"{run_dir.name} trained on sentence pairs: the script export does not write pairs yet "
+                        "(nothing was written)")
     text = training_script(spec, run_labels(run_dir), run_dir.name)
     if out.is_dir():
         raise SpecError(f"{out} is a directory: name the script file, e.g. {out / 'train.py'}")
