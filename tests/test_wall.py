@@ -272,3 +272,27 @@ def test_every_error_class_lives_in_core_errors() -> None:
             if sub.__module__ != "tui_hf.core.errors" and not sub.__module__.startswith("tests"):
                 elsewhere.append(f"{sub.__module__}.{sub.__name__}")
     assert not elsewhere, f"error classes outside core/errors.py: {elsewhere}"
+
+
+def test_every_name_imported_from_our_modules_exists_even_inside_functions() -> None:
+    """A module moved or a class moved to another module leaves no import behind that only fails when the
+    function holding it runs (a button's handler, a rarely taken branch)."""
+    import importlib
+
+    modules = all_modules()
+    missing = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = _absolute(name, node, path.name == "__init__.py")
+            if base not in modules:
+                if base.startswith("tui_hf"):
+                    missing.append(f"{name}: line {node.lineno}: no module {base}")
+                continue
+            module = importlib.import_module(base)
+            for alias in node.names:
+                if not hasattr(module, alias.name) and f"{base}.{alias.name}" not in modules:
+                    missing.append(f"{name}: line {node.lineno}: {base} has no {alias.name}")
+    assert not missing, missing

@@ -385,7 +385,7 @@ class TrainingView(Vertical):
         from rich.markup import escape
 
         from tui_hf.core.errors import TuiHfError
-        from tui_hf.core.training.data import DataChanged
+        from tui_hf.core.errors import DataChanged
         from tui_hf.core.training.job import resume
         from tui_hf.ui.screens import ConfirmScreen
 
