@@ -5,6 +5,7 @@ second model beside the first."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,10 @@ async def test_cancel_stops_a_growing_branch(app_settings: Any, tiny_gpt2_dir: P
         trace = result.traces[0]
         await pilot.press("f3")
         await wait_until(pilot, lambda: app.focused is app.query_one("#trace-stream-0"))
+        # Each step of the branch takes a few ms more, so 899 tokens outlast the key press on a fast machine
+        # (generation runs at model.generate's pace: the tiny model writes them in about a second).
+        model, forward = app.loaded.model, app.loaded.model.forward
+        model.forward = lambda *a, **kw: (time.sleep(0.005), forward(*a, **kw))[1]
         await pilot.press("2")  # the runner-up at the first token: a branch of 899 more tokens starts growing
         await wait_until(pilot, lambda: len(trace.branches) == 2 and len(trace.branches[1].tokens) > 1)
         await pilot.press("ctrl+g")
