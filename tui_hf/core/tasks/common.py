@@ -185,15 +185,18 @@ class StepRecorder:
     """
 
     def __init__(self) -> None:
+        import torch
         from transformers import LogitsProcessor, StoppingCriteria
 
         self.steps: list[DecodeStep] = []
-        self._last: Any = None  # this step's (probabilities, top values, top ids) until its choice is known
+        self._last: Any = None  # this step's (probabilities, top values, top ids), 1 x n, until its choice is known
         recorder = self
 
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
-                probs = scores[0].float().softmax(-1)
+                # Every tensor operation counts here: no slice for a batch of one, no cast of float32 scores.
+                first = scores if scores.shape[0] == 1 else scores[:1]
+                probs = (first if first.dtype == torch.float32 else first.float()).softmax(-1)
                 recorder._last = (probs, *probs.topk(min(TRACE_TOP, probs.shape[-1])))
                 return scores
 
@@ -210,7 +213,7 @@ class StepRecorder:
         if self._last is not None:
             probs, values, ids = self._last
             self._last = None
-            self.steps.append(_step(int(input_ids[0, -1]), probs, values.tolist(), ids.tolist()))
+            self.steps.append(_step(int(input_ids[0, -1]), probs, values.tolist()[0], ids.tolist()[0]))
 
     def decoded(self) -> list[DecodeStep]:
         """The steps whose token is chosen."""
@@ -218,12 +221,12 @@ class StepRecorder:
 
 
 def _step(chosen: int, probs: Any, values: list[float], ids: list[int]) -> DecodeStep:
-    """A DecodeStep from its distribution and top-k (best first)."""
+    """A DecodeStep from its distribution (1 x vocabulary) and top-k (best first)."""
     if chosen in ids:
         p = values[ids.index(chosen)]
         rank = 1 + sum(v > p for v in values)  # every token more probable than a top-k one is in the top-k
     else:
-        at = probs[chosen]
+        at = probs[0, chosen]
         p, rank = float(at), int((probs > at).sum()) + 1
     return DecodeStep(chosen, p, list(zip(ids, values)), rank)
 
