@@ -12,8 +12,8 @@ streaming) and `reader thread` (generate in a thread, a TextIteratorStreamer rea
 the transformers docs show it, and as the app did before; nothing recorded).
 Every app path is handed an `emit` that receives its partial results, as the app's worker does.
 
-Each run goes in a fresh thread, as the app runs a task in a new worker thread (on a busy machine, torch's
-threads behind a long-lived thread were measured up to 10x slower than behind a fresh one: all paths alike).
+Each run goes in a fresh thread, as the app runs a task in a new worker thread: on a busy 2-core machine, torch
+at 2 threads once ran generate 10x slower in the main thread than in a fresh one, so all paths run alike.
 Runs are interleaved (bare, app, ..., bare, app, ...). Reported: the median time, ms per token, and the median of
 each round's ratio to that round's bare run with its range over the rounds (the 2 cores may be shared: a paired
 ratio is steadier than a ratio of medians). The goal: every app path at most 1.10x bare generate.

@@ -2,8 +2,8 @@
 thread and record each token, and still give model.generate's tokens, the model's own probabilities (a forward
 pass per position, computed here), partial results as tokens arrive, and a cancel that stops the model.
 
-The models here have a real 30,522-entry vocabulary (the embedded MiniLM's WordPiece), large enough for the
-recorder's blockwise top-k (the tiny BPE fixtures' vocabularies fall back to torch.topk)."""
+The models here have a real 30,522-entry vocabulary (the embedded MiniLM's WordPiece): a nearly flat distribution
+over it puts sampled tokens far outside the recorded top 10."""
 
 from __future__ import annotations
 
@@ -115,24 +115,6 @@ def check_distribution(loaded: Any, context: list[int], tokens: list[Any], sampl
         assert [a.probability for a in t.top] == pytest.approx(top.values.tolist(), abs=1e-5)
         if not sampled:
             assert t.rank == 1
-
-
-def test_blockwise_top_k_is_torch_topk() -> None:
-    import torch
-
-    from tui_hf.core.tasks.common import top_k
-
-    torch.manual_seed(0)
-    for size in (30522, 50257, 64 * 41, 1000):  # a tail after the last block; none; the plain path
-        for rows in (None, 1, 3):
-            probs = torch.randn(size if rows is None else (rows, size)).softmax(-1)
-            for k in (5, 10):
-                values, ids = top_k(probs, k)
-                expected = probs.topk(k, dim=-1)
-                assert torch.equal(ids, expected.indices) and torch.equal(values, expected.values)
-    spike = torch.zeros(30522)
-    spike[[3, 30520, 12345]] = torch.tensor([0.2, 0.5, 0.3])  # in the first block, the tail, one in between
-    assert top_k(spike, 3)[1].tolist() == [30520, 12345, 3]
 
 
 def test_streamed_generation_is_model_generate_token_for_token(gpt: Any, every_token: None) -> None:

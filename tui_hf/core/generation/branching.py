@@ -88,8 +88,8 @@ def grow(
         """Never stops: after each token, the branch so far goes to `emit`."""
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            steps = recorder.decoded()
-            if emit is not None and len(steps) > state["sent"] and due():
+            if emit is not None and len(recorder.steps) > state["sent"] and due():
+                steps = recorder.decoded()
                 state["sent"] = len(steps)
                 emit(Branch(branch.id, branch.parent, branch.fork, start + builder.update(steps)))
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

@@ -202,9 +202,8 @@ class TokenBuilder:
 
 class Every:
     """True at most once per `seconds` (the first call included): a streaming run hands its partial trace on
-    at a reader's pace, not per token. Building one costs decodes on the thread that reads the stream, and every
-    bit of Python there is taken from `generate` (they share the GIL): per token, it made generation 10-15 %
-    slower (bench/generation.py)."""
+    at a reader's pace, not per token. Building one costs decodes on generate's own thread, which waits for
+    them: per token, it made generation 10-15 % slower (bench/generation.py)."""
 
     def __init__(self, seconds: float = 1 / 15) -> None:
         self.seconds = seconds

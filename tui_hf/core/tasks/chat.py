@@ -131,14 +131,15 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
 
     due = Every()
 
-    def progress(input_ids: Any) -> None:
+    def on_token(input_ids: Any) -> None:
+        recorder.see(input_ids)
         if emit is not None and due():
             tokens = builder.update(recorder.decoded())
             text = partial_text(tok, tokens).strip()
             emit(ChatResult(messages + [ChatMessage("assistant", text)], False, trace=trace_of(tokens, ""),
                             model=title))
 
-    criteria = cancel_criteria(cancel, recorder.criteria, on_token=progress if emit is not None else None)
+    criteria = cancel_criteria(cancel, on_token=on_token)
     with torch.inference_mode():
         out = model.generate(**enc, generation_config=config, stopping_criteria=criteria,
                              logits_processor=LogitsProcessorList([recorder.processor]))

@@ -98,10 +98,11 @@ def cancel_criteria(cancel: threading.Event | None, *more: Any, on_token: Callab
     """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step), with `more`
     criteria (a StepRecorder's) before it.
 
-    With `on_token`, a streamed run: it is called with `input_ids` after each new token, after `more` has seen
-    it, on generate's own thread. No second thread and no queue: a reader thread waiting for each token takes
-    the GIL back from `generate` at every step (bench/generation.py measured a streamed run at 2.5x a bare one).
-    `on_token` keeps its own pace (core/generation/trace.py `Every`): most calls must return at once.
+    With `on_token`, a streamed or recorded run: it is called with `input_ids` after each new token (after `more`
+    has seen it) on generate's own thread, unless the run is cancelled. No second thread and no queue: handing
+    each token to a reader thread costs a wake-up and a GIL hand-off per token (issue 21 measured that path at
+    2.5x bare generate on an idle machine). `on_token` hands results on at its own pace (core/generation/trace.py
+    `Every`): most calls must return at once.
     """
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -154,39 +155,6 @@ TOP_STEPS = 5  # alternatives shown per generated token in "under the hood"
 TRACE_TOP = 10  # alternatives kept per generated token for the token cursor (core/generation/trace.py)
 
 
-_BLOCK = 64
-_RANGES: dict[tuple[int, str], tuple[Any, Any]] = {}  # (vocabulary size, device type) -> block offsets, tail
-
-
-def top_k(probs: Any, k: int) -> tuple[Any, Any]:
-    """`probs.topk(k, dim=-1)` for a vector of probabilities or rows of them (rows x vocabulary), best first.
-
-    On a CPU, torch.topk over a 30k vocabulary takes ~55 us, the largest part of recording a step. The k largest
-    entries lie in the k blocks of 64 with the largest maxima: a max per block (one vectorised pass) and a top-k
-    over those k blocks and the tail do the same in ~30 us. Entries of equal probability may come in another
-    order. On other devices torch.topk is one kernel and stays."""
-    import torch
-
-    size = probs.shape[-1]
-    n = size // _BLOCK
-    if n <= 4 * k or probs.device.type != "cpu":
-        return probs.topk(k, dim=-1)
-    ranges = _RANGES.get((size, probs.device.type))
-    if ranges is None:
-        ranges = _RANGES[size, probs.device.type] = (torch.arange(_BLOCK), torch.arange(n * _BLOCK, size))
-    offsets, tail = ranges
-    if probs.dim() == 1:  # flat: a take is cheaper than a gather
-        best = probs[: n * _BLOCK].view(n, _BLOCK).amax(-1).topk(k, sorted=False).indices
-        at = torch.cat([best.mul_(_BLOCK).unsqueeze_(1).add(offsets).view(-1), tail])
-        values, i = probs.take(at).topk(k)
-        return values, at.take(i)
-    rows = probs.shape[0]
-    best = probs[:, : n * _BLOCK].reshape(rows, n, _BLOCK).amax(-1).topk(k, dim=-1, sorted=False).indices
-    at = torch.cat([(best.unsqueeze(-1) * _BLOCK + offsets).view(rows, k * _BLOCK), tail.expand(rows, -1)], dim=1)
-    values, i = probs.gather(1, at).topk(k, dim=-1)
-    return values, at.gather(1, i)
-
-
 @dataclass
 class DecodeStep:
     """One generated token: the distribution it was chosen from (top alternatives) and the choice."""
@@ -204,39 +172,48 @@ class StepRecorder:
     `generate` runs custom logits processors after its own processors (repetition penalty, minimum length,
     forced tokens...) and before the sampling warpers (temperature, top-k, top-p): so the distribution kept is
     the model's under the run's constraints, before sampling reshapes it, and for greedy decoding exactly the
-    one the token is picked from. `criteria`, a stopping criterion that never stops, sees the chosen token
-    appended. Nothing vocabulary-sized outlives its step.
+    one the token is picked from. `see` reads the chosen token once generate has appended it: `criteria` (a
+    stopping criterion that never stops) calls it, or a streamed run's own per-token hook does (`cancel_criteria`'s
+    `on_token`: one criterion, not two). Nothing vocabulary-sized outlives its step.
 
-    Per step: one softmax and one top-k over the vocabulary (most of the cost: ~50 us for 30k entries on one
-    CPU core). The chosen token's rank is read off the top-k when it is there (always, greedy) and only else
-    counted over the whole distribution. Reading the chosen token waits for the device, which `generate`'s own
-    stop check does every step anyway (on CUDA and CPU; transformers 5.25 defers it on MPS only).
+    Per step: one softmax and one top-k over the vocabulary, most of the cost (~60 us for 30k entries on one CPU
+    core alone, ~120 us between a model's forward passes, which leave the caches cold: fewer tensor operations
+    beat cleverer ones there; a blockwise top-k twice as fast alone was slower here). The chosen token's rank is
+    read off the top-k when it is there (always, greedy) and only else counted over the whole distribution.
+    Reading the chosen token waits for the device, which `generate`'s own stop check does every step anyway (on
+    CUDA and CPU; transformers 5.25 defers it on MPS only).
     """
 
     def __init__(self) -> None:
+        import torch
         from transformers import LogitsProcessor, StoppingCriteria
 
         self.steps: list[DecodeStep] = []
-        self._last: Any = None  # this step's (probabilities, top values, top ids) until its choice is known
+        self._last: Any = None  # this step's (probabilities, top values, top ids), 1 x n, until its choice is known
         recorder = self
 
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
-                probs = scores[0].float().softmax(-1)
-                values, ids = top_k(probs, min(TRACE_TOP, probs.shape[-1]))
-                recorder._last = (probs, values, ids)
+                # Every tensor operation counts here: no slice for a batch of one, no cast of float32 scores.
+                first = scores if scores.shape[0] == 1 else scores[:1]
+                probs = (first if first.dtype == torch.float32 else first.float()).softmax(-1)
+                recorder._last = (probs, *probs.topk(min(TRACE_TOP, probs.shape[-1])))
                 return scores
 
         class _Chosen(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                if recorder._last is not None:
-                    probs, values, ids = recorder._last
-                    recorder._last = None
-                    recorder.steps.append(_step(int(input_ids[0, -1]), probs, values.tolist(), ids.tolist()))
+                recorder.see(input_ids)
                 return False
 
         self.processor = _Processor()
         self.criteria = _Chosen()
+
+    def see(self, input_ids: Any) -> None:
+        """Record this step's choice: the last token of the first sequence in `input_ids`."""
+        if self._last is not None:
+            probs, values, ids = self._last
+            self._last = None
+            self.steps.append(_step(int(input_ids[0, -1]), probs, values.tolist()[0], ids.tolist()[0]))
 
     def decoded(self) -> list[DecodeStep]:
         """The steps whose token is chosen."""
@@ -244,12 +221,12 @@ class StepRecorder:
 
 
 def _step(chosen: int, probs: Any, values: list[float], ids: list[int]) -> DecodeStep:
-    """A DecodeStep from its distribution and top-k (best first)."""
+    """A DecodeStep from its distribution (1 x vocabulary) and top-k (best first)."""
     if chosen in ids:
         p = values[ids.index(chosen)]
         rank = 1 + sum(v > p for v in values)  # every token more probable than a top-k one is in the top-k
     else:
-        at = probs[chosen]
+        at = probs[0, chosen]
         p, rank = float(at), int((probs > at).sum()) + 1
     return DecodeStep(chosen, p, list(zip(ids, values)), rank)
 
@@ -272,7 +249,7 @@ class ScoreRecorder:
         class _Processor(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:
                 probs = scores[:rows].float().softmax(-1)
-                values, ids = top_k(probs, min(keep, probs.shape[-1]))
+                values, ids = probs.topk(min(keep, probs.shape[-1]), dim=-1)
                 recorder.records.append((ids.tolist(), values.tolist()))
                 return scores
 

@@ -100,14 +100,15 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
         recorder, builder = StepRecorder(), TokenBuilder(loaded.tokenizer, prompt_ids)
         recorders.append(recorder)
 
-        def progress(input_ids: Any, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
+        def on_token(input_ids: Any, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
                      due: Every = Every()) -> None:
+            recorder.see(input_ids)
             if emit is not None and due():
                 tokens = builder.update(recorder.decoded())
                 emit(GenerationResult(prompt, sequences + [partial_text(loaded.tokenizer, tokens)], False, settings,
                                       traces=traces + [trace_of(tokens)], model=title))
 
-        criteria = cancel_criteria(cancel, recorder.criteria, on_token=progress if emit is not None else None)
+        criteria = cancel_criteria(cancel, on_token=on_token)
         out = pipe(prompt, return_full_text=False, stopping_criteria=criteria, generation_config=config,
                    logits_processor=LogitsProcessorList([recorder.processor]))
         check_cancel(cancel)

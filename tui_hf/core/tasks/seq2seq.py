@@ -4,7 +4,8 @@ transformers 5 removed these pipelines; this keeps their transformers 4.57 behav
 `config.task_specific_params` (T5's "summarize: "), generation settings from the model (tasks/defaults.py),
 and for multilingual models the tokenizer's own translation inputs with a forced target-language token
 (tasks/translation.py). Inputs longer than the model reads are cut with a warning, and new tokens are capped
-to the decoder's positions.
+to the decoder's positions. Outputs stream as the decoder writes them (under beam search, each input's best
+candidate so far).
 """
 
 from __future__ import annotations
