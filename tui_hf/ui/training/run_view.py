@@ -384,8 +384,7 @@ class TrainingView(Vertical):
         """Resume the run; when its data changed since it started, ask before going on with the original split."""
         from rich.markup import escape
 
-        from tui_hf.core.errors import TuiHfError
-        from tui_hf.core.errors import DataChanged
+        from tui_hf.core.errors import DataChanged, TuiHfError
         from tui_hf.core.training.job import resume
         from tui_hf.ui.screens import ConfirmScreen
 
