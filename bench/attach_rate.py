@@ -36,9 +36,15 @@ def tiny_model(root: Path) -> Path:
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=128, id2label={0: "negative", 1: "positive"},
-                        label2id={"negative": 0, "positive": 1})
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
     path = root / "tiny"
     BertForSequenceClassification(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -102,9 +108,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tui-hf-bench-") as work:
         root = Path(work)
-        spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=32), model=str(tiny_model(root)),
-                         engine="native", epochs=1000, batch_size=8, logging_steps=1, device="cpu",
-                         max_steps=100000)
+        spec = TrainSpec(
+            data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+            model=str(tiny_model(root)),
+            engine="native",
+            epochs=1000,
+            batch_size=8,
+            logging_steps=1,
+            device="cpu",
+            max_steps=100000,
+        )
         run_dir = create_run(spec, root / "runs", name="fast")
         launch(run_dir)
         try:
@@ -131,8 +144,10 @@ def main() -> None:
     print(f"  job: train events per second          {len(steps) / span:8.1f}")
     print(f"  attach: frames per second             {frames:8.1f}   (reads {reads:.1f}/s: a pty reads <= 4 KiB)")
     print(f"  attach: KiB per second                {kib:8.1f}   ({kib / max(frames, 1e-9):.1f} KiB per frame)")
-    print("  (the view reads events at 2 Hz and redraws only when they changed; the chart paints in a frame of its "
-          "own: a few frames a second whatever the event rate)")
+    print(
+        "  (the view reads events at 2 Hz and redraws only when they changed; the chart paints in a frame of its "
+        "own: a few frames a second whatever the event rate)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the film was a joy to watch and the cast made every scene count while the plot dragged in the middle "
-         "yet the ending landed with real warmth and wit that few reviews would expect").split()
+WORDS = (
+    "the film was a joy to watch and the cast made every scene count while the plot dragged in the middle "
+    "yet the ending landed with real warmth and wit that few reviews would expect"
+).split()
 
-CHILD = r'''
+CHILD = r"""
 import json, resource, sys, time
 mode, path = sys.argv[1], sys.argv[2]
 from tui_hf.core.training.datafile import validate_file
@@ -46,7 +48,7 @@ else:
     rows = 0
 elapsed = time.perf_counter() - t
 print(json.dumps({"rows": rows, "seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-'''
+"""
 
 
 def generate(directory: Path, megabytes: int) -> tuple[Path, Path]:
@@ -67,8 +69,7 @@ def generate(directory: Path, megabytes: int) -> tuple[Path, Path]:
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 
 
@@ -83,11 +84,16 @@ def main() -> None:
         print(f"{'file':<14} {'size MB':>8} {'method':<16} {'rows':>9} {'seconds':>8} {'peak RSS MB':>12}")
         for path in files:
             size = path.stat().st_size / 2**20
-            for mode, label in (("imports", "imports only"), ("stream", "streaming check"),
-                                ("whole", "whole-file read")):
+            for mode, label in (
+                ("imports", "imports only"),
+                ("stream", "streaming check"),
+                ("whole", "whole-file read"),
+            ):
                 r = measure(mode, path)
-                print(f"{path.name:<14} {size:>8.0f} {label:<16} {r['rows']:>9,} {r['seconds']:>8.2f} "
-                      f"{r['peak_mb']:>12.0f}")
+                print(
+                    f"{path.name:<14} {size:>8.0f} {label:<16} {r['rows']:>9,} {r['seconds']:>8.2f} "
+                    f"{r['peak_mb']:>12.0f}"
+                )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 PROMPT = "I've been waiting for a HuggingFace course my whole life."
-ARTICLE = ("The tower is 324 metres tall, about the same height as an 81-storey building, and the tallest structure "
-           "in Paris. Its base is square, measuring 125 metres on each side.")
+ARTICLE = (
+    "The tower is 324 metres tall, about the same height as an 81-storey building, and the tallest structure "
+    "in Paris. Its base is square, measuring 125 metres on each side."
+)
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -69,15 +71,33 @@ def build(root: Path) -> tuple[Path, Path]:
     tok = AutoTokenizer.from_pretrained(str(minilm))
     tok.chat_template = CHAT_TEMPLATE
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_embd=256, n_layer=4, n_head=8, n_positions=512,
-                        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=256,
+        n_layer=4,
+        n_head=8,
+        n_positions=512,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
     GPT2LMHeadModel(config).save_pretrained(root / "gpt2")
     tok.save_pretrained(root / "gpt2")
-    bart = BartConfig(vocab_size=len(tok), d_model=256, encoder_layers=2, decoder_layers=2, encoder_attention_heads=8,
-                      decoder_attention_heads=8, encoder_ffn_dim=1024, decoder_ffn_dim=1024,
-                      max_position_embeddings=512, pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
-                      eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.cls_token_id,
-                      forced_eos_token_id=None)
+    bart = BartConfig(
+        vocab_size=len(tok),
+        d_model=256,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=8,
+        decoder_attention_heads=8,
+        encoder_ffn_dim=1024,
+        decoder_ffn_dim=1024,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        decoder_start_token_id=tok.cls_token_id,
+        forced_eos_token_id=None,
+    )
     BartForConditionalGeneration(bart).save_pretrained(root / "bart")
     tok.save_pretrained(root / "bart")
     return root / "gpt2", root / "bart"
@@ -112,18 +132,23 @@ def main() -> None:
     partials: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp:
         gpt2_dir, bart_dir = build(Path(tmp))
-        lm, chat_lm, s2s = (loaded_model(gpt2_dir, "text-generation"), loaded_model(gpt2_dir, "conversational"),
-                            loaded_model(bart_dir, "summarization"))
+        lm, chat_lm, s2s = (
+            loaded_model(gpt2_dir, "text-generation"),
+            loaded_model(gpt2_dir, "conversational"),
+            loaded_model(bart_dir, "summarization"),
+        )
         tok = lm.tokenizer
         greedy = {"max_new_tokens": n, "do_sample": False}
         settings = {**greedy, "pad_token_id": tok.pad_token_id}
         enc = tok(PROMPT, return_tensors="pt", return_token_type_ids=False)  # as the pipeline tokenizes
         messages = [{"role": "user", "content": PROMPT}]
-        chat_enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
-                                           return_tensors="pt")  # as the chat runner passes them
+        chat_enc = tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )  # as the chat runner passes them
         s2s_enc = tok([ARTICLE], return_tensors="pt", return_token_type_ids=False, truncation=True, max_length=512)
-        runners = {task: get_task(task).load_runner() for task in ("text-generation", "conversational",
-                                                                   "summarization")}
+        runners = {
+            task: get_task(task).load_runner() for task in ("text-generation", "conversational", "summarization")
+        }
 
         def generate(model: Any, inputs: Any, **extra: Any) -> Any:
             with torch.inference_mode():
@@ -131,8 +156,12 @@ def main() -> None:
 
         def recorded() -> Any:
             recorder = StepRecorder()
-            out = generate(lm.model, enc, logits_processor=LogitsProcessorList([recorder.processor]),
-                           stopping_criteria=cancel_criteria(None, recorder.criteria))
+            out = generate(
+                lm.model,
+                enc,
+                logits_processor=LogitsProcessorList([recorder.processor]),
+                stopping_criteria=cancel_criteria(None, recorder.criteria),
+            )
             assert len(recorder.decoded()) == n
             return out
 
@@ -140,8 +169,9 @@ def main() -> None:
 
         def reader_thread() -> Any:
             streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=10)
-            worker = threading.Thread(target=pipe, args=(PROMPT,), kwargs={"return_full_text": False,
-                                                                          "streamer": streamer, **greedy})
+            worker = threading.Thread(
+                target=pipe, args=(PROMPT,), kwargs={"return_full_text": False, "streamer": streamer, **greedy}
+            )
             worker.start()
             text = ""
             for piece in streamer:
@@ -179,23 +209,29 @@ def main() -> None:
         assert groups["conversational"]["app"]().trace.current.ids == chat_ids
         summary = groups["summarization"]["bare"]()[0]
         assert groups["summarization"]["app"]().items[0].output == tok.decode(
-            summary, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            summary, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
         reader_thread()
         streamed = len(partials)
         assert streamed > 0, "the app paths streamed nothing"
 
-        times: dict[tuple[str, str], list[tuple[float, float]]] = {(g, p): [] for g, paths in groups.items()
-                                                                    for p in paths}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {
+            (g, p): [] for g, paths in groups.items() for p in paths
+        }
         for _ in range(args.repeat):
             for group, paths in groups.items():
                 for name, fn in paths.items():
                     times[group, name].append(timed(fn))
                     partials.clear()
 
-        print(f"greedy generation of {n} tokens, random GPT-2 (22M params) and BART (19M), vocab {len(tok):,}, CPU, "
-              f"{torch.get_num_threads()} threads: {args.repeat} interleaved rounds")
-        print(f"  {'task / path':<32} {'median ms':>9} {'ms/token':>8}   {'vs bare, wall (range)':<23} "
-              f"{'vs bare, CPU time (range)'}")
+        print(
+            f"greedy generation of {n} tokens, random GPT-2 (22M params) and BART (19M), vocab {len(tok):,}, CPU, "
+            f"{torch.get_num_threads()} threads: {args.repeat} interleaved rounds"
+        )
+        print(
+            f"  {'task / path':<32} {'median ms':>9} {'ms/token':>8}   {'vs bare, wall (range)':<23} "
+            f"{'vs bare, CPU time (range)'}"
+        )
         worst = 0.0
         for group, paths in groups.items():
             bare = times[group, "bare"]

@@ -37,7 +37,7 @@ import textwrap
 import time
 from pathlib import Path
 
-BARE_TEXTUAL = textwrap.dedent('''
+BARE_TEXTUAL = textwrap.dedent("""
     import os, time
     from textual.app import App
     from textual.widgets import Static
@@ -47,15 +47,15 @@ BARE_TEXTUAL = textwrap.dedent('''
             yield Static("hello")
 
     Bare().run()
-''')
+""")
 
-BARE_LOAD = textwrap.dedent('''
+BARE_LOAD = textwrap.dedent("""
     import sys, time
     import torch, transformers
     from transformers import AutoModel
     AutoModel.from_pretrained(sys.argv[1])
     print(f"{time.time():.6f}")
-''')
+""")
 
 
 def in_pty(argv: list[str], env: dict[str, str], seen: list[bytes], timeout: float = 180) -> dict[bytes, float]:
@@ -92,14 +92,19 @@ def in_pty(argv: list[str], env: dict[str, str], seen: list[bytes], timeout: flo
         os.close(fd)
 
 
-def marks(argv: list[str], work: Path, seen: dict[str, bytes], runs_dir: Path | None = None,
-          until_ready: bool = True) -> dict[str, float]:
+def marks(
+    argv: list[str], work: Path, seen: dict[str, bytes], runs_dir: Path | None = None, until_ready: bool = True
+) -> dict[str, float]:
     """Seconds from spawn to each text of `seen` on the terminal (keyed as in `seen`) and to each mark the
     program writes."""
     path = work / "marks"
     path.unlink(missing_ok=True)
-    env = {**os.environ, "TERM": "xterm-256color", "XDG_STATE_HOME": str(work / "state"),
-           "TUI_HF_RUNS": str(runs_dir or work / "no-runs")}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_STATE_HOME": str(work / "state"),
+        "TUI_HF_RUNS": str(runs_dir or work / "no-runs"),
+    }
     if until_ready:
         env["TUI_HF_BENCH_MARKS"] = str(path)
     started = time.time()
@@ -121,8 +126,19 @@ def make_history(root: Path, runs: int = 5, events: int = 100_000) -> None:
         with open(run / "events.jsonl", "w", encoding="utf-8") as fh:
             fh.write(json.dumps({"event": "start", "time": 0, "total_steps": events, "engine": "trainer"}) + "\n")
             for step in range(1, events + 1):
-                fh.write(json.dumps({"event": "train", "time": step, "step": step, "epoch": step / 1000,
-                                     "loss": 1 / step, "learning_rate": 5e-5}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "event": "train",
+                            "time": step,
+                            "step": step,
+                            "epoch": step / 1000,
+                            "loss": 1 / step,
+                            "learning_rate": 5e-5,
+                        }
+                    )
+                    + "\n"
+                )
             fh.write(json.dumps({"event": "status", "time": events + 1, "status": "finished"}) + "\n")
 
 
@@ -167,15 +183,20 @@ def main() -> None:
             screen.append(app["screen"])
             ready.append(app["ready"])
             frame_history.append(marks(app_argv, work, seen, work / "history", until_ready=False)["frame"])
-            bare_frame.append(marks([sys.executable, str(work / "bare_textual.py")], work, {"frame": b"hello"},
-                                    until_ready=False)["frame"])
+            bare_frame.append(
+                marks([sys.executable, str(work / "bare_textual.py")], work, {"frame": b"hello"}, until_ready=False)[
+                    "frame"
+                ]
+            )
             bare_loaded.append(bare_load(work / "bare_load.py", model_dir))
     print(f"start-up, {args.runs} interleaved runs each: median (min-max), from process spawn")
     print(f"  {'':<46} {'tui-hf':>22} {'bare':>22} {'tui-hf/bare, paired':>22}")
-    rows = [("first frame on the terminal (pty, 160x48)", frame, bare_frame),
-            ("  whole first screen (the tab bar too)", screen, bare_frame),
-            ("  first frame, 5 runs x 100k events in runs/", frame_history, bare_frame),
-            ("model loaded (all-MiniLM-L6-v2)", ready, bare_loaded)]
+    rows = [
+        ("first frame on the terminal (pty, 160x48)", frame, bare_frame),
+        ("  whole first screen (the tab bar too)", screen, bare_frame),
+        ("  first frame, 5 runs x 100k events in runs/", frame_history, bare_frame),
+        ("model loaded (all-MiniLM-L6-v2)", ready, bare_loaded),
+    ]
     for label, ours, theirs in rows:
         print(f"  {label:<46} {summary(ours):>22} {summary(theirs):>22} {paired(ours, theirs):>22}")
     print("  bare: a Textual app painting one word; import torch, transformers + AutoModel.from_pretrained(dir)")

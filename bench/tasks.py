@@ -15,10 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-TEXTS = ["I've been waiting for a HuggingFace course my whole life.", "I hate this so much!",
-         "My name is Sylvain and I work at Hugging Face in Brooklyn.", "The weather in Paris is lovely in May."] * 2
-CONTEXT = ("Hugging Face was founded in 2016 in New York. It builds open-source libraries for machine learning, "
-           "such as transformers, datasets and tokenizers. ") * 12
+TEXTS = [
+    "I've been waiting for a HuggingFace course my whole life.",
+    "I hate this so much!",
+    "My name is Sylvain and I work at Hugging Face in Brooklyn.",
+    "The weather in Paris is lovely in May.",
+] * 2
+CONTEXT = (
+    "Hugging Face was founded in 2016 in New York. It builds open-source libraries for machine learning, "
+    "such as transformers, datasets and tokenizers. "
+) * 12
 QUESTION = "When was Hugging Face founded?"
 
 
@@ -54,13 +60,28 @@ def build_models(root: Path) -> dict[str, Path]:
     assert minilm is not None
     tok = AutoTokenizer.from_pretrained(str(minilm))
     torch.manual_seed(0)
-    t5 = T5Config(vocab_size=len(tok), d_model=256, d_kv=32, d_ff=1024, num_layers=4, num_heads=8,
-                  pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id,
-                  decoder_start_token_id=tok.pad_token_id)
+    t5 = T5Config(
+        vocab_size=len(tok),
+        d_model=256,
+        d_kv=32,
+        d_ff=1024,
+        num_layers=4,
+        num_heads=8,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.sep_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
     T5ForConditionalGeneration(t5).save_pretrained(root / "t5")
     tok.save_pretrained(root / "t5")
-    gpt = GPT2Config(vocab_size=len(tok), n_embd=256, n_layer=4, n_head=8, n_positions=512,
-                     bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    gpt = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=256,
+        n_layer=4,
+        n_head=8,
+        n_positions=512,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
     GPT2LMHeadModel(gpt).save_pretrained(root / "gpt2")
     tok.save_pretrained(root / "gpt2")
     return {"minilm": minilm, "t5": root / "t5", "gpt2": root / "gpt2"}
@@ -92,37 +113,55 @@ def main() -> None:
         lm = loaded("text-classification", paths["minilm"])
         runner = get_task("text-classification").load_runner()
         pipe = pipeline("text-classification", model=lm.model, tokenizer=lm.tokenizer)
-        compare("classification", lambda: runner(lm, TEXTS),
-                lambda: pipe(TEXTS, top_k=None, truncation=True, batch_size=len(TEXTS)), args.repeat)
+        compare(
+            "classification",
+            lambda: runner(lm, TEXTS),
+            lambda: pipe(TEXTS, top_k=None, truncation=True, batch_size=len(TEXTS)),
+            args.repeat,
+        )
 
         lm = loaded("token-classification", paths["minilm"])
         runner = get_task("token-classification").load_runner()
         pipe = pipeline("token-classification", model=lm.model, tokenizer=lm.tokenizer)
-        compare("token classification", lambda: runner(lm, TEXTS, {"aggregation_strategy": "simple"}),
-                lambda: [pipe(t, aggregation_strategy="simple") for t in TEXTS], args.repeat)
+        compare(
+            "token classification",
+            lambda: runner(lm, TEXTS, {"aggregation_strategy": "simple"}),
+            lambda: [pipe(t, aggregation_strategy="simple") for t in TEXTS],
+            args.repeat,
+        )
 
         lm = loaded("question-answering", paths["minilm"])
         runner = get_task("question-answering").load_runner()
 
         def bare_qa() -> Any:
-            enc = lm.tokenizer(QUESTION, CONTEXT, truncation="only_second", max_length=384, stride=128,
-                               return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
-                               return_tensors="pt")
+            enc = lm.tokenizer(
+                QUESTION,
+                CONTEXT,
+                truncation="only_second",
+                max_length=384,
+                stride=128,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+                padding=True,
+                return_tensors="pt",
+            )
             inputs = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
             with torch.inference_mode():
                 out = lm.model(**inputs)
             return out.start_logits.argmax(-1), out.end_logits.argmax(-1)
 
-        compare("question answering", lambda: runner(lm, [QUESTION], {"context": CONTEXT, "top_k": 1}), bare_qa,
-                args.repeat)
+        compare(
+            "question answering", lambda: runner(lm, [QUESTION], {"context": CONTEXT, "top_k": 1}), bare_qa, args.repeat
+        )
 
         lm = loaded("summarization", paths["t5"])
         runner = get_task("summarization").load_runner()
         settings = {"num_beams": 4, "max_new_tokens": 24, "min_new_tokens": 24}
 
         def bare_seq2seq() -> Any:
-            enc = lm.tokenizer(TEXTS[:4], return_tensors="pt", padding=True, truncation=True,
-                               return_token_type_ids=False)
+            enc = lm.tokenizer(
+                TEXTS[:4], return_tensors="pt", padding=True, truncation=True, return_token_type_ids=False
+            )
             with torch.inference_mode():
                 out = lm.model.generate(**enc, **settings)
             return lm.tokenizer.batch_decode(out, skip_special_tokens=True)
@@ -140,8 +179,12 @@ def main() -> None:
                 out = lm.model.generate(**enc, max_new_tokens=48, do_sample=False, pad_token_id=0)
             return lm.tokenizer.decode(out[0], skip_special_tokens=True)
 
-        compare("generation (streamed)", lambda: runner(lm, [prompt], {"max_new_tokens": 48, "do_sample": False},
-                                                        None, lambda _partial: None), bare_generate, args.repeat)
+        compare(
+            "generation (streamed)",
+            lambda: runner(lm, [prompt], {"max_new_tokens": 48, "do_sample": False}, None, lambda _partial: None),
+            bare_generate,
+            args.repeat,
+        )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-WORDS = ("Hugging Face transformers tokenize text into sub-word units; a tokenizer's vocabulary decides how "
-         "many pieces each word becomes, and rarely-seen words like xylophonists split finely. ").split()
+WORDS = (
+    "Hugging Face transformers tokenize text into sub-word units; a tokenizer's vocabulary decides how "
+    "many pieces each word becomes, and rarely-seen words like xylophonists split finely. "
+).split()
 
 
 def make_text(chars: int) -> str:
@@ -52,8 +54,13 @@ def side_by_side() -> None:
         repeat = 30 if chars <= 10_000 else 5
 
         def bare(text: str = text) -> object:
-            return tok([text], return_offsets_mapping=True, return_special_tokens_mask=True,
-                       return_attention_mask=True, return_token_type_ids=True)
+            return tok(
+                [text],
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                return_attention_mask=True,
+                return_token_type_ids=True,
+            )
 
         def app(text: str = text) -> object:
             return wrap(breakdown(tok, [text]), 120)
@@ -80,8 +87,13 @@ def stage_view() -> None:
         text = make_text(chars)
 
         def bare(text: str = text) -> object:
-            return tok([text], return_offsets_mapping=True, return_special_tokens_mask=True,
-                       return_attention_mask=True, return_token_type_ids=True)
+            return tok(
+                [text],
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                return_attention_mask=True,
+                return_token_type_ids=True,
+            )
 
         def computed(text: str = text) -> object:
             return stages(tok, text)
@@ -129,8 +141,10 @@ async def typing_in_huge_input(text: str, label: str, keys: int = 15) -> None:
             refreshed.append(seen["tokens"] - t)
             await pilot.pause(0.2)  # a typist's pause between keys
     med = statistics.median
-    print(f"  {label:<34} {med(edited) * 1e3:7.1f} {max(edited) * 1e3:7.1f}"
-          f" {med(refreshed) * 1e3:9.1f} {max(refreshed) * 1e3:7.1f}")
+    print(
+        f"  {label:<34} {med(edited) * 1e3:7.1f} {max(edited) * 1e3:7.1f}"
+        f" {med(refreshed) * 1e3:9.1f} {max(refreshed) * 1e3:7.1f}"
+    )
 
 
 async def typing() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 BATCH, MAX_LEN, STEPS = 8, 64, 32  # 256 train rows / 8 = one epoch of 32 steps
 
-BARE = textwrap.dedent('''
+BARE = textwrap.dedent("""
     import json, sys, time, torch
     from datasets import load_dataset
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
@@ -67,7 +67,7 @@ BARE = textwrap.dedent('''
             if step == STEPS:
                 break
     json.dump(times, open(out + "/times.json", "w"))
-''').format(batch=BATCH, max_len=MAX_LEN, steps=STEPS)
+""").format(batch=BATCH, max_len=MAX_LEN, steps=STEPS)
 
 
 def steps_per_second(points: list[tuple[int, float]]) -> float:
@@ -81,8 +81,15 @@ def run_job(engine: str, root: Path) -> float:
     from tui_hf.core.training.spec import DataSpec, TrainSpec
     from tui_hf.data import SENTIMENT_CSV
 
-    spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine=engine, max_steps=STEPS,
-                     batch_size=BATCH, logging_steps=1, device="cpu", seed=42)
+    spec = TrainSpec(
+        data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN),
+        engine=engine,
+        max_steps=STEPS,
+        batch_size=BATCH,
+        logging_steps=1,
+        device="cpu",
+        seed=42,
+    )
     run_dir = create_run(spec, root)
     subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], check=True, capture_output=True)
     points = [(e["step"], e["time"]) for e in EventReader(run_dir).read() if e["event"] == "train"]
@@ -96,8 +103,11 @@ def run_bare(engine: str, root: Path) -> float:
     out = Path(tempfile.mkdtemp(dir=root))
     script = root / "bare.py"
     script.write_text(BARE)
-    subprocess.run([sys.executable, str(script), engine, str(embedded_model_dir()), str(SENTIMENT_CSV), str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), engine, str(embedded_model_dir()), str(SENTIMENT_CSV), str(out)],
+        check=True,
+        capture_output=True,
+    )
     return steps_per_second([tuple(p) for p in json.loads((out / "times.json").read_text())])
 
 
@@ -108,8 +118,9 @@ async def key_latency(with_job: bool, root: Path, keys: int = 20) -> float:
 
     run_dir, pid = None, 0
     if with_job:
-        spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine="native", epochs=50,
-                         device="cpu")
+        spec = TrainSpec(
+            data=DataSpec(train=str(SENTIMENT_CSV), max_length=MAX_LEN), engine="native", epochs=50, device="cpu"
+        )
         run_dir = create_run(spec, root)
         pid = launch(run_dir)
         first_train_event(run_dir)  # past imports and loading: the job is stepping
@@ -185,8 +196,10 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, root: Path) -> None:
-    print(f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
-          f"median of {args.repeat}")
+    print(
+        f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
+        f"median of {args.repeat}"
+    )
     print(f"  {'engine':<9} {'bare':>8} {'job':>8} {'job/bare':>9}")
     for engine in args.engines.split(","):
         bare, job = [], []

@@ -36,16 +36,30 @@ def build_models(root: Path) -> dict[str, Path]:
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     torch.manual_seed(0)
-    small = dict(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=128)
+    small = dict(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
     paths = {}
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     for name, model in (
-        ("ner", BertForTokenClassification(BertConfig(**small, id2label=dict(enumerate(labels)),
-                                                      label2id={l: i for i, l in enumerate(labels)}))),
+        (
+            "ner",
+            BertForTokenClassification(
+                BertConfig(**small, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+            ),
+        ),
         ("qa", BertForQuestionAnswering(BertConfig(**small))),
-        ("gpt", GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2,
-                                           bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id))),
+        (
+            "gpt",
+            GPT2LMHeadModel(
+                GPT2Config(
+                    vocab_size=len(tok),
+                    n_embd=64,
+                    n_layer=2,
+                    n_head=2,
+                    bos_token_id=tok.cls_token_id,
+                    eos_token_id=tok.sep_token_id,
+                )
+            ),
+        ),
     ):
         paths[name] = root / name
         model.save_pretrained(paths[name])
@@ -114,8 +128,9 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
     def save(app: Any, name: str) -> None:
         shots[name] = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
 
-    async def run_task(task: str, model: str | None, text: str, fields: dict[str, str], name: str,
-                       tab: str = "f3") -> None:
+    async def run_task(
+        task: str, model: str | None, text: str, fields: dict[str, str], name: str, tab: str = "f3"
+    ) -> None:
         app = make_app(AppSettings(task=task, model=model, text=text, runs_dir=runs, log_path=work / "log"))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.loaded is not None)
@@ -134,8 +149,11 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
             save(app, name)
 
     # The tokenizer breakdown, a padded batch with a token selected.
-    app = make_app(AppSettings(text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log",
-                               runs_dir=runs))
+    app = make_app(
+        AppSettings(
+            text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log", runs_dir=runs
+        )
+    )
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.breakdown is not None and app.loaded is not None)
         app.query_one("#tok-table").focus()
@@ -145,26 +163,49 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
         await pilot.press("v")  # the tokenizer's stages for the input line under the cursor
         await pilot.pause(0.5)
         save(app, "tokens-stages")
-    app = make_app(AppSettings(text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log",
-                               runs_dir=runs))
+    app = make_app(
+        AppSettings(
+            text="Hugging Face transformers, tokenized live!\nShort line.", log_path=work / "log", runs_dir=runs
+        )
+    )
     async with app.run_test(size=SMALL) as pilot:
         await until(pilot, lambda: app.breakdown is not None and app.loaded is not None)
         await pilot.pause(0.2)
         save(app, "tokens-80x24")
-    await run_task("feature-extraction", None, "A man is eating food.\nA man eats a meal.\nThe stock market fell.",
-                   {}, "embeddings")
+    await run_task(
+        "feature-extraction",
+        None,
+        "A man is eating food.\nA man eats a meal.\nThe stock market fell.",
+        {},
+        "embeddings",
+    )
     await run_task("sentiment-analysis", None, "I love this course!\nThis is terrible.", {}, "under-the-hood", "f4")
-    await run_task("ner", str(models["ner"]), "My name is Sylvain and I work at Hugging Face in Brooklyn.",
-                   {"aggregation_strategy": "none"}, "ner")
-    await run_task("question-answering", str(models["qa"]), "Where do I work?",
-                   {"context": "My name is Sylvain and I work at Hugging Face in Brooklyn.", "top_k": "3"},
-                   "question-answering")
-    await run_task("text-generation", str(models["gpt"]), "In this course, we will teach you how to",
-                   {"max_new_tokens": "20", "num_return_sequences": "2"}, "generation")
+    await run_task(
+        "ner",
+        str(models["ner"]),
+        "My name is Sylvain and I work at Hugging Face in Brooklyn.",
+        {"aggregation_strategy": "none"},
+        "ner",
+    )
+    await run_task(
+        "question-answering",
+        str(models["qa"]),
+        "Where do I work?",
+        {"context": "My name is Sylvain and I work at Hugging Face in Brooklyn.", "top_k": "3"},
+        "question-answering",
+    )
+    await run_task(
+        "text-generation",
+        str(models["gpt"]),
+        "In this course, we will teach you how to",
+        {"max_new_tokens": "20", "num_return_sequences": "2"},
+        "generation",
+    )
 
     # A finetuning job of the embedded model, mid-run.
-    spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=48), engine="native", epochs=3,
-                     logging_steps=1, device="cpu")
+    spec = TrainSpec(
+        data=DataSpec(train=str(SENTIMENT_CSV), max_length=48), engine="native", epochs=3, logging_steps=1, device="cpu"
+    )
     run_dir = create_run(spec, runs, name="embedded-sentiment")
     pid = launch(run_dir)
     try:
@@ -173,15 +214,21 @@ async def _capture(out: Path, work: Path) -> dict[str, Path]:
             await pilot.press("f6")
             view = app.query_one("#train-view", TrainingView)
             view.follow(run_dir)
-            await until(pilot, lambda: view.follower is not None and view.follower.state.step >= 20
-                        and len(view.follower.state.evals) >= 2, timeout=240)
+            await until(
+                pilot,
+                lambda: (
+                    view.follower is not None and view.follower.state.step >= 20 and len(view.follower.state.evals) >= 2
+                ),
+                timeout=240,
+            )
             await pilot.pause(0.6)
             save(app, "training")
             await pilot.press("ctrl+o")
             await until(pilot, lambda: isinstance(app.screen, ModelPicker))
             picker = app.screen
-            await until(pilot, lambda: "Hub" in "".join(str(o.prompt) for o in
-                                                         picker.query_one("#picker-list").options))
+            await until(
+                pilot, lambda: "Hub" in "".join(str(o.prompt) for o in picker.query_one("#picker-list").options)
+            )
             await pilot.pause(1.5)  # the highlighted model's card
             save(app, "model-picker")
         app = make_app(AppSettings(runs_dir=runs, log_path=work / "log"))

@@ -10,22 +10,76 @@ import csv
 import random
 from pathlib import Path
 
-SUBJECTS = ["the film", "this movie", "the book", "the novel", "this restaurant", "the pasta", "the hotel",
-            "our trip", "the new phone", "this laptop", "the headphones", "the concert", "the museum",
-            "the service", "the sequel", "the app", "the coffee", "the game", "the show", "the course"]
-POSITIVE = ["was wonderful from start to finish", "exceeded every expectation I had", "is the best I have tried",
-            "made me smile the whole time", "was worth every penny", "is beautifully made", "felt warm and generous",
-            "works perfectly and looks great", "was a joy", "left me wanting more in a good way",
-            "is clever, funny and moving", "was fast, friendly and delicious", "is a delight",
-            "kept me hooked until the last page", "was an absolute pleasure", "impressed all of us"]
-NEGATIVE = ["was a complete waste of time", "fell apart after a week", "is the worst I have tried",
-            "bored me to tears", "was not worth the money", "is badly made", "felt cold and careless",
-            "crashes constantly and looks cheap", "was a disaster", "left me angry and disappointed",
-            "is dull, slow and pointless", "was slow, rude and bland", "is a letdown",
-            "lost me after the first chapter", "was a miserable experience", "annoyed all of us"]
+SUBJECTS = [
+    "the film",
+    "this movie",
+    "the book",
+    "the novel",
+    "this restaurant",
+    "the pasta",
+    "the hotel",
+    "our trip",
+    "the new phone",
+    "this laptop",
+    "the headphones",
+    "the concert",
+    "the museum",
+    "the service",
+    "the sequel",
+    "the app",
+    "the coffee",
+    "the game",
+    "the show",
+    "the course",
+]
+POSITIVE = [
+    "was wonderful from start to finish",
+    "exceeded every expectation I had",
+    "is the best I have tried",
+    "made me smile the whole time",
+    "was worth every penny",
+    "is beautifully made",
+    "felt warm and generous",
+    "works perfectly and looks great",
+    "was a joy",
+    "left me wanting more in a good way",
+    "is clever, funny and moving",
+    "was fast, friendly and delicious",
+    "is a delight",
+    "kept me hooked until the last page",
+    "was an absolute pleasure",
+    "impressed all of us",
+]
+NEGATIVE = [
+    "was a complete waste of time",
+    "fell apart after a week",
+    "is the worst I have tried",
+    "bored me to tears",
+    "was not worth the money",
+    "is badly made",
+    "felt cold and careless",
+    "crashes constantly and looks cheap",
+    "was a disaster",
+    "left me angry and disappointed",
+    "is dull, slow and pointless",
+    "was slow, rude and bland",
+    "is a letdown",
+    "lost me after the first chapter",
+    "was a miserable experience",
+    "annoyed all of us",
+]
 OPENERS = ["Honestly,", "To be fair,", "I have to say", "Well,", "After two weeks,", "Frankly,", "", "", "", ""]
-CLOSERS = ["", "", "", " I would recommend it.", " Never again.", " Five stars.", " One star.", " Go see it.",
-           " Avoid it."]
+CLOSERS = [
+    "",
+    "",
+    "",
+    " I would recommend it.",
+    " Never again.",
+    " Five stars.",
+    " One star.",
+    " Go see it.",
+    " Avoid it.",
+]
 
 
 def main() -> None:
@@ -35,9 +89,16 @@ def main() -> None:
         for subject in SUBJECTS:
             for phrase in rng.sample(phrases, 8):
                 opener = rng.choice(OPENERS)
-                closer = rng.choice([c for c in CLOSERS if not (
-                    (label == "positive" and c in (" Never again.", " One star.", " Avoid it.")) or
-                    (label == "negative" and c in (" I would recommend it.", " Five stars.", " Go see it.")))])
+                closer = rng.choice(
+                    [
+                        c
+                        for c in CLOSERS
+                        if not (
+                            (label == "positive" and c in (" Never again.", " One star.", " Avoid it."))
+                            or (label == "negative" and c in (" I would recommend it.", " Five stars.", " Go see it."))
+                        )
+                    ]
+                )
                 text = f"{opener} {subject} {phrase}.{closer}".strip()
                 rows.append({"text": text[0].upper() + text[1:], "label": label})
     rng.shuffle(rows)

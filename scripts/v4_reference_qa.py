@@ -54,8 +54,10 @@ MEDIUM = " ".join(CORPUS[4:8])
 # Rotations of the corpus, about 230 WordPiece tokens each: many windows of 64 with a stride of 16.
 LONGS = [" ".join(CORPUS[k:] + CORPUS[:k]) for k in range(len(CORPUS))]
 # Words the tokenizers never saw whole: they fall apart into pieces, so spans can start inside a word.
-RARE = ("Retokenization of hyperparameterized detokenizers needs overparameterization; misalignments and "
-        "untokenizable subwords appear in multilingual vocabularies.")
+RARE = (
+    "Retokenization of hyperparameterized detokenizers needs overparameterization; misalignments and "
+    "untokenizable subwords appear in multilingual vocabularies."
+)
 LONGER = " ".join(CORPUS * 2)  # longer than one default window of 384
 QUESTIONS = [
     "What does each token have?",
@@ -86,8 +88,11 @@ def wordpiece_vocab(size: int) -> dict[str, int]:
     from tokenizers.implementations import BertWordPieceTokenizer
 
     splitter = BertWordPieceTokenizer(lowercase=True)._tokenizer
-    words = Counter(w for text in CORPUS + QUESTIONS
-                    for w, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(text)))
+    words = Counter(
+        w
+        for text in CORPUS + QUESTIONS
+        for w, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(text))
+    )
     chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789"))
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
     tokens += [w for w, _ in sorted(words.items(), key=lambda wc: (-wc[1], wc[0])) if w not in tokens]
@@ -102,8 +107,15 @@ def build_bert(path: Path) -> None:
     raw = BertWordPieceTokenizer(wordpiece_vocab(400), lowercase=True)
     tok = BertTokenizerFast(tokenizer_object=raw._tokenizer, model_max_length=512)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, max_position_embeddings=512, initializer_range=0.2)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        initializer_range=0.2,
+    )
     model = BertForQuestionAnswering(config)
     spread_head(model, tok)
     model.save_pretrained(path, safe_serialization=True)
@@ -119,15 +131,36 @@ def build_roberta(path: Path) -> None:
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     raw = ByteLevelBPETokenizer(add_prefix_space=False, trim_offsets=True)
     raw.train_from_iterator(CORPUS + QUESTIONS, vocab_size=400, min_frequency=1, special_tokens=specials)
-    raw._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True,
-                                                                 add_prefix_space=False)
-    tok = RobertaTokenizerFast(tokenizer_object=raw._tokenizer, model_max_length=512, bos_token="<s>",
-                               eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
-                               pad_token="<pad>", mask_token="<mask>", add_prefix_space=False, trim_offsets=True)
+    raw._tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
+    )
+    tok = RobertaTokenizerFast(
+        tokenizer_object=raw._tokenizer,
+        model_max_length=512,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        add_prefix_space=False,
+        trim_offsets=True,
+    )
     torch.manual_seed(1)
-    config = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=37, max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2, type_vocab_size=1, initializer_range=0.2)
+    config = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+        initializer_range=0.2,
+    )
     model = RobertaForQuestionAnswering(config)
     spread_head(model, tok)
     model.save_pretrained(path, safe_serialization=True)
@@ -144,7 +177,7 @@ def spread_head(model: Any, tok: Any) -> None:
     with torch.no_grad():
         head.weight.normal_(0.0, 0.5)
         head.bias.zero_()
-        enc = tok(QUESTIONS[:4], [" ".join(CORPUS[i:i + 2]) for i in range(4)], padding=True, return_tensors="pt")
+        enc = tok(QUESTIONS[:4], [" ".join(CORPUS[i : i + 2]) for i in range(4)], padding=True, return_tensors="pt")
         model.eval()
         hidden = model.base_model(**enc).last_hidden_state
         real = enc["attention_mask"].bool()
@@ -173,21 +206,41 @@ class Recorder:
                 self.pipes[name, side] = pipeline("question-answering", model=model, tokenizer=tok, device="cpu")
         self.cases: list[dict[str, Any]] = []
 
-    def answer(self, model: str, question: str, context: str, settings: dict[str, Any],
-               padding_side: str = "right") -> tuple[list[dict[str, Any]], int]:
+    def answer(
+        self, model: str, question: str, context: str, settings: dict[str, Any], padding_side: str = "right"
+    ) -> tuple[list[dict[str, Any]], int]:
         pipe = self.pipes[model, padding_side]
         out = pipe(question=question, context=context, **settings)
         answers = out if isinstance(out, list) else [out]
         pre = {k: settings[k] for k in ("doc_stride", "max_seq_len", "max_question_len") if k in settings}
         windows = len(list(pipe.preprocess({"question": question, "context": context}, **pre)))
-        return [{"answer": a["answer"], "score": float(a["score"]), "start": int(a["start"]),
-                 "end": int(a["end"])} for a in answers], windows
+        return [
+            {"answer": a["answer"], "score": float(a["score"]), "start": int(a["start"]), "end": int(a["end"])}
+            for a in answers
+        ], windows
 
-    def record(self, name: str, model: str, question: str, context: str, settings: dict[str, Any],
-               padding_side: str = "right", why: str = "") -> dict[str, Any]:
+    def record(
+        self,
+        name: str,
+        model: str,
+        question: str,
+        context: str,
+        settings: dict[str, Any],
+        padding_side: str = "right",
+        why: str = "",
+    ) -> dict[str, Any]:
         answers, windows = self.answer(model, question, context, settings, padding_side)
-        case = {"name": name, "why": why, "model": model, "padding_side": padding_side, "question": question,
-                "context": context, "settings": settings, "windows": windows, "answers": answers}
+        case = {
+            "name": name,
+            "why": why,
+            "model": model,
+            "padding_side": padding_side,
+            "question": question,
+            "context": context,
+            "settings": settings,
+            "windows": windows,
+            "answers": answers,
+        }
         self.cases.append(case)
         return case
 
@@ -205,13 +258,20 @@ def first_window_end(context: str, question: str, model: str, settings: dict[str
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(MODELS / model)
-    enc = tok(question, context, truncation="only_second", max_length=settings["max_seq_len"],
-              stride=settings["doc_stride"], return_overflowing_tokens=True, return_offsets_mapping=True)
+    enc = tok(
+        question,
+        context,
+        truncation="only_second",
+        max_length=settings["max_seq_len"],
+        stride=settings["doc_stride"],
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     return max(e for (s, e), sid in zip(enc["offset_mapping"][0], enc.sequence_ids(0)) if sid == 1)
 
 
 def starts_mid_word(context: str, start: int) -> bool:
-    return 0 < start < len(context) and bool(re.match(r"\w\w", context[start - 1:start + 1]))
+    return 0 < start < len(context) and bool(re.match(r"\w\w", context[start - 1 : start + 1]))
 
 
 def record_all(rec: Recorder) -> None:
@@ -220,20 +280,32 @@ def record_all(rec: Recorder) -> None:
     rec.record("short top_k 1", BERT, q, SHORT, {"top_k": 1})
     rec.record("short top_k 3", BERT, q, SHORT, {"top_k": 3})
     rec.record("short max_answer_len 2", BERT, q, SHORT, {"top_k": 3, "max_answer_len": 2})
-    rec.record("max_question_len has no effect with a fast tokenizer", BERT, q, SHORT,
-               {"top_k": 3, "max_question_len": 2},
-               why="v4 only used max_question_len for slow (Python) tokenizers; answers equal 'short top_k 3'")
+    rec.record(
+        "max_question_len has no effect with a fast tokenizer",
+        BERT,
+        q,
+        SHORT,
+        {"top_k": 3, "max_question_len": 2},
+        why="v4 only used max_question_len for slow (Python) tokenizers; answers equal 'short top_k 3'",
+    )
 
     # Many windows: the best answers must come from later windows, through their own offsets.
     def late(answers: list[dict[str, Any]], question: str, context: str) -> bool:
         return answers[0]["start"] > first_window_end(context, question, BERT, WINDOWS_64)
 
     q_long, long = rec.first(BERT, LONGS, {**WINDOWS_64, "top_k": 1}, late)
-    rec.record("long top_k 1", BERT, q_long, long, {**WINDOWS_64, "top_k": 1},
-               why="the best answer lies beyond the first window")
+    rec.record(
+        "long top_k 1",
+        BERT,
+        q_long,
+        long,
+        {**WINDOWS_64, "top_k": 1},
+        why="the best answer lies beyond the first window",
+    )
     rec.record("long top_k 3", BERT, q_long, long, {**WINDOWS_64, "top_k": 3})
-    rec.record("long top_k 5 align_to_words false", BERT, q_long, long,
-               {**WINDOWS_64, "top_k": 5, "align_to_words": False})
+    rec.record(
+        "long top_k 5 align_to_words false", BERT, q_long, long, {**WINDOWS_64, "top_k": 5, "align_to_words": False}
+    )
     rec.record("longer than 384, default windows, top_k 3", BERT, QUESTIONS[2], LONGER, {"top_k": 3})
 
     # align_to_words: a best span that starts inside a word grows to the whole word.
@@ -241,10 +313,22 @@ def record_all(rec: Recorder) -> None:
         return bool(answers) and starts_mid_word(context, answers[0]["start"])
 
     q_mid, mid = rec.first(BERT, [RARE, MEDIUM, SHORT], {"top_k": 1, "align_to_words": False}, mid_word)
-    rec.record("mid-word span, align_to_words false", BERT, q_mid, mid, {"top_k": 1, "align_to_words": False},
-               why="the best token span starts inside a word")
-    rec.record("mid-word span, align_to_words true (default)", BERT, q_mid, mid, {"top_k": 1},
-               why="the same span widened to whole words")
+    rec.record(
+        "mid-word span, align_to_words false",
+        BERT,
+        q_mid,
+        mid,
+        {"top_k": 1, "align_to_words": False},
+        why="the best token span starts inside a word",
+    )
+    rec.record(
+        "mid-word span, align_to_words true (default)",
+        BERT,
+        q_mid,
+        mid,
+        {"top_k": 1},
+        why="the same span widened to whole words",
+    )
     rec.record("mid-word span top_k 3, align_to_words default", BERT, q_mid, mid, {"top_k": 3})
 
     # handle_impossible_answer: the empty answer when the [CLS] (null) score beats every span.
@@ -252,21 +336,35 @@ def record_all(rec: Recorder) -> None:
         return answers[0]["answer"] == "" and answers[0]["start"] == answers[0]["end"] == 0
 
     q_null, null = rec.first(BERT, [SHORT, MEDIUM], {"top_k": 1, "handle_impossible_answer": True}, null_wins)
-    rec.record("handle_impossible_answer, null wins", BERT, q_null, null,
-               {"top_k": 1, "handle_impossible_answer": True})
+    rec.record(
+        "handle_impossible_answer, null wins", BERT, q_null, null, {"top_k": 1, "handle_impossible_answer": True}
+    )
     rec.record("handle_impossible_answer off, same input", BERT, q_null, null, {"top_k": 1})
-    rec.record("handle_impossible_answer top_k 3", BERT, QUESTIONS[0], SHORT,
-               {"top_k": 3, "handle_impossible_answer": True})
-    rec.record("handle_impossible_answer over many windows", BERT, q_long, long,
-               {**WINDOWS_64, "top_k": 3, "handle_impossible_answer": True},
-               why="the null score is the smallest over the windows")
+    rec.record(
+        "handle_impossible_answer top_k 3", BERT, QUESTIONS[0], SHORT, {"top_k": 3, "handle_impossible_answer": True}
+    )
+    rec.record(
+        "handle_impossible_answer over many windows",
+        BERT,
+        q_long,
+        long,
+        {**WINDOWS_64, "top_k": 3, "handle_impossible_answer": True},
+        why="the null score is the smallest over the windows",
+    )
 
     # RoBERTa: byte-level BPE, offsets trimmed of the leading space; and context-first (left padding).
     rec.record("roberta short top_k 3", ROBERTA, QUESTIONS[0], SHORT, {"top_k": 3})
     rec.record("roberta long top_k 3", ROBERTA, q_long, long, {**WINDOWS_64, "top_k": 3})
     rec.record("roberta rare words align_to_words false", ROBERTA, q_mid, mid, {"top_k": 3, "align_to_words": False})
-    rec.record("roberta left padding short top_k 3", ROBERTA, QUESTIONS[0], SHORT, {"top_k": 3}, "left",
-               why="a tokenizer that pads left puts the context first; v4 then masks nothing but padding")
+    rec.record(
+        "roberta left padding short top_k 3",
+        ROBERTA,
+        QUESTIONS[0],
+        SHORT,
+        {"top_k": 3},
+        "left",
+        why="a tokenizer that pads left puts the context first; v4 then masks nothing but padding",
+    )
     rec.record("roberta left padding long top_k 3", ROBERTA, q_long, long, {**WINDOWS_64, "top_k": 3}, "left")
     rec.record("bert left padding rare words top_k 3", BERT, q_mid, mid, {"top_k": 3}, "left")
 
@@ -292,8 +390,13 @@ def main() -> None:
         scores = [a["score"] for a in c["answers"]]
         close = [(a, b) for a, b in zip(scores, scores[1:]) if a - b < 1e-4 * a]
         assert not close, f"{c['name']}: scores {close} too close to rank reliably; change a seed"
-    out = {"generated_by": "scripts/v4_reference_qa.py", "transformers": transformers.__version__,
-           "torch": torch.__version__, "tokenizers": tokenizers.__version__, "cases": rec.cases}
+    out = {
+        "generated_by": "scripts/v4_reference_qa.py",
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "tokenizers": tokenizers.__version__,
+        "cases": rec.cases,
+    }
     (REFERENCE / "v4_qa.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     for c in rec.cases:
         shown = "; ".join(f"{a['answer']!r} {a['score']:.4g} {a['start']}:{a['end']}" for a in c["answers"])

@@ -48,13 +48,19 @@ def tokenizer(bos: bool) -> Any:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     single = "<s> $A </s>" if bos else "$A </s>"
-    tok.post_processor = processors.TemplateProcessing(single=single, pair=single + " $B </s>",
-                                                       special_tokens=[("<s>", 0), ("</s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
-                                   unk_token="<unk>")
+    tok.post_processor = processors.TemplateProcessing(
+        single=single, pair=single + " $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def build_t5(path: Path) -> None:
@@ -63,16 +69,36 @@ def build_t5(path: Path) -> None:
 
     tok = tokenizer(bos=False)
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
-                      pad_token_id=1, eos_token_id=2, decoder_start_token_id=1, tie_word_embeddings=False,
-                      task_specific_params={
-                          "summarization": {"prefix": "summarize: ", "num_beams": 2, "min_length": 5,
-                                            "max_length": 20, "length_penalty": 2.0, "no_repeat_ngram_size": 3,
-                                            "early_stopping": True},
-                          "translation_en_to_de": {"prefix": "translate English to German: ", "num_beams": 3,
-                                                   "max_length": 30, "early_stopping": True},
-                          "translation_en_to_fr": {"prefix": "translate English to French: ", "num_beams": 2},
-                      })
+    config = T5Config(
+        vocab_size=len(tok),
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=2,
+        num_heads=2,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        tie_word_embeddings=False,
+        task_specific_params={
+            "summarization": {
+                "prefix": "summarize: ",
+                "num_beams": 2,
+                "min_length": 5,
+                "max_length": 20,
+                "length_penalty": 2.0,
+                "no_repeat_ngram_size": 3,
+                "early_stopping": True,
+            },
+            "translation_en_to_de": {
+                "prefix": "translate English to German: ",
+                "num_beams": 3,
+                "max_length": 30,
+                "early_stopping": True,
+            },
+            "translation_en_to_fr": {"prefix": "translate English to French: ", "num_beams": 2},
+        },
+    )
     T5ForConditionalGeneration(config).save_pretrained(path)
     GenerationConfig(pad_token_id=1, eos_token_id=2, decoder_start_token_id=1).save_pretrained(path)
     tok.save_pretrained(path)
@@ -83,17 +109,43 @@ def build_bart(path: Path) -> None:
     from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
 
     tok = tokenizer(bos=True)
-    summarization = {"num_beams": 3, "min_length": 8, "max_length": 24, "length_penalty": 2.0,
-                     "no_repeat_ngram_size": 3, "early_stopping": True}
+    summarization = {
+        "num_beams": 3,
+        "min_length": 8,
+        "max_length": 24,
+        "length_penalty": 2.0,
+        "no_repeat_ngram_size": 3,
+        "early_stopping": True,
+    }
     torch.manual_seed(0)
-    config = BartConfig(vocab_size=len(tok), d_model=16, encoder_layers=2, decoder_layers=2,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                        decoder_ffn_dim=32, max_position_embeddings=64, bos_token_id=0, pad_token_id=1,
-                        eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0, forced_eos_token_id=2,
-                        task_specific_params={"summarization": summarization})
+    config = BartConfig(
+        vocab_size=len(tok),
+        d_model=16,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_bos_token_id=0,
+        forced_eos_token_id=2,
+        task_specific_params={"summarization": summarization},
+    )
     BartForConditionalGeneration(config).save_pretrained(path)
-    GenerationConfig(bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2,
-                     forced_bos_token_id=0, forced_eos_token_id=2, **summarization).save_pretrained(path)
+    GenerationConfig(
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_bos_token_id=0,
+        forced_eos_token_id=2,
+        **summarization,
+    ).save_pretrained(path)
     tok.save_pretrained(path)
 
 
@@ -110,8 +162,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("t5", "text2text-generation", "text2text-generation", GREEDY, GREEDY),
     ("bart", "summarization", "summarization", {}, {}),
     ("bart", "summarization", "summarization", GREEDY, GREEDY),
-    ("bart", "summarization", "summarization", {"max_new_tokens": 16, "min_new_tokens": 2, "num_beams": 2},
-     {"max_new_tokens": 16, "min_new_tokens": 2, "num_beams": 2}),
+    (
+        "bart",
+        "summarization",
+        "summarization",
+        {"max_new_tokens": 16, "min_new_tokens": 2, "num_beams": 2},
+        {"max_new_tokens": 16, "min_new_tokens": 2, "num_beams": 2},
+    ),
     ("bart", "text2text-generation", "text2text-generation", {}, {}),
 ]
 
@@ -133,15 +190,29 @@ def main() -> None:
     for model_name, v4_task, task, options, kwargs in CASES:
         path = MODELS / model_name
         # a fresh pipeline per case: 4.57 pipelines write task_specific_params into their generation config
-        pipe = pipeline(v4_task, model=AutoModelForSeq2SeqLM.from_pretrained(path),
-                        tokenizer=AutoTokenizer.from_pretrained(path))
+        pipe = pipeline(
+            v4_task, model=AutoModelForSeq2SeqLM.from_pretrained(path), tokenizer=AutoTokenizer.from_pretrained(path)
+        )
         key = {"summarization": "summary_text", "text2text-generation": "generated_text"}.get(task, "translation_text")
         for text in INPUTS:
             output = pipe(text, **kwargs)[0][key]
-            cases.append({"model": model_name, "task": task, "v4_task": v4_task, "options": options,
-                          "input": text, "output": output})
-    record = {"transformers": transformers.__version__, "torch": torch.__version__,
-              "tokenizers": tokenizers.__version__, "models": "tests/reference/seq2seq", "cases": cases}
+            cases.append(
+                {
+                    "model": model_name,
+                    "task": task,
+                    "v4_task": v4_task,
+                    "options": options,
+                    "input": text,
+                    "output": output,
+                }
+            )
+    record = {
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "tokenizers": tokenizers.__version__,
+        "models": "tests/reference/seq2seq",
+        "cases": cases,
+    }
     (OUT / "v4_seq2seq.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(f"{len(cases)} cases -> {OUT / 'v4_seq2seq.json'}")
 

@@ -52,8 +52,15 @@ def bert_tokenizer(minilm_dir: Path) -> Any:
 def _tiny_bert_config(tokenizer: Any, **extra: Any) -> Any:
     from transformers import BertConfig
 
-    return BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=37, max_position_embeddings=128, **extra)
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        **extra,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +70,9 @@ def tiny_bert_cls_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: 
     from transformers import BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = _tiny_bert_config(bert_tokenizer, id2label={0: "NEGATIVE", 1: "POSITIVE"},
-                               label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    config = _tiny_bert_config(
+        bert_tokenizer, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1}
+    )
     path = tmp_path_factory.mktemp("tiny-bert-cls")
     BertForSequenceClassification(config).save_pretrained(path)
     bert_tokenizer.save_pretrained(path)
@@ -88,11 +96,17 @@ def bpe_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=True)
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<pad>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>", "<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>", pad_token="<pad>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<pad>",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -101,16 +115,26 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) 
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(bpe_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=1024,
-                        bos_token_id=0, eos_token_id=0, pad_token_id=1, tie_word_embeddings=False)
+    config = GPT2Config(
+        vocab_size=len(bpe_tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=1024,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=1,
+        tie_word_embeddings=False,
+    )
     path = tmp_path_factory.mktemp("tiny-gpt2")
     GPT2LMHeadModel(config).save_pretrained(path)
     bpe_tokenizer.save_pretrained(path)
     return path
 
 
-def _save_bert(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any, name: str, cls_name: str,
-               labels: list[str] | None = None) -> Path:
+def _save_bert(
+    tmp_path_factory: pytest.TempPathFactory, tokenizer: Any, name: str, cls_name: str, labels: list[str] | None = None
+) -> Path:
     import torch
     import transformers
 
@@ -126,8 +150,13 @@ def _save_bert(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any, name: s
 
 @pytest.fixture(scope="session")
 def tiny_ner_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
-    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-ner", "BertForTokenClassification",
-                      ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    return _save_bert(
+        tmp_path_factory,
+        bert_tokenizer,
+        "tiny-ner",
+        "BertForTokenClassification",
+        ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +171,13 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) 
 
 @pytest.fixture(scope="session")
 def tiny_nli_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: Any) -> Path:
-    return _save_bert(tmp_path_factory, bert_tokenizer, "tiny-nli", "BertForSequenceClassification",
-                      ["contradiction", "neutral", "entailment"])
+    return _save_bert(
+        tmp_path_factory,
+        bert_tokenizer,
+        "tiny-nli",
+        "BertForSequenceClassification",
+        ["contradiction", "neutral", "entailment"],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -153,10 +187,21 @@ def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) ->
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(bpe_tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
-                      pad_token_id=1, eos_token_id=0, decoder_start_token_id=1,
-                      task_specific_params={"summarization": {"prefix": "summarize: ", "num_beams": 2},
-                                            "translation_en_to_de": {"prefix": "translate English to German: "}})
+    config = T5Config(
+        vocab_size=len(bpe_tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        pad_token_id=1,
+        eos_token_id=0,
+        decoder_start_token_id=1,
+        task_specific_params={
+            "summarization": {"prefix": "summarize: ", "num_beams": 2},
+            "translation_en_to_de": {"prefix": "translate English to German: "},
+        },
+    )
     path = tmp_path_factory.mktemp("tiny-t5")
     T5ForConditionalGeneration(config).save_pretrained(path)
     bpe_tokenizer.save_pretrained(path)
@@ -208,9 +253,19 @@ def app_settings(tmp_path: Path) -> Callable[..., Any]:
 
 # -- sequence-to-sequence families, built offline ------------------------------------------------------------
 
+
 def _seq2seq_dims(**extra: Any) -> dict[str, Any]:
-    return dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-                encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128, **extra)
+    return dict(
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=128,
+        **extra,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -221,27 +276,58 @@ def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Any) 
     from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
 
     torch.manual_seed(0)
-    config = BartConfig(vocab_size=len(bpe_tokenizer), pad_token_id=1, bos_token_id=0, eos_token_id=0,
-                        decoder_start_token_id=0, forced_eos_token_id=None, **_seq2seq_dims(),
-                        task_specific_params={"summarization": {"num_beams": 3, "max_length": 12, "min_length": 9,
-                                                                "length_penalty": 2.0, "no_repeat_ngram_size": 3}})
+    config = BartConfig(
+        vocab_size=len(bpe_tokenizer),
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=0,
+        forced_eos_token_id=None,
+        **_seq2seq_dims(),
+        task_specific_params={
+            "summarization": {
+                "num_beams": 3,
+                "max_length": 12,
+                "min_length": 9,
+                "length_penalty": 2.0,
+                "no_repeat_ngram_size": 3,
+            }
+        },
+    )
     path = tmp_path_factory.mktemp("tiny-bart")
     BartForConditionalGeneration(config).save_pretrained(path)
-    GenerationConfig(bos_token_id=0, eos_token_id=0, pad_token_id=1, decoder_start_token_id=0, num_beams=3,
-                     max_length=12, min_length=9, length_penalty=2.0, no_repeat_ngram_size=3).save_pretrained(path)
+    GenerationConfig(
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=1,
+        decoder_start_token_id=0,
+        num_beams=3,
+        max_length=12,
+        min_length=9,
+        length_penalty=2.0,
+        no_repeat_ngram_size=3,
+    ).save_pretrained(path)
     bpe_tokenizer.save_pretrained(path)
     return path
 
 
-def _save_multilingual(tmp_path_factory: pytest.TempPathFactory, name: str, tok: Any, config_cls: str,
-                       model_cls: str, vocab: int) -> Path:
+def _save_multilingual(
+    tmp_path_factory: pytest.TempPathFactory, name: str, tok: Any, config_cls: str, model_cls: str, vocab: int
+) -> Path:
     import torch
     import transformers
 
     torch.manual_seed(0)
-    config = getattr(transformers, config_cls)(vocab_size=vocab, pad_token_id=tok.pad_token_id, bos_token_id=0,
-                                               eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.eos_token_id,
-                                               forced_eos_token_id=None, scale_embedding=False, **_seq2seq_dims())
+    config = getattr(transformers, config_cls)(
+        vocab_size=vocab,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=0,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id,
+        forced_eos_token_id=None,
+        scale_embedding=False,
+        **_seq2seq_dims(),
+    )
     path = tmp_path_factory.mktemp(name)
     getattr(transformers, model_cls)(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -254,8 +340,9 @@ def tiny_mbart50_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import MBart50Tokenizer
 
     tok = MBart50Tokenizer(src_lang="en_XX")
-    return _save_multilingual(tmp_path_factory, "tiny-mbart50", tok, "MBartConfig", "MBartForConditionalGeneration",
-                              len(tok))
+    return _save_multilingual(
+        tmp_path_factory, "tiny-mbart50", tok, "MBartConfig", "MBartForConditionalGeneration", len(tok)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -264,17 +351,26 @@ def tiny_nllb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import NllbTokenizer
 
     tok = NllbTokenizer()
-    return _save_multilingual(tmp_path_factory, "tiny-nllb", tok, "M2M100Config", "M2M100ForConditionalGeneration",
-                              len(tok))
+    return _save_multilingual(
+        tmp_path_factory, "tiny-nllb", tok, "M2M100Config", "M2M100ForConditionalGeneration", len(tok)
+    )
 
 
 def _train_spm(directory: Path, name: str, vocab_size: int = 60) -> Path:
     import sentencepiece as spm
 
     prefix = directory / name
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS), model_prefix=str(prefix), vocab_size=vocab_size,
-                                   model_type="unigram", hard_vocab_limit=False, bos_id=-1, eos_id=-1,
-                                   unk_id=0, minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        model_type="unigram",
+        hard_vocab_limit=False,
+        bos_id=-1,
+        eos_id=-1,
+        unk_id=0,
+        minloglevel=2,
+    )
     return prefix.with_suffix(".model")
 
 
@@ -302,8 +398,9 @@ def tiny_m2m100_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = _spm_vocab(spm_file, work / "vocab.json", ["<s>", "<pad>", "</s>", "<unk>"])
     tok = M2M100Tokenizer(str(vocab), str(spm_file), src_lang="en")
     size = max(len(tok), max(tok.lang_token_to_id.values()) + 1 + tok.num_madeup_words)
-    return _save_multilingual(tmp_path_factory, "tiny-m2m100", tok, "M2M100Config", "M2M100ForConditionalGeneration",
-                              size)
+    return _save_multilingual(
+        tmp_path_factory, "tiny-m2m100", tok, "M2M100Config", "M2M100ForConditionalGeneration", size
+    )
 
 
 def _marian(tmp_path_factory: pytest.TempPathFactory, name: str, targets: list[str], **tok_kwargs: Any) -> Path:
@@ -316,8 +413,14 @@ def _marian(tmp_path_factory: pytest.TempPathFactory, name: str, targets: list[s
     vocab = _spm_vocab(spm_file, work / "vocab.json", ["</s>", "<unk>", *targets, "<pad>"])
     tok = MarianTokenizer(str(spm_file), str(spm_file), str(vocab), **tok_kwargs)
     torch.manual_seed(0)
-    config = MarianConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                          decoder_start_token_id=tok.pad_token_id, forced_eos_token_id=None, **_seq2seq_dims())
+    config = MarianConfig(
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+        forced_eos_token_id=None,
+        **_seq2seq_dims(),
+    )
     path = tmp_path_factory.mktemp("x") / name
     MarianMTModel(config).save_pretrained(path)
     tok.save_pretrained(path)

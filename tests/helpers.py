@@ -26,8 +26,7 @@ def llama_like_tokenizer() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = ["▁hello", "▁there", "▁the", "▁quick", "▁fox", "▁", "<", "|", ">",
-             *"usera", *"itnhloqckfx", "\n"]
+    words = ["▁hello", "▁there", "▁the", "▁quick", "▁fox", "▁", "<", "|", ">", *"usera", *"itnhloqckfx", "\n"]
     vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0)] + [(f"<0x{b:02X}>", -20.0) for b in range(256)]
     vocab += [(w, -1.0 - k * 0.1) for k, w in enumerate(words)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))

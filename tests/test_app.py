@@ -47,8 +47,9 @@ async def test_batch_view_pads_and_masks(app_settings: Any) -> None:
         bd = app.breakdown
         assert len(bd.sequences) == 2 and len(bd.sequences[0].ids) == len(bd.sequences[1].ids)
         table = app.query_one(TokenTable)
-        pad_rows = [table.row_text(i) for i, (s, k) in enumerate(table.rows)
-                    if s == 0 and not bd.sequences[0].attention_mask[k]]
+        pad_rows = [
+            table.row_text(i) for i, (s, k) in enumerate(table.rows) if s == 0 and not bd.sequences[0].attention_mask[k]
+        ]
         assert pad_rows and all("[PAD]" in r and " 0 " in r for r in pad_rows)
         shown = "".join(p.text for line in app.query_one(TokenTextView).lines for p in line)
         assert "[PAD]×" in shown
@@ -107,10 +108,8 @@ async def test_offline_hub_model_fails_fast_with_advice(app_settings: Any, monke
         assert "not loaded" in text_of(app.query_one("#model-card"))
 
 
-async def test_sentiment_run_shows_every_label_and_the_pytorch_path(app_settings: Any,
-                                                                    tiny_bert_cls_dir: Path) -> None:
-    app = make_app(app_settings(task="sentiment-analysis", model=str(tiny_bert_cls_dir),
-                                text="I love it\nI hate it"))
+async def test_sentiment_run_shows_every_label_and_the_pytorch_path(app_settings: Any, tiny_bert_cls_dir: Path) -> None:
+    app = make_app(app_settings(task="sentiment-analysis", model=str(tiny_bert_cls_dir), text="I love it\nI hate it"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None)
         await pilot.press("ctrl+r")
@@ -149,8 +148,10 @@ async def test_switching_task_loads_the_right_head_and_warns(app_settings: Any) 
         await wait_until(pilot, lambda: app.loaded is not None)
         # The input's head and fields are the first task's from the first frame on.
         assert text_of(app.query_one("#input-title")).startswith("Feature extraction feature-extraction")
-        assert [w.id for w in app.query("#input-fields Select, #input-fields Checkbox")] == \
-            ["field-pooling", "field-normalize"]
+        assert [w.id for w in app.query("#input-fields Select, #input-fields Checkbox")] == [
+            "field-pooling",
+            "field-normalize",
+        ]
         app.query_one("#tasks").focus()
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: app.loaded is not None and app.loaded.info.task == "text-classification")

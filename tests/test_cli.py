@@ -43,11 +43,14 @@ def test_run_task_help_lists_the_tasks_settings(task: str, capsys: pytest.Captur
 def test_setting_help_shows_type_default_and_the_models_own_value(capsys: pytest.CaptureFixture[str]) -> None:
     from tui_hf.cli.inference import setting_help
 
-    spec = dataclasses.replace(get_task("summarization"), fields=(
-        InputField("num_beams", "Beams", "int", None, "Beams in the search"),
-        InputField("length_penalty", "Length penalty", "float", 1.5, "Above 1 favours longer outputs"),
-        InputField("strategy", "Strategy", "choice", "simple", "How to merge", choices=("simple", "first")),
-    ))
+    spec = dataclasses.replace(
+        get_task("summarization"),
+        fields=(
+            InputField("num_beams", "Beams", "int", None, "Beams in the search"),
+            InputField("length_penalty", "Length penalty", "float", 1.5, "Above 1 favours longer outputs"),
+            InputField("strategy", "Strategy", "choice", "simple", "How to merge", choices=("simple", "first")),
+        ),
+    )
     lines = setting_help(spec).splitlines()
     assert re.match(r"\s+num_beams=INT\s+Beams in the search \(default: the model's own\)", lines[1])
     assert re.match(r"\s+length_penalty=NUMBER\s+Above 1 favours longer outputs \(default: 1.5\)", lines[2])
@@ -61,12 +64,22 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]
 
 
 def test_options_and_texts_in_any_order_match_the_transformers_pipeline(
-        tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from transformers import pipeline
 
     texts = ["I love it", "I hate it", "It is fine"]
-    code, payload, err = _run(capsys, "run", "sentiment-analysis", texts[0], "--model", str(tiny_bert_cls_dir),
-                              texts[1], "--explain", texts[2])
+    code, payload, err = _run(
+        capsys,
+        "run",
+        "sentiment-analysis",
+        texts[0],
+        "--model",
+        str(tiny_bert_cls_dir),
+        texts[1],
+        "--explain",
+        texts[2],
+    )
     assert code == 0, err
     assert payload["task"] == "text-classification"
     truth = pipeline("text-classification", model=str(tiny_bert_cls_dir), top_k=None)(texts)
@@ -86,31 +99,50 @@ def test_model_options_before_the_command_are_kept() -> None:
     assert args.model == "./n"  # the nearer one wins
 
 
-def test_run_passes_only_the_settings_the_user_gave(tiny_qa_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_passes_only_the_settings_the_user_gave(
+    tiny_qa_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Unset settings are left to the runner, which takes the model's own values (generation_config...)."""
     from tui_hf.core.tasks import qa
 
     seen: list[dict[str, Any]] = []
     real = qa.run
 
-    def spy(loaded: Any, texts: list[str], options: dict[str, Any] | None = None, cancel: Any = None,
-            emit: Any = None, *, explain: bool = False) -> Any:  # a Runner's parameters: the registry checks them
+    def spy(
+        loaded: Any,
+        texts: list[str],
+        options: dict[str, Any] | None = None,
+        cancel: Any = None,
+        emit: Any = None,
+        *,
+        explain: bool = False,
+    ) -> Any:  # a Runner's parameters: the registry checks them
         seen.append(dict(options or {}))
         return real(loaded, texts, options, cancel, emit, explain=explain)
 
     monkeypatch.setattr(qa, "run", spy)
     context = "The Eiffel Tower was finished in 1889 in Paris."
-    code, payload, err = _run(capsys, "run", "question-answering", "--model", str(tiny_qa_dir), "When was it finished?",
-                              "-s", f"context={context}", "-s", "top_k=2")
+    code, payload, err = _run(
+        capsys,
+        "run",
+        "question-answering",
+        "--model",
+        str(tiny_qa_dir),
+        "When was it finished?",
+        "-s",
+        f"context={context}",
+        "-s",
+        "top_k=2",
+    )
     assert code == 0, err
     assert seen == [{"context": context, "top_k": 2}]
     assert payload["result"]["question"] == "When was it finished?"
     assert len(payload["result"]["answers"]) == 2
 
 
-def test_stdin_dash_reads_one_input_per_line(tiny_mlm_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_stdin_dash_reads_one_input_per_line(
+    tiny_mlm_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("Paris is the [MASK] of France.\n\nBerlin is a [MASK].\n"))
@@ -125,15 +157,25 @@ def test_greedy_generation_is_what_generate_gives(tiny_gpt2_dir: Path, capsys: p
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    code, payload, err = _run(capsys, "run", "text-generation", "--model", str(tiny_gpt2_dir), "The quick",
-                              "-s", "max_new_tokens=5", "-s", "do_sample=false")
+    code, payload, err = _run(
+        capsys,
+        "run",
+        "text-generation",
+        "--model",
+        str(tiny_gpt2_dir),
+        "The quick",
+        "-s",
+        "max_new_tokens=5",
+        "-s",
+        "do_sample=false",
+    )
     assert code == 0, err
     tok = AutoTokenizer.from_pretrained(tiny_gpt2_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir)
     ids = tok("The quick", return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
-    expected = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
     assert payload["result"]["sequences"] == [expected]
 
 
@@ -151,8 +193,12 @@ def unloadable(tmp_path: Path, tiny_bert_cls_dir: Path, tiny_gpt2_dir: Path) -> 
     """Models that cannot be loaded, each with its argv and what the error line must say."""
     import shutil
 
-    def model_dir(name: str, config: dict[str, Any] | None = None, weights: dict[str, bytes] | None = None,
-                  tokenizer_from: Path = tiny_bert_cls_dir) -> str:
+    def model_dir(
+        name: str,
+        config: dict[str, Any] | None = None,
+        weights: dict[str, bytes] | None = None,
+        tokenizer_from: Path = tiny_bert_cls_dir,
+    ) -> str:
         path = tmp_path / name
         path.mkdir()
         for f in ("tokenizer.json", "tokenizer_config.json"):
@@ -168,27 +214,60 @@ def unloadable(tmp_path: Path, tiny_bert_cls_dir: Path, tiny_gpt2_dir: Path) -> 
     return {
         "missing directory": (["--model", str(tmp_path / "nowhere")], "no model directory"),
         "no config": (["--model", model_dir("no-config")], "no config.json"),
-        "uncached hub id offline": (["--model", "someone/not-cached"],
-                                    "not in the local Hugging Face cache .* --model embedded"),
-        "pickle only": (["--model", model_dir("weights", bert, {"pytorch_model.bin": b"\x80\x04N."})],
-                        "only pickle weights .*--allow-pickle"),
-        "remote code": (["--model", model_dir("custom", {"model_type": "acme-custom", "auto_map": {
-            "AutoConfig": "configuration_acme.AcmeConfig", "AutoModel": "modeling_acme.AcmeModel"}})],
-                        "needs its own Python code .*--trust-remote-code"),
-        "unknown architecture": (["--model", model_dir("future", {"model_type": "from-the-future"})],
-                                 "does not know the model type 'from-the-future'"),
+        "uncached hub id offline": (
+            ["--model", "someone/not-cached"],
+            "not in the local Hugging Face cache .* --model embedded",
+        ),
+        "pickle only": (
+            ["--model", model_dir("weights", bert, {"pytorch_model.bin": b"\x80\x04N."})],
+            "only pickle weights .*--allow-pickle",
+        ),
+        "remote code": (
+            [
+                "--model",
+                model_dir(
+                    "custom",
+                    {
+                        "model_type": "acme-custom",
+                        "auto_map": {
+                            "AutoConfig": "configuration_acme.AcmeConfig",
+                            "AutoModel": "modeling_acme.AcmeModel",
+                        },
+                    },
+                ),
+            ],
+            "needs its own Python code .*--trust-remote-code",
+        ),
+        "unknown architecture": (
+            ["--model", model_dir("future", {"model_type": "from-the-future"})],
+            "does not know the model type 'from-the-future'",
+        ),
         "no weights": (["--model", model_dir("empty", bert)], "has no weights"),
-        "corrupt weights": (["--model", model_dir("corrupt", bert, {"model.safetensors": state[:len(state) // 2]})],
-                            "could not load .* \\(traceback in .*tui-hf.log\\)"),
+        "corrupt weights": (
+            ["--model", model_dir("corrupt", bert, {"model.safetensors": state[: len(state) // 2]})],
+            "could not load .* \\(traceback in .*tui-hf.log\\)",
+        ),
         "no head for the task": (["--model", str(tiny_gpt2_dir)], "cannot serve fill-mask.*AutoModelForMaskedLM"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing directory", "no config", "uncached hub id offline", "pickle only",
-                                  "remote code", "unknown architecture", "no weights", "corrupt weights",
-                                  "no head for the task"])
-def test_every_model_that_cannot_be_loaded_exits_3(case: str, unloadable: dict[str, tuple[list[str], str]],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing directory",
+        "no config",
+        "uncached hub id offline",
+        "pickle only",
+        "remote code",
+        "unknown architecture",
+        "no weights",
+        "corrupt weights",
+        "no head for the task",
+    ],
+)
+def test_every_model_that_cannot_be_loaded_exits_3(
+    case: str, unloadable: dict[str, tuple[list[str], str]], capsys: pytest.CaptureFixture[str]
+) -> None:
     argv, says = unloadable[case]
     task = "fill-mask" if case == "no head for the task" else "feature-extraction"
     text = "Paris is the [MASK] of France." if task == "fill-mask" else "hello"
@@ -203,15 +282,18 @@ def test_the_app_refuses_a_missing_model_directory_before_starting(capsys: pytes
     assert "no model directory" in _assert_one_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["--task", "telepathy"], "unknown task 'telepathy'"),
-    (["run", "telepathy", "hi"], "unknown task 'telepathy'"),
-    (["run", "feature-extraction", "hi", "-s", "pooling=median"], "-s pooling=median: .*one of mean, cls, max"),
-    (["run", "feature-extraction", "hi", "-s", "colour=red"], "unknown setting 'colour'.*pooling, normalize"),
-    (["run", "feature-extraction", "hi", "-s", "pooling"], "NAME=VALUE"),
-    (["run", "question-answering", "Where?", "--model", "embedded"], "[Cc]ontext"),
-    (["run", "feature-extraction", "hi", "--device", "cuda"], "not available"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--task", "telepathy"], "unknown task 'telepathy'"),
+        (["run", "telepathy", "hi"], "unknown task 'telepathy'"),
+        (["run", "feature-extraction", "hi", "-s", "pooling=median"], "-s pooling=median: .*one of mean, cls, max"),
+        (["run", "feature-extraction", "hi", "-s", "colour=red"], "unknown setting 'colour'.*pooling, normalize"),
+        (["run", "feature-extraction", "hi", "-s", "pooling"], "NAME=VALUE"),
+        (["run", "question-answering", "Where?", "--model", "embedded"], "[Cc]ontext"),
+        (["run", "feature-extraction", "hi", "--device", "cuda"], "not available"),
+    ],
+)
 def test_bad_input_exits_2(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
@@ -234,8 +316,9 @@ def test_no_input_at_all_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 
 
 @pytest.mark.parametrize("stdin", ["", "\n   \n"], ids=["empty", "blank-lines"])
-def test_score_with_nothing_on_stdin_exits_2(stdin: str, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_with_nothing_on_stdin_exits_2(
+    stdin: str, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`tui-hf score --model M < empty.txt`: README's exit 2 for an empty text, not 0 with no results."""
     import io
 
@@ -245,13 +328,20 @@ def test_score_with_nothing_on_stdin_exits_2(stdin: str, tiny_gpt2_dir: Path, mo
     assert out.out == "" and "no input" in _assert_one_line(out.err)
 
 
-def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_hf.core.tasks import classification
 
-    def broken(loaded: Any, texts: list[str], options: Any = None, cancel: Any = None, emit: Any = None, *,
-               explain: bool = False) -> None:
+    def broken(
+        loaded: Any,
+        texts: list[str],
+        options: Any = None,
+        cancel: Any = None,
+        emit: Any = None,
+        *,
+        explain: bool = False,
+    ) -> None:
         raise RuntimeError("the kernel ran out of luck")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -265,8 +355,9 @@ def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(tiny_bert_cls_di
     assert "Traceback (most recent call last)" in logged and "in broken" in logged
 
 
-def test_an_unexpected_error_is_one_line_and_a_logged_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unexpected_error_is_one_line_and_a_logged_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_hf.cli import training
 
     def broken(_args: Any) -> int:
@@ -280,8 +371,9 @@ def test_an_unexpected_error_is_one_line_and_a_logged_traceback(tmp_path: Path, 
     assert "in broken" in (tmp_path / "state" / "tui-hf" / "tui-hf.log").read_text()
 
 
-def test_save_refuses_a_non_empty_directory_and_names_the_flag(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_save_refuses_a_non_empty_directory_and_names_the_flag(
+    tiny_bert_cls_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "keep.txt").write_text("precious")
     argv = ["save", str(tmp_path), "--model", str(tiny_bert_cls_dir), "--task", "sentiment-analysis"]
     assert main(argv) == EXIT_USAGE
@@ -292,8 +384,11 @@ def test_save_refuses_a_non_empty_directory_and_names_the_flag(tiny_bert_cls_dir
 
 def test_a_reader_that_goes_away_is_not_a_failure() -> None:
     """`tui-hf ... | head`: output into a closed pipe ends quietly, as a process killed by SIGPIPE would."""
-    proc = subprocess.Popen([sys.executable, "-m", "tui_hf", "run", "text-generation", "--help"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_hf", "run", "text-generation", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the command writes (it imports first): its first write meets a closed pipe
     err = proc.stderr.read().decode()

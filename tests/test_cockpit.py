@@ -61,8 +61,13 @@ def drive_inline(run_dir: Path, install: Callable[[Any], None] | None = None) ->
 
     spec = TrainSpec.load(run_dir / "spec.json")
     writer = EventWriter(run_dir)
-    ctx = Context(spec=spec, run_dir=run_dir, writer=writer, stop=StopRequest(),
-                  plan=preflight.DataPlan.load(run_dir / preflight.DATA_PLAN))
+    ctx = Context(
+        spec=spec,
+        run_dir=run_dir,
+        writer=writer,
+        stop=StopRequest(),
+        plan=preflight.DataPlan.load(run_dir / preflight.DATA_PLAN),
+    )
     engine = ENGINES[spec.engine](ctx)
     if install is not None:
         prepare = engine.prepare
@@ -140,8 +145,7 @@ def test_nan_step_flagged_at_its_step(tmp_path: Path, tiny_bert_cls_dir: Path, e
     run_dir = make_run(tmp_path, tiny_bert_cls_dir, engine, f"nan-{engine}")
 
     def install(model: Any) -> None:
-        AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == 5
-                                 else None)
+        AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == 5 else None)
 
     drive_inline(run_dir, install)
     found = alerts(run_dir, NONFINITE_LOSS)
@@ -179,8 +183,9 @@ def test_batch_without_supervised_tokens_flagged(tmp_path: Path, tiny_bert_cls_d
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
-def test_save_now_makes_a_loadable_checkpoint_at_that_step(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                           engine: str) -> None:
+def test_save_now_makes_a_loadable_checkpoint_at_that_step(
+    tmp_path: Path, tiny_bert_cls_dir: Path, engine: str
+) -> None:
     from transformers import AutoModelForSequenceClassification
 
     from tui_hf.core.training.control import Control, send_control
@@ -189,8 +194,9 @@ def test_save_now_makes_a_loadable_checkpoint_at_that_step(tmp_path: Path, tiny_
 
     def install(model: Any) -> None:
         # Sent from inside step 3's forward pass: the job sees it at the end of step 3.
-        AtStep(model).on_forward(lambda step, out: send_control(run_dir, Control("save"), require_alive=False)
-                                 if step == 3 else None)
+        AtStep(model).on_forward(
+            lambda step, out: send_control(run_dir, Control("save"), require_alive=False) if step == 3 else None
+        )
 
     drive_inline(run_dir, install)
     acks = [e for e in events(run_dir, "control") if e["action"] == "save"]
@@ -205,18 +211,32 @@ def test_save_now_makes_a_loadable_checkpoint_at_that_step(tmp_path: Path, tiny_
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
-def test_early_stopping_armed_mid_run_stops_after_patience(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                           engine: str) -> None:
+def test_early_stopping_armed_mid_run_stops_after_patience(
+    tmp_path: Path, tiny_bert_cls_dir: Path, engine: str
+) -> None:
     """A learning rate too small to change a float32 weight keeps eval_loss exactly flat: armed at the end of
     step 4 with patience 2, step 4's evaluation sets the best, the next two do not improve: stop at step 8."""
     from tui_hf.core.training.control import Control, send_control
 
-    run_dir = make_run(tmp_path, tiny_bert_cls_dir, engine, f"early-{engine}", max_steps=40, eval_steps=2,
-                       learning_rate=1e-12, warmup=0)
+    run_dir = make_run(
+        tmp_path,
+        tiny_bert_cls_dir,
+        engine,
+        f"early-{engine}",
+        max_steps=40,
+        eval_steps=2,
+        learning_rate=1e-12,
+        warmup=0,
+    )
 
     def install(model: Any) -> None:
-        AtStep(model).on_forward(lambda step, out: send_control(
-            run_dir, Control("early-stop", metric="eval_loss", patience=2), require_alive=False) if step == 4 else None)
+        AtStep(model).on_forward(
+            lambda step, out: (
+                send_control(run_dir, Control("early-stop", metric="eval_loss", patience=2), require_alive=False)
+                if step == 4
+                else None
+            )
+        )
 
     outcome = drive_inline(run_dir, install)
     evals = [e["step"] for e in events(run_dir, "eval") if e["step"] >= 4]
@@ -260,7 +280,8 @@ def drive_within(run_dir: Path, install: Callable[[Any], None] | None, seconds: 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
 def test_control_entries_that_are_not_requests_are_refused_once_and_never_hang_the_job(
-        tmp_path: Path, tiny_bert_cls_dir: Path, engine: str) -> None:
+    tmp_path: Path, tiny_bert_cls_dir: Path, engine: str
+) -> None:
     """A FIFO and a directory named *.json, a request on a metric the run never reports, a fractional patience,
     and an old spec armed on such a metric: each answered once as refused (naming what would work); the job
     trains to its end; nothing the user put there is removed."""
@@ -279,10 +300,12 @@ def test_control_entries_that_are_not_requests_are_refused_once_and_never_hang_t
 
     def act(step: int, out: Any) -> None:
         if step == 2:  # as a script would write them: send_control refuses both before writing anything
-            write_atomic(folder / "2-bogus.json", json.dumps({"action": "early-stop", "metric": "eval_bogus",
-                                                              "patience": 1}))
-            write_atomic(folder / "3-half.json", json.dumps({"action": "early-stop", "metric": "eval_loss",
-                                                             "patience": 1.5}))
+            write_atomic(
+                folder / "2-bogus.json", json.dumps({"action": "early-stop", "metric": "eval_bogus", "patience": 1})
+            )
+            write_atomic(
+                folder / "3-half.json", json.dumps({"action": "early-stop", "metric": "eval_loss", "patience": 1.5})
+            )
 
     outcome = drive_within(run_dir, lambda model: AtStep(model).on_forward(act))
     assert not outcome.stopped and outcome.step == 6
@@ -292,18 +315,29 @@ def test_control_entries_that_are_not_requests_are_refused_once_and_never_hang_t
     assert sum("fifo.json is a FIFO, not a request file" in m for m in refused) == 1
     assert sum("x.json is a directory, not a request file" in m for m in refused) == 1
     bogus = [e for e in acks if e.get("request") == "2-bogus.json"]
-    assert len(bogus) == 1 and bogus[0]["refused"] and bogus[0]["message"] == (
-        "early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss")
-    assert sum("3-half.json: not a request" in m and "patience must be a whole number of evaluations, 1 or more, "
-               "not 1.5" in m for m in refused) == 1
+    assert (
+        len(bogus) == 1
+        and bogus[0]["refused"]
+        and bogus[0]["message"]
+        == ("early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss")
+    )
+    assert (
+        sum(
+            "3-half.json: not a request" in m
+            and "patience must be a whole number of evaluations, 1 or more, not 1.5" in m
+            for m in refused
+        )
+        == 1
+    )
     disarmed = [e for e in acks if e["via"] == "early-stopping"]
     assert len(disarmed) == 1 and disarmed[0]["refused"] and "eval_bogus" in disarmed[0]["message"]
     assert disarmed[0]["message"].endswith("it reports accuracy, f1, loss: disarmed")
     assert sorted(p.name for p in folder.iterdir()) == ["fifo.json", "x.json"]  # left in place; requests consumed
 
 
-def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(tmp_path: Path,
-                                                                                tiny_bert_cls_dir: Path) -> None:
+def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(
+    tmp_path: Path, tiny_bert_cls_dir: Path
+) -> None:
     """`tui-hf control` and a request file share one check: both refuse patience 1.5, both accept 2."""
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.control import Control, Inbox
@@ -312,8 +346,9 @@ def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(
     run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "steer")
     bogus = tui_hf("control", str(run_dir), "early-stop", "--metric", "eval_bogus")
     assert bogus.returncode == 2 and bogus.stderr.count("\n") == 1, bogus.stderr
-    assert "early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss" \
-        in bogus.stderr
+    assert (
+        "early stopping on 'eval_bogus': this run reports no such metric; it reports accuracy, f1, loss" in bogus.stderr
+    )
     half = tui_hf("control", str(run_dir), "early-stop", "--patience", "1.5")
     assert half.returncode == 2 and "patience must be a whole number of evaluations, 1 or more, not 1.5" in half.stderr
     assert not (run_dir / "control").exists()  # nothing queued on a refusal
@@ -329,8 +364,10 @@ def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(
     assert isinstance(second, str) and "patience must be a whole number of evaluations, 1 or more, not 1.5" in second
     # And in a spec: a metric its task never reports is refused before the run exists.
     lm = TrainSpec.from_dict({"data": {"train": "x.jsonl"}, "task": "causal-lm", "early_stopping_metric": "f1"})
-    assert "early_stopping_metric: early stopping on 'f1': this run reports no such metric; it reports loss, " \
+    assert (
+        "early_stopping_metric: early stopping on 'f1': this run reports no such metric; it reports loss, "
         "perplexity" in lm.problems()
+    )
     assert not TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_metric": "f1"}).problems()
     with pytest.raises(SpecError, match="early_stopping_patience must be a whole number"):
         TrainSpec.from_dict({"data": {"train": "x.csv"}, "early_stopping_patience": 1.5})
@@ -339,8 +376,9 @@ def test_control_command_refuses_an_unreported_metric_and_a_fractional_patience(
 # -- the batch X-ray ----------------------------------------------------------------------------------------
 
 
-def test_xray_rebuilds_the_trained_batch_and_reports_a_changed_file(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                                    bert_tokenizer: Any) -> None:
+def test_xray_rebuilds_the_trained_batch_and_reports_a_changed_file(
+    tmp_path: Path, tiny_bert_cls_dir: Path, bert_tokenizer: Any
+) -> None:
     import torch
 
     from tui_hf.core.training.xray import read_batches, xray
@@ -361,7 +399,7 @@ def test_xray_rebuilds_the_trained_batch_and_reports_a_changed_file(tmp_path: Pa
     for row in x.rows:
         source = lines[row.source_row]
         want = bert_tokenizer(source["text"], truncation=True, max_length=32)["input_ids"]
-        assert row.input_ids[: row.length] == want and set(row.input_ids[row.length:]) <= {0}
+        assert row.input_ids[: row.length] == want and set(row.input_ids[row.length :]) <= {0}
         assert row.label == source["label"]
         assert row.attention.count(0) == len(row.input_ids) - row.length
     assert x.supervised == 16 and x.supervised_share == 1.0
@@ -372,7 +410,8 @@ def test_xray_rebuilds_the_trained_batch_and_reports_a_changed_file(tmp_path: Pa
 
 
 def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_ids_only(
-        tmp_path: Path, tiny_bert_cls_dir: Path, bert_tokenizer: Any) -> None:
+    tmp_path: Path, tiny_bert_cls_dir: Path, bert_tokenizer: Any
+) -> None:
     """One row's label flipped in the data file, its text kept: `tui-hf batch` says the batch does not match
     and exits 1 (README). A record written before labels were hashed is still checked, on the token ids, and
     says so."""
@@ -392,8 +431,9 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
         table = list(csv.DictReader(fh))  # table[i] is line i + 2 (line 1 is the header)
     # The batch as the collator pads it, from the data file and the tokenizer alone (the independent truth).
     rows = [table[r.source_row - 2] for r in before.rows]
-    ids = bert_tokenizer([r["text"] for r in rows], truncation=True, max_length=32, padding=True,
-                         return_tensors="np")["input_ids"].astype("int64")
+    ids = bert_tokenizer([r["text"] for r in rows], truncation=True, max_length=32, padding=True, return_tensors="np")[
+        "input_ids"
+    ].astype("int64")
     target = rows[0]
     flipped = {"positive": "negative", "negative": "positive"}[target["label"]]
     target["label"] = flipped  # the same object as in `table`
@@ -413,17 +453,31 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
     (run_dir / "batches.jsonl").write_text(json.dumps(old) + "\n", encoding="utf-8")
     older = xray(run_dir, 2)
     assert older.matches and older.ids_only  # `tui-hf batch` exits 0 on it
-    assert ("matches the trained batch's token ids; recorded in an older format, its hash does not cover labels, "
-            "so a label edited since is not detected") in format_xray(older)
+    assert (
+        "matches the trained batch's token ids; recorded in an older format, its hash does not cover labels, "
+        "so a label edited since is not detected"
+    ) in format_xray(older)
 
 
 def test_batch_command_prints_the_xray(tmp_path: Path, tiny_ner_dir: Path) -> None:
-    rows = [{"tokens": ["Paris", "is", "in", "France"], "tags": ["B-LOC", "O", "O", "B-LOC"]},
-            {"tokens": ["Ada", "Lovelace", "wrote", "programs"], "tags": ["B-PER", "I-PER", "O", "O"]}] * 20
+    rows = [
+        {"tokens": ["Paris", "is", "in", "France"], "tags": ["B-LOC", "O", "O", "B-LOC"]},
+        {"tokens": ["Ada", "Lovelace", "wrote", "programs"], "tags": ["B-PER", "I-PER", "O", "O"]},
+    ] * 20
     data = tmp_path / "ner.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    run_dir = make_run(tmp_path, tiny_ner_dir, "trainer", "ner", data=data, max_steps=2, batch_size=4,
-                       task="token-classification", text_column="tokens", label_column="tags")
+    run_dir = make_run(
+        tmp_path,
+        tiny_ner_dir,
+        "trainer",
+        "ner",
+        data=data,
+        max_steps=2,
+        batch_size=4,
+        task="token-classification",
+        text_column="tokens",
+        label_column="tags",
+    )
     drive_inline(run_dir)
     r = tui_hf("batch", str(run_dir), "2")
     assert r.returncode == 0, r.stderr
@@ -439,18 +493,23 @@ def test_batch_command_prints_the_xray(tmp_path: Path, tiny_ner_dir: Path) -> No
 def test_causal_lm_xray_and_predictions(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     from tui_hf.core.training.xray import xray
 
-    texts = ["the cat sat on the mat today", "a dog ran in the park at noon", "we read two books last week",
-             "rain fell over the hills all night"] * 10
+    texts = [
+        "the cat sat on the mat today",
+        "a dog ran in the park at noon",
+        "we read two books last week",
+        "rain fell over the hills all night",
+    ] * 10
     data = tmp_path / "lm.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-    run_dir = make_run(tmp_path, tiny_gpt2_dir, "native", "lm", data=data, max_steps=2, batch_size=4,
-                       task="causal-lm", predictions=2)
+    run_dir = make_run(
+        tmp_path, tiny_gpt2_dir, "native", "lm", data=data, max_steps=2, batch_size=4, task="causal-lm", predictions=2
+    )
     drive_inline(run_dir)
     x = xray(run_dir, 1)
     assert x.matches
     for row in x.rows:
         assert row.trained[0] is False  # the first token is never predicted
-        assert all(row.trained[1: row.length]) and not any(row.trained[row.length:])  # padding is not trained
+        assert all(row.trained[1 : row.length]) and not any(row.trained[row.length :])  # padding is not trained
     assert x.supervised == sum(r.length - 1 for r in x.rows)
     preds = events(run_dir, "predictions")
     assert [p["step"] for p in preds] == [0, 2]  # the baseline and the epoch-end evaluation
@@ -490,8 +549,7 @@ def test_attach_once_and_runs_diff(tmp_path: Path, tiny_bert_cls_dir: Path) -> N
 # -- a real detached job, steered from the command line -------------------------------------------------------
 
 
-def test_control_command_steers_a_detached_job(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                               jobs: Any) -> None:  # noqa: F811  (the fixture)
+def test_control_command_steers_a_detached_job(tmp_path: Path, tiny_bert_cls_dir: Path, jobs: Any) -> None:  # noqa: F811  (the fixture)
     import re
 
     from tui_hf.core.training.job import launch
@@ -519,8 +577,11 @@ def test_control_command_steers_a_detached_job(tmp_path: Path, tiny_bert_cls_dir
     assert "last request: stop (control)" in snapshot.stdout
 
 
-def test_control_stop_stops_a_detached_native_job_with_a_checkpoint(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                                     jobs: Any) -> None:  # noqa: F811
+def test_control_stop_stops_a_detached_native_job_with_a_checkpoint(
+    tmp_path: Path,
+    tiny_bert_cls_dir: Path,
+    jobs: Any,  # noqa: F811
+) -> None:
     import re
 
     from tui_hf.core.training.job import is_alive, launch
@@ -556,8 +617,10 @@ def test_runs_and_snapshot_flag_a_stalled_job(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "stuck"
     run_dir.mkdir(parents=True)
     t0 = time.time() - 700
-    lines = [{"event": "start", "time": t0, "total_steps": 100, "engine": "native", "model": "m", "labels": []},
-             {"event": "status", "time": t0, "status": "running"}]
+    lines = [
+        {"event": "start", "time": t0, "total_steps": 100, "engine": "native", "model": "m", "labels": []},
+        {"event": "status", "time": t0, "status": "running"},
+    ]
     lines += [{"event": "train", "time": t0 + s, "step": s, "epoch": s / 100, "loss": 1.0} for s in range(1, 41)]
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
     with RunLock.acquire(run_dir) as lock:
@@ -586,8 +649,17 @@ def test_smoothing_helpers() -> None:
 def test_a_spec_written_before_the_cockpit_still_loads(tmp_path: Path) -> None:
     from tui_hf.core.training.spec import TrainSpec
 
-    old = {"model": "embedded", "task": "text-classification", "engine": "trainer", "data": {"train": "x.csv"},
-           "epochs": 3, "batch_size": 16, "learning_rate": 5e-5, "logging_steps": 5, "max_steps": -1}
+    old = {
+        "model": "embedded",
+        "task": "text-classification",
+        "engine": "trainer",
+        "data": {"train": "x.csv"},
+        "epochs": 3,
+        "batch_size": 16,
+        "learning_rate": 5e-5,
+        "logging_steps": 5,
+        "max_steps": -1,
+    }
     (tmp_path / "spec.json").write_text(json.dumps(old), encoding="utf-8")
     spec = TrainSpec.load(tmp_path / "spec.json")
     assert (spec.sentinel, spec.record_batches, spec.eval_steps, spec.early_stopping_metric) == ("warn", True, 0, None)

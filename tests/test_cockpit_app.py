@@ -39,8 +39,9 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path) 
     drive_inline(calm)
 
     def nan_at_step(model: Any) -> None:
-        AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan)
-                                 if step == NAN_STEP else None)
+        AtStep(model).on_forward(
+            lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == NAN_STEP else None
+        )
 
     broken = make_run(root, tiny_bert_cls_dir, "native", BROKEN, max_steps=6, batch_size=4, learning_rate=5e-3)
     drive_inline(broken, nan_at_step)
@@ -63,8 +64,9 @@ def batch_record(run_dir: Path, step: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("size", [SMALL, WIDE])
-async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_runs: tuple[Path, Path],
-                                                       size: tuple[int, int]) -> None:
+async def test_an_alert_leads_to_the_batch_of_its_step(
+    app_settings: Any, two_runs: tuple[Path, Path], size: tuple[int, int]
+) -> None:
     calm, broken = two_runs
     app = make_app(app_settings(runs_dir=broken.parent))
     async with app.run_test(size=size) as pilot:
@@ -74,8 +76,14 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         await wait_until(pilot, lambda: table.row_count == 2)
         cursor_on(table, BROKEN)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir == broken
-                         and "alerts" in text_of(app.query_one("#run-evals"), width=300))
+        await wait_until(
+            pilot,
+            lambda: (
+                view.follower is not None
+                and view.follower.run_dir == broken
+                and "alerts" in text_of(app.query_one("#run-evals"), width=300)
+            ),
+        )
         assert f"step {NAN_STEP}:" in text_of(app.query_one("#run-evals"), width=300)
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen))
@@ -84,8 +92,9 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         for selector in ("#xray-step", "#xray-show", "#xray-close"):  # whole, even at 80 columns
             region = xray.query_one(selector).region
             assert region.width >= 4 and xray.query_one("#xray-dialog").content_region.contains_region(region), selector
-        await wait_until(pilot, lambda: "matches the one trained" in text_of(xray.query_one("#xray-view"), 300),
-                         timeout=60)
+        await wait_until(
+            pilot, lambda: "matches the one trained" in text_of(xray.query_one("#xray-view"), 300), timeout=60
+        )
         shown = text_of(xray.query_one("#xray-view"), width=300)
         rows = batch_record(broken, NAN_STEP)["rows"]
         assert f"step {NAN_STEP} · {len(rows)} rows" in shown
@@ -99,8 +108,9 @@ async def test_an_alert_leads_to_the_batch_of_its_step(app_settings: Any, two_ru
         await wait_until(pilot, lambda: not isinstance(app.screen, XrayScreen))
 
 
-async def test_a_changed_data_file_shows_in_the_xray(app_settings: Any, tiny_bert_cls_dir: Path,
-                                                     tmp_path: Path) -> None:
+async def test_a_changed_data_file_shows_in_the_xray(
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from tui_hf.data import SENTIMENT_CSV
 
     data = tmp_path / "reviews.csv"
@@ -201,7 +211,9 @@ async def test_chart_options_change_the_plot(app_settings: Any, two_runs: tuple[
         drawn = view._plot._datasets[view._plot._labels.index("train loss, EMA")]
         assert list(drawn.y) == pytest.approx(ema)
         app.query_one("#run-smoothing", Select).value = "raw"
-        await wait_until(pilot, lambda: view._plot is not None and "train loss, EMA" not in view._plot._labels, timeout=5)
+        await wait_until(
+            pilot, lambda: view._plot is not None and "train loss, EMA" not in view._plot._labels, timeout=5
+        )
         assert view._plot._labels[0] == "train loss", view._plot._labels
         app.query_one("#run-smoothing", Select).value = "raw + EMA"
         await pilot.press("l")  # log y
@@ -214,8 +226,12 @@ async def test_chart_options_change_the_plot(app_settings: Any, two_runs: tuple[
 
 def test_the_best_metric_is_a_result_of_training_not_the_baseline() -> None:
     state = RunState()
-    state.evals = [{"step": 0, "eval_accuracy": 0.9}, {"step": 5, "eval_accuracy": 0.6},
-                   {"step": 10, "eval_accuracy": math.nan}, {"step": 15, "eval_accuracy": 0.7}]
+    state.evals = [
+        {"step": 0, "eval_accuracy": 0.9},
+        {"step": 5, "eval_accuracy": 0.6},
+        {"step": 10, "eval_accuracy": math.nan},
+        {"step": 15, "eval_accuracy": 0.7},
+    ]
     assert state.best() == ("accuracy", 0.7)
     state.evals = state.evals[:1]
     assert state.best() is None  # only the evaluation before step 1: nothing trained yet

@@ -55,8 +55,14 @@ def run_scripts(scripts: dict[str, str], tmp_path: Path, timeout: float = 300) -
         path = tmp_path / f"{name}.py"
         path.write_text(text)
         args.append(f"{name}={path}")
-    proc = subprocess.run([sys.executable, "-c", HARNESS, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=tmp_path, env={**_env(), "PYTHONPATH": ""})
+    proc = subprocess.run(
+        [sys.executable, "-c", HARNESS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env={**_env(), "PYTHONPATH": ""},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = json.loads(proc.stdout)
     out = {}
@@ -84,7 +90,7 @@ def last_json(text: str) -> Any:
     """The JSON document a script printed last (a model's load report may come before it)."""
     lines = text.splitlines(keepends=True)
     for i, line in enumerate(lines):
-        if line[:1] in "[{\"":
+        if line[:1] in '[{"':
             try:
                 return json.loads("".join(lines[i:]))
             except json.JSONDecodeError:
@@ -155,8 +161,9 @@ def check(task: str, app: Any, script: Any, texts: list[str]) -> None:
             assert all(close(e["score"], g["score"]) for e, g in zip(item["entities"], got))
             assert want, "no entity to compare: pick a text the tiny model tags"
     elif task == "question-answering":
-        assert [(a["text"], a["start"], a["end"]) for a in app["answers"]] == \
-            [(a["answer"], a["start"], a["end"]) for a in script]
+        assert [(a["text"], a["start"], a["end"]) for a in app["answers"]] == [
+            (a["answer"], a["start"], a["end"]) for a in script
+        ]
         assert all(close(a["score"], b["score"]) for a, b in zip(app["answers"], script))
     elif task == "fill-mask":
         assert len(script) == len(texts)
@@ -164,8 +171,9 @@ def check(task: str, app: Any, script: Any, texts: list[str]) -> None:
             groups = got if got and isinstance(got[0], list) else [got]
             assert len(groups) == len(item["masks"])
             for cands, group in zip(item["masks"], groups):
-                assert [(c["token_id"], c["token"], c["sequence"]) for c in cands] == \
-                    [(g["token"], g["token_str"], g["sequence"]) for g in group]
+                assert [(c["token_id"], c["token"], c["sequence"]) for c in cands] == [
+                    (g["token"], g["token_str"], g["sequence"]) for g in group
+                ]
                 assert all(close(c["score"], g["score"]) for c, g in zip(cands, group))
     elif task in ("summarization", "translation", "text2text-generation"):
         assert [i["output"] for i in app["items"]] == script
@@ -183,45 +191,118 @@ def check(task: str, app: Any, script: Any, texts: list[str]) -> None:
 
 # (test id, task, fixture, texts, settings)
 CASES = [
-    ("embed", "feature-extraction", "minilm_dir", ["A cat sat on the mat.", "A dog lay on the rug.", "Stocks fell."],
-     {}),
-    ("embed-cls", "feature-extraction", "minilm_dir", ["A cat sat.", "Stocks fell sharply today."],
-     {"pooling": "cls", "normalize": "false"}),
-    ("classify", "text-classification", "tiny_bert_cls_dir", ["I loved it", "A dull, slow film that never ends."],
-     {}),
+    (
+        "embed",
+        "feature-extraction",
+        "minilm_dir",
+        ["A cat sat on the mat.", "A dog lay on the rug.", "Stocks fell."],
+        {},
+    ),
+    (
+        "embed-cls",
+        "feature-extraction",
+        "minilm_dir",
+        ["A cat sat.", "Stocks fell sharply today."],
+        {"pooling": "cls", "normalize": "false"},
+    ),
+    ("classify", "text-classification", "tiny_bert_cls_dir", ["I loved it", "A dull, slow film that never ends."], {}),
     ("ner", "token-classification", "tiny_ner_dir", ["Sylvain lives in Brooklyn with Anna", "Paris is big"], {}),
-    ("ner-first", "token-classification", "tiny_ner_dir", ["Sylvain lives in Brooklyn"],
-     {"aggregation_strategy": "first"}),
-    ("ner-none", "token-classification", "tiny_ner_dir", ["Sylvain lives in Brooklyn"],
-     {"aggregation_strategy": "none"}),
-    ("qa", "question-answering", "tiny_qa_dir", ["Where does Sylvain live?"],
-     {"context": " ".join(["Sylvain lives in Brooklyn and works at Hugging Face as an engineer."] * 20),
-      "top_k": 3}),
-    ("qa-default", "question-answering", "tiny_qa_dir", ["Who works here?"],
-     {"context": "Anna works here in Paris, and Sylvain works in Brooklyn."}),
+    (
+        "ner-first",
+        "token-classification",
+        "tiny_ner_dir",
+        ["Sylvain lives in Brooklyn"],
+        {"aggregation_strategy": "first"},
+    ),
+    (
+        "ner-none",
+        "token-classification",
+        "tiny_ner_dir",
+        ["Sylvain lives in Brooklyn"],
+        {"aggregation_strategy": "none"},
+    ),
+    (
+        "qa",
+        "question-answering",
+        "tiny_qa_dir",
+        ["Where does Sylvain live?"],
+        {"context": " ".join(["Sylvain lives in Brooklyn and works at Hugging Face as an engineer."] * 20), "top_k": 3},
+    ),
+    (
+        "qa-default",
+        "question-answering",
+        "tiny_qa_dir",
+        ["Who works here?"],
+        {"context": "Anna works here in Paris, and Sylvain works in Brooklyn."},
+    ),
     ("fill", "fill-mask", "tiny_mlm_dir", ["Paris is the [MASK] of France.", "The [MASK] sat on the [MASK]."], {}),
     ("fill-k", "fill-mask", "tiny_mlm_dir", ["Paris is the [MASK] of France."], {"top_k": 2}),
-    ("summarize-t5", "summarization", "tiny_t5_dir", ["The quick brown fox jumps over the lazy dog."],
-     {"max_new_tokens": 10}),
-    ("summarize-bart", "summarization", "tiny_bart_dir", ["The quick brown fox jumps over the lazy dog.",
-                                                          "Tokenizers split text into tokens."], {}),
-    ("translate-t5", "translation", "tiny_t5_dir", ["The quick brown fox."],
-     {"src_lang": "en", "tgt_lang": "de", "max_new_tokens": 6}),
-    ("translate-mbart", "translation", "tiny_mbart50_dir", ["The quick brown fox."],
-     {"src_lang": "English", "tgt_lang": "fr", "max_new_tokens": 6}),
-    ("translate-nllb", "translation", "tiny_nllb_dir", ["The quick brown fox."],
-     {"tgt_lang": "fra_Latn", "max_new_tokens": 5, "num_beams": 2}),
+    (
+        "summarize-t5",
+        "summarization",
+        "tiny_t5_dir",
+        ["The quick brown fox jumps over the lazy dog."],
+        {"max_new_tokens": 10},
+    ),
+    (
+        "summarize-bart",
+        "summarization",
+        "tiny_bart_dir",
+        ["The quick brown fox jumps over the lazy dog.", "Tokenizers split text into tokens."],
+        {},
+    ),
+    (
+        "translate-t5",
+        "translation",
+        "tiny_t5_dir",
+        ["The quick brown fox."],
+        {"src_lang": "en", "tgt_lang": "de", "max_new_tokens": 6},
+    ),
+    (
+        "translate-mbart",
+        "translation",
+        "tiny_mbart50_dir",
+        ["The quick brown fox."],
+        {"src_lang": "English", "tgt_lang": "fr", "max_new_tokens": 6},
+    ),
+    (
+        "translate-nllb",
+        "translation",
+        "tiny_nllb_dir",
+        ["The quick brown fox."],
+        {"tgt_lang": "fra_Latn", "max_new_tokens": 5, "num_beams": 2},
+    ),
     ("text2text", "text2text-generation", "tiny_t5_dir", ["question: what is this?"], {"max_new_tokens": 7}),
     ("generate", "text-generation", "tiny_gpt2_dir", ["The quick brown"], {"max_new_tokens": 8, "do_sample": "false"}),
-    ("generate-sampled", "text-generation", "tiny_gpt2_dir", ["The quick brown"],
-     {"max_new_tokens": 8, "num_return_sequences": 2, "do_sample": "true", "seed": 3}),
+    (
+        "generate-sampled",
+        "text-generation",
+        "tiny_gpt2_dir",
+        ["The quick brown"],
+        {"max_new_tokens": 8, "num_return_sequences": 2, "do_sample": "true", "seed": 3},
+    ),
     ("score", "text-generation", "tiny_gpt2_dir", ["The quick brown fox jumps"], {"score": "true"}),
-    ("zero-shot", "zero-shot-classification", "tiny_nli_dir", ["The team won the match", "Taxes rise again"],
-     {"candidate_labels": "sports, politics, cooking"}),
-    ("zero-shot-multi", "zero-shot-classification", "tiny_nli_dir", ["The team won the match"],
-     {"candidate_labels": "sports, politics", "multi_label": "true", "hypothesis_template": "It is about {}."}),
-    ("chat", "conversational", "tiny_chat_dir", ["Hello there"],
-     {"system": "Be brief.", "max_new_tokens": 6, "do_sample": "false"}),
+    (
+        "zero-shot",
+        "zero-shot-classification",
+        "tiny_nli_dir",
+        ["The team won the match", "Taxes rise again"],
+        {"candidate_labels": "sports, politics, cooking"},
+    ),
+    (
+        "zero-shot-multi",
+        "zero-shot-classification",
+        "tiny_nli_dir",
+        ["The team won the match"],
+        {"candidate_labels": "sports, politics", "multi_label": "true", "hypothesis_template": "It is about {}."},
+    ),
+    (
+        "chat",
+        "conversational",
+        "tiny_chat_dir",
+        ["Hello there"],
+        {"system": "Be brief.", "max_new_tokens": 6, "do_sample": "false"},
+    ),
 ]
 
 
@@ -242,14 +323,25 @@ def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             scripts[f"{case_id}.pipeline"] = view.pipeline
         scripts[f"{case_id}.explicit"] = view.explicit
     # the whole of `tui-hf run --code`, as a user would save it and run it: both scripts, one after the other
-    code, printed_code = cli("run", "text-classification", "--model", str(request.getfixturevalue("tiny_bert_cls_dir")),
-                             "--device", "cpu", "--code", *CASES[2][3])
+    code, printed_code = cli(
+        "run",
+        "text-classification",
+        "--model",
+        str(request.getfixturevalue("tiny_bert_cls_dir")),
+        "--device",
+        "cpu",
+        "--code",
+        *CASES[2][3],
+    )
     assert code == 0, printed_code
     scripts["cli-code"] = printed_code
     printed = run_scripts(scripts, tmp)
     cases["cli-code"] = ("text-classification", CASES[2][3], cases["classify"][2], printed_code)
-    out = {case_id: (task, texts, app, view, printed.get(f"{case_id}.pipeline"), printed[f"{case_id}.explicit"])
-           for case_id, (task, texts, app, view) in cases.items() if case_id != "cli-code"}
+    out = {
+        case_id: (task, texts, app, view, printed.get(f"{case_id}.pipeline"), printed[f"{case_id}.explicit"])
+        for case_id, (task, texts, app, view) in cases.items()
+        if case_id != "cli-code"
+    }
     out["cli-code"] = cases["cli-code"][:3] + (printed_code, printed["cli-code"])
     return out
 
@@ -261,8 +353,9 @@ def test_the_scripts_print_what_tui_hf_run_printed(ran: dict[str, Any], case_id:
     if view.pipeline_runs:
         check(task, app, printed_ok(pipeline_out), texts)
     else:
-        assert view.pipeline.startswith("#") and "transformers 5 has no" in view.pipeline or "no pipeline" in \
-            view.pipeline
+        assert (
+            view.pipeline.startswith("#") and "transformers 5 has no" in view.pipeline or "no pipeline" in view.pipeline
+        )
 
 
 def test_run_code_prints_both_scripts_instead_of_the_result_and_they_run(ran: dict[str, Any]) -> None:
@@ -280,7 +373,8 @@ SOURCE = re.compile(r"  # .*(default|task_specific_params|generation_config|cut 
 
 @pytest.mark.parametrize("case_id", [c[0] for c in CASES])
 def test_a_setting_the_user_did_not_give_is_never_written_without_saying_where_it_comes_from(
-        ran: dict[str, Any], case_id: str) -> None:
+    ran: dict[str, Any], case_id: str
+) -> None:
     """Not given, a setting appears only where the app's value differs from what transformers does unasked, and
     then with a comment naming where it comes from; where they agree (no setting given), it does not appear."""
     task, _texts, _app, view, *_ = ran[case_id]
@@ -328,33 +422,46 @@ def _training_spec(family: str, engine: str, tmp_path: Path, request: pytest.Fix
     from tui_hf.core.training.spec import DataSpec, TrainSpec
     from tui_hf.data import SENTIMENT_CSV
 
-    common: dict[str, Any] = dict(engine=engine, max_steps=2, batch_size=8, learning_rate=5e-3, warmup=0.0,
-                                  logging_steps=1, device="cpu", seed=7, task=family)
+    common: dict[str, Any] = dict(
+        engine=engine,
+        max_steps=2,
+        batch_size=8,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+        seed=7,
+        task=family,
+    )
     if family == "text-classification":
         data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.1)
         return TrainSpec(data=data, model=str(request.getfixturevalue("tiny_bert_cls_dir")), **common)
     if family == "token-classification":
-        rows = [{"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
-                {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]},
-                {"tokens": ["Berlin", "is", "far"], "tags": ["B-LOC", "O", "O"]}] * 8
+        rows = [
+            {"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+            {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]},
+            {"tokens": ["Berlin", "is", "far"], "tags": ["B-LOC", "O", "O"]},
+        ] * 8
         path = tmp_path / "ner.jsonl"
         path.write_text("\n".join(json.dumps(r) for r in rows))
         data = DataSpec(train=str(path), text_column="tokens", label_column="tags", max_length=16)
         return TrainSpec(data=data, model=str(request.getfixturevalue("tiny_ner_dir")), replace_head=True, **common)
     path = tmp_path / "text.csv"
     path.write_text("text\n" + "\n".join(f"the quick brown fox jumps over the lazy dog {i}" for i in range(24)))
-    return TrainSpec(data=DataSpec(train=str(path), max_length=16), model=str(request.getfixturevalue("tiny_gpt2_dir")),
-                     **common)
+    return TrainSpec(
+        data=DataSpec(train=str(path), max_length=16), model=str(request.getfixturevalue("tiny_gpt2_dir")), **common
+    )
 
 
 def _logged(lines: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in lines.splitlines() if line.startswith("{\"step\"")]
+    return [json.loads(line) for line in lines.splitlines() if line.startswith('{"step"')]
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
 @pytest.mark.parametrize("family", ["text-classification", "token-classification", "causal-lm"])
-def test_the_exported_script_trains_two_steps_as_the_job_did(family: str, engine: str, tmp_path: Path,
-                                                              request: pytest.FixtureRequest) -> None:
+def test_the_exported_script_trains_two_steps_as_the_job_did(
+    family: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from tests.training_fixtures import run_job
     from tui_hf.core.training.events import EventReader
     from tui_hf.core.training.job import create_run
@@ -371,8 +478,9 @@ def test_the_exported_script_trains_two_steps_as_the_job_did(family: str, engine
     assert f"wrote {script}" in out and "sentinel" in out  # it says what the script leaves out
     text = script.read_text()
     assert not IMPORTS_TUI_HF.search(text) and ("Trainer(" in text) == (engine == "trainer")
-    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         env=_env())
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env()
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     logged = _logged(ran.stdout)
     loss = next(e["loss"] for e in logged if "loss" in e and e["step"] == 1)
@@ -389,14 +497,16 @@ UI_SIZE = (140, 44)
 
 
 async def test_the_output_pane_shows_copies_and_saves_the_code_of_the_last_run(
-        app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from tests.conftest import wait_until
     from tests.helpers import text_of
     from tui_hf.ui.app import make_app
     from tui_hf.ui.inference.output import NO_CODE, OutputPane, SaveCodeScreen
 
-    app = make_app(app_settings(task="text-classification", model=str(tiny_bert_cls_dir),
-                                text="I loved it\nA dull film"))
+    app = make_app(
+        app_settings(task="text-classification", model=str(tiny_bert_cls_dir), text="I loved it\nA dull film")
+    )
     async with app.run_test(size=UI_SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None)
         out = app.query_one(OutputPane)
@@ -456,7 +566,10 @@ async def test_a_chats_code_holds_the_conversation_it_answered(app_settings: Any
         await wait_until(pilot, lambda: len(app.chat_history) == 4)
         code = app.query_one(OutputPane).current_code()
         messages = json.loads("[" + code.explicit.split("messages = [", 1)[1].split("\n]", 1)[0].rstrip(",\n") + "]")
-        assert messages[:2] == [{"role": "user", "content": "hello there"}, {"role": "assistant", "content": first_reply}]
+        assert messages[:2] == [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": first_reply},
+        ]
         assert messages[2:] == [{"role": "user", "content": "and again"}] and "max_new_tokens=4" in code.explicit
 
 
@@ -485,14 +598,17 @@ def test_export_script_refusals_are_one_line_and_touch_nothing(tmp_path: Path, t
     from tui_hf.core.training.spec import DataSpec, TrainSpec
     from tui_hf.data import SENTIMENT_CSV
 
-    run_dir = create_run(TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV)), model=str(tiny_bert_cls_dir)),
-                         tmp_path / "runs", name="r")
+    run_dir = create_run(
+        TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV)), model=str(tiny_bert_cls_dir)), tmp_path / "runs", name="r"
+    )
     mine = tmp_path / "train.py"
     mine.write_text("# my own script")
-    for argv, says in (([str(run_dir), "--script", str(mine)], "exists"),
-                       ([str(run_dir), "out.csv", "--script", str(tmp_path / "new.py")], "not both"),
-                       ([str(run_dir), "--script", str(tmp_path)], "is a folder"),
-                       ([str(tmp_path / "runs" / "nope"), "--script", str(tmp_path / "new.py")], "nope")):
+    for argv, says in (
+        ([str(run_dir), "--script", str(mine)], "exists"),
+        ([str(run_dir), "out.csv", "--script", str(tmp_path / "new.py")], "not both"),
+        ([str(run_dir), "--script", str(tmp_path)], "is a folder"),
+        ([str(tmp_path / "runs" / "nope"), "--script", str(tmp_path / "new.py")], "nope"),
+    ):
         code, err = cli("export", *argv)
         assert code == 2 and err.startswith("tui-hf: ") and len(err.strip().splitlines()) == 1 and says in err, err
     assert mine.read_text() == "# my own script" and not (tmp_path / "new.py").exists()
@@ -519,16 +635,30 @@ def test_every_script_is_clean_python(ran: dict[str, Any], tmp_path: Path) -> No
     for family in ("text-classification", "token-classification", "causal-lm"):
         for engine in ("trainer", "native"):
             for train in ("/data/rows.csv", "imdb"):
-                for extra in ({}, {"eval_steps": 3, "max_grad_norm": 0.0, "max_steps": 5, "replace_head": True,
-                                   "device": "cpu", "warmup": 3.0, "trust_remote_code": True}):
+                for extra in (
+                    {},
+                    {
+                        "eval_steps": 3,
+                        "max_grad_norm": 0.0,
+                        "max_steps": 5,
+                        "replace_head": True,
+                        "device": "cpu",
+                        "warmup": 3.0,
+                        "trust_remote_code": True,
+                    },
+                ):
                     spec = TrainSpec(data=DataSpec(train=train), task=family, engine=engine, **extra)
                     for labels in ([], ["a", "b"]):
-                        scripts[f"{family}-{engine}-{train[-4:]}-{len(extra)}-{len(labels)}"] = \
-                            training_script(spec, labels, "run")
+                        scripts[f"{family}-{engine}-{train[-4:]}-{len(extra)}-{len(labels)}"] = training_script(
+                            spec, labels, "run"
+                        )
     for name, text in scripts.items():
         (tmp_path / f"{name.replace('/', '_')}.py").write_text(text)
-    proc = subprocess.run([ruff, "check", "--isolated", "--select", "E,F,W,I", "--line-length", "120", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [ruff, "check", "--isolated", "--select", "E,F,W,I", "--line-length", "120", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
@@ -548,9 +678,15 @@ def test_the_forms_defaults_are_not_settings_the_user_gave(tiny_mlm_dir: Path, t
     assert "unmasker(text, top_k=3)" in chosen.pipeline and "probs.topk(3)\n" in chosen.explicit
     ner = get_task("token-classification")
     loaded = load(resolve(parse_ref(str(tiny_ner_dir))), ner, "cpu")
-    line = next(line for line in code_for(ner, loaded, text, {"aggregation_strategy": "simple"}).pipeline.splitlines()
-                if "aggregation_strategy=" in line)
+    line = next(
+        line
+        for line in code_for(ner, loaded, text, {"aggregation_strategy": "simple"}).pipeline.splitlines()
+        if "aggregation_strategy=" in line
+    )
     assert line.endswith("# tui-hf's default; the pipeline's own is \"none\"")
-    line = next(line for line in code_for(ner, loaded, text, {"aggregation_strategy": "max"}).pipeline.splitlines()
-                if "aggregation_strategy=" in line)
+    line = next(
+        line
+        for line in code_for(ner, loaded, text, {"aggregation_strategy": "max"}).pipeline.splitlines()
+        if "aggregation_strategy=" in line
+    )
     assert "aggregation_strategy='max')" in line and "#" not in line

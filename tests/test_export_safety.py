@@ -17,7 +17,8 @@ def _export(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     make_run(tmp_path / "runs" / "good")
     events = (tmp_path / "runs" / "good" / "events.jsonl").read_bytes()
@@ -47,14 +48,23 @@ def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
     assert code == 0 and (tmp_path / "runs" / "good" / "metrics.csv").read_text().count("\n") == 5
 
 
-@pytest.mark.parametrize("spec, says", [
-    ({"task": "masked-lm", "data": {"train": "t.csv"}}, "trained masked-lm: the script export covers"),
-    ({"task": "text-classification", "data": {"train": "t.csv", "text_pair_column": "sentence2"}},
-     "trained on sentence pairs"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ({"task": "masked-lm", "data": {"train": "t.csv"}}, "trained masked-lm: the script export covers"),
+        (
+            {"task": "text-classification", "data": {"train": "t.csv", "text_pair_column": "sentence2"}},
+            "trained on sentence pairs",
+        ),
+    ],
+)
 def test_a_run_the_script_export_cannot_reproduce_is_refused_not_approximated(
-        spec: dict[str, object], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    spec: dict[str, object],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import json
 
     monkeypatch.chdir(tmp_path)

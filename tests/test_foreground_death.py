@@ -16,8 +16,8 @@ from tui_hf.core.training import job
 
 @pytest.mark.parametrize("status, expected", [("running", EXIT_RUN), ("finished", 0)])
 def test_a_job_killed_without_a_final_status_is_one_line_naming_resume(
-        status: str, expected: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    status: str, expected: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "runs" / "r1"
     make_run(run, status=status)
     # The job's process, killed by SIGKILL as kill -9 would (or exiting 0 after its final status).

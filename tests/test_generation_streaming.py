@@ -46,14 +46,36 @@ def wide_vocab_dirs(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) 
     tok.chat_template = CHAT_TEMPLATE
     root = tmp_path_factory.mktemp("wide-vocab")
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256,
-                               bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-                               tie_word_embeddings=False)).save_pretrained(root / "gpt2")
-    BartForConditionalGeneration(BartConfig(
-        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128,
-        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-        decoder_start_token_id=tok.cls_token_id, forced_eos_token_id=None)).save_pretrained(root / "bart")
+    GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=256,
+            bos_token_id=tok.cls_token_id,
+            eos_token_id=tok.sep_token_id,
+            tie_word_embeddings=False,
+        )
+    ).save_pretrained(root / "gpt2")
+    BartForConditionalGeneration(
+        BartConfig(
+            vocab_size=len(tok),
+            d_model=32,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=37,
+            decoder_ffn_dim=37,
+            max_position_embeddings=128,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.cls_token_id,
+            eos_token_id=tok.sep_token_id,
+            decoder_start_token_id=tok.cls_token_id,
+            forced_eos_token_id=None,
+        )
+    ).save_pretrained(root / "bart")
     for name in ("gpt2", "bart"):
         tok.save_pretrained(root / name)
     return {"gpt2": root / "gpt2", "bart": root / "bart"}
@@ -94,7 +116,7 @@ def bare_generate(loaded: Any, inputs: dict[str, Any], **settings: Any) -> list[
 
     with torch.inference_mode():
         out = loaded.model.generate(**inputs, do_sample=False, **settings)
-    return out[0, inputs["input_ids"].shape[1]:].tolist()
+    return out[0, inputs["input_ids"].shape[1] :].tolist()
 
 
 def check_distribution(loaded: Any, context: list[int], tokens: list[Any], sampled: bool = False) -> None:
@@ -123,14 +145,12 @@ def test_streamed_generation_is_model_generate_token_for_token(gpt: Any, every_t
     partials: list[Any] = []
     threads, hook = forward_threads(gpt)
     try:
-        result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 12, "do_sample": False},
-                     emit=partials.append)
+        result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 12, "do_sample": False}, emit=partials.append)
     finally:
         hook.remove()
     prompt_ids = gpt.tokenizer(PROMPT)["input_ids"]
     tokens = result.traces[0].current.tokens
-    assert [t.id for t in tokens] == bare_generate(gpt, gpt.tokenizer(PROMPT, return_tensors="pt"),
-                                                   max_new_tokens=12)
+    assert [t.id for t in tokens] == bare_generate(gpt, gpt.tokenizer(PROMPT, return_tensors="pt"), max_new_tokens=12)
     check_distribution(gpt, prompt_ids, tokens)
     assert [len(p.traces[0].current.tokens) for p in partials] == list(range(1, 13))
     for p in partials:
@@ -143,8 +163,9 @@ def test_streamed_generation_is_model_generate_token_for_token(gpt: Any, every_t
 def test_sampled_tokens_far_down_the_distribution_keep_their_rank(gpt: Any) -> None:
     """A random model at temperature 2 over 30k entries draws tokens outside the top 10: their probability and
     rank come from the whole distribution."""
-    result = run(gpt, "text-generation", [PROMPT], {"max_new_tokens": 12, "do_sample": True, "temperature": 2.0,
-                                                    "seed": 1})
+    result = run(
+        gpt, "text-generation", [PROMPT], {"max_new_tokens": 12, "do_sample": True, "temperature": 2.0, "seed": 1}
+    )
     tokens = result.traces[0].current.tokens
     assert max(t.rank for t in tokens) > 10
     check_distribution(gpt, gpt.tokenizer(PROMPT)["input_ids"], tokens, sampled=True)
@@ -153,8 +174,9 @@ def test_sampled_tokens_far_down_the_distribution_keep_their_rank(gpt: Any) -> N
 def test_streamed_chat_reply_is_model_generate_token_for_token(chat: Any, every_token: None) -> None:
     partials: list[Any] = []
     result = run(chat, "conversational", [PROMPT], {"max_new_tokens": 8, "do_sample": False}, emit=partials.append)
-    enc = chat.tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True,
-                                             return_dict=True, return_tensors="pt")
+    enc = chat.tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )
     tokens = result.trace.current.tokens
     assert [t.id for t in tokens] == bare_generate(chat, dict(enc), max_new_tokens=8)
     check_distribution(chat, enc["input_ids"][0].tolist(), tokens)
@@ -186,8 +208,9 @@ def test_seq2seq_streams_and_ends_as_model_generate(bart: Any, every_token: None
 
 
 @pytest.mark.parametrize("task", ["text-generation", "conversational", "summarization"])
-def test_cancel_at_the_first_partial_stops_the_model(gpt: Any, chat: Any, bart: Any, every_token: None,
-                                                     task: str) -> None:
+def test_cancel_at_the_first_partial_stops_the_model(
+    gpt: Any, chat: Any, bart: Any, every_token: None, task: str
+) -> None:
     """Against the 100 decoder steps the run asked for: a cancel at the first partial result ends it within two
     more forward passes, and the run says it was cancelled."""
     loaded = {"text-generation": gpt, "conversational": chat, "summarization": bart}[task]

@@ -110,8 +110,9 @@ def _pickle_only(src: Path, dst: Path) -> Path:
 
 
 def test_wrong_task_for_model_is_decided_from_its_config(tiny_gpt2_dir: Path, no_weights_read: None) -> None:
-    with pytest.raises(ModelLoadError, match="cannot serve fill-mask: a gpt2 model has no AutoModelForMaskedLM") \
-            as info:
+    with pytest.raises(
+        ModelLoadError, match="cannot serve fill-mask: a gpt2 model has no AutoModelForMaskedLM"
+    ) as info:
         load(resolve(parse_ref(str(tiny_gpt2_dir))), get_task("fill-mask"), "cpu")
     assert type(info.value) is ModelLoadError
     assert_neutral(str(info.value))
@@ -124,8 +125,9 @@ def test_a_model_at_a_path_naming_pickle_is_not_called_pickle_only(tiny_gpt2_dir
     assert not isinstance(info.value, PickleOnlyError)
 
 
-def test_pickle_only_checkpoint_is_refused_from_its_files(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                          no_weights_read: None) -> None:
+def test_pickle_only_checkpoint_is_refused_from_its_files(
+    tmp_path: Path, tiny_bert_cls_dir: Path, no_weights_read: None
+) -> None:
     model = _pickle_only(tiny_bert_cls_dir, tmp_path / "weights")
     with pytest.raises(PickleOnlyError, match="only pickle weights \\(pytorch_model.bin\\)") as info:
         load(resolve(parse_ref(str(model))), get_task("text-classification"), "cpu")
@@ -144,9 +146,9 @@ def test_pickle_only_checkpoint_loads_when_allowed(tmp_path: Path, tiny_bert_cls
         assert torch.equal(a, b), name
 
 
-def test_pickle_only_in_the_hub_cache_is_refused_from_the_snapshot(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   no_weights_read: None) -> None:
+def test_pickle_only_in_the_hub_cache_is_refused_from_the_snapshot(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch, no_weights_read: None
+) -> None:
     import huggingface_hub.constants as constants
 
     snapshot = tmp_path / "hub" / "models--acme--pickled" / "snapshots" / "0123"
@@ -170,13 +172,22 @@ def test_training_state_beside_safetensors_is_not_a_pickle_checkpoint(tmp_path: 
     assert not isinstance(info.value, PickleOnlyError)
 
 
-@pytest.mark.parametrize("config, task", [
-    ({"model_type": "acme-custom", "auto_map": {"AutoConfig": "configuration_acme.AcmeConfig",
-                                                "AutoModel": "modeling_acme.AcmeModel"}}, "feature-extraction"),
-    ({"model_type": "gpt2", "auto_map": {"AutoModelForMaskedLM": "modeling_acme.Gpt2ForMaskedLM"}}, "fill-mask"),
-])
-def test_remote_code_is_decided_from_the_config(config: dict[str, Any], task: str, tmp_path: Path,
-                                                tiny_bert_cls_dir: Path, no_weights_read: None) -> None:
+@pytest.mark.parametrize(
+    "config, task",
+    [
+        (
+            {
+                "model_type": "acme-custom",
+                "auto_map": {"AutoConfig": "configuration_acme.AcmeConfig", "AutoModel": "modeling_acme.AcmeModel"},
+            },
+            "feature-extraction",
+        ),
+        ({"model_type": "gpt2", "auto_map": {"AutoModelForMaskedLM": "modeling_acme.Gpt2ForMaskedLM"}}, "fill-mask"),
+    ],
+)
+def test_remote_code_is_decided_from_the_config(
+    config: dict[str, Any], task: str, tmp_path: Path, tiny_bert_cls_dir: Path, no_weights_read: None
+) -> None:
     model = _copy_model(tiny_bert_cls_dir, tmp_path / "custom")
     (model / "config.json").write_text(json.dumps(config))
     with pytest.raises(RemoteCodeError, match="its own Python code") as info:

@@ -32,8 +32,9 @@ def test_save_then_load_gives_identical_outputs(tiny_bert_cls_dir: Path, tmp_pat
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     again = load(resolve(parse_ref(str(out))), task, "cpu")
     after = task.load_runner()(again, texts)
-    assert [[(s.label, s.score) for s in i.labels] for i in before.items] == \
-           [[(s.label, s.score) for s in i.labels] for i in after.items]
+    assert [[(s.label, s.score) for s in i.labels] for i in before.items] == [
+        [(s.label, s.score) for s in i.labels] for i in after.items
+    ]
 
 
 def test_saving_into_a_non_empty_directory_is_refused(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
@@ -100,8 +101,8 @@ def fake_hf_cache(tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.M
 
 
 async def test_picker_lists_runs_and_cache_says_hub_is_offline_and_loads(
-        app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path, fake_hf_cache: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path, fake_hf_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     runs = tmp_path / "runs"
     shutil.copytree(tiny_bert_cls_dir, runs / "exp-1" / "final")
@@ -113,8 +114,9 @@ async def test_picker_lists_runs_and_cache_says_hub_is_offline_and_loads(
         picker = app.screen
         options = picker.query_one("#picker-list", OptionList)
         prompts = lambda: [str(o.prompt) for o in options.options]  # noqa: E731
-        await wait_until(pilot, lambda: any("offline" in p for p in prompts()) and
-                         any("acme/tiny-sentiment" in p for p in prompts()))
+        await wait_until(
+            pilot, lambda: any("offline" in p for p in prompts()) and any("acme/tiny-sentiment" in p for p in prompts())
+        )
         listed = "\n".join(prompts())
         assert "exp-1/final" in listed and "Finetuned runs" in listed and "Hugging Face cache" in listed
         await pilot.press(*"exp-1")
@@ -176,7 +178,16 @@ def test_each_task_gets_its_default_model_when_it_can_be_had(fake_hf_cache: Path
 def test_registry_defaults_match_the_installed_transformers() -> None:
     from transformers.pipelines import SUPPORTED_TASKS
 
-    for spec in (get_task(name) for name in ("feature-extraction", "text-classification", "token-classification",
-                                             "fill-mask", "zero-shot-classification", "text-generation")):
+    for spec in (
+        get_task(name)
+        for name in (
+            "feature-extraction",
+            "text-classification",
+            "token-classification",
+            "fill-mask",
+            "zero-shot-classification",
+            "text-generation",
+        )
+    ):
         default = SUPPORTED_TASKS[spec.pipeline]["default"]["model"]
         assert spec.default_model == (default[0] if isinstance(default, tuple) else next(iter(default.values()))[0])

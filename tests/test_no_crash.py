@@ -48,14 +48,19 @@ def run_names(app: Any) -> list[str]:
 async def shown_with_try(pilot: Any, app: Any, name: str) -> TrainingView:
     await pilot.press("f6")
     view = app.query_one("#train-view", TrainingView)
-    await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir.name == name
-                     and not app.query_one("#run-try").disabled)
+    await wait_until(
+        pilot,
+        lambda: (
+            view.follower is not None and view.follower.run_dir.name == name and not app.query_one("#run-try").disabled
+        ),
+    )
     return view
 
 
 @pytest.mark.parametrize("button", ["run-try", "run-resume", "run-xray", "run-export", "run-save", "run-script"])
 async def test_a_run_deleted_under_the_view_is_said_so_and_dropped_from_the_list(
-        app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, button: str) -> None:
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, button: str
+) -> None:
     """The reported crash: finish a run, `tui-hf runs rm RUN` elsewhere, press Try model (or any button)."""
     older, newer = finished_runs(tmp_path / "runs")
     polling = [True]  # turned off below: only the button may notice the deletion (no race with the poll)
@@ -72,7 +77,9 @@ async def test_a_run_deleted_under_the_view_is_said_so_and_dropped_from_the_list
         target.disabled = False  # pressed before the next poll could notice: the button itself must check
         target.press()
         await wait_until(pilot, lambda: any(f"{NEWER} is gone (deleted or moved)" in n for n in notices(app)))
-        assert [n for n in notices(app) if NEWER in n] == [f"{NEWER} is gone (deleted or moved): nothing to do with it."]
+        assert [n for n in notices(app) if NEWER in n] == [
+            f"{NEWER} is gone (deleted or moved): nothing to do with it."
+        ]
         # The list drops it at once (not at its next 2 s tick) and the view shows the run that is left.
         await wait_until(pilot, lambda: run_names(app) == [OLDER], timeout=5)
         await wait_until(pilot, lambda: view.follower is not None and view.follower.run_dir == older)
@@ -80,8 +87,9 @@ async def test_a_run_deleted_under_the_view_is_said_so_and_dropped_from_the_list
         assert app.task_spec.name == "feature-extraction"  # nothing was loaded from the gone run
 
 
-async def test_a_run_deleted_while_shown_is_noticed_without_pressing_anything(app_settings: Any,
-                                                                              tmp_path: Path) -> None:
+async def test_a_run_deleted_while_shown_is_noticed_without_pressing_anything(
+    app_settings: Any, tmp_path: Path
+) -> None:
     _, newer = finished_runs(tmp_path / "runs")
     (tmp_path / "runs" / OLDER).rename(tmp_path / "elsewhere")  # one run only: nothing to follow after it
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
@@ -89,8 +97,7 @@ async def test_a_run_deleted_while_shown_is_noticed_without_pressing_anything(ap
         view = await shown_with_try(pilot, app, NEWER)
         await wait_until(pilot, lambda: view._plot is not None and view._plot._datasets)  # its curves drawn
         shutil.rmtree(newer)
-        await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")),
-                         timeout=3)
+        await wait_until(pilot, lambda: "gone: deleted or moved" in text_of(app.query_one("#run-header")), timeout=3)
         assert all(b.disabled for b in app.query("#run-controls Button"))
         assert view._plot is not None and not view._plot._datasets  # no curve of the gone run left behind
         await wait_until(pilot, lambda: "no runs yet" in " ".join(run_names(app)), timeout=3)
@@ -121,9 +128,14 @@ async def test_compare_and_xray_say_a_run_went_away_while_they_were_open(app_set
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await shown_with_try(pilot, app, NEWER)
         app.push_screen(CompareRunsScreen([newer, older]))
-        await wait_until(pilot, lambda: isinstance(app.screen, CompareRunsScreen) and
-                         app.screen.query("#compare-runs-text") and
-                         OLDER in text_of(app.screen.query_one("#compare-runs-text")))  # both runs compared
+        await wait_until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, CompareRunsScreen)
+                and app.screen.query("#compare-runs-text")
+                and OLDER in text_of(app.screen.query_one("#compare-runs-text"))
+            ),
+        )  # both runs compared
         shutil.rmtree(older)
         app.screen._load("epoch")  # the x axis changed after the run was deleted
         await wait_until(pilot, lambda: f"{OLDER} is gone" in text_of(app.screen.query_one("#compare-runs-text")))
@@ -138,12 +150,14 @@ async def test_compare_and_xray_say_a_run_went_away_while_they_were_open(app_set
 
 # -- the safety net ---------------------------------------------------------------------------------------
 
+
 def log_text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 async def test_an_unexpected_exception_is_logged_shown_in_one_line_and_the_app_carries_on(
-        app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = app_settings(runs_dir=tmp_path / "runs", keep_running_on_error=True)
     make_run(tmp_path / "runs" / NEWER, "native", "finished", 10)
 
@@ -201,7 +215,8 @@ async def test_an_unexpected_exception_is_logged_shown_in_one_line_and_the_app_c
 
 
 async def test_when_the_app_does_stop_on_a_bug_its_traceback_is_in_the_log(
-        app_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """keep_running_on_error off (as in the other tests): Textual's exit, and still the README's promise."""
     settings = app_settings()
 
@@ -219,8 +234,9 @@ async def test_when_the_app_does_stop_on_a_bug_its_traceback_is_in_the_log(
     assert "Traceback (most recent call last)" in log and "RuntimeError: boom that stops the app" in log
 
 
-async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tui_hf.ui.training.attach import AttachApp
 
     def broken_export(*args: Any) -> int:
@@ -240,8 +256,9 @@ async def test_attach_says_its_run_is_gone_and_stays_up_after_a_bug(tmp_path: Pa
         assert any(f"{NEWER} is gone" in n for n in notices(app)) and app.is_running
 
 
-async def test_an_overlaid_run_deleted_leaves_the_chart(app_settings: Any, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_overlaid_run_deleted_leaves_the_chart(
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("tui_hf.ui.training.training.REFRESH_SECONDS", 600)  # only the view's own poll may notice
     older, _ = finished_runs(tmp_path / "runs")
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))

@@ -47,8 +47,10 @@ async def test_feature_extraction_in_the_app_says_which_norm(app_settings: Any) 
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None, timeout=120)
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.query("#output-view") and "pooled shape" in
-                         text_of(app.query_one("#output-view"), width=150))
+        await wait_until(
+            pilot,
+            lambda: app.query("#output-view") and "pooled shape" in text_of(app.query_one("#output-view"), width=150),
+        )
         shown = text_of(app.query_one("#output-view"), width=150)
         norm = float(shown.split("norm ")[1].split(" before normalising")[0])
         # The independent truth: the pooled vector (mean of the token vectors) before it is scaled to length 1.
@@ -65,8 +67,9 @@ async def test_feature_extraction_in_the_app_says_which_norm(app_settings: Any) 
 # -- labels only where the head has them -----------------------------------------------------------------
 
 
-def test_model_cards_show_labels_only_for_a_head_with_labels(minilm_dir: Path, tiny_bert_cls_dir: Path,
-                                                             tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+def test_model_cards_show_labels_only_for_a_head_with_labels(
+    minilm_dir: Path, tiny_bert_cls_dir: Path, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
     import json
     import shutil
 
@@ -96,7 +99,8 @@ def test_model_cards_show_labels_only_for_a_head_with_labels(minilm_dir: Path, t
 
 
 async def test_the_sidebar_card_has_no_labels_for_a_model_without_a_classification_head(
-        app_settings: Any, tiny_bert_cls_dir: Path) -> None:
+    app_settings: Any, tiny_bert_cls_dir: Path
+) -> None:
     app = make_app(app_settings(model=str(tiny_bert_cls_dir)))  # feature extraction: the bare encoder
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None, timeout=120)
@@ -110,9 +114,9 @@ async def test_the_sidebar_card_has_no_labels_for_a_model_without_a_classificati
 # -- a directory reads as one ----------------------------------------------------------------------------
 
 
-async def test_the_runs_directory_reads_as_a_directory(app_settings: Any, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_runs_directory_reads_as_a_directory(
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_hf.cli import main
 
     monkeypatch.chdir(tmp_path)

@@ -28,25 +28,31 @@ def test_a_port_out_of_range_is_refused_by_the_parser(port: str, capsys: pytest.
     assert info.value.code == 2 and "port" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("setting, says", [
-    ("max_new_tokens=-1", "Max new tokens must be a whole number, at least 1"),
-    ("max_new_tokens=0", "Max new tokens must be a whole number, at least 1"),
-    ("num_return_sequences=0", "Sequences must be a whole number, at least 1"),
-    ("temperature=nan", "Temperature must be a finite number"),
-    ("temperature=inf", "Temperature must be a finite number"),
-    ("seed=-1", "Seed must be a whole number from 0"),
-])
-def test_generation_settings_no_run_can_use_are_one_line(setting: str, says: str, tiny_gpt2_dir: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "text-generation", "--model", str(tiny_gpt2_dir), "-s", "do_sample=true", "-s", setting,
-                 "hello"])
+@pytest.mark.parametrize(
+    "setting, says",
+    [
+        ("max_new_tokens=-1", "Max new tokens must be a whole number, at least 1"),
+        ("max_new_tokens=0", "Max new tokens must be a whole number, at least 1"),
+        ("num_return_sequences=0", "Sequences must be a whole number, at least 1"),
+        ("temperature=nan", "Temperature must be a finite number"),
+        ("temperature=inf", "Temperature must be a finite number"),
+        ("seed=-1", "Seed must be a whole number from 0"),
+    ],
+)
+def test_generation_settings_no_run_can_use_are_one_line(
+    setting: str, says: str, tiny_gpt2_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["run", "text-generation", "--model", str(tiny_gpt2_dir), "-s", "do_sample=true", "-s", setting, "hello"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and says in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("command", [["score"], ["run", "text-generation"]])
 def test_an_encoder_is_refused_where_a_causal_lm_generates_or_scores(
-        command: list[str], tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    command: list[str], tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """BERT loads as BertLMHeadModel but attends both ways: its perplexity and its text would mean nothing."""
     from tui_hf.core.errors import EXIT_LOAD
 

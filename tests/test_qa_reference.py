@@ -24,8 +24,10 @@ def models() -> dict[str, Any]:
     from tui_hf.core.tasks import get_task
 
     spec = get_task("question-answering")
-    return {name: load(resolve(parse_ref(str(REFERENCE / "models" / name))), spec, "cpu")
-            for name in sorted({c["model"] for c in CASES})}
+    return {
+        name: load(resolve(parse_ref(str(REFERENCE / "models" / name))), spec, "cpu")
+        for name in sorted({c["model"] for c in CASES})
+    }
 
 
 def answer(models: dict[str, Any], case: dict[str, Any], explain: bool = False) -> Any:
@@ -36,7 +38,8 @@ def answer(models: dict[str, Any], case: dict[str, Any], explain: bool = False) 
     loaded.tokenizer.padding_side = case["padding_side"]
     try:
         return get_task("question-answering").load_runner()(
-            loaded, [case["question"]], {"context": case["context"], **case["settings"]}, explain=explain)
+            loaded, [case["question"]], {"context": case["context"], **case["settings"]}, explain=explain
+        )
     finally:
         loaded.tokenizer.padding_side = side
 
@@ -71,9 +74,15 @@ def test_under_the_hood_shows_the_window_of_the_best_answer(models: dict[str, An
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(REFERENCE / "models" / case["model"])
-    enc = tok(case["question"], case["context"], truncation="only_second", return_overflowing_tokens=True,
-              max_length=case["settings"]["max_seq_len"], stride=case["settings"]["doc_stride"],
-              return_offsets_mapping=True)
+    enc = tok(
+        case["question"],
+        case["context"],
+        truncation="only_second",
+        return_overflowing_tokens=True,
+        max_length=case["settings"]["max_seq_len"],
+        stride=case["settings"]["doc_stride"],
+        return_offsets_mapping=True,
+    )
     spans = [o for o, sid in zip(enc["offset_mapping"][window], enc.sequence_ids(window)) if sid == 1]
     assert spans[0][0] <= best["start"] and best["end"] <= spans[-1][1]
     assert ", ".join(map(str, enc["input_ids"][window][:6])) in re.sub(r"\s+", " ", steps[0].value)
@@ -89,13 +98,16 @@ def test_null_answer_explained(models: dict[str, Any]) -> None:
     assert f"the null answer wins: its score {case['answers'][0]['score']:.6f}" in result.explanation.steps[-1].value
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"top_k": 0}, "top_k must be at least 1"),
-    ({"max_answer_len": 0}, "max_answer_len must be at least 1"),
-    ({"max_seq_len": 64, "doc_stride": 65}, "larger than max_seq_len"),
-    ({"max_seq_len": 64, "doc_stride": 60}, "doc_stride (60) must be less than"),
-    ({"max_seq_len": 8}, "the question leaves no room"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"top_k": 0}, "top_k must be at least 1"),
+        ({"max_answer_len": 0}, "max_answer_len must be at least 1"),
+        ({"max_seq_len": 64, "doc_stride": 65}, "larger than max_seq_len"),
+        ({"max_seq_len": 64, "doc_stride": 60}, "doc_stride (60) must be less than"),
+        ({"max_seq_len": 8}, "the question leaves no room"),
+    ],
+)
 def test_settings_v4_refused_are_input_errors(models: dict[str, Any], settings: dict[str, Any], message: str) -> None:
     from tui_hf.core.errors import TaskInputError
 

@@ -98,8 +98,11 @@ class Example:
 
 def _similarity(r: Result, _w: Workspace) -> None:
     result = r.json()["result"]
-    assert [i["text"] for i in result["items"]] == ["A man is eating food.", "A man eats a meal.",
-                                                    "The stock market fell."]
+    assert [i["text"] for i in result["items"]] == [
+        "A man is eating food.",
+        "A man eats a meal.",
+        "The stock market fell.",
+    ]
     sim = result["similarity"]
     assert sim[0][1] > sim[0][2]  # the pretrained MiniLM knows a paraphrase from an unrelated sentence
 
@@ -209,8 +212,10 @@ def _wait(what: str, condition: Callable[[], bool], timeout: float = 180) -> Non
 def _training(w: Workspace) -> None:
     assert w.detached, "RUN is the run the --detach example starts: run the examples in README's order"
     name = w.detached
-    _wait(f"{name} training", lambda: any(e.get("event") == "train" or e.get("status") in ("failed", "finished")
-                                          for e in _events(w, name)))
+    _wait(
+        f"{name} training",
+        lambda: any(e.get("event") == "train" or e.get("status") in ("failed", "finished") for e in _events(w, name)),
+    )
     ended = [e for e in _events(w, name) if e.get("status") in ("failed", "finished")]
     assert not ended, f"{name} ended before `stop` could stop it: {ended[-1].get('message')}"
 
@@ -218,8 +223,13 @@ def _training(w: Workspace) -> None:
 def _stopped(w: Workspace) -> None:
     assert w.detached
     name = w.detached
-    _wait(f"{name} stopping", lambda: any(e.get("event") == "status" and e.get("status") in
-                                          ("stopped", "finished", "failed") for e in _events(w, name)))
+    _wait(
+        f"{name} stopping",
+        lambda: any(
+            e.get("event") == "status" and e.get("status") in ("stopped", "finished", "failed")
+            for e in _events(w, name)
+        ),
+    )
 
 
 def _exported(r: Result, w: Workspace) -> None:
@@ -256,9 +266,13 @@ def _resumed(w: Workspace) -> None:
 def _acknowledged(action: str) -> Callable[[Result, Workspace], None]:
     def check(r: Result, w: Workspace) -> None:
         assert w.detached
-        _wait(f"{action} acknowledged", lambda: any(
-            e.get("event") == "control" and e.get("action") == action and e.get("via") == "control"
-            for e in _events(w, w.detached)))
+        _wait(
+            f"{action} acknowledged",
+            lambda: any(
+                e.get("event") == "control" and e.get("action") == action and e.get("via") == "control"
+                for e in _events(w, w.detached)
+            ),
+        )
         assert r.code == 0, r.out
 
     return check
@@ -299,11 +313,18 @@ def _run_placeholder(command: str, w: Workspace) -> str:
 
 
 EXAMPLES = [
-    Example(r"pip install torch==\S+ -e \. && tui-hf", how="pty", expect="Tokens",
-            rewrite=lambda c, _w: "tui-hf",
-            why="the install is not repeated (.ci/run installs in CI); the app runs until its first screen"),
-    Example(r"pip install torch==\S+ -e \"\.\[test\]\" && python -m pytest", how="skip",
-            why="it is this test suite; .ci/run runs that line verbatim"),
+    Example(
+        r"pip install torch==\S+ -e \. && tui-hf",
+        how="pty",
+        expect="Tokens",
+        rewrite=lambda c, _w: "tui-hf",
+        why="the install is not repeated (.ci/run installs in CI); the app runs until its first screen",
+    ),
+    Example(
+        r"pip install torch==\S+ -e \"\.\[test\]\" && python -m pytest",
+        how="skip",
+        why="it is this test suite; .ci/run runs that line verbatim",
+    ),
     Example(r"tui-hf run feature-extraction .*", _similarity),
     Example(r"tui-hf run sentiment-analysis --model \./my-classifier .*", _sentiment),
     Example(r"tui-hf run question-answering --model \./my-qa .*", _qa),
@@ -312,24 +333,51 @@ EXAMPLES = [
     Example(r"tui-hf run translation --model \./my-translator .*", _translated),
     Example(r"tui-hf score --model \./my-generator \"The quick brown fox\" --top 3", _scored),
     Example(r"tui-hf save \./my-copy --model \./my-classifier --task sentiment-analysis(\s+#.*)?", _saved),
-    Example(r"tui-hf run text-classification --code --model \./my-classifier \"I love it\" > classify\.py "
-            r"&& python classify\.py", _code),
-    Example(r"tui-hf train --data sentiment(\s+#.*)?", _trained("trainer"), rewrite=_short_training,
-            why="2 steps instead of 3 epochs: the example's path, in seconds"),
-    Example(r"tui-hf train --data sentiment --engine native(\s+#.*)?", _trained("native"), rewrite=_short_training,
-            why="2 steps instead of 3 epochs"),
-    Example(r"tui-hf train --data paraphrase --text-column sentence1 --text-pair-column sentence2(\s+#.*)?", _paired,
-            rewrite=_short_training, why="2 steps instead of 3 epochs"),
+    Example(
+        r"tui-hf run text-classification --code --model \./my-classifier \"I love it\" > classify\.py "
+        r"&& python classify\.py",
+        _code,
+    ),
+    Example(
+        r"tui-hf train --data sentiment(\s+#.*)?",
+        _trained("trainer"),
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs: the example's path, in seconds",
+    ),
+    Example(
+        r"tui-hf train --data sentiment --engine native(\s+#.*)?",
+        _trained("native"),
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs",
+    ),
+    Example(
+        r"tui-hf train --data paraphrase --text-column sentence1 --text-pair-column sentence2(\s+#.*)?",
+        _paired,
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs",
+    ),
     Example(r"tui-hf train --data reviews\.csv .*--detach(\s+#.*)?", _started),
     Example(r"tui-hf runs(\s+#.*)?", _listed),
     Example(r"tui-hf attach \S+(\s+#.*)?", how="pty", expect="Export CSV", rewrite=_run_name),
-    Example(r"tui-hf stop RUN(\s+#.*)?", lambda r, w: None if "asked" in r.out else pytest.fail(r.out),
-            before=_training, rewrite=_run_placeholder),
-    Example(r"tui-hf resume RUN \[--detach\](\s+#.*)?", lambda r, w: None if "resumed" in r.out else pytest.fail(r.out),
-            before=_stopped, rewrite=_run_placeholder),
+    Example(
+        r"tui-hf stop RUN(\s+#.*)?",
+        lambda r, w: None if "asked" in r.out else pytest.fail(r.out),
+        before=_training,
+        rewrite=_run_placeholder,
+    ),
+    Example(
+        r"tui-hf resume RUN \[--detach\](\s+#.*)?",
+        lambda r, w: None if "resumed" in r.out else pytest.fail(r.out),
+        before=_stopped,
+        rewrite=_run_placeholder,
+    ),
     Example(r"tui-hf control RUN save(\s+#.*)?", _acknowledged("save"), before=_resumed, rewrite=_run_placeholder),
-    Example(r"tui-hf control RUN early-stop --metric eval_loss --patience 2(\s+#.*)?", _acknowledged("early-stop"),
-            before=_resumed, rewrite=_run_placeholder),
+    Example(
+        r"tui-hf control RUN early-stop --metric eval_loss --patience 2(\s+#.*)?",
+        _acknowledged("early-stop"),
+        before=_resumed,
+        rewrite=_run_placeholder,
+    ),
     Example(r"tui-hf attach RUN --once(\s+#.*)?", _snapshot, rewrite=_run_placeholder),
     Example(r"tui-hf batch RUN 1(\s+#.*)?", _xray, rewrite=_run_placeholder),
     Example(r"tui-hf runs --diff \S+ \S+(\s+#.*)?", _diffed, rewrite=_two_runs),
@@ -346,16 +394,35 @@ def find_example(command: str) -> Example | None:
 # -- running them ---------------------------------------------------------------------------------------
 
 
-REVIEWS = ["great value and would buy again", "broke after a day", "does what it says", "terrible support",
-           "love the colour", "arrived late and damaged", "five stars from me", "not worth the money"]
+REVIEWS = [
+    "great value and would buy again",
+    "broke after a day",
+    "does what it says",
+    "terrible support",
+    "love the colour",
+    "arrived late and damaged",
+    "five stars from me",
+    "not worth the money",
+]
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path, tiny_qa_dir: Path,
-              tiny_mlm_dir: Path, tiny_nllb_dir: Path, tiny_gpt2_dir: Path) -> Iterator[Workspace]:
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_bert_cls_dir: Path,
+    tiny_qa_dir: Path,
+    tiny_mlm_dir: Path,
+    tiny_nllb_dir: Path,
+    tiny_gpt2_dir: Path,
+) -> Iterator[Workspace]:
     cwd = tmp_path_factory.mktemp("readme")
-    for link, target in (("my-classifier", tiny_bert_cls_dir), ("my-qa", tiny_qa_dir), ("my-mlm", tiny_mlm_dir),
-                         ("my-translator", tiny_nllb_dir), ("my-generator", tiny_gpt2_dir)):
+    for link, target in (
+        ("my-classifier", tiny_bert_cls_dir),
+        ("my-qa", tiny_qa_dir),
+        ("my-mlm", tiny_mlm_dir),
+        ("my-translator", tiny_nllb_dir),
+        ("my-generator", tiny_gpt2_dir),
+    ):
         (cwd / link).symlink_to(target, target_is_directory=True)
     # Large enough that the background example is still training when `stop RUN` comes.
     rows = ["review,stars"] + [f"{REVIEWS[i % 8]} #{i},{5 if i % 2 == 0 else 1}" for i in range(3000)]
@@ -367,9 +434,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path,
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')  # the tests' own
     (bin_dir / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("TUI_HF_RUNS", "PYTEST_CURRENT_TEST")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1", TERM="xterm-256color",
-               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               XDG_STATE_HOME=str(cwd / ".state"))
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        HF_HUB_OFFLINE="1",
+        TERM="xterm-256color",
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        XDG_STATE_HOME=str(cwd / ".state"),
+    )
     ws = Workspace(cwd, env)
     try:
         yield ws
@@ -395,8 +466,15 @@ def stop_jobs(ws: Workspace) -> None:
 
 
 def run_shell(command: str, ws: Workspace, timeout: float = 300) -> Result:
-    out = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ws.cwd, env=ws.env, capture_output=True,
-                         text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=ws.cwd,
+        env=ws.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(out.returncode, out.stdout, out.stderr)
 
 
@@ -448,8 +526,10 @@ def run_in_pty(command: str, ws: Workspace, expect: str, timeout: float = 120) -
 def test_readme_command(command: str, workspace: Workspace) -> None:
     example = find_example(command)
     if example is None:
-        pytest.fail(f"README command {command!r} has no entry in EXAMPLES (tests/test_readme.py): add one that "
-                    "says how to run it and what it must show")
+        pytest.fail(
+            f"README command {command!r} has no entry in EXAMPLES (tests/test_readme.py): add one that "
+            "says how to run it and what it must show"
+        )
     if example.how == "skip":
         pytest.skip(example.why)
     line = example.rewrite(command, workspace) if example.rewrite else command

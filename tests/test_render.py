@@ -18,4 +18,5 @@ def test_every_task_result_type_has_a_renderer(task: str) -> None:
     # Score on): each needs its renderer.
     for result_type in typing.get_args(returned) or (returned,):
         assert render_result.dispatch(result_type) is not render_result.dispatch(object), (
-            f"{task} returns {result_type.__name__}: register a renderer for it in tui_hf/ui/inference/render.py")
+            f"{task} returns {result_type.__name__}: register a renderer for it in tui_hf/ui/inference/render.py"
+        )

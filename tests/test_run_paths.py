@@ -48,14 +48,21 @@ def stopped_run(run_dir: Path) -> Path:
 # -- item 1: a bare NAME is RUNS_DIR/NAME; runs rm deletes only a run tui-hf made, inside the runs directory --
 
 
-RUN_COMMANDS = [["runs", "rm", "exp"], ["attach", "exp", "--once"], ["stop", "exp"], ["resume", "exp"],
-                ["export", "exp"], ["control", "exp", "save", "--wait", "0"], ["batch", "exp", "1"],
-                ["runs", "--diff", "exp", "exp"]]
+RUN_COMMANDS = [
+    ["runs", "rm", "exp"],
+    ["attach", "exp", "--once"],
+    ["stop", "exp"],
+    ["resume", "exp"],
+    ["export", "exp"],
+    ["control", "exp", "save", "--wait", "0"],
+    ["batch", "exp", "1"],
+    ["runs", "--diff", "exp", "exp"],
+]
 
 
 def test_a_bare_name_is_the_run_in_the_runs_directory_never_a_folder_here(
-        tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TUI_HF_RUNS", raising=False)
     # A project folder named like the run, holding everything a run holds (a whole run copied in, even).
@@ -75,8 +82,8 @@ def test_a_bare_name_is_the_run_in_the_runs_directory_never_a_folder_here(
 
 
 def test_runs_rm_refuses_anything_but_a_marked_run_inside_the_runs_directory(
-        tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     work = tmp_path / "work"
     runs = work / "runs"
     runs.mkdir(parents=True)
@@ -90,10 +97,15 @@ def test_runs_rm_refuses_anything_but_a_marked_run_inside_the_runs_directory(
     shutil.copytree(inside, legacy)
     (legacy / MARKER).unlink()
     before = tree(tmp_path)
-    refusals = {"../x": "not a run inside the runs directory", "runs/../../x": "not a run inside the runs directory",
-                "link": "not a run inside the runs directory", "alias": "not a run inside the runs directory",
-                ".": "not a run inside the runs directory", "./runs": "not a run inside the runs directory",
-                "legacy": f"has no {MARKER}"}
+    refusals = {
+        "../x": "not a run inside the runs directory",
+        "runs/../../x": "not a run inside the runs directory",
+        "link": "not a run inside the runs directory",
+        "alias": "not a run inside the runs directory",
+        ".": "not a run inside the runs directory",
+        "./runs": "not a run inside the runs directory",
+        "legacy": f"has no {MARKER}",
+    }
     for ref, says in refusals.items():
         assert main(["runs", "rm", ref]) == 2, ref
         line = one_line(capsys)
@@ -111,8 +123,9 @@ def test_runs_rm_refuses_anything_but_a_marked_run_inside_the_runs_directory(
     assert not inside.exists() and outside.is_dir() and legacy.is_dir()
 
 
-def test_a_scripts_callback_marks_only_a_directory_it_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_scripts_callback_marks_only_a_directory_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui_hf import TuiHfCallback
 
     runs = tmp_path / "runs"
@@ -122,8 +135,9 @@ def test_a_scripts_callback_marks_only_a_directory_it_makes(tmp_path: Path, monk
     for run_dir in (runs / "fresh", mine):
         callback = TuiHfCallback(run_dir)
         callback._w().status("running")
-        callback.on_train_end(None, type("State", (), {"is_world_process_zero": True, "global_step": 0,
-                                                       "max_steps": 0})(), None)
+        callback.on_train_end(
+            None, type("State", (), {"is_world_process_zero": True, "global_step": 0, "max_steps": 0})(), None
+        )
     assert (runs / "fresh" / MARKER).is_file() and not (mine / MARKER).exists()
     assert main(["runs", "rm", "mine", "--runs-dir", str(runs)]) == 2
     assert f"has no {MARKER}" in one_line(capsys)
@@ -143,7 +157,8 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_run_keeps_its_data_path_absolute_and_its_events_point_inside_the_run(
-        tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = _project(tmp_path, monkeypatch)
     spec = spec_for(tiny_bert_cls_dir, "native", max_steps=2, epochs=1)
     spec.data.train = "reviews.csv"  # as typed in the project directory
@@ -155,8 +170,14 @@ def test_a_run_keeps_its_data_path_absolute_and_its_events_point_inside_the_run(
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    job = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], cwd=elsewhere, capture_output=True,
-                         text=True, timeout=240, start_new_session=True)
+    job = subprocess.run(
+        [sys.executable, "-m", "tui_hf.train", str(run_dir)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        start_new_session=True,
+    )
     assert job.returncode == 0, job.stderr[-2000:]
     assert read_state(run_dir).status == "finished"
     events = EventReader(run_dir).read()
@@ -175,9 +196,9 @@ def test_a_run_keeps_its_data_path_absolute_and_its_events_point_inside_the_run(
     assert AutoConfig.from_pretrained(state.final_path).id2label == {0: "negative", 1: "positive"}
 
 
-def test_resume_and_batch_say_when_the_data_file_moved(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_and_batch_say_when_the_data_file_moved(
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = _project(tmp_path, monkeypatch)
     spec = spec_for(tiny_bert_cls_dir, "native")
     spec.data.train = "reviews.csv"
@@ -189,8 +210,9 @@ def test_resume_and_batch_say_when_the_data_file_moved(tiny_bert_cls_dir: Path, 
     for argv, action in ((["resume", str(run_dir)], "resume"), (["batch", str(run_dir), "1"], "X-ray")):
         assert main(argv) == 2
         line = one_line(capsys)
-        assert f"cannot {action} moved: its train data {project / 'reviews.csv'} (given as reviews.csv) is " \
-               "missing" in line, line
+        assert (
+            f"cannot {action} moved: its train data {project / 'reviews.csv'} (given as reviews.csv) is missing" in line
+        ), line
     assert tree(run_dir) == before  # no job started, nothing written
 
 
@@ -203,20 +225,23 @@ def _older_run(run_dir: Path, data: str, final: str | None = None) -> Path:
     lines: list[dict[str, Any]] = [
         {"event": "status", "time": 1.0, "status": "preparing"},
         {"event": "start", "time": 2.0, "engine": "native", "model": "m", "total_steps": 2, "labels": ["a", "b"]},
-        {"event": "train", "time": 3.0, "step": 1, "epoch": 0.5, "loss": 0.7}]
+        {"event": "train", "time": 3.0, "step": 1, "epoch": 0.5, "loss": 0.7},
+    ]
     if final:
-        lines += [{"event": "checkpoint", "time": 4.0, "step": 2, "path": f"{final}/../checkpoints/checkpoint-2"},
-                  {"event": "final", "time": 4.0, "step": 2, "path": final},
-                  {"event": "status", "time": 5.0, "status": "finished", "step": 2}]
+        lines += [
+            {"event": "checkpoint", "time": 4.0, "step": 2, "path": f"{final}/../checkpoints/checkpoint-2"},
+            {"event": "final", "time": 4.0, "step": 2, "path": final},
+            {"event": "status", "time": 5.0, "status": "finished", "step": 2},
+        ]
     else:
         lines.append({"event": "status", "time": 4.0, "status": "stopped", "step": 1})
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
     return run_dir
 
 
-def test_runs_from_the_previous_version_still_read_and_resume(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_from_the_previous_version_still_read_and_resume(
+    tiny_bert_cls_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = _project(tmp_path, monkeypatch)
     old = _older_run(create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path / "runs", name="old"), "reviews.csv")
     assert resume_plan(old).checkpoint is None  # from the directory it was started in: as before
@@ -227,8 +252,11 @@ def test_runs_from_the_previous_version_still_read_and_resume(tiny_bert_cls_dir:
     assert str(tmp_path) in line and project.is_dir()
 
     final = str(tmp_path / "somewhere" / "final")
-    done = _older_run(create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path / "runs", name="done"),
-                      str(project / "reviews.csv"), final=final)
+    done = _older_run(
+        create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path / "runs", name="done"),
+        str(project / "reviews.csv"),
+        final=final,
+    )
     state = read_state(done)
     assert state.final_path == final and state.checkpoints == [f"{final}/../checkpoints/checkpoint-2"]
     assert main(["attach", "done", "--once", "--runs-dir", str(tmp_path / "runs")]) == 0

@@ -29,9 +29,17 @@ async def goto(pilot: Any, tab: str) -> None:
 
 # Widgets a user clicks, by tab: after each click every tab key must still switch tabs (TabbedContent
 # otherwise goes back to the pane that holds focus).
-CLICKS = [("tokens", "#tok-special"), ("tokens", "#tok-max-length"), ("tokens", "#tok-table"),
-          ("output", "#output-raw"), ("output", "#output-copy"), ("compare", "#compare-ref"),
-          ("compare", "#compare-load"), ("training", "#train-runs"), ("tokens", "#input-text")]
+CLICKS = [
+    ("tokens", "#tok-special"),
+    ("tokens", "#tok-max-length"),
+    ("tokens", "#tok-table"),
+    ("output", "#output-raw"),
+    ("output", "#output-copy"),
+    ("compare", "#compare-ref"),
+    ("compare", "#compare-load"),
+    ("training", "#train-runs"),
+    ("tokens", "#input-text"),
+]
 
 
 async def test_every_tab_key_works_after_clicking_anything(app_settings: Any) -> None:
@@ -47,8 +55,11 @@ async def test_every_tab_key_works_after_clicking_anything(app_settings: Any) ->
                 await pilot.press(key)
                 await wait_until(pilot, lambda t=target: tabs(app).active == t, timeout=5)
                 focused = app.focused
-                assert focused is not None and target in [n.id for n in focused.ancestors_with_self], \
-                    (selector, key, focused)
+                assert focused is not None and target in [n.id for n in focused.ancestors_with_self], (
+                    selector,
+                    key,
+                    focused,
+                )
 
 
 async def test_palette_show_commands_work_after_clicking_a_button(app_settings: Any) -> None:
@@ -59,14 +70,16 @@ async def test_palette_show_commands_work_after_clicking_a_button(app_settings: 
         await pilot.click("#output-raw")
         await pilot.press("ctrl+p")
         await pilot.press(*"Show Tokens")
-        await wait_until(pilot, lambda: any("Show Tokens" in str(o.prompt)
-                                            for o in app.screen.query_one("CommandList").options))
+        await wait_until(
+            pilot, lambda: any("Show Tokens" in str(o.prompt) for o in app.screen.query_one("CommandList").options)
+        )
         await pilot.press("enter")
         await wait_until(pilot, lambda: tabs(app).active == "tokens", timeout=5)
 
 
 async def test_a_model_that_cannot_serve_the_task_leaves_the_loaded_one_in_charge(
-        app_settings: Any, tiny_gpt2_dir: Path) -> None:
+    app_settings: Any, tiny_gpt2_dir: Path
+) -> None:
     app = make_app(app_settings(task="text-generation", model=str(tiny_gpt2_dir), text="hello"))
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, lambda: app.loaded is not None)

@@ -20,8 +20,14 @@ SIZE = (140, 44)
 QA_REFERENCE = Path(__file__).parent / "reference"  # tiny QA models and what transformers 4.57 answered
 
 
-async def run_in_app(app_settings: Any, task: str, model: Path | str, text: str, fields: dict[str, str] | None = None,
-                     messages: list[Any] | None = None) -> tuple[Any, Any, str]:
+async def run_in_app(
+    app_settings: Any,
+    task: str,
+    model: Path | str,
+    text: str,
+    fields: dict[str, str] | None = None,
+    messages: list[Any] | None = None,
+) -> tuple[Any, Any, str]:
     """Open the app on `task` and `model`, fill the task's fields, run, and return (app, result, screen text)."""
     seen = messages if messages is not None else []
     app = make_app(app_settings(task=task, model=str(model), text=text))
@@ -38,37 +44,51 @@ async def run_in_app(app_settings: Any, task: str, model: Path | str, text: str,
                 widget.value = value  # Select / Checkbox
         await pilot.press("ctrl+r")
         out = app.query_one(OutputPane)
-        await wait_until(pilot, lambda: out.result is not None and getattr(out.result, "done", True)
-                         or "failed" in text_of(app.query_one("#status-state")))
+        await wait_until(
+            pilot,
+            lambda: (
+                out.result is not None
+                and getattr(out.result, "done", True)
+                or "failed" in text_of(app.query_one("#status-state"))
+            ),
+        )
         await app.workers.wait_for_complete()
         await pilot.pause()
         return app, out.result, text_of(app.query_one("#output-view"))
 
 
 async def test_ner_highlights_entities_with_spans(app_settings: Any, tiny_ner_dir: Path) -> None:
-    _app, result, shown = await run_in_app(app_settings, "ner", tiny_ner_dir, "John lives in Paris",
-                                           {"aggregation_strategy": "none"})
+    _app, result, shown = await run_in_app(
+        app_settings, "ner", tiny_ner_dir, "John lives in Paris", {"aggregation_strategy": "none"}
+    )
     item = result.items[0]
     assert item.entities, "a random 5-label model tags something"
     for e in item.entities:
         assert e.type in {"B-PER", "I-PER", "B-LOC", "I-LOC"}
-        assert item.text[e.start:e.end].lower() == e.word.lower().removeprefix("##")
+        assert item.text[e.start : e.end].lower() == e.word.lower().removeprefix("##")
     assert "word" in shown and "type" in shown and "span" in shown
 
 
 async def test_question_answering_shows_what_transformers_4_57_answered(app_settings: Any) -> None:
     """Through the form, on a context five windows long: the screen shows the v4 pipeline's recorded answers."""
-    case = next(c for c in json.loads((QA_REFERENCE / "v4_qa.json").read_text())["cases"] if c["name"] == "long top_k 3")
+    case = next(
+        c for c in json.loads((QA_REFERENCE / "v4_qa.json").read_text())["cases"] if c["name"] == "long top_k 3"
+    )
     fields = {"context": case["context"], **{k: str(v) for k, v in case["settings"].items()}}
-    _app, result, shown = await run_in_app(app_settings, "question-answering", QA_REFERENCE / "models" / case["model"],
-                                           case["question"], fields)
+    _app, result, shown = await run_in_app(
+        app_settings, "question-answering", QA_REFERENCE / "models" / case["model"], case["question"], fields
+    )
     best = case["answers"][0]
-    assert (f"A: {best['answer']}  score {best['score']:.4f} · chars {best['start']}:{best['end']} · "
-            f"{case['windows']} windows") in shown
+    assert (
+        f"A: {best['answer']}  score {best['score']:.4f} · chars {best['start']}:{best['end']} · "
+        f"{case['windows']} windows"
+    ) in shown
     rows = [re.sub(r"\s+", " ", line).strip() for line in shown.splitlines()]
     for k, a in enumerate(case["answers"], 1):  # the top-k table: rank, answer, score, bar, span
-        assert any(re.fullmatch(rf"{k} {re.escape(a['answer'])} {a['score']:.4f} \S* ?{a['start']}:{a['end']}", row)
-                   for row in rows), f"row {k} of the top answers"
+        assert any(
+            re.fullmatch(rf"{k} {re.escape(a['answer'])} {a['score']:.4f} \S* ?{a['start']}:{a['end']}", row)
+            for row in rows
+        ), f"row {k} of the top answers"
     assert f"context[{best['start']}:{best['end']}] = {best['answer']!r}" in result.explanation.steps[-1].value
 
 
@@ -79,8 +99,9 @@ async def test_question_answering_without_context_says_so(app_settings: Any, tin
 
 
 async def test_fill_mask_replaces_the_mask(app_settings: Any, tiny_mlm_dir: Path) -> None:
-    _app, result, shown = await run_in_app(app_settings, "fill-mask", tiny_mlm_dir,
-                                           "Paris is the [MASK] of France.", {"top_k": "4"})
+    _app, result, shown = await run_in_app(
+        app_settings, "fill-mask", tiny_mlm_dir, "Paris is the [MASK] of France.", {"top_k": "4"}
+    )
     item = result.items[0]
     assert len(item.masks) == 1 and len(item.masks[0]) == 4
     assert "[MASK]" not in item.filled
@@ -104,18 +125,25 @@ async def test_fill_mask_key_inserts_the_models_mask(app_settings: Any, tiny_mlm
         assert area.text == "Paris is the [MASK]"
 
 
-@pytest.mark.parametrize("task, fields", [
-    ("summarization", {"max_new_tokens": "6", "min_new_tokens": "2", "num_beams": "2"}),
-    ("translation", {"src_lang": "en", "tgt_lang": "de", "max_new_tokens": "6"}),
-    ("text2text-generation", {"max_new_tokens": "6"}),
-])
+@pytest.mark.parametrize(
+    "task, fields",
+    [
+        ("summarization", {"max_new_tokens": "6", "min_new_tokens": "2", "num_beams": "2"}),
+        ("translation", {"src_lang": "en", "tgt_lang": "de", "max_new_tokens": "6"}),
+        ("text2text-generation", {"max_new_tokens": "6"}),
+    ],
+)
 async def test_seq2seq_tasks_generate(app_settings: Any, tiny_t5_dir: Path, task: str, fields: dict[str, str]) -> None:
-    _app, result, shown = await run_in_app(app_settings, task, tiny_t5_dir,
-                                           "The quick brown fox jumps over the lazy dog.\nA second input.", fields)
+    _app, result, shown = await run_in_app(
+        app_settings, task, tiny_t5_dir, "The quick brown fox jumps over the lazy dog.\nA second input.", fields
+    )
     assert [i.input for i in result.items] == ["The quick brown fox jumps over the lazy dog.", "A second input."]
     assert all(i.output for i in result.items)
-    expected_prefix = {"summarization": "summarize: ", "translation": "translate English to German: ",
-                       "text2text-generation": ""}[task]
+    expected_prefix = {
+        "summarization": "summarize: ",
+        "translation": "translate English to German: ",
+        "text2text-generation": "",
+    }[task]
     assert result.prefix == expected_prefix
     assert "→" in shown
 
@@ -123,8 +151,13 @@ async def test_seq2seq_tasks_generate(app_settings: Any, tiny_t5_dir: Path, task
 async def test_text_generation_streams_before_the_end(app_settings: Any, tiny_gpt2_dir: Path) -> None:
     seen: list[Any] = []
     _app, result, shown = await run_in_app(
-        app_settings, "text-generation", tiny_gpt2_dir, "The quick brown",
-        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3", "do_sample": "on"}, messages=seen)
+        app_settings,
+        "text-generation",
+        tiny_gpt2_dir,
+        "The quick brown",
+        {"max_new_tokens": "12", "num_return_sequences": "2", "seed": "3", "do_sample": "on"},
+        messages=seen,
+    )
     partials = [m.partial for m in seen if isinstance(m, RunProgressed)]
     assert len(partials) >= 2 and not partials[0].done
     assert len(partials[0].sequences[0]) < len(result.sequences[0])  # tokens arrived before the end
@@ -133,8 +166,13 @@ async def test_text_generation_streams_before_the_end(app_settings: Any, tiny_gp
 
 
 async def test_zero_shot_scores_the_given_labels(app_settings: Any, tiny_nli_dir: Path) -> None:
-    _app, result, shown = await run_in_app(app_settings, "zero-shot-classification", tiny_nli_dir,
-                                           "I like football", {"candidate_labels": "sport, politics, cooking"})
+    _app, result, shown = await run_in_app(
+        app_settings,
+        "zero-shot-classification",
+        tiny_nli_dir,
+        "I like football",
+        {"candidate_labels": "sport, politics, cooking"},
+    )
     labels = result.items[0].labels
     assert {s.label for s in labels} == {"sport", "politics", "cooking"}
     assert sum(s.score for s in labels) == pytest.approx(1.0, abs=1e-4)
@@ -196,8 +234,13 @@ async def test_cancel_stops_a_running_generation(app_settings: Any, tiny_gpt2_di
 
 
 async def test_translation_shows_the_codes_and_the_forced_token(app_settings: Any, tiny_nllb_dir: Path) -> None:
-    _app, result, shown = await run_in_app(app_settings, "translation", tiny_nllb_dir, "Hello there",
-                                           {"src_lang": "English", "tgt_lang": "French", "max_new_tokens": "3"})
+    _app, result, shown = await run_in_app(
+        app_settings,
+        "translation",
+        tiny_nllb_dir,
+        "Hello there",
+        {"src_lang": "English", "tgt_lang": "French", "max_new_tokens": "3"},
+    )
     assert (result.src_lang, result.tgt_lang) == ("eng_Latn", "fra_Latn")
     assert "eng_Latn → fra_Latn" in shown and "fra_Latn forced first" in shown
 

@@ -53,40 +53,51 @@ def first_new_token(loaded: Any, text: str, options: dict[str, Any]) -> int:
 
 # -- translation: every family forces or prefixes the target language -----------------------------------------
 
-@pytest.mark.parametrize("fixture, asked, code, token", [
-    ("tiny_mbart50_dir", "French", "fr_XX", "fr_XX"),
-    ("tiny_mbart50_dir", "de", "de_DE", "de_DE"),
-    ("tiny_nllb_dir", "French", "fra_Latn", "fra_Latn"),
-    ("tiny_nllb_dir", "deu_Latn", "deu_Latn", "deu_Latn"),
-    ("tiny_m2m100_dir", "fr", "fr", "__fr__"),
-    ("tiny_m2m100_dir", "German", "de", "__de__"),
-])
-def test_multilingual_translation_forces_the_target_language(request: pytest.FixtureRequest, fixture: str,
-                                                            asked: str, code: str, token: str) -> None:
+
+@pytest.mark.parametrize(
+    "fixture, asked, code, token",
+    [
+        ("tiny_mbart50_dir", "French", "fr_XX", "fr_XX"),
+        ("tiny_mbart50_dir", "de", "de_DE", "de_DE"),
+        ("tiny_nllb_dir", "French", "fra_Latn", "fra_Latn"),
+        ("tiny_nllb_dir", "deu_Latn", "deu_Latn", "deu_Latn"),
+        ("tiny_m2m100_dir", "fr", "fr", "__fr__"),
+        ("tiny_m2m100_dir", "German", "de", "__de__"),
+    ],
+)
+def test_multilingual_translation_forces_the_target_language(
+    request: pytest.FixtureRequest, fixture: str, asked: str, code: str, token: str
+) -> None:
     loaded = load(request.getfixturevalue(fixture), "translation")
     expected_id = loaded.tokenizer.convert_tokens_to_ids(token)  # the tokenizer's own id for the code
     assert expected_id != loaded.tokenizer.unk_token_id
-    result = run(loaded, "translation", ["The quick brown fox."], {"src_lang": "English", "tgt_lang": asked,
-                                                                  "max_new_tokens": 3})
+    result = run(
+        loaded, "translation", ["The quick brown fox."], {"src_lang": "English", "tgt_lang": asked, "max_new_tokens": 3}
+    )
     assert (result.tgt_lang, result.forced_token) == (code, token)
     assert first_new_token(loaded, "The quick brown fox.", {"src_lang": "English", "tgt_lang": asked}) == expected_id
 
 
 def test_multilingual_source_language_is_encoded(tiny_nllb_dir: Path) -> None:
     loaded = load(tiny_nllb_dir, "translation")
-    result = run(loaded, "translation", ["Bonjour"], {"src_lang": "French", "tgt_lang": "en", "max_new_tokens": 2},
-                 explain=True)
+    result = run(
+        loaded, "translation", ["Bonjour"], {"src_lang": "French", "tgt_lang": "en", "max_new_tokens": 2}, explain=True
+    )
     assert result.src_lang == "fra_Latn"
     assert "fra_Latn" in result.explanation.steps[0].value  # the source code token starts the input
 
 
-@pytest.mark.parametrize("fixture, lang, listed", [
-    ("tiny_mbart50_dir", "Klingon", "fr_XX"),
-    ("tiny_nllb_dir", "xx", "fra_Latn"),
-    ("tiny_m2m100_dir", "Klingon", "fr"),
-])
-def test_unknown_language_lists_the_models_codes(request: pytest.FixtureRequest, fixture: str, lang: str,
-                                                 listed: str) -> None:
+@pytest.mark.parametrize(
+    "fixture, lang, listed",
+    [
+        ("tiny_mbart50_dir", "Klingon", "fr_XX"),
+        ("tiny_nllb_dir", "xx", "fra_Latn"),
+        ("tiny_m2m100_dir", "Klingon", "fr"),
+    ],
+)
+def test_unknown_language_lists_the_models_codes(
+    request: pytest.FixtureRequest, fixture: str, lang: str, listed: str
+) -> None:
     loaded = load(request.getfixturevalue(fixture), "translation")
     with pytest.raises(TaskInputError) as info:
         run(loaded, "translation", ["hello"], {"src_lang": "en", "tgt_lang": lang})
@@ -127,13 +138,15 @@ def test_t5_prefix_from_the_models_config(tiny_t5_dir: Path) -> None:
     loaded = load(tiny_t5_dir, "translation")
     result = run(loaded, "translation", ["The fox."], {"max_new_tokens": 2})  # the config's first pair
     assert (result.src_lang, result.tgt_lang, result.prefix) == ("en", "de", "translate English to German: ")
-    result = run(loaded, "translation", ["The fox."], {"src_lang": "English", "tgt_lang": "French",
-                                                        "max_new_tokens": 2})
+    result = run(
+        loaded, "translation", ["The fox."], {"src_lang": "English", "tgt_lang": "French", "max_new_tokens": 2}
+    )
     assert result.prefix == "translate English to French: "
     assert any("en→de only" in w for w in result.warnings)
 
 
 # -- generation settings start from the model -------------------------------------------------------------------
+
 
 def test_summarization_uses_the_models_task_specific_params(tiny_bart_dir: Path) -> None:
     import torch
@@ -152,19 +165,34 @@ def test_summarization_uses_the_models_task_specific_params(tiny_bart_dir: Path)
     # the truth: generate called by hand with the config's summarization block
     enc = loaded.tokenizer(text, return_tensors="pt")
     with torch.inference_mode():
-        out = loaded.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], num_beams=3,
-                                    max_length=12, min_length=9, length_penalty=2.0, no_repeat_ngram_size=3)
-    assert result.items[0].output == loaded.tokenizer.decode(out[0], skip_special_tokens=True,
-                                                            clean_up_tokenization_spaces=False)
+        out = loaded.model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            num_beams=3,
+            max_length=12,
+            min_length=9,
+            length_penalty=2.0,
+            no_repeat_ngram_size=3,
+        )
+    assert result.items[0].output == loaded.tokenizer.decode(
+        out[0], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
     assert result.settings["num_beams"] == 3 and result.sources["num_beams"] == TASK_PARAMS
     # an explicit value overrides the model's
     assert task_settings("summarization", loaded, {"num_beams": 1})["num_beams"].source == GIVEN
     with torch.inference_mode():
-        greedy = loaded.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], num_beams=1,
-                                       max_new_tokens=5, min_length=9, no_repeat_ngram_size=3)
+        greedy = loaded.model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            num_beams=1,
+            max_new_tokens=5,
+            min_length=9,
+            no_repeat_ngram_size=3,
+        )
     result = run(loaded, "summarization", [text], {"num_beams": 1, "max_new_tokens": 5})
-    assert result.items[0].output == loaded.tokenizer.decode(greedy[0], skip_special_tokens=True,
-                                                            clean_up_tokenization_spaces=False)
+    assert result.items[0].output == loaded.tokenizer.decode(
+        greedy[0], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
 
 
 def test_text_generation_starts_from_the_models_generation_config(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
@@ -187,7 +215,7 @@ def test_text_generation_starts_from_the_models_generation_config(tmp_path: Path
     enc = loaded.tokenizer("The quick brown", return_tensors="pt")
     with torch.inference_mode():
         out = loaded.model.generate(**enc, do_sample=False, max_new_tokens=7, pad_token_id=1)
-    assert result.sequences[0] == loaded.tokenizer.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert result.sequences[0] == loaded.tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
     # a model that sets nothing gets the transformers 5 pipeline's defaults
     plain = load(tiny_gpt2_dir, "text-generation")
     assert task_settings("text-generation", plain)["max_new_tokens"] == type(settings["max_new_tokens"])(256, PIPELINE)
@@ -203,11 +231,19 @@ def test_fields_whose_default_is_the_models_are_none() -> None:
 
 def test_new_tokens_are_capped_to_the_decoders_positions(tiny_bart_dir: Path) -> None:
     loaded = load(tiny_bart_dir, "summarization")
-    result = run(loaded, "summarization", ["The quick brown fox."], {"max_new_tokens": 300, "min_new_tokens": 200,
-                                                                      "num_beams": 1})
+    result = run(
+        loaded,
+        "summarization",
+        ["The quick brown fox."],
+        {"max_new_tokens": 300, "min_new_tokens": 200, "num_beams": 1},
+    )
     assert any("cut from 300 to 127" in w for w in result.warnings)
-    ids = generated_ids(loaded, "summarization", ["The quick brown fox."], {"max_new_tokens": 300,
-                                                                             "min_new_tokens": 200, "num_beams": 1})
+    ids = generated_ids(
+        loaded,
+        "summarization",
+        ["The quick brown fox."],
+        {"max_new_tokens": 300, "min_new_tokens": 200, "num_beams": 1},
+    )
     assert ids.shape[1] == 128  # the decoder start and 127 new tokens: every position, none past it
 
 
@@ -228,20 +264,26 @@ def test_long_input_classification_matches_the_pipeline_on_the_first_tokens(tiny
     assert _cut_warning(result) and "input 1" in result.warnings[-1]
     pipe = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer)
     truth = pipe(LONG, top_k=None, truncation=True, max_length=128)
-    assert {s.label: round(s.score, 5) for s in result.items[0].labels} == \
-        {r["label"]: round(r["score"], 5) for r in truth}
+    assert {s.label: round(s.score, 5) for s in result.items[0].labels} == {
+        r["label"]: round(r["score"], 5) for r in truth
+    }
 
 
-@pytest.mark.parametrize("task, fixture, text, options", [
-    ("token-classification", "tiny_ner_dir", LONG, {}),
-    ("fill-mask", "tiny_mlm_dir", "Paris is the [MASK] of France. " + LONG, {}),
-    ("zero-shot-classification", "tiny_nli_dir", LONG, {"candidate_labels": "sport, politics"}),
-    ("feature-extraction", "tiny_bert_cls_dir", LONG, {}),
-    ("summarization", "tiny_bart_dir", LONG[:100_000], {"max_new_tokens": 2}),
-    ("translation", "tiny_mbart50_dir", LONG[:100_000], {"max_new_tokens": 2}),
-], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
-def test_long_inputs_are_cut_with_a_warning(request: pytest.FixtureRequest, task: str, fixture: str, text: str,
-                                            options: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "task, fixture, text, options",
+    [
+        ("token-classification", "tiny_ner_dir", LONG, {}),
+        ("fill-mask", "tiny_mlm_dir", "Paris is the [MASK] of France. " + LONG, {}),
+        ("zero-shot-classification", "tiny_nli_dir", LONG, {"candidate_labels": "sport, politics"}),
+        ("feature-extraction", "tiny_bert_cls_dir", LONG, {}),
+        ("summarization", "tiny_bart_dir", LONG[:100_000], {"max_new_tokens": 2}),
+        ("translation", "tiny_mbart50_dir", LONG[:100_000], {"max_new_tokens": 2}),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "",
+)
+def test_long_inputs_are_cut_with_a_warning(
+    request: pytest.FixtureRequest, task: str, fixture: str, text: str, options: dict[str, Any]
+) -> None:
     loaded = load(request.getfixturevalue(fixture), task)
     result = run(loaded, task, [text], options)
     assert _cut_warning(result), result.warnings
@@ -254,6 +296,7 @@ def test_a_mask_past_the_limit_says_so(tiny_mlm_dir: Path) -> None:
 
 
 # -- under the hood: the explanation's numbers are the run's ---------------------------------------------------
+
 
 def _lines(step: Any) -> list[str]:
     return [line for line in step.value.splitlines() if line.strip()]
@@ -326,8 +369,9 @@ def test_generation_explanation_steps_are_the_generated_tokens(tiny_gpt2_dir: Pa
     import torch
 
     loaded = load(tiny_gpt2_dir, "text-generation")
-    result = run(loaded, "text-generation", ["The quick brown"], {"max_new_tokens": 6, "do_sample": False},
-                 explain=True)
+    result = run(
+        loaded, "text-generation", ["The quick brown"], {"max_new_tokens": 6, "do_sample": False}, explain=True
+    )
     enc = loaded.tokenizer("The quick brown", return_tensors="pt")
     with torch.inference_mode():
         out = loaded.model(**enc).logits[0, -1].softmax(-1)
@@ -368,6 +412,7 @@ def test_chat_explanation_shows_the_rendered_template(tiny_chat_dir: Path) -> No
 
 
 # -- breakage a user would notice --------------------------------------------------------------------------------
+
 
 def test_cancel_stops_generation_early(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     """Against an uncancelled run of the same settings: a cancel at the first streamed piece ends it."""
@@ -417,8 +462,9 @@ def test_ner_aggregation_strategies_follow_the_pipeline(tagging_ner_dir: Path) -
         result = run(loaded, "token-classification", [NER_TEXT], {"aggregation_strategy": strategy})
         truth = pipe(NER_TEXT, aggregation_strategy=strategy)
         got[strategy] = [(e.word, e.type, e.start, e.end) for e in result.items[0].entities]
-        assert got[strategy] == [(t["word"], t.get("entity_group") or t["entity"], t["start"], t["end"])
-                                 for t in truth], strategy
+        assert got[strategy] == [
+            (t["word"], t.get("entity_group") or t["entity"], t["start"], t["end"]) for t in truth
+        ], strategy
         assert [e.score for e in result.items[0].entities] == pytest.approx([t["score"] for t in truth], abs=1e-5)
     # the strategies differ on this text: "none" keeps sub-word pieces with B-/I- labels, the others group words
     assert any(word.startswith("##") for word, *_ in got["none"])
@@ -434,14 +480,20 @@ def test_zero_shot_scores_are_the_entailment_softmax(tiny_nli_dir: Path, multi_l
     loaded = load(tiny_nli_dir, "zero-shot-classification")
     labels = ["sport", "politics", "cooking"]
     text = "I like football"
-    result = run(loaded, "zero-shot-classification", [text],
-                 {"candidate_labels": ", ".join(labels), "multi_label": multi_label}, explain=True)
+    result = run(
+        loaded,
+        "zero-shot-classification",
+        [text],
+        {"candidate_labels": ", ".join(labels), "multi_label": multi_label},
+        explain=True,
+    )
     scores = {s.label: s.score for s in result.items[0].labels}
     # the truth, from the model's logits for each (text, hypothesis) pair, computed here
     tok, model = loaded.tokenizer, loaded.model
     with torch.inference_mode():
-        logits = torch.cat([model(**tok(text, f"This example is {label}.", return_tensors="pt")).logits
-                            for label in labels])
+        logits = torch.cat(
+            [model(**tok(text, f"This example is {label}.", return_tensors="pt")).logits for label in labels]
+        )
     entail, contra = 2, 0  # labels: contradiction, neutral, entailment
     if multi_label:
         expected = logits[:, [contra, entail]].softmax(-1)[:, 1]

@@ -69,8 +69,7 @@ def screen_lines(app: Any) -> list[str]:
     return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
-async def test_f2_lands_on_the_token_table_and_f3_on_the_result_whose_last_line_end_shows(
-        app_settings: Any) -> None:
+async def test_f2_lands_on_the_token_table_and_f3_on_the_result_whose_last_line_end_shows(app_settings: Any) -> None:
     texts = [f"Sentence number {k} about tokenizers." for k in range(1, 9)]
     app = make_app(app_settings(text="\n".join(texts)))
     async with app.run_test(size=SMALL) as pilot:
@@ -99,6 +98,7 @@ async def test_f2_lands_on_the_token_table_and_f3_on_the_result_whose_last_line_
 
 def luminance(colour: Any) -> float:
     """WCAG relative luminance of a Rich colour."""
+
     def channel(c: int) -> float:
         c_ = c / 255
         return c_ / 12.92 if c_ <= 0.03928 else ((c_ + 0.055) / 1.055) ** 2.4
@@ -125,8 +125,14 @@ async def test_a_focused_button_or_field_is_plainly_visible(app_settings: Any) -
         await wait_until(pilot, lambda: app.loaded is not None and app.breakdown is not None)
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.query_one(OutputPane).result is not None)
-        for tab, selector in (("f3", "#output-raw"), ("f2", "#run"), ("f2", "#tok-special"),
-                              ("f2", "#tok-max-length"), ("f2", "#tok-padding"), ("f2", "#field-pooling")):
+        for tab, selector in (
+            ("f3", "#output-raw"),
+            ("f2", "#run"),
+            ("f2", "#tok-special"),
+            ("f2", "#tok-max-length"),
+            ("f2", "#tok-padding"),
+            ("f2", "#field-pooling"),
+        ):
             await pilot.press(tab)
             widget = app.query_one(selector)
             app.query_one("#input-text").focus()
@@ -232,20 +238,37 @@ async def test_slash_filters_the_help(app_settings: Any) -> None:
 
 
 def test_the_help_filter_keeps_matching_rows_items_and_paragraphs_under_their_headings() -> None:
-    text = ("# title\n\nhow to close\n\n## Keys\n| key | action |\n|---|---|\n| a | apple pie |\n| b | banana |\n\n"
-            "Mouse: click apples.\n\n## Panes\n- **One**: first\n  apple continued\n- **Two**: pear\n\n"
-            "## Other\nnothing here")
+    text = (
+        "# title\n\nhow to close\n\n## Keys\n| key | action |\n|---|---|\n| a | apple pie |\n| b | banana |\n\n"
+        "Mouse: click apples.\n\n## Panes\n- **One**: first\n  apple continued\n- **Two**: pear\n\n"
+        "## Other\nnothing here"
+    )
     assert filter_markdown(text, "apple").splitlines() == [
-        "# title", "", "how to close", "",
-        "## Keys", "| key | action |", "|---|---|", "| a | apple pie |", "", "Mouse: click apples.", "",
-        "## Panes", "- **One**: first", "  apple continued"]
+        "# title",
+        "",
+        "how to close",
+        "",
+        "## Keys",
+        "| key | action |",
+        "|---|---|",
+        "| a | apple pie |",
+        "",
+        "Mouse: click apples.",
+        "",
+        "## Panes",
+        "- **One**: first",
+        "  apple continued",
+    ]
     assert filter_markdown(text, "") == text
     assert "Nothing in the help mentions 'kiwi'" in filter_markdown(text, "kiwi")
 
 
 def three_runs(runs: Path) -> list[str]:
-    made = [("20251201-000000-tiny-native", "finished"), ("20260101-000000-tiny-trainer", "stopped"),
-            ("20260102-000000-tiny-native", "finished")]
+    made = [
+        ("20251201-000000-tiny-native", "finished"),
+        ("20260101-000000-tiny-trainer", "stopped"),
+        ("20260102-000000-tiny-native", "finished"),
+    ]
     for k, (name, status) in enumerate(made):
         make_run(runs / name, status)
         os.utime(runs / name / "spec.json", (1e9 + k, 1e9 + k))  # made in this order
@@ -287,36 +310,51 @@ async def test_the_palette_lists_the_training_actions(app_settings: Any, tmp_pat
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("f6")
         view = app.query_one("#train-view")
-        await wait_until(pilot, lambda: view.follower is not None and "finished" in text_of(app.query_one("#run-header")))
-        for query, wanted in (("job", "Training: New job"), ("x-ray", "Training: X-ray a step"),
-                              ("compare", "Training: Compare runs"), ("stop", "Training: Stop run"),
-                              ("save", "Training: Save checkpoint now"), ("evaluate", "Training: Evaluate now"),
-                              ("early", "Training: Early stop"), ("export", "Training: Export metrics CSV")):
+        await wait_until(
+            pilot, lambda: view.follower is not None and "finished" in text_of(app.query_one("#run-header"))
+        )
+        for query, wanted in (
+            ("job", "Training: New job"),
+            ("x-ray", "Training: X-ray a step"),
+            ("compare", "Training: Compare runs"),
+            ("stop", "Training: Stop run"),
+            ("save", "Training: Save checkpoint now"),
+            ("evaluate", "Training: Evaluate now"),
+            ("early", "Training: Early stop"),
+            ("export", "Training: Export metrics CSV"),
+        ):
             await pilot.press("ctrl+p")
             await pilot.press(*query)
-            await wait_until(pilot, lambda w=wanted: any(w in str(o.prompt)
-                                                         for o in app.screen.query_one("CommandList").options))
+            await wait_until(
+                pilot, lambda w=wanted: any(w in str(o.prompt) for o in app.screen.query_one("CommandList").options)
+            )
             await pilot.press("escape")
             await wait_until(pilot, lambda: not isinstance(app.screen, CommandPalette))
         # Chosen, a command does what its key does: CSV export writes the run's metrics.
         await pilot.press("ctrl+p", *"export metrics")
-        await wait_until(pilot, lambda: any("Export metrics CSV" in str(o.prompt)
-                                            for o in app.screen.query_one("CommandList").options))
+        await wait_until(
+            pilot,
+            lambda: any("Export metrics CSV" in str(o.prompt) for o in app.screen.query_one("CommandList").options),
+        )
         await pilot.press("enter")
         await wait_until(pilot, lambda: (runs / made[-1] / "metrics.csv").is_file())
         await pilot.press("ctrl+p", *"new job")
-        await wait_until(pilot, lambda: any("New job" in str(o.prompt)
-                                            for o in app.screen.query_one("CommandList").options))
+        await wait_until(
+            pilot, lambda: any("New job" in str(o.prompt) for o in app.screen.query_one("CommandList").options)
+        )
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, NewJobScreen))
         await pilot.press("escape")
         # Stop on a finished run: one line says why nothing happened.
         await pilot.press("ctrl+p", *"stop run")
-        await wait_until(pilot, lambda: any("Stop run" in str(o.prompt)
-                                            for o in app.screen.query_one("CommandList").options))
+        await wait_until(
+            pilot, lambda: any("Stop run" in str(o.prompt) for o in app.screen.query_one("CommandList").options)
+        )
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("Stop: not available, the run shown is finished" in n.message
-                                            for n in app._notifications))
+        await wait_until(
+            pilot,
+            lambda: any("Stop: not available, the run shown is finished" in n.message for n in app._notifications),
+        )
 
 
 @pytest.mark.parametrize("key", ["q", "escape"])
@@ -351,8 +389,14 @@ async def test_the_status_bar_drops_whole_fields_rather_than_cutting_one(app_set
             await wait_until(pilot, lambda a=app: a.loaded is not None)
             await pilot.pause()
             info = app.loaded.info
-            fields = [info.device, info.title, info.task, info.architecture, f"{info.parameters_text} params",
-                      info.dtype]
+            fields = [
+                info.device,
+                info.title,
+                info.task,
+                info.architecture,
+                f"{info.parameters_text} params",
+                info.dtype,
+            ]
             row = screen_lines(app)[app.query_one("#status").region.y]
             assert row.rstrip().endswith("ready"), row
             shown = row.rsplit("ready", 1)[0].strip().split(" · ")
@@ -411,8 +455,14 @@ async def test_the_training_view_is_whole_at_80_columns(app_settings: Any, tmp_p
     run.mkdir(parents=True)
     (run / "spec.json").write_text("{}")
     writer = EventWriter(run)
-    writer.start(engine="native", model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                 total_steps=5000, epochs=3, labels=["negative", "positive"], batch_size=8)
+    writer.start(
+        engine="native",
+        model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+        total_steps=5000,
+        epochs=3,
+        labels=["negative", "positive"],
+        batch_size=8,
+    )
     writer.status("running", step=0, total_steps=5000)
     for step in range(1, 1235):
         writer.train(step=step, epoch=step / 1700, loss=1.0 / step, learning_rate=1e-3)
@@ -427,9 +477,16 @@ async def test_the_training_view_is_whole_at_80_columns(app_settings: Any, tmp_p
         header = app.query_one("#run-header")
         await wait_until(pilot, lambda: "died" in text_of(header))
         await pilot.pause(0.6)  # a poll after the first layout: the ETA line fits the width
-        for whole in (name, "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                      "Resume continues from its last checkpoint", "step 1234/5000", "ETA -",
-                      "enter watches a run", "accuracy 0.750", "best"):
+        for whole in (
+            name,
+            "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+            "Resume continues from its last checkpoint",
+            "step 1234/5000",
+            "ETA -",
+            "enter watches a run",
+            "accuracy 0.750",
+            "best",
+        ):
             assert on_screen(app, whole), whole
         table = app.query_one("#train-runs", DataTable)
         assert table.virtual_size.width <= table.scrollable_content_region.width
@@ -444,13 +501,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def app_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TUI_HF_RUNS", "PYTEST_CURRENT_TEST", "TMUX")}
-    env.update(HF_HUB_OFFLINE="1", TERM="xterm-256color", XDG_STATE_HOME=str(tmp_path / "state"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TERM="xterm-256color",
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
     return env
 
 
-def run_in_pty(argv: list[str], env: dict[str, str], expect: str, keys: bytes, size: tuple[int, int] = SMALL,
-               timeout: float = 120) -> tuple[int, str]:
+def run_in_pty(
+    argv: list[str], env: dict[str, str], expect: str, keys: bytes, size: tuple[int, int] = SMALL, timeout: float = 120
+) -> tuple[int, str]:
     """Run a full-screen command in a pseudo-terminal of `size`; once `expect` shows, type `keys`; its exit
     status and what it drew (as tests/test_readme.py runs README's full-screen commands)."""
     import fcntl
@@ -497,8 +559,9 @@ def test_q_and_esc_quit_attach_in_a_real_terminal(tmp_path: Path, key: bytes) ->
     run = tmp_path / "runs" / "20260102-000000-tiny-native"
     make_run(run)
     started = time.monotonic()
-    code, _screen = run_in_pty([sys.executable, "-m", "tui_hf", "attach", str(run)], app_env(tmp_path),
-                               expect="Quit", keys=key, timeout=60)
+    code, _screen = run_in_pty(
+        [sys.executable, "-m", "tui_hf", "attach", str(run)], app_env(tmp_path), expect="Quit", keys=key, timeout=60
+    )
     assert code == 0 and time.monotonic() - started < 60
 
 
@@ -508,8 +571,9 @@ class Tmux:
     def __init__(self, tmp_path: Path, size: tuple[int, int], argv: list[str], env: dict[str, str]) -> None:
         self.base = ["tmux", "-S", str(tmp_path / "tmux.sock")]
         command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + shlex.join(argv)
-        subprocess.run([*self.base, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), command],
-                       check=True, env=env)
+        subprocess.run(
+            [*self.base, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), command], check=True, env=env
+        )
 
     def screen(self) -> list[str]:
         out = subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True, text=True, check=True)
@@ -610,8 +674,11 @@ async def test_keys_typed_right_after_slash_go_to_the_filter(app_settings: Any) 
 
 
 async def test_the_round_trip_of_every_input_shows_at_80x24(app_settings: Any) -> None:
-    app = make_app(app_settings(text="Hugging Face transformers, tokenized live as you type!\n"
-                                     "I've been waiting for a course like this."))
+    app = make_app(
+        app_settings(
+            text="Hugging Face transformers, tokenized live as you type!\nI've been waiting for a course like this."
+        )
+    )
     async with app.run_test(size=SMALL) as pilot:
         await wait_until(pilot, lambda: app.breakdown is not None)
         await pilot.pause()
@@ -622,7 +689,8 @@ async def test_the_round_trip_of_every_input_shows_at_80x24(app_settings: Any) -
 
 
 async def test_the_picker_says_how_to_close_and_the_runs_hint_stays_whole_beside_the_drawer(
-        app_settings: Any, tmp_path: Path) -> None:
+    app_settings: Any, tmp_path: Path
+) -> None:
     three_runs(tmp_path / "runs")
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SMALL) as pilot:

@@ -29,8 +29,9 @@ def unigram_tokenizer() -> Any:
     tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     # How Llama-style tokenizers decode: '▁' back to spaces, bytes back to characters, the first space dropped.
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Strip(content=" ", left=1)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
@@ -84,8 +85,14 @@ def test_a_special_token_inside_a_word_has_its_own_row_and_the_rows_after_line_u
     """The reported view: XY[MASK]Hugging Face showed the words [ / mask / ] beside [MASK] / hugging / face."""
     text = "XY[MASK]Hugging Face is here"
     st = stages(bert_tokenizer, text)
-    assert st.splits == [("xy", (0, 2)), ("[MASK]", (2, 8)), ("hugging", (8, 15)), ("face", (16, 20)),
-                         ("is", (21, 23)), ("here", (24, 28))]
+    assert st.splits == [
+        ("xy", (0, 2)),
+        ("[MASK]", (2, 8)),
+        ("hugging", (8, 15)),
+        ("face", (16, 20)),
+        ("is", (21, 23)),
+        ("here", (24, 28)),
+    ]
     assert st.pieces == [["x", "##y"], ["[MASK]"], ["hugging"], ["face"], ["is"], ["here"]]
     assert st.matched == {1} and st.added_tokens == ["[CLS]", "[SEP]"]
     assert st.normalized == "xy[MASK]hugging face is here"  # the normalizer never sees [MASK]: not lowercased
@@ -101,8 +108,16 @@ def test_added_tokens_are_rows_of_their_own(minilm_dir: Any) -> None:
     tok.add_tokens(["huggingface", "tui-hf"])  # normalized: found in the lowercased text
     text = "I love HuggingFace, [SEP] and tui-hf!"
     st = stages(tok, text)
-    assert st.splits == [("i", (0, 1)), ("love", (2, 6)), ("huggingface", (7, 18)), (",", (18, 19)),
-                         ("[SEP]", (20, 25)), ("and", (26, 29)), ("tui-hf", (30, 36)), ("!", (36, 37))]
+    assert st.splits == [
+        ("i", (0, 1)),
+        ("love", (2, 6)),
+        ("huggingface", (7, 18)),
+        (",", (18, 19)),
+        ("[SEP]", (20, 25)),
+        ("and", (26, 29)),
+        ("tui-hf", (30, 36)),
+        ("!", (36, 37)),
+    ]
     assert st.matched == {2, 4, 6}
     assert_rows_hold_the_encoding(tok, text, st, lambda ps: "".join(p.removeprefix("##") for p in ps))
 
@@ -116,8 +131,15 @@ def test_byte_level_rows_with_a_mask_that_swallows_the_space_before_it() -> None
     tok = AutoTokenizer.from_pretrained(Path(__file__).parent / "reference" / "models" / "qa-roberta-bpe")
     text = "a  <mask>  b Hello<mask> world"
     st = stages(tok, text)
-    assert st.splits == [("a", (0, 1)), ("<mask>", (1, 9)), ("Ġ", (9, 10)), ("Ġb", (10, 12)), ("ĠHello", (12, 18)),
-                         ("<mask>", (18, 24)), ("Ġworld", (24, 30))]
+    assert st.splits == [
+        ("a", (0, 1)),
+        ("<mask>", (1, 9)),
+        ("Ġ", (9, 10)),
+        ("Ġb", (10, 12)),
+        ("ĠHello", (12, 18)),
+        ("<mask>", (18, 24)),
+        ("Ġworld", (24, 30)),
+    ]
     assert st.pieces[2] == ["Ġ"] and st.pieces[3] == ["Ġ", "b"]
     assert st.matched == {1, 5} and st.normalized == text
     assert_rows_hold_the_encoding(tok, text, st, "".join)
@@ -151,16 +173,19 @@ def test_breakdown_keeps_the_vocabulary_strings(bert_tokenizer: Any, bpe_tokeniz
     assert "Ġqu" in bd.sequences[0].tokens and bd.byte_level  # the small trained vocabulary splits "quick"
 
 
-@pytest.mark.parametrize(("piece", "byte_level", "shown"), [
-    ("Ġthe", True, "·the"),
-    ("ĠcafÃ©", True, "·café"),  # the UTF-8 bytes of é (C3 A9) in the byte alphabet
-    ("Ċ", True, "↵"),
-    ("Ã", True, "<0xC3>"),  # half of a character: its byte, not a wrong letter
-    ("▁the", False, "·the"),
-    ("##case", False, "…case"),
-    ("<0xE4>", False, "<0xE4>"),
-    ("[CLS]", False, "[CLS]"),
-])
+@pytest.mark.parametrize(
+    ("piece", "byte_level", "shown"),
+    [
+        ("Ġthe", True, "·the"),
+        ("ĠcafÃ©", True, "·café"),  # the UTF-8 bytes of é (C3 A9) in the byte alphabet
+        ("Ċ", True, "↵"),
+        ("Ã", True, "<0xC3>"),  # half of a character: its byte, not a wrong letter
+        ("▁the", False, "·the"),
+        ("##case", False, "…case"),
+        ("<0xE4>", False, "<0xE4>"),
+        ("[CLS]", False, "[CLS]"),
+    ],
+)
 def test_readable_pieces(piece: str, byte_level: bool, shown: str) -> None:
     assert readable(piece, byte_level) == shown
 
@@ -219,10 +244,15 @@ async def test_stages_view_lines_up_the_words_after_a_special_token(app_settings
         view = app.query_one("#tok-stages")
         await wait_until(pilot, lambda: view.display and len(view.lines) > 5)
         rows = ["".join(t for t, _ in line).split() for line in view.lines]
-        words = rows[rows.index(next(r for r in rows if r[:2] == ["3", "model"])) + 1:][:6]
-        assert words == [["xy", "0:2", "x", "##y"], ["[MASK]", "2:8", "[MASK]", "added", "token"],
-                         ["hugging", "8:15", "hugging"], ["face", "16:20", "face"], ["is", "21:23", "is"],
-                         ["here", "24:28", "here"]]
+        words = rows[rows.index(next(r for r in rows if r[:2] == ["3", "model"])) + 1 :][:6]
+        assert words == [
+            ["xy", "0:2", "x", "##y"],
+            ["[MASK]", "2:8", "[MASK]", "added", "token"],
+            ["hugging", "8:15", "hugging"],
+            ["face", "16:20", "face"],
+            ["is", "21:23", "is"],
+            ["here", "24:28", "here"],
+        ]
 
 
 async def test_clearing_the_input_clears_the_stages(app_settings: Any) -> None:

@@ -22,22 +22,35 @@ from tui_hf.data import SENTIMENT_CSV
 
 def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
     data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.2)
-    base: dict[str, Any] = dict(model=str(model), engine=engine, epochs=8, batch_size=16, learning_rate=5e-3,
-                                warmup=0.0, logging_steps=3, device="cpu", seed=1)
+    base: dict[str, Any] = dict(
+        model=str(model),
+        engine=engine,
+        epochs=8,
+        batch_size=16,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=3,
+        device="cpu",
+        seed=1,
+    )
     base.update(overrides)
     return TrainSpec(data=data, **base)
 
 
 def run_job(run_dir: Path, timeout: float = 240) -> int:
     """The job as the app starts it (python -m tui_hf.train), waited for."""
-    proc = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
-                          timeout=timeout, start_new_session=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_hf.train", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
     return proc.returncode
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
-def test_engine_learns_and_writes_complete_ordered_events(engine: str, tiny_bert_cls_dir: Path,
-                                                          tmp_path: Path) -> None:
+def test_engine_learns_and_writes_complete_ordered_events(engine: str, tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
     run_dir = create_run(spec_for(tiny_bert_cls_dir, engine), tmp_path)
     assert run_job(run_dir) == 0, (run_dir / "train.log").read_text() if (run_dir / "train.log").exists() else ""
     events = EventReader(run_dir).read()
@@ -103,14 +116,21 @@ def test_an_interrupted_checkpoint_is_never_resumed_from(tiny_bert_cls_dir: Path
     assert sorted(p.name for p in checkpoints.interrupted(run_dir)) == ["checkpoint-3", "checkpoint-5"]
 
 
-@pytest.mark.parametrize("problem, match", [
-    (lambda s, p: setattr(s.data, "train", str(p / "missing.csv")), "no train data file"),
-    (lambda s, p: setattr(s.data, "label_column", "sentiment"), "no column 'sentiment'"),
-    (lambda s, p: setattr(s, "logging_steps", 0), "logging_steps must be at least 1"),
-    (lambda s, p: (p / "empty.csv").write_text("text,label\n") and setattr(s.data, "train", str(p / "empty.csv")),
-     "empty"),
-    (lambda s, p: setattr(s, "epochs", 0), "epochs must be above 0"),
-])
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        (lambda s, p: setattr(s.data, "train", str(p / "missing.csv")), "no train data file"),
+        (lambda s, p: setattr(s.data, "label_column", "sentiment"), "no column 'sentiment'"),
+        (lambda s, p: setattr(s, "logging_steps", 0), "logging_steps must be at least 1"),
+        (
+            lambda s, p: (
+                (p / "empty.csv").write_text("text,label\n") and setattr(s.data, "train", str(p / "empty.csv"))
+            ),
+            "empty",
+        ),
+        (lambda s, p: setattr(s, "epochs", 0), "epochs must be above 0"),
+    ],
+)
 def test_bad_input_is_refused_before_anything_starts(problem: Any, match: str, tmp_path: Path) -> None:
     spec = spec_for(Path("embedded"), "trainer")
     problem(spec, tmp_path)
@@ -128,7 +148,7 @@ def test_an_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
 
 def test_a_plain_trainer_script_with_the_callback_is_attachable(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "train_script.py"
-    script.write_text(f'''
+    script.write_text(f"""
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 from tui_hf import TuiHfCallback
@@ -141,7 +161,7 @@ args = TrainingArguments(output_dir={str(tmp_path / "out")!r}, num_train_epochs=
                          logging_steps=1, report_to="none", use_cpu=True, disable_tqdm=True)
 Trainer(model=model, args=args, train_dataset=ds, processing_class=tok,
         callbacks=[TuiHfCallback({str(tmp_path / "runs" / "script-run")!r})]).train()
-''')
+""")
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=240)
     [info] = list_runs(tmp_path / "runs")
     assert info.status == "finished"
@@ -157,10 +177,36 @@ Trainer(model=model, args=args, train_dataset=ds, processing_class=tok,
 
 def test_torchrun_with_two_cpu_processes_writes_one_event_stream(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "TUI_HF_RUNS": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "tui_hf", "train", "--data", str(SENTIMENT_CSV), "--model",
-                           str(tiny_bert_cls_dir), "--engine", "native", "--nproc", "2", "--max-steps", "6",
-                           "--batch-size", "8", "--max-length", "32", "--device", "cpu", "--name", "ddp"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_hf",
+            "train",
+            "--data",
+            str(SENTIMENT_CSV),
+            "--model",
+            str(tiny_bert_cls_dir),
+            "--engine",
+            "native",
+            "--nproc",
+            "2",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "32",
+            "--device",
+            "cpu",
+            "--name",
+            "ddp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     events = EventReader(tmp_path / "ddp").read()
     starts = [e for e in events if e["event"] == "start"]
@@ -208,8 +254,13 @@ def test_the_runs_list_summarises_each_run_as_a_full_read_does_reading_only_new_
         full = run_info(tmp_path / name)
         r = first[name]
         assert (r.status, r.step, r.total_steps, r.loss, r.best, r.message) == (
-            full.status, full.state.step, full.state.total_steps, full.state.train[-1][1], full.state.best(),
-            full.state.message)
+            full.status,
+            full.state.step,
+            full.state.total_steps,
+            full.state.train[-1][1],
+            full.state.best(),
+            full.state.message,
+        )
     assert first["b"].status == "died"  # no final status and no process: not "running" forever
     tracker = watcher._trackers[tmp_path / "b"]
     offset = tracker.reader.offset
@@ -221,13 +272,25 @@ def test_the_runs_list_summarises_each_run_as_a_full_read_does_reading_only_new_
 
 
 def test_token_classification_finetuning(tiny_ner_dir: Path, tmp_path: Path) -> None:
-    rows = [{"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
-            {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]}] * 16
+    rows = [
+        {"tokens": ["Sylvain", "lives", "in", "Brooklyn"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+        {"tokens": ["Anna", "visited", "Paris", "today"], "tags": ["B-PER", "O", "B-LOC", "O"]},
+    ] * 16
     data = tmp_path / "ner.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    spec = TrainSpec(data=DataSpec(train=str(data), text_column="tokens", label_column="tags", max_length=16),
-                     model=str(tiny_ner_dir), task="token-classification", engine="native", epochs=4, batch_size=8,
-                     learning_rate=5e-3, warmup=0.0, logging_steps=1, device="cpu", replace_head=True)
+    spec = TrainSpec(
+        data=DataSpec(train=str(data), text_column="tokens", label_column="tags", max_length=16),
+        model=str(tiny_ner_dir),
+        task="token-classification",
+        engine="native",
+        epochs=4,
+        batch_size=8,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+        replace_head=True,
+    )
     run_dir = create_run(spec, tmp_path / "runs")
     assert run_job(run_dir) == 0, (run_dir / "train.log").read_text()
     state = read_state(run_dir)
@@ -246,9 +309,18 @@ def test_causal_lm_finetuning(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
         w.writerow(["text"])
         for _ in range(40):
             w.writerow(["the quick brown fox jumps over the lazy dog"])
-    spec = TrainSpec(data=DataSpec(train=str(data), max_length=32), model=str(tiny_gpt2_dir), task="causal-lm",
-                     engine="trainer", epochs=3, batch_size=8, learning_rate=5e-3, warmup=0.0, logging_steps=1,
-                     device="cpu")
+    spec = TrainSpec(
+        data=DataSpec(train=str(data), max_length=32),
+        model=str(tiny_gpt2_dir),
+        task="causal-lm",
+        engine="trainer",
+        epochs=3,
+        batch_size=8,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+    )
     run_dir = create_run(spec, tmp_path / "runs")
     assert run_job(run_dir) == 0, (run_dir / "train.log").read_text()
     state = read_state(run_dir)

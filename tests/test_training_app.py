@@ -51,8 +51,9 @@ def fill(screen: NewJobScreen, **values: str) -> None:
         screen.query_one(f"#job-{wid.replace('_', '-')}", Input).value = value
 
 
-async def test_a_job_started_in_the_app_outlives_it_and_attach_shows_it(app_settings: Any, tiny_bert_cls_dir: Path,
-                                                                         jobs: Path) -> None:
+async def test_a_job_started_in_the_app_outlives_it_and_attach_shows_it(
+    app_settings: Any, tiny_bert_cls_dir: Path, jobs: Path
+) -> None:
     runs = jobs
     app = make_app(app_settings(runs_dir=runs))
     async with app.run_test(size=SIZE) as pilot:
@@ -92,8 +93,9 @@ async def test_a_job_started_in_the_app_outlives_it_and_attach_shows_it(app_sett
     assert read_state(run_dir).checkpoints
 
 
-async def test_a_finished_run_loads_into_the_inference_panes(app_settings: Any, tiny_bert_cls_dir: Path,
-                                                             tmp_path: Path) -> None:
+async def test_a_finished_run_loads_into_the_inference_panes(
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from tests.test_training import run_job, spec_for
     from tui_hf.core.training.job import create_run
 
@@ -107,18 +109,27 @@ async def test_a_finished_run_loads_into_the_inference_panes(app_settings: Any, 
         view.follow(run_dir)
         await wait_until(pilot, lambda: not app.query_one("#run-try").disabled)
         app.query_one("#run-try").press()
-        await wait_until(pilot, lambda: app.last_load_error is not None or app.loaded is not None and
-                         app.loaded.info.source == str(run_dir / "final"))
+        await wait_until(
+            pilot,
+            lambda: (
+                app.last_load_error is not None
+                or app.loaded is not None
+                and app.loaded.info.source == str(run_dir / "final")
+            ),
+        )
         assert app.last_load_error is None, app.last_load_error
         assert app.task_spec.name == "text-classification"
         assert set(app.loaded.info.labels.values()) == {"negative", "positive"}
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.query_one("#output-view") is not None and
-                         "positive" in text_of(app.query_one("#output-view")))
+        await wait_until(
+            pilot,
+            lambda: app.query_one("#output-view") is not None and "positive" in text_of(app.query_one("#output-view")),
+        )
 
 
-async def test_bad_training_input_is_refused_in_the_dialog_and_nothing_typed_is_lost(app_settings: Any,
-                                                                                       tmp_path: Path) -> None:
+async def test_bad_training_input_is_refused_in_the_dialog_and_nothing_typed_is_lost(
+    app_settings: Any, tmp_path: Path
+) -> None:
     app = make_app(app_settings(runs_dir=tmp_path / "runs"))
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_new_job(pilot)
@@ -139,7 +150,8 @@ async def test_bad_training_input_is_refused_in_the_dialog_and_nothing_typed_is_
 
 
 async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_run_gets(
-        app_settings: Any, tiny_bert_cls_dir: Path, jobs: Path, tmp_path: Path) -> None:
+    app_settings: Any, tiny_bert_cls_dir: Path, jobs: Path, tmp_path: Path
+) -> None:
     from tui_hf.data import SENTIMENT_CSV
 
     validation = tmp_path / "held-out.csv"
@@ -148,8 +160,12 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_new_job(pilot)
         task = dialog.query_one("#job-task", Select)
-        assert [v for _, v in task._options] == ["text-classification", "token-classification", "masked-lm",
-                                                  "causal-lm"]
+        assert [v for _, v in task._options] == [
+            "text-classification",
+            "token-classification",
+            "masked-lm",
+            "causal-lm",
+        ]
         task.value = "token-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "tokens")
         assert dialog.query_one("#job-label", Input).value == "ner_tags"
@@ -157,11 +173,35 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
         await wait_until(pilot, lambda: dialog.query_one("#job-label", Input).disabled)
         task.value = "text-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-label", Input).value == "label")
-        fill(dialog, model=str(tiny_bert_cls_dir), validation=str(validation), max_steps="3", batch="4",
-             max_length="32", name="from-the-dialog", nproc="1")
+        fill(
+            dialog,
+            model=str(tiny_bert_cls_dir),
+            validation=str(validation),
+            max_steps="3",
+            batch="4",
+            max_length="32",
+            name="from-the-dialog",
+            nproc="1",
+        )
         # Every field is on screen at 80x24, whole (scrolled to when focused).
-        for wid in ("task", "model", "train", "validation", "text", "label", "engine", "epochs", "max-steps",
-                    "batch", "lr", "max-length", "name", "nproc", "start", "cancel"):
+        for wid in (
+            "task",
+            "model",
+            "train",
+            "validation",
+            "text",
+            "label",
+            "engine",
+            "epochs",
+            "max-steps",
+            "batch",
+            "lr",
+            "max-length",
+            "name",
+            "nproc",
+            "start",
+            "cancel",
+        ):
             widget = dialog.query_one(f"#job-{wid}")
             widget.focus()
             await pilot.pause()
@@ -195,12 +235,15 @@ def make_run(path: Path, engine: str, status: str, steps: int) -> None:
 
 @pytest.mark.parametrize("size", [SMALL, WIDE])
 async def test_the_runs_list_is_newest_first_one_line_per_run_with_the_chart_usable(
-        app_settings: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    app_settings: Any, tmp_path: Path, size: tuple[int, int]
+) -> None:
     runs = tmp_path / "runs"
     older = [(f"20251201-00000{k}-tiny-native", "native", "finished", 40) for k in range(6)]
-    made = older + [("20260101-000000-tiny-trainer", "trainer", "finished", 40),
-            ("20260102-000000-tiny-native", "native", "stopped", 25),
-            ("20260103-000000-tiny-trainer", "trainer", "failed", 7)]
+    made = older + [
+        ("20260101-000000-tiny-trainer", "trainer", "finished", 40),
+        ("20260102-000000-tiny-native", "native", "stopped", 25),
+        ("20260103-000000-tiny-trainer", "trainer", "failed", 7),
+    ]
     for k, (name, engine, status, steps) in enumerate(made):
         make_run(runs / name, engine, status, steps)
         os.utime(runs / name / "spec.json", (1e9 + k, 1e9 + k))  # made in this order
@@ -233,8 +276,9 @@ async def test_the_runs_list_is_newest_first_one_line_per_run_with_the_chart_usa
         await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")))
 
 
-async def test_the_runs_list_and_run_view_are_redrawn_only_when_a_run_changed(app_settings: Any, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_runs_list_and_run_view_are_redrawn_only_when_a_run_changed(
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Over SSH every redraw is sent: a list read every 2 s, and a run polled twice a second, that did not change
     must not be drawn again."""
     from tui_hf.core.training.events import EventWriter

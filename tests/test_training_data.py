@@ -77,34 +77,58 @@ def model(tmp_path: Path) -> Path:
 # -- data files -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make, where, what", [
-    # a non-UTF-8 byte far beyond any preview sample
-    (lambda p: write_csv(p / "d.csv", ROWS * 200).open("ab").write(b"ok \xff,pos\n"), "line 4002", "not UTF-8"),
-    # malformed JSON Lines: the real line, not "line 1"
-    (lambda p: (p / "d.jsonl").write_text('{"text": "a", "label": "x"}\n' * 7 + '{"text": "b", "label": }\n'),
-     "line 8", "not valid JSON"),
-    # one array of objects, malformed deep inside
-    (lambda p: (p / "d.json").write_text("[\n" + '{"text": "a", "label": "x"},\n' * 30 + '{"text": "b" "label": 1}\n]'),
-     "line 32", "not valid JSON"),
-    # a ragged CSV row: pandas would shift the columns and train on garbage
-    (lambda p: write_csv(p / "d.csv", ROWS + [("an unquoted, comma", "pos", "x")]), "line 22", "3 fields"),
-    (lambda p: write_csv(p / "d.csv", ROWS + [("", "pos")]), "line 22, column 'text'", "empty"),
-    (lambda p: write_csv(p / "d.csv", ROWS + [("fine", "")]), "line 22, column 'label'", "empty"),
-    (lambda p: write_csv(p / "d.csv", ROWS + [("fine", "NaN")]), "line 22, column 'label'", "empty"),
-    (lambda p: write_csv(p / "d.csv", ROWS + [("None", "pos")]), "line 22, column 'text'", "empty"),
-    (lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": "x"}, {"text": None, "label": "y"}]),
-     "line 2, column 'text'", "empty"),
-    (lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"text": "b", "label": 0.5}]),
-     "line 2, column 'label'", "real number"),
-    (lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"text": 3, "label": 0}]),
-     "line 2, column 'text'", "must be a string"),
-    (lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"txt": "b", "label": 0}]),
-     "line 2", "no column 'text'"),
-    (lambda p: write_csv(p / "d.csv", [("only", "one")] * 5), "d.csv", "only one label"),
-    (lambda p: write_csv(p / "d.csv", []), "d.csv", "no rows"),
-])
-def test_bad_data_is_refused_with_file_line_and_column(make: Any, where: str, what: str, tmp_path: Path,
-                                                       model: Path) -> None:
+@pytest.mark.parametrize(
+    "make, where, what",
+    [
+        # a non-UTF-8 byte far beyond any preview sample
+        (lambda p: write_csv(p / "d.csv", ROWS * 200).open("ab").write(b"ok \xff,pos\n"), "line 4002", "not UTF-8"),
+        # malformed JSON Lines: the real line, not "line 1"
+        (
+            lambda p: (p / "d.jsonl").write_text('{"text": "a", "label": "x"}\n' * 7 + '{"text": "b", "label": }\n'),
+            "line 8",
+            "not valid JSON",
+        ),
+        # one array of objects, malformed deep inside
+        (
+            lambda p: (p / "d.json").write_text(
+                "[\n" + '{"text": "a", "label": "x"},\n' * 30 + '{"text": "b" "label": 1}\n]'
+            ),
+            "line 32",
+            "not valid JSON",
+        ),
+        # a ragged CSV row: pandas would shift the columns and train on garbage
+        (lambda p: write_csv(p / "d.csv", ROWS + [("an unquoted, comma", "pos", "x")]), "line 22", "3 fields"),
+        (lambda p: write_csv(p / "d.csv", ROWS + [("", "pos")]), "line 22, column 'text'", "empty"),
+        (lambda p: write_csv(p / "d.csv", ROWS + [("fine", "")]), "line 22, column 'label'", "empty"),
+        (lambda p: write_csv(p / "d.csv", ROWS + [("fine", "NaN")]), "line 22, column 'label'", "empty"),
+        (lambda p: write_csv(p / "d.csv", ROWS + [("None", "pos")]), "line 22, column 'text'", "empty"),
+        (
+            lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": "x"}, {"text": None, "label": "y"}]),
+            "line 2, column 'text'",
+            "empty",
+        ),
+        (
+            lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"text": "b", "label": 0.5}]),
+            "line 2, column 'label'",
+            "real number",
+        ),
+        (
+            lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"text": 3, "label": 0}]),
+            "line 2, column 'text'",
+            "must be a string",
+        ),
+        (
+            lambda p: write_jsonl(p / "d.jsonl", [{"text": "a", "label": 1}, {"txt": "b", "label": 0}]),
+            "line 2",
+            "no column 'text'",
+        ),
+        (lambda p: write_csv(p / "d.csv", [("only", "one")] * 5), "d.csv", "only one label"),
+        (lambda p: write_csv(p / "d.csv", []), "d.csv", "no rows"),
+    ],
+)
+def test_bad_data_is_refused_with_file_line_and_column(
+    make: Any, where: str, what: str, tmp_path: Path, model: Path
+) -> None:
     make(tmp_path)
     [data] = [p for p in tmp_path.iterdir() if p.name.startswith("d.")]
     message = refused(spec(data, model), tmp_path)
@@ -115,17 +139,26 @@ def test_bad_data_is_refused_with_file_line_and_column(make: Any, where: str, wh
 NER_ROWS = [{"tokens": ["Anna", "visited", "Paris"], "tags": ["B-PER", "O", "B-LOC"]}] * 12
 
 
-@pytest.mark.parametrize("tag, what", [(None, "the label is empty"), ("", "the label is empty"),
-                                       ("   ", "the label is empty"), (2.5, "is a real number"),
-                                       ({"tag": "O"}, "a label must be a class name or an integer")],
-                         ids=["null", "empty", "blank", "real-number", "object"])
-def test_a_bad_token_tag_is_refused_with_its_line_and_position(tag: Any, what: str, tmp_path: Path,
-                                                               model: Path) -> None:
+@pytest.mark.parametrize(
+    "tag, what",
+    [
+        (None, "the label is empty"),
+        ("", "the label is empty"),
+        ("   ", "the label is empty"),
+        (2.5, "is a real number"),
+        ({"tag": "O"}, "a label must be a class name or an integer"),
+    ],
+    ids=["null", "empty", "blank", "real-number", "object"],
+)
+def test_a_bad_token_tag_is_refused_with_its_line_and_position(
+    tag: Any, what: str, tmp_path: Path, model: Path
+) -> None:
     """Not only the count of tags is checked: each tag must be a class (a name or an integer id)."""
     bad = {"tokens": ["Bob", "left", "Rome"], "tags": ["B-PER", tag, "B-LOC"]}
     data = write_jsonl(tmp_path / "ner.jsonl", NER_ROWS + [bad] + NER_ROWS)
-    message = refused(spec(data, model, task="token-classification", text_column="tokens", label_column="tags"),
-                      tmp_path)
+    message = refused(
+        spec(data, model, task="token-classification", text_column="tokens", label_column="tags"), tmp_path
+    )
     assert "ner.jsonl, line 13, column 'tags', tag 2" in message and what in message, message
 
 
@@ -191,26 +224,30 @@ def test_line_numbers_follow_multiline_csv_fields(tmp_path: Path) -> None:
 def test_token_classification_rows_are_checked(tmp_path: Path, model: Path) -> None:
     rows = [{"tokens": ["a", "b"], "tags": ["O", "B"]}] * 4 + [{"tokens": ["a", "b"], "tags": ["O"]}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
-    message = refused(spec(data, model, task="token-classification", text_column="tokens", label_column="tags"),
-                      tmp_path)
+    message = refused(
+        spec(data, model, task="token-classification", text_column="tokens", label_column="tags"), tmp_path
+    )
     assert "d.jsonl, line 5" in message and "2 words but 1 tags" in message
 
 
 # -- the spec ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw, what", [
-    ({"data": {"train": "x.csv"}, "epochs": "three"}, "epochs must be a number, not a string \"three\""),
-    ({"data": {"train": "x.csv"}, "batch_size": "16"}, "batch_size must be a whole number"),
-    ({"data": {"train": "x.csv"}, "learning_rate": None}, "learning_rate must be a number, not null"),
-    ({"data": None}, "data must be an object"),
-    ({"data": ["x.csv"]}, "data must be an object ({...}), not a list"),
-    ({"data": {"train": "x.csv", "max_length": "64"}}, "data.max_length must be a whole number"),
-    ({"data": {}}, "data.train is missing"),
-    ([{"data": {"train": "x.csv"}}], "must be a JSON object"),
-    ({"data": {"train": "x.csv"}, "replace_head": "yes"}, "replace_head must be true or false"),
-    ({"data": {"train": "x.csv"}, "extra": []}, "extra is not read by tui-hf (it never was): remove it"),
-])
+@pytest.mark.parametrize(
+    "raw, what",
+    [
+        ({"data": {"train": "x.csv"}, "epochs": "three"}, 'epochs must be a number, not a string "three"'),
+        ({"data": {"train": "x.csv"}, "batch_size": "16"}, "batch_size must be a whole number"),
+        ({"data": {"train": "x.csv"}, "learning_rate": None}, "learning_rate must be a number, not null"),
+        ({"data": None}, "data must be an object"),
+        ({"data": ["x.csv"]}, "data must be an object ({...}), not a list"),
+        ({"data": {"train": "x.csv", "max_length": "64"}}, "data.max_length must be a whole number"),
+        ({"data": {}}, "data.train is missing"),
+        ([{"data": {"train": "x.csv"}}], "must be a JSON object"),
+        ({"data": {"train": "x.csv"}, "replace_head": "yes"}, "replace_head must be true or false"),
+        ({"data": {"train": "x.csv"}, "extra": []}, "extra is not read by tui-hf (it never was): remove it"),
+    ],
+)
 def test_wrong_types_in_spec_json_are_one_message(raw: Any, what: str, tmp_path: Path) -> None:
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(raw))
@@ -219,15 +256,19 @@ def test_wrong_types_in_spec_json_are_one_message(raw: Any, what: str, tmp_path:
     assert what in str(info.value) and str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("overrides, what", [
-    ({"logging_steps": 0}, "logging_steps must be at least 1"),
-    ({"max_grad_norm": -1.0}, "max_grad_norm must be 0 (no clipping) or more"),
-    ({"max_steps": 0}, "max_steps must be above 0"),
-    ({"max_length": 512}, "max_length 512 is more than"),
-    ({"device": "tpu"}, "device must be one of"),
-])
-def test_settings_that_cannot_work_are_refused(overrides: dict[str, Any], what: str, tmp_path: Path,
-                                               model: Path) -> None:
+@pytest.mark.parametrize(
+    "overrides, what",
+    [
+        ({"logging_steps": 0}, "logging_steps must be at least 1"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm must be 0 (no clipping) or more"),
+        ({"max_steps": 0}, "max_steps must be above 0"),
+        ({"max_length": 512}, "max_length 512 is more than"),
+        ({"device": "tpu"}, "device must be one of"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(
+    overrides: dict[str, Any], what: str, tmp_path: Path, model: Path
+) -> None:
     assert what in refused(spec(write_csv(tmp_path / "d.csv", ROWS), model, **overrides), tmp_path)
 
 
@@ -251,8 +292,9 @@ def test_a_cuda_device_that_does_not_exist_is_refused(tmp_path: Path, model: Pat
 def test_model_problems_are_refused_up_front(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", ROWS)
     assert "no model directory at" in refused(spec(data, tmp_path / "nowhere"), tmp_path)
-    assert "not in the local Hugging Face cache" in refused(spec(data, "someone/uncached-model", offline=True),
-                                                            tmp_path)
+    assert "not in the local Hugging Face cache" in refused(
+        spec(data, "someone/uncached-model", offline=True), tmp_path
+    )
     remote = fake_model(tmp_path / "remote", auto_map={"AutoModel": "modeling_x.XModel"})
     message = refused(spec(data, remote), tmp_path)
     assert "needs its own Python code" in message and "trust_remote_code" in message
@@ -266,8 +308,11 @@ def test_model_problems_are_refused_up_front(tmp_path: Path) -> None:
 
 def test_a_trained_head_with_other_label_names_is_refused_unless_replaced(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", [("a cat", "cat"), ("a dog", "dog")] * 5)
-    head = fake_model(tmp_path / "sentiment", architectures=["BertForSequenceClassification"],
-                      id2label={"0": "negative", "1": "positive"})
+    head = fake_model(
+        tmp_path / "sentiment",
+        architectures=["BertForSequenceClassification"],
+        id2label={"0": "negative", "1": "positive"},
+    )
     message = refused(spec(data, head), tmp_path)
     assert "trained SequenceClassification head" in message and "negative, positive" in message
     assert "replace_head" in message
@@ -299,19 +344,66 @@ def test_the_cli_refuses_bad_input_with_exit_2_and_no_run_directory(tmp_path: Pa
     data = tmp_path / "d.csv"
     data.write_text("text,label\nfine,pos\nalso fine,neg\nan unquoted, comma,pos\n")
     runs = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, "-m", "tui_hf", "train", "--data", str(data), "--model", str(model),
-                           "--runs-dir", str(runs), "--device", "cpu"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_hf",
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            str(model),
+            "--runs-dir",
+            str(runs),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "d.csv, line 4: 3 fields where the header has 2" in proc.stderr
     assert not runs.exists() or not any(runs.iterdir())
     remote = fake_model(tmp_path / "remote", auto_map={"AutoModel": "m.X"})
-    proc = subprocess.run([sys.executable, "-m", "tui_hf", "train", "--data", str(write_csv(tmp_path / "ok.csv", ROWS)),
-                           "--model", str(remote), "--runs-dir", str(runs), "--name", "../x"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_hf",
+            "train",
+            "--data",
+            str(write_csv(tmp_path / "ok.csv", ROWS)),
+            "--model",
+            str(remote),
+            "--runs-dir",
+            str(runs),
+            "--name",
+            "../x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "run name '../x'" in proc.stderr and not (tmp_path / "x").exists()
-    proc = subprocess.run([sys.executable, "-m", "tui_hf", "train", "--data", str(tmp_path / "ok.csv"),
-                           "--model", str(remote), "--runs-dir", str(runs)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_hf",
+            "train",
+            "--data",
+            str(tmp_path / "ok.csv"),
+            "--model",
+            str(remote),
+            "--runs-dir",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "(--trust-remote-code)" in proc.stderr  # the CLI names its flag
 
 

@@ -94,7 +94,7 @@ def stopped_then_resumed(spec: Any, root: Path, name: str) -> Path:
 
     run_dir = create_run(spec, root, name=name)
     script = root / f"{name}-stops.py"
-    script.write_text(f'''import os, signal, sys
+    script.write_text(f"""import os, signal, sys
 import tui_hf.core.training.events as ev
 _train = ev.EventWriter.train
 def train(self, **k):
@@ -104,9 +104,10 @@ def train(self, **k):
 ev.EventWriter.train = train
 from tui_hf.train import main
 sys.exit(main(sys.argv[1:]))
-''')
-    proc = subprocess.run([sys.executable, str(script), str(run_dir)], capture_output=True, text=True, timeout=240,
-                          start_new_session=True)
+""")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(run_dir)], capture_output=True, text=True, timeout=240, start_new_session=True
+    )
     state = read_state(run_dir)
     # Trainer logs a step after it ended: the stop lands on the step after.
     assert state.status == "stopped" and STOP_AT <= state.step <= STOP_AT + 1, proc.stderr[-3000:]
@@ -151,9 +152,18 @@ def test_sentence_pairs_train_as_pairs_and_resume_exactly(engine: str, tiny_mlm_
     from tui_hf.core.training.xray import xray
     from tui_hf.data import PARAPHRASE_CSV
 
-    spec = TrainSpec(data=DataSpec(train=str(PARAPHRASE_CSV), text_column="sentence1", text_pair_column="sentence2",
-                                   max_length=48), model=str(tiny_mlm_dir), engine=engine, epochs=2, batch_size=16,
-                     learning_rate=5e-3, warmup=0.0, logging_steps=1, device="cpu", seed=1)
+    spec = TrainSpec(
+        data=DataSpec(train=str(PARAPHRASE_CSV), text_column="sentence1", text_pair_column="sentence2", max_length=48),
+        model=str(tiny_mlm_dir),
+        engine=engine,
+        epochs=2,
+        batch_size=16,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+        seed=1,
+    )
     state = check_family_run(spec, tmp_path)
     assert state.labels == ["0", "1"]
     # The model saw each pair as the tokenizer pairs it: [CLS] first [SEP] second [SEP], segment ids 0 then 1.
@@ -167,7 +177,7 @@ def test_sentence_pairs_train_as_pairs_and_resume_exactly(engine: str, tiny_mlm_
         tokens = row.tokens[: row.length]
         sep = tokens.index("[SEP]")
         assert " ".join(tokens[1:sep]).replace(" ##", "") == " ".join(_words(first))
-        assert " ".join(tokens[sep + 1:-1]).replace(" ##", "") == " ".join(_words(second))
+        assert " ".join(tokens[sep + 1 : -1]).replace(" ##", "") == " ".join(_words(second))
         assert tokens[-1] == "[SEP]" and row.label == label
 
 
@@ -181,30 +191,54 @@ def test_a_pair_column_missing_on_a_row_is_refused_with_its_line_and_nothing_is_
     from tests.training_fixtures import tui_hf
 
     data = tmp_path / "pairs.jsonl"
-    rows = [{"s1": "a cat", "s2": "a feline", "label": 1}, {"s1": "a dog", "s2": "a car", "label": 0},
-            {"s1": "a bird", "label": 1}]
+    rows = [
+        {"s1": "a cat", "s2": "a feline", "label": 1},
+        {"s1": "a dog", "s2": "a car", "label": 0},
+        {"s1": "a bird", "label": 1},
+    ]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     runs = tmp_path / "runs"
-    proc = tui_hf("train", "--data", str(data), "--text-column", "s1", "--text-pair-column", "s2",
-                  "--runs-dir", str(runs))
+    proc = tui_hf(
+        "train", "--data", str(data), "--text-column", "s1", "--text-pair-column", "s2", "--runs-dir", str(runs)
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"{data}, line 3: no column 's2'" in proc.stderr and "text_pair_column" in proc.stderr
     assert not runs.exists()
-    proc = tui_hf("train", "--data", str(data), "--task", "token-classification", "--text-pair-column", "s2",
-                  "--runs-dir", str(runs))
+    proc = tui_hf(
+        "train",
+        "--data",
+        str(data),
+        "--task",
+        "token-classification",
+        "--text-pair-column",
+        "s2",
+        "--runs-dir",
+        str(runs),
+    )
     assert proc.returncode == 2 and "text_pair_column is for text-classification" in proc.stderr
     assert not runs.exists()
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
-def test_masked_lm_adapts_to_the_texts_in_blocks_and_resumes_exactly(engine: str, tiny_mlm_dir: Path,
-                                                                      tmp_path: Path) -> None:
+def test_masked_lm_adapts_to_the_texts_in_blocks_and_resumes_exactly(
+    engine: str, tiny_mlm_dir: Path, tmp_path: Path
+) -> None:
     from tui_hf.core.training.job import inference_task
     from tui_hf.data import SENTIMENT_CSV
 
-    spec = TrainSpec(data=DataSpec(train=str(SENTIMENT_CSV), max_length=32), model=str(tiny_mlm_dir),
-                     task="masked-lm", engine=engine, epochs=2, batch_size=8, learning_rate=5e-3, warmup=0.0,
-                     logging_steps=1, device="cpu", seed=1)
+    spec = TrainSpec(
+        data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        model=str(tiny_mlm_dir),
+        task="masked-lm",
+        engine=engine,
+        epochs=2,
+        batch_size=8,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+        seed=1,
+    )
     state = check_family_run(spec, tmp_path)
     evals = state.evals
     assert all(e["eval_perplexity"] == pytest.approx(math.exp(e["eval_loss"])) for e in evals)

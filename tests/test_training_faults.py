@@ -53,8 +53,9 @@ def step(run_dir: Path) -> int:
 def wrapper(tmp_path: Path, patch: str) -> Path:
     """A job process with one library function replaced (the fault), run as `python -m tui_hf.train` is."""
     script = tmp_path / "faulty_job.py"
-    script.write_text(f"import os, sys, signal, time\n{patch}\nfrom tui_hf.train import main\n"
-                      "sys.exit(main(sys.argv[1:]))\n")
+    script.write_text(
+        f"import os, sys, signal, time\n{patch}\nfrom tui_hf.train import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
     return script
 
 
@@ -76,7 +77,8 @@ def kill_job(run_dir: Path) -> None:
 
 
 def test_native_stop_race_kill_and_resume_train_exactly_what_an_uninterrupted_run_trains(
-        tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, reference_runs: Any) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, reference_runs: Any
+) -> None:
     reference = reference_runs("native")
     run_dir = jobs.watch(create_run(spec_for(tiny_bert_cls_dir, "native"), tmp_path / "runs", name="chain"))
     launch(run_dir)
@@ -87,8 +89,15 @@ def test_native_stop_race_kill_and_resume_train_exactly_what_an_uninterrupted_ru
     assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}").is_dir()
 
     # Two resumes race: one trains, the other is refused; never two writers.
-    racers = [jobs.popen([sys.executable, "-m", "tui_hf", "resume", str(run_dir), "--detach"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    racers = [
+        jobs.popen(
+            [sys.executable, "-m", "tui_hf", "resume", str(run_dir), "--detach"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = sorted((p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in racers)
     assert [code for code, _ in results] == [0, 2], results
     # Refused by the lock, or already by the status (whichever the loser reached second).
@@ -124,11 +133,14 @@ def test_native_stop_race_kill_and_resume_train_exactly_what_an_uninterrupted_ru
 
 
 def test_trainer_killed_while_saving_resumes_from_the_last_complete_checkpoint(
-        tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, reference_runs: Any) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, reference_runs: Any
+) -> None:
     reference = reference_runs("trainer")
     run_dir = jobs.watch(create_run(spec_for(tiny_bert_cls_dir, "trainer"), tmp_path / "runs", name="saving"))
     marker = tmp_path / "in-save"
-    script = wrapper(tmp_path, f'''
+    script = wrapper(
+        tmp_path,
+        f"""
 import torch
 _save = torch.save
 def save(obj, f, *a, **k):
@@ -139,7 +151,8 @@ def save(obj, f, *a, **k):
         time.sleep(600)
     return _save(obj, f, *a, **k)
 torch.save = save
-''')
+""",
+    )
     jobs.popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(marker.exists, 180, "the job to be inside its second checkpoint save")
     kill_job(run_dir)
@@ -159,8 +172,7 @@ torch.save = save
 # -- stop during preparation and during the baseline evaluation -------------------------------------------
 
 
-def test_a_stop_during_data_preparation_ends_the_job_there(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                            jobs: Jobs) -> None:
+def test_a_stop_during_data_preparation_ends_the_job_there(tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs) -> None:
     data = tmp_path / "many.csv"
     with open(data, "w") as fh:
         fh.write("text,label\n")
@@ -169,7 +181,9 @@ def test_a_stop_during_data_preparation_ends_the_job_there(tiny_bert_cls_dir: Pa
     spec = spec_for(tiny_bert_cls_dir, "native", replace_head=True)
     spec.data.train = str(data)
     run_dir = jobs.watch(create_run(spec, tmp_path / "runs"))
-    script = wrapper(tmp_path, '''
+    script = wrapper(
+        tmp_path,
+        """
 import tui_hf.core.training.data as data
 _clean, calls = data.clean_record, [0]
 def clean(*a, **k):
@@ -178,19 +192,24 @@ def clean(*a, **k):
         os.kill(os.getpid(), signal.SIGINT)
     return _clean(*a, **k)
 data.clean_record = clean
-''')
-    proc = jobs.popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.PIPE, text=True)
+""",
+    )
+    proc = jobs.popen(
+        [sys.executable, str(script), str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     assert proc.wait(timeout=180) == 0, proc.stderr.read() if proc.stderr else ""
     state = read_state(run_dir)
     assert state.status == "stopped" and "while preparing the data" in state.message
     assert not state.train and not (run_dir / "checkpoints").exists()
 
 
-def test_a_stop_during_the_baseline_evaluation_ends_the_job_there(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                                   jobs: Jobs) -> None:
+def test_a_stop_during_the_baseline_evaluation_ends_the_job_there(
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs
+) -> None:
     run_dir = jobs.watch(create_run(spec_for(tiny_bert_cls_dir, "trainer"), tmp_path / "runs"))
-    script = wrapper(tmp_path, '''
+    script = wrapper(
+        tmp_path,
+        """
 import transformers
 _call = transformers.DataCollatorWithPadding.__call__
 def call(self, *a, **k):  # the first batch collated is the baseline evaluation's: stop is pressed there
@@ -199,9 +218,11 @@ def call(self, *a, **k):  # the first batch collated is the baseline evaluation'
         os.kill(os.getpid(), signal.SIGINT)
     return _call(self, *a, **k)
 transformers.DataCollatorWithPadding.__call__ = call
-''')
-    proc = jobs.popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.PIPE, text=True)
+""",
+    )
+    proc = jobs.popen(
+        [sys.executable, str(script), str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     assert proc.wait(timeout=180) == 0, proc.stderr.read() if proc.stderr else ""
     state = read_state(run_dir)
     assert state.status == "stopped" and "during the baseline evaluation" in state.message
@@ -241,13 +262,30 @@ def _read_until(fd: int, needle: bytes, timeout: float = 180) -> bytes:
 
 
 def _train_args(model: Path, runs: Path, name: str, epochs: int) -> list[str]:
-    return ["train", "--data", str(SENTIMENT_CSV), "--model", str(model), "--engine", "native", "--epochs",
-            str(epochs), "--batch-size", "16", "--max-length", "32", "--device", "cpu", "--runs-dir", str(runs),
-            "--name", name]
+    return [
+        "train",
+        "--data",
+        str(SENTIMENT_CSV),
+        "--model",
+        str(model),
+        "--engine",
+        "native",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--max-length",
+        "32",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(runs),
+        "--name",
+        name,
+    ]
 
 
-def test_a_foreground_train_survives_its_terminal_closing(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                           jobs: Jobs) -> None:
+def test_a_foreground_train_survives_its_terminal_closing(tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs) -> None:
     run_dir = jobs.watch(tmp_path / "runs" / "hup")
     pid, fd = _foreground(_train_args(tiny_bert_cls_dir, tmp_path / "runs", "hup", 3), jobs)
     _read_until(fd, b"step 1 ")
@@ -262,8 +300,9 @@ def test_a_foreground_train_survives_its_terminal_closing(tiny_bert_cls_dir: Pat
     assert after and state.train[-1][0] == state.total_steps == 48  # it trained on after the hangup, to the end
 
 
-def test_ctrl_c_on_a_foreground_train_stops_it_with_a_checkpoint(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                                  jobs: Jobs) -> None:
+def test_ctrl_c_on_a_foreground_train_stops_it_with_a_checkpoint(
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs
+) -> None:
     run_dir = jobs.watch(tmp_path / "runs" / "ctrlc")
     pid, fd = _foreground(_train_args(tiny_bert_cls_dir, tmp_path / "runs", "ctrlc", 40), jobs)
     try:
@@ -290,7 +329,8 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: 
 
 
 def test_a_full_disk_fails_the_job_in_one_line_and_every_command_says_so(
-        tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, tmpfs: Any, reference_runs: Any) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs, tmpfs: Any, reference_runs: Any
+) -> None:
     reference = reference_runs("native")
     fs = tmpfs("64m")
     runs = fs.path / "runs"
@@ -299,8 +339,11 @@ def test_a_full_disk_fails_the_job_in_one_line_and_every_command_says_so(
     launch(run_dir)
     wait_for(lambda: status(run_dir) == "failed", 180, "the checkpoint save to fail")
     state = read_state(run_dir)
-    assert re.fullmatch(r"saving checkpoint-16: the disk is full \(it needs about 1\d MiB, [34]\.\d MiB are free\): "
-                        "free some space", state.message), state.message
+    assert re.fullmatch(
+        r"saving checkpoint-16: the disk is full \(it needs about 1\d MiB, [34]\.\d MiB are free\): "
+        "free some space",
+        state.message,
+    ), state.message
     assert events_whole(run_dir)[-1]["status"] == "failed"  # the last status is whole
     staging = run_dir / "checkpoints" / ".staging"
     assert not (run_dir / "checkpoints" / "checkpoint-16").exists()
@@ -311,8 +354,21 @@ def test_a_full_disk_fails_the_job_in_one_line_and_every_command_says_so(
     assert listing.returncode == 0 and "full" in listing.stdout and "failed" in listing.stdout
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 4, "the disk is full")
     one_line_error(tui_hf("export", str(run_dir)), 4, "the disk is full")
-    one_line_error(tui_hf("train", "--data", str(SENTIMENT_CSV), "--model", str(tiny_bert_cls_dir), "--runs-dir",
-                          str(runs), "--device", "cpu"), 4, "the disk is full")
+    one_line_error(
+        tui_hf(
+            "train",
+            "--data",
+            str(SENTIMENT_CSV),
+            "--model",
+            str(tiny_bert_cls_dir),
+            "--runs-dir",
+            str(runs),
+            "--device",
+            "cpu",
+        ),
+        4,
+        "the disk is full",
+    )
     assert sorted(p.name for p in runs.iterdir()) == ["full"]  # no half-made run left behind
 
     filler.unlink()
@@ -324,8 +380,9 @@ def test_a_full_disk_fails_the_job_in_one_line_and_every_command_says_so(
     assert_same_training(run_dir, reference)  # the steps redone from the start are replays, shown once
 
 
-def test_a_read_only_run_directory_gets_one_line_from_every_command(tiny_bert_cls_dir: Path, tmp_path: Path,
-                                                                     tmpfs: Any) -> None:
+def test_a_read_only_run_directory_gets_one_line_from_every_command(
+    tiny_bert_cls_dir: Path, tmp_path: Path, tmpfs: Any
+) -> None:
     fs = tmpfs("8m")
     runs = fs.path / "runs"
     run_dir = create_run(spec_for(tiny_bert_cls_dir, "native"), runs, name="ro")
@@ -340,10 +397,24 @@ def test_a_read_only_run_directory_gets_one_line_from_every_command(tiny_bert_cl
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 4, "read-only")
     one_line_error(tui_hf("export", str(run_dir)), 4, "read-only")
     one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(runs)), 4, "read-only")
-    one_line_error(tui_hf("train", "--data", str(SENTIMENT_CSV), "--model", str(tiny_bert_cls_dir), "--runs-dir",
-                          str(runs), "--device", "cpu"), 4, "read-only")
-    job = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
-                         timeout=60)
+    one_line_error(
+        tui_hf(
+            "train",
+            "--data",
+            str(SENTIMENT_CSV),
+            "--model",
+            str(tiny_bert_cls_dir),
+            "--runs-dir",
+            str(runs),
+            "--device",
+            "cpu",
+        ),
+        4,
+        "read-only",
+    )
+    job = subprocess.run(
+        [sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True, timeout=60
+    )
     one_line_error(job, 4, "read-only")
     assert read_state(run_dir).status == "stopped"
 
@@ -360,12 +431,21 @@ def _fake_running_run(tmp_path: Path, tiny_bert_cls_dir: Path) -> Path:
 
 
 def test_a_pid_file_pointing_at_an_unrelated_process_neither_keeps_a_run_alive_nor_gets_signalled(
-        tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs
+) -> None:
     run_dir = _fake_running_run(tmp_path, tiny_bert_cls_dir)
     bystander = jobs.popen(["sleep", "600"])
     (run_dir / "pid").write_text(str(bystander.pid))  # what older versions trusted
-    (run_dir / "lock").write_text(json.dumps({"pid": bystander.pid, "pgid": bystander.pid,
-                                              "start": runlock.process_start(bystander.pid), "host": os.uname()[1]}))
+    (run_dir / "lock").write_text(
+        json.dumps(
+            {
+                "pid": bystander.pid,
+                "pgid": bystander.pid,
+                "start": runlock.process_start(bystander.pid),
+                "host": os.uname()[1],
+            }
+        )
+    )
     assert status(run_dir) == "died" and job_pid(run_dir) is None
     proc = tui_hf("stop", str(run_dir))
     assert proc.returncode == 2 and "is not running" in proc.stderr
@@ -374,24 +454,33 @@ def test_a_pid_file_pointing_at_an_unrelated_process_neither_keeps_a_run_alive_n
 
 
 def test_a_lock_holder_that_is_not_the_recorded_process_is_never_signalled(
-        tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, jobs: Jobs
+) -> None:
     run_dir = _fake_running_run(tmp_path, tiny_bert_cls_dir)
     ready = tmp_path / "holding"
-    holder = jobs.popen([sys.executable, "-c", f'''
+    holder = jobs.popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import fcntl, json, os, time
 fd = os.open({str(run_dir / "lock")!r}, os.O_RDWR | os.O_CREAT)
 fcntl.flock(fd, fcntl.LOCK_EX)
 os.write(fd, json.dumps({{"pid": os.getpid(), "pgid": os.getpid(), "start": "0", "host": os.uname()[1]}}).encode())
 open({str(ready)!r}, "w").close()
 time.sleep(600)
-'''])
+""",
+        ]
+    )
     wait_for(ready.exists, 30, "the lock holder")
     assert status(run_dir) == "running"  # someone holds the run: it is alive
     proc = tui_hf("stop", str(run_dir))
     assert proc.returncode == 2 and "cannot be identified" in proc.stderr
     assert holder.poll() is None
     one_line_error(tui_hf("resume", str(run_dir), "--detach"), 2, "still running")
-    one_line_error(tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(run_dir.parent)), 2, "stop it before deleting it")
+    one_line_error(
+        tui_hf("runs", "rm", str(run_dir), "--runs-dir", str(run_dir.parent)), 2, "stop it before deleting it"
+    )
     assert run_dir.is_dir()
     holder.kill()
     holder.wait()
@@ -408,8 +497,9 @@ def test_a_run_held_by_another_process_cannot_be_started(tiny_bert_cls_dir: Path
         lock.record(os.getpid())
         with pytest.raises(RunStateError, match="in use by another process"):
             launch(run_dir)
-        job = subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
-                             timeout=60)  # the job itself, started by hand: refuses too, writes nothing
+        job = subprocess.run(
+            [sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True, timeout=60
+        )  # the job itself, started by hand: refuses too, writes nothing
         assert job.returncode == 2 and "in use by another process" in job.stderr
     assert not (run_dir / "events.jsonl").exists()
 
@@ -485,21 +575,29 @@ def test_each_kind_of_damage_to_a_checkpoint_file_is_found_and_named(tmp_path: P
         os.truncate(path, path.stat().st_size // 2)
 
     full = (good / "model.safetensors").stat().st_size  # what the header describes: the whole file
-    assert damaged("model.safetensors", cut) == \
-        f"model.safetensors is cut short ({full // 2:,} bytes; its header describes {full:,})"
+    assert (
+        damaged("model.safetensors", cut)
+        == f"model.safetensors is cut short ({full // 2:,} bytes; its header describes {full:,})"
+    )
     assert damaged("model.safetensors", lambda p: os.truncate(p, 5)) == "model.safetensors is cut short (5 bytes)"
-    assert damaged("trainer_state.json", lambda p: p.write_text('{"global_step": 4, "log_hi')) == \
-        "trainer_state.json is not a readable JSON (JSONDecodeError)"
+    assert (
+        damaged("trainer_state.json", lambda p: p.write_text('{"global_step": 4, "log_hi'))
+        == "trainer_state.json is not a readable JSON (JSONDecodeError)"
+    )
     assert damaged("optimizer.pt", cut) == "optimizer.pt is not a readable archive (BadZipFile)"
-    assert damaged("optimizer.pt", lambda p: p.write_bytes(b"\0" * 4096)) == \
-        "optimizer.pt is not a readable archive (BadZipFile)"
+    assert (
+        damaged("optimizer.pt", lambda p: p.write_bytes(b"\0" * 4096))
+        == "optimizer.pt is not a readable archive (BadZipFile)"
+    )
     assert (damaged("config.json", lambda p: p.write_bytes(b"\xff\xfe\x00garbage")) or "").startswith(
-        "config.json is not a readable JSON")
+        "config.json is not a readable JSON"
+    )
 
 
 @pytest.mark.parametrize("engine, damaged_file", [("native", "model.safetensors"), ("trainer", "optimizer.pt")])
 def test_resume_falls_back_from_a_damaged_latest_checkpoint_to_the_newest_that_loads(
-        tiny_bert_cls_dir: Path, tmp_path: Path, engine: str, damaged_file: str) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path, engine: str, damaged_file: str
+) -> None:
     """Checkpoints at steps 2 (a save request) and 4 (a stop), then step 4's weights or optimizer state cut in
     half: resume says it cannot load checkpoint-4, resumes from step 2, trains to the end; the damaged one is
     kept aside as it was, with an alert naming it."""
@@ -536,7 +634,8 @@ def test_resume_falls_back_from_a_damaged_latest_checkpoint_to_the_newest_that_l
 
 
 def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split(
-        tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+    tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     """Stopped at step 3; then two rows are added and a label flipped. `resume` refuses in one line saying what
     changed, touching nothing (and so does the job started directly); `resume --data-changed` trains to the end
     on the split it started with: no row it validated on is ever trained on (seen through the X-ray of every
@@ -568,13 +667,18 @@ def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split
         table = list(csv.DictReader(fh))
     # The rows it validated on, as the documented split makes them (datasets' train_test_split, fraction 0.2,
     # the spec's seed 1) from the file as it was.
-    held_out = set(datasets.Dataset.from_dict({"text": [r["text"] for r in table]}).train_test_split(
-        test_size=0.2, seed=1)["test"]["text"])
+    held_out = set(
+        datasets.Dataset.from_dict({"text": [r["text"] for r in table]}).train_test_split(test_size=0.2, seed=1)[
+            "test"
+        ]["text"]
+    )
     assert len(held_out) == 64
     rows = len(table)
     table[10]["label"] = {"positive": "negative", "negative": "positive"}[table[10]["label"]]
-    table += [{"text": "A brand new review, added later.", "label": "positive"},
-              {"text": "Another one, added later too.", "label": "positive"}]
+    table += [
+        {"text": "A brand new review, added later.", "label": "positive"},
+        {"text": "Another one, added later too.", "label": "positive"},
+    ]
     with open(data, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["text", "label"])
         writer.writeheader()
@@ -583,8 +687,10 @@ def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split
     kept = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     refused = tui_hf("resume", str(run_dir))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
-    assert (f"drift: the data changed since the run started ({data}: 2 more rows ({rows} then, {rows + 2} now); "
-            "label counts ") in refused.stderr
+    assert (
+        f"drift: the data changed since the run started ({data}: 2 more rows ({rows} then, {rows + 2} now); "
+        "label counts "
+    ) in refused.stderr
     assert "Resume with --data-changed to go on anyway" in refused.stderr
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == kept  # nothing written
     direct = run_job(run_dir)  # the job started without `resume` (a script, torchrun) refuses as well
@@ -593,13 +699,16 @@ def test_resume_on_changed_data_is_refused_and_going_on_keeps_the_original_split
 
     went_on = tui_hf("resume", str(run_dir), "--data-changed", timeout=240)
     assert went_on.returncode == 0, went_on.stderr[-2000:]
-    assert went_on.stdout.startswith(f"resuming drift from checkpoint-3 (step 3); on changed data ({data}: 2 more "
-                                     f"rows ({rows} then, {rows + 2} now)")
+    assert went_on.stdout.startswith(
+        f"resuming drift from checkpoint-3 (step 3); on changed data ({data}: 2 more rows ({rows} then, {rows + 2} now)"
+    )
     state = read_state(run_dir)
     assert state.status == "finished" and state.step == 8
     [alert] = [a for a in state.alerts if "the data changed" in a["message"]]
-    assert alert["message"].endswith("going on as asked (--data-changed) from checkpoint-3: the 64 rows it "
-                                     "validated on stay validation rows, new rows train")
+    assert alert["message"].endswith(
+        "going on as asked (--data-changed) from checkpoint-3: the 64 rows it "
+        "validated on stay validation rows, new rows train"
+    )
     trained = {table[r.source_row - 2]["text"] for step in range(4, 9) for r in xray(run_dir, step).rows}
     assert len(trained) == 5 * 16 and not trained & held_out
     assert all(xray(run_dir, step).matches for step in (4, 8))  # the X-ray rebuilds the kept split too

@@ -26,7 +26,8 @@ def add_run(runs: Path, name: str, order: int) -> Path:
 
 
 async def test_the_view_follows_a_run_started_elsewhere_until_the_user_picks_one(
-        app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("tui_hf.ui.training.training.REFRESH_SECONDS", 600)  # the test reads the list itself
     runs = tmp_path / "runs"
     first = add_run(runs, "20260101-000000-a", 1)
@@ -90,8 +91,9 @@ async def test_a_job_that_is_starting_says_what_it_is_doing(app_settings: Any, t
             await wait_until(pilot, lambda: "checking the data" in text_of(header))
             assert text_of(header).split("\n")[:2] == [f"{run.name} · preparing", "checking the data"]
             assert "?" not in text_of(header) + text_of(eta) and text_of(eta).strip() == "no step yet"
-            writer.start(engine="native", model="tiny-bert", total_steps=40, epochs=2, labels=["neg", "pos"],
-                         batch_size=8)
+            writer.start(
+                engine="native", model="tiny-bert", total_steps=40, epochs=2, labels=["neg", "pos"], batch_size=8
+            )
             writer.status("running", step=0, total_steps=40)
             await wait_until(pilot, lambda: "running · native · tiny-bert" in text_of(header), timeout=5)
             await wait_until(pilot, lambda: "step 0/40" in text_of(eta), timeout=5)
@@ -109,7 +111,9 @@ def test_the_job_reports_each_phase_of_its_preparation(tiny_bert_cls_dir: Path, 
     events = EventReader(run).read()
     preparing = [e["message"] for e in events if e["event"] == "status" and e["status"] == "preparing"]
     assert [m.split(" (pid")[0] for m in preparing] == [
-        "importing torch and transformers", "checking the data",
-        f"loading the model ({tiny_bert_cls_dir}) and tokenizing the data"]
+        "importing torch and transformers",
+        "checking the data",
+        f"loading the model ({tiny_bert_cls_dir}) and tokenizing the data",
+    ]
     kinds = [e["event"] for e in events]
     assert kinds.index("start") > max(i for i, e in enumerate(events) if e.get("status") == "preparing")

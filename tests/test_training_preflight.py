@@ -51,8 +51,9 @@ def weights_only(src: Path, dst: Path) -> Path:
 # -- item 2: no tokenizer files ----------------------------------------------------------------------------
 
 
-def test_a_model_without_tokenizer_files_is_refused_by_train_and_run(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_model_without_tokenizer_files_is_refused_by_train_and_run(
+    tmp_path: Path, tiny_bert_cls_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from transformers import AutoTokenizer
 
     bare = weights_only(tiny_bert_cls_dir, tmp_path / "bare")
@@ -69,8 +70,9 @@ def test_a_model_without_tokenizer_files_is_refused_by_train_and_run(tmp_path: P
     assert err.count("\n") == 1 and "has no tokenizer files" in err and "Traceback" not in err, err
 
 
-async def test_the_app_refuses_a_model_without_tokenizer_files(app_settings: Any, tiny_bert_cls_dir: Path,
-                                                              tmp_path: Path) -> None:
+async def test_the_app_refuses_a_model_without_tokenizer_files(
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from tui_hf.ui.app import make_app
 
     bare = weights_only(tiny_bert_cls_dir, tmp_path / "bare")
@@ -81,7 +83,8 @@ async def test_the_app_refuses_a_model_without_tokenizer_files(app_settings: Any
 
 
 def test_a_tokenizer_from_its_vocabulary_alone_or_one_that_needs_no_files_is_accepted(
-        tmp_path: Path, tiny_bert_cls_dir: Path, minilm_dir: Path) -> None:
+    tmp_path: Path, tiny_bert_cls_dir: Path, minilm_dir: Path
+) -> None:
     from tui_hf.core.models import missing_tokenizer
 
     config = json.loads((tiny_bert_cls_dir / "config.json").read_text())
@@ -112,7 +115,8 @@ def sees_ahead(config: Any) -> bool:
 
 
 def test_an_encoder_is_refused_as_a_causal_lm_unless_its_config_makes_it_a_decoder(
-        tmp_path: Path, tiny_mlm_dir: Path, tiny_gpt2_dir: Path) -> None:
+    tmp_path: Path, tiny_mlm_dir: Path, tiny_gpt2_dir: Path
+) -> None:
     from transformers import AutoConfig
 
     texts = write_csv(tmp_path / "t.csv", [(f"a line of text number {i}",) for i in range(20)], header=("text",))
@@ -137,20 +141,24 @@ def test_an_encoder_is_refused_as_a_causal_lm_unless_its_config_makes_it_a_decod
 
 def test_absurd_numbers_are_refused_before_a_run_exists(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
     spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps({"data": {"train": str(SENTIMENT_CSV)}, "model": str(tiny_bert_cls_dir),
-                                     "epochs": 1e308}))
+    spec_file.write_text(
+        json.dumps({"data": {"train": str(SENTIMENT_CSV)}, "model": str(tiny_bert_cls_dir), "epochs": 1e308})
+    )
     assert "epochs must be a number up to 2,147,483,647, not 1e+308" in refused_by_cli(tmp_path, str(spec_file))
     line = refused_by_cli(tmp_path, "--data", str(SENTIMENT_CSV), "--model", str(tiny_bert_cls_dir), "--epochs", "nan")
     assert "epochs must be a number up to 2,147,483,647, not nan" in line
 
 
-@pytest.mark.parametrize("overrides, says", [
-    ({"epochs": float("inf")}, "epochs must be a number up to 2,147,483,647, not inf"),
-    ({"batch_size": 10**30}, "batch_size must be a number up to 2,147,483,647, not a number of 31 digits"),
-    ({"warmup": float("nan")}, "warmup must be a number up to"),
-    ({"max_length": 2**40}, "data.max_length must be a number up to"),
-    ({"seed": -1}, "seed must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "overrides, says",
+    [
+        ({"epochs": float("inf")}, "epochs must be a number up to 2,147,483,647, not inf"),
+        ({"batch_size": 10**30}, "batch_size must be a number up to 2,147,483,647, not a number of 31 digits"),
+        ({"warmup": float("nan")}, "warmup must be a number up to"),
+        ({"max_length": 2**40}, "data.max_length must be a number up to"),
+        ({"seed": -1}, "seed must be 0 or more"),
+    ],
+)
 def test_numbers_no_run_can_use_are_refused(overrides: dict[str, Any], says: str, tmp_path: Path) -> None:
     model = fake_model(tmp_path / "model", max_position_embeddings=2**50)
     assert says in refused(spec(write_csv(tmp_path / "d.csv", ROWS), model, **overrides), tmp_path)
@@ -163,10 +171,12 @@ def test_damaged_weights_are_refused_before_a_run_exists(tmp_path: Path, tiny_be
     line = refused_by_cli(tmp_path, "--data", str(SENTIMENT_CSV), "--model", str(cut))
     assert f"{weights} is damaged" in line
     sharded = fake_model(tmp_path / "sharded")
-    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
-        "a": "model.safetensors", "b": "model-00002-of-00002.safetensors"}}))
-    assert "lacks model-00002-of-00002.safetensors" in refused(spec(write_csv(tmp_path / "d.csv", ROWS), sharded),
-                                                               tmp_path)
+    (sharded / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model.safetensors", "b": "model-00002-of-00002.safetensors"}})
+    )
+    assert "lacks model-00002-of-00002.safetensors" in refused(
+        spec(write_csv(tmp_path / "d.csv", ROWS), sharded), tmp_path
+    )
 
 
 def test_a_csv_with_cr_line_endings_reads_as_its_lf_twin(tmp_path: Path) -> None:
@@ -193,11 +203,11 @@ def test_a_hub_dataset_while_offline_is_refused_before_a_run_exists(tmp_path: Pa
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path,
-            datasets_cache: None) -> Path:  # noqa: F811  (the fixture)
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert_cls_dir: Path, datasets_cache: None) -> Path:  # noqa: F811  (the fixture)
     """A run that trained two steps and recorded their batches."""
-    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", max_steps=2), tmp_path_factory.mktemp("trained"),
-                         name="r")
+    run_dir = create_run(
+        spec_for(tiny_bert_cls_dir, "native", max_steps=2), tmp_path_factory.mktemp("trained"), name="r"
+    )
     proc = run_job(run_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return run_dir
@@ -208,14 +218,19 @@ def _damage(lines: list[str], rows: Any) -> list[str]:
     return [json.dumps({**first, "rows": rows})] + lines[1:]
 
 
-@pytest.mark.parametrize("damage, says", [
-    (lambda lines: _damage(lines, ["x", 3]), 'step 1 of r is damaged in batches.jsonl: its rows must be row numbers '
-                                             'from 0, not ["x", 3]'),
-    (lambda lines: _damage(lines, [-5, 2]), "not [-5, 2]"),  # a negative index would pick rows from the end
-    (lambda lines: _damage(lines, [None]), "not [null]"),
-    (lambda lines: _damage(lines, []), "not []"),
-    (lambda lines: ["\0\xff garbage", '{"step": "one"}'], "r's batches.jsonl holds no readable step record"),
-])
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (
+            lambda lines: _damage(lines, ["x", 3]),
+            'step 1 of r is damaged in batches.jsonl: its rows must be row numbers from 0, not ["x", 3]',
+        ),
+        (lambda lines: _damage(lines, [-5, 2]), "not [-5, 2]"),  # a negative index would pick rows from the end
+        (lambda lines: _damage(lines, [None]), "not [null]"),
+        (lambda lines: _damage(lines, []), "not []"),
+        (lambda lines: ["\0\xff garbage", '{"step": "one"}'], "r's batches.jsonl holds no readable step record"),
+    ],
+)
 def test_a_damaged_batch_record_is_one_line_exit_2(damage: Any, says: str, trained: Path, tmp_path: Path) -> None:
     run_dir = Path(shutil.copytree(trained, tmp_path / "r"))
     batches = run_dir / "batches.jsonl"
@@ -235,31 +250,51 @@ def test_an_undamaged_batch_record_still_rebuilds(trained: Path) -> None:
 
 
 def test_the_text_column_as_the_label_column_is_refused(tmp_path: Path) -> None:
-    message = refused(spec(write_csv(tmp_path / "d.csv", ROWS), fake_model(tmp_path / "m"), label_column="text"),
-                      tmp_path)
+    message = refused(
+        spec(write_csv(tmp_path / "d.csv", ROWS), fake_model(tmp_path / "m"), label_column="text"), tmp_path
+    )
     assert "text_column and label_column are both 'text'" in message
 
 
 SENTENCES = [(f"review {i}", f"This film was a joy to watch, number {i}") for i in range(30)]
 
 
-@pytest.mark.parametrize("make, task, says", [
-    (lambda p: write_csv(p, [("good", "POSITIVE"), ("fine", "positive"), ("bad", "negative")] * 8),
-     "text-classification", "labels that differ only in case are separate classes ('POSITIVE' and 'positive')"),
-    (lambda p: write_csv(p, [("good", "1"), ("bad", "0"), ("fine", "positive"), ("awful", "negative")] * 6),
-     "text-classification", "labels mix numbers (0, 1) and names (negative, positive)"),
-    (lambda p: write_jsonl(p.with_suffix(".jsonl"), [{"tokens": ["Ann", "ran"], "tags": ["B-PER", "O"]},
-                                                     {"tokens": ["Bob", "sat"], "tags": ["B-PER", "0"]}] * 6),
-     "token-classification", "both '0' (zero, 6 times) and 'O' (the letter, 6 times) are labels"),
-    (lambda p: write_csv(p, SENTENCES), "text-classification",
-     "30 of the 30 labels in 'label' look like text (e.g. 'This film was a joy to watch, number 0')"),
-])
+@pytest.mark.parametrize(
+    "make, task, says",
+    [
+        (
+            lambda p: write_csv(p, [("good", "POSITIVE"), ("fine", "positive"), ("bad", "negative")] * 8),
+            "text-classification",
+            "labels that differ only in case are separate classes ('POSITIVE' and 'positive')",
+        ),
+        (
+            lambda p: write_csv(p, [("good", "1"), ("bad", "0"), ("fine", "positive"), ("awful", "negative")] * 6),
+            "text-classification",
+            "labels mix numbers (0, 1) and names (negative, positive)",
+        ),
+        (
+            lambda p: write_jsonl(
+                p.with_suffix(".jsonl"),
+                [{"tokens": ["Ann", "ran"], "tags": ["B-PER", "O"]}, {"tokens": ["Bob", "sat"], "tags": ["B-PER", "0"]}]
+                * 6,
+            ),
+            "token-classification",
+            "both '0' (zero, 6 times) and 'O' (the letter, 6 times) are labels",
+        ),
+        (
+            lambda p: write_csv(p, SENTENCES),
+            "text-classification",
+            "30 of the 30 labels in 'label' look like text (e.g. 'This film was a joy to watch, number 0')",
+        ),
+    ],
+)
 def test_label_mistakes_warn_and_the_run_goes_on(make: Any, task: str, says: str, tmp_path: Path) -> None:
     data = make(tmp_path / "d.csv")
     columns = {"text_column": "tokens", "label_column": "tags"} if task == "token-classification" else {}
     warnings: list[str] = []
-    run_dir = create_run(spec(data, fake_model(tmp_path / "m"), task=task, **columns), tmp_path / "runs",
-                         warn=warnings.append)
+    run_dir = create_run(
+        spec(data, fake_model(tmp_path / "m"), task=task, **columns), tmp_path / "runs", warn=warnings.append
+    )
     assert run_dir.is_dir()
     assert len(warnings) == 1 and says in warnings[0], warnings
 
@@ -281,14 +316,21 @@ def test_a_head_saved_with_default_label_names_is_label_0_and_label_1(tmp_path: 
     ids = write_csv(tmp_path / "ids.csv", [("good", "1"), ("bad", "0")] * 5)
     assert check(spec(ids, head)).labels == ["0", "1"]  # the head's own ids: kept
     names = write_csv(tmp_path / "names.csv", ROWS)
-    assert "a trained SequenceClassification head for 2 labels (LABEL_0, LABEL_1)" in refused(spec(names, head),
-                                                                                             tmp_path)
+    assert "a trained SequenceClassification head for 2 labels (LABEL_0, LABEL_1)" in refused(
+        spec(names, head), tmp_path
+    )
 
 
-@pytest.mark.parametrize("rows, rare", [
-    ([(f"good {i}", "pos") for i in range(9)] + [("bad", "neg")], "neg"),  # the training part may keep one class
-    ([(f"good {i}", "pos") for i in range(8)] + [(f"bad {i}", "neg") for i in range(8)] + [("so-so", "meh")], "meh"),
-])
+@pytest.mark.parametrize(
+    "rows, rare",
+    [
+        ([(f"good {i}", "pos") for i in range(9)] + [("bad", "neg")], "neg"),  # the training part may keep one class
+        (
+            [(f"good {i}", "pos") for i in range(8)] + [(f"bad {i}", "neg") for i in range(8)] + [("so-so", "meh")],
+            "meh",
+        ),
+    ],
+)
 def test_a_class_the_validation_split_takes_whole_is_warned_about(rows: list[Any], rare: str, tmp_path: Path) -> None:
     model = fake_model(tmp_path / "m")
     data = write_csv(tmp_path / "d.csv", rows)
@@ -306,12 +348,23 @@ def test_a_class_the_validation_split_takes_whole_is_warned_about(rows: list[Any
     assert outcomes == {True, False}  # both cases were seen
 
 
-def test_the_cli_prints_the_warnings_and_starts(tmp_path: Path, tiny_mlm_dir: Path,
-                                                jobs: Jobs) -> None:  # noqa: F811  (the fixture)
+def test_the_cli_prints_the_warnings_and_starts(tmp_path: Path, tiny_mlm_dir: Path, jobs: Jobs) -> None:  # noqa: F811  (the fixture)
     data = write_csv(tmp_path / "d.csv", [("good", "POSITIVE"), ("fine", "positive"), ("bad", "negative")] * 8)
     runs = tmp_path / "runs"
-    proc = tui_hf("train", "--data", str(data), "--model", str(tiny_mlm_dir), "--runs-dir", str(runs), "--device",
-                  "cpu", "--max-steps", "1", "--detach")
+    proc = tui_hf(
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_mlm_dir),
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+        "--detach",
+    )
     started = re.search(r"started (\S+) \(pid", proc.stdout)
     if started:
         jobs.watch(Path(started.group(1)))
@@ -321,7 +374,11 @@ def test_the_cli_prints_the_warnings_and_starts(tmp_path: Path, tiny_mlm_dir: Pa
 
 
 async def test_the_new_job_dialog_shows_the_warnings_before_anything_starts(
-        app_settings: Any, tiny_mlm_dir: Path, tmp_path: Path, jobs: Jobs) -> None:  # noqa: F811  (the fixture)
+    app_settings: Any,
+    tiny_mlm_dir: Path,
+    tmp_path: Path,
+    jobs: Jobs,  # noqa: F811
+) -> None:
     from textual.widgets import Input
 
     from tui_hf.ui.app import make_app
@@ -357,10 +414,18 @@ async def test_the_new_job_dialog_shows_the_warnings_before_anything_starts(
 
 
 def test_a_validation_fraction_that_leaves_nothing_to_train_on_is_refused_up_front(
-        tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
+    tmp_path: Path, tiny_bert_cls_dir: Path
+) -> None:
     """datasets' split would fail after the run exists (the probe's case: 0.999 of 320 rows)."""
     spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps({"data": {"train": str(SENTIMENT_CSV), "validation_fraction": 0.999},
-                                     "model": str(tiny_bert_cls_dir), "max_steps": 2}))
+    spec_file.write_text(
+        json.dumps(
+            {
+                "data": {"train": str(SENTIMENT_CSV), "validation_fraction": 0.999},
+                "model": str(tiny_bert_cls_dir),
+                "max_steps": 2,
+            }
+        )
+    )
     line = refused_by_cli(tmp_path, str(spec_file))
     assert "validation_fraction 0.999 of 320 row(s) leaves 0 to train on" in line

@@ -28,9 +28,24 @@ def server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """`tui-hf --serve` on a free port; always stopped (its whole process group) when the test ends."""
     port = free_port()
     log = open(tmp_path / "serve.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "tui_hf", "--serve", "--port", str(port), "--model", "embedded",
-                             "--task", "feature-extraction"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui_hf",
+            "--serve",
+            "--port",
+            str(port),
+            "--model",
+            "embedded",
+            "--task",
+            "feature-extraction",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     try:
         deadline = time.monotonic() + 60
         token = None
@@ -60,7 +75,7 @@ def test_the_address_is_printed_only_once_the_port_accepts_connections(tmp_path:
     TCP handshake on a listening socket without the server's loop, so the attempt tells whether it listens."""
     port = free_port()
     script = tmp_path / "announce.py"
-    script.write_text(f'''
+    script.write_text(f"""
 import os, socket
 from tui_hf.cli.serve import make_server
 
@@ -74,7 +89,7 @@ def at_print(*args, **kwargs):
     os._exit(0)
 server.console.print = at_print
 server.serve()
-''')
+""")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "accepting", proc.stdout + proc.stderr
 
@@ -84,8 +99,23 @@ def test_a_port_in_use_is_one_line_and_no_address() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "tui_hf", "--serve", "--port", str(port), "--model", "embedded",
-                               "--task", "feature-extraction"], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tui_hf",
+                "--serve",
+                "--port",
+                str(port),
+                "--model",
+                "embedded",
+                "--task",
+                "feature-extraction",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 2 and "token=" not in proc.stdout, proc.stdout
     assert proc.stderr.count("\n") == 1 and "the port is in use" in proc.stderr, proc.stderr
 
@@ -145,9 +175,11 @@ def test_the_app_command_keeps_each_argument_whole_through_the_shell(tmp_path: P
     from tui_hf.cli.serve import app_command
 
     hostile = str(tmp_path / "a b;touch pwned$(id)")
-    args = argparse.Namespace(device="auto", dtype="auto", model=hostile, offline=False, trust_remote_code=False,
-                              allow_pickle=False)
+    args = argparse.Namespace(
+        device="auto", dtype="auto", model=hostile, offline=False, trust_remote_code=False, allow_pickle=False
+    )
     line = app_command(args, "feature-extraction")
-    out = subprocess.run(["sh", "-c", f"printf '%s\\n' {line.split(' ', 1)[1]}"], capture_output=True, text=True,
-                         cwd=tmp_path)  # the shell textual-serve uses sees one argument, nothing runs
+    out = subprocess.run(
+        ["sh", "-c", f"printf '%s\\n' {line.split(' ', 1)[1]}"], capture_output=True, text=True, cwd=tmp_path
+    )  # the shell textual-serve uses sees one argument, nothing runs
     assert hostile in out.stdout.splitlines() and not (tmp_path / "pwned").exists()

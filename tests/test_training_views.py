@@ -17,13 +17,14 @@ from tui_hf.ui.training.attach import AttachApp
 SIZE = (150, 48)
 
 
-def make_run(path: Path, *, engine: str = "native", model: str = "tiny", labels: list[str] | None = None) -> EventWriter:
+def make_run(
+    path: Path, *, engine: str = "native", model: str = "tiny", labels: list[str] | None = None
+) -> EventWriter:
     path.mkdir(parents=True)
     (path / "spec.json").write_text("{}")
     writer = EventWriter(path)
     writer.status("preparing")
-    writer.start(engine=engine, model=model, total_steps=48, epochs=3, labels=labels or ["neg", "pos"],
-                 batch_size=16)
+    writer.start(engine=engine, model=model, total_steps=48, epochs=3, labels=labels or ["neg", "pos"], batch_size=16)
     writer.status("running", step=0, total_steps=48)
     for step in range(1, 46):
         writer.train(step=step, epoch=step / 16, loss=1.0 / step, learning_rate=1e-3)
@@ -33,8 +34,11 @@ def make_run(path: Path, *, engine: str = "native", model: str = "tiny", labels:
 async def test_attach_on_a_failed_run_shows_the_failure_and_its_traceback(tmp_path: Path) -> None:
     run = tmp_path / "failed-run"
     writer = make_run(run)
-    writer.status("failed", message="RuntimeError: CUDA out of memory",
-                  traceback="Traceback (most recent call last):\n  File \"x.py\", line 1\nRuntimeError: boom")
+    writer.status(
+        "failed",
+        message="RuntimeError: CUDA out of memory",
+        traceback='Traceback (most recent call last):\n  File "x.py", line 1\nRuntimeError: boom',
+    )
     app = AttachApp(run)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "failed" in text_of(app.query_one("#run-header")))
@@ -99,8 +103,9 @@ def test_the_view_helpers_live_in_the_core() -> None:
     assert duration(3725) == "1:02:05" and duration(65) == "1:05" and duration(None) == "-"
 
 
-async def test_resume_in_the_app_asks_before_going_on_with_changed_data(tmp_path: Path, tiny_bert_cls_dir: Path,
-                                                                       monkeypatch: Any) -> None:
+async def test_resume_in_the_app_asks_before_going_on_with_changed_data(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: Any
+) -> None:
     """A stopped run whose data file gained a row: Resume shows what changed and asks; No starts nothing, Yes
     starts the job told to go on (it keeps the original split, see test_training_faults)."""
     import collections
@@ -127,9 +132,19 @@ async def test_resume_in_the_app_asks_before_going_on_with_changed_data(tmp_path
     assert plan is not None
     with open(data, newline="", encoding="utf-8") as fh:
         counts = collections.Counter(row["label"] for row in csv.DictReader(fh))
-    plan.fingerprint = {"files": [{"role": "train", "path": str(data), "rows": 320, "labels": dict(counts),
-                                   "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}],
-                        "validation_rows": [], "kept": False}
+    plan.fingerprint = {
+        "files": [
+            {
+                "role": "train",
+                "path": str(data),
+                "rows": 320,
+                "labels": dict(counts),
+                "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+            }
+        ],
+        "validation_rows": [],
+        "kept": False,
+    }
     (run / "data.json").write_text(plan.to_json())
     saved = run / "checkpoints" / "checkpoint-3"
     saved.mkdir(parents=True)
@@ -152,8 +167,10 @@ async def test_resume_in_the_app_asks_before_going_on_with_changed_data(tmp_path
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         question = text_of(app.screen.query_one("Static"), width=400)
         assert "The data of drift changed since the run started" in question
-        assert (f"{data}: 1 more row (320 then, 321 now); label counts positive {counts['positive']} → "
-                f"{counts['positive'] + 1}") in question
+        assert (
+            f"{data}: 1 more row (320 then, 321 now); label counts positive {counts['positive']} → "
+            f"{counts['positive'] + 1}"
+        ) in question
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         assert launched == []  # No: nothing started

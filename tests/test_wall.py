@@ -49,8 +49,9 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
     return inside
 
 
-def imported_names(source: str, module: str, is_package: bool = False,
-                   run_time_only: bool = False) -> list[tuple[int, str]]:
+def imported_names(
+    source: str, module: str, is_package: bool = False, run_time_only: bool = False
+) -> list[tuple[int, str]]:
     """Every name `source` imports, with its line: module level, functions, classes, branches, TYPE_CHECKING
     blocks (unless `run_time_only`), and importlib.import_module("...") / __import__("...") with a literal
     name. A `from X import y` gives both X and X.y (y may be a submodule)."""
@@ -77,27 +78,34 @@ def imported_names(source: str, module: str, is_package: bool = False,
 
 def forbidden_imports(source: str, module: str, is_package: bool = False) -> list[str]:
     """Every import of a FORBIDDEN package anywhere in `source`."""
-    return [f"line {line}: {name}" for line, name in imported_names(source, module, is_package)
-            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
+    return [
+        f"line {line}: {name}"
+        for line, name in imported_names(source, module, is_package)
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+    ]
 
 
 def test_the_wall_sees_every_core_module() -> None:
     modules = core_modules()
     # Spot checks that the walk reaches every level (files named here exist today; the walk does not need them).
     assert {"tui_hf.core", "tui_hf.core.models", "tui_hf.core.tasks.registry", "tui_hf.core.training.job"} <= set(
-        modules)
+        modules
+    )
     assert len(modules) == len(list(CORE.rglob("*.py")))
 
 
-@pytest.mark.parametrize("source", [
-    "import textual",
-    "from textual.widgets import Static",
-    "def f():\n    from textual.app import App\n",
-    "class C:\n    def m(self):\n        if True:\n            import textual.widgets as w\n",
-    "def f():\n    from tui_hf.ui.app import make_app\n",
-    "def f():\n    from ...ui import render\n",
-    "import importlib\ndef f():\n    importlib.import_module('textual.app')\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import textual",
+        "from textual.widgets import Static",
+        "def f():\n    from textual.app import App\n",
+        "class C:\n    def m(self):\n        if True:\n            import textual.widgets as w\n",
+        "def f():\n    from tui_hf.ui.app import make_app\n",
+        "def f():\n    from ...ui import render\n",
+        "import importlib\ndef f():\n    importlib.import_module('textual.app')\n",
+    ],
+)
 def test_the_wall_detects_a_forbidden_import_wherever_it_hides(source: str) -> None:
     assert forbidden_imports(source, "tui_hf.core.tasks.example")
 
@@ -113,8 +121,11 @@ def test_the_wall_lets_plain_imports_through() -> None:
 
 
 def test_no_core_module_imports_the_ui_anywhere() -> None:
-    offenders = {name: found for name, path in core_modules().items()
-                 if (found := forbidden_imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"))}
+    offenders = {
+        name: found
+        for name, path in core_modules().items()
+        if (found := forbidden_imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"))
+    }
     assert not offenders, f"core modules import the UI: {offenders}"
 
 
@@ -241,14 +252,16 @@ def wing_crossings(graph: dict[str, set[str]]) -> list[str]:
     for name, targets in sorted(graph.items()):
         for wing, barred in WINGS.items():
             if name == wing or name.startswith(wing + "."):
-                out += [f"{name} -> {t}" for t in sorted(targets)
-                        if any(t == b or t.startswith(b + ".") for b in barred)]
+                out += [
+                    f"{name} -> {t}" for t in sorted(targets) if any(t == b or t.startswith(b + ".") for b in barred)
+                ]
     return out
 
 
 def test_the_wing_check_sees_a_crossing() -> None:
     assert wing_crossings({"tui_hf.ui.training.run_view": {"tui_hf.ui.inference.tokens"}}) == [
-        "tui_hf.ui.training.run_view -> tui_hf.ui.inference.tokens"]
+        "tui_hf.ui.training.run_view -> tui_hf.ui.inference.tokens"
+    ]
 
 
 def test_the_wings_never_import_each_other() -> None:

@@ -29,8 +29,17 @@ REFERENCE_EPOCHS = 3  # 256 train rows / 16 = 16 steps per epoch: 48 steps, a ch
 
 def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
     data = DataSpec(train=str(SENTIMENT_CSV), max_length=32, validation_fraction=0.2)
-    base: dict[str, Any] = dict(model=str(model), engine=engine, epochs=REFERENCE_EPOCHS, batch_size=16,
-                                learning_rate=5e-3, warmup=0.1, logging_steps=1, device="cpu", seed=1)
+    base: dict[str, Any] = dict(
+        model=str(model),
+        engine=engine,
+        epochs=REFERENCE_EPOCHS,
+        batch_size=16,
+        learning_rate=5e-3,
+        warmup=0.1,
+        logging_steps=1,
+        device="cpu",
+        seed=1,
+    )
     base.update(overrides)
     return TrainSpec(data=data, **base)
 
@@ -48,14 +57,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "
 
 def run_job(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """The job as the app starts it (python -m tui_hf.train), waited for."""
-    return subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], capture_output=True, text=True,
-                          timeout=timeout, start_new_session=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_hf.train", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
 
 
 def train_steps(run_dir: Path) -> list[tuple[int, float, float]]:
     """(step, loss, learning rate) of every train event a view shows (replays skipped)."""
-    return [(e["step"], e["loss"], e["learning_rate"]) for e in EventReader(run_dir).read()
-            if e["event"] == "train" and not e.get("replay")]
+    return [
+        (e["step"], e["loss"], e["learning_rate"])
+        for e in EventReader(run_dir).read()
+        if e["event"] == "train" and not e.get("replay")
+    ]
 
 
 def assert_same_training(run: Path, reference: Path, rel: float = 1e-4) -> None:
@@ -130,8 +147,9 @@ def datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def reference_runs(tiny_bert_cls_dir: Path, tmp_path_factory: pytest.TempPathFactory, datasets_cache: None
-                   ) -> Callable[[str], Path]:
+def reference_runs(
+    tiny_bert_cls_dir: Path, tmp_path_factory: pytest.TempPathFactory, datasets_cache: None
+) -> Callable[[str], Path]:
     """An uninterrupted run per engine (made once, on first use): the truth resumed runs must reproduce."""
     from tui_hf.core.training.job import create_run
 
@@ -178,8 +196,11 @@ class Tmpfs:
         return filler
 
     def remount(self, options: str) -> None:
-        subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "mount", "-o", f"remount,{options}",
-                        str(self.inside)], check=True, capture_output=True)
+        subprocess.run(
+            ["nsenter", "-t", str(self.proc.pid), "-m", "mount", "-o", f"remount,{options}", str(self.inside)],
+            check=True,
+            capture_output=True,
+        )
 
 
 @pytest.fixture
@@ -192,9 +213,20 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Tmpfs]]:
             pytest.skip("needs unshare/nsenter as root for a private tmpfs")
         inside = tmp_path / f"mnt{len(made)}"
         inside.mkdir()
-        proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                                 f"mount -t tmpfs -o size={size} tmpfs {inside} && echo ready && exec sleep 3600"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"mount -t tmpfs -o size={size} tmpfs {inside} && echo ready && exec sleep 3600",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         line = proc.stdout.readline() if proc.stdout else b""
         if line.strip() != b"ready":
             proc.kill()
@@ -219,8 +251,13 @@ def events_whole(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def tui_hf(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui_hf", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tui_hf", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def final_state(run_dir: Path) -> Any:

@@ -41,11 +41,15 @@ def describe(record: dict[str, Any], run_dir: Path | None = None) -> str | None:
         return "  ".join(parts)
     if kind == "eval":
         return f"eval  step {record.get('step')}  " + "  ".join(
-            f"{k.removeprefix('eval_')} {v:.4f}" for k, v in record.items()
-            if k.startswith("eval_") and isinstance(v, (int, float)))
+            f"{k.removeprefix('eval_')} {v:.4f}"
+            for k, v in record.items()
+            if k.startswith("eval_") and isinstance(v, (int, float))
+        )
     if kind == "start":
         resumed = f"  resumed from {Path(record['checkpoint']).name}" if record.get("checkpoint") else ""
-        return f"start  {record.get('engine')}  {record.get('total_steps')} steps  labels {record.get('labels')}{resumed}"
+        return (
+            f"start  {record.get('engine')}  {record.get('total_steps')} steps  labels {record.get('labels')}{resumed}"
+        )
     if kind == "status":
         return f"status {record['status']}" + (f": {record['message']}" if record.get("message") else "")
     if kind == "alert":
@@ -95,17 +99,28 @@ def _resume_point(run_dir: Path, writer: EventWriter | None) -> Any:
     going_on = f"resuming from {latest.path.name}" if latest else "starting from the beginning"
     if writer is not None:
         for name in removed:
-            writer.alert(f"{name} was not completely saved (the job was interrupted); removed it"
-                         + (f", resuming from {latest.path.name}" if latest else ""))
+            writer.alert(
+                f"{name} was not completely saved (the job was interrupted); removed it"
+                + (f", resuming from {latest.path.name}" if latest else "")
+            )
         for bad, why in damaged:
             aside = checkpoints.set_aside(bad)
-            writer.alert(f"{bad.path.name} cannot be loaded: {why}; moved it to {checkpoints.CHECKPOINTS}/"
-                         f"{aside.name} and {going_on}", level="error")
+            writer.alert(
+                f"{bad.path.name} cannot be loaded: {why}; moved it to {checkpoints.CHECKPOINTS}/"
+                f"{aside.name} and {going_on}",
+                level="error",
+            )
     return latest
 
 
-def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, writer: EventWriter | None = None,
-               data_changed: bool = False) -> Any:
+def _data_plan(
+    spec: TrainSpec,
+    run_dir: Path,
+    checkpoint: Any,
+    stop: Any,
+    writer: EventWriter | None = None,
+    data_changed: bool = False,
+) -> Any:
     """The checked data: the plan made when the run was created if the files are unchanged, else checked now.
 
     Resuming a checkpoint on data other than the run started on is refused (DataChanged) unless the user said
@@ -124,11 +139,16 @@ def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, write
     elif changes:
         held = (plan.fingerprint or {}).get("validation_rows")
         accept_changes(spec, plan)
-        kept = (f"the {len(held):,} rows it validated on stay validation rows, new rows train" if held is not None
-                else "the validation data is still its validation file")
+        kept = (
+            f"the {len(held):,} rows it validated on stay validation rows, new rows train"
+            if held is not None
+            else "the validation data is still its validation file"
+        )
         if writer is not None:
-            writer.alert(f"the data changed since the run started ({'; '.join(changes)}); going on as asked "
-                         f"(--data-changed) from {checkpoint.path.name}: {kept}")
+            writer.alert(
+                f"the data changed since the run started ({'; '.join(changes)}); going on as asked "
+                f"(--data-changed) from {checkpoint.path.name}: {kept}"
+            )
             save_plan(run_dir, plan)
     if checkpoint is not None and FAMILIES[spec.task].labelled and plan.labels:
         import json
@@ -137,9 +157,14 @@ def _data_plan(spec: TrainSpec, run_dir: Path, checkpoint: Any, stop: Any, write
         trained = preflight.head_labels(config)
         kept = preflight.reconcile_labels(trained, plan.labels)
         if kept is None:
-            raise preflight.RunRefused([preflight.Problem(
-                f"the data's labels ({', '.join(plan.labels[:8])}) are not those of {checkpoint.path.name} "
-                f"({', '.join(trained[:8])}): the data changed since the run started; start a new run")])
+            raise preflight.RunRefused(
+                [
+                    preflight.Problem(
+                        f"the data's labels ({', '.join(plan.labels[:8])}) are not those of {checkpoint.path.name} "
+                        f"({', '.join(trained[:8])}): the data changed since the run started; start a new run"
+                    )
+                ]
+            )
         plan.labels = kept
     return plan
 
@@ -180,8 +205,9 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
     writer: EventWriter | None = None
     try:
         if rank == 0:
-            writer = EventWriter(run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None,
-                                 reserve=RESERVE_BYTES)
+            writer = EventWriter(
+                run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None, reserve=RESERVE_BYTES
+            )
             # Each phase says what the job is doing: importing alone takes seconds, loading a model minutes.
             writer.status("preparing", message=f"importing torch and transformers (pid {os.getpid()})")
         spec = TrainSpec.load(run_dir / SPEC)
@@ -230,10 +256,15 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         if writer is not None:
             if outcome.final_path:
                 writer.final(step=outcome.step, path=outcome.final_path)
-            message = outcome.message or (f"checkpoint at step {outcome.step}; resume to continue"
-                                          if outcome.stopped else "")
-            writer.status("stopped" if outcome.stopped else "finished", message=message, step=outcome.step,
-                          total_steps=outcome.total_steps)
+            message = outcome.message or (
+                f"checkpoint at step {outcome.step}; resume to continue" if outcome.stopped else ""
+            )
+            writer.status(
+                "stopped" if outcome.stopped else "finished",
+                message=message,
+                step=outcome.step,
+                total_steps=outcome.total_steps,
+            )
     except StorageError as exc:
         _fail(writer, str(exc), None)
         return EXIT_RUN

@@ -50,19 +50,43 @@ def _add_model_options(p: argparse.ArgumentParser, sub: bool = False) -> None:
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if sub else value
 
-    p.add_argument("--model", "-m", default=default(None),
-                   help="hub id, local model directory, or 'embedded' (all-MiniLM-L6-v2, shipped). Default: the "
-                        "model Hugging Face uses for the task when cached or online, else the embedded one")
-    p.add_argument("--device", default=default("auto"), choices=DEVICE_CHOICES,
-                   help="where the model runs; auto picks cuda, then mps, then cpu")
-    p.add_argument("--dtype", default=default("auto"), choices=DTYPE_CHOICES,
-                   help="weights' dtype; auto is bfloat16 on GPUs that support it, float32 elsewhere")
-    p.add_argument("--offline", action="store_true", default=default(False),
-                   help="never contact the Hugging Face Hub (also set by HF_HUB_OFFLINE=1)")
-    p.add_argument("--trust-remote-code", action="store_true", default=default(False),
-                   help="allow a model's own Python code to run (off by default: only for sources you trust)")
-    p.add_argument("--allow-pickle", action="store_true", default=default(False),
-                   help="allow pickle (.bin) checkpoints, which can run code when loaded; safetensors otherwise")
+    p.add_argument(
+        "--model",
+        "-m",
+        default=default(None),
+        help="hub id, local model directory, or 'embedded' (all-MiniLM-L6-v2, shipped). Default: the "
+        "model Hugging Face uses for the task when cached or online, else the embedded one",
+    )
+    p.add_argument(
+        "--device",
+        default=default("auto"),
+        choices=DEVICE_CHOICES,
+        help="where the model runs; auto picks cuda, then mps, then cpu",
+    )
+    p.add_argument(
+        "--dtype",
+        default=default("auto"),
+        choices=DTYPE_CHOICES,
+        help="weights' dtype; auto is bfloat16 on GPUs that support it, float32 elsewhere",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=default(False),
+        help="never contact the Hugging Face Hub (also set by HF_HUB_OFFLINE=1)",
+    )
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=default(False),
+        help="allow a model's own Python code to run (off by default: only for sources you trust)",
+    )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=default(False),
+        help="allow pickle (.bin) checkpoints, which can run code when loaded; safetensors otherwise",
+    )
 
 
 def port_number(text: str) -> int:
@@ -83,55 +107,94 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui-hf",
         description="Explore Hugging Face transformers in the terminal: live tokenization, tasks, finetuning.",
         epilog="Run `tui-hf run --help` to run a task without the UI, `tui-hf run TASK --help` for its settings. "
-               "Exit codes: 0 ok, 2 bad arguments or input, 3 the model cannot be loaded or cannot serve the "
-               "task, 4 the run failed.",
+        "Exit codes: 0 ok, 2 bad arguments or input, 3 the model cannot be loaded or cannot serve the "
+        "task, 4 the run failed.",
     )
     parser.add_argument("--version", action="version", version=f"tui-hf {__version__}")
-    parser.add_argument("--task", "-t", default="feature-extraction", metavar="TASK",
-                        help="task to open with: " + ", ".join(task_names()))
+    parser.add_argument(
+        "--task",
+        "-t",
+        default="feature-extraction",
+        metavar="TASK",
+        help="task to open with: " + ", ".join(task_names()),
+    )
     _add_model_options(parser)
-    parser.add_argument("--serve", action="store_true",
-                        help="serve the app to a web browser on localhost instead of this terminal (textual-serve)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the app to a web browser on localhost instead of this terminal (textual-serve)",
+    )
     parser.add_argument("--port", type=port_number, default=8000, help="port for --serve (default 8000)")
-    parser.add_argument("--host", default=None,
-                        help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
-                             "default: localhost only")
+    parser.add_argument(
+        "--host",
+        default=None,
+        help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
+        "default: localhost only",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
-    run = sub.add_parser("run", help="run a task and print the result as JSON", add_help=False,
-                         description="Run a task without the UI and print its result as JSON. Options and texts "
-                                     "may come in any order.",
-                         epilog="`tui-hf run TASK --help` lists TASK's settings for -s.")
+    run = sub.add_parser(
+        "run",
+        help="run a task and print the result as JSON",
+        add_help=False,
+        description="Run a task without the UI and print its result as JSON. Options and texts may come in any order.",
+        epilog="`tui-hf run TASK --help` lists TASK's settings for -s.",
+    )
     run.add_argument("-h", "--help", action="store_true", help="show this help (with TASK: its settings) and exit")
     run.add_argument("task", metavar="TASK", nargs="?", help="one of: " + ", ".join(task_names()))
-    run.add_argument("texts", nargs="*", metavar="TEXT",
-                     help="input texts (one input each); '-' or none reads stdin lines")
-    run.add_argument("--set", "-s", action="append", default=[], metavar="NAME=VALUE",
-                     help="a task setting, e.g. -s top_k=3 or -s context='...'; unset ones take the model's own "
-                          "value where it has one")
-    run.add_argument("--explain", action="store_true",
-                     help="also print the explicit PyTorch path (tensors, logits, softmax) where the task has one")
-    run.add_argument("--code", action="store_true",
-                     help="print, instead of the JSON result, the Python that reproduces it: the pipeline call and "
-                          "the explicit path (tokenizer, model, forward pass, post-processing), with the settings "
-                          "you gave")
+    run.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="input texts (one input each); '-' or none reads stdin lines"
+    )
+    run.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a task setting, e.g. -s top_k=3 or -s context='...'; unset ones take the model's own "
+        "value where it has one",
+    )
+    run.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print the explicit PyTorch path (tensors, logits, softmax) where the task has one",
+    )
+    run.add_argument(
+        "--code",
+        action="store_true",
+        help="print, instead of the JSON result, the Python that reproduces it: the pipeline call and "
+        "the explicit path (tokenizer, model, forward pass, post-processing), with the settings "
+        "you gave",
+    )
     _add_model_options(run, sub=True)
     run.set_defaults(run_parser=run)
-    save = sub.add_parser("save", help="load a model for a task and save it (model, tokenizer, config) to a directory",
-                          description="Load MODEL with TASK's head and save it with save_pretrained (safetensors).")
+    save = sub.add_parser(
+        "save",
+        help="load a model for a task and save it (model, tokenizer, config) to a directory",
+        description="Load MODEL with TASK's head and save it with save_pretrained (safetensors).",
+    )
     save.add_argument("out", metavar="DIR", help="target directory (must be empty unless --overwrite)")
     save.add_argument("--task", "-t", default="feature-extraction", help="which head to load and save")
     save.add_argument("--overwrite", action="store_true", help="write into a directory that is not empty")
     _add_model_options(save, sub=True)
-    score = sub.add_parser("score", help="teacher-forced log-probabilities of texts and their perplexity, as JSON",
-                           description="Read each TEXT with a causal language model in one forward pass (teacher "
-                                       "forcing): every token's log-probability given the tokens before it, its "
-                                       "rank, and the perplexity exp(mean negative log-likelihood). Prints JSON.",
-                           epilog="The first token has nothing before it and is not scored; a tokenizer that adds "
-                                  "a BOS token lets the first word be scored too.")
-    score.add_argument("texts", nargs="*", metavar="TEXT",
-                       help="texts to score, each on its own; '-' or none reads stdin lines")
-    score.add_argument("--top", type=int, default=0, metavar="K",
-                       help="also list each token's K most probable alternatives (default 0: none)")
+    score = sub.add_parser(
+        "score",
+        help="teacher-forced log-probabilities of texts and their perplexity, as JSON",
+        description="Read each TEXT with a causal language model in one forward pass (teacher "
+        "forcing): every token's log-probability given the tokens before it, its "
+        "rank, and the perplexity exp(mean negative log-likelihood). Prints JSON.",
+        epilog="The first token has nothing before it and is not scored; a tokenizer that adds "
+        "a BOS token lets the first word be scored too.",
+    )
+    score.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="texts to score, each on its own; '-' or none reads stdin lines"
+    )
+    score.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also list each token's K most probable alternatives (default 0: none)",
+    )
     _add_model_options(score, sub=True)
     add_training_commands(sub)
     return parser
@@ -213,9 +276,15 @@ def launch_app(args: argparse.Namespace, task: str) -> int:
         from tui_hf.cli.serve import serve
 
         return serve(args, task)
-    settings = AppSettings(task=task, model=args.model, device=args.device, dtype=args.dtype,
-                           offline=args.offline, trust_remote_code=args.trust_remote_code,
-                           allow_pickle=args.allow_pickle)
+    settings = AppSettings(
+        task=task,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        offline=args.offline,
+        trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle,
+    )
     app = make_app(settings)
     app.run()
     return app.return_code or 0

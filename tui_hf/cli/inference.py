@@ -64,8 +64,10 @@ def parse_settings(pairs: list[str], task: Any) -> dict[str, Any]:
         if not sep:
             raise TaskInputError(f"-s takes NAME=VALUE, got {pair!r}")
         if name not in fields:
-            raise TaskInputError(f"unknown setting {name!r} for {task.name}; it takes: {', '.join(fields) or 'none'} "
-                                 f"(tui-hf run {task.name} --help)")
+            raise TaskInputError(
+                f"unknown setting {name!r} for {task.name}; it takes: {', '.join(fields) or 'none'} "
+                f"(tui-hf run {task.name} --help)"
+            )
         try:
             out[name] = coerce(fields[name], value)
         except TaskInputError as exc:
@@ -92,8 +94,14 @@ def load_for(args: argparse.Namespace, task: Any, device: str) -> Any:
 
     route_library_logs()
     reference = args.model or default_reference(task, args.offline)
-    return load(resolve(parse_ref(reference), offline=args.offline), task, device, args.dtype,
-                trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
+    return load(
+        resolve(parse_ref(reference), offline=args.offline),
+        task,
+        device,
+        args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle,
+    )
 
 
 def run_command(args: argparse.Namespace, task: Any) -> int:
@@ -119,8 +127,12 @@ def run_command(args: argparse.Namespace, task: Any) -> int:
     explanation = getattr(result, "explanation", None)
     if explanation is not None:
         result.explanation = None  # printed once, under "explain"
-    payload: dict[str, Any] = {"task": task.name, "model": loaded.info.title, "device": loaded.info.device,
-                               "result": to_jsonable(result)}
+    payload: dict[str, Any] = {
+        "task": task.name,
+        "model": loaded.info.title,
+        "device": loaded.info.device,
+        "result": to_jsonable(result),
+    }
     if explanation is not None:
         payload["explain"] = to_jsonable(explanation)
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
@@ -168,13 +180,29 @@ def score_payload(scored: Any, top: int) -> dict[str, Any]:
     nothing comes before it)."""
     tokens = []
     for t in scored.trace.current.tokens:
-        entry: dict[str, Any] = {"token": t.token, "id": t.id, "text": t.text,
-                                 "logprob": None if t.logprob is None else round(t.logprob, 6),
-                                 "rank": t.rank if t.probability is not None else None}
+        entry: dict[str, Any] = {
+            "token": t.token,
+            "id": t.id,
+            "text": t.text,
+            "logprob": None if t.logprob is None else round(t.logprob, 6),
+            "rank": t.rank if t.probability is not None else None,
+        }
         if top and t.probability is not None:
-            entry["top"] = [{"token": a.token, "id": a.id, "logprob": round(math.log(a.probability), 6)
-                             if a.probability > 0 else None} for a in t.top[:top]]
+            entry["top"] = [
+                {
+                    "token": a.token,
+                    "id": a.id,
+                    "logprob": round(math.log(a.probability), 6) if a.probability > 0 else None,
+                }
+                for a in t.top[:top]
+            ]
         tokens.append(entry)
-    return {"text": scored.text, "tokens_scored": scored.tokens, "perplexity": round(scored.perplexity, 6),
-            "mean_nll": round(scored.nll, 6), "total_logprob": round(scored.total_logprob, 6),
-            "tokens": tokens, "warnings": scored.warnings}
+    return {
+        "text": scored.text,
+        "tokens_scored": scored.tokens,
+        "perplexity": round(scored.perplexity, 6),
+        "mean_nll": round(scored.nll, 6),
+        "total_logprob": round(scored.total_logprob, 6),
+        "tokens": tokens,
+        "warnings": scored.warnings,
+    }

@@ -29,8 +29,7 @@ def fail(message: str, code: int) -> int:
 
 
 # Spec keys that have a flag of their own on `tui-hf train`: a refused run names the flag that allows it.
-FLAGS = {"trust_remote_code": "--trust-remote-code", "allow_pickle": "--allow-pickle",
-         "replace_head": "--replace-head"}
+FLAGS = {"trust_remote_code": "--trust-remote-code", "allow_pickle": "--allow-pickle", "replace_head": "--replace-head"}
 
 
 def error_line(exc: TuiHfError) -> str:

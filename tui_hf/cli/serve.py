@@ -33,8 +33,15 @@ def app_command(args: argparse.Namespace, task: str) -> str:
     argv = [sys.executable, "-m", "tui_hf", "--task", task, "--device", args.device, "--dtype", args.dtype]
     if args.model:
         argv += ["--model", args.model]
-    argv += [flag for flag, on in (("--offline", args.offline), ("--trust-remote-code", args.trust_remote_code),
-                                   ("--allow-pickle", args.allow_pickle)) if on]
+    argv += [
+        flag
+        for flag, on in (
+            ("--offline", args.offline),
+            ("--trust-remote-code", args.trust_remote_code),
+            ("--allow-pickle", args.allow_pickle),
+        )
+        if on
+    ]
     return shlex.join(argv)
 
 
@@ -68,27 +75,34 @@ def make_server(command: str, host: str, port: int, token: str, open_host: bool)
         async def _make_app(self) -> web.Application:
             app = web.Application(middlewares=[self.guard])
             aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
-            app.add_routes([
-                web.get("/", self.handle_index, name="index"),
-                web.get("/ws/{token}", self.handle_websocket, name="websocket"),
-                web.get("/download/{key}", self.handle_download, name="download"),
-                web.static("/static", self.statics_path, name="static"),
-            ])
+            app.add_routes(
+                [
+                    web.get("/", self.handle_index, name="index"),
+                    web.get("/ws/{token}", self.handle_websocket, name="websocket"),
+                    web.get("/download/{key}", self.handle_download, name="download"),
+                    web.static("/static", self.statics_path, name="static"),
+                ]
+            )
             app.on_shutdown.append(self.on_shutdown)
             return app
 
         async def handle_index(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
             if not self._token_ok(request.query.get("token", "")):
-                raise web.HTTPForbidden(text="tui-hf: open the address tui-hf --serve printed (it carries the "
-                                             "access token)\n")
+                raise web.HTTPForbidden(
+                    text="tui-hf: open the address tui-hf --serve printed (it carries the access token)\n"
+                )
             base = f"{request.scheme}://{request.host}"
             ws = ("wss://" if request.scheme == "https" else "ws://") + f"{request.host}/ws/{token}"
             try:
                 font_size = int(request.query.get("fontsize", "16"))
             except ValueError:
                 font_size = 16
-            context = {"font_size": font_size, "app_websocket_url": ws,
-                       "config": {"static": {"url": f"{base}/static/"}}, "application": {"name": self.title}}
+            context = {
+                "font_size": font_size,
+                "app_websocket_url": ws,
+                "config": {"static": {"url": f"{base}/static/"}},
+                "application": {"name": self.title},
+            }
             return aiohttp_jinja2.render_template("app_index.html", request, context)
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
@@ -111,18 +125,28 @@ def make_server(command: str, host: str, port: int, token: str, open_host: bool)
                     loop.add_signal_handler(sig, self.request_exit)
                 except NotImplementedError:
                     pass
-            web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
-                        print=lambda _text: self.announce())
+            web.run_app(
+                self._make_app(),
+                host=self.host,
+                port=self.port,
+                handle_signals=False,
+                loop=loop,
+                print=lambda _text: self.announce(),
+            )
 
         def announce(self) -> None:
-            shown = "localhost" if host in LOOPBACK else (socket.gethostname() if host in ("0.0.0.0", "::")
-                                                          else host)
-            self.console.print(f"tui-hf in the browser: http://{shown}:{port}/?token={token}", markup=False,
-                               highlight=False)
+            shown = "localhost" if host in LOOPBACK else (socket.gethostname() if host in ("0.0.0.0", "::") else host)
+            self.console.print(
+                f"tui-hf in the browser: http://{shown}:{port}/?token={token}", markup=False, highlight=False
+            )
             if open_host:
-                self.console.print(f"warning: listening on {host}: anyone who can reach this machine and has "
-                                   "the address above can use the app (the traffic is not encrypted)",
-                                   style="yellow", markup=False, highlight=False)
+                self.console.print(
+                    f"warning: listening on {host}: anyone who can reach this machine and has "
+                    "the address above can use the app (the traffic is not encrypted)",
+                    style="yellow",
+                    markup=False,
+                    highlight=False,
+                )
             self.console.print("Ctrl+C stops the server", markup=False, highlight=False)
 
     return GuardedServer(command, host=host, port=port, title="tui-hf")
@@ -141,7 +165,10 @@ def serve(args: argparse.Namespace, task: str) -> int:
     except OSError as exc:  # binding failed: nothing was printed, nothing listens
         import errno
 
-        why = "the port is in use: choose another with --port" if exc.errno == errno.EADDRINUSE else \
-            (exc.strerror or str(exc))
+        why = (
+            "the port is in use: choose another with --port"
+            if exc.errno == errno.EADDRINUSE
+            else (exc.strerror or str(exc))
+        )
         return fail(f"--serve cannot listen on {host or 'localhost'}:{args.port}: {why}", EXIT_USAGE)
     return 0

@@ -21,21 +21,31 @@ TRAIN_TASKS = tuple(FAMILIES)
 
 
 def add_training_commands(sub: Any) -> None:
-    train = sub.add_parser("train", help="finetune a model (a job that survives the terminal)",
-                           description="Finetune a model. A SPEC.json gives every setting; the options below "
-                                       "build or override one. Runs in the foreground with plain progress "
-                                       "lines unless --detach.")
+    train = sub.add_parser(
+        "train",
+        help="finetune a model (a job that survives the terminal)",
+        description="Finetune a model. A SPEC.json gives every setting; the options below "
+        "build or override one. Runs in the foreground with plain progress "
+        "lines unless --detach.",
+    )
     train.add_argument("spec", nargs="?", metavar="SPEC.json", help="a spec file (see README)")
-    train.add_argument("--data", help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-                                      "('sentiment' and 'paraphrase' are shipped with tui-hf)")
+    train.add_argument(
+        "--data",
+        help="train data: .csv, .json or .jsonl file, or a hub dataset id "
+        "('sentiment' and 'paraphrase' are shipped with tui-hf)",
+    )
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
     train.add_argument("--task", choices=TRAIN_TASKS)
-    train.add_argument("--engine", choices=("trainer", "native"), help="Trainer + TrainingArguments, or a native "
-                                                                       "PyTorch loop")
+    train.add_argument(
+        "--engine", choices=("trainer", "native"), help="Trainer + TrainingArguments, or a native PyTorch loop"
+    )
     train.add_argument("--text-column")
-    train.add_argument("--text-pair-column", help="text-classification of sentence pairs: the second text's "
-                                                  "column (e.g. sentence2, with --text-column sentence1)")
+    train.add_argument(
+        "--text-pair-column",
+        help="text-classification of sentence pairs: the second text's "
+        "column (e.g. sentence2, with --text-column sentence1)",
+    )
     train.add_argument("--label-column")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
@@ -44,83 +54,133 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--max-steps", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICE_CHOICES)
-    train.add_argument("--replace-head", action="store_true", default=None,
-                       help="replace a trained head whose labels differ from the data's")
-    train.add_argument("--trust-remote-code", action="store_true", default=None,
-                       help="allow a model that needs its own Python code (only for sources you trust)")
-    train.add_argument("--allow-pickle", action="store_true", default=None,
-                       help="allow a model with only pickle weights (pytorch_model.bin), which can run code")
+    train.add_argument(
+        "--replace-head",
+        action="store_true",
+        default=None,
+        help="replace a trained head whose labels differ from the data's",
+    )
+    train.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=None,
+        help="allow a model that needs its own Python code (only for sources you trust)",
+    )
+    train.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=None,
+        help="allow a model with only pickle weights (pytorch_model.bin), which can run code",
+    )
     train.add_argument("--offline", action="store_true", default=None, help="never contact the Hugging Face Hub")
-    train.add_argument("--name", help="run directory name: letters, digits, '.', '_', '-' "
-                                      "(default: time-model-engine)")
+    train.add_argument("--name", help="run directory name: letters, digits, '.', '_', '-' (default: time-model-engine)")
     train.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
-    runs = sub.add_parser("runs", help="list runs with status and best metric; `runs rm RUN` deletes one",
-                          description="List runs with status, step, loss and best metric.")
+    runs = sub.add_parser(
+        "runs",
+        help="list runs with status and best metric; `runs rm RUN` deletes one",
+        description="List runs with status, step, loss and best metric.",
+    )
     runs.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
-    runs.add_argument("--diff", nargs="+", metavar="RUN", help="compare two or more runs: spec differences, "
-                                                                 "best and final metrics, losses side by side")
-    runs.add_argument("--by", choices=("step", "epoch", "samples"), default="step",
-                      help="the axis runs are aligned on with --diff")
+    runs.add_argument(
+        "--diff",
+        nargs="+",
+        metavar="RUN",
+        help="compare two or more runs: spec differences, best and final metrics, losses side by side",
+    )
+    runs.add_argument(
+        "--by", choices=("step", "epoch", "samples"), default="step", help="the axis runs are aligned on with --diff"
+    )
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="rm")
-    rm = runs_sub.add_parser("rm", help="delete a run (refused while the run is alive)",
-                             description="Delete a run that tui-hf made, inside the runs directory; refused while "
-                                         "its job runs, and for any other directory (it says what it would have "
-                                         "deleted).")
+    rm = runs_sub.add_parser(
+        "rm",
+        help="delete a run (refused while the run is alive)",
+        description="Delete a run that tui-hf made, inside the runs directory; refused while "
+        "its job runs, and for any other directory (it says what it would have "
+        "deleted).",
+    )
     _add_run_argument(rm, runs_dir_dest="rm_runs_dir")
-    for name, text in (("attach", "show a run's live training view (any terminal, over SSH too)"),
-                       ("stop", "stop a run gracefully (it saves a checkpoint)"),
-                       ("resume", "continue a stopped or crashed run from its last checkpoint"),
-                       ("export", "write a run's metrics as CSV, or with --script the run as a training script")):
+    for name, text in (
+        ("attach", "show a run's live training view (any terminal, over SSH too)"),
+        ("stop", "stop a run gracefully (it saves a checkpoint)"),
+        ("resume", "continue a stopped or crashed run from its last checkpoint"),
+        ("export", "write a run's metrics as CSV, or with --script the run as a training script"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         _add_run_argument(p)
         if name == "resume":
             p.add_argument("--detach", action="store_true")
             p.add_argument("--nproc", type=int, default=1)
-            p.add_argument("--data-changed", action="store_true",
-                           help="go on although the data changed since the run started (resume refuses otherwise): "
-                                "the rows it validated on stay validation rows, and an alert records it")
+            p.add_argument(
+                "--data-changed",
+                action="store_true",
+                help="go on although the data changed since the run started (resume refuses otherwise): "
+                "the rows it validated on stay validation rows, and an alert records it",
+            )
         if name == "export":
             p.add_argument("out", nargs="?", help="CSV file (default: RUN/metrics.csv)")
-            p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never a run's own "
-                                                                    "files)")
-            p.add_argument("--script", metavar="FILE", help="write instead a standalone Python script that trains as "
-                                                             "the run did (its spec: data, tokenization, collator, "
-                                                             "model, metrics, Trainer or the native loop, seed), "
-                                                             "without tui-hf")
+            p.add_argument(
+                "--overwrite", action="store_true", help="replace OUT if it exists (never a run's own files)"
+            )
+            p.add_argument(
+                "--script",
+                metavar="FILE",
+                help="write instead a standalone Python script that trains as "
+                "the run did (its spec: data, tokenization, collator, "
+                "model, metrics, Trainer or the native loop, seed), "
+                "without tui-hf",
+            )
         if name == "attach":
-            p.add_argument("--once", action="store_true", help="print a text snapshot (status, loss sparkline, "
-                                                               "alerts) and exit: for scripts and slow links")
-    control = sub.add_parser("control", help="steer a running job: save, eval, stop, early-stop, no-early-stop",
-                             description="Ask a running job to act at its next step boundary: save a checkpoint "
-                                         "now, evaluate now, stop (with a checkpoint), arm early stopping "
-                                         "(--metric, --patience) or disarm it. The job acknowledges each request "
-                                         "in its events.")
+            p.add_argument(
+                "--once",
+                action="store_true",
+                help="print a text snapshot (status, loss sparkline, alerts) and exit: for scripts and slow links",
+            )
+    control = sub.add_parser(
+        "control",
+        help="steer a running job: save, eval, stop, early-stop, no-early-stop",
+        description="Ask a running job to act at its next step boundary: save a checkpoint "
+        "now, evaluate now, stop (with a checkpoint), arm early stopping "
+        "(--metric, --patience) or disarm it. The job acknowledges each request "
+        "in its events.",
+    )
     _add_run_argument(control)
     control.add_argument("action", choices=("save", "eval", "stop", "early-stop", "no-early-stop"))
-    control.add_argument("--metric", default="eval_loss", help="early-stop: the eval metric to watch "
-                                                               "(default eval_loss)")
+    control.add_argument(
+        "--metric", default="eval_loss", help="early-stop: the eval metric to watch (default eval_loss)"
+    )
     # Checked by control.check_patience, as a request file's is (argparse's int would differ from it).
-    control.add_argument("--patience", default="3", help="early-stop: evaluations without improvement (a whole "
-                                                         "number, 1 or more)")
-    control.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the acknowledgement "
-                                                                  "(0: do not wait)")
-    batch = sub.add_parser("batch", help="X-ray the batch a run trained at a step",
-                           description="Rebuild the batch a run trained at STEP (from the data, tokenizer and "
-                                       "collator) and print each row's tokens, what the loss trained on, padding, "
-                                       "labels and the row's line in the data file; checks the rebuild against "
-                                       "the hash recorded while training.")
+    control.add_argument(
+        "--patience", default="3", help="early-stop: evaluations without improvement (a whole number, 1 or more)"
+    )
+    control.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the acknowledgement (0: do not wait)"
+    )
+    batch = sub.add_parser(
+        "batch",
+        help="X-ray the batch a run trained at a step",
+        description="Rebuild the batch a run trained at STEP (from the data, tokenizer and "
+        "collator) and print each row's tokens, what the loss trained on, padding, "
+        "labels and the row's line in the data file; checks the rebuild against "
+        "the hash recorded while training.",
+    )
     _add_run_argument(batch)
     batch.add_argument("step", type=int, metavar="STEP")
 
 
 def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir") -> None:
     """RUN, as every command on one run takes it, and where its name is looked up."""
-    p.add_argument("run", metavar="RUN", help="a run's name (looked up in the runs directory only), or its path "
-                                              "(with a '/', or starting with '.')")
-    p.add_argument("--runs-dir", dest=runs_dir_dest, help="where run names are looked up (default: "
-                                                          "$TUI_HF_RUNS if set, else ./runs)")
+    p.add_argument(
+        "run",
+        metavar="RUN",
+        help="a run's name (looked up in the runs directory only), or its path (with a '/', or starting with '.')",
+    )
+    p.add_argument(
+        "--runs-dir",
+        dest=runs_dir_dest,
+        help="where run names are looked up (default: $TUI_HF_RUNS if set, else ./runs)",
+    )
 
 
 def build_spec(args: argparse.Namespace) -> Any:
@@ -143,8 +203,21 @@ def build_spec(args: argparse.Namespace) -> Any:
     for key in ("validation", "text_column", "text_pair_column", "label_column", "max_length"):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
-    for key in ("model", "task", "engine", "epochs", "batch_size", "learning_rate", "max_steps", "seed", "device",
-                "replace_head", "trust_remote_code", "allow_pickle", "offline"):
+    for key in (
+        "model",
+        "task",
+        "engine",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "max_steps",
+        "seed",
+        "device",
+        "replace_head",
+        "trust_remote_code",
+        "allow_pickle",
+        "offline",
+    ):
         if getattr(args, key) is not None:
             setattr(spec, key, getattr(args, key))
     return spec
@@ -177,14 +250,18 @@ def train_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import create_run, launch, run_foreground
 
     spec = build_spec(args)
-    run_dir = create_run(spec, args.runs_dir, args.name, nproc=args.nproc,
-                         warn=lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr))
+    run_dir = create_run(
+        spec,
+        args.runs_dir,
+        args.name,
+        nproc=args.nproc,
+        warn=lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr),
+    )
     if args.detach:
         pid = launch(run_dir, args.nproc)
         print(f"started {run_dir} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
-    print(f"run {run_dir} (closing this terminal does not stop it; ctrl+c stops it with a checkpoint)",
-          flush=True)
+    print(f"run {run_dir} (closing this terminal does not stop it; ctrl+c stops it with a checkpoint)", flush=True)
     return run_foreground(run_dir, args.nproc)
 
 
@@ -279,8 +356,11 @@ def control_command(args: argparse.Namespace) -> int:
                 print(f"{run_dir.name}: {'refused' if refused else 'done'}: {e.get('message')}")
                 return 2 if refused else 0
         time.sleep(0.2)
-    print(f"asked {run_dir} to {args.action} (request {request}); no acknowledgement within {args.wait:g} s: "
-          "the job acts at its next step", file=sys.stderr)
+    print(
+        f"asked {run_dir} to {args.action} (request {request}); no acknowledgement within {args.wait:g} s: "
+        "the job acts at its next step",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -335,6 +415,13 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAINING_COMMANDS = {"train": train_command, "runs": runs_command, "attach": attach_command, "stop": stop_command,
-                     "resume": resume_command, "export": export_command, "control": control_command,
-                     "batch": batch_command}
+TRAINING_COMMANDS = {
+    "train": train_command,
+    "runs": runs_command,
+    "attach": attach_command,
+    "stop": stop_command,
+    "resume": resume_command,
+    "export": export_command,
+    "control": control_command,
+    "batch": batch_command,
+}

@@ -177,13 +177,18 @@ def model_card(resolved: Resolved) -> ModelCard:
         id2label = {}
     labels = [str(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))] if id2label else []
     return ModelCard(
-        title=resolved.ref.title, location=str(root), architectures=architectures, model_type=model_type,
+        title=resolved.ref.title,
+        location=str(root),
+        architectures=architectures,
+        model_type=model_type,
         parameters=safetensors_parameters([root / n for n in weights.safetensors]) if weights.safetensors else None,
         dtype=config.get("dtype") or config.get("torch_dtype"),
         vocab_size=config.get("vocab_size"),
         max_positions=config.get("max_position_embeddings") or config.get("n_positions"),
-        labels=labels, tokenizer_class=tok_config.get("tokenizer_class"),
-        size_on_disk=sum(p.stat().st_size for p in files), safetensors=bool(weights.safetensors),
+        labels=labels,
+        tokenizer_class=tok_config.get("tokenizer_class"),
+        size_on_disk=sum(p.stat().st_size for p in files),
+        safetensors=bool(weights.safetensors),
         pickle_only=weights.pickle_only,
         chat_template=chat,
         tasks=tasks,
@@ -214,8 +219,10 @@ def causal_lm_problem(model: str, directory: Path, raw: dict[str, Any], use: str
 
     architecture = ", ".join(a for a in raw.get("architectures") or [] if isinstance(a, str)) or model_type
     if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return (f"{model} ({architecture}) cannot be {use}: transformers has no causal-LM class for "
-                f"{model_type} models; choose a decoder model (GPT-2, Llama, Qwen...)")
+        return (
+            f"{model} ({architecture}) cannot be {use}: transformers has no causal-LM class for "
+            f"{model_type} models; choose a decoder model (GPT-2, Llama, Qwen...)"
+        )
     if model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         return None
     try:  # the config as transformers fills it in: config.json leaves out values equal to the defaults
@@ -224,6 +231,8 @@ def causal_lm_problem(model: str, directory: Path, raw: dict[str, Any], use: str
         return None
     if config.is_encoder_decoder or config.is_decoder:
         return None
-    return (f"{model} ({architecture}) is an encoder: {use}, its "
-            f"{MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]} would see the very tokens it is asked to predict; "
-            "choose a decoder model, or set \"is_decoder\": true in its config.json to make it read left to right")
+    return (
+        f"{model} ({architecture}) is an encoder: {use}, its "
+        f"{MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]} would see the very tokens it is asked to predict; "
+        'choose a decoder model, or set "is_decoder": true in its config.json to make it read left to right'
+    )

@@ -71,8 +71,11 @@ def cached_models() -> list[ModelEntry]:
     out = []
     for repo in sorted(info.repos, key=lambda r: -r.last_accessed):
         if repo.repo_type == "model":
-            out.append(ModelEntry(repo.repo_id, repo.repo_id, "cache",
-                                  f"{_size(repo.size_on_disk)} · used {_age(repo.last_accessed)}"))
+            out.append(
+                ModelEntry(
+                    repo.repo_id, repo.repo_id, "cache", f"{_size(repo.size_on_disk)} · used {_age(repo.last_accessed)}"
+                )
+            )
     return out
 
 

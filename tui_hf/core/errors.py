@@ -103,9 +103,11 @@ class DataChanged(RunStateError):
 
     def __init__(self, run: str, changes: list[str]) -> None:
         self.changes = changes
-        super().__init__(f"{run}: the data changed since the run started ({'; '.join(changes)}); resuming would "
-                         "train on rows it did not start with. Resume with --data-changed to go on anyway (the "
-                         "rows it validated on stay validation rows), or start a new run")
+        super().__init__(
+            f"{run}: the data changed since the run started ({'; '.join(changes)}); resuming would "
+            "train on rows it did not start with. Resume with --data-changed to go on anyway (the "
+            "rows it validated on stay validation rows), or start a new run"
+        )
 
 
 class Cancelled(Exception):

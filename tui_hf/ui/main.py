@@ -49,13 +49,24 @@ if TYPE_CHECKING:
     from tui_hf.ui.settings import AppSettings
 
 # (tab id, title, key): the order of the tabs, their F-keys and the palette's "Show …" commands.
-TABS = (("tokens", "Tokens", "f2"), ("output", "Output", "f3"), ("hood", "Under the hood", "f4"),
-        ("compare", "Compare", "f5"), ("training", "Training", "f6"), ("log", "Log", "f7"))
+TABS = (
+    ("tokens", "Tokens", "f2"),
+    ("output", "Output", "f3"),
+    ("hood", "Under the hood", "f4"),
+    ("compare", "Compare", "f5"),
+    ("training", "Training", "f6"),
+    ("log", "Log", "f7"),
+)
 FULL_HEIGHT_TABS = ("training", "log")  # they need the rows the input would take
 # Where a tab's key puts the cursor: on the content (the token table, the result), not on the first control of
 # the tab's settings row. The first of these that is shown wins; other tabs get their first focusable widget.
-CONTENT = {"tokens": ("tok-table",), "output": ("output-trace", "output-scroll"), "hood": ("hood-pane",),
-           "training": ("train-runs",), "log": ("log-pane",)}
+CONTENT = {
+    "tokens": ("tok-table",),
+    "output": ("output-trace", "output-scroll"),
+    "hood": ("hood-pane",),
+    "training": ("train-runs",),
+    "log": ("log-pane",),
+}
 NARROW = 100  # columns under which the sidebar starts hidden (ctrl+b shows it)
 LOG_LINES = 5000
 
@@ -96,7 +107,10 @@ class MainScreen(Screen[None]):
         """
         width, height = self.app.size
         classes = []
-        for dimension, breakpoints in ((width, self.app.HORIZONTAL_BREAKPOINTS), (height, self.app.VERTICAL_BREAKPOINTS)):
+        for dimension, breakpoints in (
+            (width, self.app.HORIZONTAL_BREAKPOINTS),
+            (height, self.app.VERTICAL_BREAKPOINTS),
+        ):
             chosen = [name for limit, name in sorted(breakpoints or []) if dimension >= limit]
             classes += chosen[-1:]
         return classes
@@ -272,10 +286,13 @@ class MainScreen(Screen[None]):
                 else:
                     self._show_load_failure(message)
 
-            self.app.push_screen(ConfirmScreen(
-                f"[b]{escape(message.reference)}[/b] has only a pickle checkpoint (pytorch_model.bin).\n\n"
-                "Unpickling can run arbitrary code. Load it only if you trust where it came from.\n\nLoad it?"),
-                answer)
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"[b]{escape(message.reference)}[/b] has only a pickle checkpoint (pytorch_model.bin).\n\n"
+                    "Unpickling can run arbitrary code. Load it only if you trust where it came from.\n\nLoad it?"
+                ),
+                answer,
+            )
             return
         self._show_load_failure(message)
 
@@ -285,12 +302,13 @@ class MainScreen(Screen[None]):
         loaded = self.model.loaded
         if loaded is not None:  # the old model is still in memory: say what it is and what it serves
             self.query_one(ModelBox).show_loaded(
-                loaded.info, self.settings.trust_remote_code,
-                note=f"[red]{escape(message.reference)} not loaded[/red]")
+                loaded.info, self.settings.trust_remote_code, note=f"[red]{escape(message.reference)} not loaded[/red]"
+            )
         else:
             self.query_one(ModelBox).show_nothing(f"[red]{escape(message.reference)} not loaded[/red]")
-        self.query_one(OutputPane).show_message(f"[red b]Could not load {escape(message.reference)}[/red b]\n\n"
-                                                f"{escape(message.error)}")
+        self.query_one(OutputPane).show_message(
+            f"[red b]Could not load {escape(message.reference)}[/red b]\n\n{escape(message.error)}"
+        )
         self.notify(message.error, title="Model not loaded", severity="error", timeout=12, markup=False)
         self.log_line(f"load failed after {message.seconds:.1f}s: {message.error}")
 
@@ -324,8 +342,9 @@ class MainScreen(Screen[None]):
         if message.error:
             self.notify(message.error, title="Not saved", severity="error", timeout=10, markup=False)
         else:
-            self.notify(f"Saved model and tokenizer to {message.path}; load it with --model {message.path}",
-                        markup=False)
+            self.notify(
+                f"Saved model and tokenizer to {message.path}; load it with --model {message.path}", markup=False
+            )
 
     # -- tasks ------------------------------------------------------------------------------------------
 
@@ -408,8 +427,7 @@ class MainScreen(Screen[None]):
         return conversation(self.runs.chat_history, system, texts, score=False)
 
     def _refresh_compare(self, pane: Any) -> None:
-        pane.update_source(self.model.tokenizer, self.query_one(InputPane).texts(),
-                           self.tokens.settings())
+        pane.update_source(self.model.tokenizer, self.query_one(InputPane).texts(), self.tokens.settings())
 
     @on(InputPane.CursorMoved)
     def _input_cursor_moved(self, event: InputPane.CursorMoved) -> None:
@@ -437,8 +455,13 @@ class MainScreen(Screen[None]):
     async def action_run(self) -> None:
         spec = self.task_spec
         if not self.model.serves(spec.name):
-            self.notify(self._why_not_runnable(), title=f"Cannot run {spec.name}", markup=False,
-                        severity="warning" if self.model.loading else "error", timeout=10)
+            self.notify(
+                self._why_not_runnable(),
+                title=f"Cannot run {spec.name}",
+                markup=False,
+                severity="warning" if self.model.loading else "error",
+                timeout=10,
+            )
             return
         pane = self.query_one(InputPane)
         try:
@@ -483,8 +506,9 @@ class MainScreen(Screen[None]):
 
     def on_run_progressed(self, message: RunProgressed) -> None:
         if self.runs.running:
-            self.query_one(OutputPane).show_result(message.partial,
-                                                   f"[b]{message.task}[/b] · [yellow]streaming…[/yellow]")
+            self.query_one(OutputPane).show_result(
+                message.partial, f"[b]{message.task}[/b] · [yellow]streaming…[/yellow]"
+            )
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.runs.finished(message)
@@ -495,11 +519,13 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).state(f"[green]{message.task} done in {ms:.0f} ms[/green]")
         info = self.model.loaded.info if self.model.loaded is not None else None
         meta = f"[b]{message.task}[/b] · {escape(info.title) if info else ''} · {ms:.0f} ms"
-        self.query_one(OutputPane).show_result(message.result, meta,
-                                               self.runs.code_source(self.settings.trust_remote_code))
+        self.query_one(OutputPane).show_result(
+            message.result, meta, self.runs.code_source(self.settings.trust_remote_code)
+        )
         explanation = getattr(message.result, "explanation", None)
-        self.show_explanation(explanation if explanation is not None else
-                              f"{escape(message.task)} shows no explicit PyTorch path.")
+        self.show_explanation(
+            explanation if explanation is not None else f"{escape(message.task)} shows no explicit PyTorch path."
+        )
 
     def on_run_failed(self, message: RunFailed) -> None:
         mask = getattr(self.model.tokenizer, "mask_token", None)
@@ -508,8 +534,9 @@ class MainScreen(Screen[None]):
         self.runs.finished_without_result()
         self.query_one(InputPane).set_running(False)
         self.query_one(StatusBar).state("[red]run failed[/red]")
-        self.query_one(OutputPane).show_message(f"[red b]{escape(message.task)} failed[/red b]\n\n"
-                                                f"{escape(message.error)}")
+        self.query_one(OutputPane).show_message(
+            f"[red b]{escape(message.task)} failed[/red b]\n\n{escape(message.error)}"
+        )
         self.show_explanation(f"[red]{escape(message.task)} failed: nothing to show.[/red]")
         self.notify(message.error, title=f"{message.task} failed", severity="error", timeout=10, markup=False)
 
@@ -529,8 +556,12 @@ class MainScreen(Screen[None]):
         """A chat keeps the reply shown: choosing another branch of it changes what the next turn follows.
 
         (Handled by name: the token cursor view is imported with the first result.)"""
-        if message.column == 0 and message.result is self.query_one(OutputPane).result and \
-                getattr(message.result, "messages", None) and self.runs.chat_history:
+        if (
+            message.column == 0
+            and message.result is self.query_one(OutputPane).result
+            and getattr(message.result, "messages", None)
+            and self.runs.chat_history
+        ):
             self.runs.chat_history[-1]["content"] = message.result.messages[-1].content
             self._tokenize_now()
 
@@ -559,48 +590,70 @@ class MainScreen(Screen[None]):
         run: Callable[[], Any] = self.action_run
         yield SystemCommand("Run task", "Run the selected task on the input (ctrl+r)", run)
         yield SystemCommand("Cancel run", "Stop the running task (ctrl+g)", self.action_cancel)
-        yield SystemCommand("Pick model", "Embedded, finetuned runs, cache, recent, Hub (ctrl+o)",
-                            self.action_pick_model)
+        yield SystemCommand(
+            "Pick model", "Embedded, finetuned runs, cache, recent, Hub (ctrl+o)", self.action_pick_model
+        )
         yield SystemCommand("Save model", "Save the loaded model and tokenizer (ctrl+s)", self.action_save_model)
         yield SystemCommand("Insert mask token", "For fill-mask (F8)", self.action_insert_mask)
         yield SystemCommand("Select all input", "alt+a", self.action_select_all)
         yield SystemCommand("Clear input", "ctrl+l (ctrl+z brings it back)", self.action_clear_input)
         yield SystemCommand("New chat", "Forget the conversation", self._reset_chat)
         yield SystemCommand("Toggle sidebar", "ctrl+b", self.action_toggle_sidebar)
-        yield SystemCommand("Tokens: split, stages or chat template", "The coloured split, the tokenizer's "
-                            "stages, or (chat) the conversation through the model's template (v in the tokens pane)",
-                            lambda: self.tokens.action_toggle_view())
-        yield SystemCommand("Output: token cursor", "Probabilities, rank and top alternatives of each generated "
-                            "token; 1-9 branches, [ ] switches branch (F3)",
-                            lambda: self.run_worker(self.action_tab("output")))
-        yield SystemCommand("Compare tokenizers", "Any number of tokenizers on the same text (F5)",
-                            lambda: self.run_worker(self.action_tab("compare")))
-        yield SystemCommand("Tokens: vocabulary or readable pieces", "The vocabulary's strings, or spaces as · and "
-                            "newlines as ↵ (r in the tokens pane)", lambda: self.tokens.action_toggle_readable())
+        yield SystemCommand(
+            "Tokens: split, stages or chat template",
+            "The coloured split, the tokenizer's "
+            "stages, or (chat) the conversation through the model's template (v in the tokens pane)",
+            lambda: self.tokens.action_toggle_view(),
+        )
+        yield SystemCommand(
+            "Output: token cursor",
+            "Probabilities, rank and top alternatives of each generated token; 1-9 branches, [ ] switches branch (F3)",
+            lambda: self.run_worker(self.action_tab("output")),
+        )
+        yield SystemCommand(
+            "Compare tokenizers",
+            "Any number of tokenizers on the same text (F5)",
+            lambda: self.run_worker(self.action_tab("compare")),
+        )
+        yield SystemCommand(
+            "Tokens: vocabulary or readable pieces",
+            "The vocabulary's strings, or spaces as · and newlines as ↵ (r in the tokens pane)",
+            lambda: self.tokens.action_toggle_readable(),
+        )
         yield SystemCommand("Task list", "Choose a task, / filters (ctrl+t)", self.action_focus_tasks)
-        yield SystemCommand("Output: raw JSON or rendered", "The result as JSON, or drawn for its task (F3)",
-                            lambda: self.query_one("#output-raw").press())
-        yield SystemCommand("Output: copy result", "The result as JSON, to the terminal's clipboard",
-                            lambda: self.query_one("#output-copy").press())
+        yield SystemCommand(
+            "Output: raw JSON or rendered",
+            "The result as JSON, or drawn for its task (F3)",
+            lambda: self.query_one("#output-raw").press(),
+        )
+        yield SystemCommand(
+            "Output: copy result",
+            "The result as JSON, to the terminal's clipboard",
+            lambda: self.query_one("#output-copy").press(),
+        )
         for tab, title, key in TABS:
-            yield SystemCommand(f"Show {title}", f"Switch to the {title} tab ({key})",
-                                lambda t=tab: self.run_worker(self.action_tab(t)))
+            yield SystemCommand(
+                f"Show {title}", f"Switch to the {title} tab ({key})", lambda t=tab: self.run_worker(self.action_tab(t))
+            )
         yield from self._training_commands()
         for spec in TASKS.values():
-            yield SystemCommand(f"Task: {spec.title}", spec.summary,
-                                lambda s=spec: self.run_worker(self.choose_task(s)))
+            yield SystemCommand(
+                f"Task: {spec.title}", spec.summary, lambda s=spec: self.run_worker(self.choose_task(s))
+            )
 
     def _training_commands(self) -> Iterator[SystemCommand]:
         """The Training tab's actions, by name: each opens the tab and acts on the run it shows."""
         from tui_hf.ui.training.run_view import RUN_COMMANDS  # loads with the palette, not at start-up
 
         for title, help_text, action in (
-                ("New job", "Set up and start a finetuning job (n in Training)", "new_job"),
-                ("Compare runs", "The run under the cursor against the one shown (d in Training)", "compare"),
-                *RUN_COMMANDS,
-                ("Try model", "Load the finetuned model of the run shown into the inference panes", "run-try")):
-            yield SystemCommand(f"Training: {title}", help_text,
-                                lambda a=action: self.run_worker(self._training_action(a)))
+            ("New job", "Set up and start a finetuning job (n in Training)", "new_job"),
+            ("Compare runs", "The run under the cursor against the one shown (d in Training)", "compare"),
+            *RUN_COMMANDS,
+            ("Try model", "Load the finetuned model of the run shown into the inference panes", "run-try"),
+        ):
+            yield SystemCommand(
+                f"Training: {title}", help_text, lambda a=action: self.run_worker(self._training_action(a))
+            )
 
     async def _training_action(self, action: str) -> None:
         await self.action_tab("training")

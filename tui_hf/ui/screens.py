@@ -21,20 +21,33 @@ from tui_hf.core.tasks.registry import TASKS
 from tui_hf.ui.widgets.lists import FilterInput, Options, mentions
 from tui_hf.ui.widgets.markup import escape
 
-SOURCE_TITLES = {"embedded": "Embedded", "run": "Finetuned runs", "cache": "Hugging Face cache", "recent": "Recent",
-                 "hub": "Hub (most downloaded)"}
+SOURCE_TITLES = {
+    "embedded": "Embedded",
+    "run": "Finetuned runs",
+    "cache": "Hugging Face cache",
+    "recent": "Recent",
+    "hub": "Hub (most downloaded)",
+}
 
 
 def render_card(card: Any) -> str:
     params = f"{card.parameters / 1e6:.1f}M" if card.parameters else "?"
-    weights = "safetensors" if card.safetensors else "[red]pickle only: loads after a confirmation[/red]" \
-        if card.pickle_only else "no weights found"
-    lines = [f"[b]{escape(card.title)}[/b]", f"[dim]{escape(card.location)}[/dim]",
-             f"architecture {escape(', '.join(card.architectures) or card.model_type)} ({card.model_type})",
-             f"parameters {params} · dtype {card.dtype or 'float32'} · {card.size_on_disk / 2**20:,.1f} MiB on disk",
-             f"weights {weights}",
-             f"vocabulary {card.vocab_size or '?'} · max positions {card.max_positions or '?'} · "
-             f"tokenizer {card.tokenizer_class or '?'}"]
+    weights = (
+        "safetensors"
+        if card.safetensors
+        else "[red]pickle only: loads after a confirmation[/red]"
+        if card.pickle_only
+        else "no weights found"
+    )
+    lines = [
+        f"[b]{escape(card.title)}[/b]",
+        f"[dim]{escape(card.location)}[/dim]",
+        f"architecture {escape(', '.join(card.architectures) or card.model_type)} ({card.model_type})",
+        f"parameters {params} · dtype {card.dtype or 'float32'} · {card.size_on_disk / 2**20:,.1f} MiB on disk",
+        f"weights {weights}",
+        f"vocabulary {card.vocab_size or '?'} · max positions {card.max_positions or '?'} · "
+        f"tokenizer {card.tokenizer_class or '?'}",
+    ]
     if card.labels:
         lines.append(f"labels {escape(', '.join(card.labels[:12]))}")
     if card.tasks:
@@ -60,12 +73,15 @@ class ModelPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            yield Label(f"Pick a model for [b]{self.task_name}[/b]  [dim]type to search · enter loads · esc closes[/dim]")
+            yield Label(
+                f"Pick a model for [b]{self.task_name}[/b]  [dim]type to search · enter loads · esc closes[/dim]"
+            )
             yield Input(placeholder="search, or a hub id / directory to load as typed", id="picker-search")
             with Horizontal():
                 yield Options(id="picker-list")
-                yield VerticalScroll(Static("Highlight a model to see its card.", id="picker-card"),
-                                     id="picker-card-scroll")
+                yield VerticalScroll(
+                    Static("Highlight a model to see its card.", id="picker-card"), id="picker-card-scroll"
+                )
 
     def on_mount(self) -> None:
         self.load_local()
@@ -219,9 +235,11 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 def help_markdown() -> str:
-    tasks = "\n".join(f"| {spec.name} | {', '.join(spec.aliases) or ''} | {spec.text_label}"
-                      f"{'; ' + ', '.join(f.label for f in spec.fields) if spec.fields else ''} | {spec.summary} |"
-                      for spec in TASKS.values())
+    tasks = "\n".join(
+        f"| {spec.name} | {', '.join(spec.aliases) or ''} | {spec.text_label}"
+        f"{'; ' + ', '.join(f.label for f in spec.fields) if spec.fields else ''} | {spec.summary} |"
+        for spec in TASKS.values()
+    )
     return f"""# tui-hf help
 
 esc, q, ? or F1 closes this help · / filters it · ↑ ↓ page up / down scroll

@@ -184,8 +184,10 @@ def score_chat(
     if view.assistant_mask is not None:
         scored = [bool(m) for m in view.assistant_mask]
     elif seq.offsets is None:
-        raise TaskInputError("scoring a chat needs a fast tokenizer (its character offsets find the replies) or "
-                             "a chat template that marks them with {% generation %}")
+        raise TaskInputError(
+            "scoring a chat needs a fast tokenizer (its character offsets find the replies) or "
+            "a chat template that marks them with {% generation %}"
+        )
     else:
         scored = [any(s < b and a < e for a, b in spans.values()) for s, e in seq.offsets]
     scored[0] = False
@@ -216,8 +218,12 @@ def score_chat(
     return result
 
 
-def _turns(messages: list[dict[str, str]], spans: dict[int, tuple[int, int]], offsets: list[tuple[int, int]],
-           tokens: list[TracedToken]) -> list[TurnScore]:
+def _turns(
+    messages: list[dict[str, str]],
+    spans: dict[int, tuple[int, int]],
+    offsets: list[tuple[int, int]],
+    tokens: list[TracedToken],
+) -> list[TurnScore]:
     out = []
     for index, (a, b) in spans.items():
         mine = [t for t, (s, e) in zip(tokens, offsets) if s < b and a < e and t.logprob is not None]

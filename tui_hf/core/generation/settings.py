@@ -21,7 +21,11 @@ def check_given(opts: Mapping[str, Any]) -> None:
     for key, label in (("max_new_tokens", "Max new tokens"), ("num_return_sequences", "Sequences")):
         if key in given and not (isinstance(given[key], int) and given[key] >= 1):
             raise TaskInputError(f"{label} must be a whole number, at least 1 (not {given[key]!r})")
-    for key, label in (("temperature", "Temperature"), ("top_p", "Top p"), ("repetition_penalty", "Repetition penalty")):
+    for key, label in (
+        ("temperature", "Temperature"),
+        ("top_p", "Top p"),
+        ("repetition_penalty", "Repetition penalty"),
+    ):
         value = given.get(key)
         if isinstance(value, float) and not math.isfinite(value):
             raise TaskInputError(f"{label} must be a finite number (not {value})")
@@ -30,8 +34,9 @@ def check_given(opts: Mapping[str, Any]) -> None:
         raise TaskInputError(f"Seed must be a whole number from 0 to {2**32 - 1:,} (not {seed!r})")
 
 
-def generation_settings(loaded: LoadedModel, opts: Mapping[str, Any] | None, task: str = "text-generation"
-                        ) -> Generation:
+def generation_settings(
+    loaded: LoadedModel, opts: Mapping[str, Any] | None, task: str = "text-generation"
+) -> Generation:
     """The generation config for a causal run (model first, the user's values on top), checked."""
     check_given(opts or {})
     generation = causal_generation(get_task(task), loaded, opts)
@@ -55,8 +60,10 @@ def fit_to_context(loaded: LoadedModel, prompt_tokens: int, generation: Generati
     if not limit:
         return wanted
     if prompt_tokens >= limit:
-        raise TaskInputError(f"the prompt is {prompt_tokens} tokens and this model reads at most {limit}: "
-                             "shorten it (or start a new chat)")
+        raise TaskInputError(
+            f"the prompt is {prompt_tokens} tokens and this model reads at most {limit}: "
+            "shorten it (or start a new chat)"
+        )
     room = limit - prompt_tokens
     if wanted > room:
         warnings.append(f"max_new_tokens cut from {wanted} to {room}: the model reads at most {limit} positions")

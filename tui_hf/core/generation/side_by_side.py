@@ -33,9 +33,15 @@ def second_model(reference: str, like: LoadedModel, task: str) -> LoadedModel:
         return found
 
 
-def run_beside(result: R, reference: str, like: LoadedModel, task: str, options: dict[str, Any],
-               emit: Callable[[Any], None] | None,
-               run: Callable[[LoadedModel, dict[str, Any], Callable[[R], None]], R]) -> None:
+def run_beside(
+    result: R,
+    reference: str,
+    like: LoadedModel,
+    task: str,
+    options: dict[str, Any],
+    emit: Callable[[Any], None] | None,
+    run: Callable[[LoadedModel, dict[str, Any], Callable[[R], None]], R],
+) -> None:
     """Run the same input on the model `reference` with `result`'s settings and keep its answer in
     `result.beside`; while it streams, `emit` gets `result` with the partial answer beside it.
     `run(model, options, emit)` is the task's own run on the first model's input."""

@@ -74,16 +74,24 @@ def conversation(history: list[dict[str, str]], system: str, texts: list[str], s
     return messages
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> ChatResult | ScoreResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> ChatResult | ScoreResult:
     opts = {"system": "", "history": [], **{k: v for k, v in (options or {}).items() if v is not None}}
     score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
     history = [dict(m) for m in opts.pop("history") or []]
     tok = loaded.tokenizer
     if not getattr(tok, "chat_template", None):
-        raise TaskInputError(f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
-                             "model such as HuggingFaceTB/SmolLM3-3B")
+        raise TaskInputError(
+            f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
+            "model such as HuggingFaceTB/SmolLM3-3B"
+        )
     messages = conversation(history, str(opts["system"] or ""), texts, score)
     if score:
         from tui_hf.core.generation.scoring import score_chat
@@ -95,13 +103,27 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
     if second:
         from tui_hf.core.generation.side_by_side import run_beside
 
-        run_beside(result, second, loaded, "conversational", opts, emit,
-                   lambda model, options, partial: reply(model, messages, options, cancel, partial))
+        run_beside(
+            result,
+            second,
+            loaded,
+            "conversational",
+            opts,
+            emit,
+            lambda model, options, partial: reply(model, messages, options, cancel, partial),
+        )
     return result
 
 
-def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, Any],
-          cancel: threading.Event | None = None, emit: Emit | None = None, *, explain: bool = False) -> ChatResult:
+def reply(
+    loaded: LoadedModel,
+    history: list[dict[str, str]],
+    opts: dict[str, Any],
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> ChatResult:
     """The model's reply to `history` (which ends with the user's message), streamed and recorded."""
     import torch
     from transformers import LogitsProcessorList
@@ -110,8 +132,9 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
 
     tok, model = loaded.tokenizer, loaded.model
     try:
-        enc = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                      return_tensors="pt")
+        enc = tok.apply_chat_template(
+            history, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        )
     except Exception as exc:  # a template that rejects a role (some have no system turn)
         raise TaskInputError(f"the chat template refused this conversation: {exc}") from exc
     enc = fit_inputs(model, enc)
@@ -126,8 +149,17 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
     rendered = tok.decode(prompt_ids)
 
     def trace_of(tokens: list[Any], stop: str) -> Trace:
-        return Trace(rendered, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "conversational",
-                     budget, key, title)
+        return Trace(
+            rendered,
+            prompt_ids,
+            [Branch(0, None, 0, tokens, stop)],
+            0,
+            dict(opts),
+            "conversational",
+            budget,
+            key,
+            title,
+        )
 
     due = Every()
 
@@ -136,25 +168,46 @@ def reply(loaded: LoadedModel, history: list[dict[str, str]], opts: dict[str, An
         if emit is not None and due():
             tokens = builder.update(recorder.decoded())
             text = partial_text(tok, tokens).strip()
-            emit(ChatResult(messages + [ChatMessage("assistant", text)], False, trace=trace_of(tokens, ""),
-                            model=title))
+            emit(
+                ChatResult(messages + [ChatMessage("assistant", text)], False, trace=trace_of(tokens, ""), model=title)
+            )
 
     criteria = cancel_criteria(cancel, on_token=on_token)
     with torch.inference_mode():
-        out = model.generate(**enc, generation_config=config, stopping_criteria=criteria,
-                             logits_processor=LogitsProcessorList([recorder.processor]))
+        out = model.generate(
+            **enc,
+            generation_config=config,
+            stopping_criteria=criteria,
+            logits_processor=LogitsProcessorList([recorder.processor]),
+        )
     check_cancel(cancel)
     prompt_len = enc["input_ids"].shape[1]
     text = tok.decode(out[0][prompt_len:], skip_special_tokens=True).strip()
     tokens = builder.update(recorder.decoded())
-    result = ChatResult(messages + [ChatMessage("assistant", text)], True, prompt_len, warnings, shown(generation),
-                        dict(generation.sources), trace_of(tokens, stop_reason(tokens, ends, budget)), title)
+    result = ChatResult(
+        messages + [ChatMessage("assistant", text)],
+        True,
+        prompt_len,
+        warnings,
+        shown(generation),
+        dict(generation.sources),
+        trace_of(tokens, stop_reason(tokens, ends, budget)),
+        title,
+    )
     if explain:
         shown_prompt = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
-        result.explanation = explain_steps(loaded, text, recorder, generation, "chat by hand", Step(
-            "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)\n"
-            "inputs = tokenizer(prompt, add_special_tokens=False, return_tensors=\"pt\")",
-            f"prompt: {shown_prompt!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
-            "the chat template turns the conversation into the one text the model was trained on; it writes the "
-            "special tokens itself, so the tokenizer adds none (apply_chat_template(tokenize=True) does the same)"))
+        result.explanation = explain_steps(
+            loaded,
+            text,
+            recorder,
+            generation,
+            "chat by hand",
+            Step(
+                "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)\n"
+                'inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")',
+                f"prompt: {shown_prompt!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
+                "the chat template turns the conversation into the one text the model was trained on; it writes the "
+                "special tokens itself, so the tokenizer adds none (apply_chat_template(tokenize=True) does the same)",
+            ),
+        )
     return result

@@ -44,9 +44,15 @@ class ClassificationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> ClassificationResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> ClassificationResult:
     """The text-classification pipeline's answer (its postprocess: softmax, or sigmoid for multi-label and
     single-output heads), from one batched forward pass that "under the hood" shows as it was."""
     texts = clean_texts(texts)
@@ -56,13 +62,14 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
     items, explanation = [], None
     for start in range(0, len(texts_read), BATCH):
         check_cancel(cancel)
-        chunk = texts_read[start:start + BATCH]
+        chunk = texts_read[start : start + BATCH]
         # what the pipeline's preprocess and batch collation make: one padded batch
-        inputs = loaded.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True,
-                                  **({"max_length": limit} if limit else {}))
+        inputs = loaded.tokenizer(
+            chunk, return_tensors="pt", padding=True, truncation=True, **({"max_length": limit} if limit else {})
+        )
         outputs = pipe.forward(inputs)
-        for i, text in enumerate(texts[start:start + BATCH]):
-            rows = pipe.postprocess({"logits": outputs["logits"][i:i + 1]}, top_k=None, _legacy=False)
+        for i, text in enumerate(texts[start : start + BATCH]):
+            rows = pipe.postprocess({"logits": outputs["logits"][i : i + 1]}, top_k=None, _legacy=False)
             items.append(Classified(text, [LabelScore(r["label"], float(r["score"])) for r in rows]))
         if explain and start == 0 and len(texts) <= EXPLAIN_LIMIT:
             explanation = explain_path(loaded, pipe, inputs, outputs["logits"])
@@ -82,28 +89,45 @@ def explain_path(loaded: LoadedModel, pipe: Any, inputs: Any, logits: Any) -> Ex
     import torch
 
     model = loaded.model
-    steps = [Step('inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")',
-                  "\n".join(f"{k}: {tensor_text(v)}" for k, v in inputs.items()),
-                  "padding makes one rectangular batch; the attention mask marks real tokens with 1"),
-             Step("logits = model(**inputs).logits", tensor_text(logits),
-                  "raw, unnormalised scores: one row per input, one column per label")]
+    steps = [
+        Step(
+            'inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")',
+            "\n".join(f"{k}: {tensor_text(v)}" for k, v in inputs.items()),
+            "padding makes one rectangular batch; the attention mask marks real tokens with 1",
+        ),
+        Step(
+            "logits = model(**inputs).logits",
+            tensor_text(logits),
+            "raw, unnormalised scores: one row per input, one column per label",
+        ),
+    ]
     function = _function(pipe)
     if function == "sigmoid":
         probs = torch.sigmoid(logits.float())
-        steps.append(Step("probs = torch.sigmoid(logits)", tensor_text(probs),
-                          "this head scores each label on its own (multi-label or a single output)"))
+        steps.append(
+            Step(
+                "probs = torch.sigmoid(logits)",
+                tensor_text(probs),
+                "this head scores each label on its own (multi-label or a single output)",
+            )
+        )
     elif function == "softmax":
         probs = torch.nn.functional.softmax(logits.float(), dim=-1)
-        steps.append(Step("probs = torch.nn.functional.softmax(logits, dim=-1)", tensor_text(probs),
-                          "each row now sums to 1"))
+        steps.append(
+            Step("probs = torch.nn.functional.softmax(logits, dim=-1)", tensor_text(probs), "each row now sums to 1")
+        )
     else:
         probs = logits.float()
         steps.append(Step("scores = logits", tensor_text(probs), "a regression head: the raw value is the score"))
     pred = probs.argmax(dim=-1)
     id2label = model.config.id2label
-    steps.append(Step("pred = probs.argmax(dim=-1); [model.config.id2label[i] for i in pred]",
-                      f"{pred.tolist()} -> {[id2label[int(i)] for i in pred]}",
-                      f"id2label = {dict(id2label)}"))
+    steps.append(
+        Step(
+            "pred = probs.argmax(dim=-1); [model.config.id2label[i] for i in pred]",
+            f"{pred.tolist()} -> {[id2label[int(i)] for i in pred]}",
+            f"id2label = {dict(id2label)}",
+        )
+    )
     return Explanation("text-classification by hand", steps)
 
 

@@ -27,13 +27,22 @@ from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.defaults import GIVEN, MODEL, PIPELINE, TASK_PARAMS, Generation
 from tui_hf.core.tasks.registry import TaskSpec
 
-TENSORFLOW = ("# transformers 5 has no TensorFlow or Flax classes (no TFAutoModel...): PyTorch is the only path, "
-              "this one.")
-_FROM = {PIPELINE: "{pipeline} default", TASK_PARAMS: "the model's task_specific_params",
-         MODEL: "the model's generation_config", "target language": "the target language, forced first"}
+TENSORFLOW = (
+    "# transformers 5 has no TensorFlow or Flax classes (no TFAutoModel...): PyTorch is the only path, this one."
+)
+_FROM = {
+    PIPELINE: "{pipeline} default",
+    TASK_PARAMS: "the model's task_specific_params",
+    MODEL: "the model's generation_config",
+    "target language": "the target language, forced first",
+}
 # transformers 4.57 had these pipelines; transformers 5 removed them (tui-hf keeps their behaviour).
-_REMOVED = {"question-answering": "5.3", "summarization": "5 (early 2026)", "translation": "5 (early 2026)",
-            "text2text-generation": "5 (early 2026)"}
+_REMOVED = {
+    "question-answering": "5.3",
+    "summarization": "5 (early 2026)",
+    "translation": "5 (early 2026)",
+    "text2text-generation": "5 (early 2026)",
+}
 
 
 @dataclass
@@ -46,8 +55,10 @@ class CodeView:
     def text(self) -> str:
         """Both scripts in one file's worth of text (what Copy, Save and `tui-hf run --code` give)."""
         rule = "# " + "-" * 100
-        return (f"{rule}\n# 1. The pipeline call\n{rule}\n{self.pipeline}\n\n"
-                f"{rule}\n# 2. The explicit path\n{rule}\n{self.explicit}")
+        return (
+            f"{rule}\n# 1. The pipeline call\n{rule}\n{self.pipeline}\n\n"
+            f"{rule}\n# 2. The explicit path\n{rule}\n{self.explicit}"
+        )
 
 
 def user_settings(spec: TaskSpec, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -78,8 +89,10 @@ class _Ctx:
     def model_lines(self) -> list[str]:
         ref = self.loaded.resolved.ref
         if ref.kind == "embedded":
-            return [f"MODEL = {ref.location!r}  # the embedded all-MiniLM-L6-v2 (sentence-transformers/"
-                    "all-MiniLM-L6-v2 on the Hub)"]
+            return [
+                f"MODEL = {ref.location!r}  # the embedded all-MiniLM-L6-v2 (sentence-transformers/"
+                "all-MiniLM-L6-v2 on the Hub)"
+            ]
         where = ref.location if ref.kind == "local" else ref.name
         return [f"MODEL = {where!r}"]
 
@@ -98,13 +111,21 @@ class _Ctx:
         return f'{name} = pipeline("{task}", model=MODEL, device="{self.device}", dtype={self.dtype}{self.remote()})'
 
     def load_lines(self, auto_class: str) -> list[str]:
-        return [f"tokenizer = AutoTokenizer.from_pretrained(MODEL{self.remote()})",
-                f"model = {auto_class}.from_pretrained(MODEL, dtype={self.dtype}{self.remote()})"
-                f'.to("{self.device}").eval()']
+        return [
+            f"tokenizer = AutoTokenizer.from_pretrained(MODEL{self.remote()})",
+            f"model = {auto_class}.from_pretrained(MODEL, dtype={self.dtype}{self.remote()})"
+            f'.to("{self.device}").eval()',
+        ]
 
 
-def code_for(spec: TaskSpec, loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
-             *, trust_remote_code: bool = False) -> CodeView:
+def code_for(
+    spec: TaskSpec,
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None = None,
+    *,
+    trust_remote_code: bool = False,
+) -> CodeView:
     """The two scripts for a run of `spec` on `loaded` with these inputs and options (the runner's own)."""
     opts = dict(options or {})
     ctx = _Ctx(spec, loaded, list(texts), opts, user_settings(spec, opts), trust_remote_code)
@@ -131,8 +152,7 @@ def _pipeline_script(ctx: _Ctx, body: list[str], imports: tuple[str, ...] = ("pi
 
 def _explicit_script(ctx: _Ctx, auto_class: str, body: list[str], more: tuple[str, ...] = ()) -> str:
     names = ", ".join(sorted({auto_class, "AutoTokenizer", *more}))
-    return _script(ctx, "the explicit path", [f"from transformers import {names}"],
-                   ctx.load_lines(auto_class) + body)
+    return _script(ctx, "the explicit path", [f"from transformers import {names}"], ctx.load_lines(auto_class) + body)
 
 
 def _texts(ctx: _Ctx) -> str:
@@ -183,7 +203,7 @@ def _fit(line: str) -> list[str]:
     """A long line's trailing comment moved to its own line above; a long comment wrapped."""
     if len(line) <= 120:
         return [line]
-    indent = line[:len(line) - len(line.lstrip())]
+    indent = line[: len(line) - len(line.lstrip())]
     if line.lstrip().startswith("#"):
         return [indent + "# " + part for part in textwrap.wrap(line.lstrip()[1:].strip(), 118 - len(indent))]
     tokens = []
@@ -195,7 +215,7 @@ def _fit(line: str) -> list[str]:
     comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
     if comment is None:
         return [line]
-    code = line[:len(indent) + comment.start[1]].rstrip()
+    code = line[: len(indent) + comment.start[1]].rstrip()
     return _fit(indent + comment.string) + [code]
 
 
@@ -246,38 +266,53 @@ def _call(head: str, fixed: list[str], pairs: list[tuple[str, Any, str]], indent
 
 # -- feature-extraction ------------------------------------------------------------------------------------
 
-_POOL = {"mean": ("hidden.mean(dim=0)", "mean pooling"), "cls": ("hidden[0]", "the first token's vector"),
-         "max": ("hidden.max(dim=0).values", "max pooling")}
+_POOL = {
+    "mean": ("hidden.mean(dim=0)", "mean pooling"),
+    "cls": ("hidden[0]", "the first token's vector"),
+    "max": ("hidden.max(dim=0).values", "max pooling"),
+}
 
 
 def _feature_extraction(ctx: _Ctx) -> CodeView:
     pooling = str(ctx.user.get("pooling", "mean"))
     normalize = ctx.user.get("normalize", True) is not False
     limit, why = _limit_kwargs(ctx)
-    tokenize = f"{{{', '.join(repr(p.split('=')[0]) + ': ' + p.split('=')[1] for p in limit.split(', '))}}}" \
-        if limit else ""
+    tokenize = (
+        f"{{{', '.join(repr(p.split('=')[0]) + ': ' + p.split('=')[1] for p in limit.split(', '))}}}" if limit else ""
+    )
     shown = "unit" if normalize else "pooled"
     pool, how = _POOL[pooling]
     tail = [
         "pooled = torch.stack(vectors)",
         "unit = torch.nn.functional.normalize(pooled, dim=-1)" + ("  # L2-normalized" if normalize else ""),
         "similarity = unit @ unit.T  # cosine similarity of every pair of inputs",
-        _dump(f'{{"norm": pooled.norm(dim=-1).tolist(), "preview": {shown}[:, :8].tolist(), '
-              '"similarity": similarity.tolist()}'),
+        _dump(
+            f'{{"norm": pooled.norm(dim=-1).tolist(), "preview": {shown}[:, :8].tolist(), '
+            '"similarity": similarity.tolist()}'
+        ),
     ]
     if not normalize:
         tail[1] += "  # for the cosine similarity; the vectors themselves stay as pooled (normalize off)"
-    pipe = [ctx.pipeline_call("feature-extraction", "extractor"), _texts(ctx), "vectors = []",
-            "for text in texts:",
-            f"    hidden = extractor(text, return_tensors=True{', tokenize_kwargs=' + tokenize if tokenize else ''})"
-            f"[0].float()  # [tokens, hidden size]{why}",
-            f"    vectors.append({pool})  # {how}", *tail]
-    explicit = [_texts(ctx), "vectors = []", "with torch.no_grad():",
-                "    for text in texts:  # one at a time: no padding, so every vector is a real token's",
-                f"        inputs = tokenizer(text, {limit + ', ' if limit else ''}return_tensors=\"pt\")"
-                f".to(model.device){why}",
-                "        hidden = model(**inputs).last_hidden_state[0].float()  # [tokens, hidden size]",
-                f"        vectors.append({pool})  # {how}", *tail]
+    pipe = [
+        ctx.pipeline_call("feature-extraction", "extractor"),
+        _texts(ctx),
+        "vectors = []",
+        "for text in texts:",
+        f"    hidden = extractor(text, return_tensors=True{', tokenize_kwargs=' + tokenize if tokenize else ''})"
+        f"[0].float()  # [tokens, hidden size]{why}",
+        f"    vectors.append({pool})  # {how}",
+        *tail,
+    ]
+    explicit = [
+        _texts(ctx),
+        "vectors = []",
+        "with torch.no_grad():",
+        "    for text in texts:  # one at a time: no padding, so every vector is a real token's",
+        f'        inputs = tokenizer(text, {limit + ", " if limit else ""}return_tensors="pt").to(model.device){why}',
+        "        hidden = model(**inputs).last_hidden_state[0].float()  # [tokens, hidden size]",
+        f"        vectors.append({pool})  # {how}",
+        *tail,
+    ]
     return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe), _explicit_script(ctx, "AutoModel", explicit))
 
 
@@ -296,28 +331,38 @@ def _score_function(loaded: LoadedModel) -> str:
 
 def _text_classification(ctx: _Ctx) -> CodeView:
     limit, why = _limit_kwargs(ctx)
-    pipe = [ctx.pipeline_call("text-classification", "classifier"), _texts(ctx),
-            f"results = classifier(texts, top_k=None{', ' + limit if limit else ''})  # top_k=None: every label "
-            f"with its score, best first{why.replace('  #', ';')}",
-            _dump('[{"text": t, "labels": r} for t, r in zip(texts, results)]')]
+    pipe = [
+        ctx.pipeline_call("text-classification", "classifier"),
+        _texts(ctx),
+        f"results = classifier(texts, top_k=None{', ' + limit if limit else ''})  # top_k=None: every label "
+        f"with its score, best first{why.replace('  #', ';')}",
+        _dump('[{"text": t, "labels": r} for t, r in zip(texts, results)]'),
+    ]
     function = _score_function(ctx.loaded)
-    probs = {"softmax": "probs = logits.float().softmax(dim=-1)  # each row sums to 1",
-             "sigmoid": "probs = torch.sigmoid(logits.float())  # this head scores each label on its own",
-             "none": "probs = logits.float()  # a regression head: the raw value is the score"}[function]
-    explicit = [_texts(ctx),
-                f"inputs = tokenizer(texts, padding=True, {limit + ', ' if limit else ''}return_tensors=\"pt\")"
-                f".to(model.device){why}",
-                "with torch.no_grad():",
-                "    logits = model(**inputs).logits  # [inputs, labels]: raw scores",
-                probs,
-                "results = []",
-                "for text, row in zip(texts, probs):",
-                "    labels = [{\"label\": model.config.id2label[i], \"score\": float(p)} for i, p in enumerate(row)]",
-                "    results.append({\"text\": text, \"prediction\": model.config.id2label[int(row.argmax())],",
-                "                    \"labels\": sorted(labels, key=lambda x: -x[\"score\"])})",
-                _dump("results")]
-    return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe),
-                    _explicit_script(ctx, "AutoModelForSequenceClassification", explicit))
+    probs = {
+        "softmax": "probs = logits.float().softmax(dim=-1)  # each row sums to 1",
+        "sigmoid": "probs = torch.sigmoid(logits.float())  # this head scores each label on its own",
+        "none": "probs = logits.float()  # a regression head: the raw value is the score",
+    }[function]
+    explicit = [
+        _texts(ctx),
+        f'inputs = tokenizer(texts, padding=True, {limit + ", " if limit else ""}return_tensors="pt")'
+        f".to(model.device){why}",
+        "with torch.no_grad():",
+        "    logits = model(**inputs).logits  # [inputs, labels]: raw scores",
+        probs,
+        "results = []",
+        "for text, row in zip(texts, probs):",
+        '    labels = [{"label": model.config.id2label[i], "score": float(p)} for i, p in enumerate(row)]',
+        '    results.append({"text": text, "prediction": model.config.id2label[int(row.argmax())],',
+        '                    "labels": sorted(labels, key=lambda x: -x["score"])})',
+        _dump("results"),
+    ]
+    return CodeView(
+        ctx.spec.name,
+        _pipeline_script(ctx, pipe),
+        _explicit_script(ctx, "AutoModelForSequenceClassification", explicit),
+    )
 
 
 # -- token-classification ------------------------------------------------------------------------------------
@@ -326,23 +371,22 @@ _GROUP = [
     "    # adjacent tokens of one entity type merge (a B- tag starts a new entity); the score is their mean",
     "    entities = []",
     "    for item in found:",
-    "        label = item[\"entity\"]",
-    "        begins = label.startswith(\"B-\")",
-    "        kind = label[2:] if label[:2] in (\"B-\", \"I-\") else label",
-    "        if entities and entities[-1][\"kind\"] == kind and not begins:",
-    "            entities[-1][\"parts\"].append(item)",
+    '        label = item["entity"]',
+    '        begins = label.startswith("B-")',
+    '        kind = label[2:] if label[:2] in ("B-", "I-") else label',
+    '        if entities and entities[-1]["kind"] == kind and not begins:',
+    '            entities[-1]["parts"].append(item)',
     "        else:",
-    "            entities.append({\"kind\": kind, \"group\": label.split(\"-\", 1)[-1], \"parts\": [item]})",
-    "    results.append([{\"entity_group\": e[\"group\"], \"score\": sum(p[\"score\"] for p in e[\"parts\"]) / "
-    "len(e[\"parts\"]),",
-    "                     \"word\": tokenizer.convert_tokens_to_string([p[\"word\"] for p in e[\"parts\"]]),",
-    "                     \"start\": e[\"parts\"][0][\"start\"], \"end\": e[\"parts\"][-1][\"end\"]}",
-    "                    for e in entities if e[\"group\"] != \"O\"])",
+    '            entities.append({"kind": kind, "group": label.split("-", 1)[-1], "parts": [item]})',
+    '    results.append([{"entity_group": e["group"], "score": sum(p["score"] for p in e["parts"]) / len(e["parts"]),',
+    '                     "word": tokenizer.convert_tokens_to_string([p["word"] for p in e["parts"]]),',
+    '                     "start": e["parts"][0]["start"], "end": e["parts"][-1]["end"]}',
+    '                    for e in entities if e["group"] != "O"])',
 ]
 _WORD_SCORES = {
-    "first": "parts[0][\"probs\"]  # the word's first sub-word token decides",
-    "max": "max(parts, key=lambda p: p[\"probs\"].max())[\"probs\"]  # its most confident sub-word token decides",
-    "average": "torch.stack([p[\"probs\"] for p in parts]).mean(dim=0)  # the mean over its sub-word tokens",
+    "first": 'parts[0]["probs"]  # the word\'s first sub-word token decides',
+    "max": 'max(parts, key=lambda p: p["probs"].max())["probs"]  # its most confident sub-word token decides',
+    "average": 'torch.stack([p["probs"] for p in parts]).mean(dim=0)  # the mean over its sub-word tokens',
 }
 
 
@@ -350,34 +394,43 @@ def _token_classification(ctx: _Ctx) -> CodeView:
     strategy = str(ctx.options.get("aggregation_strategy") or "simple")
     given = "aggregation_strategy" in ctx.user
     note = "" if given else "  # tui-hf's default; the pipeline's own is \"none\""
-    pipe = [ctx.pipeline_call("token-classification", "ner"), _texts(ctx),
-            f"results = [ner(text, aggregation_strategy={strategy!r}) for text in texts]{note}",
-            _dump("results", default_float=True) + "  # scores are numpy floats"]
+    pipe = [
+        ctx.pipeline_call("token-classification", "ner"),
+        _texts(ctx),
+        f"results = [ner(text, aggregation_strategy={strategy!r}) for text in texts]{note}",
+        _dump("results", default_float=True) + "  # scores are numpy floats",
+    ]
     limit, why = _limit_kwargs(ctx)
-    explicit = [_texts(ctx), "id2label = model.config.id2label", "results = []", "for text in texts:",
-                f"    inputs = tokenizer(text, {limit + ', ' if limit else ''}return_offsets_mapping=True,{why}",
-                "                       return_special_tokens_mask=True, return_tensors=\"pt\")",
-                "    offsets = inputs.pop(\"offset_mapping\")[0].tolist()  # each token's characters in the text",
-                "    special = inputs.pop(\"special_tokens_mask\")[0].tolist()",
-                "    with torch.no_grad():",
-                "        logits = model(**inputs.to(model.device)).logits[0]  # [tokens, labels]",
-                "    probs = logits.float().softmax(dim=-1)",
-                "    ids = inputs[\"input_ids\"][0].tolist()",
-                *(["    words = inputs.word_ids()  # which word each token belongs to"] if strategy in _WORD_SCORES
-                  else []),
-                "    found = []  # one per token, special tokens skipped: its best label (argmax) and probability",
-                "    for i, (token, row, (start, end)) in enumerate(zip(tokenizer.convert_ids_to_tokens(ids), probs, "
-                "offsets)):",
-                "        if special[i]:",
-                "            continue",
-                "        word = text[start:end] if ids[i] == tokenizer.unk_token_id else token",
-                "        found.append({\"entity\": id2label[int(row.argmax())], \"score\": float(row.max()), "
-                "\"index\": i, \"word\": word,",
-                "                      \"start\": start, \"end\": end"
-                + (", \"probs\": row, \"word_id\": words[i]})" if strategy in _WORD_SCORES else "})")]
+    explicit = [
+        _texts(ctx),
+        "id2label = model.config.id2label",
+        "results = []",
+        "for text in texts:",
+        f"    inputs = tokenizer(text, {limit + ', ' if limit else ''}return_offsets_mapping=True,{why}",
+        '                       return_special_tokens_mask=True, return_tensors="pt")',
+        '    offsets = inputs.pop("offset_mapping")[0].tolist()  # each token\'s characters in the text',
+        '    special = inputs.pop("special_tokens_mask")[0].tolist()',
+        "    with torch.no_grad():",
+        "        logits = model(**inputs.to(model.device)).logits[0]  # [tokens, labels]",
+        "    probs = logits.float().softmax(dim=-1)",
+        '    ids = inputs["input_ids"][0].tolist()',
+        *(["    words = inputs.word_ids()  # which word each token belongs to"] if strategy in _WORD_SCORES else []),
+        "    found = []  # one per token, special tokens skipped: its best label (argmax) and probability",
+        "    for i, (token, row, (start, end)) in enumerate(zip(tokenizer.convert_ids_to_tokens(ids), probs, "
+        "offsets)):",
+        "        if special[i]:",
+        "            continue",
+        "        word = text[start:end] if ids[i] == tokenizer.unk_token_id else token",
+        '        found.append({"entity": id2label[int(row.argmax())], "score": float(row.max()), '
+        '"index": i, "word": word,',
+        '                      "start": start, "end": end'
+        + (', "probs": row, "word_id": words[i]})' if strategy in _WORD_SCORES else "})"),
+    ]
     if strategy == "none":
-        explicit += ["    # aggregation \"none\": every token whose label is not O is an entity of its own",
-                     "    results.append([f for f in found if f[\"entity\"] != \"O\"])"]
+        explicit += [
+            '    # aggregation "none": every token whose label is not O is an entity of its own',
+            '    results.append([f for f in found if f["entity"] != "O"])',
+        ]
     else:
         if strategy in _WORD_SCORES:
             explicit += [
@@ -385,21 +438,22 @@ def _token_classification(ctx: _Ctx) -> CodeView:
                 "goes by the '##' prefix, the same words for WordPiece) take one label",
                 "    grouped = []",
                 "    for item in found:",
-                "        if grouped and item[\"word_id\"] is not None and grouped[-1][-1][\"word_id\"] == "
-                "item[\"word_id\"]:",
+                '        if grouped and item["word_id"] is not None and grouped[-1][-1]["word_id"] == item["word_id"]:',
                 "            grouped[-1].append(item)",
                 "        else:",
                 "            grouped.append([item])",
                 "    found = []",
                 "    for parts in grouped:",
                 f"        row = {_WORD_SCORES[strategy]}",
-                "        found.append({\"entity\": id2label[int(row.argmax())], \"score\": float(row.max()),",
-                "                      \"word\": tokenizer.convert_tokens_to_string([p[\"word\"] for p in parts]),",
-                "                      \"start\": parts[0][\"start\"], \"end\": parts[-1][\"end\"]})"]
+                '        found.append({"entity": id2label[int(row.argmax())], "score": float(row.max()),',
+                '                      "word": tokenizer.convert_tokens_to_string([p["word"] for p in parts]),',
+                '                      "start": parts[0]["start"], "end": parts[-1]["end"]})',
+            ]
         explicit += _GROUP
     explicit.append(_dump("results"))
-    return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe),
-                    _explicit_script(ctx, "AutoModelForTokenClassification", explicit))
+    return CodeView(
+        ctx.spec.name, _pipeline_script(ctx, pipe), _explicit_script(ctx, "AutoModelForTokenClassification", explicit)
+    )
 
 
 # -- question-answering --------------------------------------------------------------------------------------
@@ -407,8 +461,10 @@ def _token_classification(ctx: _Ctx) -> CodeView:
 
 def _no_pipeline(ctx: _Ctx, what: str = "") -> str:
     since = _REMOVED.get(ctx.spec.name, "")
-    return (f"# transformers 5 has no {ctx.spec.name} pipeline (removed in {since}); tui-hf keeps transformers 4.57's "
-            f"behaviour{what}: the explicit path below is the code.\n")
+    return (
+        f"# transformers 5 has no {ctx.spec.name} pipeline (removed in {since}); tui-hf keeps transformers 4.57's "
+        f"behaviour{what}: the explicit path below is the code.\n"
+    )
 
 
 def _question_answering(ctx: _Ctx) -> CodeView:
@@ -422,68 +478,88 @@ def _question_answering(ctx: _Ctx) -> CodeView:
     pair = "question, context" if first else "context, question"
     u = ctx.user
     top_k = f"TOP_K = {cfg.top_k}" + ("" if "top_k" in u else "  # transformers 4's default: the best answer")
-    longest = f"MAX_ANSWER_TOKENS = {cfg.max_answer_len}" + ("" if "max_answer_len" in u else
-                                                            "  # transformers 4's default")
-    sizes = [] if "max_seq_len" in u else ["a window is the tokenizer's limit, at most 384, within the model's "
-                                            "positions"]
+    longest = f"MAX_ANSWER_TOKENS = {cfg.max_answer_len}" + (
+        "" if "max_answer_len" in u else "  # transformers 4's default"
+    )
+    sizes = (
+        [] if "max_seq_len" in u else ["a window is the tokenizer's limit, at most 384, within the model's positions"]
+    )
     sizes += [] if "doc_stride" in u else ["the stride half a window, at most 128 (transformers 4)"]
-    keep = "[s == 1 for s in enc.sequence_ids(w)]" if first else "[True] * enc[\"input_ids\"].shape[1]"
-    body = [_assign("question", question), _assign("context", context), top_k, longest,
-            f"WINDOW, STRIDE = {cfg.max_seq_len}, {cfg.doc_stride}" + ("  # " + "; ".join(sizes) if sizes else ""),
-            f"# a long context is cut into windows of WINDOW tokens ({pair}) that overlap by STRIDE",
-            f"enc = tokenizer({pair}, truncation=\"only_{'second' if first else 'first'}\", max_length=WINDOW, "
-            "stride=STRIDE,",
-            "                return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, "
-            "return_tensors=\"pt\")",
-            "offsets = enc.pop(\"offset_mapping\")",
-            "enc.pop(\"overflow_to_sample_mapping\")",
-            "with torch.no_grad():",
-            "    out = model(**{k: v.to(model.device) for k, v in enc.items()})  # start_logits, end_logits per token",
-            "answers = {}  # by text, ignoring case: the same answer from two windows or spans adds up",
-            "null = 1.0" if cfg.handle_impossible_answer else "",
-            "for w in range(enc[\"input_ids\"].shape[0]):",
-            f"    keep = torch.tensor({keep}) & enc[\"attention_mask\"][w].bool()  # "
-            + ("context tokens" if first else "this tokenizer puts the context first: every real token")]
+    keep = "[s == 1 for s in enc.sequence_ids(w)]" if first else '[True] * enc["input_ids"].shape[1]'
+    body = [
+        _assign("question", question),
+        _assign("context", context),
+        top_k,
+        longest,
+        f"WINDOW, STRIDE = {cfg.max_seq_len}, {cfg.doc_stride}" + ("  # " + "; ".join(sizes) if sizes else ""),
+        f"# a long context is cut into windows of WINDOW tokens ({pair}) that overlap by STRIDE",
+        f'enc = tokenizer({pair}, truncation="only_{"second" if first else "first"}", max_length=WINDOW, '
+        "stride=STRIDE,",
+        "                return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, "
+        'return_tensors="pt")',
+        'offsets = enc.pop("offset_mapping")',
+        'enc.pop("overflow_to_sample_mapping")',
+        "with torch.no_grad():",
+        "    out = model(**{k: v.to(model.device) for k, v in enc.items()})  # start_logits, end_logits per token",
+        "answers = {}  # by text, ignoring case: the same answer from two windows or spans adds up",
+        "null = 1.0" if cfg.handle_impossible_answer else "",
+        'for w in range(enc["input_ids"].shape[0]):',
+        f'    keep = torch.tensor({keep}) & enc["attention_mask"][w].bool()  # '
+        + ("context tokens" if first else "this tokenizer puts the context first: every real token"),
+    ]
     if tok.cls_token_id is not None:
-        body.append("    keep |= enc[\"input_ids\"][w] == tokenizer.cls_token_id  # [CLS] takes part in the softmax")
-    body += [f"    p_start = torch.where(keep, out.start_logits[w].float().cpu(), {MASKED}).softmax(-1)",
-             f"    p_end = torch.where(keep, out.end_logits[w].float().cpu(), {MASKED}).softmax(-1)"]
+        body.append('    keep |= enc["input_ids"][w] == tokenizer.cls_token_id  # [CLS] takes part in the softmax')
+    body += [
+        f"    p_start = torch.where(keep, out.start_logits[w].float().cpu(), {MASKED}).softmax(-1)",
+        f"    p_end = torch.where(keep, out.end_logits[w].float().cpu(), {MASKED}).softmax(-1)",
+    ]
     if cfg.handle_impossible_answer:
         body.append("    null = min(null, float(p_start[0] * p_end[0]))  # the no-answer score: [CLS] as start and end")
     wanted = "TOP_K * 2 + 10" if cfg.align_to_words else "TOP_K"
-    body += ["    p_start[0] = p_end[0] = 0.0  # ... and is never picked",
-             "    scores = torch.outer(p_start, p_end).triu().tril(MAX_ANSWER_TOKENS - 1).flatten()  # start <= end, "
-             "not too long",
-             f"    for index in scores.topk(min({wanted}, scores.numel())).indices.tolist():"
-             + ("  # extra candidates: widening to words merges some" if cfg.align_to_words else ""),
-             "        s, e = divmod(index, len(p_start))",
-             "        if not (keep[s] or s == 0) or not (keep[e] or e == 0):  # context only (position 0 passes, "
-             "as in transformers 4)",
-             "            continue"]
+    body += [
+        "    p_start[0] = p_end[0] = 0.0  # ... and is never picked",
+        "    scores = torch.outer(p_start, p_end).triu().tril(MAX_ANSWER_TOKENS - 1).flatten()  # start <= end, "
+        "not too long",
+        f"    for index in scores.topk(min({wanted}, scores.numel())).indices.tolist():"
+        + ("  # extra candidates: widening to words merges some" if cfg.align_to_words else ""),
+        "        s, e = divmod(index, len(p_start))",
+        "        if not (keep[s] or s == 0) or not (keep[e] or e == 0):  # context only (position 0 passes, "
+        "as in transformers 4)",
+        "            continue",
+    ]
     seq = 1 if first else 0
     if cfg.align_to_words:
-        body += ["        ws, we = enc.token_to_word(w, s), enc.token_to_word(w, e)",
-                 "        if ws is not None and we is not None:  # widened to whole words"
-                 + ("" if "align_to_words" in u else " (transformers 4's default)"),
-                 f"            start, end = enc.word_to_chars(w, ws, {seq}).start, enc.word_to_chars(w, we, {seq}).end",
-                 "        else:",
-                 "            start, end = int(offsets[w, s, 0]), int(offsets[w, e, 1])"]
+        body += [
+            "        ws, we = enc.token_to_word(w, s), enc.token_to_word(w, e)",
+            "        if ws is not None and we is not None:  # widened to whole words"
+            + ("" if "align_to_words" in u else " (transformers 4's default)"),
+            f"            start, end = enc.word_to_chars(w, ws, {seq}).start, enc.word_to_chars(w, we, {seq}).end",
+            "        else:",
+            "            start, end = int(offsets[w, s, 0]), int(offsets[w, e, 1])",
+        ]
     else:
         body.append("        start, end = int(offsets[w, s, 0]), int(offsets[w, e, 1])  # the tokens' own characters")
-    body += ["        text = context[start:end]",
-             "        if text.lower() in answers:",
-             "            answers[text.lower()][\"score\"] += float(scores[index])",
-             "        else:",
-             "            answers[text.lower()] = {\"answer\": text, \"score\": float(scores[index]), "
-             "\"start\": start, \"end\": end}",
-             "ranked = list(answers.values())"]
+    body += [
+        "        text = context[start:end]",
+        "        if text.lower() in answers:",
+        '            answers[text.lower()]["score"] += float(scores[index])',
+        "        else:",
+        '            answers[text.lower()] = {"answer": text, "score": float(scores[index]), '
+        '"start": start, "end": end}',
+        "ranked = list(answers.values())",
+    ]
     if cfg.handle_impossible_answer:
-        body.append("ranked.append({\"answer\": \"\", \"score\": null, \"start\": 0, \"end\": 0})  # no answer, "
-                    "when it beats every span")
-    body += ["ranked.sort(key=lambda a: -a[\"score\"])", _dump("ranked[:TOP_K]")]
+        body.append(
+            'ranked.append({"answer": "", "score": null, "start": 0, "end": 0})  # no answer, when it beats every span'
+        )
+    body += ['ranked.sort(key=lambda a: -a["score"])', _dump("ranked[:TOP_K]")]
     body = [line for line in body if line != ""]
-    return CodeView(ctx.spec.name, _no_pipeline(ctx, " (its windows, masks and span rules)"),
-                    _explicit_script(ctx, "AutoModelForQuestionAnswering", body), pipeline_runs=False)
+    return CodeView(
+        ctx.spec.name,
+        _no_pipeline(ctx, " (its windows, masks and span rules)"),
+        _explicit_script(ctx, "AutoModelForQuestionAnswering", body),
+        pipeline_runs=False,
+    )
 
 
 # -- fill-mask ----------------------------------------------------------------------------------------------
@@ -491,34 +567,38 @@ def _question_answering(ctx: _Ctx) -> CodeView:
 
 def _fill_mask(ctx: _Ctx) -> CodeView:
     top_k = ctx.user.get("top_k")
-    pipe = [ctx.pipeline_call("fill-mask", "unmasker"), _texts(ctx),
-            f"results = [unmasker(text{f', top_k={int(top_k)}' if top_k is not None else ''}) for text in texts]"
-            "  # one list per mask, best first",
-            _dump("results")]
+    pipe = [
+        ctx.pipeline_call("fill-mask", "unmasker"),
+        _texts(ctx),
+        f"results = [unmasker(text{f', top_k={int(top_k)}' if top_k is not None else ''}) for text in texts]"
+        "  # one list per mask, best first",
+        _dump("results"),
+    ]
     k = int(top_k) if top_k is not None else 5
-    explicit = [_texts(ctx), "results = []", "for text in texts:",
-                "    inputs = tokenizer(text, return_tensors=\"pt\").to(model.device)",
-                "    with torch.no_grad():",
-                "        logits = model(**inputs).logits[0]  # [tokens, vocabulary]",
-                "    ids = inputs[\"input_ids\"][0]",
-                "    masks = (ids == tokenizer.mask_token_id).nonzero().flatten().tolist()",
-                "    found = []",
-                "    for position in masks:",
-                "        probs = logits[position].float().softmax(dim=-1)",
-                f"        values, top = probs.topk({k}){'' if top_k is not None else '  # the pipeline keeps 5'}",
-                "        candidates = []",
-                "        for value, token in zip(values.tolist(), top.tolist()):",
-                "            filled = ids.clone()",
-                "            filled[position] = token",
-                "            candidates.append({\"score\": value, \"token\": token, \"token_str\": "
-                "tokenizer.decode([token]),",
-                "                               \"sequence\": tokenizer.decode(filled, skip_special_tokens=len(masks) "
-                "== 1)})",
-                "        found.append(candidates)",
-                "    results.append(found[0] if len(found) == 1 else found)",
-                _dump("results")]
-    return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe), _explicit_script(ctx, "AutoModelForMaskedLM",
-                                                                                 explicit))
+    explicit = [
+        _texts(ctx),
+        "results = []",
+        "for text in texts:",
+        '    inputs = tokenizer(text, return_tensors="pt").to(model.device)',
+        "    with torch.no_grad():",
+        "        logits = model(**inputs).logits[0]  # [tokens, vocabulary]",
+        '    ids = inputs["input_ids"][0]',
+        "    masks = (ids == tokenizer.mask_token_id).nonzero().flatten().tolist()",
+        "    found = []",
+        "    for position in masks:",
+        "        probs = logits[position].float().softmax(dim=-1)",
+        f"        values, top = probs.topk({k}){'' if top_k is not None else '  # the pipeline keeps 5'}",
+        "        candidates = []",
+        "        for value, token in zip(values.tolist(), top.tolist()):",
+        "            filled = ids.clone()",
+        "            filled[position] = token",
+        '            candidates.append({"score": value, "token": token, "token_str": tokenizer.decode([token]),',
+        '                               "sequence": tokenizer.decode(filled, skip_special_tokens=len(masks) == 1)})',
+        "        found.append(candidates)",
+        "    results.append(found[0] if len(found) == 1 else found)",
+        _dump("results"),
+    ]
+    return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe), _explicit_script(ctx, "AutoModelForMaskedLM", explicit))
 
 
 # -- generation settings ----------------------------------------------------------------------------------
@@ -553,8 +633,11 @@ def _generation_pairs(ctx: _Ctx, generation: Generation, cut: str = "") -> list[
         elif source == GIVEN:
             note = ""
         else:
-            pipeline = ("the text-generation pipeline's" if ctx.spec.name in ("text-generation", "conversational")
-                        else f"transformers 4's {ctx.spec.name} pipeline")
+            pipeline = (
+                "the text-generation pipeline's"
+                if ctx.spec.name in ("text-generation", "conversational")
+                else f"transformers 4's {ctx.spec.name} pipeline"
+            )
             note = _FROM.get(source, "tui-hf").format(pipeline=pipeline)
         pairs.append((key, value, note))
     return pairs
@@ -575,8 +658,10 @@ def _seq2seq(ctx: _Ctx) -> CodeView:
         plan = plan_translation(loaded, ctx.options)
         generation = plan.generation
         prefix = plan.prefix if plan.prefix or plan.forced_token else _config_prefix(loaded)
-        prefix_note = {"t5 prefix": "how T5 is asked for a language pair",
-                       "marian multi-target": "the target language's token"}.get(plan.family, "the model's prefix")
+        prefix_note = {
+            "t5 prefix": "how T5 is asked for a language pair",
+            "marian multi-target": "the target language's token",
+        }.get(plan.family, "the model's prefix")
     else:
         generation = seq2seq_generation(spec, loaded, spec.name, ctx.options)
         prefix = str(task_params(loaded, spec.name).get("prefix", "") or _config_prefix(loaded))
@@ -592,23 +677,33 @@ def _seq2seq(ctx: _Ctx) -> CodeView:
     if prefix:
         body.append(f"# every input starts with {prefix!r}: {prefix_note}")
     if plan is not None and plan.forced_token:
-        body.append(f"tokenizer.src_lang = {plan.src_lang!r}  # the source language's code"
-                    + ("" if "src_lang" in ctx.user else " (the model's own, or English)"))
-    body.append(f"inputs = tokenizer({source}, {padding}{limit + ', ' if limit else ''}return_tensors=\"pt\")"
-                f".to(model.device){why}")
+        body.append(
+            f"tokenizer.src_lang = {plan.src_lang!r}  # the source language's code"
+            + ("" if "src_lang" in ctx.user else " (the model's own, or English)")
+        )
+    body.append(
+        f'inputs = tokenizer({source}, {padding}{limit + ", " if limit else ""}return_tensors="pt")'
+        f".to(model.device){why}"
+    )
     for name in _unused_inputs(ctx):
         body.append(f"inputs.pop({name!r}, None)  # the model takes no {name}")
     pairs = _generation_pairs(ctx, generation, cut)
     if plan is not None and plan.forced_token:
-        pairs = [(k, _Raw(f"tokenizer.convert_tokens_to_ids({plan.forced_token!r})") if k == "forced_bos_token_id"
-                  else v, n) for k, v, n in pairs]
-    body += ["# generate starts from the model's own settings (model.generation_config); the run's others:",
-             "with torch.no_grad():", *_call("outputs = model.generate", ["**inputs"], pairs, "    "),
-             "# as the transformers 4 pipelines decoded: special tokens dropped, spaces left as they are",
-             _dump("tokenizer.batch_decode(outputs, skip_special_tokens=True, clean_up_tokenization_spaces=False)")]
+        pairs = [
+            (k, _Raw(f"tokenizer.convert_tokens_to_ids({plan.forced_token!r})") if k == "forced_bos_token_id" else v, n)
+            for k, v, n in pairs
+        ]
+    body += [
+        "# generate starts from the model's own settings (model.generation_config); the run's others:",
+        "with torch.no_grad():",
+        *_call("outputs = model.generate", ["**inputs"], pairs, "    "),
+        "# as the transformers 4 pipelines decoded: special tokens dropped, spaces left as they are",
+        _dump("tokenizer.batch_decode(outputs, skip_special_tokens=True, clean_up_tokenization_spaces=False)"),
+    ]
     what = " (its defaults: 4 beams, 256 new tokens, then the model's own settings)"
-    return CodeView(spec.name, _no_pipeline(ctx, what), _explicit_script(ctx, "AutoModelForSeq2SeqLM", body),
-                    pipeline_runs=False)
+    return CodeView(
+        spec.name, _no_pipeline(ctx, what), _explicit_script(ctx, "AutoModelForSeq2SeqLM", body), pipeline_runs=False
+    )
 
 
 # -- text-generation, conversational ------------------------------------------------------------------------
@@ -650,33 +745,54 @@ def _text_generation(ctx: _Ctx) -> CodeView:
     call = _call("generator", ["prompt", "return_full_text=False"], _pipeline_pairs(ctx, pairs))
     pipe = [ctx.pipeline_call("text-generation", "generator"), _assign("prompt", prompt)]
     if n > 1:
-        pipe += ["sequences = []", f"for i in range({n}):  # one sequence at a time, each from its own seed "
-                 "(as tui-hf streams them)", f"    set_seed({seed} + i)",
-                 *_indent(call, "    ", "sequences.append(", "[0][\"generated_text\"])")]
+        pipe += [
+            "sequences = []",
+            f"for i in range({n}):  # one sequence at a time, each from its own seed (as tui-hf streams them)",
+            f"    set_seed({seed} + i)",
+            *_indent(call, "    ", "sequences.append(", '[0]["generated_text"])'),
+        ]
     else:
-        pipe += _seed_lines(ctx, generation) + _indent(call, "", "sequences = [", "[0][\"generated_text\"]]")
+        pipe += _seed_lines(ctx, generation) + _indent(call, "", "sequences = [", '[0]["generated_text"]]')
     pipe.append(_dump("sequences"))
     generate = _call("out = model.generate", ["**inputs"], pairs, "    " if n == 1 else "        ")
-    explicit = [_assign("prompt", prompt), "inputs = tokenizer(prompt, return_tensors=\"pt\").to(model.device)"]
+    explicit = [_assign("prompt", prompt), 'inputs = tokenizer(prompt, return_tensors="pt").to(model.device)']
     for name in _unused_inputs(ctx):
         explicit.append(f"inputs.pop({name!r}, None)  # the model takes no {name}")
-    decode = "tokenizer.decode(out[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True)"
+    decode = 'tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)'
     if n > 1:
-        explicit += ["sequences = []", f"for i in range({n}):", f"    set_seed({seed} + i)",
-                     "    with torch.no_grad():", *generate, f"    sequences.append({decode})"]
+        explicit += [
+            "sequences = []",
+            f"for i in range({n}):",
+            f"    set_seed({seed} + i)",
+            "    with torch.no_grad():",
+            *generate,
+            f"    sequences.append({decode})",
+        ]
     else:
-        explicit += _seed_lines(ctx, generation) + ["with torch.no_grad():", *generate,
-                                                    f"sequences = [{decode}]  # the new tokens"]
+        explicit += _seed_lines(ctx, generation) + [
+            "with torch.no_grad():",
+            *generate,
+            f"sequences = [{decode}]  # the new tokens",
+        ]
     explicit.append(_dump("sequences"))
     more = ("set_seed",) if generation.config.do_sample else ()
-    return CodeView(ctx.spec.name, beside + _pipeline_script(ctx, pipe, ("pipeline", *more)),
-                    beside + _explicit_script(ctx, "AutoModelForCausalLM", explicit, more))
+    return CodeView(
+        ctx.spec.name,
+        beside + _pipeline_script(ctx, pipe, ("pipeline", *more)),
+        beside + _explicit_script(ctx, "AutoModelForCausalLM", explicit, more),
+    )
 
 
 def _beside(ctx: _Ctx) -> str:
     second = str(ctx.options.get("second_model") or "").strip()
-    return (f"# the second model ({second}) ran the same prompt with the same settings: set MODEL to it and run "
-            "this again\n") if second else ""
+    return (
+        (
+            f"# the second model ({second}) ran the same prompt with the same settings: set MODEL to it and run "
+            "this again\n"
+        )
+        if second
+        else ""
+    )
 
 
 def _indent(lines: list[str], indent: str, before: str, after: str) -> list[str]:
@@ -688,28 +804,35 @@ def _indent(lines: list[str], indent: str, before: str, after: str) -> list[str]
 
 
 def _scoring(ctx: _Ctx, text: str) -> CodeView:
-    body = [_assign("text", text),
-            "inputs = tokenizer(text, return_tensors=\"pt\").to(model.device)",
-            "ids = inputs[\"input_ids\"][0]",
-            "with torch.no_grad():",
-            "    logits = model(input_ids=inputs[\"input_ids\"], attention_mask=inputs[\"attention_mask\"]).logits[0]",
-            "# teacher forcing: position p predicts token p + 1 (the first token has nothing before it)",
-            "logprobs = logits[:-1].float().log_softmax(dim=-1).gather(-1, ids[1:, None])[:, 0]",
-            "nll = float(-logprobs.mean())",
-            "perplexity = float(torch.tensor(nll).exp())  # exp(mean negative log-likelihood)",
-            "total = float(logprobs.sum())",
-            _dump('{"tokens_scored": len(logprobs), "mean_nll": nll, "perplexity": perplexity, '
-                  '"total_logprob": total}')]
-    return CodeView(ctx.spec.name, "# no pipeline scores a given text: the explicit path below is the code.\n",
-                    _explicit_script(ctx, "AutoModelForCausalLM", body), pipeline_runs=False)
+    body = [
+        _assign("text", text),
+        'inputs = tokenizer(text, return_tensors="pt").to(model.device)',
+        'ids = inputs["input_ids"][0]',
+        "with torch.no_grad():",
+        '    logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits[0]',
+        "# teacher forcing: position p predicts token p + 1 (the first token has nothing before it)",
+        "logprobs = logits[:-1].float().log_softmax(dim=-1).gather(-1, ids[1:, None])[:, 0]",
+        "nll = float(-logprobs.mean())",
+        "perplexity = float(torch.tensor(nll).exp())  # exp(mean negative log-likelihood)",
+        "total = float(logprobs.sum())",
+        _dump('{"tokens_scored": len(logprobs), "mean_nll": nll, "perplexity": perplexity, "total_logprob": total}'),
+    ]
+    return CodeView(
+        ctx.spec.name,
+        "# no pipeline scores a given text: the explicit path below is the code.\n",
+        _explicit_script(ctx, "AutoModelForCausalLM", body),
+        pipeline_runs=False,
+    )
 
 
 def _conversational(ctx: _Ctx) -> CodeView:
     from tui_hf.core.tasks.chat import conversation
 
     if ctx.options.get("score"):
-        note = ("# scoring a chat's replies (through the chat template, the replies' tokens only) has no code view "
-                "yet; turn Score off to see the code of a reply.\n")
+        note = (
+            "# scoring a chat's replies (through the chat template, the replies' tokens only) has no code view "
+            "yet; turn Score off to see the code of a reply.\n"
+        )
         return CodeView(ctx.spec.name, note, note, pipeline_runs=False)
     history = [dict(m) for m in ctx.options.get("history") or []]
     messages = conversation(history, str(ctx.options.get("system") or ""), ctx.texts, score=False)
@@ -719,24 +842,37 @@ def _conversational(ctx: _Ctx) -> CodeView:
     sampling = bool(generation.config.do_sample)
     sample_note = ["# sampling: each run draws other tokens (tui-hf does not seed a chat)"] if sampling else []
     messages_line = "messages = [\n" + "".join(f"    {json.dumps(m, ensure_ascii=False)},\n" for m in messages) + "]"
-    pipe = ["# transformers 5 has no conversational pipeline (removed in 4.42): text-generation takes the messages "
-            "and applies the model's chat template",
-            ctx.pipeline_call("text-generation", "chat"), messages_line, *sample_note,
-            *_indent(_call("chat", ["messages"], _pipeline_pairs(ctx, pairs)), "", "out = ", ""),
-            "reply = out[0][\"generated_text\"][-1][\"content\"].strip()  # the new assistant message",
-            _dump("reply")]
-    explicit = [messages_line,
-                "# the model's chat template renders the conversation; add_generation_prompt opens the reply",
-                "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
-                "                                       return_tensors=\"pt\").to(model.device)"]
+    pipe = [
+        "# transformers 5 has no conversational pipeline (removed in 4.42): text-generation takes the messages "
+        "and applies the model's chat template",
+        ctx.pipeline_call("text-generation", "chat"),
+        messages_line,
+        *sample_note,
+        *_indent(_call("chat", ["messages"], _pipeline_pairs(ctx, pairs)), "", "out = ", ""),
+        'reply = out[0]["generated_text"][-1]["content"].strip()  # the new assistant message',
+        _dump("reply"),
+    ]
+    explicit = [
+        messages_line,
+        "# the model's chat template renders the conversation; add_generation_prompt opens the reply",
+        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,",
+        '                                       return_tensors="pt").to(model.device)',
+    ]
     for name in _unused_inputs(ctx):
         explicit.append(f"inputs.pop({name!r}, None)  # the model takes no {name}")
-    explicit += [*sample_note, "with torch.no_grad():", *_call("out = model.generate", ["**inputs"], pairs, "    "),
-                 "reply = tokenizer.decode(out[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True).strip()",
-                 _dump("reply")]
+    explicit += [
+        *sample_note,
+        "with torch.no_grad():",
+        *_call("out = model.generate", ["**inputs"], pairs, "    "),
+        'reply = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()',
+        _dump("reply"),
+    ]
     beside = _beside(ctx).replace("prompt", "conversation")
-    return CodeView(ctx.spec.name, beside + _pipeline_script(ctx, pipe),
-                    beside + _explicit_script(ctx, "AutoModelForCausalLM", explicit))
+    return CodeView(
+        ctx.spec.name,
+        beside + _pipeline_script(ctx, pipe),
+        beside + _explicit_script(ctx, "AutoModelForCausalLM", explicit),
+    )
 
 
 # -- zero-shot-classification --------------------------------------------------------------------------------
@@ -748,40 +884,57 @@ def _zero_shot(ctx: _Ctx) -> CodeView:
     labels = parse_labels(ctx.options.get("candidate_labels") or "education, politics, business")
     template = str(ctx.options.get("hypothesis_template") or "This example is {}.")
     multi = bool(ctx.options.get("multi_label"))
-    extra = (f", multi_label={multi}" if "multi_label" in ctx.user else "") + \
-        (f", hypothesis_template={template!r}" if "hypothesis_template" in ctx.user else "")
-    pipe = [ctx.pipeline_call("zero-shot-classification", "classifier"), _texts(ctx),
-            f"labels = {labels!r}",
-            f"results = [classifier(text, candidate_labels=labels{extra})" + (
-                "\n           for text in texts]" if extra else " for text in texts]"),
-            _dump("results")]
+    extra = (f", multi_label={multi}" if "multi_label" in ctx.user else "") + (
+        f", hypothesis_template={template!r}" if "hypothesis_template" in ctx.user else ""
+    )
+    pipe = [
+        ctx.pipeline_call("zero-shot-classification", "classifier"),
+        _texts(ctx),
+        f"labels = {labels!r}",
+        f"results = [classifier(text, candidate_labels=labels{extra})"
+        + ("\n           for text in texts]" if extra else " for text in texts]"),
+        _dump("results"),
+    ]
     own = multi or len(labels) == 1
-    scores = (["        # each label on its own: entailment against contradiction"
-               + (" (a single label is scored so too)" if not multi else ""),
-               "        contradiction = -1 if entailment == 0 else 0",
-               "        scores = logits[:, [contradiction, entailment]].softmax(dim=-1)[:, 1]"] if own else
-              ["        scores = logits[:, entailment].softmax(dim=-1)  # the labels compete: the scores sum to 1"])
-    template_line = f"template = {template!r}" + ("" if "hypothesis_template" in ctx.user else
-                                                   "  # the pipeline's hypothesis")
-    explicit = [_texts(ctx), f"labels = {labels!r}", template_line,
-                "# the NLI class that means 'entailment', as the pipeline finds it",
-                "entailment = next(i for name, i in model.config.label2id.items() "
-                "if name.lower().startswith(\"entail\"))",
-                "results = []", "with torch.no_grad():", "    for text in texts:",
-                "        # one (text, hypothesis) pair per label; the text is cut if the pair is too long",
-                "        rows = []",
-                "        for label in labels:",
-                "            inputs = tokenizer(text, template.format(label), truncation=\"only_first\", "
-                "return_tensors=\"pt\")",
-                "            rows.append(model(**inputs.to(model.device)).logits[0])",
-                "        logits = torch.stack(rows).float()  # [labels, NLI classes]",
-                *scores,
-                "        ranked = sorted(zip(labels, scores.tolist()), key=lambda x: -x[1])",
-                "        results.append({\"sequence\": text, \"labels\": [label for label, _ in ranked], "
-                "\"scores\": [s for _, s in ranked]})",
-                _dump("results")]
-    return CodeView(ctx.spec.name, _pipeline_script(ctx, pipe),
-                    _explicit_script(ctx, "AutoModelForSequenceClassification", explicit))
+    scores = (
+        [
+            "        # each label on its own: entailment against contradiction"
+            + (" (a single label is scored so too)" if not multi else ""),
+            "        contradiction = -1 if entailment == 0 else 0",
+            "        scores = logits[:, [contradiction, entailment]].softmax(dim=-1)[:, 1]",
+        ]
+        if own
+        else ["        scores = logits[:, entailment].softmax(dim=-1)  # the labels compete: the scores sum to 1"]
+    )
+    template_line = f"template = {template!r}" + (
+        "" if "hypothesis_template" in ctx.user else "  # the pipeline's hypothesis"
+    )
+    explicit = [
+        _texts(ctx),
+        f"labels = {labels!r}",
+        template_line,
+        "# the NLI class that means 'entailment', as the pipeline finds it",
+        'entailment = next(i for name, i in model.config.label2id.items() if name.lower().startswith("entail"))',
+        "results = []",
+        "with torch.no_grad():",
+        "    for text in texts:",
+        "        # one (text, hypothesis) pair per label; the text is cut if the pair is too long",
+        "        rows = []",
+        "        for label in labels:",
+        '            inputs = tokenizer(text, template.format(label), truncation="only_first", return_tensors="pt")',
+        "            rows.append(model(**inputs.to(model.device)).logits[0])",
+        "        logits = torch.stack(rows).float()  # [labels, NLI classes]",
+        *scores,
+        "        ranked = sorted(zip(labels, scores.tolist()), key=lambda x: -x[1])",
+        '        results.append({"sequence": text, "labels": [label for label, _ in ranked], '
+        '"scores": [s for _, s in ranked]})',
+        _dump("results"),
+    ]
+    return CodeView(
+        ctx.spec.name,
+        _pipeline_script(ctx, pipe),
+        _explicit_script(ctx, "AutoModelForSequenceClassification", explicit),
+    )
 
 
 _BUILDERS = {

@@ -20,9 +20,16 @@ class Runner(Protocol):
     """A task's runner. With `explain`, the result's `explanation` holds the explicit PyTorch path for the
     same inputs, built from the run's own forward pass where the task allows it."""
 
-    def __call__(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-                 cancel: threading.Event | None = None, emit: Emit | None = None, *,
-                 explain: bool = False) -> Any: ...
+    def __call__(
+        self,
+        loaded: LoadedModel,
+        texts: list[str],
+        options: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+        emit: Emit | None = None,
+        *,
+        explain: bool = False,
+    ) -> Any: ...
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
@@ -78,8 +85,11 @@ class Explanation:
 
 def skipped_explanation(task: str, inputs: int) -> Explanation:
     """What "under the hood" says for a batch too large to show, instead of keeping the previous one."""
-    return Explanation(f"{task} by hand", [], f"skipped: {inputs} inputs; under the hood shows at most "
-                                             f"{EXPLAIN_LIMIT} (run fewer lines to see the tensors)")
+    return Explanation(
+        f"{task} by hand",
+        [],
+        f"skipped: {inputs} inputs; under the hood shows at most {EXPLAIN_LIMIT} (run fewer lines to see the tensors)",
+    )
 
 
 def tensor_text(t: Any, precision: int = 4) -> str:
@@ -93,8 +103,7 @@ def tensor_text(t: Any, precision: int = 4) -> str:
             torch.set_printoptions(profile="default")
 
 
-def cancel_criteria(cancel: threading.Event | None, *more: Any, on_token: Callable[[Any], None] | None = None
-                    ) -> Any:
+def cancel_criteria(cancel: threading.Event | None, *more: Any, on_token: Callable[[Any], None] | None = None) -> Any:
     """A StoppingCriteriaList that ends `generate` as soon as `cancel` is set (checked every step), with `more`
     criteria (a StepRecorder's) before it.
 

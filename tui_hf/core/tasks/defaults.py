@@ -67,8 +67,7 @@ def given(options: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def static_settings(spec: TaskSpec, user: dict[str, Any]) -> dict[str, Setting]:
-    return {f.name: Setting(user[f.name], GIVEN) if f.name in user else Setting(f.default, TUI_HF)
-            for f in spec.fields}
+    return {f.name: Setting(user[f.name], GIVEN) if f.name in user else Setting(f.default, TUI_HF) for f in spec.fields}
 
 
 def _library_defaults() -> dict[str, Any]:
@@ -85,8 +84,11 @@ def _model_set(loaded: LoadedModel) -> dict[str, Any]:
     if model_cfg is None:
         return {}
     unset = GenerationConfig().to_dict()
-    return {k: v for k, v in model_cfg.to_dict().items()
-            if not k.startswith("_") and k != "transformers_version" and v is not None and v != unset.get(k)}
+    return {
+        k: v
+        for k, v in model_cfg.to_dict().items()
+        if not k.startswith("_") and k != "transformers_version" and v is not None and v != unset.get(k)
+    }
 
 
 def task_params(loaded: LoadedModel, key: str) -> dict[str, Any]:
@@ -94,8 +96,9 @@ def task_params(loaded: LoadedModel, key: str) -> dict[str, Any]:
     return dict(params.get(key) or {})
 
 
-def seq2seq_generation(spec: TaskSpec, loaded: LoadedModel, params_key: str,
-                       options: Mapping[str, Any] | None = None) -> Generation:
+def seq2seq_generation(
+    spec: TaskSpec, loaded: LoadedModel, params_key: str, options: Mapping[str, Any] | None = None
+) -> Generation:
     """The GenerationConfig a transformers 4.57 seq2seq pipeline would have used, plus the user's values."""
     from transformers import GenerationConfig
 
@@ -117,8 +120,11 @@ def seq2seq_generation(spec: TaskSpec, loaded: LoadedModel, params_key: str,
     tok = loaded.tokenizer
     if values.get("pad_token_id") is None and getattr(tok, "pad_token_id", None) is not None:
         values["pad_token_id"] = tok.pad_token_id
-    config = copy.deepcopy(loaded.model.generation_config) if getattr(loaded.model, "generation_config", None) \
+    config = (
+        copy.deepcopy(loaded.model.generation_config)
+        if getattr(loaded.model, "generation_config", None)
         else GenerationConfig()
+    )
     for key in ("max_new_tokens", "num_beams"):  # decided above, not the model's
         setattr(config, key, values.get(key))
     _lengths(config, values, library)
@@ -127,8 +133,19 @@ def seq2seq_generation(spec: TaskSpec, loaded: LoadedModel, params_key: str,
     return Generation(config, settings, sources)
 
 
-_GENERATION_FIELDS = {"max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size",
-                      "do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "early_stopping"}
+_GENERATION_FIELDS = {
+    "max_new_tokens",
+    "min_new_tokens",
+    "num_beams",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "early_stopping",
+}
 
 
 def _lengths(config: Any, values: dict[str, Any], library: dict[str, Any]) -> None:
@@ -149,26 +166,37 @@ def _apply_user(values: dict[str, Any], sources: dict[str, str], user: dict[str,
         values.pop("min_length", None), sources.pop("min_length", None)
 
 
-def _form_view(spec: TaskSpec, values: dict[str, Any], sources: dict[str, str], library: dict[str, Any], *,
-               encoder_decoder: bool) -> dict[str, Setting]:
+def _form_view(
+    spec: TaskSpec, values: dict[str, Any], sources: dict[str, str], library: dict[str, Any], *, encoder_decoder: bool
+) -> dict[str, Setting]:
     """The form's fields as the run will use them. Total lengths (max_length, min_length) show as new tokens:
     an encoder-decoder's decoder starts with one start token, a decoder-only model's with the prompt."""
     out: dict[str, Setting] = {}
     for f in spec.fields:
         name = f.name
         if name == "max_new_tokens" and name in values and "max_length" in values:
-            out[name] = Setting(values[name], sources[name], f"takes precedence over max_length "
-                                f"{values['max_length']} from {sources['max_length']}, as in transformers 4.57")
+            out[name] = Setting(
+                values[name],
+                sources[name],
+                f"takes precedence over max_length "
+                f"{values['max_length']} from {sources['max_length']}, as in transformers 4.57",
+            )
         elif name in values:
             out[name] = Setting(values[name], sources[name])
         elif name == "max_new_tokens" and "max_length" in values:
             total = values["max_length"]
-            out[name] = Setting(total - 1 if encoder_decoder else total, sources["max_length"],
-                                f"max_length {total}" + ("" if encoder_decoder else " including the prompt"))
+            out[name] = Setting(
+                total - 1 if encoder_decoder else total,
+                sources["max_length"],
+                f"max_length {total}" + ("" if encoder_decoder else " including the prompt"),
+            )
         elif name == "min_new_tokens" and values.get("min_length"):
             total = values["min_length"]
-            out[name] = Setting(max(total - 1, 0) if encoder_decoder else total, sources["min_length"],
-                                f"min_length {total}" + ("" if encoder_decoder else " including the prompt"))
+            out[name] = Setting(
+                max(total - 1, 0) if encoder_decoder else total,
+                sources["min_length"],
+                f"min_length {total}" + ("" if encoder_decoder else " including the prompt"),
+            )
         elif name == "max_new_tokens":
             total = library["max_length"]
             out[name] = Setting(total - 1 if encoder_decoder else total, LIBRARY, f"max_length {total}")
@@ -206,8 +234,11 @@ def causal_generation(spec: TaskSpec, loaded: LoadedModel, options: Mapping[str,
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # GPT-2 has no pad token
         if pad is not None:
             values["pad_token_id"] = pad
-    config = copy.deepcopy(loaded.model.generation_config) if getattr(loaded.model, "generation_config", None) \
+    config = (
+        copy.deepcopy(loaded.model.generation_config)
+        if getattr(loaded.model, "generation_config", None)
         else GenerationConfig()
+    )
     _lengths(config, values, library)
     config.update(**values)
     settings = _form_view(spec, values, sources, library, encoder_decoder=False)

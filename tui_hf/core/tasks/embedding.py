@@ -54,9 +54,15 @@ def pool(hidden: Any, how: str) -> Any:
     return hidden.mean(dim=0)
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> EmbeddingResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> EmbeddingResult:
     import torch
 
     opts = {"pooling": "mean", "normalize": True, **{k: v for k, v in (options or {}).items() if v is not None}}
@@ -83,34 +89,52 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         for item, v in zip(items, unit):
             item.preview = v[:8].tolist()
     sim = (unit @ unit.T).tolist()
-    result = EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim,
-                             list(loaded.info.warnings) + warnings)
+    result = EmbeddingResult(
+        items, opts["pooling"], bool(opts["normalize"]), sim, list(loaded.info.warnings) + warnings
+    )
     if explain:
-        result.explanation = (skipped_explanation("feature-extraction", len(texts)) if len(texts) > EXPLAIN_LIMIT
-                              else explain_path(loaded, seen, stacked, unit, opts))
+        result.explanation = (
+            skipped_explanation("feature-extraction", len(texts))
+            if len(texts) > EXPLAIN_LIMIT
+            else explain_path(loaded, seen, stacked, unit, opts)
+        )
     return result
 
 
 _POOL_CODE = {"mean": "hidden.mean(dim=0)", "cls": "hidden[0]", "max": "hidden.max(dim=0).values"}
 
 
-def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any]], pooled: Any, unit: Any,
-                 opts: dict[str, Any]) -> Explanation:
+def explain_path(
+    loaded: LoadedModel, seen: list[tuple[Any, Any]], pooled: Any, unit: Any, opts: dict[str, Any]
+) -> Explanation:
     """The run's own tensors: each input's token vectors, pooled, normalised, compared."""
     tok = loaded.tokenizer
     first_inputs = seen[0][0]
-    shapes = "\n".join(f"input {i + 1}: {len(inp['input_ids'][0])} tokens -> hidden {tuple(h.shape)}"
-                        for i, (inp, h) in enumerate(seen))
+    shapes = "\n".join(
+        f"input {i + 1}: {len(inp['input_ids'][0])} tokens -> hidden {tuple(h.shape)}"
+        for i, (inp, h) in enumerate(seen)
+    )
     steps = [
-        Step('inputs = tokenizer(text, truncation=True, return_tensors="pt")  # one text at a time',
-             f"tokens: {tok.convert_ids_to_tokens(first_inputs['input_ids'][0].tolist())[:64]}\n"
-             + "\n".join(f"{k}: {tensor_text(v)}" for k, v in first_inputs.items()),
-             "no padding: each input is its own batch of one"),
-        Step("hidden = model(**inputs).last_hidden_state[0]", f"{shapes}\n{tensor_text(seen[0][1])}",
-             "[tokens, hidden size]: one vector per token"),
-        Step(f"pooled = {_POOL_CODE.get(opts['pooling'], _POOL_CODE['mean'])}  # per input, stacked",
-             tensor_text(pooled), f"{opts['pooling']} pooling turns the token vectors into one vector"),
-        Step("unit = torch.nn.functional.normalize(pooled, dim=-1)\nunit @ unit.T", tensor_text(unit @ unit.T),
-             "cosine similarity of every pair of inputs"),
+        Step(
+            'inputs = tokenizer(text, truncation=True, return_tensors="pt")  # one text at a time',
+            f"tokens: {tok.convert_ids_to_tokens(first_inputs['input_ids'][0].tolist())[:64]}\n"
+            + "\n".join(f"{k}: {tensor_text(v)}" for k, v in first_inputs.items()),
+            "no padding: each input is its own batch of one",
+        ),
+        Step(
+            "hidden = model(**inputs).last_hidden_state[0]",
+            f"{shapes}\n{tensor_text(seen[0][1])}",
+            "[tokens, hidden size]: one vector per token",
+        ),
+        Step(
+            f"pooled = {_POOL_CODE.get(opts['pooling'], _POOL_CODE['mean'])}  # per input, stacked",
+            tensor_text(pooled),
+            f"{opts['pooling']} pooling turns the token vectors into one vector",
+        ),
+        Step(
+            "unit = torch.nn.functional.normalize(pooled, dim=-1)\nunit @ unit.T",
+            tensor_text(unit @ unit.T),
+            "cosine similarity of every pair of inputs",
+        ),
     ]
     return Explanation("feature-extraction by hand", steps)

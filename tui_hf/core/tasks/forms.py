@@ -35,8 +35,9 @@ def coerce(field: InputField, raw: Any) -> Any:
         if field.kind == "float":
             return float(text)
     except ValueError:
-        raise TaskInputError(f"{field.label} must be a{'n integer' if field.kind == 'int' else ' number'}, "
-                         f"got {raw!r}") from None
+        raise TaskInputError(
+            f"{field.label} must be a{'n integer' if field.kind == 'int' else ' number'}, got {raw!r}"
+        ) from None
     if field.kind == "bool":
         if text.lower() in _TRUE:
             return True
@@ -48,8 +49,9 @@ def coerce(field: InputField, raw: Any) -> Any:
     return raw
 
 
-def task_settings(spec: TaskSpec | str, loaded: LoadedModel,
-                  options: Mapping[str, Any] | None = None) -> dict[str, Setting]:
+def task_settings(
+    spec: TaskSpec | str, loaded: LoadedModel, options: Mapping[str, Any] | None = None
+) -> dict[str, Setting]:
     """Every setting of the task's form for this model: value and source, `options` applied on top."""
     spec = get_task(spec) if isinstance(spec, str) else spec
     if spec.name == "translation":

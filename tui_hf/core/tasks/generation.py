@@ -48,9 +48,15 @@ class GenerationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> GenerationResult | ScoreResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> GenerationResult | ScoreResult:
     opts = {"num_return_sequences": 1, "seed": 0, **{k: v for k, v in (options or {}).items() if v is not None}}
     prompt = "\n".join(texts).strip("\n")
     score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
@@ -62,13 +68,27 @@ def run(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None
     if second:
         from tui_hf.core.generation.side_by_side import run_beside
 
-        run_beside(result, second, loaded, "text-generation", opts, emit,
-                   lambda model, options, partial: generate(model, prompt, options, cancel, partial))
+        run_beside(
+            result,
+            second,
+            loaded,
+            "text-generation",
+            opts,
+            emit,
+            lambda model, options, partial: generate(model, prompt, options, cancel, partial),
+        )
     return result
 
 
-def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: threading.Event | None = None,
-             emit: Emit | None = None, *, explain: bool = False) -> GenerationResult:
+def generate(
+    loaded: LoadedModel,
+    prompt: str,
+    opts: dict[str, Any],
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> GenerationResult:
     from transformers import LogitsProcessorList, set_seed
 
     from tui_hf.core.generation.trace import Branch, Every, TokenBuilder, eos_ids, remember, stop_reason
@@ -90,8 +110,9 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
     traces: list[Trace] = []
 
     def trace_of(tokens: list[Any], stop: str = "") -> Trace:
-        return Trace(prompt, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "text-generation",
-                     budget, key, title)
+        return Trace(
+            prompt, prompt_ids, [Branch(0, None, 0, tokens, stop)], 0, dict(opts), "text-generation", budget, key, title
+        )
 
     recorders = []
     for i in range(n):  # one sequence at a time: streaming works at batch size 1 only
@@ -100,28 +121,49 @@ def generate(loaded: LoadedModel, prompt: str, opts: dict[str, Any], cancel: thr
         recorder, builder = StepRecorder(), TokenBuilder(loaded.tokenizer, prompt_ids)
         recorders.append(recorder)
 
-        def on_token(input_ids: Any, recorder: StepRecorder = recorder, builder: TokenBuilder = builder,
-                     due: Every = Every()) -> None:
+        def on_token(
+            input_ids: Any, recorder: StepRecorder = recorder, builder: TokenBuilder = builder, due: Every = Every()
+        ) -> None:
             recorder.see(input_ids)
             if emit is not None and due():
                 tokens = builder.update(recorder.decoded())
-                emit(GenerationResult(prompt, sequences + [partial_text(loaded.tokenizer, tokens)], False, settings,
-                                      traces=traces + [trace_of(tokens)], model=title))
+                emit(
+                    GenerationResult(
+                        prompt,
+                        sequences + [partial_text(loaded.tokenizer, tokens)],
+                        False,
+                        settings,
+                        traces=traces + [trace_of(tokens)],
+                        model=title,
+                    )
+                )
 
         criteria = cancel_criteria(cancel, on_token=on_token)
-        out = pipe(prompt, return_full_text=False, stopping_criteria=criteria, generation_config=config,
-                   logits_processor=LogitsProcessorList([recorder.processor]))
+        out = pipe(
+            prompt,
+            return_full_text=False,
+            stopping_criteria=criteria,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([recorder.processor]),
+        )
         check_cancel(cancel)
         sequences.append(out[0]["generated_text"])
         tokens = builder.update(recorder.decoded())
         traces.append(trace_of(tokens, stop_reason(tokens, ends, budget)))
     result = GenerationResult(prompt, sequences, True, settings, warnings, dict(generation.sources), traces, title)
     if explain:
-        result.explanation = explain_steps(loaded, sequences[0], recorders[0], generation,
-                                           "text-generation by hand",
-                                           Step("inputs = tokenizer(prompt, return_tensors=\"pt\")",
-                                                f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
-                                                f"input_ids: {tensor_text(_tensor(prompt_ids))}"))
+        result.explanation = explain_steps(
+            loaded,
+            sequences[0],
+            recorders[0],
+            generation,
+            "text-generation by hand",
+            Step(
+                'inputs = tokenizer(prompt, return_tensors="pt")',
+                f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
+                f"input_ids: {tensor_text(_tensor(prompt_ids))}",
+            ),
+        )
     return result
 
 
@@ -137,19 +179,32 @@ def _tensor(ids: list[int]) -> Any:
     return torch.tensor([ids])
 
 
-def explain_steps(loaded: LoadedModel, continuation: str, recorder: StepRecorder, generation: Generation,
-                  title: str, first: Step) -> Explanation:
+def explain_steps(
+    loaded: LoadedModel, continuation: str, recorder: StepRecorder, generation: Generation, title: str, first: Step
+) -> Explanation:
     """The prompt, then each step's next-token distribution and choice, as recorded during the run."""
     settings = ", ".join(f"{k}={v!r}" for k, v in shown(generation).items())
     sampling = bool(generation.config.do_sample)
-    return Explanation(title, [
-        first,
-        Step("logits = model(**inputs).logits[:, -1, :]  # the last position predicts the next token",
-             f"one score per vocabulary entry: {loaded.info.vocab_size} values", "repeated once per new token, "
-             "with the past keys/values cached so each step reads only the newest token"),
-        Step(f"model.generate(**inputs, {settings})", steps_text(loaded.tokenizer, recorder.decoded()),
-             ("each step: the token drawn, its probability under the model (before temperature and top-p reshape "
-              "the distribution for drawing), and the top 5"
-              if sampling else "greedy: each step takes the most probable token (its probability, and the top 5)")),
-        Step("tokenizer.decode(new_tokens, skip_special_tokens=True)", repr(continuation)),
-    ])
+    return Explanation(
+        title,
+        [
+            first,
+            Step(
+                "logits = model(**inputs).logits[:, -1, :]  # the last position predicts the next token",
+                f"one score per vocabulary entry: {loaded.info.vocab_size} values",
+                "repeated once per new token, "
+                "with the past keys/values cached so each step reads only the newest token",
+            ),
+            Step(
+                f"model.generate(**inputs, {settings})",
+                steps_text(loaded.tokenizer, recorder.decoded()),
+                (
+                    "each step: the token drawn, its probability under the model (before temperature and top-p reshape "
+                    "the distribution for drawing), and the top 5"
+                    if sampling
+                    else "greedy: each step takes the most probable token (its probability, and the top 5)"
+                ),
+            ),
+            Step("tokenizer.decode(new_tokens, skip_special_tokens=True)", repr(continuation)),
+        ],
+    )

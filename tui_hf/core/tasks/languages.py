@@ -223,6 +223,7 @@ def resolve(requested: str, codes: Iterable[str], what: str = "language") -> str
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
-            raise TaskInputError(f"{requested!r} matches several of this model's codes ({', '.join(found)}): "
-                                 "give one of them")
+            raise TaskInputError(
+                f"{requested!r} matches several of this model's codes ({', '.join(found)}): give one of them"
+            )
     raise TaskInputError(f"this model does not know the {what} {requested!r}; its codes are: {', '.join(codes)}")

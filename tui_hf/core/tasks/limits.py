@@ -13,8 +13,20 @@ from tui_hf.core.models import LoadedModel
 _UNSET = 10**6  # tokenizers without a declared limit report int(1e30)
 
 # Models whose learned positions start after the padding index (RoBERTa's scheme): positions - pad - 1 usable.
-_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "roberta-prelayernorm", "xmod",
-                     "data2vec-text", "mpnet", "ibert", "luke", "markuplm", "esm"}
+_OFFSET_POSITIONS = {
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "longformer",
+    "roberta-prelayernorm",
+    "xmod",
+    "data2vec-text",
+    "mpnet",
+    "ibert",
+    "luke",
+    "markuplm",
+    "esm",
+}
 
 
 def model_positions(model: Any) -> int | None:
@@ -33,8 +45,11 @@ def model_positions(model: Any) -> int | None:
 
 def input_limit(loaded: LoadedModel) -> int | None:
     """The most tokens (special tokens included) one input to this model may have; None if nothing says."""
-    known = [n for n in (getattr(loaded.tokenizer, "model_max_length", None), model_positions(loaded.model))
-             if isinstance(n, int) and 0 < n < _UNSET]
+    known = [
+        n
+        for n in (getattr(loaded.tokenizer, "model_max_length", None), model_positions(loaded.model))
+        if isinstance(n, int) and 0 < n < _UNSET
+    ]
     return min(known) if known else None
 
 
@@ -68,8 +83,7 @@ def clip(tok: Any, text: str, budget: int) -> tuple[str, int]:
 
 def truncation_warning(index: int, inputs: int, total: int, kept: int) -> str:
     which = f"input {index + 1}" if inputs > 1 else "the input"
-    return (f"{which} is {total:,} tokens and this model reads at most {kept:,} here: only the first {kept:,} "
-            "were used")
+    return f"{which} is {total:,} tokens and this model reads at most {kept:,} here: only the first {kept:,} were used"
 
 
 def clip_all(loaded: LoadedModel, texts: list[str], reserved: int = 0) -> tuple[list[str], list[str]]:

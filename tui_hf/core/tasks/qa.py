@@ -75,9 +75,15 @@ class _Pick:
     score: float
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> QAResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> QAResult:
     import torch
 
     opts = dict(options or {})
@@ -120,7 +126,7 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
                 chars = span_chars(enc.encodings[w], s, e, 1 if question_first else 0, cfg.align_to_words)
                 proposals.append((_Pick(w, s, e, score), *chars))
     ranked = rank(context, proposals, null if cfg.handle_impossible_answer else None)
-    answers = [a for a, _ in ranked[:cfg.top_k]]
+    answers = [a for a, _ in ranked[: cfg.top_k]]
     result = QAResult(question, context, answers, windows, list(loaded.info.warnings) + cfg.warnings)
     if explain:
         result.explanation = explanation(tok, enc, starts, ends, question_first, cfg, ranked, null)
@@ -158,25 +164,45 @@ def settings(opts: dict[str, Any], tok: Any, max_positions: int | None) -> Setti
         raise TaskInputError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
     if doc_stride < 0:
         raise TaskInputError(f"doc_stride must be 0 or more (got {doc_stride})")
-    return Settings(top_k, max_answer_len, max_seq_len, doc_stride, bool(opts["handle_impossible_answer"]),
-                    bool(opts["align_to_words"]), warnings)
+    return Settings(
+        top_k,
+        max_answer_len,
+        max_seq_len,
+        doc_stride,
+        bool(opts["handle_impossible_answer"]),
+        bool(opts["align_to_words"]),
+        warnings,
+    )
 
 
 def encode(tok: Any, question: str, context: str, cfg: Settings, question_first: bool) -> Any:
     """The pair cut into overlapping windows, unpadded (each window keeps its own length and offsets)."""
-    room = cfg.max_seq_len - tok.num_special_tokens_to_add(pair=True) - len(tok(question, add_special_tokens=False)
-                                                                             ["input_ids"])
+    room = (
+        cfg.max_seq_len
+        - tok.num_special_tokens_to_add(pair=True)
+        - len(tok(question, add_special_tokens=False)["input_ids"])
+    )
     if room < 1:
-        raise TaskInputError(f"the question leaves no room for the context in a window of {cfg.max_seq_len} "
-                             "tokens: shorten it or raise max_seq_len")
+        raise TaskInputError(
+            f"the question leaves no room for the context in a window of {cfg.max_seq_len} "
+            "tokens: shorten it or raise max_seq_len"
+        )
     # The tokenizer cannot overlap windows by as much as a window holds (it panics); it only cuts windows when
     # the pair is too long, so count the context only then.
     if cfg.doc_stride >= room and room < len(tok(context, add_special_tokens=False)["input_ids"]):
-        raise TaskInputError(f"doc_stride ({cfg.doc_stride}) must be less than the {room} context tokens a "
-                             f"window of {cfg.max_seq_len} holds beside this question")
+        raise TaskInputError(
+            f"doc_stride ({cfg.doc_stride}) must be less than the {room} context tokens a "
+            f"window of {cfg.max_seq_len} holds beside this question"
+        )
     pair = (question, context) if question_first else (context, question)
-    return tok(*pair, truncation="only_second" if question_first else "only_first", max_length=cfg.max_seq_len,
-               stride=cfg.doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    return tok(
+        *pair,
+        truncation="only_second" if question_first else "only_first",
+        max_length=cfg.max_seq_len,
+        stride=cfg.doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
 
 
 def _takes(model: Any, name: str) -> bool:
@@ -197,7 +223,7 @@ def _batch(enc: Any, names: list[str], rows: range, pad_id: int, device: Any) ->
         t = torch.full((len(rows), width), fill, dtype=torch.long)
         for i, w in enumerate(rows):
             values = enc[name][w]
-            t[i, :len(values)] = torch.tensor(values, dtype=torch.long)
+            t[i, : len(values)] = torch.tensor(values, dtype=torch.long)
         batch[name] = t.to(device)
     return batch
 
@@ -265,8 +291,9 @@ def span_chars(encoding: Any, s: int, e: int, sequence: int, align_to_words: boo
     return encoding.offsets[s][0], encoding.offsets[e][1]
 
 
-def rank(context: str, proposals: list[tuple[_Pick, int, int]],
-         null: float | None) -> list[tuple[Answer, _Pick | None]]:
+def rank(
+    context: str, proposals: list[tuple[_Pick, int, int]], null: float | None
+) -> list[tuple[Answer, _Pick | None]]:
     """All windows' proposals as answers (same text, ignoring case, summed), best first, each with the pick
     that found it first; the null answer (no pick) among them when it takes part."""
     answers: list[Answer] = []
@@ -288,8 +315,16 @@ def rank(context: str, proposals: list[tuple[_Pick, int, int]],
     return pairs
 
 
-def explanation(tok: Any, enc: Any, starts: list[Any], ends: list[Any], question_first: bool, cfg: Settings,
-                ranked: list[tuple[Answer, _Pick | None]], null: float) -> Explanation:
+def explanation(
+    tok: Any,
+    enc: Any,
+    starts: list[Any],
+    ends: list[Any],
+    question_first: bool,
+    cfg: Settings,
+    ranked: list[tuple[Answer, _Pick | None]],
+    null: float,
+) -> Explanation:
     """The path by hand for the window that holds the best span, from the run's own logits."""
     import torch
 
@@ -301,53 +336,87 @@ def explanation(tok: Any, enc: Any, starts: list[Any], ends: list[Any], question
     p_start, p_end, first = probabilities(starts[w], ends[w], allowed)
     pair = "question, context" if question_first else "context, question"
     shown = "the one that holds the best span" if best is not None else "no window holds a span"
-    steps = [Step(
-        f"enc = tokenizer({pair}, truncation=\"only_{'second' if question_first else 'first'}\", "
-        f"max_length={cfg.max_seq_len}, stride={cfg.doc_stride}, return_overflowing_tokens=True, "
-        "return_offsets_mapping=True)",
-        f"{windows} window{'s' if windows > 1 else ''} of {[len(x) for x in enc['input_ids']]} tokens\n"
-        + "\n".join(f"{k}[{w}]: {tensor_text(torch.tensor(enc[k][w]))}" for k in tok.model_input_names if k in enc),
-        f"showing window {w} of 0..{windows - 1}, {shown}"
-        + ("" if windows == 1 else f"; consecutive windows share {cfg.doc_stride} tokens"))]
-    steps.append(Step(
-        "out = model(**windows)  # start_logits, end_logits: one score per token",
-        f"start_logits[{w}]: {tensor_text(starts[w])}\nend_logits[{w}]: {tensor_text(ends[w])}",
-        f"windows run {BATCH} at a time, padded on the right; each keeps its own positions ({len(tokens)} here)"))
+    steps = [
+        Step(
+            f'enc = tokenizer({pair}, truncation="only_{"second" if question_first else "first"}", '
+            f"max_length={cfg.max_seq_len}, stride={cfg.doc_stride}, return_overflowing_tokens=True, "
+            "return_offsets_mapping=True)",
+            f"{windows} window{'s' if windows > 1 else ''} of {[len(x) for x in enc['input_ids']]} tokens\n"
+            + "\n".join(f"{k}[{w}]: {tensor_text(torch.tensor(enc[k][w]))}" for k in tok.model_input_names if k in enc),
+            f"showing window {w} of 0..{windows - 1}, {shown}"
+            + ("" if windows == 1 else f"; consecutive windows share {cfg.doc_stride} tokens"),
+        )
+    ]
+    steps.append(
+        Step(
+            "out = model(**windows)  # start_logits, end_logits: one score per token",
+            f"start_logits[{w}]: {tensor_text(starts[w])}\nend_logits[{w}]: {tensor_text(ends[w])}",
+            f"windows run {BATCH} at a time, padded on the right; each keeps its own positions ({len(tokens)} here)",
+        )
+    )
     null_note = f"null score P_start(CLS) * P_end(CLS) = {first[0] * first[1]:.6f} here"
     if cfg.handle_impossible_answer and windows > 1:
         null_note += f", {null:.6f} at the smallest over the windows"
-    steps.append(Step(
-        f"keep = context tokens | [CLS]; p_start = where(keep, start_logits, {MASKED:g}).softmax(-1)  # same for end",
-        _token_table(tokens, starts[w], ends[w], allowed, p_start, p_end, first, best),
-        f"[CLS] takes part in the normalisation, then its probability is set to 0 so it is never picked; {null_note}"))
+    steps.append(
+        Step(
+            f"keep = context tokens | [CLS]; p_start = where(keep, start_logits, {MASKED:g}).softmax(-1)  # same for end",
+            _token_table(tokens, starts[w], ends[w], allowed, p_start, p_end, first, best),
+            f"[CLS] takes part in the normalisation, then its probability is set to 0 so it is never picked; {null_note}",
+        )
+    )
     top = ranked[0][0] if ranked else None
     if best is None or best_answer is None or top is None:
-        steps.append(Step("scores = outer(p_start, p_end).triu().tril(max_answer_len - 1)",
-                          "no span in the context" + (": the answer is empty (null)" if ranked else ""), ""))
+        steps.append(
+            Step(
+                "scores = outer(p_start, p_end).triu().tril(max_answer_len - 1)",
+                "no span in the context" + (": the answer is empty (null)" if ranked else ""),
+                "",
+            )
+        )
         return Explanation("question-answering by hand", steps)
     s, e = best.start_token, best.end_token
-    steps.append(Step(
-        f"scores = outer(p_start, p_end).triu().tril({cfg.max_answer_len - 1}); s, e = best",
-        f"s = {s} ({tokens[s]!r}), e = {e} ({tokens[e]!r}): p_start[s] * p_end[e] = "
-        f"{float(p_start[s]):.6f} * {float(p_end[e]):.6f} = {best.score:.6f}",
-        f"start <= end, at most {cfg.max_answer_len} tokens"))
+    steps.append(
+        Step(
+            f"scores = outer(p_start, p_end).triu().tril({cfg.max_answer_len - 1}); s, e = best",
+            f"s = {s} ({tokens[s]!r}), e = {e} ({tokens[e]!r}): p_start[s] * p_end[e] = "
+            f"{float(p_start[s]):.6f} * {float(p_end[e]):.6f} = {best.score:.6f}",
+            f"start <= end, at most {cfg.max_answer_len} tokens",
+        )
+    )
     encoding = enc.encodings[w]
     offsets = (encoding.offsets[s][0], encoding.offsets[e][1])
     chars = span_chars(encoding, s, e, 1 if question_first else 0, cfg.align_to_words)
-    how = (f"whole words: enc.word_to_chars(enc.token_to_word(s))[0], ...(e)[1] -> {chars}" if cfg.align_to_words
-           else "align_to_words off: the offsets as they are")
-    value = (f"offsets {offsets} -> {how}\ncontext[{best_answer.start}:{best_answer.end}] = {best_answer.text!r}"
-             f"  score {best_answer.score:.6f}")
+    how = (
+        f"whole words: enc.word_to_chars(enc.token_to_word(s))[0], ...(e)[1] -> {chars}"
+        if cfg.align_to_words
+        else "align_to_words off: the offsets as they are"
+    )
+    value = (
+        f"offsets {offsets} -> {how}\ncontext[{best_answer.start}:{best_answer.end}] = {best_answer.text!r}"
+        f"  score {best_answer.score:.6f}"
+    )
     if top is not best_answer:
         value += f"\nthe null answer wins: its score {top.score:.6f} beats the best span's"
-    steps.append(Step(
-        "start, end = enc.offset_mapping[s][0], enc.offset_mapping[e][1]  # characters in the context",
-        value, "an answer's score is the sum over every window and span that gave the same text (ignoring case)"))
+    steps.append(
+        Step(
+            "start, end = enc.offset_mapping[s][0], enc.offset_mapping[e][1]  # characters in the context",
+            value,
+            "an answer's score is the sum over every window and span that gave the same text (ignoring case)",
+        )
+    )
     return Explanation("question-answering by hand", steps)
 
 
-def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed: Any, p_start: Any, p_end: Any,
-                 first: tuple[float, float], best: _Pick | None) -> str:
+def _token_table(
+    tokens: list[str],
+    start_logits: Any,
+    end_logits: Any,
+    allowed: Any,
+    p_start: Any,
+    p_end: Any,
+    first: tuple[float, float],
+    best: _Pick | None,
+) -> str:
     """One row per token: logits, whether it may be in the answer, probabilities; long windows are cut to
     [CLS] and the tokens around the chosen span."""
     n = len(tokens)
@@ -370,14 +439,20 @@ def _token_table(tokens: list[str], start_logits: Any, end_logits: Any, allowed:
         if best is not None and i == best.end_token:
             mark += " <- end"
         if i == 0 and bool(allowed[0]):
-            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
-                         f"{first[0]:>9.5f} {first[1]:>9.5f} -> 0 (kept in the softmax, never picked)")
+            lines.append(
+                f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                f"{first[0]:>9.5f} {first[1]:>9.5f} -> 0 (kept in the softmax, never picked)"
+            )
         elif not bool(allowed[i]):
-            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
-                         f"{'masked':>9} {'masked':>9}")
+            lines.append(
+                f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                f"{'masked':>9} {'masked':>9}"
+            )
         else:
-            lines.append(f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
-                         f"{float(p_start[i]):>9.5f} {float(p_end[i]):>9.5f}{mark}")
+            lines.append(
+                f"{i:>4} {tokens[i][:16]:<16} {float(start_logits[i]):>8.3f} {float(end_logits[i]):>8.3f} "
+                f"{float(p_start[i]):>9.5f} {float(p_end[i]):>9.5f}{mark}"
+            )
     if previous < n - 1:
         lines.append(f"{'…':>4} ({n - 1 - previous} tokens not shown)")
     return "\n".join(lines)

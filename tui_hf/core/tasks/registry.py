@@ -83,12 +83,17 @@ class RunnerRef:
 
 # A field whose default is None takes the model's value (tasks/forms.py: task_settings says which).
 _MODELS = "The model's unless set"
-_SCORE = ("Score the text instead of continuing it: each token's log-probability given the ones before it, "
-          "and the perplexity")
-_SCORE_CHAT = ("Score the conversation's replies instead of writing one: the texts continue it as turns of "
-               "their own (user and assistant in turn); each reply's log-probabilities and perplexity")
-_SECOND = ("Another model (hub id or directory, e.g. runs/<id>/final) that runs the same input with the same "
-           "settings, its output beside this one's")
+_SCORE = (
+    "Score the text instead of continuing it: each token's log-probability given the ones before it, and the perplexity"
+)
+_SCORE_CHAT = (
+    "Score the conversation's replies instead of writing one: the texts continue it as turns of "
+    "their own (user and assistant in turn); each reply's log-probabilities and perplexity"
+)
+_SECOND = (
+    "Another model (hub id or directory, e.g. runs/<id>/final) that runs the same input with the same "
+    "settings, its output beside this one's"
+)
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -102,8 +107,14 @@ TASKS: dict[str, TaskSpec] = {
             runner=RunnerRef("embedding"),
             pipeline="feature-extraction",
             fields=(
-                InputField("pooling", "Pooling", "choice", "mean", "How token vectors become one vector",
-                           choices=("mean", "cls", "max")),
+                InputField(
+                    "pooling",
+                    "Pooling",
+                    "choice",
+                    "mean",
+                    "How token vectors become one vector",
+                    choices=("mean", "cls", "max"),
+                ),
                 InputField("normalize", "Normalize", "bool", True, "L2-normalize pooled vectors"),
             ),
         ),
@@ -127,9 +138,14 @@ TASKS: dict[str, TaskSpec] = {
             runner=RunnerRef("token_classification"),
             pipeline="token-classification",
             fields=(
-                InputField("aggregation_strategy", "Aggregation", "choice", "simple",
-                           "How sub-word predictions merge into entities",
-                           choices=("none", "simple", "first", "average", "max")),
+                InputField(
+                    "aggregation_strategy",
+                    "Aggregation",
+                    "choice",
+                    "simple",
+                    "How sub-word predictions merge into entities",
+                    choices=("none", "simple", "first", "average", "max"),
+                ),
             ),
         ),
         TaskSpec(
@@ -145,15 +161,34 @@ TASKS: dict[str, TaskSpec] = {
                 InputField("context", "Context", "text", "", "The passage that holds the answer", multiline=True),
                 InputField("top_k", "Top k", "int", 1, "How many answers to show, best first"),
                 InputField("max_answer_len", "Max answer length", "int", 15, "The longest answer, in tokens"),
-                InputField("handle_impossible_answer", "Allow no answer", "bool", False,
-                           "Answer nothing (an empty answer) when the model's no-answer score beats every span"),
-                InputField("align_to_words", "Whole words", "bool", True,
-                           "Widen an answer that starts or ends inside a word to the whole word"),
-                InputField("max_seq_len", "Window", "int", None,
-                           "Tokens per window, question included; empty: the tokenizer's limit, at most 384"),
-                InputField("doc_stride", "Stride", "int", None,
-                           "Tokens shared by consecutive windows of a long context; empty: half a window, "
-                           "at most 128"),
+                InputField(
+                    "handle_impossible_answer",
+                    "Allow no answer",
+                    "bool",
+                    False,
+                    "Answer nothing (an empty answer) when the model's no-answer score beats every span",
+                ),
+                InputField(
+                    "align_to_words",
+                    "Whole words",
+                    "bool",
+                    True,
+                    "Widen an answer that starts or ends inside a word to the whole word",
+                ),
+                InputField(
+                    "max_seq_len",
+                    "Window",
+                    "int",
+                    None,
+                    "Tokens per window, question included; empty: the tokenizer's limit, at most 384",
+                ),
+                InputField(
+                    "doc_stride",
+                    "Stride",
+                    "int",
+                    None,
+                    "Tokens shared by consecutive windows of a long context; empty: half a window, at most 128",
+                ),
             ),
         ),
         TaskSpec(
@@ -189,10 +224,20 @@ TASKS: dict[str, TaskSpec] = {
             default_model="google-t5/t5-base",
             runner=RunnerRef("seq2seq", "translate"),
             fields=(
-                InputField("src_lang", "Source language", "text", None,
-                           "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS),
-                InputField("tgt_lang", "Target language", "text", None,
-                           "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS),
+                InputField(
+                    "src_lang",
+                    "Source language",
+                    "text",
+                    None,
+                    "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS,
+                ),
+                InputField(
+                    "tgt_lang",
+                    "Target language",
+                    "text",
+                    None,
+                    "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS,
+                ),
                 InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
                 InputField("num_beams", "Beams", "int", None, _MODELS),
             ),
@@ -239,8 +284,13 @@ TASKS: dict[str, TaskSpec] = {
             runner=RunnerRef("zero_shot"),
             pipeline="zero-shot-classification",
             fields=(
-                InputField("candidate_labels", "Labels", "text", "education, politics, business",
-                           "Comma-separated candidate labels"),
+                InputField(
+                    "candidate_labels",
+                    "Labels",
+                    "text",
+                    "education, politics, business",
+                    "Comma-separated candidate labels",
+                ),
                 InputField("multi_label", "Multi-label", "bool", False, "Score each label on its own"),
                 InputField("hypothesis_template", "Template", "text", "This example is {}."),
             ),
@@ -279,4 +329,3 @@ def get_task(name: str) -> TaskSpec:
     if key not in TASKS:
         raise UnknownTaskError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}")
     return TASKS[key]
-

@@ -75,18 +75,29 @@ def _encode(loaded: LoadedModel, texts: list[str], prefix: str, translation: Any
     sized = {"truncation": True, "max_length": limit} if limit is not None else {}
     padding = len(texts) > 1
     if translation is not None and translation.forced_token:
-        enc = tok._build_translation_inputs([prefix + t for t in texts], return_tensors="pt", padding=padding,
-                                            src_lang=translation.src_lang, tgt_lang=translation.tgt_lang, **sized)
+        enc = tok._build_translation_inputs(
+            [prefix + t for t in texts],
+            return_tensors="pt",
+            padding=padding,
+            src_lang=translation.src_lang,
+            tgt_lang=translation.tgt_lang,
+            **sized,
+        )
         enc.pop("forced_bos_token_id", None)  # the plan put it in the generation config
-        call = (f"tokenizer.src_lang = {translation.src_lang!r}\n"
-                f"inputs = tokenizer(texts, return_tensors=\"pt\"{', truncation=True' if sized else ''})")
+        call = (
+            f"tokenizer.src_lang = {translation.src_lang!r}\n"
+            f'inputs = tokenizer(texts, return_tensors="pt"{", truncation=True" if sized else ""})'
+        )
     else:
         if padding and tok.pad_token_id is None:
-            raise TaskInputError("this tokenizer has no padding token, so it cannot take several inputs at once: "
-                                 "run one line at a time")
+            raise TaskInputError(
+                "this tokenizer has no padding token, so it cannot take several inputs at once: run one line at a time"
+            )
         enc = tok([prefix + t for t in texts], return_tensors="pt", padding=padding, **sized)
-        call = (f"inputs = tokenizer([{prefix!r} + text for text in texts], return_tensors=\"pt\""
-                f"{', padding=True' if padding else ''}{', truncation=True' if sized else ''})")
+        call = (
+            f'inputs = tokenizer([{prefix!r} + text for text in texts], return_tensors="pt"'
+            f"{', padding=True' if padding else ''}{', truncation=True' if sized else ''})"
+        )
     return _Encoded(fit_inputs(model, enc), warnings, call)
 
 
@@ -107,9 +118,18 @@ def _cap_new_tokens(loaded: LoadedModel, generation: Generation, warnings: list[
             config.min_length = positions
 
 
-def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generation: Generation,
-         cancel: threading.Event | None, explain: bool, translation: Any = None,
-         warnings: list[str] | None = None, emit: Emit | None = None) -> Seq2SeqResult:
+def _run(
+    loaded: LoadedModel,
+    task: str,
+    texts: list[str],
+    prefix: str,
+    generation: Generation,
+    cancel: threading.Event | None,
+    explain: bool,
+    translation: Any = None,
+    warnings: list[str] | None = None,
+    emit: Emit | None = None,
+) -> Seq2SeqResult:
     import torch
     from transformers import LogitsProcessorList
 
@@ -118,8 +138,11 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
     tok, model = loaded.tokenizer, loaded.model
     warnings = list(loaded.info.warnings) + list(warnings or [])
     config = generation.config
-    if config.min_new_tokens is not None and config.max_new_tokens is not None \
-            and config.min_new_tokens > config.max_new_tokens:
+    if (
+        config.min_new_tokens is not None
+        and config.max_new_tokens is not None
+        and config.min_new_tokens > config.max_new_tokens
+    ):
         raise TaskInputError("Min new tokens is larger than Max new tokens")
     check_cancel(cancel)
     encoded = _encode(loaded, texts, prefix, translation)
@@ -137,8 +160,14 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
     def result_of(sequences: Any) -> Seq2SeqResult:
         # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
         outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        made = Seq2SeqResult(task, [Generated(t, o) for t, o in zip(texts, outputs)], prefix, shown(generation),
-                             warnings, dict(generation.sources))
+        made = Seq2SeqResult(
+            task,
+            [Generated(t, o) for t, o in zip(texts, outputs)],
+            prefix,
+            shown(generation),
+            warnings,
+            dict(generation.sources),
+        )
         if translation is not None:
             made.src_lang, made.tgt_lang = translation.src_lang, translation.tgt_lang
             made.forced_token = translation.forced_token
@@ -155,55 +184,94 @@ def _run(loaded: LoadedModel, task: str, texts: list[str], prefix: str, generati
     check_cancel(cancel)
     result = result_of(out.sequences if explaining else out)
     if explain:
-        result.explanation = (_explain(loaded, task, encoded, out, recorder, generation, translation)
-                              if explaining else skipped_explanation(task, len(texts)))
+        result.explanation = (
+            _explain(loaded, task, encoded, out, recorder, generation, translation)
+            if explaining
+            else skipped_explanation(task, len(texts))
+        )
     return result
 
 
-def _explain(loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, recorder: Any, generation: Generation,
-             translation: Any) -> Explanation:
+def _explain(
+    loaded: LoadedModel, task: str, encoded: _Encoded, out: Any, recorder: Any, generation: Generation, translation: Any
+) -> Explanation:
     tok, model = loaded.tokenizer, loaded.model
     ids = encoded.inputs["input_ids"]
-    steps = [Step(encoded.call, "\n".join([f"tokens[0]: {tok.convert_ids_to_tokens(ids[0].tolist())[:64]}",
-                                             f"input_ids: {tensor_text(ids)}"]),
-                  "the encoder reads the whole input once; the decoder then writes one token per step")]
+    steps = [
+        Step(
+            encoded.call,
+            "\n".join(
+                [f"tokens[0]: {tok.convert_ids_to_tokens(ids[0].tolist())[:64]}", f"input_ids: {tensor_text(ids)}"]
+            ),
+            "the encoder reads the whole input once; the decoder then writes one token per step",
+        )
+    ]
     d_model = getattr(model.config, "d_model", None) or getattr(model.config, "hidden_size", "?")
-    steps.append(Step("encoder_hidden = model.get_encoder()(**inputs).last_hidden_state",
-                      f"shape ({ids.shape[0]}, {ids.shape[1]}, {d_model})",
-                      "one vector per input token, read by every decoder step through cross-attention"))
+    steps.append(
+        Step(
+            "encoder_hidden = model.get_encoder()(**inputs).last_hidden_state",
+            f"shape ({ids.shape[0]}, {ids.shape[1]}, {d_model})",
+            "one vector per input token, read by every decoder step through cross-attention",
+        )
+    )
     config = generation.config
     start = int(config.decoder_start_token_id) if config.decoder_start_token_id is not None else None
     settings = ", ".join(f"{k}={v!r}" for k, v in shown(generation).items())
     forced = ""
     if translation is not None and translation.forced_token:
-        forced = (f"\nforced_bos_token_id={translation.forced_token_id} ({translation.forced_token}): the first "
-                  "generated token is the target language")
-    steps.append(Step(f"out = model.generate(**inputs, {settings},\n    return_dict_in_generate=True)",
-                      f"decoder starts from {tok.convert_ids_to_tokens([start]) if start is not None else '?'}"
-                      f"{forced}", "num_beams > 1 keeps several candidates per step and returns the best"))
+        forced = (
+            f"\nforced_bos_token_id={translation.forced_token_id} ({translation.forced_token}): the first "
+            "generated token is the target language"
+        )
+    steps.append(
+        Step(
+            f"out = model.generate(**inputs, {settings},\n    return_dict_in_generate=True)",
+            f"decoder starts from {tok.convert_ids_to_tokens([start]) if start is not None else '?'}{forced}",
+            "num_beams > 1 keeps several candidates per step and returns the best",
+        )
+    )
     beam_indices = getattr(out, "beam_indices", None)
     decode = recorder.steps(out.sequences[0], 1, None if beam_indices is None else beam_indices[0])
-    steps.append(Step("probs = scores.softmax(-1)  # each step, as the generation processors left it",
-                      steps_text(tok, decode),
-                      "each step: the chosen token, its probability after the generation processors, "
-                      "and the top 5"))
-    steps.append(Step("tokenizer.batch_decode(out.sequences, skip_special_tokens=True)",
-                      repr(tok.decode(out.sequences[0], skip_special_tokens=True))))
+    steps.append(
+        Step(
+            "probs = scores.softmax(-1)  # each step, as the generation processors left it",
+            steps_text(tok, decode),
+            "each step: the chosen token, its probability after the generation processors, and the top 5",
+        )
+    )
+    steps.append(
+        Step(
+            "tokenizer.batch_decode(out.sequences, skip_special_tokens=True)",
+            repr(tok.decode(out.sequences[0], skip_special_tokens=True)),
+        )
+    )
     return Explanation(f"{task} by hand", steps)
 
 
-def summarize(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
+def summarize(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> Seq2SeqResult:
     spec = get_task("summarization")
     generation = seq2seq_generation(spec, loaded, "summarization", options)
     prefix = str(task_params(loaded, "summarization").get("prefix", "") or _config_prefix(loaded))
     return _run(loaded, "summarization", clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
 
 
-def text2text(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
+def text2text(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> Seq2SeqResult:
     spec = get_task("text2text-generation")
     generation = seq2seq_generation(spec, loaded, "text2text-generation", options)
     prefix = str(task_params(loaded, "text2text-generation").get("prefix", "") or _config_prefix(loaded))
@@ -215,9 +283,15 @@ def _config_prefix(loaded: LoadedModel) -> str:
     return str(getattr(loaded.model.config, "prefix", None) or "")
 
 
-def translate(loaded: LoadedModel, texts: list[str], options: Mapping[str, Any] | None = None,
-              cancel: threading.Event | None = None, emit: Emit | None = None, *,
-              explain: bool = False) -> Seq2SeqResult:
+def translate(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> Seq2SeqResult:
     from tui_hf.core.tasks.translation import plan_translation
 
     texts = clean_texts(texts)

@@ -46,9 +46,15 @@ class TokenClassificationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> TokenClassificationResult:
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> TokenClassificationResult:
     opts = {"aggregation_strategy": "simple", **{k: v for k, v in (options or {}).items() if v is not None}}
     texts = clean_texts(texts)
     strategy = str(opts["aggregation_strategy"])
@@ -61,9 +67,13 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         check_cancel(cancel)
         chunks, outputs, raw = run_stages(pipe, read, aggregation_strategy=strategy)
         entities = [
-            Entity(str(e.get("word", "")), str(e.get("entity_group") or e.get("entity")), float(e["score"]),
-                   int(e["start"]) if e.get("start") is not None else -1,
-                   int(e["end"]) if e.get("end") is not None else -1)
+            Entity(
+                str(e.get("word", "")),
+                str(e.get("entity_group") or e.get("entity")),
+                float(e["score"]),
+                int(e["start"]) if e.get("start") is not None else -1,
+                int(e["end"]) if e.get("end") is not None else -1,
+            )
             for e in raw
         ]
         items.append(Tagged(text, entities))
@@ -71,8 +81,11 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
             seen.append((chunks[0], outputs[0], entities))
     result = TokenClassificationResult(items, strategy, list(loaded.info.warnings) + warnings)
     if explain:
-        result.explanation = (skipped_explanation("token-classification", len(texts)) if len(texts) > EXPLAIN_LIMIT
-                              else explain_path(loaded, seen, strategy))
+        result.explanation = (
+            skipped_explanation("token-classification", len(texts))
+            if len(texts) > EXPLAIN_LIMIT
+            else explain_path(loaded, seen, strategy)
+        )
     return result
 
 
@@ -102,16 +115,26 @@ def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any, list[Entity]]],
             continue
         rows.append(f"{token:<16} {id2label[label]:<10} {score:.4f}")
     steps = [
-        Step('inputs = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)',
-             f"tokens: {tokens[:64]}\ninput_ids: {tensor_text(ids)}",
-             "offsets map each token back to characters, for the entity spans"),
-        Step("logits = model(**inputs).logits", tensor_text(logits),
-             "[batch, tokens, labels]: a score for every label at every token"),
-        Step("probs = logits.softmax(-1); score, label = probs.max(-1)  # model.config.id2label[label]",
-             "\n".join(rows[:80]) + ("\n..." if len(rows) > 80 else ""),
-             f"special tokens skipped; id2label = {dict(id2label)}"),
-        Step(f"pipeline(..., aggregation_strategy={strategy!r})",
-             "\n".join(f"{e.word!r:<20} {e.type:<8} {e.score:.4f}  chars {e.start}:{e.end}" for e in entities)
-             or "(no entities: every token is O)", _STRATEGY.get(strategy, "")),
+        Step(
+            'inputs = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)',
+            f"tokens: {tokens[:64]}\ninput_ids: {tensor_text(ids)}",
+            "offsets map each token back to characters, for the entity spans",
+        ),
+        Step(
+            "logits = model(**inputs).logits",
+            tensor_text(logits),
+            "[batch, tokens, labels]: a score for every label at every token",
+        ),
+        Step(
+            "probs = logits.softmax(-1); score, label = probs.max(-1)  # model.config.id2label[label]",
+            "\n".join(rows[:80]) + ("\n..." if len(rows) > 80 else ""),
+            f"special tokens skipped; id2label = {dict(id2label)}",
+        ),
+        Step(
+            f"pipeline(..., aggregation_strategy={strategy!r})",
+            "\n".join(f"{e.word!r:<20} {e.type:<8} {e.score:.4f}  chars {e.start}:{e.end}" for e in entities)
+            or "(no entities: every token is O)",
+            _STRATEGY.get(strategy, ""),
+        ),
     ]
     return Explanation("token-classification by hand", steps)

@@ -64,8 +64,11 @@ def _tok_codes(tok: Any) -> tuple[str, list[str]] | None:
 
 
 def _names(loaded: LoadedModel) -> list[str]:
-    return [str(n) for n in (loaded.resolved.ref.name, getattr(loaded.model.config, "_name_or_path", ""),
-                             loaded.info.source) if n]
+    return [
+        str(n)
+        for n in (loaded.resolved.ref.name, getattr(loaded.model.config, "_name_or_path", ""), loaded.info.source)
+        if n
+    ]
 
 
 def known_pair(loaded: LoadedModel) -> tuple[str, str, str] | None:
@@ -133,8 +136,13 @@ def plan_translation(loaded: LoadedModel, options: Mapping[str, Any] | None = No
         src = languages.resolve(src_raw, codes, "source language")
         tgt = languages.resolve(tgt_raw, codes, "target language")
         forced = tok.get_lang_token(tgt) if family == "m2m100" else tgt
-        plan_args.update(family="language tokens", src_lang=src, tgt_lang=tgt, forced_token=forced,
-                         forced_token_id=int(tok.convert_tokens_to_ids(forced)))
+        plan_args.update(
+            family="language tokens",
+            src_lang=src,
+            tgt_lang=tgt,
+            forced_token=forced,
+            forced_token_id=int(tok.convert_tokens_to_ids(forced)),
+        )
     elif getattr(config, "model_type", "") == "marian" or type(tok).__name__.startswith("Marian"):
         targets = list(getattr(tok, "supported_language_codes", None) or [])
         pair = known_pair(loaded)
@@ -166,8 +174,10 @@ def plan_translation(loaded: LoadedModel, options: Mapping[str, Any] | None = No
                 names = [languages.lookup(x).name if languages.lookup(x) else x.title() for x in (src, tgt)]
                 prefix = f"translate {names[0]} to {names[1]}: "  # how T5 was trained to be asked
                 if pairs:
-                    warnings.append(f"this model's config names prefixes for {_pairs_text(pairs)} only; asking with "
-                                    f"{prefix.strip()!r}")
+                    warnings.append(
+                        f"this model's config names prefixes for {_pairs_text(pairs)} only; asking with "
+                        f"{prefix.strip()!r}"
+                    )
             else:
                 raise TaskInputError(f"this model translates {_pairs_text(pairs)}; not {src}→{tgt}")
             plan_args.update(family="t5 prefix", src_lang=src, tgt_lang=tgt, prefix=prefix)
@@ -189,16 +199,21 @@ def _pairs_text(pairs: list[tuple[str, str]]) -> str:
     return ", ".join(f"{s}→{t}" for s, t in pairs)
 
 
-def _check_pair(loaded: LoadedModel, pair: tuple[str, str, str] | None, src: str, tgt: str,
-                warnings: list[str]) -> None:
+def _check_pair(
+    loaded: LoadedModel, pair: tuple[str, str, str] | None, src: str, tgt: str, warnings: list[str]
+) -> None:
     """A single-pair model translates one direction: refuse a request that contradicts what is written down,
     and say so when nothing is (the weights decide, whatever was asked)."""
     if pair is None:
-        warnings.append("this model's language pair is not written in its tokenizer, config or name: it translates "
-                        f"the direction it was trained for, whatever {src}→{tgt} says")
+        warnings.append(
+            "this model's language pair is not written in its tokenizer, config or name: it translates "
+            f"the direction it was trained for, whatever {src}→{tgt} says"
+        )
         return
     model_src, model_tgt, where = pair
     for asked, own, side in ((src, model_src, "from"), (tgt, model_tgt, "to")):
         if not _same(asked, own):
-            raise TaskInputError(f"this model translates {model_src}→{model_tgt} only (from {where}); it cannot "
-                                 f"translate {side} {asked!r}")
+            raise TaskInputError(
+                f"this model translates {model_src}→{model_tgt} only (from {where}); it cannot "
+                f"translate {side} {asked!r}"
+            )

@@ -41,11 +41,21 @@ def parse_labels(raw: Any) -> list[str]:
     return out
 
 
-def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = None,
-        cancel: threading.Event | None = None, emit: Emit | None = None, *,
-        explain: bool = False) -> ZeroShotResult:
-    opts = {"candidate_labels": "", "multi_label": False, "hypothesis_template": "This example is {}.",
-            **{k: v for k, v in (options or {}).items() if v is not None}}
+def run(
+    loaded: LoadedModel,
+    texts: list[str],
+    options: dict[str, Any] | None = None,
+    cancel: threading.Event | None = None,
+    emit: Emit | None = None,
+    *,
+    explain: bool = False,
+) -> ZeroShotResult:
+    opts = {
+        "candidate_labels": "",
+        "multi_label": False,
+        "hypothesis_template": "This example is {}.",
+        **{k: v for k, v in (options or {}).items() if v is not None},
+    }
     texts = clean_texts(texts)
     labels = parse_labels(opts["candidate_labels"])
     template = str(opts["hypothesis_template"])
@@ -53,8 +63,10 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
         raise TaskInputError("the hypothesis template needs a {} where the label goes")
     label2id = getattr(loaded.model.config, "label2id", None) or {}
     if not any(str(k).lower().startswith("entail") for k in label2id):
-        raise TaskInputError(f"{loaded.info.title} is not an NLI model (its labels have no 'entailment'); "
-                             "zero-shot needs one, e.g. facebook/bart-large-mnli")
+        raise TaskInputError(
+            f"{loaded.info.title} is not an NLI model (its labels have no 'entailment'); "
+            "zero-shot needs one, e.g. facebook/bart-large-mnli"
+        )
     multi = bool(opts["multi_label"])
     tok = loaded.tokenizer
     # the text is the premise of each (text, hypothesis) pair: it gets what the longest hypothesis leaves
@@ -65,15 +77,19 @@ def run(loaded: LoadedModel, texts: list[str], options: dict[str, Any] | None = 
     items, seen = [], []
     for text, read in zip(texts, texts_read):
         check_cancel(cancel)
-        chunks, outputs, raw = run_stages(pipe, read, candidate_labels=labels, multi_label=multi,
-                                          hypothesis_template=template)
+        chunks, outputs, raw = run_stages(
+            pipe, read, candidate_labels=labels, multi_label=multi, hypothesis_template=template
+        )
         items.append(Classified(text, [LabelScore(lbl, float(s)) for lbl, s in zip(raw["labels"], raw["scores"])]))
         if explain and len(seen) < EXPLAIN_LIMIT:
             seen.append((chunks, outputs))
     result = ZeroShotResult(items, multi, template, list(loaded.info.warnings) + warnings)
     if explain:
-        result.explanation = (skipped_explanation("zero-shot-classification", len(texts))
-                              if len(texts) > EXPLAIN_LIMIT else explain_path(pipe, seen, template, multi))
+        result.explanation = (
+            skipped_explanation("zero-shot-classification", len(texts))
+            if len(texts) > EXPLAIN_LIMIT
+            else explain_path(pipe, seen, template, multi)
+        )
     return result
 
 
@@ -87,8 +103,7 @@ def entailment_scores(logits: Any, entailment_id: int, multi_label: bool) -> Any
     return logits[:, entailment_id].softmax(-1)
 
 
-def explain_path(pipe: Any, seen: list[tuple[list[Any], list[Any]]], template: str,
-                 multi_label: bool) -> Explanation:
+def explain_path(pipe: Any, seen: list[tuple[list[Any], list[Any]]], template: str, multi_label: bool) -> Explanation:
     """From the run's forward passes: one (text, hypothesis) pair per label -> NLI logits -> entailment."""
     import torch
 
@@ -103,19 +118,29 @@ def explain_path(pipe: Any, seen: list[tuple[list[Any], list[Any]]], template: s
     first = outputs[0]
     pairs = "\n".join(f"({first['sequence'][:40]!r}, {template.format(label)!r})" for label in labels)
     if multi_label or len(labels) == 1:
-        code = (f"contradiction, entailment = logits[:, {-1 if entail == 0 else 0}], logits[:, {entail}]\n"
-                "scores = torch.stack([contradiction, entailment], -1).softmax(-1)[:, 1]")
+        code = (
+            f"contradiction, entailment = logits[:, {-1 if entail == 0 else 0}], logits[:, {entail}]\n"
+            "scores = torch.stack([contradiction, entailment], -1).softmax(-1)[:, 1]"
+        )
         note = "each label on its own: entailment against contradiction, so scores need not sum to 1"
     else:
         code = f"scores = logits[:, {entail}].softmax(-1)  # entailment, across the labels"
         note = "one label is right: the entailment logits compete, so the scores sum to 1"
     steps = [
-        Step(f"pairs = [(text, {template!r}.format(label)) for label in labels]", pairs,
-             "zero-shot asks an NLI model whether the text entails each hypothesis"),
-        Step("inputs = tokenizer(*pair, truncation='only_first', return_tensors='pt')  # per pair",
-             f"tokens of the first pair: {tok.convert_ids_to_tokens(chunks[0]['input_ids'][0].tolist())[:64]}"),
-        Step("logits = model(**inputs).logits  # one row per label", tensor_text(logits),
-             f"classes: {classes}; entailment is column {entail}"),
+        Step(
+            f"pairs = [(text, {template!r}.format(label)) for label in labels]",
+            pairs,
+            "zero-shot asks an NLI model whether the text entails each hypothesis",
+        ),
+        Step(
+            "inputs = tokenizer(*pair, truncation='only_first', return_tensors='pt')  # per pair",
+            f"tokens of the first pair: {tok.convert_ids_to_tokens(chunks[0]['input_ids'][0].tolist())[:64]}",
+        ),
+        Step(
+            "logits = model(**inputs).logits  # one row per label",
+            tensor_text(logits),
+            f"classes: {classes}; entailment is column {entail}",
+        ),
         Step(code, "\n".join(f"{label:<20} {score:.4f}" for label, score in ranked), note),
     ]
     return Explanation("zero-shot-classification by hand", steps)

@@ -37,12 +37,24 @@ _TIMING = ("_runtime", "_time", "_samples_per_second", "_steps_per_second")
 
 
 class TuiHfCallback(TrainerCallback):
-    def __init__(self, run_dir: str | os.PathLike[str], *, stop_event: threading.Event | None = None,
-                 tokens_per_sample: float | None = None, labels: list[str] | None = None, engine: str = "trainer",
-                 model_name: str | None = None, owns_status: bool = True, writer: EventWriter | None = None,
-                 commit_checkpoints: bool = False, on_stop: Callable[[int], None] | None = None,
-                 watch: Any = None, can_evaluate: bool | None = None, eval_steps: int = 0,
-                 predictor: Callable[[Any], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        stop_event: threading.Event | None = None,
+        tokens_per_sample: float | None = None,
+        labels: list[str] | None = None,
+        engine: str = "trainer",
+        model_name: str | None = None,
+        owns_status: bool = True,
+        writer: EventWriter | None = None,
+        commit_checkpoints: bool = False,
+        on_stop: Callable[[int], None] | None = None,
+        watch: Any = None,
+        can_evaluate: bool | None = None,
+        eval_steps: int = 0,
+        predictor: Callable[[Any], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.stop_event = stop_event
         self.tokens_per_sample = tokens_per_sample
@@ -103,11 +115,16 @@ class TuiHfCallback(TrainerCallback):
         if not state.is_world_process_zero or self.started:
             return
         labels = self.labels or list((getattr(getattr(model, "config", None), "id2label", None) or {}).values())
-        self._w().start(engine=self.engine, model=self.model_name or type(model).__name__,
-                        total_steps=self.total_steps or state.max_steps, epochs=args.num_train_epochs,
-                        labels=[str(x) for x in labels], world_size=args.world_size,
-                        resumed_from_step=state.global_step,
-                        batch_size=args.train_batch_size * args.gradient_accumulation_steps * args.world_size)
+        self._w().start(
+            engine=self.engine,
+            model=self.model_name or type(model).__name__,
+            total_steps=self.total_steps or state.max_steps,
+            epochs=args.num_train_epochs,
+            labels=[str(x) for x in labels],
+            world_size=args.world_size,
+            resumed_from_step=state.global_step,
+            batch_size=args.train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        )
         self.started = True
         if self.owns_status:
             self._w().status("running")
@@ -151,8 +168,12 @@ class TuiHfCallback(TrainerCallback):
             control.should_evaluate = True
         for c in watch.controls():
             if args.world_size > 1:
-                watch.ack(c, f"not possible with {args.world_size} processes (a request reaches one of them); "
-                             "stop by signal instead", refused=True)
+                watch.ack(
+                    c,
+                    f"not possible with {args.world_size} processes (a request reaches one of them); "
+                    "stop by signal instead",
+                    refused=True,
+                )
             elif c.action == "save":
                 control.should_save = True
                 watch.ack(c, f"saving checkpoint-{step}")
@@ -195,16 +216,24 @@ class TuiHfCallback(TrainerCallback):
             if self.tokens_per_sample:
                 tps = round(sps * self.tokens_per_sample, 1)
         self._last = (now, state.global_step)
-        self._w().train(step=state.global_step, epoch=state.epoch or 0.0, loss=logs["loss"],
-                        learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
-                        samples_per_second=sps, tokens_per_second=tps, memory_mb=memory_mb())
+        self._w().train(
+            step=state.global_step,
+            epoch=state.epoch or 0.0,
+            loss=logs["loss"],
+            learning_rate=logs.get("learning_rate"),
+            grad_norm=logs.get("grad_norm"),
+            samples_per_second=sps,
+            tokens_per_second=tps,
+            memory_mb=memory_mb(),
+        )
         if self.watch is not None and isinstance(logs.get("grad_norm"), (int, float)):
             alerts = self.watch.grad_norm(state.global_step, float(logs["grad_norm"]))
             if alerts and self.watch.policy == "stop":
                 self._stop(control, state, "sentinel")
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
-                    **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         if state.is_world_process_zero and metrics:
             keep = {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING)}
             self._w().eval(step=state.global_step, epoch=state.epoch or 0.0, metrics=keep)
@@ -236,8 +265,9 @@ class TuiHfCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero and self.owns_status:
-            self._w().status("stopped" if self.stopped else "finished", step=state.global_step,
-                             total_steps=state.max_steps)
+            self._w().status(
+                "stopped" if self.stopped else "finished", step=state.global_step, total_steps=state.max_steps
+            )
         if self.watch is not None:
             self.watch.close()
         if self._lock is not None:

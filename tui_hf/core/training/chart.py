@@ -74,8 +74,7 @@ def build_chart(state: RunState, options: ChartOptions, overlays: list[tuple[str
     train = thin(state.train)
     skipped = sum(1 for _, v in state.train if not math.isfinite(v) or (options.log_y and v <= 0))
     if skipped:
-        chart.notes.append(f"{skipped} non-finite{' or non-positive' if options.log_y else ''} loss values "
-                           "not drawn")
+        chart.notes.append(f"{skipped} non-finite{' or non-positive' if options.log_y else ''} loss values not drawn")
     if options.overlay:
         for name, other in overlays or []:
             xs, ys = _curve(smoothed(thin(other.train), method, amount), options.log_y)
@@ -90,8 +89,11 @@ def build_chart(state: RunState, options: ChartOptions, overlays: list[tuple[str
         if xs:
             chart.series.append(Series(f"train loss, {options.smoothing.removeprefix('raw + ')}", "smoothed", xs, ys))
     if options.show_eval:
-        points = [(e["step"], float(e["eval_loss"])) for e in state.evals
-                  if isinstance(e.get("eval_loss"), (int, float)) and isinstance(e.get("step"), int)]
+        points = [
+            (e["step"], float(e["eval_loss"]))
+            for e in state.evals
+            if isinstance(e.get("eval_loss"), (int, float)) and isinstance(e.get("step"), int)
+        ]
         xs, ys = _curve(points, options.log_y)
         if xs:
             chart.series.append(Series("eval loss", "eval", xs, ys, markers=True))
@@ -111,6 +113,12 @@ def build_chart(state: RunState, options: ChartOptions, overlays: list[tuple[str
         if peak > 0:
             bottom, top = chart.y_limits
             pts = thin(state.lr)
-            chart.series.append(Series(f"lr (top = {peak:.1e})", "lr", [float(x) for x, _ in pts],
-                                       [bottom + (v / peak) * (top - bottom) * 0.95 for _, v in pts]))
+            chart.series.append(
+                Series(
+                    f"lr (top = {peak:.1e})",
+                    "lr",
+                    [float(x) for x, _ in pts],
+                    [bottom + (v / peak) * (top - bottom) * 0.95 for _, v in pts],
+                )
+            )
     return chart

@@ -46,8 +46,11 @@ class Checkpoint:
 
 
 def is_complete(path: Path) -> bool:
-    return (path / "config.json").is_file() and any((path / f).is_file() for f in STATE_FILES) and any(
-        p.suffix == ".safetensors" or p.name == "pytorch_model.bin" for p in path.iterdir())
+    return (
+        (path / "config.json").is_file()
+        and any((path / f).is_file() for f in STATE_FILES)
+        and any(p.suffix == ".safetensors" or p.name == "pytorch_model.bin" for p in path.iterdir())
+    )
 
 
 def complete(run_dir: Path) -> list[Checkpoint]:
@@ -83,8 +86,11 @@ def _safetensors_problem(path: Path) -> str | None:
         return f"{path.name} has no valid safetensors header"
     end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
     if 8 + length + end != size:
-        return (f"{path.name} is cut short ({size:,} bytes; its header describes {8 + length + end:,})"
-                if 8 + length + end > size else f"{path.name} does not match its header (extra bytes at the end)")
+        return (
+            f"{path.name} is cut short ({size:,} bytes; its header describes {8 + length + end:,})"
+            if 8 + length + end > size
+            else f"{path.name} does not match its header (extra bytes at the end)"
+        )
     return None
 
 
@@ -153,8 +159,11 @@ def interrupted(run_dir: Path) -> list[Path]:
         entries = list(checkpoints_dir(run_dir).iterdir())
     except OSError:
         entries = []
-    out += sorted(p for p in entries if p.is_dir() and (
-        p.name.startswith(".old-") or _NAME.fullmatch(p.name) and not is_complete(p)))
+    out += sorted(
+        p
+        for p in entries
+        if p.is_dir() and (p.name.startswith(".old-") or _NAME.fullmatch(p.name) and not is_complete(p))
+    )
     return out
 
 

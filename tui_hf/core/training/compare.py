@@ -57,7 +57,9 @@ def spec_diff(run_dirs: list[Path]) -> dict[str, list[Any]]:
     """The spec keys whose values are not the same in every run (a key a run lacks shows as None)."""
     specs = [_spec(Path(p)) for p in run_dirs]
     keys = sorted({k for s in specs for k in s})
-    return {k: [s.get(k) for s in specs] for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1}
+    return {
+        k: [s.get(k) for s in specs] for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in specs}) > 1
+    }
 
 
 def _metrics(run_dir: Path, axis: str) -> RunMetrics:
@@ -67,8 +69,14 @@ def _metrics(run_dir: Path, axis: str) -> RunMetrics:
     events = EventReader(run_dir).read()
     state.apply(events)
     per_step = state.batch_size or 1
-    epochs = {e["step"]: e["epoch"] for e in events if e.get("event") == "train" and not e.get("replay")
-              and isinstance(e.get("step"), int) and isinstance(e.get("epoch"), (int, float))}
+    epochs = {
+        e["step"]: e["epoch"]
+        for e in events
+        if e.get("event") == "train"
+        and not e.get("replay")
+        and isinstance(e.get("step"), int)
+        and isinstance(e.get("epoch"), (int, float))
+    }
 
     def x(step: int) -> float:
         if axis == "epoch":
@@ -89,9 +97,15 @@ def _metrics(run_dir: Path, axis: str) -> RunMetrics:
             lower = "loss" in k
             if k not in best or (v < best[k] if lower else v > best[k]):
                 best[k] = float(v)
-    return RunMetrics(name=run_dir.name, path=run_dir, curve=[(x(s), v) for s, v in state.train], best=best,
-                      final=final, final_loss=state.train[-1][1] if state.train else None,
-                      status=effective_status(run_dir, state))
+    return RunMetrics(
+        name=run_dir.name,
+        path=run_dir,
+        curve=[(x(s), v) for s, v in state.train],
+        best=best,
+        final=final,
+        final_loss=state.train[-1][1] if state.train else None,
+        status=effective_status(run_dir, state),
+    )
 
 
 def compare_runs(run_dirs: list[str | Path], axis: str = "step") -> Comparison:
@@ -107,8 +121,9 @@ def compare_runs(run_dirs: list[str | Path], axis: str = "step") -> Comparison:
         keys = sorted({k for r in runs for k in getattr(r, name)})
         for k in keys:
             base = getattr(runs[0], name).get(k)
-            table[k] = [None if base is None or getattr(r, name).get(k) is None else getattr(r, name)[k] - base
-                        for r in runs]
+            table[k] = [
+                None if base is None or getattr(r, name).get(k) is None else getattr(r, name)[k] - base for r in runs
+            ]
     return out
 
 
@@ -129,8 +144,9 @@ def format_comparison(c: Comparison) -> str:
     else:
         lines.append("spec differences: none")
     lines.append("status: " + "  vs  ".join(r.status for r in c.runs))
-    lines.append("final train loss: " + "  vs  ".join(f"{r.final_loss:.4f}" if r.final_loss is not None else "-"
-                                                      for r in c.runs))
+    lines.append(
+        "final train loss: " + "  vs  ".join(f"{r.final_loss:.4f}" if r.final_loss is not None else "-" for r in c.runs)
+    )
     for title, table, field_name in (("best", c.best_delta, "best"), ("final", c.final_delta, "final")):
         for k, deltas in table.items():
             values = [getattr(r, field_name).get(k) for r in c.runs]

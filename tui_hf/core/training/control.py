@@ -45,8 +45,13 @@ def check_patience(value: Any) -> int:
             number = float(value.strip())
         except ValueError:
             number = None
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
-            or number != int(number) or number < 1:
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, (int, float))
+        or not math.isfinite(number)
+        or number != int(number)
+        or number < 1
+    ):
         shown = json.dumps(value) if not isinstance(value, str) else value
         raise SpecError(f"early-stop patience must be a whole number of evaluations, 1 or more, not {shown}")
     return int(number)
@@ -165,8 +170,13 @@ class Inbox:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) \
+                kind = (
+                    "a directory"
+                    if stat.S_ISDIR(st.st_mode)
+                    else "a FIFO"
+                    if stat.S_ISFIFO(st.st_mode)
                     else "a device or socket"
+                )
                 return self._refuse(name, path, f"is {kind}, not a request file; left in place")
             data = os.read(fd, MAX_REQUEST + 1)
         except OSError as exc:
@@ -178,8 +188,9 @@ class Inbox:
             if len(data) > MAX_REQUEST:
                 raise ValueError(f"more than {MAX_REQUEST // 1024} KiB")
             raw: Any = json.loads(data.decode("utf-8"))
-            item = Control(action=str(raw["action"]), metric=raw.get("metric"), patience=raw.get("patience"),
-                           request=name).check()
+            item = Control(
+                action=str(raw["action"]), metric=raw.get("metric"), patience=raw.get("patience"), request=name
+            ).check()
         except (ValueError, KeyError, TypeError, AttributeError, SpecError) as exc:
             item = f"{name}: not a request this job understands ({exc})"
         try:

@@ -48,8 +48,16 @@ def _check_stop() -> None:
         raise Cancelled("stopped while preparing the data")
 
 
-def _rows(path: str, size: int, mtime_ns: int, task: str, text_column: str, label_column: str,
-          version: int, pair_column: str | None = None) -> Any:
+def _rows(
+    path: str,
+    size: int,
+    mtime_ns: int,
+    task: str,
+    text_column: str,
+    label_column: str,
+    version: int,
+    pair_column: str | None = None,
+) -> Any:
     """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
     csv_cell = path.lower().endswith(".csv")
     seen: dict[Any, str] = {}
@@ -66,9 +74,18 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
     d = spec.data
     try:
         return datasets.Dataset.from_generator(
-            _rows, gen_kwargs={"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "task": spec.task,
-                               "text_column": d.text_column, "label_column": d.label_column,
-                               "version": READER_VERSION, "pair_column": d.text_pair_column})
+            _rows,
+            gen_kwargs={
+                "path": str(path),
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "task": spec.task,
+                "text_column": d.text_column,
+                "label_column": d.label_column,
+                "version": READER_VERSION,
+                "pair_column": d.text_pair_column,
+            },
+        )
     except Exception as exc:  # datasets wraps what the generator raised
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, (Cancelled, DataError)):
@@ -90,16 +107,16 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
         raise SpecError(why)
     raw = datasets.load_dataset(d.train, split=d.hub_split)
     labelled = family(spec.task).labelled
-    needed = [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + (
-        [d.label_column] if labelled else [])
+    needed = (
+        [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + ([d.label_column] if labelled else [])
+    )
     missing = [c for c in needed if c not in raw.column_names]
     if missing:
         raise SpecError(f"{d.train}: no column {missing[0]!r}; columns are {', '.join(raw.column_names)}")
     names: list[str] = []
     if labelled:
         feature = raw.features[d.label_column]
-        names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
-                     or [])
+        names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None) or [])
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         _check_stop()
@@ -227,12 +244,21 @@ def fingerprint(spec: TrainSpec, plan: DataPlan, raw: Any) -> dict[str, Any]:
         if not path or not is_file_ref(path):
             continue
         report = next((r for r in plan.reports if r.role == role), None)
-        files.append({"role": role, "path": str(path), "sha256": file_sha256(path),
-                      "rows": report.rows if report else None,
-                      "labels": dict(report.label_counts) if report else {}})
+        files.append(
+            {
+                "role": role,
+                "path": str(path),
+                "sha256": file_sha256(path),
+                "rows": report.rows if report else None,
+                "labels": dict(report.label_counts) if report else {},
+            }
+        )
     split_off = not spec.data.validation and "validation" in raw
-    return {"files": files, "validation_rows": [row_key(v) for v in _inputs(raw["validation"])] if split_off
-            else None, "kept": False}
+    return {
+        "files": files,
+        "validation_rows": [row_key(v) for v in _inputs(raw["validation"])] if split_off else None,
+        "kept": False,
+    }
 
 
 def _kept_split(train: Any, keys: list[str]) -> Any:
@@ -256,13 +282,18 @@ def _change(path: str, then: dict[str, Any], now: Any) -> str:
     before = then.get("rows")
     if isinstance(before, int) and before != now.rows:
         more = now.rows - before
-        rows = (f"{abs(more):,} {'more' if more > 0 else 'fewer'} row{'s' if abs(more) > 1 else ''} ({before:,} "
-                f"then, {now.rows:,} now)")
+        rows = (
+            f"{abs(more):,} {'more' if more > 0 else 'fewer'} row{'s' if abs(more) > 1 else ''} ({before:,} "
+            f"then, {now.rows:,} now)"
+        )
     else:
         rows = f"the same number of rows ({now.rows:,}), their content edited"
     old = then.get("labels") if isinstance(then.get("labels"), dict) else {}
-    moved = [f"{name} {old.get(name, 0):,} → {now.label_counts.get(name, 0):,}"
-             for name in order_labels(set(old) | set(now.label_counts)) if old.get(name, 0) != now.label_counts.get(name, 0)]
+    moved = [
+        f"{name} {old.get(name, 0):,} → {now.label_counts.get(name, 0):,}"
+        for name in order_labels(set(old) | set(now.label_counts))
+        if old.get(name, 0) != now.label_counts.get(name, 0)
+    ]
     labels = f"; label counts {', '.join(moved[:4])}{' …' if len(moved) > 4 else ''}" if moved else ""
     return f"{path}: {rows}{labels}"
 
@@ -287,8 +318,7 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
-            now = validate_file(path, spec.task, d.text_column, d.label_column, role,
-                                pair_column=d.text_pair_column)
+            now = validate_file(path, spec.task, d.text_column, d.label_column, role, pair_column=d.text_pair_column)
         except DataError as exc:
             out.append(f"{path}: changed, and no longer passes the data check ({exc})")
             continue
@@ -343,9 +373,16 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
     collator = fam.collator(tokenizer, spec)
     try:
         # Rows cut into blocks no longer stand for one line of the file: their line is not kept.
-        tokenized = {name: split.map(encode, batched=True, remove_columns=[
-            c for c in split.column_names if fam.groups or not (name == "train" and c == SOURCE_ROW)])
-            for name, split in raw.items()}
+        tokenized = {
+            name: split.map(
+                encode,
+                batched=True,
+                remove_columns=[
+                    c for c in split.column_names if fam.groups or not (name == "train" and c == SOURCE_ROW)
+                ],
+            )
+            for name, split in raw.items()
+        }
     except Exception:
         _check_stop()  # a stop raised inside map may come back wrapped
         raise
@@ -355,5 +392,12 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
     train = train.add_column(INDEX, list(range(len(train))))
     # Tokens per sample from a bounded sample: reading a whole column of a large set would fill memory.
     lengths = [len(ids) for ids in train.select(range(min(len(train), 5000)))["input_ids"]]
-    return Prepared(train, tokenized.get("validation"), RowCollator(collator), labels, sum(lengths) / len(lengths),
-                    eval_raw=raw.get("validation"), train_raw=raw["train"])
+    return Prepared(
+        train,
+        tokenized.get("validation"),
+        RowCollator(collator),
+        labels,
+        sum(lengths) / len(lengths),
+        eval_raw=raw.get("validation"),
+        train_raw=raw["train"],
+    )

@@ -101,8 +101,9 @@ def _binary_lines(fh: Any, path: str | os.PathLike[str]) -> Iterator[tuple[int, 
     for line in source:
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            raise DataError(f"{_where(path, number)}: a line longer than {MAX_LINE_BYTES // 2**20} MB; "
-                            "is this a text data file?")
+            raise DataError(
+                f"{_where(path, number)}: a line longer than {MAX_LINE_BYTES // 2**20} MB; is this a text data file?"
+            )
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
         yield number, line
@@ -112,8 +113,10 @@ def _decode(line: bytes, path: str | os.PathLike[str], number: int) -> str:
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{_where(path, number)}: byte 0x{line[exc.start]:02x} at character {exc.start + 1} is "
-                        "not UTF-8; save the file as UTF-8") from None
+        raise DataError(
+            f"{_where(path, number)}: byte 0x{line[exc.start]:02x} at character {exc.start + 1} is "
+            "not UTF-8; save the file as UTF-8"
+        ) from None
 
 
 def _csv_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[int, Record]]:
@@ -157,7 +160,8 @@ def _csv_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[int
                         continue  # a line of spaces between rows
                     raise DataError(
                         f"{_where(path, start)}: {len(row)} fields where the header has {len(header)}; "
-                        "quote fields that contain commas (\"like, this\") or fix the row")
+                        'quote fields that contain commas ("like, this") or fix the row'
+                    )
                 if row:
                     count += 1
                     if count % STOP_EVERY == 0:
@@ -178,19 +182,21 @@ def _jsonl_records(path: Path, stop: threading.Event | None) -> Iterator[tuple[i
             try:
                 value = _json_decode(text)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{_where(path, number)}: not valid JSON at character {exc.colno} ({exc.msg}); "
-                                "each line must hold one JSON object") from None
+                raise DataError(
+                    f"{_where(path, number)}: not valid JSON at character {exc.colno} ({exc.msg}); "
+                    "each line must hold one JSON object"
+                ) from None
             if not isinstance(value, dict):
-                raise DataError(f"{_where(path, number)}: expected a JSON object ({{...}}) per line, found "
-                                f"{type(value).__name__}")
+                raise DataError(
+                    f"{_where(path, number)}: expected a JSON object ({{...}}) per line, found {type(value).__name__}"
+                )
             count += 1
             if count % STOP_EVERY == 0:
                 _check_stop(stop)
             yield number, value
 
 
-def _json_array_records(path: Path, stop: threading.Event | None, chunk: int = 1 << 20
-                        ) -> Iterator[tuple[int, Record]]:
+def _json_array_records(path: Path, stop: threading.Event | None, chunk: int = 1 << 20) -> Iterator[tuple[int, Record]]:
     """The objects of one top-level JSON array, decoded one at a time from a sliding window of the file."""
     decoder = json.JSONDecoder()
     with open(path, "rb") as fh:
@@ -222,8 +228,10 @@ def _json_array_records(path: Path, stop: threading.Event | None, chunk: int = 1
 
         def expected(what: str, found: str) -> DataError:
             shown = repr(found) if found else "the end of the file"
-            return DataError(f"{_where(path, line_at_buf)}: expected {what}, found {shown}; a .json file holds "
-                             "one array of objects, or one object per line")
+            return DataError(
+                f"{_where(path, line_at_buf)}: expected {what}, found {shown}; a .json file holds "
+                "one array of objects, or one object per line"
+            )
 
         if next_char() != "[":
             raise expected("'['", next_char())
@@ -247,8 +255,10 @@ def _json_array_records(path: Path, stop: threading.Event | None, chunk: int = 1
                 except json.JSONDecodeError as exc:
                     # Either the object goes on past the window (read more) or it is malformed.
                     if exhausted or len(buf) > MAX_LINE_BYTES or not fill():
-                        raise DataError(f"{_where(path, line_at_buf + exc.lineno - 1)}: not valid JSON at "
-                                        f"character {exc.colno} ({exc.msg})") from None
+                        raise DataError(
+                            f"{_where(path, line_at_buf + exc.lineno - 1)}: not valid JSON at "
+                            f"character {exc.colno} ({exc.msg})"
+                        ) from None
             count += 1
             if count % STOP_EVERY == 0:
                 _check_stop(stop)
@@ -264,7 +274,7 @@ def _first_char(path: Path) -> str:
 
 
 def file_format(path: str | os.PathLike[str]) -> str:
-    """"csv", "jsonl" or "json" (an array), from the suffix and, for .json, the first character."""
+    """ "csv", "jsonl" or "json" (an array), from the suffix and, for .json, the first character."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in FORMATS:
@@ -338,8 +348,10 @@ def _check_label(value: Any, where: str | At, csv_cell: bool) -> str:
     if isinstance(value, float) or (isinstance(value, str) and not is_int_text(value) and _is_float_text(value)):
         number = float(value)
         if not math.isfinite(number) or not number.is_integer():
-            raise DataError(f"{where}: the label {value!r} is a real number: regression is not supported; "
-                            "use class names or integer class ids")
+            raise DataError(
+                f"{where}: the label {value!r} is a real number: regression is not supported; "
+                "use class names or integer class ids"
+            )
         return str(int(number))
     if isinstance(value, (int, str)):
         return label_key(value)
@@ -387,8 +399,16 @@ class DataReport:
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
 
 
-def clean_record(task: str, rec: Record, text_column: str, label_column: str, where: str | At, csv_cell: bool,
-                 labels: dict[Any, str] | None = None, pair_column: str | None = None) -> Record:
+def clean_record(
+    task: str,
+    rec: Record,
+    text_column: str,
+    label_column: str,
+    where: str | At,
+    csv_cell: bool,
+    labels: dict[Any, str] | None = None,
+    pair_column: str | None = None,
+) -> Record:
     """The columns a task trains on, checked: {"text", "label"} (+ "text_pair" with a pair column) | {"text"} |
     {"tokens", "tags"}.
 
@@ -404,17 +424,22 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
     if task == "token-classification":
         words, tags = rec[text_column], rec[label_column]
         if not isinstance(words, list) or not isinstance(tags, list):
-            raise DataError(f"{where}: token classification needs a list of words and a list of tags per row "
-                            "(a JSON or JSON Lines file)")
+            raise DataError(
+                f"{where}: token classification needs a list of words and a list of tags per row "
+                "(a JSON or JSON Lines file)"
+            )
         if not words:
             raise DataError(f"{where}, column {text_column!r}: an empty list of words")
         if len(words) != len(tags):
             raise DataError(f"{where}: {len(words)} words but {len(tags)} tags; each word needs one tag")
         for i, word in enumerate(words):
             _check_text(word, f"{where}, column {text_column!r}, word {i + 1}", False)
-        return {"tokens": [str(w) for w in words],
-                "tags": [_check_label(t, f"{where}, column {label_column!r}, tag {i + 1}", False)
-                         for i, t in enumerate(tags)]}
+        return {
+            "tokens": [str(w) for w in words],
+            "tags": [
+                _check_label(t, f"{where}, column {label_column!r}, tag {i + 1}", False) for i, t in enumerate(tags)
+            ],
+        }
     text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
     if not labelled:
         return {"text": text}
@@ -431,9 +456,16 @@ def clean_record(task: str, rec: Record, text_column: str, label_column: str, wh
     return {"text": text, "label": label}
 
 
-def validate_file(path: str, task: str, text_column: str, label_column: str, role: str = "train",
-                  stop: threading.Event | None = None, row_labels: list[str] | None = None,
-                  pair_column: str | None = None) -> DataReport:
+def validate_file(
+    path: str,
+    task: str,
+    text_column: str,
+    label_column: str,
+    role: str = "train",
+    stop: threading.Event | None = None,
+    row_labels: list[str] | None = None,
+    pair_column: str | None = None,
+) -> DataReport:
     """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem.
 
     `row_labels`, when given, gets each row's class in file order (one shared string per class: a pointer a
@@ -457,15 +489,19 @@ def validate_file(path: str, task: str, text_column: str, label_column: str, rol
             row_labels.append(clean["label"])
         for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):
             if tag not in counts and len(counts) >= MAX_LABELS:
-                raise DataError(f"{_where(p, number, label_column)}: more than {MAX_LABELS:,} distinct labels; "
-                                "is label_column the column of classes?")
+                raise DataError(
+                    f"{_where(p, number, label_column)}: more than {MAX_LABELS:,} distinct labels; "
+                    "is label_column the column of classes?"
+                )
             counts[tag] = counts.get(tag, 0) + 1
     report.columns = list(columns)
     if report.rows == 0:
         raise DataError(f"{path}: the {role} data has no rows")
     if len(counts) > MANY_LABELS:
-        report.warnings.append(f"{path}: {len(counts):,} distinct labels in {report.rows:,} rows; is "
-                               f"{label_column!r} the column of classes?")
+        report.warnings.append(
+            f"{path}: {len(counts):,} distinct labels in {report.rows:,} rows; is "
+            f"{label_column!r} the column of classes?"
+        )
     return report
 
 

@@ -47,8 +47,9 @@ class Context:
     def acknowledge_stop(self, step: int) -> None:
         if self.writer is not None and self.stop.is_set() and not self.stop.acknowledged:
             self.stop.acknowledged = True
-            self.writer.control_ack("stop", via=self.stop.via or "request",
-                                    message=f"stopping at step {step}: saving a checkpoint")
+            self.writer.control_ack(
+                "stop", via=self.stop.via or "request", message=f"stopping at step {step}: saving a checkpoint"
+            )
             self.writer.status("stopping", message=f"{self.stop.via or 'stop'}: saving a checkpoint", step=step)
 
 
@@ -110,8 +111,12 @@ def drive(engine: Engine, ctx: Context) -> Outcome:
             engine.evaluate(baseline=True)  # before the first step, so the curve shows what finetuning changed
         except Cancelled:
             ctx.acknowledge_stop(0)
-            return Outcome(True, 0, total_steps=info.total_steps,
-                           message="stopped during the baseline evaluation: nothing trained yet")
+            return Outcome(
+                True,
+                0,
+                total_steps=info.total_steps,
+                message="stopped during the baseline evaluation: nothing trained yet",
+            )
     outcome = engine.train()
     outcome.total_steps = outcome.total_steps or info.total_steps
     if not outcome.stopped:
@@ -155,8 +160,10 @@ def storage_failure(run_dir: Path, what: str, needed: int) -> str | None:
         return None
     if free >= needed:
         return None
-    return (f"{what}: the disk is full (it needs about {needed / 2**20:.0f} MiB, {free / 2**20:.1f} MiB are free): "
-            "free some space")
+    return (
+        f"{what}: the disk is full (it needs about {needed / 2**20:.0f} MiB, {free / 2**20:.1f} MiB are free): "
+        "free some space"
+    )
 
 
 def load_tokenizer_for(spec: TrainSpec) -> tuple[Any, Any]:
@@ -180,31 +187,42 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
     kwargs: dict[str, Any] = {}
     if family(spec.task).labelled:
         if source is None:
-            config = transformers.AutoConfig.from_pretrained(resolved.source,
-                                                             local_files_only=resolved.local_files_only,
-                                                             trust_remote_code=spec.trust_remote_code)
+            config = transformers.AutoConfig.from_pretrained(
+                resolved.source, local_files_only=resolved.local_files_only, trust_remote_code=spec.trust_remote_code
+            )
             head = HEADS[spec.task]
             trained = [a for a in (config.architectures or []) if a.endswith(head)]
             names = head_labels({"id2label": config.id2label}) if trained else []
             if trained and not spec.replace_head:
                 kept = reconcile_labels(names, labels)
                 if kept is None:
-                    raise SpecError(f"{spec.model} has a trained {head} head for labels {', '.join(names[:8])} but "
-                                    f"the data's are {', '.join(labels[:8])}; set replace_head to train a new head")
+                    raise SpecError(
+                        f"{spec.model} has a trained {head} head for labels {', '.join(names[:8])} but "
+                        f"the data's are {', '.join(labels[:8])}; set replace_head to train a new head"
+                    )
                 labels = kept
             if trained and spec.replace_head and len(names) != len(labels):
                 kwargs["ignore_mismatched_sizes"] = True
-        kwargs.update({"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                       "label2id": {name: i for i, name in enumerate(labels)}})
+        kwargs.update(
+            {
+                "num_labels": len(labels),
+                "id2label": dict(enumerate(labels)),
+                "label2id": {name: i for i, name in enumerate(labels)},
+            }
+        )
     cls = getattr(transformers, "AutoModelFor" + HEADS[spec.task])
-    return cls.from_pretrained(source or resolved.source,
-                               local_files_only=True if source else resolved.local_files_only,
-                               use_safetensors=None if spec.allow_pickle else True,
-                               trust_remote_code=spec.trust_remote_code, **kwargs)
+    return cls.from_pretrained(
+        source or resolved.source,
+        local_files_only=True if source else resolved.local_files_only,
+        use_safetensors=None if spec.allow_pickle else True,
+        trust_remote_code=spec.trust_remote_code,
+        **kwargs,
+    )
 
 
-def eval_metrics(spec: TrainSpec, loss: float, preds: list[Any], labels: list[Any], names: list[str]
-                 ) -> dict[str, float]:
+def eval_metrics(
+    spec: TrainSpec, loss: float, preds: list[Any], labels: list[Any], names: list[str]
+) -> dict[str, float]:
     """An evaluation's metrics as the run's family scores them: eval_loss, its own, those from the loss."""
     from tui_hf.core.training.families import family
 

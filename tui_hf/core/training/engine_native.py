@@ -75,12 +75,14 @@ class NativeEngine:
 
         self.watch = make_watch(self.ctx, self.prep.collator)
         resume = self.ctx.checkpoint
-        self.model = build_model(spec, self.resolved, self.prep.labels,
-                                 source=str(resume.path) if resume else None).to(device)
+        self.model = build_model(spec, self.resolved, self.prep.labels, source=str(resume.path) if resume else None).to(
+            device
+        )
         self.core = self.model
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.local_rank] if device.startswith("cuda") else None)
+                self.model, device_ids=[self.local_rank] if device.startswith("cuda") else None
+            )
         self.per_rank = math.ceil(len(self.prep.train) / self.world) if self.world > 1 else len(self.prep.train)
         self.steps_per_epoch = max(math.ceil(self.per_rank / spec.batch_size), 1)
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * self.steps_per_epoch)
@@ -99,9 +101,15 @@ class NativeEngine:
             self.scheduler.load_state_dict(state["scheduler"])
             self.step = int(state["step"])
             _restore_rng(state.get("rng"))
-        return StartInfo(total_steps=self.total, epochs=spec.epochs, labels=self.prep.labels,
-                         batch_size=spec.batch_size * self.world, world_size=self.world,
-                         resumed_from_step=self.step, checkpoint=str(resume.path) if resume else None)
+        return StartInfo(
+            total_steps=self.total,
+            epochs=spec.epochs,
+            labels=self.prep.labels,
+            batch_size=spec.batch_size * self.world,
+            world_size=self.world,
+            resumed_from_step=self.step,
+            checkpoint=str(resume.path) if resume else None,
+        )
 
     # -- evaluate --
 
@@ -118,8 +126,12 @@ class NativeEngine:
         scores = family(spec.task).scores_logits
         losses, all_preds, all_labels = [], [], []
         with torch.inference_mode():
-            for batch in DataLoader(self.prep.eval, batch_size=spec.batch_size * 2, collate_fn=self.prep.collator,
-                                    generator=torch.Generator().manual_seed(spec.seed)):
+            for batch in DataLoader(
+                self.prep.eval,
+                batch_size=spec.batch_size * 2,
+                collate_fn=self.prep.collator,
+                generator=torch.Generator().manual_seed(spec.seed),
+            ):
                 if baseline and self.ctx.stop.is_set():
                     self.core.train()
                     raise Cancelled("stopped during the baseline evaluation")
@@ -192,8 +204,9 @@ class NativeEngine:
         from torch.utils.data.distributed import DistributedSampler
 
         if self.world > 1:
-            sampler = DistributedSampler(self.prep.train, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                         seed=self.spec.seed)
+            sampler = DistributedSampler(
+                self.prep.train, num_replicas=self.world, rank=self.rank, shuffle=True, seed=self.spec.seed
+            )
             sampler.set_epoch(epoch)
             return list(sampler)
         generator = torch.Generator().manual_seed(self.spec.seed + epoch)
@@ -224,8 +237,13 @@ class NativeEngine:
             order = self._epoch_order(epoch)[skip:]  # batches already trained are skipped by index, not rerun
             # A generator of its own: a loader draws its base seed from the global generator otherwise, and a
             # resumed run (one more loader) would get other dropout masks than an uninterrupted one.
-            loader = DataLoader(self.prep.train, batch_size=spec.batch_size, sampler=order,
-                                collate_fn=self.prep.collator, generator=torch.Generator().manual_seed(spec.seed + epoch))
+            loader = DataLoader(
+                self.prep.train,
+                batch_size=spec.batch_size,
+                sampler=order,
+                collate_fn=self.prep.collator,
+                generator=torch.Generator().manual_seed(spec.seed + epoch),
+            )
             for batch in loader:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 loss = self.model(**batch).loss
@@ -249,10 +267,16 @@ class NativeEngine:
                     if self.step % spec.logging_steps == 0 or self.step in (1, self.total):
                         now = time.time()
                         elapsed = max(now - last_time, 1e-9)
-                        writer.train(step=self.step, epoch=self.step / self.steps_per_epoch, loss=value,
-                                     learning_rate=self.scheduler.get_last_lr()[0], grad_norm=grad_norm,
-                                     samples_per_second=round(samples / elapsed, 3),
-                                     tokens_per_second=round(tokens / elapsed, 1), memory_mb=memory_mb())
+                        writer.train(
+                            step=self.step,
+                            epoch=self.step / self.steps_per_epoch,
+                            loss=value,
+                            learning_rate=self.scheduler.get_last_lr()[0],
+                            grad_norm=grad_norm,
+                            samples_per_second=round(samples / elapsed, 3),
+                            tokens_per_second=round(tokens / elapsed, 1),
+                            memory_mb=memory_mb(),
+                        )
                         last_time, samples, tokens = now, 0, 0
                 if self._stop_requested():
                     stopped = True
@@ -297,8 +321,15 @@ class NativeEngine:
         try:
             self.core.save_pretrained(staged)
             self.tok.save_pretrained(staged)
-            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                        "step": self.step, "rng": _rng_state()}, staged / STATE_FILE)
+            torch.save(
+                {
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "step": self.step,
+                    "rng": _rng_state(),
+                },
+                staged / STATE_FILE,
+            )
             path = checkpoints.commit(self.ctx.run_dir, staged)
         except Exception as exc:
             checkpoints.discard(staged)  # frees the space it took, for the final status

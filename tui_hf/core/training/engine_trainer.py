@@ -46,15 +46,26 @@ class TrainerEngine:
         self.prep: Prepared = prepare(spec, self.tok, ctx.plan, ctx.stop)
         model = build_model(spec, self.resolved, self.prep.labels)
         args = TrainingArguments(
-            output_dir=str(checkpoints.staging_dir(ctx.run_dir)), num_train_epochs=spec.epochs,
-            max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
-            per_device_eval_batch_size=spec.batch_size * 2, learning_rate=spec.learning_rate,
-            weight_decay=spec.weight_decay, warmup_steps=spec.warmup, max_grad_norm=spec.max_grad_norm,
-            logging_steps=spec.logging_steps, logging_first_step=True,
-            eval_strategy="epoch" if self.prep.eval is not None else "no", save_strategy="epoch",
-            save_total_limit=None, seed=spec.seed, report_to="none", disable_tqdm=True,
+            output_dir=str(checkpoints.staging_dir(ctx.run_dir)),
+            num_train_epochs=spec.epochs,
+            max_steps=spec.max_steps,
+            per_device_train_batch_size=spec.batch_size,
+            per_device_eval_batch_size=spec.batch_size * 2,
+            learning_rate=spec.learning_rate,
+            weight_decay=spec.weight_decay,
+            warmup_steps=spec.warmup,
+            max_grad_norm=spec.max_grad_norm,
+            logging_steps=spec.logging_steps,
+            logging_first_step=True,
+            eval_strategy="epoch" if self.prep.eval is not None else "no",
+            save_strategy="epoch",
+            save_total_limit=None,
+            seed=spec.seed,
+            report_to="none",
+            disable_tqdm=True,
             remove_unused_columns=False,  # the row-index columns reach our collator, which strips them
-            use_cpu=spec.device == "cpu", dataloader_num_workers=0,
+            use_cpu=spec.device == "cpu",
+            dataloader_num_workers=0,
             dataloader_pin_memory=torch.cuda.is_available(),
         )
         wanted = spec.device.split(":")[0]
@@ -65,12 +76,22 @@ class TrainerEngine:
         from tui_hf.core.training.predict import predict_examples
         from tui_hf.core.training.watch import make_watch
 
-        self.callback = TuiHfCallback(ctx.run_dir, stop_event=ctx.stop, tokens_per_sample=self.prep.tokens_per_sample,
-                                      labels=self.prep.labels, engine=self.name, model_name=spec.model,
-                                      owns_status=False, writer=ctx.writer, commit_checkpoints=True,
-                                      on_stop=ctx.acknowledge_stop, watch=make_watch(ctx, self.prep.collator),
-                                      can_evaluate=self.prep.eval is not None, eval_steps=spec.eval_steps,
-                                      predictor=lambda m: predict_examples(m, self.tok, spec, self.prep))
+        self.callback = TuiHfCallback(
+            ctx.run_dir,
+            stop_event=ctx.stop,
+            tokens_per_sample=self.prep.tokens_per_sample,
+            labels=self.prep.labels,
+            engine=self.name,
+            model_name=spec.model,
+            owns_status=False,
+            writer=ctx.writer,
+            commit_checkpoints=True,
+            on_stop=ctx.acknowledge_stop,
+            watch=make_watch(ctx, self.prep.collator),
+            can_evaluate=self.prep.eval is not None,
+            eval_steps=spec.eval_steps,
+            predictor=lambda m: predict_examples(m, self.tok, spec, self.prep),
+        )
         self.callback.started = True  # the job writes the start event itself (before the baseline)
 
         from tui_hf.core.training.families import family
@@ -81,8 +102,9 @@ class TrainerEngine:
             """Adds what follows from eval_loss (perplexity) before our callback writes the eval event:
             Trainer's compute_metrics never sees the loss."""
 
-            def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                            **kwargs: Any) -> None:
+            def on_evaluate(
+                self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
+            ) -> None:
                 if metrics is not None:
                     fam.from_loss(metrics)
 
@@ -92,20 +114,31 @@ class TrainerEngine:
         def argmax(logits: Any, labels: Any) -> Any:  # kept per batch instead of whole logits
             return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
-        self.trainer = Trainer(model=model, args=args, train_dataset=self.prep.train, eval_dataset=self.prep.eval,
-                               processing_class=self.tok, data_collator=self.prep.collator,
-                               callbacks=[FromLoss(), self.callback],
-                               compute_metrics=compute_metrics if fam.scores_logits else None,
-                               preprocess_logits_for_metrics=argmax if fam.scores_logits else None)
+        self.trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=self.prep.train,
+            eval_dataset=self.prep.eval,
+            processing_class=self.tok,
+            data_collator=self.prep.collator,
+            callbacks=[FromLoss(), self.callback],
+            compute_metrics=compute_metrics if fam.scores_logits else None,
+            preprocess_logits_for_metrics=argmax if fam.scores_logits else None,
+        )
         self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it
         # Trainer's own count: one optimizer step per batch, batches split over the processes.
         per_epoch = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * per_epoch)
         resume = ctx.checkpoint
-        return StartInfo(total_steps=self.total, epochs=spec.epochs, labels=self.prep.labels,
-                         batch_size=spec.batch_size * args.world_size, world_size=args.world_size,
-                         resumed_from_step=resume.step if resume else 0,
-                         checkpoint=str(resume.path) if resume else None)
+        return StartInfo(
+            total_steps=self.total,
+            epochs=spec.epochs,
+            labels=self.prep.labels,
+            batch_size=spec.batch_size * args.world_size,
+            world_size=args.world_size,
+            resumed_from_step=resume.step if resume else 0,
+            checkpoint=str(resume.path) if resume else None,
+        )
 
     def evaluate(self, baseline: bool = False) -> dict[str, float]:
         if self.prep.eval is None:

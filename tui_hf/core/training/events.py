@@ -83,8 +83,9 @@ def repair_tail(path: Path) -> int:
 class EventWriter:
     """Appends events to a run; one per run at a time (the job holds the run's lock)."""
 
-    def __init__(self, run_dir: str | Path, on_write: Callable[[dict[str, Any]], None] | None = None,
-                 reserve: int = 0) -> None:
+    def __init__(
+        self, run_dir: str | Path, on_write: Callable[[dict[str, Any]], None] | None = None, reserve: int = 0
+    ) -> None:
         """`reserve`: bytes set aside on disk (runs/<id>/.reserve) so a final status fits on a full disk."""
         self.path = Path(run_dir) / EVENTS
         self.on_write = on_write
@@ -157,48 +158,106 @@ class EventWriter:
 
     # -- the event kinds --
 
-    def start(self, *, engine: str, model: str, total_steps: int, epochs: float, labels: list[str],
-              batch_size: int, world_size: int = 1, resumed_from_step: int = 0, checkpoint: str | None = None,
-              pid: int | None = None) -> dict[str, Any]:
-        return self._event("start", {"total_steps": total_steps, "epochs": epochs, "engine": engine, "model": model,
-                                     "labels": labels, "pid": pid or os.getpid(), "world_size": world_size,
-                                     "resumed_from_step": resumed_from_step, "checkpoint": self._in_run(checkpoint),
-                                     "batch_size": batch_size})
+    def start(
+        self,
+        *,
+        engine: str,
+        model: str,
+        total_steps: int,
+        epochs: float,
+        labels: list[str],
+        batch_size: int,
+        world_size: int = 1,
+        resumed_from_step: int = 0,
+        checkpoint: str | None = None,
+        pid: int | None = None,
+    ) -> dict[str, Any]:
+        return self._event(
+            "start",
+            {
+                "total_steps": total_steps,
+                "epochs": epochs,
+                "engine": engine,
+                "model": model,
+                "labels": labels,
+                "pid": pid or os.getpid(),
+                "world_size": world_size,
+                "resumed_from_step": resumed_from_step,
+                "checkpoint": self._in_run(checkpoint),
+                "batch_size": batch_size,
+            },
+        )
 
-    def train(self, *, step: int, epoch: float, loss: float, learning_rate: float | None = None,
-              grad_norm: float | None = None, samples_per_second: float | None = None,
-              tokens_per_second: float | None = None, memory_mb: float | None = None) -> dict[str, Any]:
-        return self._event("train", {"step": step, "epoch": round(epoch, 4), "loss": loss,
-                                     "learning_rate": learning_rate, "grad_norm": grad_norm,
-                                     "samples_per_second": samples_per_second,
-                                     "tokens_per_second": tokens_per_second, "memory_mb": memory_mb,
-                                     "replay": self._replayed("train", step)})
+    def train(
+        self,
+        *,
+        step: int,
+        epoch: float,
+        loss: float,
+        learning_rate: float | None = None,
+        grad_norm: float | None = None,
+        samples_per_second: float | None = None,
+        tokens_per_second: float | None = None,
+        memory_mb: float | None = None,
+    ) -> dict[str, Any]:
+        return self._event(
+            "train",
+            {
+                "step": step,
+                "epoch": round(epoch, 4),
+                "loss": loss,
+                "learning_rate": learning_rate,
+                "grad_norm": grad_norm,
+                "samples_per_second": samples_per_second,
+                "tokens_per_second": tokens_per_second,
+                "memory_mb": memory_mb,
+                "replay": self._replayed("train", step),
+            },
+        )
 
     def eval(self, *, step: int, epoch: float, metrics: dict[str, float]) -> dict[str, Any]:
         keep = {k if k.startswith("eval_") else f"eval_{k}": v for k, v in metrics.items()}
-        return self._event("eval", {"step": step, "epoch": round(epoch, 4), **keep,
-                                    "replay": self._replayed("eval", step)})
+        return self._event(
+            "eval", {"step": step, "epoch": round(epoch, 4), **keep, "replay": self._replayed("eval", step)}
+        )
 
     def checkpoint(self, *, step: int, path: str) -> dict[str, Any]:
         return self._event("checkpoint", {"step": step, "path": self._in_run(path)})
 
-    def alert(self, message: str, *, level: str = "warning", step: int | None = None, kind: str | None = None,
-              action: str | None = None) -> dict[str, Any]:
-        return self._event("alert", {"level": level, "message": message, "step": step, "kind": kind,
-                                     "action": action})
+    def alert(
+        self,
+        message: str,
+        *,
+        level: str = "warning",
+        step: int | None = None,
+        kind: str | None = None,
+        action: str | None = None,
+    ) -> dict[str, Any]:
+        return self._event("alert", {"level": level, "message": message, "step": step, "kind": kind, "action": action})
 
-    def control_ack(self, action: str, *, via: str, message: str = "", request: str | None = None,
-                    refused: bool | None = None) -> dict[str, Any]:
-        return self._event("control", {"action": action, "via": via, "message": message, "request": request,
-                                       "refused": refused})
+    def control_ack(
+        self, action: str, *, via: str, message: str = "", request: str | None = None, refused: bool | None = None
+    ) -> dict[str, Any]:
+        return self._event(
+            "control", {"action": action, "via": via, "message": message, "request": request, "refused": refused}
+        )
 
     def predictions(self, *, step: int, items: list[dict[str, Any]]) -> dict[str, Any]:
         return self._event("predictions", {"step": step, "items": items})
 
-    def status(self, status: str, *, message: str = "", step: int | None = None, total_steps: int | None = None,
-               traceback: str | None = None) -> dict[str, Any]:
-        return self._event("status", {"status": status, "message": message, "step": step,
-                                      "total_steps": total_steps, "traceback": traceback})
+    def status(
+        self,
+        status: str,
+        *,
+        message: str = "",
+        step: int | None = None,
+        total_steps: int | None = None,
+        traceback: str | None = None,
+    ) -> dict[str, Any]:
+        return self._event(
+            "status",
+            {"status": status, "message": message, "step": step, "total_steps": total_steps, "traceback": traceback},
+        )
 
     def final(self, *, step: int, path: str) -> dict[str, Any]:
         return self._event("final", {"step": step, "path": self._in_run(path)})
@@ -370,18 +429,32 @@ class RunState:
                 self._advance(_step(e.get("step")))
                 self.checkpoints.append(self._path(e.get("path")))
             elif kind == "alert":
-                self.alerts.append({"level": _text(e.get("level")) or "warning", "message": _text(e.get("message")),
-                                    "step": _step(e.get("step")), "kind": _text(e.get("kind")),
-                                    "action": _text(e.get("action"))})
+                self.alerts.append(
+                    {
+                        "level": _text(e.get("level")) or "warning",
+                        "message": _text(e.get("message")),
+                        "step": _step(e.get("step")),
+                        "kind": _text(e.get("kind")),
+                        "action": _text(e.get("action")),
+                    }
+                )
             elif kind == "control":
-                self.controls.append({"action": _text(e.get("action")), "via": _text(e.get("via")),
-                                      "message": _text(e.get("message")), "request": _text(e.get("request")),
-                                      "refused": e.get("refused") is True})
+                self.controls.append(
+                    {
+                        "action": _text(e.get("action")),
+                        "via": _text(e.get("via")),
+                        "message": _text(e.get("message")),
+                        "request": _text(e.get("request")),
+                        "refused": e.get("refused") is True,
+                    }
+                )
             elif kind == "predictions":
                 items = e.get("items")
                 if isinstance(items, list):
-                    self.predictions = {"step": _step(e.get("step")),
-                                        "items": [i for i in items if isinstance(i, dict)]}
+                    self.predictions = {
+                        "step": _step(e.get("step")),
+                        "items": [i for i in items if isinstance(i, dict)],
+                    }
                     self.predictions_history.append(self.predictions)
             elif kind == "final":
                 self._advance(_step(e.get("step")))

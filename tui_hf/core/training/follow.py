@@ -78,8 +78,7 @@ def moving_average(values: list[float], window: int = 10) -> list[float]:
 SMOOTHERS = ("none", "ema", "window")
 
 
-def smoothed(points: list[tuple[int, float]], method: str = "ema", amount: float = 0.8
-             ) -> list[tuple[int, float]]:
+def smoothed(points: list[tuple[int, float]], method: str = "ema", amount: float = 0.8) -> list[tuple[int, float]]:
     """A curve smoothed for drawing: "ema" (amount is the weight, 0-1), "window" (amount is the width in
     points), or "none". Non-finite values are left out (a NaN would poison every later average)."""
     import math
@@ -104,8 +103,11 @@ def sparkline(values: list[float], width: int = 40) -> str:
         return ""
     if len(values) > width:
         size = len(values) / width
-        values = [sum(chunk) / len(chunk) for i in range(width)
-                  if (chunk := values[int(i * size): max(int((i + 1) * size), int(i * size) + 1)])]
+        values = [
+            sum(chunk) / len(chunk)
+            for i in range(width)
+            if (chunk := values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)])
+        ]
     low, high = min(values), max(values)
     span = high - low or 1.0
     return "".join(BLOCKS[min(int((v - low) / span * (len(BLOCKS) - 1) + 0.5), len(BLOCKS) - 1)] for v in values)
@@ -122,8 +124,10 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
     s, status = f.state, f.status
     now = time.time() if now is None else now
     total = f"/{s.total_steps}" if s.total_steps else ""
-    lines = [f"{Path(run_dir).name}: {status}, step {s.step}{total} ({s.progress:.0%}), epoch {s.epoch:.2f}"
-             + (f", eta {duration(f.eta_seconds)}" if f.eta_seconds is not None else "")]
+    lines = [
+        f"{Path(run_dir).name}: {status}, step {s.step}{total} ({s.progress:.0%}), epoch {s.epoch:.2f}"
+        + (f", eta {duration(f.eta_seconds)}" if f.eta_seconds is not None else "")
+    ]
     if s.engine or s.model:
         lines.append(f"engine {s.engine or '-'}, model {s.model or '-'}")
     if s.message:
@@ -133,8 +137,10 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
         lines.append(f"loss {losses[-1]:.4f}  {sparkline(losses)}  (min {min(losses):.4f}, {len(losses)} points)")
     last = {k: v for k, v in s.evals[-1].items() if k.startswith("eval_")} if s.evals else {}
     if last:
-        lines.append(f"eval at step {s.evals[-1].get('step')}: " + "  ".join(
-            f"{k.removeprefix('eval_')} {v:.4f}" for k, v in last.items() if isinstance(v, (int, float))))
+        lines.append(
+            f"eval at step {s.evals[-1].get('step')}: "
+            + "  ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in last.items() if isinstance(v, (int, float)))
+        )
     best = s.best()
     if best:
         lines.append(f"best {best[0]} {best[1]:.4f}")
@@ -148,8 +154,10 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
     alerts = s.alerts + extra
     if alerts:
         lines.append(f"alerts ({len(alerts)}):")
-        lines += [f"  step {a.get('step') if a.get('step') is not None else '-'}: {a['level']}: {a['message']}"
-                  for a in alerts[-8:]]
+        lines += [
+            f"  step {a.get('step') if a.get('step') is not None else '-'}: {a['level']}: {a['message']}"
+            for a in alerts[-8:]
+        ]
     else:
         lines.append("alerts: none")
     if s.controls:
@@ -160,8 +168,10 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
         for item in s.predictions["items"]:
             conf = item.get("confidence")
             conf_text = f" ({conf:.2f})" if isinstance(conf, (int, float)) else ""
-            lines.append(f"  {item.get('text')!s:.60}  gold {item.get('gold')!s:.40}  "
-                         f"predicted {item.get('prediction')!s:.40}{conf_text}")
+            lines.append(
+                f"  {item.get('text')!s:.60}  gold {item.get('gold')!s:.40}  "
+                f"predicted {item.get('prediction')!s:.40}{conf_text}"
+            )
     if s.final_path:
         lines.append(f"model: {s.final_path}")
     return "\n".join(lines)

@@ -54,13 +54,21 @@ def _slug(text: str) -> str:
 def check_name(name: str) -> str:
     """A run name is one directory under the runs root: no separators, no '..', nothing hidden."""
     if not _NAME.fullmatch(name) or ".." in name:
-        raise SpecError(f"run name {name!r}: use letters, digits, '.', '_' and '-' (no '/' or '..'), "
-                        "starting with a letter or digit")
+        raise SpecError(
+            f"run name {name!r}: use letters, digits, '.', '_' and '-' (no '/' or '..'), "
+            "starting with a letter or digit"
+        )
     return name
 
 
-def create_run(spec: TrainSpec, root: str | os.PathLike[str] | None = None, name: str | None = None, *,
-               nproc: int = 1, warn: Callable[[str], None] | None = None) -> Path:
+def create_run(
+    spec: TrainSpec,
+    root: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    *,
+    nproc: int = 1,
+    warn: Callable[[str], None] | None = None,
+) -> Path:
     """Check everything, then make runs/<id>/ with spec.json. Nothing is created when a check fails.
 
     Raises RunRefused (a SpecError listing every problem), SpecError for a taken name, StorageError when the
@@ -149,18 +157,31 @@ def check_data_files(run_dir: Path, action: str) -> None:
         if os.path.isabs(ref):
             typed = given.get(role)
             note = f" (given as {typed})" if isinstance(typed, str) and typed != ref else ""
-            raise SpecError(f"cannot {action} {Path(run_dir).name}: its {role} data {ref}{note} is missing (moved or "
-                            "deleted since the run started); put it back at that path")
-        raise SpecError(f"cannot {action} {Path(run_dir).name}: its {role} data {ref} is relative to the directory "
-                        f"the run was started from, and {os.getcwd()} has no {ref}: run this from that directory")
+            raise SpecError(
+                f"cannot {action} {Path(run_dir).name}: its {role} data {ref}{note} is missing (moved or "
+                "deleted since the run started); put it back at that path"
+            )
+        raise SpecError(
+            f"cannot {action} {Path(run_dir).name}: its {role} data {ref} is relative to the directory "
+            f"the run was started from, and {os.getcwd()} has no {ref}: run this from that directory"
+        )
 
 
 def command(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> list[str]:
     """The job's command line; `data_changed`: resume although the data changed (the job keeps the split)."""
     flags = ["--data-changed"] if data_changed else []
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                "-m", "tui_hf.train", str(run_dir), *flags]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "tui_hf.train",
+            str(run_dir),
+            *flags,
+        ]
     return [sys.executable, "-m", "tui_hf.train", str(run_dir), *flags]
 
 
@@ -182,8 +203,15 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool, data_changed: bool = Fal
                 raise storage_error(exc, f"cannot write {run_dir / LOG}") from None
             argv = command(run_dir, nproc, data_changed)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                    start_new_session=True, pass_fds=(lock.fd,), env=env)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,
+                pass_fds=(lock.fd,),
+                env=env,
+            )
         finally:
             if out is not None:
                 out.close()
@@ -222,8 +250,12 @@ def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) ->
         if code != 0 and not read_state(Path(run_dir)).done:
             # Killed (kill -9, the out-of-memory killer) before it could write its final status or a line.
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"ended with exit code {code}"
-            print(f"tui-hf: error: the job {how} without a final status: `tui-hf resume {Path(run_dir).name}` "
-                  "continues from its last checkpoint", file=sys.stderr, flush=True)
+            print(
+                f"tui-hf: error: the job {how} without a final status: `tui-hf resume {Path(run_dir).name}` "
+                "continues from its last checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
             return EXIT_RUN
         return code
 
@@ -254,8 +286,10 @@ def request_stop(run_dir: Path) -> int:
     if who is None:
         raise RunStateError(f"{Path(run_dir).name} is not running")
     if not who.verified or who.pid is None:
-        raise RunStateError(f"{Path(run_dir).name} is held by a process that cannot be identified "
-                            f"(pid {who.pid}, host {who.host or '?'}); stop it where it runs")
+        raise RunStateError(
+            f"{Path(run_dir).name} is held by a process that cannot be identified "
+            f"(pid {who.pid}, host {who.host or '?'}); stop it where it runs"
+        )
     if who.pgid == who.pid:  # the job leads its own session: the group holds its torchrun workers too
         _signal_group(who.pid, signal.SIGINT)
     else:  # a training script with TuiHfCallback: only that process
@@ -281,13 +315,19 @@ class ResumePlan:
     data_changes: tuple[str, ...] = ()  # how the data differs from the run's start (resumed with data_changed)
 
     def describe(self, done: bool = False) -> str:
-        """"resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
-        where = (f"from {self.checkpoint.path.name} (step {self.checkpoint.step})" if self.checkpoint else
-                 "from the start (no complete checkpoint)")
+        """ "resuming RUN from checkpoint-N (step N)…", or "resumed …" once the job is started."""
+        where = (
+            f"from {self.checkpoint.path.name} (step {self.checkpoint.step})"
+            if self.checkpoint
+            else "from the start (no complete checkpoint)"
+        )
         skipped = f"; skipping the interrupted save {', '.join(self.skipped)}" if self.skipped else ""
         damaged = "".join(f"; {d} cannot be loaded: it is moved aside" for d in self.damaged)
-        data = (f"; on changed data ({'; '.join(self.data_changes)}), keeping the original split"
-                if self.data_changes else "")
+        data = (
+            f"; on changed data ({'; '.join(self.data_changes)}), keeping the original split"
+            if self.data_changes
+            else ""
+        )
         return f"{'resumed' if done else 'resuming'} {self.run_dir.name} {where}{skipped}{damaged}{data}"
 
 
@@ -300,8 +340,10 @@ def resume_plan(run_dir: Path, data_changed: bool = False) -> ResumePlan:
         raise RunStateError(f"{run_dir.name} is still {info.status}: stop it first, or attach to it")
     if info.status == "finished":
         final = f"; its model is in {info.state.final_path}" if info.state.final_path else ""
-        raise RunStateError(f"{run_dir.name} already finished (step {info.state.step} of "
-                            f"{info.state.total_steps}){final}: start a new run to train more")
+        raise RunStateError(
+            f"{run_dir.name} already finished (step {info.state.step} of "
+            f"{info.state.total_steps}){final}: start a new run to train more"
+        )
     if not (run_dir / SPEC).is_file():
         raise RunStateError(f"{run_dir.name} has no spec.json (a script's run): resume it from that script")
     check_data_files(run_dir, "resume")
@@ -315,8 +357,13 @@ def resume_plan(run_dir: Path, data_changed: bool = False) -> ResumePlan:
         changes = data_changes(TrainSpec.load(run_dir / SPEC), stored)
         if changes and not data_changed:
             raise DataChanged(run_dir.name, changes)
-    return ResumePlan(run_dir, checkpoint, [p.name for p in checkpoints.interrupted(run_dir)],
-                      tuple(f"{c.path.name} ({why})" for c, why in damaged), tuple(changes))
+    return ResumePlan(
+        run_dir,
+        checkpoint,
+        [p.name for p in checkpoints.interrupted(run_dir)],
+        tuple(f"{c.path.name} ({why})" for c, why in damaged),
+        tuple(changes),
+    )
 
 
 def resume(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> ResumePlan:
@@ -358,8 +405,10 @@ def export_target(run_dir: Path, out: str | os.PathLike[str] | None, overwrite: 
     where = target.resolve()
     for folder in where.parents:
         if is_run_dir(folder):
-            raise SaveTargetError(f"{out} is inside the run directory {folder}: exporting there could replace the "
-                                  "run's own files; write the CSV elsewhere (or to RUN/metrics.csv, the default)")
+            raise SaveTargetError(
+                f"{out} is inside the run directory {folder}: exporting there could replace the "
+                "run's own files; write the CSV elsewhere (or to RUN/metrics.csv, the default)"
+            )
     if target.is_dir():
         raise SaveTargetError(f"{out} is a folder: give a file name")
     if not target.parent.is_dir():
@@ -377,7 +426,34 @@ def inference_task(run_dir: Path) -> str:
     return FAMILIES[spec.task].inference_task if spec.task in FAMILIES else spec.task
 
 
-__all__ = ["EVENTS", "LOG", "MARKER", "ResumePlan", "RunInfo", "StorageError", "check_data_files", "check_name",
-           "command", "create_run", "delete_run", "effective_status", "inference_task", "is_alive",
-           "is_storage_error", "job_pid", "launch", "list_runs", "read_state", "request_stop", "resolve_run", "resume",
-           "resume_plan", "run_dirs", "run_foreground", "run_info", "run_path", "runs_root", "stop"]
+__all__ = [
+    "EVENTS",
+    "LOG",
+    "MARKER",
+    "ResumePlan",
+    "RunInfo",
+    "StorageError",
+    "check_data_files",
+    "check_name",
+    "command",
+    "create_run",
+    "delete_run",
+    "effective_status",
+    "inference_task",
+    "is_alive",
+    "is_storage_error",
+    "job_pid",
+    "launch",
+    "list_runs",
+    "read_state",
+    "request_stop",
+    "resolve_run",
+    "resume",
+    "resume_plan",
+    "run_dirs",
+    "run_foreground",
+    "run_info",
+    "run_path",
+    "runs_root",
+    "stop",
+]

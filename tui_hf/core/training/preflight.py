@@ -54,16 +54,27 @@ class DataPlan:
         return all(r.unchanged() for r in self.reports)
 
     def to_json(self) -> str:
-        return json.dumps({"reports": [asdict(r) for r in self.reports], "labels": self.labels,
-                           "warnings": self.warnings, "fingerprint": self.fingerprint}, indent=1)
+        return json.dumps(
+            {
+                "reports": [asdict(r) for r in self.reports],
+                "labels": self.labels,
+                "warnings": self.warnings,
+                "fingerprint": self.fingerprint,
+            },
+            indent=1,
+        )
 
     @classmethod
     def load(cls, path: Path) -> DataPlan | None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             fingerprint = raw.get("fingerprint")
-            return cls([DataReport(**r) for r in raw["reports"]], list(raw["labels"]), list(raw["warnings"]),
-                       fingerprint if isinstance(fingerprint, dict) else None)
+            return cls(
+                [DataReport(**r) for r in raw["reports"]],
+                list(raw["labels"]),
+                list(raw["warnings"]),
+                fingerprint if isinstance(fingerprint, dict) else None,
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -74,8 +85,10 @@ def hub_data_problem(spec: TrainSpec) -> str | None:
     from tui_hf.core.hub import is_offline
 
     if is_offline(spec.offline):
-        return (f"{spec.data.train!r} is not a local file and the Hugging Face Hub cannot be reached: use a CSV / "
-                "JSON / JSON Lines file, or go online")
+        return (
+            f"{spec.data.train!r} is not a local file and the Hugging Face Hub cannot be reached: use a CSV / "
+            "JSON / JSON Lines file, or go online"
+        )
     return None
 
 
@@ -84,8 +97,10 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     d = spec.data
     plan = DataPlan()
     if spec.task != "causal-lm" and d.text_column.strip() == d.label_column.strip():
-        raise DataError(f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
-                        "answer with its own input; set label_column to the column of classes")
+        raise DataError(
+            f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
+            "answer with its own input; set label_column to the column of classes"
+        )
     if not is_file_ref(d.train):
         if d.validation:
             raise DataError("a validation file goes with a train file: a hub dataset is split from its own rows")
@@ -95,28 +110,35 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         return plan  # a hub dataset: its rows are checked by the job when it loads
     # Each row's class, for the split check (a pointer a row): only where a random split will be made.
     row_labels: list[str] | None = (
-        [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None)
-    train = validate_file(d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels,
-                          d.text_pair_column)
+        [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None
+    )
+    train = validate_file(
+        d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels, d.text_pair_column
+    )
     plan.reports.append(train)
     plan.warnings += train.warnings
     if d.validation:
         if not is_file_ref(d.validation):
             raise DataError(f"validation must be a local .csv, .json or .jsonl file, not {d.validation!r}")
-        val = validate_file(d.validation, spec.task, d.text_column, d.label_column, "validation", stop,
-                            pair_column=d.text_pair_column)
+        val = validate_file(
+            d.validation, spec.task, d.text_column, d.label_column, "validation", stop, pair_column=d.text_pair_column
+        )
         plan.reports.append(val)
         unseen = sorted(set(val.label_counts) - set(train.label_counts))
         if unseen:
-            raise DataError(f"{d.validation}: label {unseen[0]!r} never occurs in the train data {d.train}; "
-                            "the model cannot learn it")
+            raise DataError(
+                f"{d.validation}: label {unseen[0]!r} never occurs in the train data {d.train}; "
+                "the model cannot learn it"
+            )
     elif d.validation_fraction > 0:
         # datasets' train_test_split holds out ceil(fraction x rows) and fails when either side is empty.
         held_out = math.ceil(d.validation_fraction * train.rows)
         if train.rows < 2 or train.rows - held_out < 1:
-            raise DataError(f"{d.train}: validation_fraction {d.validation_fraction:g} of {train.rows} row(s) leaves "
-                            f"{max(train.rows - held_out, 0)} to train on; lower it, add rows, give a validation "
-                            "file, or set validation_fraction to 0")
+            raise DataError(
+                f"{d.train}: validation_fraction {d.validation_fraction:g} of {train.rows} row(s) leaves "
+                f"{max(train.rows - held_out, 0)} to train on; lower it, add rows, give a validation "
+                "file, or set validation_fraction to 0"
+            )
     if FAMILIES[spec.task].labelled:
         if len(train.label_counts) < 2:
             only = ", ".join(train.label_counts)
@@ -138,21 +160,29 @@ def label_warnings(counts: dict[str, int], path: str, column: str) -> list[str]:
     twins = [sorted(group) for group in by_case.values() if len(group) > 1]
     if twins:
         shown = "; ".join(" and ".join(repr(n) for n in group) for group in twins[:3])
-        out.append(f"{path}: labels that differ only in case are separate classes ({shown}); write each class "
-                   "one way if they are the same")
+        out.append(
+            f"{path}: labels that differ only in case are separate classes ({shown}); write each class "
+            "one way if they are the same"
+        )
     zero_and_o = "0" in counts and "O" in counts
     if zero_and_o:
-        out.append(f"{path}: both '0' (zero, {counts['0']:,} times) and 'O' (the letter, {counts['O']:,} times) "
-                   "are labels, two separate classes; is one of them a typo?")
+        out.append(
+            f"{path}: both '0' (zero, {counts['0']:,} times) and 'O' (the letter, {counts['O']:,} times) "
+            "are labels, two separate classes; is one of them a typo?"
+        )
     numbers = [n for n in order_labels(names) if is_int_text(n) and not (zero_and_o and n == "0")]
     words = [n for n in order_labels(names) if not is_int_text(n) and not (zero_and_o and n == "O")]
     if numbers and words:
-        out.append(f"{path}: labels mix numbers ({', '.join(numbers[:4])}) and names ({', '.join(words[:4])}), "
-                   "each a class of its own; is a class written both as its id and as its name?")
+        out.append(
+            f"{path}: labels mix numbers ({', '.join(numbers[:4])}) and names ({', '.join(words[:4])}), "
+            "each a class of its own; is a class written both as its id and as its name?"
+        )
     sentences = [n for n in names if len(n.split()) >= 4 or len(n) >= 40]
     if len(names) <= MANY_LABELS and len(sentences) >= 10 and 2 * len(sentences) >= len(names):
-        out.append(f"{path}: {len(sentences):,} of the {len(names):,} labels in {column!r} look like text (e.g. "
-                   f"{sentences[0][:50]!r}); is {column!r} the column of classes?")
+        out.append(
+            f"{path}: {len(sentences):,} of the {len(names):,} labels in {column!r} look like text (e.g. "
+            f"{sentences[0][:50]!r}); is {column!r} the column of classes?"
+        )
     return out
 
 
@@ -171,7 +201,8 @@ def split_warnings(spec: TrainSpec, row_labels: list[str], counts: dict[str, int
 
     try:
         split = datasets.Dataset.from_dict({"row": list(range(len(row_labels)))}).train_test_split(
-            test_size=d.validation_fraction, seed=spec.seed)
+            test_size=d.validation_fraction, seed=spec.seed
+        )
     except ValueError:  # a split datasets refuses: the job says why
         return []
     kept = {row_labels[i] for i in split["train"]["row"]}
@@ -181,9 +212,11 @@ def split_warnings(spec: TrainSpec, row_labels: list[str], counts: dict[str, int
     shown = ", ".join(f"{name!r} ({counts[name]} row{'s' if counts[name] > 1 else ''})" for name in lost[:4])
     shown += f" and {len(lost) - 4} more" if len(lost) > 4 else ""
     left = f"; the training part holds only {next(iter(kept))!r}" if len(kept) == 1 else ""
-    return [f"{d.train}: the validation split ({d.validation_fraction:g} of the rows, seed {spec.seed}) takes every "
-            f"row of {shown}{left}: the model cannot learn {'it' if len(lost) == 1 else 'them'}; add rows, give a "
-            "validation file, or change the seed"]
+    return [
+        f"{d.train}: the validation split ({d.validation_fraction:g} of the rows, seed {spec.seed}) takes every "
+        f"row of {shown}{left}: the model cannot learn {'it' if len(lost) == 1 else 'them'}; add rows, give a "
+        "validation file, or change the seed"
+    ]
 
 
 # -- the model, from its files -------------------------------------------------------------------------
@@ -251,15 +284,23 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         return [Problem(f"model: {directory}/config.json is not a JSON object")], data_labels
     problems: list[Problem] = []
     if config.get("auto_map") and not spec.trust_remote_code:
-        problems.append(Problem(f"model: {spec.model} needs its own Python code to load (auto_map in its "
-                                "config.json); allow it with trust_remote_code, only if you trust its source",
-                                "trust_remote_code"))
+        problems.append(
+            Problem(
+                f"model: {spec.model} needs its own Python code to load (auto_map in its "
+                "config.json); allow it with trust_remote_code, only if you trust its source",
+                "trust_remote_code",
+            )
+        )
     # A checkpoint being resumed, not this directory, supplies the weights then: still the same trust rule.
     has_st, has_pickle = _weights(directory)
     if resolved.ref.kind != "hub" and not has_st and has_pickle and not spec.allow_pickle:
-        problems.append(Problem(f"model: {spec.model} has only pickle weights (pytorch_model.bin), which can run "
-                                "code when loaded; allow them with allow_pickle, only if you trust its source",
-                                "allow_pickle"))
+        problems.append(
+            Problem(
+                f"model: {spec.model} has only pickle weights (pytorch_model.bin), which can run "
+                "code when loaded; allow them with allow_pickle, only if you trust its source",
+                "allow_pickle",
+            )
+        )
     elif resolved.ref.kind != "hub" and not has_st and not has_pickle:
         problems.append(Problem(f"model: {directory} has no weights (model.safetensors)"))
     if resolved.ref.kind != "hub" or resolved.local_files_only:  # the files this machine has are all there is
@@ -272,11 +313,21 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         why = causal_lm_problem(spec.model, directory, config, "trained as causal-lm")
         if why:
             problems.append(Problem(f"model: {why}"))
-    positions = next((config[k] for k in ("max_position_embeddings", "n_positions", "max_sequence_length")
-                      if isinstance(config.get(k), int)), None)
+    positions = next(
+        (
+            config[k]
+            for k in ("max_position_embeddings", "n_positions", "max_sequence_length")
+            if isinstance(config.get(k), int)
+        ),
+        None,
+    )
     if positions and spec.data.max_length > positions:
-        problems.append(Problem(f"max_length {spec.data.max_length} is more than {spec.model}'s {positions} "
-                                f"positions; use {positions} or less"))
+        problems.append(
+            Problem(
+                f"max_length {spec.data.max_length} is more than {spec.model}'s {positions} "
+                f"positions; use {positions} or less"
+            )
+        )
     labels = data_labels
     head = HEADS.get(spec.task, "")
     trained = [a for a in (config.get("architectures") or []) if isinstance(a, str) and a.endswith(head)]
@@ -284,10 +335,14 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         names = head_labels(config)
         kept = reconcile_labels(names, data_labels) if names else None
         if kept is None:
-            problems.append(Problem(
-                f"{spec.model} has a trained {head} head for {len(names)} labels ({', '.join(names[:8])}) but the "
-                f"data's labels are {', '.join(data_labels[:8])}{'...' if len(data_labels) > 8 else ''}; set "
-                "replace_head to train a new head (its trained weights are dropped)", "replace_head"))
+            problems.append(
+                Problem(
+                    f"{spec.model} has a trained {head} head for {len(names)} labels ({', '.join(names[:8])}) but the "
+                    f"data's labels are {', '.join(data_labels[:8])}{'...' if len(data_labels) > 8 else ''}; set "
+                    "replace_head to train a new head (its trained weights are dropped)",
+                    "replace_head",
+                )
+            )
         else:
             labels = kept
     return problems, labels
@@ -311,8 +366,7 @@ def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:
         import torch
 
         if torch.cuda.device_count() < nproc:
-            problems.append(Problem(f"nproc {nproc} needs {nproc} GPUs; this machine has "
-                                    f"{torch.cuda.device_count()}"))
+            problems.append(Problem(f"nproc {nproc} needs {nproc} GPUs; this machine has {torch.cuda.device_count()}"))
     return problems
 
 

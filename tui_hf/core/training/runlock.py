@@ -71,8 +71,13 @@ def _read_identity(fd: int) -> Holder:
         raw = {}
     if not isinstance(raw, dict):
         raw = {}
-    return Holder(pid=raw.get("pid"), pgid=raw.get("pgid"), start=raw.get("start"), host=raw.get("host", ""),
-                  since=raw.get("since"))
+    return Holder(
+        pid=raw.get("pid"),
+        pgid=raw.get("pgid"),
+        start=raw.get("start"),
+        host=raw.get("host", ""),
+        since=raw.get("since"),
+    )
 
 
 def holder(run_dir: str | os.PathLike[str]) -> Holder | None:
@@ -132,8 +137,10 @@ class RunLock:
                     who = _read_identity(fd)
                     os.close(fd)
                     pid = f" (pid {who.pid})" if who.pid else ""
-                    raise RunStateError(f"{run_dir.name} is in use by another process{pid}: one job per run; "
-                                        "wait for it to end or stop it first") from None
+                    raise RunStateError(
+                        f"{run_dir.name} is in use by another process{pid}: one job per run; "
+                        "wait for it to end or stop it first"
+                    ) from None
                 time.sleep(0.02)
         return cls(run_dir, fd)
 
@@ -158,8 +165,13 @@ class RunLock:
 
     def record(self, pid: int) -> None:
         """Write who the job is, so viewers can name it and `stop` can check it before signalling."""
-        identity = {"pid": pid, "pgid": _pgid(pid), "start": process_start(pid), "host": socket.gethostname(),
-                    "since": round(time.time(), 3)}
+        identity = {
+            "pid": pid,
+            "pgid": _pgid(pid),
+            "start": process_start(pid),
+            "host": socket.gethostname(),
+            "since": round(time.time(), 3),
+        }
         data = (json.dumps(identity) + "\n").encode()
         try:
             os.ftruncate(self.fd, 0)
@@ -186,4 +198,3 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except OSError:
         return None
-

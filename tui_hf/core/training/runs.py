@@ -77,8 +77,12 @@ def _made_by_older_tui_hf(path: Path) -> bool:
     try:
         with open(path / EVENTS, "rb") as fh:
             first = json.loads(fh.readline(65536))
-        if (isinstance(first, dict) and first.get("event") in _EVENT_KINDS
-                and isinstance(first.get("time"), (int, float)) and not isinstance(first.get("time"), bool)):
+        if (
+            isinstance(first, dict)
+            and first.get("event") in _EVENT_KINDS
+            and isinstance(first.get("time"), (int, float))
+            and not isinstance(first.get("time"), bool)
+        ):
             return True
     except (OSError, ValueError):
         pass
@@ -87,8 +91,13 @@ def _made_by_older_tui_hf(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     data = spec.get("data") if isinstance(spec, dict) else None
-    return (isinstance(data, dict) and isinstance(data.get("train"), str) and isinstance(spec.get("model"), str)
-            and isinstance(spec.get("engine"), str) and isinstance(spec.get("task"), str))
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("train"), str)
+        and isinstance(spec.get("model"), str)
+        and isinstance(spec.get("engine"), str)
+        and isinstance(spec.get("task"), str)
+    )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -174,8 +183,7 @@ def resolve_run(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
     if is_path_ref(ref):
         what = "is not a tui-hf run" if path.is_dir() else "does not exist"
         raise SpecError(f"{ref} {what}")
-    here = f"; ./{ref} is a folder here, not a run name: give a path (./{ref}) to use it" if Path(ref).is_dir() \
-        else ""
+    here = f"; ./{ref} is a folder here, not a run name: give a path (./{ref}) to use it" if Path(ref).is_dir() else ""
     raise SpecError(f"no run named {ref} in {runs_root(root)}{here}")
 
 
@@ -192,22 +200,28 @@ def deletable(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Path
     except OSError:
         raise SpecError(f"refused: {shown} is not a directory; nothing deleted") from None
     if stat.S_ISLNK(st.st_mode):
-        raise SpecError(f"refused: {shown} is a link to {os.path.realpath(path)}, not a run inside the runs "
-                        f"directory {os.path.abspath(base)} (see --runs-dir); nothing deleted")
+        raise SpecError(
+            f"refused: {shown} is a link to {os.path.realpath(path)}, not a run inside the runs "
+            f"directory {os.path.abspath(base)} (see --runs-dir); nothing deleted"
+        )
     if not stat.S_ISDIR(st.st_mode):
         raise SpecError(f"refused: {shown} is not a directory; nothing deleted")
     if (parent.st_dev, parent.st_ino) != (home.st_dev, home.st_ino):
-        raise SpecError(f"refused: {shown} is not a run inside the runs directory {os.path.abspath(base)} "
-                        "(see --runs-dir); nothing deleted")
+        raise SpecError(
+            f"refused: {shown} is not a run inside the runs directory {os.path.abspath(base)} "
+            "(see --runs-dir); nothing deleted"
+        )
     if not is_marked(path):
-        raise SpecError(f"refused: {shown} has no {MARKER} (tui-hf writes it in each run it makes); deleting it "
-                        f"would remove {_contents(path)}; nothing deleted (delete it yourself if it is yours "
-                        "to delete)")
+        raise SpecError(
+            f"refused: {shown} has no {MARKER} (tui-hf writes it in each run it makes); deleting it "
+            f"would remove {_contents(path)}; nothing deleted (delete it yourself if it is yours "
+            "to delete)"
+        )
     return path
 
 
 def _contents(path: Path) -> str:
-    """"N files (S MiB)" under path, for a refusal that says what deleting would have removed."""
+    """ "N files (S MiB)" under path, for a refusal that says what deleting would have removed."""
     files = size = 0
     for top, _dirs, names in os.walk(path):
         for name in names:
@@ -308,13 +322,25 @@ class _Tracker:
             stalled = stall(s.intervals, s.updated, time.time(), s.step, self.stall_factor)
             if stalled is not None:
                 if not errors:
-                    alerts = [{"level": "warning", "message": stalled.message, "step": stalled.step,
-                               "kind": stalled.kind}]
+                    alerts = [
+                        {"level": "warning", "message": stalled.message, "step": stalled.step, "kind": stalled.kind}
+                    ]
                 count += 1
-        return RunSummary(path=self.path, status=status, step=s.step,
-                          total_steps=s.total_steps, loss=s.train[-1][1] if s.train else None, best=s.best(),
-                          engine=s.engine, model=s.model, message=s.message, created=self.created,
-                          updated=s.updated, alerts=count, alert=alerts[0] if alerts else None)
+        return RunSummary(
+            path=self.path,
+            status=status,
+            step=s.step,
+            total_steps=s.total_steps,
+            loss=s.train[-1][1] if s.train else None,
+            best=s.best(),
+            engine=s.engine,
+            model=s.model,
+            message=s.message,
+            created=self.created,
+            updated=s.updated,
+            alerts=count,
+            alert=alerts[0] if alerts else None,
+        )
 
     @property
     def stall_factor(self) -> float:

@@ -20,13 +20,20 @@ from pathlib import Path
 
 from tui_hf.core.training.spec import TrainSpec
 
-LEFT_OUT = ("the cockpit's sentinel (alerts on loss spikes, exploding gradients, stalls), the batch X-ray, steering "
-            "(save, evaluate, stop, early-stop requests), predictions at each evaluation, events.jsonl, resume")
-HEADS = {"text-classification": "AutoModelForSequenceClassification",
-         "token-classification": "AutoModelForTokenClassification", "causal-lm": "AutoModelForCausalLM"}
-COLLATORS = {"text-classification": "DataCollatorWithPadding(tokenizer)",
-             "token-classification": "DataCollatorForTokenClassification(tokenizer)",
-             "causal-lm": "DataCollatorForLanguageModeling(tokenizer, mlm=False)"}
+LEFT_OUT = (
+    "the cockpit's sentinel (alerts on loss spikes, exploding gradients, stalls), the batch X-ray, steering "
+    "(save, evaluate, stop, early-stop requests), predictions at each evaluation, events.jsonl, resume"
+)
+HEADS = {
+    "text-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "causal-lm": "AutoModelForCausalLM",
+}
+COLLATORS = {
+    "text-classification": "DataCollatorWithPadding(tokenizer)",
+    "token-classification": "DataCollatorForTokenClassification(tokenizer)",
+    "causal-lm": "DataCollatorForLanguageModeling(tokenizer, mlm=False)",
+}
 
 
 def run_labels(run_dir: Path) -> list[str]:
@@ -61,33 +68,53 @@ def training_script(spec: TrainSpec, labels: list[str], run_name: str = "") -> s
     d = spec.data
     task = spec.task
     title = "all-MiniLM-L6-v2 (embedded)" if "the embedded" in model_note else spec.model
-    lines = [f'"""Finetune {title} for {task} with the {spec.engine} engine, as tui-hf run {run_name or "RUN"} did',
-             "(its spec.json), without tui-hf.",
-             "",
-             *textwrap.wrap(f"Left out (they need tui-hf's job): {LEFT_OUT}.", 110),
-             'It prints one JSON line per log and evaluation and saves the model to OUTPUT_DIR/final."""',
-             "# transformers 5 has no TensorFlow classes (TFTrainer, TFAutoModel... are gone): this is the PyTorch "
-             "path.",
-             *(["import csv"] if _local(spec) else []),
-             "import json",
-             *(["import math"] if spec.engine == "native" else []),
-             "",
-             *_imports(spec),
-             "",
-             *(["#" + model_note.strip(" #"), f"MODEL = {model!r}"] if len(model_note) + len(repr(model)) > 100
-               else [f"MODEL = {model!r}{model_note}"]),
-             f"TRAIN_FILE = {d.train!r}" + ("" if _local(spec) else "  # a hub dataset"),
-             f"VALIDATION_FILE = {d.validation!r}" + ("" if d.validation else
-                                                       f"  # None: {d.validation_fraction:g} of the train rows, "
-                                                       "split off with the seed"),
-             f"TEXT_COLUMN = {d.text_column!r}"]
+    lines = [
+        f'"""Finetune {title} for {task} with the {spec.engine} engine, as tui-hf run {run_name or "RUN"} did',
+        "(its spec.json), without tui-hf.",
+        "",
+        *textwrap.wrap(f"Left out (they need tui-hf's job): {LEFT_OUT}.", 110),
+        'It prints one JSON line per log and evaluation and saves the model to OUTPUT_DIR/final."""',
+        "# transformers 5 has no TensorFlow classes (TFTrainer, TFAutoModel... are gone): this is the PyTorch path.",
+        *(["import csv"] if _local(spec) else []),
+        "import json",
+        *(["import math"] if spec.engine == "native" else []),
+        "",
+        *_imports(spec),
+        "",
+        *(
+            ["#" + model_note.strip(" #"), f"MODEL = {model!r}"]
+            if len(model_note) + len(repr(model)) > 100
+            else [f"MODEL = {model!r}{model_note}"]
+        ),
+        f"TRAIN_FILE = {d.train!r}" + ("" if _local(spec) else "  # a hub dataset"),
+        f"VALIDATION_FILE = {d.validation!r}"
+        + ("" if d.validation else f"  # None: {d.validation_fraction:g} of the train rows, split off with the seed"),
+        f"TEXT_COLUMN = {d.text_column!r}",
+    ]
     if task != "causal-lm":
         lines.append(f"LABEL_COLUMN = {d.label_column!r}")
-        lines.append(f"LABELS = {labels!r}  # class ids in the run's order" if labels else
-                     "LABELS = None  # from the data: numeric order when every label is a number, else sorted")
-    lines += [f"MAX_LENGTH = {d.max_length}", f"SEED = {spec.seed}", 'OUTPUT_DIR = "finetuned"', "",
-              "set_seed(SEED)  # before anything draws a random number: the new head's weights come from it", "", "",
-              *_reader(spec), "", "", *_data(spec), "", *_model(spec), "", ""]
+        lines.append(
+            f"LABELS = {labels!r}  # class ids in the run's order"
+            if labels
+            else "LABELS = None  # from the data: numeric order when every label is a number, else sorted"
+        )
+    lines += [
+        f"MAX_LENGTH = {d.max_length}",
+        f"SEED = {spec.seed}",
+        'OUTPUT_DIR = "finetuned"',
+        "",
+        "set_seed(SEED)  # before anything draws a random number: the new head's weights come from it",
+        "",
+        "",
+        *_reader(spec),
+        "",
+        "",
+        *_data(spec),
+        "",
+        *_model(spec),
+        "",
+        "",
+    ]
     lines += _trainer(spec) if spec.engine == "trainer" else _native(spec)
     return "\n".join(lines) + "\n"
 
@@ -180,58 +207,73 @@ def _data(spec: TrainSpec) -> list[str]:
     else:
         row = '{"text": r[TEXT_COLUMN]}'
         names = ""
-    out = ["def load(path):", f"    rows = [{row} for r in read_rows(path)]",
-           "    return Dataset.from_list(rows)", "",
-           "",
-           "if VALIDATION_FILE:",
-           '    data = DatasetDict({"train": load(TRAIN_FILE), "validation": load(VALIDATION_FILE)})']
+    out = [
+        "def load(path):",
+        f"    rows = [{row} for r in read_rows(path)]",
+        "    return Dataset.from_list(rows)",
+        "",
+        "",
+        "if VALIDATION_FILE:",
+        '    data = DatasetDict({"train": load(TRAIN_FILE), "validation": load(VALIDATION_FILE)})',
+    ]
     if spec.data.validation_fraction > 0:
-        out += ["else:  # the validation rows split off with the seed, as the run split them",
-                f"    split = load(TRAIN_FILE).train_test_split(test_size={spec.data.validation_fraction!r}, "
-                "seed=SEED)",
-                '    data = DatasetDict({"train": split["train"], "validation": split["test"]})']
+        out += [
+            "else:  # the validation rows split off with the seed, as the run split them",
+            f"    split = load(TRAIN_FILE).train_test_split(test_size={spec.data.validation_fraction!r}, seed=SEED)",
+            '    data = DatasetDict({"train": split["train"], "validation": split["test"]})',
+        ]
     else:
-        out += ["else:  # validation_fraction 0: no validation",
-                '    data = DatasetDict({"train": load(TRAIN_FILE)})']
+        out += ["else:  # validation_fraction 0: no validation", '    data = DatasetDict({"train": load(TRAIN_FILE)})']
     if task != "causal-lm":
-        out += ["if LABELS is None:  # the run recorded none: the data's, in numeric order when all are numbers",
-                f"    found = {names}",
-                "    numbers = all(n.lstrip(\"-\").isdigit() for n in found)",
-                "    LABELS = sorted(found, key=int) if numbers else sorted(found)",
-                "label2id = {name: i for i, name in enumerate(LABELS)}"]
+        out += [
+            "if LABELS is None:  # the run recorded none: the data's, in numeric order when all are numbers",
+            f"    found = {names}",
+            '    numbers = all(n.lstrip("-").isdigit() for n in found)',
+            "    LABELS = sorted(found, key=int) if numbers else sorted(found)",
+            "label2id = {name: i for i, name in enumerate(LABELS)}",
+        ]
     out += ["tokenizer = AutoTokenizer.from_pretrained(MODEL" + _remote(spec) + ")"]
     if task == "text-classification":
-        out += ["", "",
-                "def encode(batch):",
-                "    enc = tokenizer(batch[\"text\"], truncation=True, max_length=MAX_LENGTH)",
-                "    enc[\"labels\"] = [label2id[v] for v in batch[\"label\"]]",
-                "    return enc"]
+        out += [
+            "",
+            "",
+            "def encode(batch):",
+            '    enc = tokenizer(batch["text"], truncation=True, max_length=MAX_LENGTH)',
+            '    enc["labels"] = [label2id[v] for v in batch["label"]]',
+            "    return enc",
+        ]
     elif task == "token-classification":
-        out += ["", "",
-                "def encode(batch):",
-                "    enc = tokenizer(batch[\"tokens\"], is_split_into_words=True, truncation=True, "
-                "max_length=MAX_LENGTH)",
-                "    enc[\"labels\"] = []",
-                "    for i, tags in enumerate(batch[\"tags\"]):",
-                "        previous, row = None, []",
-                "        for word in enc.word_ids(i):  # a word's first sub-token carries its tag (-100: not in the "
-                "loss)",
-                "            row.append(-100 if word is None or word == previous else label2id[tags[word]])",
-                "            previous = word",
-                "        enc[\"labels\"].append(row)",
-                "    return enc"]
+        out += [
+            "",
+            "",
+            "def encode(batch):",
+            '    enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=MAX_LENGTH)',
+            '    enc["labels"] = []',
+            '    for i, tags in enumerate(batch["tags"]):',
+            "        previous, row = None, []",
+            "        for word in enc.word_ids(i):  # a word's first sub-token carries its tag (-100: not in the loss)",
+            "            row.append(-100 if word is None or word == previous else label2id[tags[word]])",
+            "            previous = word",
+            '        enc["labels"].append(row)',
+            "    return enc",
+        ]
     else:
-        out += ["if tokenizer.pad_token is None:",
-                "    tokenizer.pad_token = tokenizer.eos_token  # the collator pads; GPT-2 style models have no pad "
-                "token",
-                "", "",
-                "def encode(batch):",
-                "    return tokenizer(batch[\"text\"], truncation=True, max_length=MAX_LENGTH)"]
-    out += ["", "",
-            "tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names) "
-            "for name, split in data.items()}",
-            "train, evaluation = tokenized[\"train\"], tokenized.get(\"validation\")",
-            f"collator = {COLLATORS[task]}"]
+        out += [
+            "if tokenizer.pad_token is None:",
+            "    tokenizer.pad_token = tokenizer.eos_token  # the collator pads; GPT-2 style models have no pad token",
+            "",
+            "",
+            "def encode(batch):",
+            '    return tokenizer(batch["text"], truncation=True, max_length=MAX_LENGTH)',
+        ]
+    out += [
+        "",
+        "",
+        "tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names) "
+        "for name, split in data.items()}",
+        'train, evaluation = tokenized["train"], tokenized.get("validation")',
+        f"collator = {COLLATORS[task]}",
+    ]
     return out
 
 
@@ -244,8 +286,9 @@ def _model(spec: TrainSpec) -> list[str]:
     if spec.task != "causal-lm":
         load += ["    num_labels=len(LABELS),", "    id2label=dict(enumerate(LABELS)),", "    label2id=label2id,"]
         if spec.replace_head:
-            load.append("    ignore_mismatched_sizes=True,  # replace_head: a trained head with other labels is "
-                        "replaced")
+            load.append(
+                "    ignore_mismatched_sizes=True,  # replace_head: a trained head with other labels is replaced"
+            )
     if not spec.allow_pickle:
         load.append("    use_safetensors=True,  # never unpickle weights")
     if spec.trust_remote_code:
@@ -254,186 +297,224 @@ def _model(spec: TrainSpec) -> list[str]:
     if spec.task == "causal-lm":
         return load
     if spec.task == "token-classification":
-        return load + ["", "",
-                       "def metrics(logits, labels):",
-                       '    """Entity-level precision, recall and F1 and token accuracy, with seqeval (as run_ner.py and',
-                       '    the job report them), over the positions that have a label (not -100)."""',
-                       "    import warnings",
-                       "",
-                       "    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score",
-                       "",
-                       "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
-                       "    gold = [[LABELS[t] for t in row[row != -100]] for row in labels]",
-                       "    guess = [[LABELS[p] for p in prow[row != -100]] for prow, row in zip(preds, labels)]",
-                       "    with warnings.catch_warnings():",
-                       "        warnings.simplefilter(\"ignore\")  # tags without a B-/I- prefix",
-                       "        return {\"precision\": float(precision_score(gold, guess, zero_division=0)),",
-                       "                \"recall\": float(recall_score(gold, guess, zero_division=0)),",
-                       "                \"f1\": float(f1_score(gold, guess, zero_division=0)),",
-                       "                \"accuracy\": float(accuracy_score(gold, guess))}"]
-    return load + ["", "",
-                   "def metrics(logits, labels):",
-                   '    """Accuracy and F1, as the job reports them: the F1 of class 1 for two classes (as GLUE\'s MRPC',
-                   '    is scored), macro F1 over the classes seen otherwise."""',
-                   "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
-                   "    if labels.size == 0:",
-                   "        return {}",
-                   "    classes = [1] if len(LABELS) == 2 else np.unique(np.concatenate([labels, preds]))",
-                   "    f1s = []",
-                   "    for c in classes:",
-                   "        tp = float(((preds == c) & (labels == c)).sum())",
-                   "        fp = float(((preds == c) & (labels != c)).sum())",
-                   "        fn = float(((preds != c) & (labels == c)).sum())",
-                   "        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)",
-                   "    return {\"accuracy\": float((preds == labels).mean()), \"f1\": float(np.mean(f1s))}"]
+        return load + [
+            "",
+            "",
+            "def metrics(logits, labels):",
+            '    """Entity-level precision, recall and F1 and token accuracy, with seqeval (as run_ner.py and',
+            '    the job report them), over the positions that have a label (not -100)."""',
+            "    import warnings",
+            "",
+            "    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score",
+            "",
+            "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
+            "    gold = [[LABELS[t] for t in row[row != -100]] for row in labels]",
+            "    guess = [[LABELS[p] for p in prow[row != -100]] for prow, row in zip(preds, labels)]",
+            "    with warnings.catch_warnings():",
+            '        warnings.simplefilter("ignore")  # tags without a B-/I- prefix',
+            '        return {"precision": float(precision_score(gold, guess, zero_division=0)),',
+            '                "recall": float(recall_score(gold, guess, zero_division=0)),',
+            '                "f1": float(f1_score(gold, guess, zero_division=0)),',
+            '                "accuracy": float(accuracy_score(gold, guess))}',
+        ]
+    return load + [
+        "",
+        "",
+        "def metrics(logits, labels):",
+        '    """Accuracy and F1, as the job reports them: the F1 of class 1 for two classes (as GLUE\'s MRPC',
+        '    is scored), macro F1 over the classes seen otherwise."""',
+        "    preds, labels = np.asarray(logits).argmax(-1), np.asarray(labels)",
+        "    if labels.size == 0:",
+        "        return {}",
+        "    classes = [1] if len(LABELS) == 2 else np.unique(np.concatenate([labels, preds]))",
+        "    f1s = []",
+        "    for c in classes:",
+        "        tp = float(((preds == c) & (labels == c)).sum())",
+        "        fp = float(((preds == c) & (labels != c)).sum())",
+        "        fn = float(((preds != c) & (labels == c)).sum())",
+        "        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)",
+        '    return {"accuracy": float((preds == labels).mean()), "f1": float(np.mean(f1s))}',
+    ]
 
 
 def _trainer(spec: TrainSpec) -> list[str]:
     device = {"cpu": ["    use_cpu=True,"]}.get(spec.device, [])
     if spec.device not in ("cpu", "auto"):
         device = [f"    # the run asked for {spec.device}: Trainer picks the accelerator it finds"]
-    evaluate = "\"epoch\" if evaluation is not None else \"no\""
-    out = ["args = TrainingArguments(",
-           "    output_dir=OUTPUT_DIR,",
-           f"    num_train_epochs={spec.epochs!r},"]
+    evaluate = '"epoch" if evaluation is not None else "no"'
+    out = ["args = TrainingArguments(", "    output_dir=OUTPUT_DIR,", f"    num_train_epochs={spec.epochs!r},"]
     if spec.max_steps > 0:
         out.append(f"    max_steps={spec.max_steps},  # stops before the epochs are done")
-    out += [f"    per_device_train_batch_size={spec.batch_size},",
-            f"    per_device_eval_batch_size={spec.batch_size * 2},",
-            f"    learning_rate={spec.learning_rate!r},",
-            f"    weight_decay={spec.weight_decay!r},",
-            f"    warmup_steps={spec.warmup!r},{'  # below 1: a fraction of the steps' if spec.warmup < 1 else ''}",
-            f"    max_grad_norm={spec.max_grad_norm!r},",
-            f"    logging_steps={spec.logging_steps},",
-            "    logging_first_step=True,",
-            f"    eval_strategy={evaluate},",
-            "    save_strategy=\"epoch\",",
-            "    seed=SEED,",
-            "    report_to=\"none\",",
-            "    disable_tqdm=True,",
-            *device,
-            ")", "", "",
-            "class PrintLogs(TrainerCallback):",
-            '    """Each log and evaluation as one JSON line, every digit kept (the printer rounds to 4)."""',
-            "",
-            "    def on_log(self, args, state, control, logs=None, **kwargs):",
-            "        print(json.dumps({\"step\": state.global_step, **(logs or {})}), flush=True)"]
+    out += [
+        f"    per_device_train_batch_size={spec.batch_size},",
+        f"    per_device_eval_batch_size={spec.batch_size * 2},",
+        f"    learning_rate={spec.learning_rate!r},",
+        f"    weight_decay={spec.weight_decay!r},",
+        f"    warmup_steps={spec.warmup!r},{'  # below 1: a fraction of the steps' if spec.warmup < 1 else ''}",
+        f"    max_grad_norm={spec.max_grad_norm!r},",
+        f"    logging_steps={spec.logging_steps},",
+        "    logging_first_step=True,",
+        f"    eval_strategy={evaluate},",
+        '    save_strategy="epoch",',
+        "    seed=SEED,",
+        '    report_to="none",',
+        "    disable_tqdm=True,",
+        *device,
+        ")",
+        "",
+        "",
+        "class PrintLogs(TrainerCallback):",
+        '    """Each log and evaluation as one JSON line, every digit kept (the printer rounds to 4)."""',
+        "",
+        "    def on_log(self, args, state, control, logs=None, **kwargs):",
+        '        print(json.dumps({"step": state.global_step, **(logs or {})}), flush=True)',
+    ]
     if spec.eval_steps:
-        out += ["", "    def on_step_end(self, args, state, control, **kwargs):",
-                f"        # eval_steps {spec.eval_steps}: an evaluation every {spec.eval_steps} steps, besides each "
-                "epoch's",
-                f"        if evaluation is not None and state.global_step % {spec.eval_steps} == 0 "
-                "and state.global_step < state.max_steps:",
-                "            control.should_evaluate = True"]
-    metrics = ("    compute_metrics=lambda pred: metrics(pred.predictions, pred.label_ids),"
-               if spec.task != "causal-lm" else "")
-    out += ["", "",
-            "trainer = Trainer(",
-            "    model=model,",
-            "    args=args,",
-            "    train_dataset=train,",
-            "    eval_dataset=evaluation,",
-            "    processing_class=tokenizer,",
-            "    data_collator=collator,",
-            *([metrics] if metrics else []),
-            "    callbacks=[PrintLogs()],",
-            ")",
-            "trainer.remove_callback(PrinterCallback)  # PrintLogs prints them",
-            "if evaluation is not None:",
-            "    trainer.evaluate()  # before the first step, as the run did: where finetuning starts from",
-            "trainer.train()",
-            "trainer.save_model(f\"{OUTPUT_DIR}/final\")  # the model, its config and the tokenizer"]
+        out += [
+            "",
+            "    def on_step_end(self, args, state, control, **kwargs):",
+            f"        # eval_steps {spec.eval_steps}: an evaluation every {spec.eval_steps} steps, besides each "
+            "epoch's",
+            f"        if evaluation is not None and state.global_step % {spec.eval_steps} == 0 "
+            "and state.global_step < state.max_steps:",
+            "            control.should_evaluate = True",
+        ]
+    metrics = (
+        "    compute_metrics=lambda pred: metrics(pred.predictions, pred.label_ids),"
+        if spec.task != "causal-lm"
+        else ""
+    )
+    out += [
+        "",
+        "",
+        "trainer = Trainer(",
+        "    model=model,",
+        "    args=args,",
+        "    train_dataset=train,",
+        "    eval_dataset=evaluation,",
+        "    processing_class=tokenizer,",
+        "    data_collator=collator,",
+        *([metrics] if metrics else []),
+        "    callbacks=[PrintLogs()],",
+        ")",
+        "trainer.remove_callback(PrinterCallback)  # PrintLogs prints them",
+        "if evaluation is not None:",
+        "    trainer.evaluate()  # before the first step, as the run did: where finetuning starts from",
+        "trainer.train()",
+        'trainer.save_model(f"{OUTPUT_DIR}/final")  # the model, its config and the tokenizer',
+    ]
     return out
 
 
 def _native(spec: TrainSpec) -> list[str]:
     if spec.device == "auto":
-        device = ["device = torch.device(\"cuda\" if torch.cuda.is_available() else \"mps\" "
-                  "if torch.backends.mps.is_available() else \"cpu\")"]
+        device = [
+            'device = torch.device("cuda" if torch.cuda.is_available() else "mps" '
+            'if torch.backends.mps.is_available() else "cpu")'
+        ]
     else:
         device = [f"device = torch.device({spec.device!r})"]
     clip = f"{spec.max_grad_norm!r}" if spec.max_grad_norm > 0 else "math.inf"
     no_clip = ["        # max_grad_norm 0: no clipping; the norm is still measured"] if spec.max_grad_norm <= 0 else []
-    total = (f"total = {spec.max_steps}  # max_steps: stops before the epochs are done" if spec.max_steps > 0
-             else f"total = math.ceil({spec.epochs!r} * steps_per_epoch)")
-    warmup = (f"int({spec.warmup!r} * total)  # warmup below 1: a fraction of the steps" if spec.warmup < 1
-              else f"{int(spec.warmup)}")
-    out = [*device,
-           "model.to(device)",
-           f"BATCH_SIZE = {spec.batch_size}",
-           "steps_per_epoch = max(math.ceil(len(train) / BATCH_SIZE), 1)",
-           total,
-           "no_decay = (\"bias\", \"LayerNorm.weight\", \"layer_norm.weight\", \"ln_\")  # biases and norms: "
-           "no weight decay",
-           "params = list(model.named_parameters())",
-           "groups = [",
-           f"    {{\"params\": [p for n, p in params if not any(k in n for k in no_decay)], \"weight_decay\": "
-           f"{spec.weight_decay!r}}},",
-           "    {\"params\": [p for n, p in params if any(k in n for k in no_decay)], \"weight_decay\": 0.0},",
-           "]",
-           "fused = True if device.type in (\"cuda\", \"cpu\") else None  # the fused kernel where there is one, as "
-           "Trainer picks",
-           f"optimizer = torch.optim.AdamW(groups, lr={spec.learning_rate!r}, fused=fused)",
-           f"warmup = {warmup}",
-           "scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)  # linear up, then down to 0",
-           "", "",
-           "def evaluate(step):",
-           "    if evaluation is None:",
-           "        return",
-           "    model.eval()",
-           "    losses, all_logits, all_labels = [], [], []" if spec.task != "causal-lm" else "    losses = []",
-           "    with torch.no_grad():",
-           "        for batch in DataLoader(evaluation, batch_size=BATCH_SIZE * 2, collate_fn=collator,",
-           "                                generator=torch.Generator().manual_seed(SEED)):",
-           "            batch = {k: v.to(device) for k, v in batch.items()}",
-           "            out = model(**batch)",
-           "            losses.append(float(out.loss))"]
+    total = (
+        f"total = {spec.max_steps}  # max_steps: stops before the epochs are done"
+        if spec.max_steps > 0
+        else f"total = math.ceil({spec.epochs!r} * steps_per_epoch)"
+    )
+    warmup = (
+        f"int({spec.warmup!r} * total)  # warmup below 1: a fraction of the steps"
+        if spec.warmup < 1
+        else f"{int(spec.warmup)}"
+    )
+    out = [
+        *device,
+        "model.to(device)",
+        f"BATCH_SIZE = {spec.batch_size}",
+        "steps_per_epoch = max(math.ceil(len(train) / BATCH_SIZE), 1)",
+        total,
+        'no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "ln_")  # biases and norms: no weight decay',
+        "params = list(model.named_parameters())",
+        "groups = [",
+        f'    {{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": '
+        f"{spec.weight_decay!r}}},",
+        '    {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0},',
+        "]",
+        'fused = True if device.type in ("cuda", "cpu") else None  # the fused kernel where there is one, as '
+        "Trainer picks",
+        f"optimizer = torch.optim.AdamW(groups, lr={spec.learning_rate!r}, fused=fused)",
+        f"warmup = {warmup}",
+        "scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)  # linear up, then down to 0",
+        "",
+        "",
+        "def evaluate(step):",
+        "    if evaluation is None:",
+        "        return",
+        "    model.eval()",
+        "    losses, all_logits, all_labels = [], [], []" if spec.task != "causal-lm" else "    losses = []",
+        "    with torch.no_grad():",
+        "        for batch in DataLoader(evaluation, batch_size=BATCH_SIZE * 2, collate_fn=collator,",
+        "                                generator=torch.Generator().manual_seed(SEED)):",
+        "            batch = {k: v.to(device) for k, v in batch.items()}",
+        "            out = model(**batch)",
+        "            losses.append(float(out.loss))",
+    ]
     if spec.task != "causal-lm":
-        out += ["            logits, labels = out.logits.float().cpu(), batch[\"labels\"].cpu()",
-                "            all_logits.append(logits.reshape(-1, logits.shape[-1]))  # token classification: a row "
-                "per position",
-                "            all_labels.append(labels.reshape(-1))"]
-    out += ["    model.train()",
-            "    result = {\"step\": step, \"eval_loss\": sum(losses) / max(len(losses), 1)}"]
+        out += [
+            '            logits, labels = out.logits.float().cpu(), batch["labels"].cpu()',
+            "            all_logits.append(logits.reshape(-1, logits.shape[-1]))  # token classification: a row "
+            "per position",
+            "            all_labels.append(labels.reshape(-1))",
+        ]
+    out += ["    model.train()", '    result = {"step": step, "eval_loss": sum(losses) / max(len(losses), 1)}']
     if spec.task != "causal-lm":
-        out += ["    scores = metrics(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy())",
-                "    result.update({f\"eval_{k}\": v for k, v in scores.items()})"]
-    eval_steps = ([f"        if step % {spec.eval_steps} == 0 and step < total:  # eval_steps {spec.eval_steps}",
-                   "            evaluate(step)"] if spec.eval_steps else [])
-    out += ["    print(json.dumps(result), flush=True)",
-            "", "",
-            "evaluate(0)  # before the first step, as the run did: where finetuning starts from",
-            "model.train()",
-            "step = 0",
-            "for epoch in range(math.ceil(total / steps_per_epoch)):",
-            "    # each epoch's order comes from the seed and the epoch number; the loader draws from its own "
-            "generator",
-            "    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(SEED + epoch)).tolist()",
-            "    loader = DataLoader(train, batch_size=BATCH_SIZE, sampler=order, collate_fn=collator,",
-            "                        generator=torch.Generator().manual_seed(SEED + epoch))",
-            "    for batch in loader:",
-            "        batch = {k: v.to(device) for k, v in batch.items()}",
-            "        loss = model(**batch).loss",
-            "        loss.backward()",
-            *no_clip,
-            f"        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), {clip}))",
-            "        optimizer.step()",
-            "        scheduler.step()",
-            "        optimizer.zero_grad(set_to_none=True)",
-            "        step += 1",
-            f"        if step % {spec.logging_steps} == 0 or step in (1, total):",
-            "            logged = {\"step\": step, \"epoch\": step / steps_per_epoch, \"loss\": float(loss.detach()),",
-            "                      \"learning_rate\": scheduler.get_last_lr()[0], \"grad_norm\": grad_norm}",
-            "            print(json.dumps(logged), flush=True)",
-            *eval_steps,
-            "        if step >= total:",
-            "            break",
-            "    evaluate(step)",
-            "    model.save_pretrained(f\"{OUTPUT_DIR}/checkpoint-{step}\")  # a checkpoint each epoch (weights only)",
-            "    if step >= total:",
-            "        break",
-            "model.save_pretrained(f\"{OUTPUT_DIR}/final\")",
-            "tokenizer.save_pretrained(f\"{OUTPUT_DIR}/final\")"]
+        out += [
+            "    scores = metrics(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy())",
+            '    result.update({f"eval_{k}": v for k, v in scores.items()})',
+        ]
+    eval_steps = (
+        [
+            f"        if step % {spec.eval_steps} == 0 and step < total:  # eval_steps {spec.eval_steps}",
+            "            evaluate(step)",
+        ]
+        if spec.eval_steps
+        else []
+    )
+    out += [
+        "    print(json.dumps(result), flush=True)",
+        "",
+        "",
+        "evaluate(0)  # before the first step, as the run did: where finetuning starts from",
+        "model.train()",
+        "step = 0",
+        "for epoch in range(math.ceil(total / steps_per_epoch)):",
+        "    # each epoch's order comes from the seed and the epoch number; the loader draws from its own generator",
+        "    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(SEED + epoch)).tolist()",
+        "    loader = DataLoader(train, batch_size=BATCH_SIZE, sampler=order, collate_fn=collator,",
+        "                        generator=torch.Generator().manual_seed(SEED + epoch))",
+        "    for batch in loader:",
+        "        batch = {k: v.to(device) for k, v in batch.items()}",
+        "        loss = model(**batch).loss",
+        "        loss.backward()",
+        *no_clip,
+        f"        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), {clip}))",
+        "        optimizer.step()",
+        "        scheduler.step()",
+        "        optimizer.zero_grad(set_to_none=True)",
+        "        step += 1",
+        f"        if step % {spec.logging_steps} == 0 or step in (1, total):",
+        '            logged = {"step": step, "epoch": step / steps_per_epoch, "loss": float(loss.detach()),',
+        '                      "learning_rate": scheduler.get_last_lr()[0], "grad_norm": grad_norm}',
+        "            print(json.dumps(logged), flush=True)",
+        *eval_steps,
+        "        if step >= total:",
+        "            break",
+        "    evaluate(step)",
+        '    model.save_pretrained(f"{OUTPUT_DIR}/checkpoint-{step}")  # a checkpoint each epoch (weights only)',
+        "    if step >= total:",
+        "        break",
+        'model.save_pretrained(f"{OUTPUT_DIR}/final")',
+        'tokenizer.save_pretrained(f"{OUTPUT_DIR}/final")',
+    ]
     return out
 
 
@@ -446,11 +527,15 @@ def export_script(run_dir: Path, out: Path) -> Path:
     spec = TrainSpec.load(run_dir / SPEC)
     # A script that left out what the run did would train something else without saying so: refuse instead.
     if spec.task not in HEADS:
-        raise SpecError(f"{run_dir.name} trained {spec.task}: the script export covers "
-                        f"{', '.join(HEADS)} so far (nothing was written)")
+        raise SpecError(
+            f"{run_dir.name} trained {spec.task}: the script export covers "
+            f"{', '.join(HEADS)} so far (nothing was written)"
+        )
     if spec.data.text_pair_column:
-        raise SpecError(f"{run_dir.name} trained on sentence pairs: the script export does not write pairs yet "
-                        "(nothing was written)")
+        raise SpecError(
+            f"{run_dir.name} trained on sentence pairs: the script export does not write pairs yet "
+            "(nothing was written)"
+        )
     text = training_script(spec, run_labels(run_dir), run_dir.name)
     if out.is_dir():
         raise SpecError(f"{out} is a directory: name the script file, e.g. {out / 'train.py'}")
@@ -462,4 +547,3 @@ def export_script(run_dir: Path, out: Path) -> Path:
     except OSError as exc:
         raise storage_error(exc, f"cannot write {out}") from None
     return out
-

@@ -51,8 +51,13 @@ class SentinelConfig:
 
     @classmethod
     def from_spec(cls, spec: Any) -> SentinelConfig:
-        return cls(policy=spec.sentinel, spike_factor=spec.spike_factor, grad_norm_factor=spec.grad_norm_factor,
-                   worse_evals=spec.worse_evals, stall_factor=spec.stall_factor)
+        return cls(
+            policy=spec.sentinel,
+            spike_factor=spec.spike_factor,
+            grad_norm_factor=spec.grad_norm_factor,
+            worse_evals=spec.worse_evals,
+            stall_factor=spec.stall_factor,
+        )
 
 
 def lower_is_better(metric: str) -> bool:
@@ -76,8 +81,10 @@ def unknown_metric(metric: str, known: Any) -> str | None:
     names = sorted(k for k in known if k.startswith("eval_"))
     if not names or metric_key(metric) in names:
         return None
-    return (f"early stopping on {metric!r}: this run reports no such metric; it reports "
-            f"{', '.join(k.removeprefix('eval_') for k in names)}")
+    return (
+        f"early stopping on {metric!r}: this run reports no such metric; it reports "
+        f"{', '.join(k.removeprefix('eval_') for k in names)}"
+    )
 
 
 @dataclass
@@ -95,42 +102,69 @@ class Sentinel:
             out.append(alert)
         (self._active.add if now else self._active.discard)(kind)
 
-    def step(self, step: int, loss: float | None = None, grad_norm: float | None = None,
-             supervised: int | None = None) -> list[Alert]:
+    def step(
+        self, step: int, loss: float | None = None, grad_norm: float | None = None, supervised: int | None = None
+    ) -> list[Alert]:
         """Alerts for one optimizer step (None for what this caller cannot see at this step)."""
         out: list[Alert] = []
         if loss is not None:
             bad = not math.isfinite(loss)
-            self._edge(NONFINITE_LOSS, bad, Alert(NONFINITE_LOSS, f"the loss is {loss} at step {step}: lower "
-                                                  "learning_rate or check the data", step, "error"), out)
+            self._edge(
+                NONFINITE_LOSS,
+                bad,
+                Alert(
+                    NONFINITE_LOSS,
+                    f"the loss is {loss} at step {step}: lower learning_rate or check the data",
+                    step,
+                    "error",
+                ),
+                out,
+            )
             if not bad:
                 spike = None
                 if len(self._losses) >= MIN_HISTORY:
                     median = statistics.median(self._losses)
                     if median > 0 and loss > self.config.spike_factor * median:
-                        spike = Alert(LOSS_SPIKE, f"loss spike at step {step}: {loss:.4g} is "
-                                      f"{loss / median:.1f}× the median of the last {len(self._losses)} steps "
-                                      f"({median:.4g})", step)
+                        spike = Alert(
+                            LOSS_SPIKE,
+                            f"loss spike at step {step}: {loss:.4g} is "
+                            f"{loss / median:.1f}× the median of the last {len(self._losses)} steps "
+                            f"({median:.4g})",
+                            step,
+                        )
                 self._edge(LOSS_SPIKE, spike is not None, spike, out)
                 self._losses.append(loss)
         if grad_norm is not None:
             bad = not math.isfinite(grad_norm)
-            self._edge(NONFINITE_GRAD, bad, Alert(NONFINITE_GRAD, f"the gradient norm is {grad_norm} at step "
-                                                  f"{step}", step, "error"), out)
+            self._edge(
+                NONFINITE_GRAD,
+                bad,
+                Alert(NONFINITE_GRAD, f"the gradient norm is {grad_norm} at step {step}", step, "error"),
+                out,
+            )
             if not bad:
                 boom = None
                 if len(self._norms) >= MIN_HISTORY:
                     median = statistics.median(self._norms)
                     if median > 0 and grad_norm > self.config.grad_norm_factor * median:
-                        boom = Alert(GRAD_EXPLOSION, f"gradient norm explosion at step {step}: {grad_norm:.4g} is "
-                                     f"{grad_norm / median:.1f}× its median ({median:.4g})", step)
+                        boom = Alert(
+                            GRAD_EXPLOSION,
+                            f"gradient norm explosion at step {step}: {grad_norm:.4g} is "
+                            f"{grad_norm / median:.1f}× its median ({median:.4g})",
+                            step,
+                        )
                 self._edge(GRAD_EXPLOSION, boom is not None, boom, out)
                 self._norms.append(grad_norm)
         if supervised is not None:
             # Not edge-triggered: each empty batch is its own event (the data has several such rows, or one).
             if supervised == 0:
-                out.append(Alert(NO_SUPERVISED, f"the batch of step {step} has no supervised tokens (every label "
-                                 "is -100): it trains nothing", step))
+                out.append(
+                    Alert(
+                        NO_SUPERVISED,
+                        f"the batch of step {step} has no supervised tokens (every label is -100): it trains nothing",
+                        step,
+                    )
+                )
         return out
 
     def evaluation(self, step: int, metrics: dict[str, float]) -> list[Alert]:
@@ -143,12 +177,20 @@ class Sentinel:
             history = self._evals.setdefault(key, [])
             history.append(float(value))
             del history[: -(need + 1)]
-            worse = need > 0 and len(history) == need + 1 and all(
-                (b > a) if lower_is_better(key) else (b < a) for a, b in zip(history, history[1:]))
+            worse = (
+                need > 0
+                and len(history) == need + 1
+                and all((b > a) if lower_is_better(key) else (b < a) for a, b in zip(history, history[1:]))
+            )
             name = key.removeprefix("eval_")
-            self._edge(f"{EVAL_WORSE}:{key}", worse,
-                       Alert(EVAL_WORSE, f"{name} got worse {need} evaluations in a row (now {value:.4g} at step "
-                                         f"{step})", step), out)
+            self._edge(
+                f"{EVAL_WORSE}:{key}",
+                worse,
+                Alert(
+                    EVAL_WORSE, f"{name} got worse {need} evaluations in a row (now {value:.4g} at step {step})", step
+                ),
+                out,
+            )
         return out
 
 
@@ -180,12 +222,12 @@ class EarlyStopping:
         return self.bad >= self.patience
 
     def describe(self) -> str:
-        return (f"{self.metric.removeprefix('eval_')} did not improve on {self.best:.4g} for {self.bad} "
-                "evaluation(s)")
+        return f"{self.metric.removeprefix('eval_')} did not improve on {self.best:.4g} for {self.bad} evaluation(s)"
 
 
-def stall(intervals: list[float], last_event: float | None, now: float, step: int,
-          factor: float = 10.0, floor: float = 60.0) -> Alert | None:
+def stall(
+    intervals: list[float], last_event: float | None, now: float, step: int, factor: float = 10.0, floor: float = 60.0
+) -> Alert | None:
     """A stall: nothing written for `factor` × the median time between train events (at least `floor` s).
 
     `intervals`: seconds between recent consecutive train events (a logging interval, so a run that logs
@@ -198,5 +240,6 @@ def stall(intervals: list[float], last_event: float | None, now: float, step: in
     quiet = now - last_event
     if quiet <= max(factor * median, floor):
         return None
-    return Alert(STALL, f"no progress for {quiet:.0f} s after step {step} (steps were logged every "
-                        f"{median:.1f} s)", step)
+    return Alert(
+        STALL, f"no progress for {quiet:.0f} s after step {step} (steps were logged every {median:.1f} s)", step
+    )

@@ -78,8 +78,9 @@ class TrainSpec:
         problems = _unknown(raw, cls, source, "")
         data = raw.get("data")
         if "data" not in raw or data is None:
-            problems.append(f"{source}: data must be an object with at least a train file, e.g. "
-                            '"data": {"train": "reviews.csv"}')
+            problems.append(
+                f'{source}: data must be an object with at least a train file, e.g. "data": {{"train": "reviews.csv"}}'
+            )
         elif not isinstance(data, dict):
             problems.append(f"{source}: data must be an object ({{...}}), not {_kind(data)}")
         else:
@@ -157,8 +158,7 @@ class TrainSpec:
             out.append("max_steps must be above 0, or -1 to train for the given epochs")
         from tui_hf.core.device import DEVICE_CHOICES
 
-        if self.device not in DEVICE_CHOICES and not (self.device.startswith("cuda:") and
-                                                      self.device[5:].isdigit()):
+        if self.device not in DEVICE_CHOICES and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
             out.append(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N), not {self.device!r}")
         if not self.data.train.strip():
             out.append("data.train must name a data file")
@@ -189,15 +189,25 @@ def _out_of_range(obj: Any, prefix: str) -> list[str]:
     out = []
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if f.type in ("int", "float") and isinstance(value, (int, float)) and (
-                isinstance(value, float) and math.isnan(value) or abs(value) > MAX_NUMBER):
+        if (
+            f.type in ("int", "float")
+            and isinstance(value, (int, float))
+            and (isinstance(value, float) and math.isnan(value) or abs(value) > MAX_NUMBER)
+        ):
             shown = str(value) if len(str(value)) <= 20 else f"a number of {len(str(value))} digits"
             out.append(f"{prefix}{f.name} must be a number up to {MAX_NUMBER:,}, not {shown}")
     return out
 
 
-_JSON_KIND = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
-              float: "a number", type(None): "null"}
+_JSON_KIND = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 
 def _kind(value: Any) -> str:
@@ -206,8 +216,12 @@ def _kind(value: Any) -> str:
 
 def _unknown(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str]:
     known = {f.name for f in fields(cls)}
-    return [f"{source}: {prefix}extra is not read by tui-hf (it never was): remove it" if k == "extra" and not prefix
-            else f"{source}: unknown key {prefix}{k}" for k in sorted(set(raw) - known, key=str)]
+    return [
+        f"{source}: {prefix}extra is not read by tui-hf (it never was): remove it"
+        if k == "extra" and not prefix
+        else f"{source}: unknown key {prefix}{k}"
+        for k in sorted(set(raw) - known, key=str)
+    ]
 
 
 def _expected(cls: type, name: str) -> str:
@@ -226,13 +240,20 @@ def _typed(raw: dict[str, Any], cls: type, source: str, prefix: str) -> list[str
             "str | None": value is None or isinstance(value, str),
             "TrainTask": isinstance(value, str),
             "bool": isinstance(value, bool),
-            "int": isinstance(value, int) and not isinstance(value, bool) or (
-                isinstance(value, float) and math.isfinite(value) and value.is_integer()),
+            "int": isinstance(value, int)
+            and not isinstance(value, bool)
+            or (isinstance(value, float) and math.isfinite(value) and value.is_integer()),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
         }.get(want, True)
         if not ok:
-            what = {"str": "a string", "str | None": "a string or null", "TrainTask": "a string", "bool":
-                    "true or false", "int": "a whole number", "float": "a number"}[want]
+            what = {
+                "str": "a string",
+                "str | None": "a string or null",
+                "TrainTask": "a string",
+                "bool": "true or false",
+                "int": "a whole number",
+                "float": "a number",
+            }[want]
             out.append(f"{source}: {prefix}{f.name} must be {what}, not {_kind(value)} {json.dumps(value)[:40]}")
     return out
 

@@ -20,9 +20,18 @@ from tui_hf.core.training.sentinel import Alert, EarlyStopping, Sentinel, Sentin
 
 
 class StepWatch:
-    def __init__(self, run_dir: str | Path, writer: EventWriter, *, config: SentinelConfig | None = None,
-                 task: str | None = None, collator: Any = None, record_batches: bool = True,
-                 early_stopping: EarlyStopping | None = None, metrics: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        writer: EventWriter,
+        *,
+        config: SentinelConfig | None = None,
+        task: str | None = None,
+        collator: Any = None,
+        record_batches: bool = True,
+        early_stopping: EarlyStopping | None = None,
+        metrics: list[str] | None = None,
+    ) -> None:
         self.writer = writer
         # The eval metrics this run reports: the engine's, or (a script's Trainer) those of its first evaluation.
         self.metrics = list(metrics or [])
@@ -147,8 +156,9 @@ class StepWatch:
         stop = False
         if training and self.early is not None and self.early.update(metrics):
             stop = True
-            self.writer.control_ack("early-stop", via="early-stopping",
-                                    message=f"{self.early.describe()}: stopping at step {step}")
+            self.writer.control_ack(
+                "early-stop", via="early-stopping", message=f"{self.early.describe()}: stopping at step {step}"
+            )
         return alerts, stop
 
     # -- requests from viewers --
@@ -164,8 +174,9 @@ class StepWatch:
         return out
 
     def ack(self, control: Control, message: str, refused: bool = False) -> None:
-        self.writer.control_ack(control.action, via="control", message=message, request=control.request,
-                                refused=refused or None)
+        self.writer.control_ack(
+            control.action, via="control", message=message, request=control.request, refused=refused or None
+        )
 
     def arm(self, control: Control) -> None:
         """Arm early stopping as asked, or refuse a metric the run does not report; acknowledged either way."""
@@ -174,8 +185,11 @@ class StepWatch:
             self.ack(control, why, refused=True)
             return
         self.early = EarlyStopping(control.metric or "eval_loss", control.patience or 1)
-        self.ack(control, f"early stopping armed: {self.early.metric.removeprefix('eval_')}, patience "
-                          f"{self.early.patience} evaluation(s)")
+        self.ack(
+            control,
+            f"early stopping armed: {self.early.metric.removeprefix('eval_')}, patience "
+            f"{self.early.patience} evaluation(s)",
+        )
 
     def disarm(self) -> str:
         was = self.early
@@ -193,10 +207,18 @@ def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
     if ctx.writer is None:
         return None
     spec = ctx.spec
-    early = (EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience)
-             if spec.early_stopping_metric else None)
+    early = (
+        EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience) if spec.early_stopping_metric else None
+    )
     from tui_hf.core.training.sentinel import eval_metrics
 
-    return StepWatch(ctx.run_dir, ctx.writer, config=SentinelConfig.from_spec(spec), task=spec.task,
-                     collator=collator, record_batches=spec.record_batches, early_stopping=early,
-                     metrics=list(eval_metrics(spec.task)))
+    return StepWatch(
+        ctx.run_dir,
+        ctx.writer,
+        config=SentinelConfig.from_spec(spec),
+        task=spec.task,
+        collator=collator,
+        record_batches=spec.record_batches,
+        early_stopping=early,
+        metrics=list(eval_metrics(spec.task)),
+    )

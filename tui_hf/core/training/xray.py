@@ -135,18 +135,24 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     if not records and (run_dir / BATCHES).is_file() and (run_dir / BATCHES).stat().st_size:
         raise RunStateError(f"{run_dir.name}'s {BATCHES} holds no readable step record: the file is damaged")
     if not records:
-        raise RunStateError(f"{run_dir.name} recorded no batches (record_batches was off, or it has not trained "
-                            "a step yet)")
+        raise RunStateError(
+            f"{run_dir.name} recorded no batches (record_batches was off, or it has not trained a step yet)"
+        )
     rec = records.get(step)
     if rec is None:
-        raise SpecError(f"{run_dir.name} has no record of step {step}: steps {min(records)}-{max(records)} were "
-                        "recorded")
+        raise SpecError(
+            f"{run_dir.name} has no record of step {step}: steps {min(records)}-{max(records)} were recorded"
+        )
     if not isinstance(rec.get("rows"), list):
-        raise RunStateError(f"step {step} of {run_dir.name} was recorded without its rows (a script's Trainer): "
-                            "only its hash and loss are known")
+        raise RunStateError(
+            f"step {step} of {run_dir.name} was recorded without its rows (a script's Trainer): "
+            "only its hash and loss are known"
+        )
     if not rec["rows"] or not all(type(i) is int and i >= 0 for i in rec["rows"]):  # noqa: E721 (bool is not a row)
-        raise RunStateError(f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
-                            "from 0, not " + json.dumps(rec["rows"])[:60])
+        raise RunStateError(
+            f"step {step} of {run_dir.name} is damaged in {BATCHES}: its rows must be row numbers "
+            "from 0, not " + json.dumps(rec["rows"])[:60]
+        )
     spec = TrainSpec.load(run_dir / SPEC)
     fam = FAMILIES[spec.task]
     plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
@@ -154,8 +160,10 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     prep = prepare(spec, tok, plan)
     positions = [int(i) for i in rec["rows"]]
     if positions and max(positions) >= len(prep.train):
-        raise SpecError(f"step {step} used train rows up to {max(positions)} but the data now has "
-                        f"{len(prep.train)}: the data file changed since training")
+        raise SpecError(
+            f"step {step} used train rows up to {max(positions)} but the data now has "
+            f"{len(prep.train)}: the data file changed since training"
+        )
     features = [prep.train[i] for i in positions]
     batch = prep.collator(features)
     ids, labels = batch["input_ids"], batch["labels"]
@@ -181,22 +189,45 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
             names = [None] * len(row_ids)
             value = int(labels[r])
             label = prep.labels[value] if 0 <= value < len(prep.labels) else None
-        rows.append(XrayRow(position=positions[r], source_row=feature.get(SOURCE_ROW), tokens=tokens,
-                            input_ids=row_ids, attention=attention, trained=trained, labels=names, label=label,
-                            length=int(sum(attention))))
+        rows.append(
+            XrayRow(
+                position=positions[r],
+                source_row=feature.get(SOURCE_ROW),
+                tokens=tokens,
+                input_ids=row_ids,
+                attention=attention,
+                trained=trained,
+                labels=names,
+                label=label,
+                length=int(sum(attention)),
+            )
+        )
     real = sum(row.length for row in rows)
     supervised = supervised_count(spec.task, labels)
     share = supervised / (real if labels.dim() == 2 else max(len(rows), 1)) if rows else 0.0
     ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
     got = batch_hash(ids) if ids_only else batch_hash(ids, labels)
-    x = BatchXray(run=run_dir.name, step=step, task=spec.task, rows=rows, padded_length=int(ids.shape[1]),
-                  tokens=real, supervised=supervised, supervised_share=share, recorded_hash=rec.get("hash"),
-                  rebuilt_hash=got, loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
-                  ids_only=ids_only)
+    x = BatchXray(
+        run=run_dir.name,
+        step=step,
+        task=spec.task,
+        rows=rows,
+        padded_length=int(ids.shape[1]),
+        tokens=real,
+        supervised=supervised,
+        supervised_share=share,
+        recorded_hash=rec.get("hash"),
+        rebuilt_hash=got,
+        loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
+        ids_only=ids_only,
+    )
     if not x.matches:
-        x.problems.append(f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
-                          "data file (a text or a label), tokenizer or collator changed since step {step}"
-                          .replace("{step}", str(step)))
+        x.problems.append(
+            f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
+            "data file (a text or a label), tokenizer or collator changed since step {step}".replace(
+                "{step}", str(step)
+            )
+        )
     return x
 
 
@@ -204,17 +235,23 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
     """The X-ray as plain text: one block per row, token by token."""
     check = "matches the trained batch" if x.matches else "DOES NOT MATCH the trained batch"
     if x.ids_only:
-        check += ("'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "
-                  "since is not detected" if x.matches else " (recorded in an older format: token ids only)")
+        check += (
+            "'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "
+            "since is not detected"
+            if x.matches
+            else " (recorded in an older format: token ids only)"
+        )
     loss = f", loss {x.loss:.4f}" if x.loss is not None else ""
     from tui_hf.core.training.families import FAMILIES
 
     fam = FAMILIES.get(x.task)
     per_position = fam.per_position if fam is not None else x.task != "text-classification"
     what = "positions" if per_position else "rows"
-    lines = [f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
-             f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}",
-             f"rebuilt from the data: {check} (hash {x.rebuilt_hash})"]
+    lines = [
+        f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
+        f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}",
+        f"rebuilt from the data: {check} (hash {x.rebuilt_hash})",
+    ]
     lines += [f"problem: {p}" for p in x.problems]
     for i, row in enumerate(x.rows):
         where = f"line {row.source_row}" if row.source_row is not None else f"row {row.position}"

@@ -66,11 +66,11 @@ class ComparePane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-bar"):
             yield Label("Add", classes="field-label")
-            yield Input(placeholder="e.g. openai-community/gpt2, ./my-model (comma-separated)",
-                        id="compare-ref", compact=True)
+            yield Input(
+                placeholder="e.g. openai-community/gpt2, ./my-model (comma-separated)", id="compare-ref", compact=True
+            )
             yield Button("Add", id="compare-load", compact=True)
-        yield Static("Add tokenizers to compare their split of the input with the current one.",
-                     id="compare-summary")
+        yield Static("Add tokenizers to compare their split of the input with the current one.", id="compare-summary")
         table = Rows(id="compare-table", cursor_type="row", zebra_stripes=True, show_cursor=True)
         table.add_columns(*COLUMNS)
         yield table
@@ -148,7 +148,8 @@ class ComparePane(Vertical):
         message.stop()
         self._loading.discard(message.reference)
         self.query_one("#compare-summary", Static).update(
-            f"[red]{escape(message.reference)}: {escape(message.error)}[/red]")
+            f"[red]{escape(message.reference)}: {escape(message.error)}[/red]"
+        )
 
     def action_pin(self) -> None:
         row = self._row()
@@ -165,7 +166,7 @@ class ComparePane(Vertical):
             return
         reference, _tok = self.others.pop(row - 1)
         self.pinned.discard(reference)
-        self.stats = self.stats[:row] + self.stats[row + 1:]
+        self.stats = self.stats[:row] + self.stats[row + 1 :]
         self._fill_table(keep=min(row, len(self.stats) - 1))
         self._show_summary()
         self._show_splits()
@@ -182,8 +183,14 @@ class ComparePane(Vertical):
         self._compute(tokenizers, names, self.texts or [""], self.settings, self._generation)
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="compare tokenizers")
-    def _compute(self, tokenizers: list[Any], names: list[str | None], texts: list[str],
-                 settings: TokenizeSettings, generation: int) -> None:
+    def _compute(
+        self,
+        tokenizers: list[Any],
+        names: list[str | None],
+        texts: list[str],
+        settings: TokenizeSettings,
+        generation: int,
+    ) -> None:
         from tui_hf.core.token_compare import tokenizer_stats
 
         stats = []
@@ -232,8 +239,15 @@ class ComparePane(Vertical):
                 table.add_row(mark, _clip(reference or "current", name_width), "—", "—", "—", "—", trip)
                 continue
             current = " (current)" if row == 0 and len(s.name) + 10 <= name_width else ""
-            table.add_row(mark, _clip(s.name, name_width - len(current)) + current, str(s.tokens),
-                          f"{s.chars_per_token:.2f}", str(s.unknown), f"{s.vocab_size:,}", trip)
+            table.add_row(
+                mark,
+                _clip(s.name, name_width - len(current)) + current,
+                str(s.tokens),
+                f"{s.chars_per_token:.2f}",
+                str(s.unknown),
+                f"{s.vocab_size:,}",
+                trip,
+            )
         if keep is not None and table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
 
@@ -251,18 +265,21 @@ class ComparePane(Vertical):
         elif isinstance(chosen, str):
             why = f"\n[red]{escape(chosen)}[/red]"
         if len(counts) == 1:
-            summary.update(f"[b]{counts[0]}[/b] tokens with the current tokenizer · add tokenizers above to compare"
-                           + why)
+            summary.update(
+                f"[b]{counts[0]}[/b] tokens with the current tokenizer · add tokenizers above to compare" + why
+            )
             return
         base = max(counts[0], 1)
         ratios = ", ".join(f"{c / base:.2f}×" for c in counts[1:])
         per_input = ""
         stats = [s for s in self.stats if not isinstance(s, str)]
         if len(stats[0].per_input) > 1:
-            per_input = " · per input: " + ", ".join("/".join(str(s.per_input[i]) for s in stats)
-                                                     for i in range(len(stats[0].per_input)))
-        summary.update(f"[b]{'[/b] vs [b]'.join(str(c) for c in counts)}[/b] tokens ({ratios} of the current)"
-                       f"{per_input}{why}")
+            per_input = " · per input: " + ", ".join(
+                "/".join(str(s.per_input[i]) for s in stats) for i in range(len(stats[0].per_input))
+            )
+        summary.update(
+            f"[b]{'[/b] vs [b]'.join(str(c) for c in counts)}[/b] tokens ({ratios} of the current){per_input}{why}"
+        )
 
     def shown_rows(self) -> list[int]:
         """The rows whose split is on screen: the current tokenizer, the highlighted row, the pinned ones."""
@@ -275,7 +292,7 @@ class ComparePane(Vertical):
                 rows.append(row)
         if len(rows) == 1 and len(self.stats) > 1:
             rows.append(1)
-        return [r for r in rows if r < len(self.stats)][:len(SLOTS)]
+        return [r for r in rows if r < len(self.stats)][: len(SLOTS)]
 
     def _show_splits(self) -> None:
         rows = self.shown_rows()
@@ -304,4 +321,4 @@ def _clip(text: str, width: int) -> str:
     parts = text.replace("\\", "/").rstrip("/").split("/")
     if len(parts) > 2 and len(text) > width:
         text = "/".join(parts[-2:])
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]

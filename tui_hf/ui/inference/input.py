@@ -49,8 +49,9 @@ class InputPane(Vertical):
             yield Static(id="input-title")
             yield Button("Run ^r", id="run", variant="primary", compact=True)
             yield Button("Cancel ^g", id="cancel", variant="error", disabled=True, compact=True)
-        area = TextArea(self._initial_text, id="input-text", soft_wrap=True, show_line_numbers=True,
-                        tab_behavior="focus")
+        area = TextArea(
+            self._initial_text, id="input-text", soft_wrap=True, show_line_numbers=True, tab_behavior="focus"
+        )
         if any(len(line) > LONG_LINE for line in self._initial_text.split("\n")):
             area.soft_wrap = False
         yield area
@@ -79,27 +80,45 @@ class InputPane(Vertical):
     def _show_title(self, task: TaskSpec) -> None:
         batch = "one input per line · " if task.batch else ""
         self.query_one("#input-title", Static).update(
-            f"[b]{escape(task.title)}[/b] [dim]{task.name} · {batch}{escape(task.text_label.lower())}[/dim]")
+            f"[b]{escape(task.title)}[/b] [dim]{task.name} · {batch}{escape(task.text_label.lower())}[/dim]"
+        )
 
     def _field_widget(self, f: InputField) -> Vertical:
         wid = f"field-{f.name}"
         if f.kind == "bool" and f.default is None:
             # Three states: the model's value (shown once it loads), on, off.
-            control: Any = Choice([("model's", MODELS), ("on", "on"), ("off", "off")], value=MODELS,
-                                  allow_blank=False, id=wid, compact=True, tooltip=f.help or None)
+            control: Any = Choice(
+                [("model's", MODELS), ("on", "on"), ("off", "off")],
+                value=MODELS,
+                allow_blank=False,
+                id=wid,
+                compact=True,
+                tooltip=f.help or None,
+            )
         elif f.kind == "bool":
             control = Checkbox(f.label, bool(f.default), id=wid, tooltip=f.help or None, compact=True)
             return Vertical(control, classes="field field-bool")
         elif f.kind == "choice":
-            control = Choice([(c, c) for c in f.choices], value=f.default, allow_blank=False, id=wid, compact=True,
-                             tooltip=f.help or None)
+            control = Choice(
+                [(c, c) for c in f.choices],
+                value=f.default,
+                allow_blank=False,
+                id=wid,
+                compact=True,
+                tooltip=f.help or None,
+            )
         elif f.multiline:
             control = TextArea(str(f.default or ""), id=wid, soft_wrap=True, classes="field-multiline")
         else:
             kind = {"int": "integer", "float": "number"}.get(f.kind, "text")
-            control = Input(str(f.default) if f.default is not None else "", id=wid, type=kind,  # type: ignore[arg-type]
-                            placeholder="model's" if f.default is None else "", tooltip=f.help or None,
-                            compact=True)
+            control = Input(
+                str(f.default) if f.default is not None else "",
+                id=wid,
+                type=kind,  # type: ignore[arg-type]
+                placeholder="model's" if f.default is None else "",
+                tooltip=f.help or None,
+                compact=True,
+            )
         classes = "field field-wide" if f.multiline or f.kind == "text" else "field"
         return Vertical(Label(f.label, classes="field-label"), control, classes=classes)
 

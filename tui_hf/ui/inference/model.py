@@ -39,10 +39,12 @@ class ModelBox(Vertical):
     def show_loaded(self, info: Any, remote_code: bool, note: str = "") -> None:
         """The card of the model in memory: what Run uses, whatever the last load attempt did."""
         labels = ", ".join(list(info.labels.values())[:6])
-        card = (f"[b]{escape(info.title)}[/b]\n{info.architecture}\nfor [b]{info.task}[/b]\n"
-                f"{info.parameters_text} params · {info.dtype}\n"
-                f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
-                f"tokenizer {escape(info.tokenizer_class)}" + (f"\nlabels {escape(labels)}" if labels else ""))
+        card = (
+            f"[b]{escape(info.title)}[/b]\n{info.architecture}\nfor [b]{info.task}[/b]\n"
+            f"{info.parameters_text} params · {info.dtype}\n"
+            f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
+            f"tokenizer {escape(info.tokenizer_class)}" + (f"\nlabels {escape(labels)}" if labels else "")
+        )
         if remote_code:
             card += "\n[red]remote code allowed (--trust-remote-code)[/red]"
         if info.newly_initialized:

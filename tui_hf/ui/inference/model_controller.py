@@ -62,8 +62,14 @@ class ModelController:
         reference = reference if reference is not None else (self.reference if self.explicit else None)
         self.loading = (reference, task.name)
         self.last_error = None
-        self.screen.run_worker(partial(self._load, reference, task), thread=True, exclusive=True, group="load",
-                               exit_on_error=False, description=f"load {reference or 'default'} for {task.name}")
+        self.screen.run_worker(
+            partial(self._load, reference, task),
+            thread=True,
+            exclusive=True,
+            group="load",
+            exit_on_error=False,
+            description=f"load {reference or 'default'} for {task.name}",
+        )
 
     def _load(self, reference: str | None, task: TaskSpec) -> None:
         from tui_hf.core.catalog import remember
@@ -93,9 +99,16 @@ class ModelController:
                 if worker.is_cancelled:
                     return
                 post(TokenizerLoaded(tokenizer, reference))
-            loaded = load(resolved, task, self.settings.device, self.settings.dtype, tokenizer=tokenizer,
-                          trust_remote_code=self.settings.trust_remote_code,
-                          allow_pickle=self.settings.allow_pickle or reference in self.pickle_ok, progress=progress)
+            loaded = load(
+                resolved,
+                task,
+                self.settings.device,
+                self.settings.dtype,
+                tokenizer=tokenizer,
+                trust_remote_code=self.settings.trust_remote_code,
+                allow_pickle=self.settings.allow_pickle or reference in self.pickle_ok,
+                progress=progress,
+            )
             remember(reference)
         except PickleOnlyError as exc:
             post(LoadFailed(name, str(exc), time.monotonic() - started, pickle=True))
@@ -123,8 +136,13 @@ class ModelController:
         self.loading, self.last_error = None, message.error
 
     def save(self, directory: str, overwrite: bool) -> None:
-        self.screen.run_worker(partial(self._save, self.loaded, directory, overwrite), thread=True, group="save",
-                               exit_on_error=False, description=f"save to {directory}")
+        self.screen.run_worker(
+            partial(self._save, self.loaded, directory, overwrite),
+            thread=True,
+            group="save",
+            exit_on_error=False,
+            description=f"save to {directory}",
+        )
 
     def _save(self, loaded: Any, directory: str, overwrite: bool) -> None:
         from tui_hf.core.errors import TuiHfError

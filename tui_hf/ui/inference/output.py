@@ -42,8 +42,12 @@ class OutputPane(Vertical):
             yield Static("", id="output-meta")
             yield Button("New chat", id="output-new-chat", compact=True)
             yield Button("Raw JSON", id="output-raw", compact=True)
-            yield Button("Code", id="output-code", compact=True, tooltip="The run as Python: the pipeline call and "
-                                                                        "the explicit path, with your settings")
+            yield Button(
+                "Code",
+                id="output-code",
+                compact=True,
+                tooltip="The run as Python: the pipeline call and the explicit path, with your settings",
+            )
             yield Button("Copy", id="output-copy", compact=True)
             yield Button("Save", id="output-save", compact=True, tooltip="Save the code to a .py file")
         with VerticalScroll(id="output-scroll"):
@@ -71,8 +75,9 @@ class OutputPane(Vertical):
         if self.result is not None:
             self.cancelled = True
             self._draw()
-            self.query_one("#output-meta", Static).update(self.meta.replace(" · [yellow]streaming…[/yellow]", "") +
-                                                          " · [yellow]cancelled[/yellow]")
+            self.query_one("#output-meta", Static).update(
+                self.meta.replace(" · [yellow]streaming…[/yellow]", "") + " · [yellow]cancelled[/yellow]"
+            )
         else:
             self.show_message("[yellow]Cancelled.[/yellow]")
 
@@ -88,8 +93,13 @@ class OutputPane(Vertical):
         """Results recorded token by token (generation, chat, scoring) are shown in the token cursor view
         (ui/inference/trace.py), mounted the first time one comes; the rendered view stays up to date under it."""
         panels = self.query("TracePanel")
-        if result is None or self.raw or self.code_view or getattr(result, "traces", None) == [] or \
-                not any(getattr(result, name, None) for name in ("traces", "trace")):
+        if (
+            result is None
+            or self.raw
+            or self.code_view
+            or getattr(result, "traces", None) == []
+            or not any(getattr(result, name, None) for name in ("traces", "trace"))
+        ):
             if panels:
                 panels.first().display = False
                 panels.first().disabled = True  # out of the focus chain while hidden
@@ -117,15 +127,19 @@ class OutputPane(Vertical):
             from rich.syntax import Syntax
 
             code = self.current_code()
-            view.update(Syntax(code.text(), "python", theme="monokai", background_color="default", word_wrap=True)
-                        if code is not None else self.no_code)
+            view.update(
+                Syntax(code.text(), "python", theme="monokai", background_color="default", word_wrap=True)
+                if code is not None
+                else self.no_code
+            )
         elif self.raw:
             from rich.syntax import Syntax
 
             from tui_hf.ui.inference.render import to_json
 
-            view.update(Syntax(to_json(self.result), "json", theme="monokai", background_color="default",
-                               word_wrap=True))  # a long value wraps rather than being cut at the pane's edge
+            view.update(
+                Syntax(to_json(self.result), "json", theme="monokai", background_color="default", word_wrap=True)
+            )  # a long value wraps rather than being cut at the pane's edge
         else:
             from tui_hf.ui.inference.render import render_result  # the task modules load with the first result
 
@@ -180,8 +194,9 @@ class OutputPane(Vertical):
             if code is None:
                 self.notify(self.no_code, severity="warning", timeout=4)
                 return
-            self.app.push_screen(SaveCodeScreen(f"./{code.task.replace('-', '_')}.py"),
-                                 lambda path: self._save(path, code.text()))
+            self.app.push_screen(
+                SaveCodeScreen(f"./{code.task.replace('-', '_')}.py"), lambda path: self._save(path, code.text())
+            )
 
     def _save(self, path: str | None, text: str) -> None:
         if not path:
@@ -193,8 +208,9 @@ class OutputPane(Vertical):
         except FileExistsError:
             self.notify(f"{target} exists: choose another name", title="Not saved", severity="error", markup=False)
         except OSError as exc:
-            self.notify(f"cannot write {target}: {exc.strerror or exc}", title="Not saved", severity="error",
-                        markup=False)
+            self.notify(
+                f"cannot write {target}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
+            )
         else:
             self.notify(f"Saved the code to {target}; run it with: python {target}", markup=False, timeout=6)
 
@@ -228,8 +244,7 @@ class SaveCodeScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-HOOD_EMPTY = ("Run the task to see the explicit PyTorch path: tokenizer → tensors → model → logits → softmax → "
-              "labels.")
+HOOD_EMPTY = "Run the task to see the explicit PyTorch path: tokenizer → tensors → model → logits → softmax → labels."
 
 
 class HoodPane(VerticalScroll):

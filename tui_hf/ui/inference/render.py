@@ -54,9 +54,12 @@ def render_classification(result: Any) -> RenderableType:
 def render_embedding(result: Any) -> RenderableType:
     parts: list[RenderableType] = warnings_block(result.warnings)
     rows, dim = result.shape
-    parts.append(Text.from_markup(
-        f"[b]pooled shape[/b] ({rows}, {dim}) · {result.pooling} pooling"
-        f"{' · L2-normalised' if result.normalized else ''}"))
+    parts.append(
+        Text.from_markup(
+            f"[b]pooled shape[/b] ({rows}, {dim}) · {result.pooling} pooling"
+            f"{' · L2-normalised' if result.normalized else ''}"
+        )
+    )
     # One block per input (text first, then numbers): it stays readable from 60 columns up, where a wide
     # table would squeeze the text column to nothing.
     for i, item in enumerate(result.items):
@@ -126,8 +129,9 @@ def render_token_classification(result: Any) -> RenderableType:
         for col in ("word", "type", "score", "span"):
             table.add_column(col, justify="right" if col in ("score", "span") else "left")
         for e in item.entities:
-            table.add_row(escape(e.word), Text(e.type, style=_entity_style(e.type, kinds)), f"{e.score:.3f}",
-                          f"{e.start}:{e.end}")
+            table.add_row(
+                escape(e.word), Text(e.type, style=_entity_style(e.type, kinds)), f"{e.score:.3f}", f"{e.start}:{e.end}"
+            )
         parts += [table if item.entities else Text("no entities found", style="dim"), Text("")]
     return Group(*parts)
 
@@ -139,9 +143,13 @@ def render_qa(result: Any) -> RenderableType:
         parts.append(Text("no answer span found in the context", style="yellow"))
         return Group(*parts)
     best = result.answers[0]
-    parts.append(Text.from_markup(f"[b]A:[/b] [b green]{escape(best.text)}[/b green]  score {best.score:.4f} · "
-                                  f"chars {best.start}:{best.end} · {result.windows} window"
-                                  f"{'s' if result.windows > 1 else ''}"))
+    parts.append(
+        Text.from_markup(
+            f"[b]A:[/b] [b green]{escape(best.text)}[/b green]  score {best.score:.4f} · "
+            f"chars {best.start}:{best.end} · {result.windows} window"
+            f"{'s' if result.windows > 1 else ''}"
+        )
+    )
     lo, hi = max(0, best.start - 400), min(len(result.context), best.end + 400)
     context = Text(("…" if lo else "") + result.context[lo:hi] + ("…" if hi < len(result.context) else ""))
     shift = 1 if lo else 0
@@ -155,8 +163,9 @@ def render_qa(result: Any) -> RenderableType:
         for col in ("#", "answer", "score", "", "span"):
             table.add_column(col)
         for k, a in enumerate(result.answers):
-            table.add_row(str(k + 1), escape(a.text), f"{a.score:.4f}", f"[blue]{bar(a.score, 20)}[/blue]",
-                          f"{a.start}:{a.end}")
+            table.add_row(
+                str(k + 1), escape(a.text), f"{a.score:.4f}", f"[blue]{bar(a.score, 20)}[/blue]", f"{a.start}:{a.end}"
+            )
         parts += [Text(""), table]
     return Group(*parts)
 
@@ -206,8 +215,7 @@ def render_seq2seq(result: Any) -> RenderableType:
         parts.append(Text(f"prefix {result.prefix!r}", style="dim"))
     parts.append(settings_line(result.settings, getattr(result, "sources", {})))
     for item in result.items:
-        parts += [Text(item.input, style="dim italic"), Text.from_markup(f"[b]→[/b] {escape(item.output)}"),
-                  Text("")]
+        parts += [Text(item.input, style="dim italic"), Text.from_markup(f"[b]→[/b] {escape(item.output)}"), Text("")]
     return Group(*parts)
 
 
@@ -217,7 +225,9 @@ def traced_text(tokens: list[Any]) -> Text:
 
     text = Text()
     for k, t in enumerate(tokens):
-        text.append(t.text if t.text or t.probability is None else t.shown, probability_style(t.probability, k, t.special))
+        text.append(
+            t.text if t.text or t.probability is None else t.shown, probability_style(t.probability, k, t.special)
+        )
     return text
 
 
@@ -262,13 +272,19 @@ def score_summary(result: Any) -> list[RenderableType]:
     """Perplexity and mean negative log-likelihood, in all and per reply of a chat."""
     line = Text()
     line.append(f"perplexity {result.perplexity:.3f}", style="bold")
-    line.append(f" · mean NLL {result.nll:.4f} nats · {result.tokens} tokens scored"
-                f" · log p {result.total_logprob:.2f} in all", style="dim")
+    line.append(
+        f" · mean NLL {result.nll:.4f} nats · {result.tokens} tokens scored · log p {result.total_logprob:.2f} in all",
+        style="dim",
+    )
     out: list[RenderableType] = [line]
     for turn in result.turns:
         preview = turn.content if len(turn.content) <= 40 else turn.content[:40] + "…"
-        out.append(Text(f"  reply {turn.message + 1} {preview!r}: perplexity {turn.perplexity:.3f} over "
-                        f"{turn.tokens} tokens", style="dim"))
+        out.append(
+            Text(
+                f"  reply {turn.message + 1} {preview!r}: perplexity {turn.perplexity:.3f} over {turn.tokens} tokens",
+                style="dim",
+            )
+        )
     return out
 
 

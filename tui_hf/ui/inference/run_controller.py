@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from tui_hf.core.tasks.registry import TaskSpec
 
 
-
 class RunController:
     def __init__(self, screen: Screen[Any], log_path: Path | None = None) -> None:
         self.screen = screen
@@ -41,8 +40,14 @@ class RunController:
         if spec.name == "conversational":
             options = {**options, "history": list(self.chat_history)}
         self._inputs = (loaded, spec, list(texts), dict(options))
-        self.screen.run_worker(partial(self._run, loaded, spec, texts, options, cancel), thread=True,
-                               exclusive=True, group="run", exit_on_error=False, description=f"run {spec.name}")
+        self.screen.run_worker(
+            partial(self._run, loaded, spec, texts, options, cancel),
+            thread=True,
+            exclusive=True,
+            group="run",
+            exit_on_error=False,
+            description=f"run {spec.name}",
+        )
 
     def cancel(self) -> bool:
         """Ask the run to stop; generation ends at the next token. False when nothing was running."""
@@ -74,8 +79,9 @@ class RunController:
     def reset_chat(self) -> None:
         self.chat_history = []
 
-    def _run(self, loaded: Any, spec: TaskSpec, texts: list[str], options: dict[str, Any],
-             cancel: threading.Event) -> None:
+    def _run(
+        self, loaded: Any, spec: TaskSpec, texts: list[str], options: dict[str, Any], cancel: threading.Event
+    ) -> None:
         from tui_hf.core.errors import Cancelled, TuiHfError
 
         post = self.screen.post_message

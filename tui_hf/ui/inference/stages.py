@@ -41,14 +41,25 @@ def stage_lines(stages: Stages, readable_pieces: bool = False, byte_level: bool 
         lines.append([("  → the text is unchanged", DIM)])
     words, kept = len(stages.splits) - len(stages.matched), len(stages.matched)
     added = f", {kept:,} added token{'s' * (kept != 1)} kept whole" if kept else ""
-    lines.append([("2 pre-tokenizer  ", HEAD), (stages.pre_tokenizer or "none", DIM),
-                  (f"  {words:,} word{'s' * (words != 1)}{added} (offsets in your text)", DIM)])
+    lines.append(
+        [
+            ("2 pre-tokenizer  ", HEAD),
+            (stages.pre_tokenizer or "none", DIM),
+            (f"  {words:,} word{'s' * (words != 1)}{added} (offsets in your text)", DIM),
+        ]
+    )
     lines.append([("3 model  ", HEAD), (stages.model, DIM)])
     width = min(max((cell_len(w) for w, _ in stages.splits[:500]), default=4), 24)
     for row, ((word, (start, end)), pieces) in enumerate(zip(stages.splits, stages.pieces)):
         if row in stages.matched:  # taken out of the text before the normalizer: never lowercased or split
-            lines.append([("  " + word.ljust(width)[:width], None), (f" {start}:{end}".ljust(12), DIM),
-                          (word, SPECIAL), ("  added token", DIM)])
+            lines.append(
+                [
+                    ("  " + word.ljust(width)[:width], None),
+                    (f" {start}:{end}".ljust(12), DIM),
+                    (word, SPECIAL),
+                    ("  added token", DIM),
+                ]
+            )
             continue
         shown_word = readable(word, byte_level) if readable_pieces else word
         line: StageLine = [("  " + shown_word.ljust(width)[:width], None), (f" {start}:{end}".ljust(12), DIM)]

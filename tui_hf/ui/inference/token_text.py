@@ -44,8 +44,9 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
     many = len(bd.sequences) > 1
     for s, seq in enumerate(bd.sequences):
         if many:
-            lines.append([Piece(f"── input {s + 1} · {seq.real_tokens} tokens · {len(seq.text)} chars", s, None,
-                                "header")])
+            lines.append(
+                [Piece(f"── input {s + 1} · {seq.real_tokens} tokens · {len(seq.text)} chars", s, None, "header")]
+            )
         measure = len if seq.text.isascii() else cell_len
         line: Line = []
         used = 0
@@ -79,7 +80,7 @@ def wrap(bd: TokenBreakdown, width: int) -> list[Line]:
                         line.append(Piece(head, s, index, kind))
                     lines.append(line)
                     line, used = [], 0
-                    part = part[len(head):]
+                    part = part[len(head) :]
         lines.append(line)
     return lines
 

@@ -45,8 +45,17 @@ from tui_hf.ui.widgets.cells import fit_cells, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
-COLUMNS = (("in", 3), ("#", 6), ("token", 18), ("id", 8), ("mask", 4), ("span", 13), ("spec", 4), ("word", 5),
-           ("type", 4))
+COLUMNS = (
+    ("in", 3),
+    ("#", 6),
+    ("token", 18),
+    ("id", 8),
+    ("mask", 4),
+    ("span", 13),
+    ("spec", 4),
+    ("word", 5),
+    ("type", 4),
+)
 
 
 def _cell(text: str, width: int) -> str:
@@ -86,8 +95,10 @@ class TokenTable(ScrollView, can_focus=True):
 
     @staticmethod
     def header(readable_pieces: bool = False) -> str:
-        names = [(("token (readable)" if readable_pieces else "token (vocabulary)") if name == "token" else name, w)
-                 for name, w in COLUMNS]
+        names = [
+            (("token (readable)" if readable_pieces else "token (vocabulary)") if name == "token" else name, w)
+            for name, w in COLUMNS
+        ]
         return " ".join(_cell(name, width) for name, width in names)
 
     def set_readable(self, on: bool) -> None:
@@ -108,8 +119,17 @@ class TokenTable(ScrollView, can_focus=True):
         span = "" if seq.offsets is None or seq.special[i] else f"{seq.offsets[i][0]}:{seq.offsets[i][1]}"
         word = "" if seq.word_ids is None or seq.word_ids[i] is None else str(seq.word_ids[i])
         piece = readable(seq.tokens[i], self.breakdown.byte_level) if self.readable else seq.tokens[i]
-        values = (str(s + 1), str(i), piece, str(seq.ids[i]), str(seq.attention_mask[i]), span,
-                  "yes" if seq.special[i] else "", word, "" if seq.type_ids is None else str(seq.type_ids[i]))
+        values = (
+            str(s + 1),
+            str(i),
+            piece,
+            str(seq.ids[i]),
+            str(seq.attention_mask[i]),
+            span,
+            "yes" if seq.special[i] else "",
+            word,
+            "" if seq.type_ids is None else str(seq.type_ids[i]),
+        )
         return " ".join(_cell(v, w) for v, (_, w) in zip(values, COLUMNS))
 
     def render_line(self, y: int) -> Strip:
@@ -190,7 +210,10 @@ def _template_view() -> TokenTextView:
 
 
 PADDING_CHOICES: list[tuple[str, Padding]] = [
-    ("pad to longest", "longest"), ("pad to max_length", "max_length"), ("no padding", "do_not_pad")]
+    ("pad to longest", "longest"),
+    ("pad to max_length", "max_length"),
+    ("no padding", "do_not_pad"),
+]
 
 
 class TokensPane(Vertical):
@@ -240,10 +263,21 @@ class TokensPane(Vertical):
             yield Choice(PADDING_CHOICES, value="longest", allow_blank=False, id="tok-padding", compact=True)
         with Horizontal(id="tok-view-row"):
             yield Label("view", classes="field-label")
-            yield Choice(VIEWS, value="split", allow_blank=False, id="tok-view", compact=True,
-                         tooltip="the coloured split, the tokenizer's stages, or (chatting) the chat template (v)")
-            yield Checkbox("readable pieces", False, id="tok-readable", compact=True,
-                           tooltip="spaces as ·, newlines as ↵, byte-level pieces decoded (r)")
+            yield Choice(
+                VIEWS,
+                value="split",
+                allow_blank=False,
+                id="tok-view",
+                compact=True,
+                tooltip="the coloured split, the tokenizer's stages, or (chatting) the chat template (v)",
+            )
+            yield Checkbox(
+                "readable pieces",
+                False,
+                id="tok-readable",
+                compact=True,
+                tooltip="spaces as ·, newlines as ↵, byte-level pieces decoded (r)",
+            )
         yield Static("Type in the input box to see its tokens.", id="tok-summary")
         yield TokenTextView(id="tok-text")
         yield StagesView(id="tok-stages")
@@ -311,12 +345,27 @@ class TokensPane(Vertical):
         self._generation += 1
         seq = min(self.stage_seq, max(len(texts) - 1, 0))
         conversation = self.conversation if self.view == "template" else None
-        self._compute(self.tokenizer, texts, self.settings(), self.text_width(), self._generation,
-                      seq if self.view == "stages" else None, conversation)
+        self._compute(
+            self.tokenizer,
+            texts,
+            self.settings(),
+            self.text_width(),
+            self._generation,
+            seq if self.view == "stages" else None,
+            conversation,
+        )
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
-    def _compute(self, tokenizer: Any, texts: list[str], settings: TokenizeSettings, width: int,
-                 generation: int, stage_seq: int | None, conversation: list[dict[str, str]] | None = None) -> None:
+    def _compute(
+        self,
+        tokenizer: Any,
+        texts: list[str],
+        settings: TokenizeSettings,
+        width: int,
+        generation: int,
+        stage_seq: int | None,
+        conversation: list[dict[str, str]] | None = None,
+    ) -> None:
         from tui_hf.core.tokenizer_stages import stages
         from tui_hf.core.tokens import breakdown
 
@@ -439,16 +488,24 @@ class TokensPane(Vertical):
         limit = bd.model_max_length
         # Without truncation a text longer than the model reads is counted whole here: say so, or 3,520 tokens
         # for a 512-position model reads as if the model took them all.
-        over = (f"[yellow]over the {limit:,} tokens the model reads: truncation is off[/yellow]"
-                if limit and longest > limit and not bd.settings.truncation else "")
+        over = (
+            f"[yellow]over the {limit:,} tokens the model reads: truncation is off[/yellow]"
+            if limit and longest > limit and not bd.settings.truncation
+            else ""
+        )
         trips = [roundtrip(bd, i) for i in range(min(n, 20))]
         unknown = sum(t.unknown for t in trips)
-        fields = [f"[b]{bd.total_tokens}[/b] tokens", f"[b]{bd.total_chars}[/b] chars",
-                  f"{bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token", batch,
-                  f"[yellow]{trunc} truncated[/yellow]" if trunc else "", over,
-                  f"[yellow]{unknown} unknown[/yellow]" if unknown else "",
-                  "" if bd.is_fast else "[yellow]slow tokenizer: no offsets or word ids[/yellow]",
-                  f"[dim]{escape(bd.tokenizer_name)}[/dim]"]
+        fields = [
+            f"[b]{bd.total_tokens}[/b] tokens",
+            f"[b]{bd.total_chars}[/b] chars",
+            f"{bd.total_chars / max(bd.total_tokens, 1):.2f} chars/token",
+            batch,
+            f"[yellow]{trunc} truncated[/yellow]" if trunc else "",
+            over,
+            f"[yellow]{unknown} unknown[/yellow]" if unknown else "",
+            "" if bd.is_fast else "[yellow]slow tokenizer: no offsets or word ids[/yellow]",
+            f"[dim]{escape(bd.tokenizer_name)}[/dim]",
+        ]
         fields = [f for f in fields if f]
         # Whole fields, the warnings last to go: on one row (80x24) the tokenizer's name and the ratios give way.
         plain = [Text.from_markup(f).plain for f in fields]

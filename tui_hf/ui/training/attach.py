@@ -21,10 +21,16 @@ class AttachApp(KeepsRunning, App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # the main app's: app.tcss's -narrow rules apply
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     # q first: the footer says how to quit even at 80 columns. The job keeps running either way.
-    BINDINGS = [Binding("q", "quit", "Quit"), Binding("escape", "quit", "Quit", show=False),
-                Binding("s", "stop", "Stop"), Binding("e", "export", "Export CSV"),
-                Binding("v", "save", "Save now"), Binding("x", "xray", "X-ray"),
-                Binding("l", "log_y", "Log y", show=False), Binding("o", "overlay", "Overlay", show=False)]
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("escape", "quit", "Quit", show=False),
+        Binding("s", "stop", "Stop"),
+        Binding("e", "export", "Export CSV"),
+        Binding("v", "save", "Save now"),
+        Binding("x", "xray", "X-ray"),
+        Binding("l", "log_y", "Log y", show=False),
+        Binding("o", "overlay", "Overlay", show=False),
+    ]
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
@@ -65,5 +71,6 @@ class AttachApp(KeepsRunning, App[int]):
         for title, help_text, button in RUN_COMMANDS:
             yield SystemCommand(title, help_text, lambda b=button: view.press(b))
         yield SystemCommand("Log y", "The loss axis on a log scale (l)", self.action_log_y)
-        yield SystemCommand("Overlay runs", "The other runs of the directory on the same chart (o)", self.action_overlay)
-
+        yield SystemCommand(
+            "Overlay runs", "The other runs of the directory on the same chart (o)", self.action_overlay
+        )

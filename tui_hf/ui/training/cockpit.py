@@ -33,14 +33,20 @@ def render_xray(x: Any) -> Text:
     """The batch as the model received it: each row's tokens, shaded by whether the loss trains on them."""
     out = Text()
     what = "rows" if x.task == "text-classification" else "positions"
-    check = ("rebuilt batch matches the one trained", "green") if x.matches else \
-        ("rebuilt batch DIFFERS from the one trained", "bold red")
+    check = (
+        ("rebuilt batch matches the one trained", "green")
+        if x.matches
+        else ("rebuilt batch DIFFERS from the one trained", "bold red")
+    )
     if x.ids_only and x.matches:  # an older record: its hash never covered the labels
         check = ("rebuilt batch's token ids match the one trained (older record: labels not checked)", "yellow")
     loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
     out.append(f"{x.run}\n", style="dim")
-    out.append(f"step {x.step} · {len(x.rows)} rows × {x.padded_length} tokens · {x.tokens} real · "
-               f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}\n", style="bold")
+    out.append(
+        f"step {x.step} · {len(x.rows)} rows × {x.padded_length} tokens · {x.tokens} real · "
+        f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}\n",
+        style="bold",
+    )
     out.append(check[0], style=check[1])
     out.append(f" (hash {x.rebuilt_hash})\n")
     for problem in x.problems:
@@ -96,8 +102,10 @@ class XrayScreen(ModalScreen[None]):
             with Horizontal(id="xray-body"):
                 alerts = [a for a in self.alerts if a.get("step") is not None]
                 self._alert_steps = [int(a["step"]) for a in alerts]  # by option index: a step can have several
-                options = Options(*[Option(escape(f"step {a['step']}: {a.get('message', '')}"[:200]))
-                                       for a in alerts], id="xray-alerts")
+                options = Options(
+                    *[Option(escape(f"step {a['step']}: {a.get('message', '')}"[:200])) for a in alerts],
+                    id="xray-alerts",
+                )
                 options.display = bool(alerts)
                 yield options
                 yield VerticalScroll(Static("", id="xray-view"), id="xray-scroll")
@@ -159,12 +167,20 @@ class EarlyStopScreen(ModalScreen[tuple[str, int] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="early-dialog"):
-            yield Label("Early stopping: stop when the metric has not improved for this many evaluations "
-                        "(loss: lower is better; anything else: higher)", id="early-title")
+            yield Label(
+                "Early stopping: stop when the metric has not improved for this many evaluations "
+                "(loss: lower is better; anything else: higher)",
+                id="early-title",
+            )
             with Horizontal(classes="job-row"):
                 yield Label("Metric", classes="job-label")
-                yield Choice([(m, m) for m in self.metrics], value="eval_loss" if "eval_loss" in self.metrics
-                             else self.metrics[0], allow_blank=False, id="early-metric", compact=True)
+                yield Choice(
+                    [(m, m) for m in self.metrics],
+                    value="eval_loss" if "eval_loss" in self.metrics else self.metrics[0],
+                    allow_blank=False,
+                    id="early-metric",
+                    compact=True,
+                )
             with Horizontal(classes="job-row"):
                 yield Label("Patience", classes="job-label")
                 yield Input("3", id="early-patience", type="integer", compact=True)
@@ -209,8 +225,13 @@ class CompareRunsScreen(ModalScreen[None]):
         with Vertical(id="compare-runs-dialog"):
             with Horizontal(id="compare-runs-bar"):
                 yield Label(f"Compare {len(self.run_dirs)} runs · x axis ", id="compare-runs-title")
-                yield Choice([("step", "step"), ("epoch", "epoch"), ("samples seen", "samples")], value="step",
-                             allow_blank=False, id="compare-runs-axis", compact=True)
+                yield Choice(
+                    [("step", "step"), ("epoch", "epoch"), ("samples seen", "samples")],
+                    value="step",
+                    allow_blank=False,
+                    id="compare-runs-axis",
+                    compact=True,
+                )
                 yield Button("Close  esc", id="compare-runs-close", compact=True)
             yield Vertical(id="compare-runs-plot")
             yield VerticalScroll(Static("", id="compare-runs-text"), id="compare-runs-scroll")
@@ -257,6 +278,10 @@ class CompareRunsScreen(ModalScreen[None]):
         for k, run in enumerate(comparison.runs):
             pts = smoothed(thin([(x, y) for x, y in run.curve]), "ema", 0.8)  # type: ignore[misc]
             if pts:
-                plot.plot([x for x, _ in pts], [y for _, y in pts], line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)],
-                          label=elide_middle(run.name, 28))  # the date stamp and the engine stay
+                plot.plot(
+                    [x for x, _ in pts],
+                    [y for _, y in pts],
+                    line_style=OVERLAY_STYLES[k % len(OVERLAY_STYLES)],
+                    label=elide_middle(run.name, 28),
+                )  # the date stamp and the engine stay
         plot.show_legend()

@@ -2,5 +2,13 @@
 
 OVERLAY_STYLES = ("#5fafff", "#ffaf5f", "#af87ff", "#5fd7af", "#ff87af")
 ROLE_STYLES = {"raw": "#555555", "smoothed": "bold #ffffff", "eval": "bold #ff5f5f", "lr": "#5fd75f"}
-STATUS_COLOURS = {"running": "green", "finished": "#5fafff", "failed": "red", "died": "red", "stopped": "yellow",
-                  "stopping": "yellow", "preparing": "cyan", "starting": "cyan"}
+STATUS_COLOURS = {
+    "running": "green",
+    "finished": "#5fafff",
+    "failed": "red",
+    "died": "red",
+    "stopped": "yellow",
+    "stopping": "yellow",
+    "preparing": "cyan",
+    "starting": "cyan",
+}

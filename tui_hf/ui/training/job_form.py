@@ -62,13 +62,22 @@ class JobFields:
         from tui_hf.core.training.spec import DataSpec, TrainSpec
 
         return TrainSpec(
-            data=DataSpec(train=self.train, validation=self.validation or None, text_column=self.text_column,
-                          text_pair_column=self.pair_column or None if self.task == "text-classification" else None,
-                          label_column=self.label_column, max_length=_number(self.max_length, "max length", int)),
-            model=self.model or "embedded", task=self.task, engine=self.engine,  # type: ignore[arg-type]
-            epochs=_number(self.epochs, "epochs", float), max_steps=_number(self.max_steps or "-1", "max steps", int),
+            data=DataSpec(
+                train=self.train,
+                validation=self.validation or None,
+                text_column=self.text_column,
+                text_pair_column=self.pair_column or None if self.task == "text-classification" else None,
+                label_column=self.label_column,
+                max_length=_number(self.max_length, "max length", int),
+            ),
+            model=self.model or "embedded",
+            task=self.task,
+            engine=self.engine,  # type: ignore[arg-type]
+            epochs=_number(self.epochs, "epochs", float),
+            max_steps=_number(self.max_steps or "-1", "max steps", int),
             batch_size=_number(self.batch_size, "batch", int),
-            learning_rate=_number(self.learning_rate, "learning rate", float))
+            learning_rate=_number(self.learning_rate, "learning rate", float),
+        )
 
     @property
     def processes(self) -> int:
@@ -79,7 +88,9 @@ def _number(text: str, field: str, kind: type) -> Any:
     try:
         return kind(text.strip())
     except ValueError:
-        raise ValueError(f"{field}: {text.strip() or 'empty'!r} is not a {'whole ' if kind is int else ''}number") from None
+        raise ValueError(
+            f"{field}: {text.strip() or 'empty'!r} is not a {'whole ' if kind is int else ''}number"
+        ) from None
 
 
 class NewJobScreen(ModalScreen[Path | None]):
@@ -101,35 +112,77 @@ class NewJobScreen(ModalScreen[Path | None]):
         with Vertical(id="job-dialog"):
             yield Label("New training job", id="job-title")
             with VerticalScroll(id="job-fields"):
-                yield from _row("Task", Choice(TASKS, value="text-classification", allow_blank=False, id="job-task",
-                                               compact=True))
-                yield from _row("Model", Input(self._model, id="job-model", compact=True,
-                                               placeholder="hub id, directory, or embedded"))
-                yield from _row("Train data", Input(str(SENTIMENT_CSV), id="job-train", compact=True,
-                                                    placeholder="CSV, JSON or JSON Lines file, or a hub dataset"))
-                yield from _row("Validation", Input("", id="job-validation", compact=True,
-                                                    placeholder="none: 20 % of the train data is held out"))
+                yield from _row(
+                    "Task", Choice(TASKS, value="text-classification", allow_blank=False, id="job-task", compact=True)
+                )
+                yield from _row(
+                    "Model",
+                    Input(self._model, id="job-model", compact=True, placeholder="hub id, directory, or embedded"),
+                )
+                yield from _row(
+                    "Train data",
+                    Input(
+                        str(SENTIMENT_CSV),
+                        id="job-train",
+                        compact=True,
+                        placeholder="CSV, JSON or JSON Lines file, or a hub dataset",
+                    ),
+                )
+                yield from _row(
+                    "Validation",
+                    Input(
+                        "", id="job-validation", compact=True, placeholder="none: 20 % of the train data is held out"
+                    ),
+                )
                 yield from _row("Text column", Input("text", id="job-text", compact=True))
-                yield from _row("Second text", Input("", id="job-pair", compact=True,
-                                                     placeholder="none; for sentence pairs: its column (sentence2)"))
+                yield from _row(
+                    "Second text",
+                    Input(
+                        "", id="job-pair", compact=True, placeholder="none; for sentence pairs: its column (sentence2)"
+                    ),
+                )
                 yield from _row("Label column", Input("label", id="job-label", compact=True))
-                yield from _row("Engine", Choice(ENGINE_CHOICES, value="trainer", allow_blank=False, id="job-engine",
-                                                 compact=True))
+                yield from _row(
+                    "Engine", Choice(ENGINE_CHOICES, value="trainer", allow_blank=False, id="job-engine", compact=True)
+                )
                 with Horizontal(classes="job-numbers"):
                     for label, wid, value, kind, tip in (
-                            ("Epochs", "job-epochs", "3", "number", "passes over the train data"),
-                            ("Max steps", "job-max-steps", "", "integer", "stop after this many steps (empty: every epoch)"),
-                            ("Batch", "job-batch", "16", "integer", "examples per step and process"),
-                            ("LR", "job-lr", "5e-5", "number", "peak learning rate"),
-                            ("Max len", "job-max-length", "128", "integer", "tokens per example, longer is cut")):
+                        ("Epochs", "job-epochs", "3", "number", "passes over the train data"),
+                        (
+                            "Max steps",
+                            "job-max-steps",
+                            "",
+                            "integer",
+                            "stop after this many steps (empty: every epoch)",
+                        ),
+                        ("Batch", "job-batch", "16", "integer", "examples per step and process"),
+                        ("LR", "job-lr", "5e-5", "number", "peak learning rate"),
+                        ("Max len", "job-max-length", "128", "integer", "tokens per example, longer is cut"),
+                    ):
                         with Vertical():
                             yield Label(label, classes="job-label")
-                            yield Input(value, id=wid, type=kind, compact=True, tooltip=tip, valid_empty=True,  # type: ignore[arg-type]
-                                        placeholder="all" if wid == "job-max-steps" else "")
-                yield from _row("Run name", Input("", id="job-name", compact=True,
-                                                  placeholder="automatic: date-model-engine"))
-                yield from _row("Processes", Input("1", id="job-nproc", type="integer", compact=True,
-                                                   tooltip="more than 1 starts torchrun (one process per GPU)"))
+                            yield Input(
+                                value,
+                                id=wid,
+                                type=kind,
+                                compact=True,
+                                tooltip=tip,
+                                valid_empty=True,  # type: ignore[arg-type]
+                                placeholder="all" if wid == "job-max-steps" else "",
+                            )
+                yield from _row(
+                    "Run name", Input("", id="job-name", compact=True, placeholder="automatic: date-model-engine")
+                )
+                yield from _row(
+                    "Processes",
+                    Input(
+                        "1",
+                        id="job-nproc",
+                        type="integer",
+                        compact=True,
+                        tooltip="more than 1 starts torchrun (one process per GPU)",
+                    ),
+                )
                 yield Label("Data", classes="job-section")
                 yield Static("", id="job-data")
                 yield Static("", id="job-warnings")
@@ -146,14 +199,23 @@ class NewJobScreen(ModalScreen[Path | None]):
 
     def fields(self) -> JobFields:
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
-        return JobFields(task=str(self.query_one("#job-task", Choice).value), model=value("job-model"),
-                         train=value("job-train"), validation=value("job-validation"),
-                         text_column=value("job-text"), label_column=value("job-label"),
-                         pair_column=value("job-pair"),
-                         engine=str(self.query_one("#job-engine", Choice).value), epochs=value("job-epochs"),
-                         max_steps=value("job-max-steps"), batch_size=value("job-batch"),
-                         learning_rate=value("job-lr"), max_length=value("job-max-length"), name=value("job-name"),
-                         nproc=value("job-nproc"))
+        return JobFields(
+            task=str(self.query_one("#job-task", Choice).value),
+            model=value("job-model"),
+            train=value("job-train"),
+            validation=value("job-validation"),
+            text_column=value("job-text"),
+            label_column=value("job-label"),
+            pair_column=value("job-pair"),
+            engine=str(self.query_one("#job-engine", Choice).value),
+            epochs=value("job-epochs"),
+            max_steps=value("job-max-steps"),
+            batch_size=value("job-batch"),
+            learning_rate=value("job-lr"),
+            max_length=value("job-max-length"),
+            name=value("job-name"),
+            nproc=value("job-nproc"),
+        )
 
     @on(Choice.Changed, "#job-task")
     def _task_changed(self, event: Choice.Changed) -> None:
@@ -255,7 +317,8 @@ class NewJobScreen(ModalScreen[Path | None]):
         box.scroll_visible()
         many = f"{len(warnings)} warnings" if len(warnings) > 1 else "a warning"
         self.query_one("#job-error", Static).update(
-            f"[yellow]{many} about the data (under Data): Start again to train anyway, or change a setting[/yellow]")
+            f"[yellow]{many} about the data (under Data): Start again to train anyway, or change a setting[/yellow]"
+        )
 
     def _fail(self, message: str) -> None:
         self._busy = False
@@ -301,6 +364,7 @@ def data_preview(fields: JobFields) -> str:
         for row in p.rows[:3]:
             gold = f" → {row.get(label)}" if labelled and label in p.columns else ""
             second = f" ‖ {row.get(pair)}" if pair and pair in p.columns else ""
-            lines.append(f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(second[:70])}"
-                         f"{escape(str(gold)[:40])}[/dim]")
+            lines.append(
+                f"[dim]• {escape(str(row[fields.text_column])[:70])}{escape(second[:70])}{escape(str(gold)[:40])}[/dim]"
+            )
     return "\n".join(lines)

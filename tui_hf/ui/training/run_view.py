@@ -27,6 +27,8 @@ from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
 POLL_SECONDS = 0.5
+
+
 class TrainingView(Vertical):
     """One run, live: status, progress with ETA, throughput, memory, loss curves, evaluation metrics."""
 
@@ -61,7 +63,9 @@ class TrainingView(Vertical):
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
         with Horizontal(id="run-controls"):
-            yield Button("Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint")
+            yield Button(
+                "Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint"
+            )
             yield Button("Save", id="run-save", compact=True, tooltip="save a checkpoint at the next step")
             yield Button("Eval", id="run-eval", compact=True, tooltip="evaluate at the next step")
             yield Button("Early stop", id="run-early", compact=True, tooltip="arm or disarm early stopping")
@@ -69,11 +73,21 @@ class TrainingView(Vertical):
             yield Button("Resume", id="run-resume", compact=True)
             yield Button("Try model", id="run-try", compact=True, variant="success")
             yield Button("CSV", id="run-export", compact=True, tooltip="write metrics.csv into the run")
-            yield Button("Script", id="run-script", compact=True,
-                         tooltip="write train.py into the run: this run as a training script without tui-hf")
+            yield Button(
+                "Script",
+                id="run-script",
+                compact=True,
+                tooltip="write train.py into the run: this run as a training script without tui-hf",
+            )
         with Horizontal(id="run-chart-options"):
-            yield Choice([(name, name) for name in SMOOTHING], value="raw + EMA", allow_blank=False,
-                         id="run-smoothing", compact=True, tooltip="how the train loss is smoothed")
+            yield Choice(
+                [(name, name) for name in SMOOTHING],
+                value="raw + EMA",
+                allow_blank=False,
+                id="run-smoothing",
+                compact=True,
+                tooltip="how the train loss is smoothed",
+            )
             yield Checkbox("log y", False, id="run-log", compact=True)
             yield Checkbox("eval", True, id="run-show-eval", compact=True, tooltip="the evaluation loss")
             yield Checkbox("lr", False, id="run-show-lr", compact=True, tooltip="the learning rate, scaled")
@@ -83,8 +97,17 @@ class TrainingView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#run-try").display = self.can_try
-        for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
-                    "#run-export", "#run-script"):
+        for wid in (
+            "#run-stop",
+            "#run-save",
+            "#run-eval",
+            "#run-early",
+            "#run-xray",
+            "#run-resume",
+            "#run-try",
+            "#run-export",
+            "#run-script",
+        ):
             self.query_one(wid).disabled = True
         if self._initial is not None:
             self.follow(self._initial)
@@ -155,9 +178,13 @@ class TrainingView(Vertical):
 
     def chart_options(self) -> ChartOptions:
         value = lambda wid: self.query_one(wid, Checkbox).value  # noqa: E731
-        return ChartOptions(smoothing=str(self.query_one("#run-smoothing", Choice).value), log_y=value("#run-log"),
-                            show_eval=value("#run-show-eval"), show_lr=value("#run-show-lr"),
-                            overlay=value("#run-overlay"))
+        return ChartOptions(
+            smoothing=str(self.query_one("#run-smoothing", Choice).value),
+            log_y=value("#run-log"),
+            show_eval=value("#run-show-eval"),
+            show_lr=value("#run-show-lr"),
+            overlay=value("#run-overlay"),
+        )
 
     async def _ensure_plot(self) -> Any:
         if self._plot is None:
@@ -175,8 +202,12 @@ class TrainingView(Vertical):
             return
         s = self.follower.state
         elapsed = (s.updated or time.time()) - s.started if s.started else None
-        fields = [f"step {s.step}/{s.total_steps or '?'}", f"epoch {s.epoch:.2f}/{s.epochs:g}",
-                  f"elapsed {duration(elapsed)}", f"ETA {duration(self.follower.eta_seconds)}"]
+        fields = [
+            f"step {s.step}/{s.total_steps or '?'}",
+            f"epoch {s.epoch:.2f}/{s.epochs:g}",
+            f"elapsed {duration(elapsed)}",
+            f"ETA {duration(self.follower.eta_seconds)}",
+        ]
         if s.started is None:  # not started training: no steps, epochs or time to count yet
             fields = ["no step yet"]
         # Beside the progress bar at 80 columns a long run's line would be cut: the epoch and elapsed go first.
@@ -221,8 +252,11 @@ class TrainingView(Vertical):
         self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
         evals = [f"[b]evaluation[/b] ({len(s.evals)})"] if s.evals else []
         for e in s.evals[-6:]:
-            metrics = "  ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in e.items()
-                                if k.startswith("eval_") and isinstance(v, (int, float)))
+            metrics = "  ".join(
+                f"{k.removeprefix('eval_')} {v:.4f}"
+                for k, v in e.items()
+                if k.startswith("eval_") and isinstance(v, (int, float))
+            )
             epoch = e.get("epoch") if isinstance(e.get("epoch"), (int, float)) else 0
             evals.append(escape(f"step {e.get('step')} · epoch {epoch:.2f}  {metrics}"))
         evals += alert_lines(s.alerts)
@@ -246,8 +280,9 @@ class TrainingView(Vertical):
         if f is None or not (f.state.train or f.state.evals):
             return
         options = self.chart_options()
-        overlays = [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] \
-            if options.overlay else []
+        overlays = (
+            [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] if options.overlay else []
+        )
         chart = build_chart(f.state, options, overlays)
         if not chart.series:
             return
@@ -282,17 +317,31 @@ class TrainingView(Vertical):
         self.follower = None
         self._eta_text = ""
         self.query_one("#run-header", Static).update(
-            f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown")
+            f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown"
+        )
         for wid in ("#run-eta", "#run-stats", "#run-evals"):
             self.query_one(wid, Static).update("")
         self.query_one("#run-progress", ProgressBar).update(progress=0.0)
         if self._plot is not None:  # its curves are the gone run's
             self._plot.clear()
-        for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early", "#run-xray", "#run-resume", "#run-try",
-                    "#run-export", "#run-script"):
+        for wid in (
+            "#run-stop",
+            "#run-save",
+            "#run-eval",
+            "#run-early",
+            "#run-xray",
+            "#run-resume",
+            "#run-try",
+            "#run-export",
+            "#run-script",
+        ):
             self.query_one(wid).disabled = True
-        self.notify(f"{run_dir.name} is gone (deleted or moved): nothing to do with it.", title="Run gone",
-                    severity="warning", markup=False)
+        self.notify(
+            f"{run_dir.name} is gone (deleted or moved): nothing to do with it.",
+            title="Run gone",
+            severity="warning",
+            markup=False,
+        )
         self.post_message(self.RunGone(run_dir))
 
     def _present(self) -> Path | None:
@@ -348,8 +397,9 @@ class TrainingView(Vertical):
             else:
                 self.steer("no-early-stop")
 
-        metrics = sorted({k for e in (self.follower.state.evals if self.follower else []) for k in e
-                          if k.startswith("eval_")})
+        metrics = sorted(
+            {k for e in (self.follower.state.evals if self.follower else []) for k in e if k.startswith("eval_")}
+        )
         self.app.push_screen(EarlyStopScreen(metrics), chosen)
 
     @on(Button.Pressed, "#run-xray")
@@ -393,10 +443,14 @@ class TrainingView(Vertical):
                 plan = resume(self.follower.run_dir, data_changed=data_changed)
             except DataChanged as exc:
                 changes = "\n".join(f"• {escape(c)}" for c in exc.changes)
-                self.app.push_screen(ConfirmScreen(
-                    f"The data of [b]{escape(self.follower.run_dir.name)}[/b] changed since the run started:\n\n"
-                    f"{changes}\n\nResume on it anyway? The rows it validated on stay validation rows, new rows "
-                    "train, and an alert records it."), lambda yes: self.resume_run(True) if yes else None)
+                self.app.push_screen(
+                    ConfirmScreen(
+                        f"The data of [b]{escape(self.follower.run_dir.name)}[/b] changed since the run started:\n\n"
+                        f"{changes}\n\nResume on it anyway? The rows it validated on stay validation rows, new rows "
+                        "train, and an alert records it."
+                    ),
+                    lambda yes: self.resume_run(True) if yes else None,
+                )
                 return
             except TuiHfError as exc:
                 self.notify(str(exc), title="Cannot resume", severity="warning", markup=False)
@@ -429,8 +483,11 @@ class TrainingView(Vertical):
         except TuiHfError as exc:
             self.notify(str(exc), title="No script written", severity="warning", markup=False)
             return
-        self.notify(f"Wrote {out}: `python {out}` trains as this run did, without tui-hf (no sentinel, X-ray or "
-                    "steering)", markup=False, timeout=8)
+        self.notify(
+            f"Wrote {out}: `python {out}` trains as this run did, without tui-hf (no sentinel, X-ray or steering)",
+            markup=False,
+            timeout=8,
+        )
 
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
@@ -447,8 +504,12 @@ class TrainingView(Vertical):
             self.notify(str(exc), title="Cannot try the model", severity="warning", markup=False)
             return
         if not final.is_dir():
-            self.notify(f"The model {run_dir.name} saved is gone: {final} is no longer there.",
-                        title="Cannot try the model", severity="warning", markup=False)
+            self.notify(
+                f"The model {run_dir.name} saved is gone: {final} is no longer there.",
+                title="Cannot try the model",
+                severity="warning",
+                markup=False,
+            )
             return
         self.post_message(self.TryModel(final, task))
 
@@ -509,8 +570,9 @@ def prediction_lines(history: list[dict[str, Any]], evaluations: int = 3, width:
             cells.append(pred[:width] + (f" ({conf:.2f})" if isinstance(conf, (int, float)) else ""))
         gold = item.get("gold")
         mark = "[green]✓[/green]" if gold is not None and str(gold) == str(item.get("prediction")) else "·"
-        out.append(f"{mark} {escape(str(item.get('text', ''))[:width])} | {escape(str(gold))} | "
-                   + escape(" | ".join(cells)))
+        out.append(
+            f"{mark} {escape(str(item.get('text', ''))[:width])} | {escape(str(gold))} | " + escape(" | ".join(cells))
+        )
     return out
 
 
@@ -531,6 +593,6 @@ def _formatters() -> tuple[Any, Any]:
         """Ticks on the log10 values, labelled with the values themselves."""
 
         def get_labels_for_ticks(self, ticks: Any) -> list[str]:
-            return [f"{10 ** t:.3g}" for t in ticks]
+            return [f"{10**t:.3g}" for t in ticks]
 
     return NumericAxisFormatter, LogFormatter

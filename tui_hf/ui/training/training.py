@@ -32,8 +32,13 @@ def run_row(summary: Any) -> tuple[Text, ...]:
     step = f"{summary.step}/{summary.total_steps}" if summary.total_steps else str(summary.step or "-")
     best = f"{summary.best[0].removeprefix('eval_')} {summary.best[1]:.3f}" if summary.best else ""
     loss = f"{summary.loss:.4f}" if summary.loss is not None else ""
-    return (Text(summary.name), Text(status, style=STATUS_COLOURS.get(status, "")), Text(step, justify="right"),
-            Text(loss, justify="right"), Text(best))
+    return (
+        Text(summary.name),
+        Text(status, style=STATUS_COLOURS.get(status, "")),
+        Text(step, justify="right"),
+        Text(loss, justify="right"),
+        Text(best),
+    )
 
 
 def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tuple[str, tuple[Text, ...]]]:
@@ -51,8 +56,11 @@ def fit_names(rows: list[tuple[str, tuple[Text, ...]]], width: int) -> list[tupl
 
 
 class TrainingPane(Vertical):
-    BINDINGS = [Binding("n", "new_job", "New job"), Binding("x", "xray", "X-ray"),
-                Binding("d", "compare", "Compare runs")]  # and / filters the runs list (on_key)
+    BINDINGS = [
+        Binding("n", "new_job", "New job"),
+        Binding("x", "xray", "X-ray"),
+        Binding("d", "compare", "Compare runs"),
+    ]  # and / filters the runs list (on_key)
 
     def __init__(self, runs_dir: Path | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -96,8 +104,12 @@ class TrainingPane(Vertical):
         if self._watcher is None:
             return
         hint = self.query_one("#train-hint", Static)
-        fields = [f"runs in {shown_dir(self._watcher.root)}", "enter watches a run", "/ filters",
-                  "jobs keep running when the app closes"]
+        fields = [
+            f"runs in {shown_dir(self._watcher.root)}",
+            "enter watches a run",
+            "/ filters",
+            "jobs keep running when the app closes",
+        ]
         shown = fit_fields(fields, hint.content_region.width or 200, drop=[0, 2, 3], keep=1)  # whole parts
         hint.update(f"[dim]{escape(' · '.join(shown))}[/dim]")
 
@@ -134,8 +146,7 @@ class TrainingPane(Vertical):
             if not summaries:
                 table.add_row(Text("no runs yet: press n to start one", style="dim"), *[""] * (len(COLUMNS) - 1))
             elif not rows:
-                table.add_row(Text("no run matches the filter: esc clears it", style="dim"),
-                              *[""] * (len(COLUMNS) - 1))
+                table.add_row(Text("no run matches the filter: esc clears it", style="dim"), *[""] * (len(COLUMNS) - 1))
             if chosen is not None and chosen in {key for key, _cells in rows}:
                 table.move_cursor(row=table.get_row_index(chosen), animate=False)
         view = self.query_one(TrainingView)
@@ -194,8 +205,9 @@ class TrainingPane(Vertical):
     def _started(self, run_dir: Path | None) -> None:
         if run_dir is None:
             return
-        self.notify(f"Started {run_dir.name}: it keeps running if you close the app (tui-hf attach {run_dir}).",
-                    markup=False)
+        self.notify(
+            f"Started {run_dir.name}: it keeps running if you close the app (tui-hf attach {run_dir}).", markup=False
+        )
         self._follow(run_dir)
         self.refresh_runs()
 
@@ -217,8 +229,12 @@ class TrainingPane(Vertical):
         runs = [shown, Path(under)] if Path(under) != shown else known[:5]
         gone = [p for p in runs if not p.is_dir()]
         if gone:  # deleted since the list was read: it drops them at once
-            self.notify(f"{', '.join(p.name for p in gone)} is gone (deleted or moved): nothing to compare.",
-                        title="Run gone", severity="warning", markup=False)
+            self.notify(
+                f"{', '.join(p.name for p in gone)} is gone (deleted or moved): nothing to compare.",
+                title="Run gone",
+                severity="warning",
+                markup=False,
+            )
             self.refresh_runs()
             return
         if len(runs) < 2:

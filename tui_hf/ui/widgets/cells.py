@@ -39,4 +39,4 @@ def elide_middle(text: str, room: int) -> str:
     if len(text) <= room:
         return text
     head = room * 3 // 5
-    return f"{text[:head]}…{text[len(text) - (room - head - 1):]}"
+    return f"{text[:head]}…{text[len(text) - (room - head - 1) :]}"

@@ -61,4 +61,5 @@ class StatusBar(Horizontal):
         fields = [info.device, info.title, info.task, info.architecture, f"{info.parameters_text} params", info.dtype]
         shown = fit_fields(fields, room, drop=[3, 5, 4, 2])
         self.query_one("#status-model", Static).update(
-            " · ".join(f"[b]{escape(f)}[/b]" if i == 0 else escape(f) for i, f in enumerate(shown)))
+            " · ".join(f"[b]{escape(f)}[/b]" if i == 0 else escape(f) for i, f in enumerate(shown))
+        )

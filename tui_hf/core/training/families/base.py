@@ -38,8 +38,7 @@ class Family:
     def prepare_tokenizer(self, tokenizer: Any) -> None:
         """Fix what the tokenizer lacks for this family (a pad token for a causal LM)."""
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any
-               ) -> dict[str, Any]:
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         raise NotImplementedError
 
     def collator(self, tokenizer: Any, spec: Any) -> Any:
@@ -60,8 +59,11 @@ class Family:
     def from_loss(self, metrics: dict[str, float]) -> None:
         """Metrics that follow from the evaluation loss alone (perplexity), added in place."""
 
-    def predict(self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
+    ) -> list[dict[str, Any]]:
         return []
 
-    xray_note: ClassVar[str] = "(token) is not trained on (label -100); token/TAG shows the tag a token is trained towards"
+    xray_note: ClassVar[str] = (
+        "(token) is not trained on (label -100); token/TAG shows the tag a token is trained towards"
+    )

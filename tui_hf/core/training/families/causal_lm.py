@@ -25,8 +25,7 @@ class CausalLM(Family):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any
-               ) -> dict[str, Any]:
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         return tokenizer(batch["text"], truncation=True, max_length=data.max_length)
 
     def collator(self, tokenizer: Any, spec: Any) -> Any:
@@ -38,8 +37,9 @@ class CausalLM(Family):
         if "eval_loss" in metrics:
             metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
 
-    def predict(self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
+    ) -> list[dict[str, Any]]:
         """The first half of each text's words as a prompt, a greedy continuation of up to 16 tokens against
         the text's own continuation; confidence the mean probability of the generated tokens."""
         out = []
@@ -48,13 +48,24 @@ class CausalLM(Family):
             cut = max(1, len(words) // 2)
             prompt, gold = " ".join(words[:cut]), " ".join(words[cut:])
             enc = tokenizer(prompt, return_tensors="pt").to(device)
-            result = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, output_scores=True,
-                                    return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
-            new = result.sequences[0, enc["input_ids"].shape[1]:]
+            result = model.generate(
+                **enc,
+                max_new_tokens=MAX_NEW_TOKENS,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            new = result.sequences[0, enc["input_ids"].shape[1] :]
             probs = [float(score[0].float().softmax(-1)[t]) for score, t in zip(result.scores, new)]
-            out.append({"text": clip(prompt), "gold": clip(gold),
-                        "prediction": clip(tokenizer.decode(new, skip_special_tokens=True)),
-                        "confidence": round(sum(probs) / len(probs), 4) if probs else 0.0})
+            out.append(
+                {
+                    "text": clip(prompt),
+                    "gold": clip(gold),
+                    "prediction": clip(tokenizer.decode(new, skip_special_tokens=True)),
+                    "confidence": round(sum(probs) / len(probs), 4) if probs else 0.0,
+                }
+            )
         return out
 
 

@@ -18,7 +18,7 @@ def group_texts(encoded: dict[str, list[Any]], block: int) -> dict[str, list[Any
     joined = {k: [x for row in encoded[k] for x in row] for k in keys}
     total = len(joined["input_ids"])
     end = (total // block) * block if total >= block else total
-    return {k: [v[i: i + block] for i in range(0, end, block)] for k, v in joined.items()}
+    return {k: [v[i : i + block] for i in range(0, end, block)] for k, v in joined.items()}
 
 
 class BatchSeededMasks:
@@ -60,8 +60,7 @@ class MaskedLM(Family):
     scores_logits = False
     xray_note = "(token) is not trained on; token/TARGET: a masked position and the token it must restore"
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any
-               ) -> dict[str, Any]:
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         # Whole texts, cut into blocks afterwards (group); special tokens marked so they are never masked.
         return tokenizer(batch["text"], return_special_tokens_mask=True)
 
@@ -71,15 +70,15 @@ class MaskedLM(Family):
     def collator(self, tokenizer: Any, spec: Any) -> Any:
         from transformers import DataCollatorForLanguageModeling
 
-        return BatchSeededMasks(DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15),
-                                spec.seed)
+        return BatchSeededMasks(DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15), spec.seed)
 
     def from_loss(self, metrics: dict[str, float]) -> None:
         if "eval_loss" in metrics:
             metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
 
-    def predict(self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
+    ) -> list[dict[str, Any]]:
         """One word in the middle of each text masked: the model's top guesses for it against the word."""
         out = []
         for text in rows["text"]:
@@ -97,8 +96,14 @@ class MaskedLM(Family):
             top = probs.topk(TOP)
             guesses = tokenizer.convert_ids_to_tokens(top.indices.tolist())
             shown = tokenizer.decode(ids[1:-1])
-            out.append({"text": clip(shown), "gold": gold, "prediction": " / ".join(guesses),
-                        "confidence": round(float(top.values[0]), 4)})
+            out.append(
+                {
+                    "text": clip(shown),
+                    "gold": gold,
+                    "prediction": " / ".join(guesses),
+                    "confidence": round(float(top.values[0]), 4),
+                }
+            )
         return out
 
 

@@ -33,8 +33,7 @@ class TextClassification(Family):
     metrics: ClassVar[tuple[str, ...]] = ("eval_loss", "eval_accuracy", "eval_f1")
     xray_note = ""
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any
-               ) -> dict[str, Any]:
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         pairs = batch.get("text_pair")
         enc = tokenizer(batch["text"], pairs, truncation=True, max_length=data.max_length)
         enc["labels"] = [index[v] for v in batch["label"]]
@@ -48,24 +47,34 @@ class TextClassification(Family):
     def score(self, preds: list[Any], labels: list[Any], names: list[str]) -> dict[str, float]:
         import numpy as np
 
-        p, gold = np.concatenate([np.asarray(x).reshape(-1) for x in preds]), np.concatenate(
-            [np.asarray(x).reshape(-1) for x in labels])
+        p, gold = (
+            np.concatenate([np.asarray(x).reshape(-1) for x in preds]),
+            np.concatenate([np.asarray(x).reshape(-1) for x in labels]),
+        )
         keep = gold != -100
         return accuracy_f1(p[keep], gold[keep], len(names))
 
-    def predict(self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
+    ) -> list[dict[str, Any]]:
         texts = list(rows["text"])
         pairs = list(rows["text_pair"]) if "text_pair" in rows.column_names else None
-        enc = tokenizer(texts, pairs, truncation=True, max_length=spec.data.max_length, padding=True,
-                        return_tensors="pt")
+        enc = tokenizer(
+            texts, pairs, truncation=True, max_length=spec.data.max_length, padding=True, return_tensors="pt"
+        )
         probs = model(**{k: v.to(device) for k, v in enc.items()}).logits.float().softmax(-1).cpu()
         out = []
         for n, (text, gold, p) in enumerate(zip(texts, rows["label"], probs)):
             i = int(p.argmax())
             shown = f"{text} ‖ {pairs[n]}" if pairs is not None else text
-            out.append({"text": clip(shown), "gold": gold, "prediction": labels[i] if i < len(labels) else str(i),
-                        "confidence": round(float(p[i]), 4)})
+            out.append(
+                {
+                    "text": clip(shown),
+                    "gold": gold,
+                    "prediction": labels[i] if i < len(labels) else str(i),
+                    "confidence": round(float(p[i]), 4),
+                }
+            )
         return out
 
 

@@ -30,10 +30,12 @@ def seqeval_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[st
         return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns on tags without a B-/I- prefix, once per tag per call
-        return {"precision": float(precision_score(gold, predicted, zero_division=0)),
-                "recall": float(recall_score(gold, predicted, zero_division=0)),
-                "f1": float(f1_score(gold, predicted, zero_division=0)),
-                "accuracy": float(accuracy_score(gold, predicted))}
+        return {
+            "precision": float(precision_score(gold, predicted, zero_division=0)),
+            "recall": float(recall_score(gold, predicted, zero_division=0)),
+            "f1": float(f1_score(gold, predicted, zero_division=0)),
+            "accuracy": float(accuracy_score(gold, predicted)),
+        }
 
 
 class TokenClassification(Family):
@@ -45,8 +47,7 @@ class TokenClassification(Family):
     metrics: ClassVar[tuple[str, ...]] = ("eval_loss", "eval_precision", "eval_recall", "eval_f1", "eval_accuracy")
     per_position = True
 
-    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any
-               ) -> dict[str, Any]:
+    def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=data.max_length)
         all_labels = []
         for i, tags in enumerate(batch["tags"]):
@@ -67,12 +68,14 @@ class TokenClassification(Family):
     def score(self, preds: list[Any], labels: list[Any], names: list[str]) -> dict[str, float]:
         return seqeval_scores(*tag_sequences(preds, labels, names))
 
-    def predict(self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
+    ) -> list[dict[str, Any]]:
         out = []
         for words, tags in zip(rows["tokens"], rows["tags"]):
-            enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=spec.data.max_length,
-                            return_tensors="pt")
+            enc = tokenizer(
+                words, is_split_into_words=True, truncation=True, max_length=spec.data.max_length, return_tensors="pt"
+            )
             probs = model(**{k: v.to(device) for k, v in enc.items()}).logits.float().softmax(-1)[0].cpu()
             predicted, confidence, previous = [], [], None
             for position, word in enumerate(enc.word_ids(0)):
@@ -81,9 +84,14 @@ class TokenClassification(Family):
                     predicted.append(labels[i] if i < len(labels) else str(i))
                     confidence.append(float(probs[position][i]))
                 previous = word
-            out.append({"text": clip(" ".join(words)), "gold": clip(" ".join(tags[: len(predicted)])),
-                        "prediction": clip(" ".join(predicted)),
-                        "confidence": round(sum(confidence) / len(confidence), 4) if confidence else 0.0})
+            out.append(
+                {
+                    "text": clip(" ".join(words)),
+                    "gold": clip(" ".join(tags[: len(predicted)])),
+                    "prediction": clip(" ".join(predicted)),
+                    "confidence": round(sum(confidence) / len(confidence), 4) if confidence else 0.0,
+                }
+            )
         return out
 
 
