@@ -248,6 +248,22 @@ def _explain(
     return Explanation(f"{task} by hand", steps)
 
 
+def _prefixed(
+    task: str,
+    loaded: LoadedModel,
+    texts: list[str],
+    options: Mapping[str, Any] | None,
+    cancel: threading.Event | None,
+    emit: Emit | None,
+    explain: bool,
+) -> Seq2SeqResult:
+    """Summarization and text2text: the task's settings, its prefix (task_specific_params, else the config's),
+    then the shared run."""
+    generation = seq2seq_generation(get_task(task), loaded, task, options)
+    prefix = str(task_params(loaded, task).get("prefix", "") or _config_prefix(loaded))
+    return _run(loaded, task, clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
+
+
 def summarize(
     loaded: LoadedModel,
     texts: list[str],
@@ -257,10 +273,7 @@ def summarize(
     *,
     explain: bool = False,
 ) -> Seq2SeqResult:
-    spec = get_task("summarization")
-    generation = seq2seq_generation(spec, loaded, "summarization", options)
-    prefix = str(task_params(loaded, "summarization").get("prefix", "") or _config_prefix(loaded))
-    return _run(loaded, "summarization", clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
+    return _prefixed("summarization", loaded, texts, options, cancel, emit, explain)
 
 
 def text2text(
@@ -272,10 +285,7 @@ def text2text(
     *,
     explain: bool = False,
 ) -> Seq2SeqResult:
-    spec = get_task("text2text-generation")
-    generation = seq2seq_generation(spec, loaded, "text2text-generation", options)
-    prefix = str(task_params(loaded, "text2text-generation").get("prefix", "") or _config_prefix(loaded))
-    return _run(loaded, "text2text-generation", clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
+    return _prefixed("text2text-generation", loaded, texts, options, cancel, emit, explain)
 
 
 def _config_prefix(loaded: LoadedModel) -> str:

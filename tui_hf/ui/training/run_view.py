@@ -29,6 +29,20 @@ from tui_hf.ui.widgets.markup import escape
 POLL_SECONDS = 0.5
 
 
+# Every button that acts on the run shown: disabled until a run is read, and again when it is gone.
+RUN_BUTTONS = (
+    "#run-stop",
+    "#run-save",
+    "#run-eval",
+    "#run-early",
+    "#run-xray",
+    "#run-resume",
+    "#run-try",
+    "#run-export",
+    "#run-script",
+)
+
+
 class TrainingView(Vertical):
     """One run, live: status, progress with ETA, throughput, memory, loss curves, evaluation metrics."""
 
@@ -97,17 +111,7 @@ class TrainingView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#run-try").display = self.can_try
-        for wid in (
-            "#run-stop",
-            "#run-save",
-            "#run-eval",
-            "#run-early",
-            "#run-xray",
-            "#run-resume",
-            "#run-try",
-            "#run-export",
-            "#run-script",
-        ):
+        for wid in RUN_BUTTONS:
             self.query_one(wid).disabled = True
         if self._initial is not None:
             self.follow(self._initial)
@@ -324,17 +328,7 @@ class TrainingView(Vertical):
         self.query_one("#run-progress", ProgressBar).update(progress=0.0)
         if self._plot is not None:  # its curves are the gone run's
             self._plot.clear()
-        for wid in (
-            "#run-stop",
-            "#run-save",
-            "#run-eval",
-            "#run-early",
-            "#run-xray",
-            "#run-resume",
-            "#run-try",
-            "#run-export",
-            "#run-script",
-        ):
+        for wid in RUN_BUTTONS:
             self.query_one(wid).disabled = True
         self.notify(
             f"{run_dir.name} is gone (deleted or moved): nothing to do with it.",
