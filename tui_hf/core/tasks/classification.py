@@ -7,18 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
-    Emit,
-    Explanation,
-    Step,
-    check_cancel,
-    clean_texts,
-    pipeline_for,
-    skipped_explanation,
-    tensor_text,
-)
-from tui_hf.core.tasks.limits import clip_all, input_limit
+from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
+from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, pipeline_for, tensor_text
+from tui_hf.core.tasks.limits import input_limit
 
 
 @dataclass
@@ -44,42 +35,53 @@ class ClassificationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> ClassificationResult:
+class TextClassification(PipelineTask[dict[str, Any], Classified, ClassificationResult]):
     """The text-classification pipeline's answer (its postprocess: softmax, or sigmoid for multi-label and
-    single-output heads), from one batched forward pass that "under the hood" shows as it was."""
-    texts = clean_texts(texts)
-    pipe = pipeline_for(loaded, "text-classification")
-    texts_read, warnings = clip_all(loaded, texts)
-    limit = input_limit(loaded)
-    items, explanation = [], None
-    for start in range(0, len(texts_read), BATCH):
+    single-output heads), from batched forward passes that "under the hood" shows as they were."""
+
+    name = pipeline = "text-classification"
+
+    def forward(
+        self,
+        loaded: LoadedModel,
+        prepared: Read[dict[str, Any]],
+        cancel: threading.Event | None,
+        emit: Emit | None,
+        keep: bool,
+    ) -> Forwarded[Classified]:
+        pipe = pipeline_for(loaded, self.pipeline)
+        limit = input_limit(loaded)
+        forwarded: Forwarded[Classified] = Forwarded([])
+        for start in range(0, len(prepared.read), BATCH):
+            check_cancel(cancel)
+            chunk = prepared.read[start : start + BATCH]
+            # what the pipeline's preprocess and batch collation make: one padded batch
+            inputs = loaded.tokenizer(
+                chunk, return_tensors="pt", padding=True, truncation=True, **({"max_length": limit} if limit else {})
+            )
+            outputs = pipe.forward(inputs)
+            for i, text in enumerate(prepared.texts[start : start + BATCH]):
+                rows = pipe.postprocess({"logits": outputs["logits"][i : i + 1]}, top_k=None, _legacy=False)
+                forwarded.items.append(self.item(text, chunk[i], Stages([], [], rows), prepared.settings))
+            if keep and start == 0:
+                forwarded.kept.append(Stages([inputs], [outputs["logits"]]))
         check_cancel(cancel)
-        chunk = texts_read[start : start + BATCH]
-        # what the pipeline's preprocess and batch collation make: one padded batch
-        inputs = loaded.tokenizer(
-            chunk, return_tensors="pt", padding=True, truncation=True, **({"max_length": limit} if limit else {})
-        )
-        outputs = pipe.forward(inputs)
-        for i, text in enumerate(texts[start : start + BATCH]):
-            rows = pipe.postprocess({"logits": outputs["logits"][i : i + 1]}, top_k=None, _legacy=False)
-            items.append(Classified(text, [LabelScore(r["label"], float(r["score"])) for r in rows]))
-        if explain and start == 0 and len(texts) <= EXPLAIN_LIMIT:
-            explanation = explain_path(loaded, pipe, inputs, outputs["logits"])
-    check_cancel(cancel)
-    result = ClassificationResult(items, list(loaded.info.warnings) + warnings)
-    if explain:
-        result.explanation = explanation or skipped_explanation("text-classification", len(texts))
-    return result
+        return forwarded
+
+    def item(self, text: str, read: str, stages: Stages, settings: dict[str, Any]) -> Classified:
+        return Classified(text, [LabelScore(r["label"], float(r["score"])) for r in stages.output])
+
+    def postprocess(
+        self, loaded: LoadedModel, prepared: Read[dict[str, Any]], forwarded: Forwarded[Classified]
+    ) -> ClassificationResult:
+        return ClassificationResult(forwarded.items, prepared.warnings)
+
+    def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: dict[str, Any]) -> Explanation:
+        pipe = pipeline_for(loaded, self.pipeline)
+        return explain_path(loaded, pipe, kept[0].model_inputs[0], kept[0].model_outputs[0])
 
 
+run = TextClassification()
 BATCH = 16
 
 

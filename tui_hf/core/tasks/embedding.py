@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
-    Emit,
-    Explanation,
-    Step,
-    check_cancel,
-    clean_texts,
-    pipeline_for,
-    run_stages,
-    skipped_explanation,
-    tensor_text,
-)
-from tui_hf.core.tasks.limits import clip_all, input_limit
+from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
+from tui_hf.core.tasks.common import Explanation, Step, tensor_text
+from tui_hf.core.tasks.limits import input_limit
 
 
 @dataclass
@@ -54,60 +43,57 @@ def pool(hidden: Any, how: str) -> Any:
     return hidden.mean(dim=0)
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> EmbeddingResult:
-    import torch
+class FeatureExtraction(PipelineTask[dict[str, Any], tuple[Embedded, Any], EmbeddingResult]):
+    """The pipeline's token vectors, pooled per input and compared; settings: pooling and normalize."""
 
-    opts = {"pooling": "mean", "normalize": True, **{k: v for k, v in (options or {}).items() if v is not None}}
-    texts = clean_texts(texts)
-    pipe = pipeline_for(loaded, "feature-extraction")
-    texts_read, warnings = clip_all(loaded, texts)
-    limit = input_limit(loaded)
-    tokenize = {"truncation": True, **({"max_length": limit} if limit else {})}
-    vectors, items, seen = [], [], []
-    # One text per call, through the pipeline's own stages: unpadded inputs mean pooling needs no mask,
-    # and the tensors stay at hand for "under the hood".
-    for text, read in zip(texts, texts_read):
-        check_cancel(cancel)
-        model_inputs, _, hidden = run_stages(pipe, read, return_tensors=True, tokenize_kwargs=tokenize)
-        hidden = hidden[0].float()
-        vec = pool(hidden, opts["pooling"])
-        items.append(Embedded(text, hidden.shape[0], hidden.shape[1], float(vec.norm()), vec[:8].tolist()))
-        vectors.append(vec)
-        if explain and len(seen) < EXPLAIN_LIMIT:
-            seen.append((model_inputs[0], hidden))
-    stacked = torch.stack(vectors)
-    unit = torch.nn.functional.normalize(stacked, dim=-1)
-    if opts["normalize"]:
-        for item, v in zip(items, unit):
-            item.preview = v[:8].tolist()
-    sim = (unit @ unit.T).tolist()
-    result = EmbeddingResult(
-        items, opts["pooling"], bool(opts["normalize"]), sim, list(loaded.info.warnings) + warnings
-    )
-    if explain:
-        result.explanation = (
-            skipped_explanation("feature-extraction", len(texts))
-            if len(texts) > EXPLAIN_LIMIT
-            else explain_path(loaded, seen, stacked, unit, opts)
-        )
-    return result
+    name = pipeline = "feature-extraction"
+    defaults = {"pooling": "mean", "normalize": True}
+
+    def settings(self, loaded: LoadedModel, texts: list[str], opts: dict[str, Any]) -> dict[str, Any]:
+        limit = input_limit(loaded)
+        return {**opts, "tokenize": {"truncation": True, **({"max_length": limit} if limit else {})}}
+
+    def call(self, settings: dict[str, Any]) -> dict[str, Any]:
+        # One text per call, through the pipeline's own stages: unpadded inputs mean pooling needs no mask,
+        # and the tensors stay at hand for "under the hood".
+        return {"return_tensors": True, "tokenize_kwargs": settings["tokenize"]}
+
+    def item(self, text: str, read: str, stages: Stages, settings: dict[str, Any]) -> tuple[Embedded, Any]:
+        hidden = stages.output[0].float()
+        vec = pool(hidden, settings["pooling"])
+        return Embedded(text, hidden.shape[0], hidden.shape[1], float(vec.norm()), vec[:8].tolist()), vec
+
+    def postprocess(
+        self, loaded: LoadedModel, prepared: Read[dict[str, Any]], forwarded: Forwarded[tuple[Embedded, Any]]
+    ) -> EmbeddingResult:
+        import torch
+
+        opts = prepared.settings
+        items = [item for item, _ in forwarded.items]
+        unit = torch.nn.functional.normalize(torch.stack([vec for _, vec in forwarded.items]), dim=-1)
+        if opts["normalize"]:
+            for item, v in zip(items, unit):
+                item.preview = v[:8].tolist()
+        sim = (unit @ unit.T).tolist()
+        return EmbeddingResult(items, opts["pooling"], bool(opts["normalize"]), sim, prepared.warnings)
+
+    def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: dict[str, Any]) -> Explanation:
+        return explain_path(loaded, [(s.model_inputs[0], s.output[0].float()) for s in kept], settings["pooling"])
+
+
+run = FeatureExtraction()
 
 
 _POOL_CODE = {"mean": "hidden.mean(dim=0)", "cls": "hidden[0]", "max": "hidden.max(dim=0).values"}
 
 
-def explain_path(
-    loaded: LoadedModel, seen: list[tuple[Any, Any]], pooled: Any, unit: Any, opts: dict[str, Any]
-) -> Explanation:
-    """The run's own tensors: each input's token vectors, pooled, normalised, compared."""
+def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any]], pooling: str) -> Explanation:
+    """The run's own tensors: each input's token vectors, pooled, normalised, compared (every input's: "under
+    the hood" is shown for a few inputs only)."""
+    import torch
+
+    pooled = torch.stack([pool(hidden, pooling) for _, hidden in seen])
+    unit = torch.nn.functional.normalize(pooled, dim=-1)
     tok = loaded.tokenizer
     first_inputs = seen[0][0]
     shapes = "\n".join(
@@ -127,9 +113,9 @@ def explain_path(
             "[tokens, hidden size]: one vector per token",
         ),
         Step(
-            f"pooled = {_POOL_CODE.get(opts['pooling'], _POOL_CODE['mean'])}  # per input, stacked",
+            f"pooled = {_POOL_CODE.get(pooling, _POOL_CODE['mean'])}  # per input, stacked",
             tensor_text(pooled),
-            f"{opts['pooling']} pooling turns the token vectors into one vector",
+            f"{pooling} pooling turns the token vectors into one vector",
         ),
         Step(
             "unit = torch.nn.functional.normalize(pooled, dim=-1)\nunit @ unit.T",

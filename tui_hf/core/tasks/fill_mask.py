@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
-    Emit,
-    Explanation,
-    Step,
-    check_cancel,
-    clean_texts,
-    pipeline_for,
-    run_stages,
-    skipped_explanation,
-    tensor_text,
-)
-from tui_hf.core.tasks.limits import clip_all, input_limit
+from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
+from tui_hf.core.tasks.common import Explanation, Step, tensor_text
+from tui_hf.core.tasks.limits import input_limit
 
 
 @dataclass
@@ -46,39 +35,45 @@ class FillMaskResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> FillMaskResult:
-    opts = {"top_k": 5, **{k: v for k, v in (options or {}).items() if v is not None}}
-    texts = clean_texts(texts)
-    mask = loaded.tokenizer.mask_token
-    if mask is None:
-        raise TaskInputError(
-            f"{loaded.info.title} has no mask token: fill-mask needs a masked language model "
-            "such as distilbert/distilroberta-base"
-        )
-    missing = [t for t in texts if mask not in t]
-    if missing:
-        raise TaskInputError(f"put this model's mask token {mask} in every input; none in: {missing[0][:60]!r}")
-    texts_read, warnings = clip_all(loaded, texts)
-    lost = [i for i, t in enumerate(texts_read) if mask not in t]
-    if lost:
-        raise TaskInputError(
-            f"the mask in input {lost[0] + 1} is past the {input_limit(loaded)} tokens this model "
-            "reads: move it nearer the start"
-        )
-    top_k = max(int(opts["top_k"]), 1)
-    pipe = pipeline_for(loaded, "fill-mask")
-    items, seen = [], []
-    for text, read in zip(texts, texts_read):
-        check_cancel(cancel)
-        _, outputs, raw = run_stages(pipe, read, top_k=top_k)
+@dataclass
+class _Settings:
+    top_k: int
+    mask: str
+
+
+class FillMask(PipelineTask[_Settings, Filled, FillMaskResult]):
+    """The pipeline's candidates for each mask, and the text with the best ones put in."""
+
+    name = pipeline = "fill-mask"
+    defaults = {"top_k": 5}
+
+    def settings(self, loaded: LoadedModel, texts: list[str], opts: dict[str, Any]) -> _Settings:
+        mask = loaded.tokenizer.mask_token
+        if mask is None:
+            raise TaskInputError(
+                f"{loaded.info.title} has no mask token: fill-mask needs a masked language model "
+                "such as distilbert/distilroberta-base"
+            )
+        missing = [t for t in texts if mask not in t]
+        if missing:
+            raise TaskInputError(f"put this model's mask token {mask} in every input; none in: {missing[0][:60]!r}")
+        return _Settings(max(int(opts["top_k"]), 1), mask)
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Read[_Settings]:
+        prepared = super().preprocess(loaded, texts, options)
+        lost = [i for i, t in enumerate(prepared.read) if prepared.settings.mask not in t]
+        if lost:
+            raise TaskInputError(
+                f"the mask in input {lost[0] + 1} is past the {input_limit(loaded)} tokens this model "
+                "reads: move it nearer the start"
+            )
+        return prepared
+
+    def call(self, settings: _Settings) -> dict[str, Any]:
+        return {"top_k": settings.top_k}
+
+    def item(self, text: str, read: str, stages: Stages, settings: _Settings) -> Filled:
+        raw = stages.output
         groups = raw if raw and isinstance(raw[0], list) else [raw]  # one list per mask
         masks = [
             [Candidate(str(c["token_str"]), int(c["token"]), float(c["score"]), str(c["sequence"])) for c in group]
@@ -86,18 +81,19 @@ def run(
         ]
         filled = read
         for candidates in masks:
-            filled = filled.replace(mask, candidates[0].token.strip() if candidates else "", 1)
-        items.append(Filled(text, masks, filled))
-        if explain and len(seen) < EXPLAIN_LIMIT:
-            seen.append(outputs[0])
-    result = FillMaskResult(items, mask, list(loaded.info.warnings) + warnings)
-    if explain:
-        result.explanation = (
-            skipped_explanation("fill-mask", len(texts))
-            if len(texts) > EXPLAIN_LIMIT
-            else explain_path(loaded, seen, top_k)
-        )
-    return result
+            filled = filled.replace(settings.mask, candidates[0].token.strip() if candidates else "", 1)
+        return Filled(text, masks, filled)
+
+    def postprocess(
+        self, loaded: LoadedModel, prepared: Read[_Settings], forwarded: Forwarded[Filled]
+    ) -> FillMaskResult:
+        return FillMaskResult(forwarded.items, prepared.settings.mask, prepared.warnings)
+
+    def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: _Settings) -> Explanation:
+        return explain_path(loaded, [s.model_outputs[0] for s in kept], settings.top_k)
+
+
+run = FillMask()
 
 
 def explain_path(loaded: LoadedModel, seen: list[Any], top_k: int) -> Explanation:

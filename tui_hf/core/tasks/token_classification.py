@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
-    Emit,
-    Explanation,
-    Step,
-    check_cancel,
-    clean_texts,
-    pipeline_for,
-    run_stages,
-    skipped_explanation,
-    tensor_text,
-)
-from tui_hf.core.tasks.limits import clip_all
+from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
+from tui_hf.core.tasks.common import Explanation, Step, tensor_text
 
 
 @dataclass
@@ -46,47 +34,48 @@ class TokenClassificationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> TokenClassificationResult:
-    opts = {"aggregation_strategy": "simple", **{k: v for k, v in (options or {}).items() if v is not None}}
-    texts = clean_texts(texts)
-    strategy = str(opts["aggregation_strategy"])
-    if strategy != "none" and not getattr(loaded.tokenizer, "is_fast", False):
-        raise TaskInputError("grouping sub-words into entities needs a fast tokenizer; set Aggregation to none")
-    texts_read, warnings = clip_all(loaded, texts)
-    pipe = pipeline_for(loaded, "token-classification")
-    items, seen = [], []
-    for text, read in zip(texts, texts_read):
-        check_cancel(cancel)
-        chunks, outputs, raw = run_stages(pipe, read, aggregation_strategy=strategy)
-        entities = [
-            Entity(
-                str(e.get("word", "")),
-                str(e.get("entity_group") or e.get("entity")),
-                float(e["score"]),
-                int(e["start"]) if e.get("start") is not None else -1,
-                int(e["end"]) if e.get("end") is not None else -1,
-            )
-            for e in raw
-        ]
-        items.append(Tagged(text, entities))
-        if explain and len(seen) < EXPLAIN_LIMIT:
-            seen.append((chunks[0], outputs[0], entities))
-    result = TokenClassificationResult(items, strategy, list(loaded.info.warnings) + warnings)
-    if explain:
-        result.explanation = (
-            skipped_explanation("token-classification", len(texts))
-            if len(texts) > EXPLAIN_LIMIT
-            else explain_path(loaded, seen, strategy)
+class TokenClassification(PipelineTask[str, Tagged, TokenClassificationResult]):
+    """The pipeline's entities; its setting is the aggregation strategy."""
+
+    name = pipeline = "token-classification"
+    defaults = {"aggregation_strategy": "simple"}
+
+    def settings(self, loaded: LoadedModel, texts: list[str], opts: dict[str, Any]) -> str:
+        strategy = str(opts["aggregation_strategy"])
+        if strategy != "none" and not getattr(loaded.tokenizer, "is_fast", False):
+            raise TaskInputError("grouping sub-words into entities needs a fast tokenizer; set Aggregation to none")
+        return strategy
+
+    def call(self, settings: str) -> dict[str, Any]:
+        return {"aggregation_strategy": settings}
+
+    def item(self, text: str, read: str, stages: Stages, settings: str) -> Tagged:
+        return Tagged(text, entities(stages.output))
+
+    def postprocess(
+        self, loaded: LoadedModel, prepared: Read[str], forwarded: Forwarded[Tagged]
+    ) -> TokenClassificationResult:
+        return TokenClassificationResult(forwarded.items, prepared.settings, prepared.warnings)
+
+    def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: str) -> Explanation:
+        return explain_path(loaded, kept[0], settings)
+
+
+run = TokenClassification()
+
+
+def entities(raw: list[dict[str, Any]]) -> list[Entity]:
+    """The pipeline's entities as plain data (a span the pipeline does not know is -1, -1)."""
+    return [
+        Entity(
+            str(e.get("word", "")),
+            str(e.get("entity_group") or e.get("entity")),
+            float(e["score"]),
+            int(e["start"]) if e.get("start") is not None else -1,
+            int(e["end"]) if e.get("end") is not None else -1,
         )
-    return result
+        for e in raw
+    ]
 
 
 _STRATEGY = {
@@ -98,11 +87,12 @@ _STRATEGY = {
 }
 
 
-def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any, list[Entity]]], strategy: str) -> Explanation:
-    """From the run's forward pass: per-token logits -> softmax -> argmax -> labels -> aggregation."""
+def explain_path(loaded: LoadedModel, first: Stages, strategy: str) -> Explanation:
+    """From the run's forward pass (the first input's): per-token logits -> softmax -> argmax -> labels ->
+    aggregation."""
     tok = loaded.tokenizer
     id2label = loaded.model.config.id2label
-    chunk, output, entities = seen[0]
+    chunk, output, found = first.model_inputs[0], first.model_outputs[0], entities(first.output)
     ids = output.get("input_ids", chunk.get("input_ids"))
     logits = output["logits"]
     probs = logits[0].float().softmax(-1)
@@ -132,7 +122,7 @@ def explain_path(loaded: LoadedModel, seen: list[tuple[Any, Any, list[Entity]]],
         ),
         Step(
             f"pipeline(..., aggregation_strategy={strategy!r})",
-            "\n".join(f"{e.word!r:<20} {e.type:<8} {e.score:.4f}  chars {e.start}:{e.end}" for e in entities)
+            "\n".join(f"{e.word!r:<20} {e.type:<8} {e.score:.4f}  chars {e.start}:{e.end}" for e in found)
             or "(no entities: every token is O)",
             _STRATEGY.get(strategy, ""),
         ),

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
 from tui_hf.core.tasks.classification import Classified, LabelScore
-from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
-    Emit,
-    Explanation,
-    Step,
-    check_cancel,
-    clean_texts,
-    pipeline_for,
-    run_stages,
-    skipped_explanation,
-    tensor_text,
-)
-from tui_hf.core.tasks.limits import clip_all
+from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
+from tui_hf.core.tasks.common import Explanation, Step, pipeline_for, tensor_text
 
 
 @dataclass
@@ -41,56 +29,63 @@ def parse_labels(raw: Any) -> list[str]:
     return out
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> ZeroShotResult:
-    opts = {
-        "candidate_labels": "",
-        "multi_label": False,
-        "hypothesis_template": "This example is {}.",
-        **{k: v for k, v in (options or {}).items() if v is not None},
-    }
-    texts = clean_texts(texts)
-    labels = parse_labels(opts["candidate_labels"])
-    template = str(opts["hypothesis_template"])
-    if "{}" not in template:
-        raise TaskInputError("the hypothesis template needs a {} where the label goes")
-    label2id = getattr(loaded.model.config, "label2id", None) or {}
-    if not any(str(k).lower().startswith("entail") for k in label2id):
-        raise TaskInputError(
-            f"{loaded.info.title} is not an NLI model (its labels have no 'entailment'); "
-            "zero-shot needs one, e.g. facebook/bart-large-mnli"
-        )
-    multi = bool(opts["multi_label"])
-    tok = loaded.tokenizer
-    # the text is the premise of each (text, hypothesis) pair: it gets what the longest hypothesis leaves
-    longest = max(len(tok(template.format(label), add_special_tokens=False)["input_ids"]) for label in labels)
-    pair_extra = tok.num_special_tokens_to_add(pair=True) - tok.num_special_tokens_to_add(pair=False)
-    texts_read, warnings = clip_all(loaded, texts, reserved=longest + pair_extra)
-    pipe = pipeline_for(loaded, "zero-shot-classification")
-    items, seen = [], []
-    for text, read in zip(texts, texts_read):
-        check_cancel(cancel)
-        chunks, outputs, raw = run_stages(
-            pipe, read, candidate_labels=labels, multi_label=multi, hypothesis_template=template
-        )
-        items.append(Classified(text, [LabelScore(lbl, float(s)) for lbl, s in zip(raw["labels"], raw["scores"])]))
-        if explain and len(seen) < EXPLAIN_LIMIT:
-            seen.append((chunks, outputs))
-    result = ZeroShotResult(items, multi, template, list(loaded.info.warnings) + warnings)
-    if explain:
-        result.explanation = (
-            skipped_explanation("zero-shot-classification", len(texts))
-            if len(texts) > EXPLAIN_LIMIT
-            else explain_path(pipe, seen, template, multi)
-        )
-    return result
+@dataclass
+class _Settings:
+    labels: list[str]
+    template: str
+    multi_label: bool
+    reserved: int  # tokens the longest hypothesis takes beside the text
+
+
+class ZeroShot(PipelineTask[_Settings, Classified, ZeroShotResult]):
+    """Each candidate label scored by the NLI model's entailment of "the text, so: <label hypothesis>"."""
+
+    name = pipeline = "zero-shot-classification"
+    defaults = {"candidate_labels": "", "multi_label": False, "hypothesis_template": "This example is {}."}
+
+    def settings(self, loaded: LoadedModel, texts: list[str], opts: dict[str, Any]) -> _Settings:
+        labels = parse_labels(opts["candidate_labels"])
+        template = str(opts["hypothesis_template"])
+        if "{}" not in template:
+            raise TaskInputError("the hypothesis template needs a {} where the label goes")
+        label2id = getattr(loaded.model.config, "label2id", None) or {}
+        if not any(str(k).lower().startswith("entail") for k in label2id):
+            raise TaskInputError(
+                f"{loaded.info.title} is not an NLI model (its labels have no 'entailment'); "
+                "zero-shot needs one, e.g. facebook/bart-large-mnli"
+            )
+        tok = loaded.tokenizer
+        # the text is the premise of each (text, hypothesis) pair: it gets what the longest hypothesis leaves
+        longest = max(len(tok(template.format(label), add_special_tokens=False)["input_ids"]) for label in labels)
+        pair_extra = tok.num_special_tokens_to_add(pair=True) - tok.num_special_tokens_to_add(pair=False)
+        return _Settings(labels, template, bool(opts["multi_label"]), longest + pair_extra)
+
+    def reserved(self, loaded: LoadedModel, settings: _Settings) -> int:
+        return settings.reserved
+
+    def call(self, settings: _Settings) -> dict[str, Any]:
+        return {
+            "candidate_labels": settings.labels,
+            "multi_label": settings.multi_label,
+            "hypothesis_template": settings.template,
+        }
+
+    def item(self, text: str, read: str, stages: Stages, settings: _Settings) -> Classified:
+        raw = stages.output
+        return Classified(text, [LabelScore(lbl, float(s)) for lbl, s in zip(raw["labels"], raw["scores"])])
+
+    def postprocess(
+        self, loaded: LoadedModel, prepared: Read[_Settings], forwarded: Forwarded[Classified]
+    ) -> ZeroShotResult:
+        settings = prepared.settings
+        return ZeroShotResult(forwarded.items, settings.multi_label, settings.template, prepared.warnings)
+
+    def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: _Settings) -> Explanation:
+        pipe = pipeline_for(loaded, self.pipeline)
+        return explain_path(pipe, kept[0], settings.template, settings.multi_label)
+
+
+run = ZeroShot()
 
 
 def entailment_scores(logits: Any, entailment_id: int, multi_label: bool) -> Any:
@@ -103,12 +98,13 @@ def entailment_scores(logits: Any, entailment_id: int, multi_label: bool) -> Any
     return logits[:, entailment_id].softmax(-1)
 
 
-def explain_path(pipe: Any, seen: list[tuple[list[Any], list[Any]]], template: str, multi_label: bool) -> Explanation:
-    """From the run's forward passes: one (text, hypothesis) pair per label -> NLI logits -> entailment."""
+def explain_path(pipe: Any, first: Stages, template: str, multi_label: bool) -> Explanation:
+    """From the run's forward passes (the first input's): one (text, hypothesis) pair per label -> NLI logits ->
+    entailment."""
     import torch
 
     tok = pipe.tokenizer
-    chunks, outputs = seen[0]
+    chunks, outputs = first.model_inputs, first.model_outputs
     labels = [o["candidate_label"] for o in outputs]
     logits = torch.cat([o["logits"] for o in outputs])
     classes = dict(pipe.model.config.id2label)
