@@ -93,7 +93,7 @@ class Task(ABC, Generic[P, F, R]):
 
     @abstractmethod
     def explain(self, loaded: LoadedModel, prepared: P, forwarded: F, result: R) -> Explanation | None:
-        """"Under the hood": the explicit PyTorch path, from what the stages kept."""
+        """The "under the hood" explanation: the explicit PyTorch path, from what the stages kept."""
 
     def inputs(self, prepared: P) -> int:
         """How many inputs the run has: above EXPLAIN_LIMIT, "under the hood" is skipped."""
@@ -157,7 +157,7 @@ class PipelineTask(Task[Read[S], Forwarded[I], R]):
 
     @abstractmethod
     def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: S) -> Explanation:
-        """"Under the hood" from the stages kept (the first inputs')."""
+        """The "under the hood" explanation from the stages kept (the first inputs')."""
 
     def explain(self, loaded: LoadedModel, prepared: Read[S], forwarded: Forwarded[I], result: R) -> Explanation:
         return self.by_hand(loaded, forwarded.kept, prepared.settings)
