@@ -106,21 +106,13 @@ def test_run_passes_only_the_settings_the_user_gave(
     from tui_hf.core.tasks import qa
 
     seen: list[dict[str, Any]] = []
-    real = qa.run
+    real = qa.run.preprocess
 
-    def spy(
-        loaded: Any,
-        texts: list[str],
-        options: dict[str, Any] | None = None,
-        cancel: Any = None,
-        emit: Any = None,
-        *,
-        explain: bool = False,
-    ) -> Any:  # a Runner's parameters: the registry checks them
-        seen.append(dict(options or {}))
-        return real(loaded, texts, options, cancel, emit, explain=explain)
+    def spy(loaded: Any, texts: list[str], options: dict[str, Any]) -> Any:  # the task's first stage gets them
+        seen.append(dict(options))
+        return real(loaded, texts, options)
 
-    monkeypatch.setattr(qa, "run", spy)
+    monkeypatch.setattr(qa.run, "preprocess", spy)
     context = "The Eiffel Tower was finished in 1889 in Paris."
     code, payload, err = _run(
         capsys,

@@ -28,6 +28,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, tensor_text
 
 MAX_SEQ_LEN = 384  # v4's cap on a window, whatever the tokenizer allows
@@ -75,62 +76,109 @@ class _Pick:
     score: float
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> QAResult:
-    import torch
+@dataclass
+class _Question:
+    """What preprocess hands on: the pair encoded in windows."""
 
-    opts = dict(options or {})
-    question = " ".join(t.strip() for t in texts if t.strip())
-    context = str(opts.get("context") or "")
-    if not question:
-        raise TaskInputError("type a question")
-    if not context.strip():
-        raise TaskInputError("fill in the Context: the passage that holds the answer")
-    tok, model = loaded.tokenizer, loaded.model
-    if not getattr(tok, "is_fast", False):
-        raise TaskInputError("question answering needs a fast tokenizer (one with tokenizer.json) for offsets")
-    cfg = settings(opts, tok, loaded.info.max_positions)
-    question_first = tok.padding_side != "left"
-    enc = encode(tok, question, context, cfg, question_first)
-    windows = len(enc["input_ids"])
-    names = [k for k in tok.model_input_names if k in enc]
-    cls_id = tok.cls_token_id
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-    starts: list[Any] = []  # per window, the raw logits over its own tokens (kept for "under the hood")
-    ends: list[Any] = []
-    proposals: list[tuple[_Pick, int, int]] = []  # (pick, start char, end char), in v4's order
-    null = 1_000_000.0  # v4's starting point: any real null score is smaller
-    forward_kwargs = {"use_cache": False} if _takes(model, "use_cache") else {}
-    for lo in range(0, windows, BATCH):
-        check_cancel(cancel)
-        rows = range(lo, min(lo + BATCH, windows))
-        batch = _batch(enc, names, rows, pad_id, model.device)
-        with torch.inference_mode():
-            out = model(**batch, **forward_kwargs)
-        for i, w in enumerate(rows):
-            n = len(enc["input_ids"][w])
-            starts.append(out.start_logits[i, :n].float().cpu())
-            ends.append(out.end_logits[i, :n].float().cpu())
-        for w in rows:
-            allowed = candidate_mask(enc, w, question_first, cls_id)
-            p_start, p_end, (cls_start, cls_end) = probabilities(starts[w], ends[w], allowed)
-            null = min(null, cls_start * cls_end)
-            for s, e, score in best_spans(p_start, p_end, allowed, cfg):
-                chars = span_chars(enc.encodings[w], s, e, 1 if question_first else 0, cfg.align_to_words)
-                proposals.append((_Pick(w, s, e, score), *chars))
-    ranked = rank(context, proposals, null if cfg.handle_impossible_answer else None)
-    answers = [a for a, _ in ranked[: cfg.top_k]]
-    result = QAResult(question, context, answers, windows, list(loaded.info.warnings) + cfg.warnings)
-    if explain:
-        result.explanation = explanation(tok, enc, starts, ends, question_first, cfg, ranked, null)
-    return result
+    question: str
+    context: str
+    cfg: Settings
+    question_first: bool
+    enc: Any  # the tokenizer's windows (overflowing tokens), with offsets
+
+
+@dataclass
+class _Logits:
+    """What forward hands on: each window's logits over its own tokens, and the spans they propose."""
+
+    starts: list[Any]
+    ends: list[Any]
+    proposals: list[tuple[_Pick, int, int]]  # (pick, start char, end char), in v4's order
+    null: float  # the smallest no-answer score over the windows
+
+
+class QuestionAnswering(Task[_Question, _Logits, QAResult]):
+    """Windows of the context, each window's best spans, all windows' answers ranked together (v4's rules)."""
+
+    name = "question-answering"
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> _Question:
+        question = " ".join(t.strip() for t in texts if t.strip())
+        context = str(options.get("context") or "")
+        if not question:
+            raise TaskInputError("type a question")
+        if not context.strip():
+            raise TaskInputError("fill in the Context: the passage that holds the answer")
+        tok = loaded.tokenizer
+        if not getattr(tok, "is_fast", False):
+            raise TaskInputError("question answering needs a fast tokenizer (one with tokenizer.json) for offsets")
+        cfg = settings(options, tok, loaded.info.max_positions)
+        question_first = tok.padding_side != "left"
+        return _Question(question, context, cfg, question_first, encode(tok, question, context, cfg, question_first))
+
+    def forward(
+        self,
+        loaded: LoadedModel,
+        prepared: _Question,
+        cancel: threading.Event | None,
+        emit: Emit | None,
+        keep: bool,
+    ) -> _Logits:
+        import torch
+
+        tok, model, enc, cfg = loaded.tokenizer, loaded.model, prepared.enc, prepared.cfg
+        windows = len(enc["input_ids"])
+        names = [k for k in tok.model_input_names if k in enc]
+        cls_id = tok.cls_token_id
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        found = _Logits([], [], [], 1_000_000.0)  # v4's starting point for null: any real null score is smaller
+        forward_kwargs = {"use_cache": False} if _takes(model, "use_cache") else {}
+        for lo in range(0, windows, BATCH):
+            check_cancel(cancel)
+            rows = range(lo, min(lo + BATCH, windows))
+            batch = _batch(enc, names, rows, pad_id, model.device)
+            with torch.inference_mode():
+                out = model(**batch, **forward_kwargs)
+            for i, w in enumerate(rows):
+                n = len(enc["input_ids"][w])
+                found.starts.append(out.start_logits[i, :n].float().cpu())
+                found.ends.append(out.end_logits[i, :n].float().cpu())
+            for w in rows:
+                allowed = candidate_mask(enc, w, prepared.question_first, cls_id)
+                p_start, p_end, (cls_start, cls_end) = probabilities(found.starts[w], found.ends[w], allowed)
+                found.null = min(found.null, cls_start * cls_end)
+                for s, e, score in best_spans(p_start, p_end, allowed, cfg):
+                    sequence = 1 if prepared.question_first else 0
+                    chars = span_chars(enc.encodings[w], s, e, sequence, cfg.align_to_words)
+                    found.proposals.append((_Pick(w, s, e, score), *chars))
+        return found
+
+    def postprocess(self, loaded: LoadedModel, prepared: _Question, forwarded: _Logits) -> QAResult:
+        answers = [a for a, _ in self._ranked(prepared, forwarded)[: prepared.cfg.top_k]]
+        windows = len(prepared.enc["input_ids"])
+        warnings = list(loaded.info.warnings) + prepared.cfg.warnings
+        return QAResult(prepared.question, prepared.context, answers, windows, warnings)
+
+    def explain(self, loaded: LoadedModel, prepared: _Question, forwarded: _Logits, result: QAResult) -> Explanation:
+        ranked = self._ranked(prepared, forwarded)
+        return explanation(
+            loaded.tokenizer,
+            prepared.enc,
+            forwarded.starts,
+            forwarded.ends,
+            prepared.question_first,
+            prepared.cfg,
+            ranked,
+            forwarded.null,
+        )
+
+    @staticmethod
+    def _ranked(prepared: _Question, forwarded: _Logits) -> list[tuple[Answer, _Pick | None]]:
+        null = forwarded.null if prepared.cfg.handle_impossible_answer else None
+        return rank(prepared.context, forwarded.proposals, null)
+
+
+run = QuestionAnswering()
 
 
 def settings(opts: dict[str, Any], tok: Any, max_positions: int | None) -> Settings:
