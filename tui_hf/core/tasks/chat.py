@@ -17,6 +17,7 @@ from tui_hf.core.generation.scoring import ScoreResult
 from tui_hf.core.generation.settings import fit_to_context, generation_settings
 from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -28,7 +29,7 @@ from tui_hf.core.tasks.common import (
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import shown
-from tui_hf.core.tasks.generation import explain_steps, partial_text
+from tui_hf.core.tasks.generation import Prompt, Written, explain_steps, opening, partial_text
 
 
 @dataclass
@@ -74,45 +75,60 @@ def conversation(history: list[dict[str, str]], system: str, texts: list[str], s
     return messages
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: dict[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> ChatResult | ScoreResult:
-    opts = {"system": "", "history": [], **{k: v for k, v in (options or {}).items() if v is not None}}
-    score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
-    history = [dict(m) for m in opts.pop("history") or []]
-    tok = loaded.tokenizer
-    if not getattr(tok, "chat_template", None):
-        raise TaskInputError(
-            f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
-            "model such as HuggingFaceTB/SmolLM3-3B"
-        )
-    messages = conversation(history, str(opts["system"] or ""), texts, score)
-    if score:
-        from tui_hf.core.generation.scoring import score_chat
+class Chat(Task[Prompt, Written, ChatResult | ScoreResult]):
+    """A reply to the conversation (streamed, recorded token by token), or its replies scored; a second model
+    beside it."""
 
-        return score_chat(loaded, messages, opts, cancel, explain=explain, history=history)
-    if not messages or messages[-1]["role"] != "user":
-        raise TaskInputError("type a message")
-    result = reply(loaded, messages, opts, cancel, emit, explain=explain)
-    if second:
-        from tui_hf.core.generation.side_by_side import run_beside
+    name = "conversational"
 
-        run_beside(
-            result,
-            second,
-            loaded,
-            "conversational",
-            opts,
-            emit,
-            lambda model, options, partial: reply(model, messages, options, cancel, partial),
-        )
-    return result
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Prompt:
+        opts, score, second = opening(options, {"system": "", "history": []})
+        history = [dict(m) for m in opts.pop("history") or []]
+        if not getattr(loaded.tokenizer, "chat_template", None):
+            raise TaskInputError(
+                f"{loaded.info.title} has no chat template, so it cannot chat; pick an instruct/chat "
+                "model such as HuggingFaceTB/SmolLM3-3B"
+            )
+        messages = conversation(history, str(opts["system"] or ""), texts, score)
+        if not score and (not messages or messages[-1]["role"] != "user"):
+            raise TaskInputError("type a message")
+        return Prompt((history, messages), opts, score, second)
+
+    def forward(
+        self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
+    ) -> Written:
+        (history, messages), opts = prepared.input, prepared.opts
+        if prepared.score:
+            from tui_hf.core.generation.scoring import score_chat
+
+            return Written(score_chat(loaded, messages, opts, cancel, explain=keep, history=history))
+        written = reply(loaded, messages, opts, cancel, emit, keep=keep)
+        if prepared.second:
+            from tui_hf.core.generation.side_by_side import run_beside
+
+            run_beside(
+                written.result,
+                prepared.second,
+                loaded,
+                "conversational",
+                opts,
+                emit,
+                lambda model, options, partial: reply(model, messages, options, cancel, partial).result,
+            )
+        return written
+
+    def postprocess(self, loaded: LoadedModel, prepared: Prompt, forwarded: Written) -> ChatResult | ScoreResult:
+        return forwarded.result  # type: ignore[no-any-return]
+
+    def explain(
+        self, loaded: LoadedModel, prepared: Prompt, forwarded: Written, result: ChatResult | ScoreResult
+    ) -> Explanation | None:
+        if isinstance(result, ScoreResult):
+            return result.explanation  # scoring explains its own pass (core/generation/scoring.py)
+        return explain_steps(loaded, result.messages[-1].content, forwarded, "chat by hand")
+
+
+run = Chat()
 
 
 def reply(
@@ -122,9 +138,10 @@ def reply(
     cancel: threading.Event | None = None,
     emit: Emit | None = None,
     *,
-    explain: bool = False,
-) -> ChatResult:
-    """The model's reply to `history` (which ends with the user's message), streamed and recorded."""
+    keep: bool = False,
+) -> Written:
+    """The model's reply to `history` (which ends with the user's message), streamed and recorded; with `keep`,
+    what "under the hood" shows."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -194,20 +211,14 @@ def reply(
         trace_of(tokens, stop_reason(tokens, ends, budget)),
         title,
     )
-    if explain:
-        shown_prompt = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
-        result.explanation = explain_steps(
-            loaded,
-            text,
-            recorder,
-            generation,
-            "chat by hand",
-            Step(
-                "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)\n"
-                'inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")',
-                f"prompt: {shown_prompt!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
-                "the chat template turns the conversation into the one text the model was trained on; it writes the "
-                "special tokens itself, so the tokenizer adds none (apply_chat_template(tokenize=True) does the same)",
-            ),
-        )
-    return result
+    if not keep:
+        return Written(result)
+    shown_prompt = tok.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
+    first = Step(
+        "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)\n"
+        'inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")',
+        f"prompt: {shown_prompt!r}\ninput_ids: {tensor_text(enc['input_ids'])}",
+        "the chat template turns the conversation into the one text the model was trained on; it writes the "
+        "special tokens itself, so the tokenizer adds none (apply_chat_template(tokenize=True) does the same)",
+    )
+    return Written(result, recorder, generation, first)

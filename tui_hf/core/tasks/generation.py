@@ -11,7 +11,6 @@ same prompt with the same settings and its result comes beside this one's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from tui_hf.core.generation.scoring import ScoreResult
 from tui_hf.core.generation.settings import fit_to_context, generation_settings
 from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -48,36 +48,76 @@ class GenerationResult:
     explanation: Explanation | None = None  # under the hood, when asked for
 
 
-def run(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: Mapping[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> GenerationResult | ScoreResult:
-    opts = {"num_return_sequences": 1, "seed": 0, **{k: v for k, v in (options or {}).items() if v is not None}}
-    prompt = "\n".join(texts).strip("\n")
-    score, second = bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
-    if score:
-        from tui_hf.core.generation.scoring import score_text
+@dataclass
+class Prompt:
+    """What a generating task's preprocess hands on."""
 
-        return score_text(loaded, prompt, opts, cancel, explain=explain)
-    result = generate(loaded, prompt, opts, cancel, emit, explain=explain)
-    if second:
-        from tui_hf.core.generation.side_by_side import run_beside
+    input: Any  # the prompt (text generation); the history and the messages it sends (chat)
+    opts: dict[str, Any]  # the run's settings, score and second_model taken out
+    score: bool  # score the text instead of writing
+    second: str  # the model that runs beside, if any
 
-        run_beside(
-            result,
-            second,
-            loaded,
-            "text-generation",
-            opts,
-            emit,
-            lambda model, options, partial: generate(model, prompt, options, cancel, partial),
-        )
-    return result
+
+@dataclass
+class Written:
+    """What a generating task's forward hands on: the result, and with `keep` what "under the hood" shows."""
+
+    result: Any
+    recorder: StepRecorder | None = None  # the first sequence's decode steps
+    generation: Generation | None = None
+    first: Step | None = None  # how the prompt became input ids
+
+
+def opening(options: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict[str, Any], bool, str]:
+    """The options over the defaults, with score and second_model taken out."""
+    opts = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+    return opts, bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
+
+
+class TextGeneration(Task[Prompt, Written, GenerationResult | ScoreResult]):
+    """The prompt continued (streamed, recorded token by token), or scored; a second model beside it."""
+
+    name = "text-generation"
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Prompt:
+        opts, score, second = opening(options, {"num_return_sequences": 1, "seed": 0})
+        return Prompt("\n".join(texts).strip("\n"), opts, score, second)
+
+    def forward(
+        self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
+    ) -> Written:
+        prompt, opts = prepared.input, prepared.opts
+        if prepared.score:
+            from tui_hf.core.generation.scoring import score_text
+
+            return Written(score_text(loaded, prompt, opts, cancel, explain=keep))
+        written = generate(loaded, prompt, opts, cancel, emit, keep=keep)
+        if prepared.second:
+            from tui_hf.core.generation.side_by_side import run_beside
+
+            run_beside(
+                written.result,
+                prepared.second,
+                loaded,
+                "text-generation",
+                opts,
+                emit,
+                lambda model, options, partial: generate(model, prompt, options, cancel, partial).result,
+            )
+        return written
+
+    def postprocess(self, loaded: LoadedModel, prepared: Prompt, forwarded: Written) -> GenerationResult | ScoreResult:
+        return forwarded.result  # type: ignore[no-any-return]
+
+    def explain(
+        self, loaded: LoadedModel, prepared: Prompt, forwarded: Written, result: GenerationResult | ScoreResult
+    ) -> Explanation | None:
+        if isinstance(result, ScoreResult):
+            return result.explanation  # scoring explains its own pass (core/generation/scoring.py)
+        return explain_steps(loaded, result.sequences[0], forwarded, "text-generation by hand")
+
+
+run = TextGeneration()
 
 
 def generate(
@@ -87,8 +127,8 @@ def generate(
     cancel: threading.Event | None = None,
     emit: Emit | None = None,
     *,
-    explain: bool = False,
-) -> GenerationResult:
+    keep: bool = False,
+) -> Written:
     from transformers import LogitsProcessorList, set_seed
 
     from tui_hf.core.generation.trace import Branch, Every, TokenBuilder, eos_ids, remember, stop_reason
@@ -151,20 +191,14 @@ def generate(
         tokens = builder.update(recorder.decoded())
         traces.append(trace_of(tokens, stop_reason(tokens, ends, budget)))
     result = GenerationResult(prompt, sequences, True, settings, warnings, dict(generation.sources), traces, title)
-    if explain:
-        result.explanation = explain_steps(
-            loaded,
-            sequences[0],
-            recorders[0],
-            generation,
-            "text-generation by hand",
-            Step(
-                'inputs = tokenizer(prompt, return_tensors="pt")',
-                f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
-                f"input_ids: {tensor_text(_tensor(prompt_ids))}",
-            ),
-        )
-    return result
+    if not keep:
+        return Written(result)
+    first = Step(
+        'inputs = tokenizer(prompt, return_tensors="pt")',
+        f"tokens: {loaded.tokenizer.convert_ids_to_tokens(prompt_ids)[:64]}\n"
+        f"input_ids: {tensor_text(_tensor(prompt_ids))}",
+    )
+    return Written(result, recorders[0], generation, first)
 
 
 def partial_text(tok: Any, tokens: list[Any]) -> str:
@@ -179,16 +213,16 @@ def _tensor(ids: list[int]) -> Any:
     return torch.tensor([ids])
 
 
-def explain_steps(
-    loaded: LoadedModel, continuation: str, recorder: StepRecorder, generation: Generation, title: str, first: Step
-) -> Explanation:
+def explain_steps(loaded: LoadedModel, continuation: str, written: Written, title: str) -> Explanation:
     """The prompt, then each step's next-token distribution and choice, as recorded during the run."""
+    recorder, generation = written.recorder, written.generation
+    assert recorder is not None and generation is not None and written.first is not None  # kept for explaining
     settings = ", ".join(f"{k}={v!r}" for k, v in shown(generation).items())
     sampling = bool(generation.config.do_sample)
     return Explanation(
         title,
         [
-            first,
+            written.first,
             Step(
                 "logits = model(**inputs).logits[:, -1, :]  # the last position predicts the next token",
                 f"one score per vocabulary entry: {loaded.info.vocab_size} values",
