@@ -1,7 +1,8 @@
-"""The task registry: what each task needs, which model class serves it, and where its runner lives.
+"""The task registry: what each task needs, which model class serves it, and where its stages object lives.
 
 The UI builds its input form and output view from these declarations, and the command line validates
-`--task` against them, so adding a task means adding one entry here and one runner module.
+`--task` against them, so adding a task means adding one entry here and one task module (a `Task` subclass,
+core/tasks/base.py). The generation settings are declared once here and shared by the tasks that generate.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tui_hf.core.errors import UnknownTaskError
 
 if TYPE_CHECKING:
+    from tui_hf.core.tasks.base import Task
     from tui_hf.core.tasks.common import Runner
 
 FieldKind = Literal["text", "int", "float", "bool", "choice"]
@@ -39,7 +41,7 @@ class TaskSpec:
     summary: str
     model_class: str  # the transformers Auto class that loads a model for this task
     default_model: str  # the hub id Hugging Face uses for this task
-    runner: RunnerRef  # where the runner lives; imported on first use, so listing tasks imports no torch
+    runner: RunnerRef  # where the task's stages object lives; imported on first use, so listing tasks imports no torch
     aliases: tuple[str, ...] = ()
     pipeline: str | None = None  # the transformers 5 pipeline used, None where v5 removed it
     text_label: str = "Text"
@@ -61,24 +63,28 @@ RUNNER_PARAMETERS = ("loaded", "texts", "options", "cancel", "emit", "explain")
 
 @dataclass(frozen=True)
 class RunnerRef:
-    """A task's runner, named and imported lazily (the task modules import torch and transformers): `load`
-    returns it typed as a `Runner`, and refuses one whose parameters do not follow that contract, so a
-    runner that drifts fails at its first load (and in tests/test_tasks_core.py for every task) rather than
-    with a TypeError mid-run."""
+    """A task's stages object (core/tasks/base.py `Task`), named and imported lazily (the task modules import
+    torch and transformers): `load` returns it, and refuses anything that is not a Task or whose call does not
+    follow the `Runner` contract, so a reference that drifts fails at its first load (and in
+    tests/test_tasks_core.py for every task) rather than with a TypeError mid-run."""
 
     module: str  # under tui_hf.core.tasks
-    function: str = "run"
+    name: str = "run"  # the Task object in that module
 
-    def load(self) -> Runner:
-        found = getattr(importlib.import_module(f"tui_hf.core.tasks.{self.module}"), self.function)
+    def load(self) -> Task[Any, Any, Any]:
+        from tui_hf.core.tasks.base import Task
+
+        found = getattr(importlib.import_module(f"tui_hf.core.tasks.{self.module}"), self.name)
+        if not isinstance(found, Task):
+            raise TypeError(f"{self} is {found!r}, not a Task: a Runner takes {RUNNER_PARAMETERS}")
         params = inspect.signature(found).parameters
         names = tuple(params)
         if names != RUNNER_PARAMETERS or params["explain"].kind is not inspect.Parameter.KEYWORD_ONLY:
             raise TypeError(f"{self} takes {names}: a Runner takes {RUNNER_PARAMETERS}, explain keyword-only")
-        return found  # type: ignore[no-any-return]  (checked against the contract just above)
+        return found
 
     def __str__(self) -> str:
-        return f"tui_hf.core.tasks.{self.module}:{self.function}"
+        return f"tui_hf.core.tasks.{self.module}:{self.name}"
 
 
 # A field whose default is None takes the model's value (tasks/forms.py: task_settings says which).
@@ -94,6 +100,28 @@ _SECOND = (
     "Another model (hub id or directory, e.g. runs/<id>/final) that runs the same input with the same "
     "settings, its output beside this one's"
 )
+
+# The generation settings, declared once; each generating task takes the ones it offers, in its form's order.
+_GENERATION = {
+    field.name: field
+    for field in (
+        InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
+        InputField("min_new_tokens", "Min new tokens", "int", None, _MODELS),
+        InputField("num_return_sequences", "Sequences", "int", 1),
+        InputField("do_sample", "Sample", "bool", None, _MODELS),
+        InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
+        InputField("top_p", "Top p", "float", None, _MODELS + " (used when sampling)"),
+        InputField("num_beams", "Beams", "int", None, _MODELS),
+        InputField("length_penalty", "Length penalty", "float", None, _MODELS + "; above 1 favours longer"),
+        InputField("no_repeat_ngram_size", "No repeat n-gram", "int", None, _MODELS),
+        InputField("seed", "Seed", "int", 0),
+    )
+}
+
+
+def generation_fields(*names: str) -> tuple[InputField, ...]:
+    return tuple(_GENERATION[name] for name in names)
+
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -208,12 +236,8 @@ TASKS: dict[str, TaskSpec] = {
             model_class="AutoModelForSeq2SeqLM",
             default_model="sshleifer/distilbart-cnn-12-6",
             runner=RunnerRef("seq2seq", "summarize"),
-            fields=(
-                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
-                InputField("min_new_tokens", "Min new tokens", "int", None, _MODELS),
-                InputField("num_beams", "Beams", "int", None, _MODELS),
-                InputField("length_penalty", "Length penalty", "float", None, _MODELS + "; above 1 favours longer"),
-                InputField("no_repeat_ngram_size", "No repeat n-gram", "int", None, _MODELS),
+            fields=generation_fields(
+                "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size"
             ),
         ),
         TaskSpec(
@@ -238,8 +262,7 @@ TASKS: dict[str, TaskSpec] = {
                     None,
                     "A name (French), an ISO code (fr) or the model's own code (fr_XX, fra_Latn); " + _MODELS,
                 ),
-                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
-                InputField("num_beams", "Beams", "int", None, _MODELS),
+                *generation_fields("max_new_tokens", "num_beams"),
             ),
         ),
         TaskSpec(
@@ -249,10 +272,7 @@ TASKS: dict[str, TaskSpec] = {
             model_class="AutoModelForSeq2SeqLM",
             default_model="google-t5/t5-base",
             runner=RunnerRef("seq2seq", "text2text"),
-            fields=(
-                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
-                InputField("num_beams", "Beams", "int", None, _MODELS),
-            ),
+            fields=generation_fields("max_new_tokens", "num_beams"),
         ),
         TaskSpec(
             name="text-generation",
@@ -265,12 +285,9 @@ TASKS: dict[str, TaskSpec] = {
             batch=False,
             pipeline="text-generation",
             fields=(
-                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
-                InputField("num_return_sequences", "Sequences", "int", 1),
-                InputField("do_sample", "Sample", "bool", None, _MODELS),
-                InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
-                InputField("top_p", "Top p", "float", None, _MODELS + " (used when sampling)"),
-                InputField("seed", "Seed", "int", 0),
+                *generation_fields(
+                    "max_new_tokens", "num_return_sequences", "do_sample", "temperature", "top_p", "seed"
+                ),
                 InputField("score", "Score", "bool", False, _SCORE),
                 InputField("second_model", "Beside", "text", "", _SECOND),
             ),
@@ -306,9 +323,7 @@ TASKS: dict[str, TaskSpec] = {
             batch=False,
             fields=(
                 InputField("system", "System prompt", "text", ""),
-                InputField("max_new_tokens", "Max new tokens", "int", None, _MODELS),
-                InputField("do_sample", "Sample", "bool", None, _MODELS),
-                InputField("temperature", "Temperature", "float", None, _MODELS + " (used when sampling)"),
+                *generation_fields("max_new_tokens", "do_sample", "temperature"),
                 InputField("score", "Score", "bool", False, _SCORE_CHAT),
                 InputField("second_model", "Beside", "text", "", _SECOND),
             ),

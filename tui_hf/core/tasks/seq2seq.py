@@ -11,14 +11,13 @@ candidate so far).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import (
-    EXPLAIN_LIMIT,
     Emit,
     Explanation,
     ScoreRecorder,
@@ -27,7 +26,6 @@ from tui_hf.core.tasks.common import (
     check_cancel,
     clean_texts,
     fit_inputs,
-    skipped_explanation,
     steps_text,
     tensor_text,
 )
@@ -118,78 +116,111 @@ def _cap_new_tokens(loaded: LoadedModel, generation: Generation, warnings: list[
             config.min_length = positions
 
 
-def _run(
-    loaded: LoadedModel,
-    task: str,
-    texts: list[str],
-    prefix: str,
-    generation: Generation,
-    cancel: threading.Event | None,
-    explain: bool,
-    translation: Any = None,
-    warnings: list[str] | None = None,
-    emit: Emit | None = None,
-) -> Seq2SeqResult:
-    import torch
-    from transformers import LogitsProcessorList
+@dataclass
+class _Source:
+    """What a seq2seq task's preprocess hands on."""
 
-    from tui_hf.core.generation.trace import Every
+    texts: list[str]
+    prefix: str
+    generation: Generation
+    translation: Any = None  # translation: the plan (tasks/translation.py)
+    warnings: list[str] = field(default_factory=list)
 
-    tok, model = loaded.tokenizer, loaded.model
-    warnings = list(loaded.info.warnings) + list(warnings or [])
-    config = generation.config
-    if (
-        config.min_new_tokens is not None
-        and config.max_new_tokens is not None
-        and config.min_new_tokens > config.max_new_tokens
-    ):
-        raise TaskInputError("Min new tokens is larger than Max new tokens")
-    check_cancel(cancel)
-    encoded = _encode(loaded, texts, prefix, translation)
-    warnings += encoded.warnings
-    _cap_new_tokens(loaded, generation, warnings)
-    explaining = explain and len(texts) <= EXPLAIN_LIMIT
-    extra: dict[str, Any] = {}
-    recorder = None
-    if explaining:
-        beams = int(config.num_beams or 1)
-        recorder = ScoreRecorder(beams, max(5, 2 * beams))
-        extra = {"return_dict_in_generate": True, "logits_processor": LogitsProcessorList([recorder.processor])}
-    due = Every()
 
-    def result_of(sequences: Any) -> Seq2SeqResult:
-        # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
-        outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        made = Seq2SeqResult(
-            task,
-            [Generated(t, o) for t, o in zip(texts, outputs)],
-            prefix,
-            shown(generation),
-            warnings,
-            dict(generation.sources),
+@dataclass
+class _Decoded:
+    """What forward hands on: the result, and with `keep` what "under the hood" shows."""
+
+    result: Seq2SeqResult
+    encoded: _Encoded
+    out: Any = None  # generate's output (return_dict_in_generate when kept)
+    recorder: ScoreRecorder | None = None
+
+
+class Seq2Seq(Task[_Source, _Decoded, Seq2SeqResult]):
+    """The shared run of the seq2seq tasks: encode (cut to what the model reads), generate (streamed), decode as
+    the transformers 4 pipelines did."""
+
+    def inputs(self, prepared: _Source) -> int:
+        return len(prepared.texts)
+
+    def _source(self, loaded: LoadedModel, source: _Source) -> _Source:
+        config = source.generation.config
+        if (
+            config.min_new_tokens is not None
+            and config.max_new_tokens is not None
+            and config.min_new_tokens > config.max_new_tokens
+        ):
+            raise TaskInputError("Min new tokens is larger than Max new tokens")
+        source.warnings = list(loaded.info.warnings) + source.warnings
+        return source
+
+    def forward(
+        self, loaded: LoadedModel, prepared: _Source, cancel: threading.Event | None, emit: Emit | None, keep: bool
+    ) -> _Decoded:
+        import torch
+        from transformers import LogitsProcessorList
+
+        from tui_hf.core.generation.trace import Every
+
+        tok, model = loaded.tokenizer, loaded.model
+        texts, generation, translation = prepared.texts, prepared.generation, prepared.translation
+        warnings = list(prepared.warnings)
+        config = generation.config
+        check_cancel(cancel)
+        encoded = _encode(loaded, texts, prepared.prefix, translation)
+        warnings += encoded.warnings
+        _cap_new_tokens(loaded, generation, warnings)
+        extra: dict[str, Any] = {}
+        recorder = None
+        if keep:
+            beams = int(config.num_beams or 1)
+            recorder = ScoreRecorder(beams, max(5, 2 * beams))
+            extra = {"return_dict_in_generate": True, "logits_processor": LogitsProcessorList([recorder.processor])}
+        due = Every()
+
+        def result_of(sequences: Any) -> Seq2SeqResult:
+            # as the transformers 4 pipelines decoded: special tokens dropped, spaces not "cleaned up"
+            outputs = tok.batch_decode(sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            made = Seq2SeqResult(
+                self.name,
+                [Generated(t, o) for t, o in zip(texts, outputs)],
+                prepared.prefix,
+                shown(generation),
+                warnings,
+                dict(generation.sources),
+            )
+            if translation is not None:
+                made.src_lang, made.tgt_lang = translation.src_lang, translation.tgt_lang
+                made.forced_token = translation.forced_token
+            return made
+
+        def progress(input_ids: Any) -> None:
+            # Beam search hands the criteria its candidates, best first per input: the first is shown.
+            if emit is not None and due():
+                emit(result_of(input_ids[:: input_ids.shape[0] // len(texts)]))
+
+        criteria = cancel_criteria(cancel, on_token=progress if emit is not None else None)
+        with torch.inference_mode():
+            out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=criteria, **extra)
+        check_cancel(cancel)
+        return _Decoded(result_of(out.sequences if keep else out), encoded, out, recorder)
+
+    def postprocess(self, loaded: LoadedModel, prepared: _Source, forwarded: _Decoded) -> Seq2SeqResult:
+        return forwarded.result
+
+    def explain(
+        self, loaded: LoadedModel, prepared: _Source, forwarded: _Decoded, result: Seq2SeqResult
+    ) -> Explanation:
+        return _explain(
+            loaded,
+            self.name,
+            forwarded.encoded,
+            forwarded.out,
+            forwarded.recorder,
+            prepared.generation,
+            prepared.translation,
         )
-        if translation is not None:
-            made.src_lang, made.tgt_lang = translation.src_lang, translation.tgt_lang
-            made.forced_token = translation.forced_token
-        return made
-
-    def progress(input_ids: Any) -> None:
-        # Beam search hands the criteria its candidates, best first per input: the first is shown.
-        if emit is not None and due():
-            emit(result_of(input_ids[:: input_ids.shape[0] // len(texts)]))
-
-    criteria = cancel_criteria(cancel, on_token=progress if emit is not None else None)
-    with torch.inference_mode():
-        out = model.generate(**encoded.inputs, generation_config=config, stopping_criteria=criteria, **extra)
-    check_cancel(cancel)
-    result = result_of(out.sequences if explaining else out)
-    if explain:
-        result.explanation = (
-            _explain(loaded, task, encoded, out, recorder, generation, translation)
-            if explaining
-            else skipped_explanation(task, len(texts))
-        )
-    return result
 
 
 def _explain(
@@ -248,63 +279,40 @@ def _explain(
     return Explanation(f"{task} by hand", steps)
 
 
-def _prefixed(
-    task: str,
-    loaded: LoadedModel,
-    texts: list[str],
-    options: Mapping[str, Any] | None,
-    cancel: threading.Event | None,
-    emit: Emit | None,
-    explain: bool,
-) -> Seq2SeqResult:
-    """Summarization and text2text: the task's settings, its prefix (task_specific_params, else the config's),
-    then the shared run."""
-    generation = seq2seq_generation(get_task(task), loaded, task, options)
-    prefix = str(task_params(loaded, task).get("prefix", "") or _config_prefix(loaded))
-    return _run(loaded, task, clean_texts(texts), prefix, generation, cancel, explain, emit=emit)
+class _Prefixed(Seq2Seq):
+    """Summarization and text2text: the task's settings, its prefix (task_specific_params, else the config's)."""
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> _Source:
+        generation = seq2seq_generation(get_task(self.name), loaded, self.name, options)
+        prefix = str(task_params(loaded, self.name).get("prefix", "") or _config_prefix(loaded))
+        return self._source(loaded, _Source(clean_texts(texts), prefix, generation))
 
 
-def summarize(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: Mapping[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> Seq2SeqResult:
-    return _prefixed("summarization", loaded, texts, options, cancel, emit, explain)
+class Summarize(_Prefixed):
+    name = "summarization"
 
 
-def text2text(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: Mapping[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> Seq2SeqResult:
-    return _prefixed("text2text-generation", loaded, texts, options, cancel, emit, explain)
+class Text2Text(_Prefixed):
+    name = "text2text-generation"
+
+
+class Translate(Seq2Seq):
+    """T5's prefixes, or a multilingual model's language codes and its forced first token (tasks/translation.py)."""
+
+    name = "translation"
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> _Source:
+        from tui_hf.core.tasks.translation import plan_translation
+
+        texts = clean_texts(texts)
+        plan = plan_translation(loaded, options)
+        prefix = plan.prefix if plan.prefix or plan.forced_token else _config_prefix(loaded)
+        return self._source(loaded, _Source(texts, prefix, plan.generation, plan, list(plan.warnings)))
+
+
+summarize, text2text, translate = Summarize(), Text2Text(), Translate()
 
 
 def _config_prefix(loaded: LoadedModel) -> str:
     """A model-wide `config.prefix`, which the transformers 4 pipelines put before every input."""
     return str(getattr(loaded.model.config, "prefix", None) or "")
-
-
-def translate(
-    loaded: LoadedModel,
-    texts: list[str],
-    options: Mapping[str, Any] | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-    *,
-    explain: bool = False,
-) -> Seq2SeqResult:
-    from tui_hf.core.tasks.translation import plan_translation
-
-    texts = clean_texts(texts)
-    plan = plan_translation(loaded, options)
-    prefix = plan.prefix if plan.prefix or plan.forced_token else _config_prefix(loaded)
-    return _run(loaded, "translation", texts, prefix, plan.generation, cancel, explain, plan, plan.warnings, emit)
