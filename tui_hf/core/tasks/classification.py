@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
 from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, pipeline_for, tensor_text
 from tui_hf.core.tasks.limits import input_limit
+from tui_hf.core.tasks.pipeline import Forwarded, PipelineTask, Read, Stages
 
 
 @dataclass

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui_hf.core.errors import Cancelled, TaskInputError
-from tui_hf.core.models import LoadedModel
+
+if TYPE_CHECKING:
+    from tui_hf.core.models import LoadedModel
 
 Emit = Callable[[Any], None]  # receives partial results while a run streams (the UI redraws at its own pace)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.base import Forwarded, PipelineTask, Read, Stages
 from tui_hf.core.tasks.common import Explanation, Step, tensor_text
+from tui_hf.core.tasks.pipeline import Forwarded, PipelineTask, Read, Stages
 
 
 @dataclass
