@@ -1,4 +1,4 @@
-"""Tasks: one registry (registry.py) and one module per task family holding its runner."""
+"""Tasks: one registry (registry.py) and one module per task family holding its stages object (base.py `Task`)."""
 
 from tui_hf.core.errors import UnknownTaskError
 from tui_hf.core.tasks.registry import TASKS, TaskSpec, get_task, task_names
