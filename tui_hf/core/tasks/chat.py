@@ -17,7 +17,6 @@ from tui_hf.core.generation.scoring import ScoreResult
 from tui_hf.core.generation.settings import fit_to_context, generation_settings
 from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -29,7 +28,7 @@ from tui_hf.core.tasks.common import (
     tensor_text,
 )
 from tui_hf.core.tasks.defaults import shown
-from tui_hf.core.tasks.generation import Prompt, Written, explain_steps, opening, partial_text
+from tui_hf.core.tasks.generation import Generating, Prompt, Written, opening, partial_text
 
 
 @dataclass
@@ -75,11 +74,10 @@ def conversation(history: list[dict[str, str]], system: str, texts: list[str], s
     return messages
 
 
-class Chat(Task[Prompt, Written, ChatResult | ScoreResult]):
-    """A reply to the conversation (streamed, recorded token by token), or its replies scored; a second model
-    beside it."""
+class Chat(Generating[ChatResult | ScoreResult]):
+    """A reply to the conversation, or its replies scored."""
 
-    name = "conversational"
+    name, title = "conversational", "chat by hand"
 
     def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Prompt:
         opts, score, second = opening(options, {"system": "", "history": []})
@@ -94,38 +92,22 @@ class Chat(Task[Prompt, Written, ChatResult | ScoreResult]):
             raise TaskInputError("type a message")
         return Prompt((history, messages), opts, score, second)
 
-    def forward(
+    def score(self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, keep: bool) -> ScoreResult:
+        from tui_hf.core.generation.scoring import score_chat
+
+        history, messages = prepared.input
+        return score_chat(loaded, messages, prepared.opts, cancel, explain=keep, history=history)
+
+    def write(
         self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
     ) -> Written:
-        (history, messages), opts = prepared.input, prepared.opts
-        if prepared.score:
-            from tui_hf.core.generation.scoring import score_chat
+        return reply(loaded, prepared.input[1], prepared.opts, cancel, emit, keep=keep)
 
-            return Written(score_chat(loaded, messages, opts, cancel, explain=keep, history=history))
-        written = reply(loaded, messages, opts, cancel, emit, keep=keep)
-        if prepared.second:
-            from tui_hf.core.generation.side_by_side import run_beside
-
-            run_beside(
-                written.result,
-                prepared.second,
-                loaded,
-                "conversational",
-                opts,
-                emit,
-                lambda model, options, partial: reply(model, messages, options, cancel, partial).result,
-            )
-        return written
+    def written_text(self, result: ChatResult) -> str:
+        return result.messages[-1].content
 
     def postprocess(self, loaded: LoadedModel, prepared: Prompt, forwarded: Written) -> ChatResult | ScoreResult:
         return forwarded.result  # type: ignore[no-any-return]
-
-    def explain(
-        self, loaded: LoadedModel, prepared: Prompt, forwarded: Written, result: ChatResult | ScoreResult
-    ) -> Explanation | None:
-        if isinstance(result, ScoreResult):
-            return result.explanation  # scoring explains its own pass (core/generation/scoring.py)
-        return explain_steps(loaded, result.messages[-1].content, forwarded, "chat by hand")
 
 
 run = Chat()

@@ -11,7 +11,8 @@ same prompt with the same settings and its result comes beside this one's.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tui_hf.core.errors import TaskInputError
@@ -19,7 +20,7 @@ from tui_hf.core.generation.scoring import ScoreResult
 from tui_hf.core.generation.settings import fit_to_context, generation_settings
 from tui_hf.core.generation.trace import Trace
 from tui_hf.core.models import LoadedModel
-from tui_hf.core.tasks.base import Task
+from tui_hf.core.tasks.base import R, Task
 from tui_hf.core.tasks.common import (
     Emit,
     Explanation,
@@ -74,24 +75,32 @@ def opening(options: dict[str, Any], defaults: dict[str, Any]) -> tuple[dict[str
     return opts, bool(opts.pop("score", False)), str(opts.pop("second_model", "") or "").strip()
 
 
-class TextGeneration(Task[Prompt, Written, GenerationResult | ScoreResult]):
-    """The prompt continued (streamed, recorded token by token), or scored; a second model beside it."""
+class Generating(Task[Prompt, Written, R]):
+    """What text generation and chat share: the input scored instead of written, or written (streamed, recorded
+    token by token) with a second model beside it; "under the hood" from the recorded steps."""
 
-    name = "text-generation"
+    title: str  # "under the hood"'s title
 
-    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Prompt:
-        opts, score, second = opening(options, {"num_return_sequences": 1, "seed": 0})
-        return Prompt("\n".join(texts).strip("\n"), opts, score, second)
+    @abstractmethod
+    def score(self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, keep: bool) -> ScoreResult:
+        """The input scored (core/generation/scoring.py), which explains its own pass."""
+
+    @abstractmethod
+    def write(
+        self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
+    ) -> Written:
+        """The model's output for the input, with the settings in `prepared.opts`."""
+
+    @abstractmethod
+    def written_text(self, result: Any) -> str:
+        """The text written (the first sequence), as under the hood's last step shows it."""
 
     def forward(
         self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
     ) -> Written:
-        prompt, opts = prepared.input, prepared.opts
         if prepared.score:
-            from tui_hf.core.generation.scoring import score_text
-
-            return Written(score_text(loaded, prompt, opts, cancel, explain=keep))
-        written = generate(loaded, prompt, opts, cancel, emit, keep=keep)
+            return Written(self.score(loaded, prepared, cancel, keep))
+        written = self.write(loaded, prepared, cancel, emit, keep)
         if prepared.second:
             from tui_hf.core.generation.side_by_side import run_beside
 
@@ -99,22 +108,46 @@ class TextGeneration(Task[Prompt, Written, GenerationResult | ScoreResult]):
                 written.result,
                 prepared.second,
                 loaded,
-                "text-generation",
-                opts,
+                self.name,
+                prepared.opts,
                 emit,
-                lambda model, options, partial: generate(model, prompt, options, cancel, partial).result,
+                # the second model with the first's settings
+                lambda model, options, partial: (
+                    self.write(model, replace(prepared, opts=options), cancel, partial, False).result
+                ),
             )
         return written
 
+    def explain(self, loaded: LoadedModel, prepared: Prompt, forwarded: Written, result: R) -> Explanation | None:
+        if isinstance(result, ScoreResult):
+            return result.explanation
+        return explain_steps(loaded, self.written_text(result), forwarded, self.title)
+
+
+class TextGeneration(Generating[GenerationResult | ScoreResult]):
+    """The prompt continued, or scored."""
+
+    name, title = "text-generation", "text-generation by hand"
+
+    def preprocess(self, loaded: LoadedModel, texts: list[str], options: dict[str, Any]) -> Prompt:
+        opts, score, second = opening(options, {"num_return_sequences": 1, "seed": 0})
+        return Prompt("\n".join(texts).strip("\n"), opts, score, second)
+
+    def score(self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, keep: bool) -> ScoreResult:
+        from tui_hf.core.generation.scoring import score_text
+
+        return score_text(loaded, prepared.input, prepared.opts, cancel, explain=keep)
+
+    def write(
+        self, loaded: LoadedModel, prepared: Prompt, cancel: threading.Event | None, emit: Emit | None, keep: bool
+    ) -> Written:
+        return generate(loaded, prepared.input, prepared.opts, cancel, emit, keep=keep)
+
+    def written_text(self, result: GenerationResult) -> str:
+        return result.sequences[0]
+
     def postprocess(self, loaded: LoadedModel, prepared: Prompt, forwarded: Written) -> GenerationResult | ScoreResult:
         return forwarded.result  # type: ignore[no-any-return]
-
-    def explain(
-        self, loaded: LoadedModel, prepared: Prompt, forwarded: Written, result: GenerationResult | ScoreResult
-    ) -> Explanation | None:
-        if isinstance(result, ScoreResult):
-            return result.explanation  # scoring explains its own pass (core/generation/scoring.py)
-        return explain_steps(loaded, result.sequences[0], forwarded, "text-generation by hand")
 
 
 run = TextGeneration()
