@@ -325,19 +325,11 @@ def test_a_run_that_fails_exits_4_with_its_traceback_in_the_log(
 ) -> None:
     from tui_hf.core.tasks import classification
 
-    def broken(
-        loaded: Any,
-        texts: list[str],
-        options: Any = None,
-        cancel: Any = None,
-        emit: Any = None,
-        *,
-        explain: bool = False,
-    ) -> None:
+    def broken(loaded: Any, prepared: Any, cancel: Any, emit: Any, keep: bool) -> None:  # the model's stage
         raise RuntimeError("the kernel ran out of luck")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setattr(classification, "run", broken)
+    monkeypatch.setattr(classification.run, "forward", broken)
     code = main(["run", "sentiment-analysis", "hi", "--model", str(tiny_bert_cls_dir)])
     line = _assert_one_line(capsys.readouterr().err)
     assert code == EXIT_RUN
