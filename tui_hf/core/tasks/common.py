@@ -19,8 +19,9 @@ EXPLAIN_LIMIT = 8  # inputs beyond which "under the hood" is skipped (its tensor
 
 
 class Runner(Protocol):
-    """A task's runner. With `explain`, the result's `explanation` holds the explicit PyTorch path for the
-    same inputs, built from the run's own forward pass where the task allows it."""
+    """A task's runner: every task object is one (tasks/base.py `Task`, whose call walks its stages). With
+    `explain`, the result's `explanation` holds the explicit PyTorch path for the same inputs, built from the
+    run's own forward pass where the task allows it."""
 
     def __call__(
         self,

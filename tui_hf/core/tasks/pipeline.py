@@ -42,6 +42,8 @@ class Stages:
 
 @dataclass
 class Forwarded(Generic[I]):
+    """What a pipeline task's forward hands on."""
+
     items: list[I]  # one per input
     kept: list[Stages] = field(default_factory=list)  # the stages "under the hood" shows, when it is shown
 
