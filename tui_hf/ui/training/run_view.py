@@ -3,7 +3,9 @@
 It follows runs/<id>/events.jsonl with an incremental reader (core.training.follow), so it costs the same at
 step 10 and step 10,000 and works on a run started by anyone: another terminal, a script with TuiHfCallback,
 a job that outlived the app. Reading happens in a thread (the first read of a long run takes about a second)
-and the view redraws only when something changed, at most twice a second, a rate SSH handles.
+and the view redraws only when something changed: its text once a second, the chart every two seconds while the
+run streams (at once when an option or the run changes). The apps send only the cells that changed
+(ui/changes_only.py), so a live run costs about 1 KiB/s over SSH, as W&B LEET does on the same run.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 
-from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
+from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart, kept_limits
 from tui_hf.core.training.follow import Follower, duration
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
 from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0  # the step, loss and ETA: once a second reads as live and costs a few bytes over SSH
+EVALS_ROWS = 7  # the heading and the last six evaluations
+CHART_SECONDS = 2.0  # a running chart gains a few points per redraw; each redraw sends the cells they change
 
 
 # Every button that acts on the run shown: disabled until a run is read, and again when it is gone.
@@ -69,6 +73,10 @@ class TrainingView(Vertical):
         self._reading = False  # a read is in flight: the next tick skips rather than reading the same run twice
         self.redraws = 0  # how often the view redrew (bench/training.py reports the rate over SSH)
         self._eta_text = ""  # the ETA line last shown
+        self._plot_drawn = 0.0  # monotonic time of the last chart redraw
+        self._plot_stale = False  # new points wait for the chart's next turn
+        self._y_limits: tuple[float, float] | None = None  # the chart's y range as last drawn
+        self._evals_rows = 0  # rows kept for the evaluations: they grow, never shrink, while a run is shown
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -126,6 +134,8 @@ class TrainingView(Vertical):
         self.follower = Follower(Path(run_dir))
         self.overlays.pop(self.follower.run_dir, None)
         self._dirty = True
+        self._y_limits, self._evals_rows = None, 0
+        self.query_one("#run-evals-scroll").styles.min_height = None
         self.query_one("#run-header", Static).update(f"[b]{escape(self.follower.run_dir.name)}[/b] · reading…")
         self.poll()
 
@@ -168,16 +178,18 @@ class TrainingView(Vertical):
             self._dirty = True  # another run was chosen meanwhile: draw that one
             self.poll()
         elif changed or self._dirty:
-            self._dirty = False
-            await self.draw()
+            forced, self._dirty = self._dirty, False
+            await self.draw(force_chart=forced)
         else:
             self._draw_eta()  # time passes even when no step finished
+            if self._plot_stale:
+                await self._draw_plot(force=False)
 
     @on(Checkbox.Changed)
     @on(Choice.Changed, "#run-smoothing")
     def _options_changed(self, event: Checkbox.Changed | Choice.Changed) -> None:
         event.stop()
-        self._dirty = True
+        self._dirty, self._y_limits = True, None  # log y or another curve: the range starts again
         self.poll()
 
     def chart_options(self) -> ChartOptions:
@@ -221,7 +233,7 @@ class TrainingView(Vertical):
             self._eta_text = text
             self.query_one("#run-eta", Static).update(text)
 
-    async def draw(self) -> None:
+    async def draw(self, force_chart: bool = True) -> None:
         f = self.follower
         if f is None:
             return
@@ -269,6 +281,12 @@ class TrainingView(Vertical):
         if s.traceback and status in ("failed", "died"):
             evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
         self.query_one("#run-evals", Static).update("\n".join(evals))
+        # Each row the evaluations gain takes one from the chart, and the whole chart is sent again over SSH:
+        # the first evaluation keeps room for six, so the next five land without moving the chart.
+        rows = min(max(len(evals), EVALS_ROWS), 10) if evals else 0
+        if rows > self._evals_rows:
+            self._evals_rows = rows
+            self.query_one("#run-evals-scroll").styles.min_height = rows
         live = status in ("running", "starting", "pending", "preparing")
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early"):
             self.query_one(wid).disabled = not live
@@ -277,12 +295,17 @@ class TrainingView(Vertical):
         self.query_one("#run-try").disabled = not s.final_path
         self.query_one("#run-export").disabled = not (s.train or s.evals)
         self.query_one("#run-script").disabled = False  # from the spec alone: a run not yet started has one too
-        await self._draw_plot()
+        await self._draw_plot(force=force_chart or not live)
 
-    async def _draw_plot(self) -> None:
+    async def _draw_plot(self, force: bool = True) -> None:
         f = self.follower
         if f is None or not (f.state.train or f.state.evals):
             return
+        now = time.monotonic()
+        if not force and now - self._plot_drawn < CHART_SECONDS:
+            self._plot_stale = True
+            return
+        self._plot_drawn, self._plot_stale = now, False
         options = self.chart_options()
         overlays = (
             [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] if options.overlay else []
@@ -298,7 +321,8 @@ class TrainingView(Vertical):
         numeric, log = _formatters()
         plot.set_y_formatter(log() if options.log_y else numeric())
         plot.set_xlimits(*chart.x_limits)
-        plot.set_ylimits(*chart.y_limits)
+        self._y_limits = kept_limits(self._y_limits, chart.y_limits)
+        plot.set_ylimits(*self._y_limits)
         k = 0
         for series in chart.series:
             if series.role == "overlay":
