@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -681,3 +682,27 @@ def test_the_unused_extra_key_is_tolerated_empty_and_refused_with_content(tmp_pa
     with pytest.raises(SpecError) as info:
         TrainSpec.load(tmp_path / "new.json")
     assert str(info.value) == f"{tmp_path / 'new.json'}: extra is not read by tui-hf (it never was): remove it"
+
+
+def test_xray_reopened_reuses_the_tokenized_data_until_a_file_changes(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the X-ray again (another step, the same one) takes milliseconds, not a tokenizer load and a
+    pass over the data; an edited data file is read again."""
+    import tui_hf.core.training.data as data_module
+    from tui_hf.core.training.xray import xray
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "xray-again", data=data, max_steps=3)
+    drive_inline(run_dir)
+    calls: list[int] = []
+    real = data_module.prepare
+    monkeypatch.setattr(data_module, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = xray(run_dir, 1)
+    started = time.perf_counter()
+    again, other = xray(run_dir, 1), xray(run_dir, 3)
+    assert time.perf_counter() - started < 1.0 and len(calls) == 1
+    assert [r.input_ids for r in again.rows] == [r.input_ids for r in first.rows] and other.matches
+    data.write_text(data.read_text(encoding="utf-8").replace("the", "a"), encoding="utf-8")
+    assert not xray(run_dir, 1).matches and len(calls) == 2
