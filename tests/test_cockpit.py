@@ -706,3 +706,36 @@ def test_xray_reopened_reuses_the_tokenized_data_until_a_file_changes(
     assert [r.input_ids for r in again.rows] == [r.input_ids for r in first.rows] and other.matches
     data.write_text(data.read_text(encoding="utf-8").replace("the", "a"), encoding="utf-8")
     assert not xray(run_dir, 1).matches and len(calls) == 2
+
+
+def test_tokenizing_the_data_never_pickles_the_tokenizer_and_a_changed_setting_tokenizes_again(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`datasets` names a map's result by pickling the function, the tokenizer in it: 1-2 s a split at each
+    job start and X-ray. The job names it from the tokenizer's serialisation instead; a setting that changes
+    the tokens (max length) must still give a new result, never the cached one."""
+    import datasets.arrow_dataset as arrow_dataset
+
+    from tui_hf.core.training.data import prepare, run_plan
+    from tui_hf.core.training.engine import load_tokenizer_for
+    from tui_hf.core.training.spec import TrainSpec
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "named", max_steps=1)
+    spec = TrainSpec.load(run_dir / "spec.json")
+    pickled: list[str] = []
+    real = arrow_dataset.update_fingerprint
+
+    def spy(fp: str, transform: Any, args: dict[str, Any]) -> str:
+        if "function" in args:
+            pickled.append(str(transform))
+        return real(fp, transform, args)
+
+    monkeypatch.setattr(arrow_dataset, "update_fingerprint", spy)  # map's own name for it
+    _, tok = load_tokenizer_for(spec)
+    long = prepare(spec, tok, run_plan(spec, run_dir))
+    assert pickled == []
+    spec.data.max_length = 8
+    short = prepare(spec, tok, run_plan(spec, run_dir))
+    assert max(len(ids) for ids in long.train["input_ids"]) > 8
+    assert max(len(ids) for ids in short.train["input_ids"]) == 8
