@@ -84,6 +84,7 @@ class TrainingView(Vertical):
             yield ProgressBar(total=1.0, show_eta=False, id="run-progress")
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
+        yield Static("", id="run-vitals")
         with Horizontal(id="run-controls"):
             yield Button(
                 "Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint"
@@ -266,6 +267,9 @@ class TrainingView(Vertical):
         if s.memory_mb is not None:
             stats.append(f"memory {s.memory_mb:,.0f} MiB")
         self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
+        vitals = self.query_one("#run-vitals", Static)
+        vitals.update("\n".join(vitals_lines(s.vitals_history, s.vitals)))
+        vitals.display = bool(s.vitals)
         evals = [f"[b]evaluation[/b] ({len(s.evals)})"] if s.evals else []
         for e in s.evals[-6:]:
             metrics = "  ".join(
@@ -347,7 +351,7 @@ class TrainingView(Vertical):
         self.query_one("#run-header", Static).update(
             f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown"
         )
-        for wid in ("#run-eta", "#run-stats", "#run-evals"):
+        for wid in ("#run-eta", "#run-stats", "#run-vitals", "#run-evals"):
             self.query_one(wid, Static).update("")
         self.query_one("#run-progress", ProgressBar).update(progress=0.0)
         if self._plot is not None:  # its curves are the gone run's
@@ -549,6 +553,67 @@ STEER_SENT = {
     "early-stop": "Early stopping armed: the job stops when the metric stops improving.",
     "no-early-stop": "Early stopping disarmed.",
 }
+
+
+def vitals_lines(history: list[dict[str, Any]], latest: dict[int, dict[str, Any]], spark: int = 10) -> list[str]:
+    """The training machine, compactly: the job's CPU and memory, the machine's, the disk, then the GPUs two
+    to a line, each with a sparkline of its recent utilisation. An idle GPU or a full memory stands out."""
+    from tui_hf.core.training.follow import sparkline
+    from tui_hf.core.training.vitals import MEMORY_FULL, gpu_flags
+
+    def num(v: dict[str, Any], key: str) -> float | None:
+        value = v.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def gib(mb: float) -> str:
+        return f"{mb / 1024:.1f}" if mb < 100 * 1024 else f"{mb / 1024:.0f}"
+
+    out = []
+    for rank, v in sorted(latest.items()):
+        parts = []
+        cpu = num(v, "cpu_percent")
+        if cpu is not None:
+            trend = sparkline([c for h in history if (c := num(h, "cpu_percent")) is not None], spark) if not rank else ""
+            parts.append(f"job cpu {trend} {cpu:.0f}%")
+        rss = num(v, "rss_mb")
+        if rss is not None:
+            parts.append(f"ram {gib(rss)} GiB")
+        machine, cpus = num(v, "machine_cpu_percent"), num(v, "cpus")
+        if machine is not None:
+            parts.append(f"machine cpu {machine:.0f}%" + (f" of {cpus:.0f}" if cpus else ""))
+        used, total = num(v, "ram_used_mb"), num(v, "ram_total_mb")
+        if used is not None and total:
+            text = f"ram {gib(used)}/{gib(total)} GiB"
+            parts.append(f"[b red]{text} full[/b red]" if used / total >= MEMORY_FULL else text)
+        disk = num(v, "disk_free_gb")
+        if disk is not None:
+            parts.append(f"disk {disk:.0f} GiB free" if disk >= 10 else f"[b red]disk {disk:.1f} GiB free[/b red]")
+        out.append((f"rank {rank}: " if rank else "") + " · ".join(parts))
+        cells = []
+        for g in v.get("gpus") or []:
+            if not isinstance(g, dict):
+                continue
+            index = g.get("index", "?")
+            utils = [
+                u
+                for h in history
+                for other in (h.get("gpus") or [])
+                if isinstance(other, dict) and other.get("index") == index and (u := num(other, "util")) is not None
+            ]
+            util, mem, cap = num(g, "util"), num(g, "mem_used_mb"), num(g, "mem_total_mb")
+            temp, power = num(g, "temp_c"), num(g, "power_w")
+            flags = gpu_flags(g)
+            head = f"GPU{index}" + (f" {sparkline(utils, spark)}" if utils and not rank else "")
+            util_text = f"{util:.0f}%" if util is not None else "?%"
+            if "idle" in flags:
+                util_text = f"[b reverse red] {util_text} idle [/b reverse red]"
+            mem_text = f"{gib(mem)}/{gib(cap)} GiB" if mem is not None and cap else ""
+            if "memory full" in flags:
+                mem_text = f"[b reverse red] {mem_text} full [/b reverse red]"
+            extra = [f"{temp:.0f}°C" if temp is not None else "", f"{power:.0f} W" if power is not None else ""]
+            cells.append(" ".join(p for p in (head, util_text, mem_text, *extra) if p))
+        out += ["   ".join(cells[i : i + 2]) for i in range(0, len(cells), 2)]
+    return out
 
 
 def alert_lines(alerts: list[dict[str, Any]], limit: int = 4) -> list[str]:
