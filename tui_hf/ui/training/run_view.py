@@ -77,6 +77,7 @@ class TrainingView(Vertical):
         self._plot_stale = False  # new points wait for the chart's next turn
         self._y_limits: tuple[float, float] | None = None  # the chart's y range as last drawn
         self._evals_rows = 0  # rows kept for the evaluations: they grow, never shrink, while a run is shown
+        self._expects_evals = False  # the run's spec asks for evaluations (or cannot be read)
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -137,6 +138,7 @@ class TrainingView(Vertical):
         self._dirty = True
         self._y_limits, self._evals_rows = None, 0
         self.query_one("#run-evals-scroll").styles.min_height = None
+        self._expects_evals = expects_evals(self.follower.run_dir)
         self.query_one("#run-header", Static).update(f"[b]{escape(self.follower.run_dir.name)}[/b] · reading…")
         self.poll()
 
@@ -284,9 +286,11 @@ class TrainingView(Vertical):
         evals += prediction_lines(s.predictions_history)
         if s.traceback and status in ("failed", "died"):
             evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
+        if not evals and self._expects_evals and status not in ("failed", "died"):
+            evals = ["[dim]evaluation: none yet[/dim]"]
         self.query_one("#run-evals", Static).update("\n".join(evals))
         # Each row the evaluations gain takes one from the chart, and the whole chart is sent again over SSH:
-        # the first evaluation keeps room for six, so the next five land without moving the chart.
+        # a run that will evaluate keeps room for six from the start, so they land without moving the chart.
         rows = min(max(len(evals), EVALS_ROWS), 10) if evals else 0
         if rows > self._evals_rows:
             self._evals_rows = rows
@@ -553,6 +557,19 @@ STEER_SENT = {
     "early-stop": "Early stopping armed: the job stops when the metric stops improving.",
     "no-early-stop": "Early stopping disarmed.",
 }
+
+
+def expects_evals(run_dir: Path) -> bool:
+    """Whether the run will evaluate: a validation file or fraction in its spec; an unreadable spec counts as
+    yes, as most runs do."""
+    from tui_hf.core.training.runs import SPEC
+    from tui_hf.core.training.spec import TrainSpec
+
+    try:
+        spec = TrainSpec.load(Path(run_dir) / SPEC)
+    except Exception:
+        return True
+    return bool(spec.data.validation) or spec.data.validation_fraction > 0
 
 
 def vitals_lines(history: list[dict[str, Any]], latest: dict[int, dict[str, Any]], spark: int = 10) -> list[str]:
