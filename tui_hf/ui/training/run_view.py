@@ -85,7 +85,9 @@ class TrainingView(Vertical):
             yield ProgressBar(total=1.0, show_eta=False, id="run-progress")
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
-        yield Static("", id="run-vitals")
+        vitals = Static("", id="run-vitals")
+        vitals.display = False  # until the job's first sample: an empty row would move the controls when it goes
+        yield vitals
         with Horizontal(id="run-controls"):
             yield Button(
                 "Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint"
