@@ -592,7 +592,9 @@ def vitals_lines(history: list[dict[str, Any]], latest: dict[int, dict[str, Any]
         parts = []
         cpu = num(v, "cpu_percent")
         if cpu is not None:
-            trend = sparkline([c for h in history if (c := num(h, "cpu_percent")) is not None], spark) if not rank else ""
+            trend = (
+                sparkline([c for h in history if (c := num(h, "cpu_percent")) is not None], spark) if not rank else ""
+            )
             parts.append(f"job cpu {trend} {cpu:.0f}%")
         rss = num(v, "rss_mb")
         if rss is not None:
