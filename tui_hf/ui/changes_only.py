@@ -70,14 +70,29 @@ class ScreenCells:
                     x += 1
 
     def apply_layout(self, update: LayoutUpdate, size: tuple[int, int]) -> None:
+        """A full repaint, copied without comparing (it goes out whole anyway): on the first frame's path."""
         if (self.width, self.height) != size:
             self.reset(*size)
         region = update.region
         for y, line in enumerate(update.strips, region.y):
-            x = region.x
+            if not 0 <= y < self.height:
+                continue
+            row, x = self.rows[y], region.x
             for strip in line:
-                self._paint(y, x, strip, 0, self.width, set())
-                x += strip.cell_length
+                for text, style, control in strip:
+                    if control:
+                        continue
+                    if text.isascii():  # one cell a character: the common case, copied a slice at a time
+                        end = min(x + len(text), self.width)
+                        if x < end:
+                            row[x:end] = [(char, style) for char in text[: end - x]]
+                        x += len(text)
+                    else:
+                        for char in text:
+                            for i in range(cell_len(char)):
+                                if 0 <= x < self.width:
+                                    row[x] = (char, style) if i == 0 else ("", style)
+                                x += 1
 
     def diff_chops(self, update: ChopsUpdate, console: Console) -> str:
         """The terminal sequences that bring the terminal from this copy to the update's cells."""
