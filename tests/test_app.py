@@ -190,3 +190,15 @@ async def test_a_very_long_line_stays_editable_and_tokenized(app_settings: Any) 
         await pilot.press("x")
         await wait_until(pilot, lambda: app.breakdown.sequences[0].text.startswith("xtokenization"))
         assert app.breakdown.total_tokens > 4000
+
+
+async def test_a_short_input_is_tokenized_without_waiting_for_the_debounce(app_settings: Any) -> None:
+    app = make_app(app_settings(text="", debounce=600.0))  # a pause in the typing that never comes in the test
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        app.query_one("#input-text", TextArea).focus()
+        await pilot.press(*"hi there")
+        await wait_until(pilot, lambda: app.breakdown is not None and app.breakdown.sequences[0].text == "hi there")
+        app.query_one("#input-text", TextArea).text = "long " * 500  # 2,500 characters: waits for the pause
+        await pilot.pause(1.0)
+        assert app.breakdown.sequences[0].text == "hi there"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -681,3 +682,60 @@ def test_the_unused_extra_key_is_tolerated_empty_and_refused_with_content(tmp_pa
     with pytest.raises(SpecError) as info:
         TrainSpec.load(tmp_path / "new.json")
     assert str(info.value) == f"{tmp_path / 'new.json'}: extra is not read by tui-hf (it never was): remove it"
+
+
+def test_xray_reopened_reuses_the_tokenized_data_until_a_file_changes(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the X-ray again (another step, the same one) takes milliseconds, not a tokenizer load and a
+    pass over the data; an edited data file is read again."""
+    import tui_hf.core.training.data as data_module
+    from tui_hf.core.training.xray import xray
+
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(SENTIMENT_CSV.read_bytes())
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "xray-again", data=data, max_steps=3)
+    drive_inline(run_dir)
+    calls: list[int] = []
+    real = data_module.prepare
+    monkeypatch.setattr(data_module, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = xray(run_dir, 1)
+    started = time.perf_counter()
+    again, other = xray(run_dir, 1), xray(run_dir, 3)
+    assert time.perf_counter() - started < 1.0 and len(calls) == 1
+    assert [r.input_ids for r in again.rows] == [r.input_ids for r in first.rows] and other.matches
+    data.write_text(data.read_text(encoding="utf-8").replace("the", "a"), encoding="utf-8")
+    assert not xray(run_dir, 1).matches and len(calls) == 2
+
+
+def test_tokenizing_the_data_never_pickles_the_tokenizer_and_a_changed_setting_tokenizes_again(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`datasets` names a map's result by pickling the function, the tokenizer in it: 1-2 s a split at each
+    job start and X-ray. The job names it from the tokenizer's serialisation instead; a setting that changes
+    the tokens (max length) must still give a new result, never the cached one."""
+    import datasets.arrow_dataset as arrow_dataset
+
+    from tui_hf.core.training.data import prepare, run_plan
+    from tui_hf.core.training.engine import load_tokenizer_for
+    from tui_hf.core.training.spec import TrainSpec
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "named", max_steps=1)
+    spec = TrainSpec.load(run_dir / "spec.json")
+    pickled: list[str] = []
+    real = arrow_dataset.update_fingerprint
+
+    def spy(fp: str, transform: Any, args: dict[str, Any]) -> str:
+        if "function" in args:
+            pickled.append(str(transform))
+        return real(fp, transform, args)
+
+    monkeypatch.setattr(arrow_dataset, "update_fingerprint", spy)  # map's own name for it
+    _, tok = load_tokenizer_for(spec)
+    long = prepare(spec, tok, run_plan(spec, run_dir))
+    assert pickled == []
+    spec.data.max_length = 8
+    short = prepare(spec, tok, run_plan(spec, run_dir))
+    assert max(len(ids) for ids in long.train["input_ids"]) > 8
+    assert max(len(ids) for ids in short.train["input_ids"]) == 8

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from textual import events
 from textual.command import CommandPalette
-from textual.widgets import DataTable, Input, Markdown, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from tests.conftest import wait_until
 from tests.helpers import text_of
@@ -28,7 +28,7 @@ from tui_hf.ui.app import make_app
 from tui_hf.ui.inference.output import OutputPane
 from tui_hf.ui.inference.tasks import TaskList
 from tui_hf.ui.inference.tokens import TokenTable
-from tui_hf.ui.screens import HelpScreen, ModelPicker, SaveScreen, filter_markdown
+from tui_hf.ui.screens import HelpScreen, HelpText, ModelPicker, SaveScreen, filter_markdown
 from tui_hf.ui.training.attach import AttachApp
 from tui_hf.ui.training.cockpit import XrayScreen
 from tui_hf.ui.training.job_form import NewJobScreen
@@ -159,7 +159,7 @@ async def test_q_esc_and_question_mark_open_and_close_help_and_dialogs(app_setti
         assert area.text == "hello?" and not isinstance(app.screen, HelpScreen)
         await pilot.press("f2", "question_mark")  # on the token table: help
         assert isinstance(app.screen, HelpScreen)
-        first = app.screen.query_one("#help-text", Markdown).source.splitlines()[2]
+        first = app.screen.query_one("#help-text", HelpText).source.splitlines()[2]
         assert "esc, q, ? or F1 closes" in first  # help says how to close it
         await pilot.press("q")
         assert not isinstance(app.screen, HelpScreen)
@@ -224,11 +224,15 @@ async def test_slash_filters_the_help(app_settings: Any) -> None:
     async with app.run_test(size=SMALL) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        help_text = app.screen.query_one("#help-text", Markdown)
+        help_text = app.screen.query_one("#help-text", HelpText)
         await pilot.press("slash", *"branch")
         await wait_until(pilot, lambda: "ctrl+r" not in help_text.source)
         shown = help_text.source
         assert "| `[` `]` | previous / next branch" in shown and "| key | action |" in shown
+        await pilot.pause()
+        drawn = "\n".join(help_text.render_line(y).text for y in range(help_text.size.height))
+        assert "previous / next branch" in drawn and "ctrl+r" not in drawn  # on screen, as a table row
+        assert len(app.screen.query("*")) < 12  # one widget for the whole help: F1 opens in a frame or two
         assert "## Generation you can see into" in shown and "## Safety" not in shown
         await pilot.press("escape")  # clears the filter; a second esc closes the help
         await wait_until(pilot, lambda: "ctrl+r" in help_text.source)

@@ -210,6 +210,9 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
             )
             # Each phase says what the job is doing: importing alone takes seconds, loading a model minutes.
             writer.status("preparing", message=f"importing torch and transformers (pid {os.getpid()})")
+            from tui_hf.core.training.vitals import start_vitals
+
+            start_vitals(writer, run_dir, rank)  # CPU, memory, disk, GPUs beside the run's own numbers
         spec = TrainSpec.load(run_dir / SPEC)
         if spec.engine == "trainer" and spec.device.startswith("cuda:"):
             # Trainer has no device index: it uses the first visible GPU.

@@ -301,7 +301,12 @@ def runs_command(args: argparse.Namespace) -> int:
             last = r.alert or {}
             at = f" at step {last.get('step')}" if last.get("step") is not None else ""
             alerts = f"{r.alerts}: {last.get('kind') or last.get('level')}{at}"
-        print(f"{r.name:<44} {r.status:<9} {steps:>11} {loss:>7} {best:>16}  {alerts}")
+        line = f"{r.name:<44} {r.status:<9} {steps:>11} {loss:>7} {best:>16}  {alerts}"
+        if r.vitals and r.alive:  # a finished run's last sample says nothing about the machine now
+            from tui_hf.core.training.vitals import headline
+
+            line += f"  {headline(r.vitals)}"
+        print(line)
     return 0
 
 

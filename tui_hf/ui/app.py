@@ -15,13 +15,14 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tui_hf.ui.changes_only import ChangesOnly
 from tui_hf.ui.guard import KeepsRunning
 from tui_hf.ui.settings import DEFAULT_TEXT, AppSettings  # noqa: F401  (tests and scripts import them from here)
 
 BENCH_MARK_ENV = "TUI_HF_BENCH_MARKS"  # bench/startup.py: a file to append "painted" / "ready" times to
 
 
-class TuiHfApp(KeepsRunning, App[int]):
+class TuiHfApp(ChangesOnly, KeepsRunning, App[int]):
     CSS_PATH = "app.tcss"
     # Small terminals (80x24 over SSH) get a slimmer layout: see the -narrow / -short rules in app.tcss.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]

@@ -69,6 +69,7 @@ CONTENT = {
 }
 NARROW = 100  # columns under which the sidebar starts hidden (ctrl+b shows it)
 LOG_LINES = 5000
+IMMEDIATE_CHARS = 2000  # inputs shorter than this are tokenized on every key; longer ones after a pause
 
 
 class MainScreen(Screen[None]):
@@ -402,7 +403,13 @@ class MainScreen(Screen[None]):
     def _input_edited(self) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(self.settings.debounce, self._tokenize_now)
+            self._debounce = None
+        # Tokenizing a short text takes well under a millisecond: a key shows its tokens in the next frame.
+        # Only a long text waits for a pause in the typing, so a paste or a held key does not queue work.
+        if sum(len(t) for t in self.query_one(InputPane).texts()) < IMMEDIATE_CHARS:
+            self._tokenize_now()
+        else:
+            self._debounce = self.set_timer(self.settings.debounce, self._tokenize_now)
 
     def _tokenize_now(self) -> None:
         texts = self.query_one(InputPane).texts()

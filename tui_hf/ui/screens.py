@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from rich.segment import Segment
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, Input, Label, Markdown, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -363,6 +368,41 @@ def _blocks(lines: list[str]) -> list[list[str]]:
     return [b for b in blocks if b]
 
 
+@functools.lru_cache(maxsize=8)
+def _markdown_lines(source: str, width: int, console: Any) -> list[list[Segment]]:
+    """The help drawn at one width, kept: F1 again (the help is measured with and without its scroll bar)
+    draws nothing anew. Drawing it takes Rich tens of milliseconds per width."""
+    from rich.markdown import Markdown
+
+    return console.render_lines(Markdown(source), console.options.update_width(width))
+
+
+class HelpText(Widget):
+    """The help's Markdown drawn by Rich into one widget, once per width. Textual's Markdown widget builds a
+    widget for every block and table cell (~150 here), and styling them took most of a second each time F1
+    opened the help; a Static would draw the Markdown again for each measure and paint."""
+
+    DEFAULT_CSS = "HelpText { height: auto; }"
+
+    def __init__(self, source: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = source
+
+    def show(self, source: str) -> None:
+        self.source = source
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(_markdown_lines(self.source, max(width, 1), self.app.console))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_region.width
+        lines = _markdown_lines(self.source, max(width, 1), self.app.console)
+        if y >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        return Strip(lines[y]).apply_style(self.rich_style)  # only the rows on screen: a few dozen
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss(None)", "Close")]
 
@@ -370,7 +410,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help"):
             yield FilterInput("help-scroll", "filter the help", id="help-filter")
             with VerticalScroll(id="help-scroll"):
-                yield Markdown(help_markdown(), id="help-text")
+                yield HelpText(help_markdown(), id="help-text")
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()
@@ -389,4 +429,4 @@ class HelpScreen(ModalScreen[None]):
         self._timer = self.set_timer(0.2, lambda: self._show_filtered(event.value))
 
     async def _show_filtered(self, query: str) -> None:
-        await self.query_one("#help-text", Markdown).update(filter_markdown(help_markdown(), query))
+        self.query_one("#help-text", HelpText).show(filter_markdown(help_markdown(), query))

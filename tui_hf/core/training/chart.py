@@ -67,6 +67,43 @@ def _curve(points: list[tuple[int, float]], log_y: bool) -> tuple[list[float], l
     return xs, ys
 
 
+def steady_limits(low: float, high: float, ticks: int = 8) -> tuple[float, float]:
+    """The range widened to whole multiples of a round step (1, 2, 2.5 or 5 x 10^k, about `ticks` of them).
+
+    A loss that sets a new low every step would otherwise rescale the whole chart every redraw, and every
+    cell of the curve would be sent again over SSH; on round limits the chart rescales only when the curve
+    crosses one, and a new point changes a few cells."""
+    span = high - low
+    if not (math.isfinite(span) and span > 0):
+        return low, high
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    # The small slack keeps 0.3 / 0.1 = 2.9999999999999996 from flooring a whole step too far.
+    bottom = math.floor(low / step + 1e-9) * step
+    top = math.ceil(high / step - 1e-9) * step
+    return round(bottom, 12), round(top, 12)
+
+
+def kept_limits(shown: tuple[float, float] | None, wanted: tuple[float, float]) -> tuple[float, float]:
+    """The y range to draw: the one shown while the curves stay inside it and fill at least half of it;
+    otherwise `wanted`, widened by a quarter on the side that outgrew the shown range, so a falling loss
+    rescales the chart every few hundred steps rather than each time it sets a new low."""
+    if shown is None:
+        return wanted
+    (old_low, old_high), (low, high) = shown, wanted
+    if old_low <= low and high <= old_high and (high - low) * 2 >= old_high - old_low:
+        return shown
+    span = high - low
+    if low < old_low:
+        low -= span / 4
+    if high > old_high:
+        high += span / 4
+    if wanted[0] >= 0 and low < 0:
+        low = 0.0
+    return steady_limits(low, high)
+
+
 def build_chart(state: RunState, options: ChartOptions, overlays: list[tuple[str, RunState]] | None = None) -> Chart:
     """The series for one run (and, with options.overlay, other runs' smoothed curves), aligned by step."""
     method, amount, with_raw = SMOOTHING.get(options.smoothing, SMOOTHING["raw + EMA"])
@@ -106,7 +143,7 @@ def build_chart(state: RunState, options: ChartOptions, overlays: list[tuple[str
     # still gets a y range (the plot widget cannot scale an empty one).
     x_max = max([state.total_steps, state.step, 1] + [s.xs[-1] for s in chart.series if s.xs])
     chart.x_limits = (0.0, float(x_max))
-    chart.y_limits = (max(low - pad, 0.0) if low >= 0 and not options.log_y else low - pad, high + pad)
+    chart.y_limits = steady_limits(max(low - pad, 0.0) if low >= 0 and not options.log_y else low - pad, high + pad)
     if options.show_lr and state.lr:
         # The learning rate has its own scale: drawn into the loss axis's range, its peak named in the legend.
         peak = max(v for _, v in state.lr)

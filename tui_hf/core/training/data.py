@@ -357,6 +357,48 @@ def save_plan(run_dir: str | Path, plan: DataPlan) -> None:
         raise storage_error(exc, f"cannot write {path}") from None
 
 
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def _encoder_key(spec: TrainSpec, tokenizer: Any, index: dict[str, int], fam: Any) -> str | None:
+    """What the tokenized data depends on besides the raw rows, hashed in milliseconds: the tokenizer's own
+    serialisation and settings, the data settings, the labels and the source of the code that encodes.
+
+    `datasets` would otherwise name a map's result by pickling the encode function with the tokenizer in
+    it, which takes 1-2 s a split: seconds at each job start and each batch X-ray. None (a tokenizer without
+    a serialisation of its own) leaves the naming to `datasets`."""
+    import inspect
+    import sys
+    from dataclasses import asdict
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    try:
+        family_dir = Path(inspect.getsourcefile(type(fam)) or __file__).parent  # every family shares base.py
+        sources = [Path(__file__), *sorted(family_dir.glob("*.py"))]
+        code = [hashlib.sha256(f.read_bytes()).hexdigest() for f in sources]
+        settings = [
+            getattr(tokenizer, name, None)
+            for name in ("padding_side", "truncation_side", "model_max_length", "special_tokens_map")
+        ]
+        # The backend keeps the truncation and padding of its last call: what this map asks for is in spec.data.
+        serialised = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        return _digest(
+            hashlib.sha256(json.dumps(serialised, sort_keys=True).encode()).hexdigest(),
+            settings,
+            type(tokenizer).__name__,
+            spec.task,
+            asdict(spec.data),
+            sorted(index.items()),
+            code,
+            sys.modules["datasets"].__version__,
+        )
+    except Exception:  # anything unexpected: the slow naming, never a wrong cache
+        return None
+
+
 def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Event | None = None) -> Prepared:
     from tui_hf.core.training.families import family
 
@@ -371,6 +413,7 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
         return fam.group(fam.encode(tokenizer, batch, index, d), d)
 
     collator = fam.collator(tokenizer, spec)
+    encoder_key = _encoder_key(spec, tokenizer, index, fam)
     try:
         # Rows cut into blocks no longer stand for one line of the file: their line is not kept.
         tokenized = {
@@ -380,6 +423,7 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
                 remove_columns=[
                     c for c in split.column_names if fam.groups or not (name == "train" and c == SOURCE_ROW)
                 ],
+                new_fingerprint=_digest(split._fingerprint, name, encoder_key) if encoder_key else None,
             )
             for name, split in raw.items()
         }

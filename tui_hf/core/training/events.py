@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class EventWriter:
         """`reserve`: bytes set aside on disk (runs/<id>/.reserve) so a final status fits on a full disk."""
         self.path = Path(run_dir) / EVENTS
         self.on_write = on_write
+        self._lock = threading.Lock()  # the vitals thread writes beside the training loop: one line at a time
         self._reserve = self.path.parent / RESERVE if reserve else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +127,10 @@ class EventWriter:
     # -- the one place a line is written --
 
     def _append(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self._append_locked(record)
+
+    def _append_locked(self, record: dict[str, Any]) -> dict[str, Any]:
         data = (json.dumps(record, default=_jsonable) + "\n").encode("utf-8")
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
@@ -224,6 +230,10 @@ class EventWriter:
     def checkpoint(self, *, step: int, path: str) -> dict[str, Any]:
         return self._event("checkpoint", {"step": step, "path": self._in_run(path)})
 
+    def vitals(self, **fields: Any) -> dict[str, Any]:
+        """The machine as the job sees it (core/training/vitals.py samples it)."""
+        return self._event("vitals", fields)
+
     def alert(
         self,
         message: str,
@@ -264,9 +274,10 @@ class EventWriter:
 
     def close(self) -> None:
         self.free_reserve()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._lock:  # a vitals line in flight lands before the file closes, never in a reused descriptor
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 class EventReader:
@@ -317,6 +328,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
+VITALS_KEPT = 60  # samples behind a sparkline: five minutes at one every five seconds
+
+
 @dataclass
 class RunState:
     """Everything the live view shows, folded from the events. Any value from the file is checked."""
@@ -354,6 +368,8 @@ class RunState:
     final_path: str | None = None
     pid: int | None = None
     replayed: int = 0  # events skipped as replays
+    vitals: dict[int, dict[str, Any]] = field(default_factory=dict)  # the latest sample, by rank
+    vitals_history: list[dict[str, Any]] = field(default_factory=list)  # rank 0's recent samples, for sparklines
     run_dir: Path | None = None  # what run-relative paths in the events are relative to
 
     def _path(self, recorded: Any) -> str:
@@ -373,7 +389,7 @@ class RunState:
         for e in events:
             kind = e.get("event")
             when = e.get("time")
-            if type(when) in numbers:
+            if type(when) in numbers and kind != "vitals":  # a sampler ticking is no sign the training moves
                 self.updated = when
             if e.get("replay") is True:
                 self.replayed += 1
@@ -459,6 +475,12 @@ class RunState:
             elif kind == "final":
                 self._advance(_step(e.get("step")))
                 self.final_path = self._path(e.get("path")) or None
+            elif kind == "vitals":
+                rank = e.get("rank") if type(e.get("rank")) is int else 0
+                self.vitals[rank] = e
+                if rank == 0:
+                    self.vitals_history.append(e)
+                    del self.vitals_history[:-VITALS_KEPT]
 
     @property
     def done(self) -> bool:

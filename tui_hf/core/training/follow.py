@@ -144,6 +144,11 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
     best = s.best()
     if best:
         lines.append(f"best {best[0]} {best[1]:.4f}")
+    if s.vitals:
+        from tui_hf.core.training.vitals import headline
+
+        for rank, v in sorted(s.vitals.items()):
+            lines.append(f"machine{f' (rank {rank})' if rank else ''}: {headline(v)}")
     extra = []
     if status in ACTIVE:
         from tui_hf.core.training.sentinel import SentinelConfig

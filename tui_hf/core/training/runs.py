@@ -253,6 +253,7 @@ class RunSummary:
     updated: float | None
     alerts: int = 0  # alert events, plus a stall the viewer detects (see sentinel.stall)
     alert: dict[str, Any] | None = None  # the one a list shows: the first error, else the latest warning
+    vitals: dict[str, Any] | None = None  # the job's latest machine sample (rank 0)
 
     @property
     def name(self) -> str:
@@ -340,6 +341,7 @@ class _Tracker:
             updated=s.updated,
             alerts=count,
             alert=alerts[0] if alerts else None,
+            vitals=s.vitals.get(0),
         )
 
     @property

@@ -122,6 +122,38 @@ def supervised_count(task: str, labels: Any) -> int:
     return int((labels != -100).sum())
 
 
+# The last run X-rayed: its tokenizer and tokenized data, with what they were built from. Loading the
+# tokenizer and tokenizing the data take seconds; the next step, or the same one again, takes milliseconds.
+_PREPARED: dict[Path, tuple[tuple[Any, ...], tuple[Any, Any]]] = {}
+
+
+def _inputs_key(run_dir: Path, spec: Any) -> tuple[Any, ...]:
+    """What a rebuilt batch depends on, as file identities: any edit to the spec, the data plan, the data
+    files or a local model's tokenizer makes a new key, and the batch is rebuilt from the files again."""
+    from tui_hf.core.training.data import DATA_PLAN
+    from tui_hf.core.training.runs import SPEC
+
+    def ident(path: Any) -> Any:
+        if not path:
+            return None
+        try:
+            st = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            return str(path)  # a hub id: named, not a file
+        return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+    model = Path(str(spec.model))
+    tokenizer_files = sorted(model.glob("tokenizer*")) + sorted(model.glob("*vocab*")) if model.is_dir() else []
+    return (
+        ident(run_dir / SPEC),
+        ident(run_dir / DATA_PLAN),
+        ident(spec.data.train),
+        ident(spec.data.validation),
+        str(spec.model),
+        tuple(ident(p) for p in tokenizer_files),
+    )
+
+
 def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
     from tui_hf.core.training.data import SOURCE_ROW, prepare, run_plan
@@ -155,9 +187,16 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         )
     spec = TrainSpec.load(run_dir / SPEC)
     fam = FAMILIES[spec.task]
-    plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
-    _, tok = load_tokenizer_for(spec)
-    prep = prepare(spec, tok, plan)
+    key = _inputs_key(run_dir, spec)
+    cached = _PREPARED.get(run_dir)
+    if cached is not None and cached[0] == key:
+        tok, prep = cached[1]
+    else:
+        plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
+        _, tok = load_tokenizer_for(spec)
+        prep = prepare(spec, tok, plan)
+        _PREPARED.clear()  # one run at a time: a large data set is not held twice
+        _PREPARED[run_dir] = (key, (tok, prep))
     positions = [int(i) for i in rec["rows"]]
     if positions and max(positions) >= len(prep.train):
         raise SpecError(

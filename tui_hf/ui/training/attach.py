@@ -11,11 +11,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from tui_hf.ui.changes_only import ChangesOnly
 from tui_hf.ui.guard import KeepsRunning
 from tui_hf.ui.training.run_view import RUN_COMMANDS, TrainingView
 
 
-class AttachApp(KeepsRunning, App[int]):
+class AttachApp(ChangesOnly, KeepsRunning, App[int]):
     CSS_PATH = "../app.tcss"  # the app's stylesheet: the live view looks the same in both
     TITLE = "tui-hf attach"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # the main app's: app.tcss's -narrow rules apply

@@ -3,7 +3,9 @@
 It follows runs/<id>/events.jsonl with an incremental reader (core.training.follow), so it costs the same at
 step 10 and step 10,000 and works on a run started by anyone: another terminal, a script with TuiHfCallback,
 a job that outlived the app. Reading happens in a thread (the first read of a long run takes about a second)
-and the view redraws only when something changed, at most twice a second, a rate SSH handles.
+and the view redraws only when something changed: its text once a second, the chart every two seconds while the
+run streams (at once when an option or the run changes). The apps send only the cells that changed
+(ui/changes_only.py), so a live run costs about 1 KiB/s over SSH, as W&B LEET does on the same run.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 
-from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
+from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart, kept_limits
 from tui_hf.core.training.follow import Follower, duration
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
 from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0  # the step, loss and ETA: once a second reads as live and costs a few bytes over SSH
+EVALS_ROWS = 7  # the heading and the last six evaluations
+CHART_SECONDS = 2.0  # a running chart gains a few points per redraw; each redraw sends the cells they change
 
 
 # Every button that acts on the run shown: disabled until a run is read, and again when it is gone.
@@ -69,6 +73,11 @@ class TrainingView(Vertical):
         self._reading = False  # a read is in flight: the next tick skips rather than reading the same run twice
         self.redraws = 0  # how often the view redrew (bench/training.py reports the rate over SSH)
         self._eta_text = ""  # the ETA line last shown
+        self._plot_drawn = 0.0  # monotonic time of the last chart redraw
+        self._plot_stale = False  # new points wait for the chart's next turn
+        self._y_limits: tuple[float, float] | None = None  # the chart's y range as last drawn
+        self._evals_rows = 0  # rows kept for the evaluations: they grow, never shrink, while a run is shown
+        self._expects_evals = False  # the run's spec asks for evaluations (or cannot be read)
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -76,6 +85,9 @@ class TrainingView(Vertical):
             yield ProgressBar(total=1.0, show_eta=False, id="run-progress")
             yield Static("", id="run-eta")
         yield Static("", id="run-stats")
+        vitals = Static("", id="run-vitals")
+        vitals.display = False  # until the job's first sample: an empty row would move the controls when it goes
+        yield vitals
         with Horizontal(id="run-controls"):
             yield Button(
                 "Stop", id="run-stop", compact=True, variant="error", tooltip="stop at the next step, with a checkpoint"
@@ -126,6 +138,9 @@ class TrainingView(Vertical):
         self.follower = Follower(Path(run_dir))
         self.overlays.pop(self.follower.run_dir, None)
         self._dirty = True
+        self._y_limits, self._evals_rows = None, 0
+        self.query_one("#run-evals-scroll").styles.min_height = None
+        self._expects_evals = expects_evals(self.follower.run_dir)
         self.query_one("#run-header", Static).update(f"[b]{escape(self.follower.run_dir.name)}[/b] · reading…")
         self.poll()
 
@@ -168,16 +183,18 @@ class TrainingView(Vertical):
             self._dirty = True  # another run was chosen meanwhile: draw that one
             self.poll()
         elif changed or self._dirty:
-            self._dirty = False
-            await self.draw()
+            forced, self._dirty = self._dirty, False
+            await self.draw(force_chart=forced)
         else:
             self._draw_eta()  # time passes even when no step finished
+            if self._plot_stale:
+                await self._draw_plot(force=False)
 
     @on(Checkbox.Changed)
     @on(Choice.Changed, "#run-smoothing")
     def _options_changed(self, event: Checkbox.Changed | Choice.Changed) -> None:
         event.stop()
-        self._dirty = True
+        self._dirty, self._y_limits = True, None  # log y or another curve: the range starts again
         self.poll()
 
     def chart_options(self) -> ChartOptions:
@@ -221,7 +238,7 @@ class TrainingView(Vertical):
             self._eta_text = text
             self.query_one("#run-eta", Static).update(text)
 
-    async def draw(self) -> None:
+    async def draw(self, force_chart: bool = True) -> None:
         f = self.follower
         if f is None:
             return
@@ -254,6 +271,9 @@ class TrainingView(Vertical):
         if s.memory_mb is not None:
             stats.append(f"memory {s.memory_mb:,.0f} MiB")
         self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
+        vitals = self.query_one("#run-vitals", Static)
+        vitals.update("\n".join(vitals_lines(s.vitals_history, s.vitals)))
+        vitals.display = bool(s.vitals)
         evals = [f"[b]evaluation[/b] ({len(s.evals)})"] if s.evals else []
         for e in s.evals[-6:]:
             metrics = "  ".join(
@@ -268,7 +288,15 @@ class TrainingView(Vertical):
         evals += prediction_lines(s.predictions_history)
         if s.traceback and status in ("failed", "died"):
             evals.append(f"[red]{escape(s.traceback[-3000:])}[/red]")
+        if not evals and self._expects_evals and status not in ("failed", "died"):
+            evals = ["[dim]evaluation: none yet[/dim]"]
         self.query_one("#run-evals", Static).update("\n".join(evals))
+        # Each row the evaluations gain takes one from the chart, and the whole chart is sent again over SSH:
+        # a run that will evaluate keeps room for six from the start, so they land without moving the chart.
+        rows = min(max(len(evals), EVALS_ROWS), 10) if evals else 0
+        if rows > self._evals_rows:
+            self._evals_rows = rows
+            self.query_one("#run-evals-scroll").styles.min_height = rows
         live = status in ("running", "starting", "pending", "preparing")
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early"):
             self.query_one(wid).disabled = not live
@@ -277,12 +305,17 @@ class TrainingView(Vertical):
         self.query_one("#run-try").disabled = not s.final_path
         self.query_one("#run-export").disabled = not (s.train or s.evals)
         self.query_one("#run-script").disabled = False  # from the spec alone: a run not yet started has one too
-        await self._draw_plot()
+        await self._draw_plot(force=force_chart or not live)
 
-    async def _draw_plot(self) -> None:
+    async def _draw_plot(self, force: bool = True) -> None:
         f = self.follower
         if f is None or not (f.state.train or f.state.evals):
             return
+        now = time.monotonic()
+        if not force and now - self._plot_drawn < CHART_SECONDS:
+            self._plot_stale = True
+            return
+        self._plot_drawn, self._plot_stale = now, False
         options = self.chart_options()
         overlays = (
             [(elide_middle(o.run_dir.name, 24), o.state) for o in self.overlays.values()] if options.overlay else []
@@ -298,7 +331,8 @@ class TrainingView(Vertical):
         numeric, log = _formatters()
         plot.set_y_formatter(log() if options.log_y else numeric())
         plot.set_xlimits(*chart.x_limits)
-        plot.set_ylimits(*chart.y_limits)
+        self._y_limits = kept_limits(self._y_limits, chart.y_limits)
+        plot.set_ylimits(*self._y_limits)
         k = 0
         for series in chart.series:
             if series.role == "overlay":
@@ -323,7 +357,7 @@ class TrainingView(Vertical):
         self.query_one("#run-header", Static).update(
             f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown"
         )
-        for wid in ("#run-eta", "#run-stats", "#run-evals"):
+        for wid in ("#run-eta", "#run-stats", "#run-vitals", "#run-evals"):
             self.query_one(wid, Static).update("")
         self.query_one("#run-progress", ProgressBar).update(progress=0.0)
         if self._plot is not None:  # its curves are the gone run's
@@ -525,6 +559,82 @@ STEER_SENT = {
     "early-stop": "Early stopping armed: the job stops when the metric stops improving.",
     "no-early-stop": "Early stopping disarmed.",
 }
+
+
+def expects_evals(run_dir: Path) -> bool:
+    """Whether the run will evaluate: a validation file or fraction in its spec; an unreadable spec counts as
+    yes, as most runs do."""
+    from tui_hf.core.training.runs import SPEC
+    from tui_hf.core.training.spec import TrainSpec
+
+    try:
+        spec = TrainSpec.load(Path(run_dir) / SPEC)
+    except Exception:
+        return True
+    return bool(spec.data.validation) or spec.data.validation_fraction > 0
+
+
+def vitals_lines(history: list[dict[str, Any]], latest: dict[int, dict[str, Any]], spark: int = 10) -> list[str]:
+    """The training machine, compactly: the job's CPU and memory, the machine's, the disk, then the GPUs two
+    to a line, each with a sparkline of its recent utilisation. An idle GPU or a full memory stands out."""
+    from tui_hf.core.training.follow import sparkline
+    from tui_hf.core.training.vitals import MEMORY_FULL, gpu_flags
+
+    def num(v: dict[str, Any], key: str) -> float | None:
+        value = v.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def gib(mb: float) -> str:
+        return f"{mb / 1024:.1f}" if mb < 100 * 1024 else f"{mb / 1024:.0f}"
+
+    out = []
+    for rank, v in sorted(latest.items()):
+        parts = []
+        cpu = num(v, "cpu_percent")
+        if cpu is not None:
+            trend = (
+                sparkline([c for h in history if (c := num(h, "cpu_percent")) is not None], spark) if not rank else ""
+            )
+            parts.append(f"job cpu {trend} {cpu:.0f}%")
+        rss = num(v, "rss_mb")
+        if rss is not None:
+            parts.append(f"ram {gib(rss)} GiB")
+        machine, cpus = num(v, "machine_cpu_percent"), num(v, "cpus")
+        if machine is not None:
+            parts.append(f"machine cpu {machine:.0f}%" + (f" of {cpus:.0f}" if cpus else ""))
+        used, total = num(v, "ram_used_mb"), num(v, "ram_total_mb")
+        if used is not None and total:
+            text = f"ram {gib(used)}/{gib(total)} GiB"
+            parts.append(f"[b red]{text} full[/b red]" if used / total >= MEMORY_FULL else text)
+        disk = num(v, "disk_free_gb")
+        if disk is not None:
+            parts.append(f"disk {disk:.0f} GiB free" if disk >= 10 else f"[b red]disk {disk:.1f} GiB free[/b red]")
+        out.append((f"rank {rank}: " if rank else "") + " · ".join(parts))
+        cells = []
+        for g in v.get("gpus") or []:
+            if not isinstance(g, dict):
+                continue
+            index = g.get("index", "?")
+            utils = [
+                u
+                for h in history
+                for other in (h.get("gpus") or [])
+                if isinstance(other, dict) and other.get("index") == index and (u := num(other, "util")) is not None
+            ]
+            util, mem, cap = num(g, "util"), num(g, "mem_used_mb"), num(g, "mem_total_mb")
+            temp, power = num(g, "temp_c"), num(g, "power_w")
+            flags = gpu_flags(g)
+            head = f"GPU{index}" + (f" {sparkline(utils, spark)}" if utils and not rank else "")
+            util_text = f"{util:.0f}%" if util is not None else "?%"
+            if "idle" in flags:
+                util_text = f"[b reverse red] {util_text} idle [/b reverse red]"
+            mem_text = f"{gib(mem)}/{gib(cap)} GiB" if mem is not None and cap else ""
+            if "memory full" in flags:
+                mem_text = f"[b reverse red] {mem_text} full [/b reverse red]"
+            extra = [f"{temp:.0f}°C" if temp is not None else "", f"{power:.0f} W" if power is not None else ""]
+            cells.append(" ".join(p for p in (head, util_text, mem_text, *extra) if p))
+        out += ["   ".join(cells[i : i + 2]) for i in range(0, len(cells), 2)]
+    return out
 
 
 def alert_lines(alerts: list[dict[str, Any]], limit: int = 4) -> list[str]:
