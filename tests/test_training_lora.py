@@ -22,9 +22,9 @@ pytest_plugins = ("tests.training_fixtures",)  # datasets_cache
 
 def numel(path: Path) -> int:
     """Parameters stored in a safetensors file, counted from the file itself."""
-    from safetensors import safe_open
-
     import math
+
+    from safetensors import safe_open
 
     with safe_open(str(path), "pt") as fh:
         return sum(math.prod(fh.get_slice(key).get_shape()) for key in fh.keys())
@@ -125,7 +125,17 @@ def test_tui_hf_run_loads_the_adapter_and_answers(
     run_dir = lm_runs("trainer")
     final = run_dir / "final"
     code = main(
-        ["run", "text-generation", "--model", str(final), "the quick", "-s", "max_new_tokens=6", "-s", "do_sample=false"]
+        [
+            "run",
+            "text-generation",
+            "--model",
+            str(final),
+            "the quick",
+            "-s",
+            "max_new_tokens=6",
+            "-s",
+            "do_sample=false",
+        ]
     )
     out = capsys.readouterr()
     assert code == 0, out.err

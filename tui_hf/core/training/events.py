@@ -475,8 +475,8 @@ class RunState:
 
     @property
     def parameters_text(self) -> str:
-        """"trains 1,123 of 21,232 parameters (5.29%)" when only a part trains (LoRA); empty for a full finetune
-        (the views have no room for news that every weight trains) and until a start event says it."""
+        """The line "trains 1,123 of 21,232 parameters (5.29%)" when only a part trains (LoRA); empty for a full
+        finetune (the views have no room for news that every weight trains) and until a start event says it."""
         if not self.trainable_parameters or self.trainable_parameters >= self.total_parameters:
             return ""
         share = 100 * self.trainable_parameters / self.total_parameters
