@@ -149,9 +149,16 @@ def test_tui_hf_run_loads_the_adapter_and_answers(
     assert got == [tok.decode(seq[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)]
 
 
-def test_a_classifier_trains_its_head_with_the_adapters(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+def test_a_classifier_trains_its_head_with_the_adapters(
+    tiny_bert_cls_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A new head (other labels than the model's) is randomly initialised: it must train whole, and a
-    `tui-hf run` of the final model answers with the run's labels."""
+    `tui-hf run` of the final model answers with the run's labels and the adapter model's probabilities."""
+    import torch
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     spec = spec_for(tiny_bert_cls_dir, "native", max_steps=3, lora=LoraSpec(r=4), replace_head=True)
     spec.data.train = str(tmp_path / "three.csv")
     rows = ["text,label"] + [f"sample {i} words,{['red', 'green', 'blue'][i % 3]}" for i in range(30)]
@@ -159,16 +166,24 @@ def test_a_classifier_trains_its_head_with_the_adapters(tiny_bert_cls_dir: Path,
     run_dir = create_run(spec, tmp_path / "runs")
     proc = run_job(run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from safetensors import safe_open
-
-    with safe_open(str(run_dir / "final" / "adapter_model.safetensors"), "pt") as fh:
+    final = run_dir / "final"
+    with safe_open(str(final / "adapter_model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
     assert any("classifier" in k for k in keys) and any("lora_A" in k for k in keys), keys
-    code = main(["run", "text-classification", "--model", str(run_dir / "final"), "sample 1 words"])
-    assert code == 0
-    out = tui_hf("run", "text-classification", "--model", str(run_dir / "final"), "sample 1 words")
-    assert out.returncode == 0, out.stderr
-    assert {r["label"] for r in json.loads(out.stdout)["result"][0]} <= {"red", "green", "blue"}
+
+    code = main(["run", "text-classification", "--model", str(final), "sample 1 words"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    got = {r["label"]: r["score"] for r in json.loads(out.out)["result"]["items"][0]["labels"]}
+    base = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert_cls_dir, num_labels=3, ignore_mismatched_sizes=True
+    )
+    model = PeftModel.from_pretrained(base, final).eval()
+    with torch.no_grad():
+        probs = model(**AutoTokenizer.from_pretrained(final)("sample 1 words", return_tensors="pt")).logits.softmax(-1)
+    names = json.loads((final / "config.json").read_text())["id2label"]
+    assert sorted(names.values()) == ["blue", "green", "red"]
+    assert got == pytest.approx({names[str(i)]: float(p) for i, p in enumerate(probs[0])}, abs=1e-5)
 
 
 def test_qlora_is_refused_where_there_is_no_cuda(tiny_gpt2_dir: Path, tmp_path: Path) -> None:

@@ -59,6 +59,9 @@ def load_adapter_model(
             config=config,
             local_files_only=local_files_only or Path(base).is_dir(),
             trust_remote_code=trust_remote_code,
+            # A head trained for other labels than the base's is in the adapter (modules_to_save): the base's
+            # own, of another size, is replaced by it just below.
+            ignore_mismatched_sizes=True,
             **kwargs,
         )
     except OSError as exc:
