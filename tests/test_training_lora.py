@@ -85,6 +85,16 @@ def test_lora_trains_under_5_percent_its_loss_goes_down_and_a_resume_is_exact(
     assert_same_training(resumed, run_dir)
 
 
+def test_xray_and_predictions_work_on_a_lora_run(lm_runs: Callable[[str], Path]) -> None:
+    run_dir = lm_runs("native")
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    predictions = [e for e in events if e["event"] == "predictions"]
+    assert predictions and all(item["prediction"] for item in predictions[-1]["items"]), predictions[-1:]
+    xray = tui_hf("batch", str(run_dir), "2")
+    assert xray.returncode == 0, xray.stdout[-2000:] + xray.stderr
+    assert "rebuilt from the data: matches the trained batch" in xray.stdout, xray.stdout[:500]
+
+
 def test_the_merged_export_gives_the_adapter_models_logits(lm_runs: Callable[[str], Path], tmp_path: Path) -> None:
     import torch
     from peft import PeftModel
