@@ -123,6 +123,10 @@ def test_the_merged_export_gives_the_adapter_models_logits(lm_runs: Callable[[st
     inside = tui_hf("export", str(run_dir), "--merge", str(run_dir / "merged"))
     assert inside.returncode == 2 and "inside the run directory" in inside.stderr, inside.stderr
     assert not (run_dir / "merged").exists()
+    # The script export would train every weight: it refuses rather than write another training.
+    script = tui_hf("export", str(run_dir), "--script", str(tmp_path / "train.py"))
+    assert script.returncode == 2 and "trained LoRA adapters" in script.stderr, script.stderr
+    assert not (tmp_path / "train.py").exists()
 
 
 def test_tui_hf_run_loads_the_adapter_and_answers(
