@@ -49,6 +49,7 @@ def lm_runs(tiny_gpt2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ca
             run_dir = create_run(lm_spec(tiny_gpt2_dir, engine), tmp_path_factory.mktemp(f"lora-{engine}"))
             proc = run_job(run_dir)
             assert proc.returncode == 0, proc.stderr[-3000:]
+            assert "Warning" not in proc.stderr + proc.stdout, proc.stderr  # nothing from peft either
             made[engine] = run_dir
         return made[engine]
 
@@ -103,7 +104,7 @@ def test_the_merged_export_gives_the_adapter_models_logits(lm_runs: Callable[[st
     run_dir = lm_runs("native")
     out = tmp_path / "merged"
     proc = tui_hf("export", str(run_dir), "--merge", str(out))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
     tok = AutoTokenizer.from_pretrained(out)
     ids = tok("the quick brown fox", return_tensors="pt")

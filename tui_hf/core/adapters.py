@@ -10,6 +10,9 @@ here, because transformers would look for a whole model's weights next to a conf
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,15 @@ def adapter_base(directory: str | Path) -> str | None:
     if not isinstance(base, str) or not base:
         raise ModelLoadError(f"{path} names no base model (base_model_name_or_path): the adapter cannot be loaded")
     return base
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 asks transformers 5 for is_gradient_checkpointing, deprecated there: a FutureWarning on the
+    terminal at each load that says nothing to a user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def load_adapter_model(
@@ -70,7 +82,8 @@ def load_adapter_model(
             f"{directory} is a LoRA adapter on {base}, which cannot be loaded ({first}): "
             "the base model must be where it was when the run trained"
         ) from None
-    return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
+    with quiet_peft():
+        return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
 
 
 def load_merged(auto_class: Any, directory: str | Path, **kwargs: Any) -> Any:

@@ -129,7 +129,7 @@ def build_lora_model(spec: TrainSpec, cls: Any, source: str, checkpoint: str | N
     """The family's model with LoRA adapters, fresh from `source` or resumed from a checkpoint directory."""
     from peft import LoraConfig, get_peft_model
 
-    from tui_hf.core.adapters import load_adapter_model
+    from tui_hf.core.adapters import load_adapter_model, quiet_peft
 
     if spec.qlora:
         kwargs["quantization_config"] = quantization(spec)
@@ -151,15 +151,22 @@ def build_lora_model(spec: TrainSpec, cls: Any, source: str, checkpoint: str | N
     lora = spec.lora or LoraSpec()
     heads = sorted(set(family_heads(model)) | set(head_modules(model, info)))
     heads = [h for h in heads if not any(h.startswith(o + ".") for o in heads)]
+    targets = target_modules(model, lora, heads)
+    from transformers.pytorch_utils import Conv1D
+
+    # GPT-2's Conv1D stores its weight transposed; peft needs telling (it warns and corrects otherwise).
+    transposed = any(isinstance(m, Conv1D) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in targets)
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=target_modules(model, lora, heads),
+        target_modules=targets,
         modules_to_save=heads or None,
+        fan_in_fan_out=transposed,
     )
     try:
-        peft_model = get_peft_model(model, config)
+        with quiet_peft():
+            peft_model = get_peft_model(model, config)
     except ValueError as exc:
         if "not found in the base model" not in str(exc) and "Target module" not in str(exc):
             raise
