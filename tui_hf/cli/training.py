@@ -73,6 +73,14 @@ def add_training_commands(sub: Any) -> None:
         help="allow a model with only pickle weights (pytorch_model.bin), which can run code",
     )
     train.add_argument("--offline", action="store_true", default=None, help="never contact the Hugging Face Hub")
+    train.add_argument(
+        "--lora",
+        action="store_true",
+        default=None,
+        help="train LoRA adapters (peft) instead of every weight; the spec's lora object sets r, alpha, "
+        "dropout, target_modules",
+    )
+    train.add_argument("--qlora", action="store_true", default=None, help="LoRA on a 4-bit base model (CUDA only)")
     train.add_argument("--name", help="run directory name: letters, digits, '.', '_', '-' (default: time-model-engine)")
     train.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
@@ -130,6 +138,12 @@ def add_training_commands(sub: Any) -> None:
                 "the run did (its spec: data, tokenization, collator, "
                 "model, metrics, Trainer or the native loop, seed), "
                 "without tui-hf",
+            )
+            p.add_argument(
+                "--merge",
+                metavar="DIR",
+                help="write instead the final model of a LoRA run with its adapters merged into the base "
+                "weights: a plain model in a new directory DIR",
             )
         if name == "attach":
             p.add_argument(
@@ -220,6 +234,12 @@ def build_spec(args: argparse.Namespace) -> Any:
     ):
         if getattr(args, key) is not None:
             setattr(spec, key, getattr(args, key))
+    if getattr(args, "qlora", None):
+        spec.qlora = True
+    if (getattr(args, "lora", None) or spec.qlora) and spec.lora is None:
+        from tui_hf.core.training.spec import LoraSpec
+
+        spec.lora = LoraSpec()
     return spec
 
 
@@ -406,6 +426,21 @@ def export_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import export_target, resolve_run
 
     run_dir = resolve_run(args.run, args.runs_dir)
+    if args.merge:
+        from tui_hf.core.errors import SpecError
+        from tui_hf.core.training.merge import merge_run, merge_target
+
+        if args.out or args.script:
+            raise SpecError("give --merge DIR alone (not with OUT or --script)")
+        merge_target(args.merge)  # refused before torch is imported
+        import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
+
+        from tui_hf.core.quiet import route_library_logs
+
+        route_library_logs()
+        out, base = merge_run(run_dir, args.merge)
+        print(f"wrote {out}: {run_dir.name}'s LoRA adapters merged into {base} (a plain model, safetensors)")
+        return 0
     if args.script:
         from tui_hf.core.errors import SpecError
         from tui_hf.core.training.script import LEFT_OUT, export_script

@@ -89,6 +89,7 @@ class ModelCard:
     pickle_only: bool
     chat_template: bool
     tasks: dict[str, str] = field(default_factory=dict)  # task -> "trained head" | "head to finetune" | "ready"
+    adapter_on: str = ""  # a LoRA adapter directory: its base model (the parameters are the adapter's)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -192,7 +193,17 @@ def model_card(resolved: Resolved) -> ModelCard:
         pickle_only=weights.pickle_only,
         chat_template=chat,
         tasks=tasks,
+        adapter_on=_adapter_base(root),
     )
+
+
+def _adapter_base(root: Path) -> str:
+    from tui_hf.core.adapters import adapter_base
+
+    try:
+        return adapter_base(root) or ""
+    except ModelLoadError:
+        return ""
 
 
 def causal_lm_problem(model: str, directory: Path, raw: dict[str, Any], use: str = "used as a causal LM") -> str | None:

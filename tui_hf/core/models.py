@@ -58,6 +58,7 @@ class ModelInfo:
     labels: dict[int, str]  # empty unless the head has one output per label (a config's LABEL_0, LABEL_1 are not)
     warnings: list[str] = field(default_factory=list)
     newly_initialized: list[str] = field(default_factory=list)
+    adapter_on: str = ""  # a LoRA run's adapter: the base model it was merged into when loading
 
     @property
     def parameters_text(self) -> str:
@@ -289,21 +290,38 @@ def load(
     tok = tokenizer if tokenizer is not None else load_tokenizer(resolved, trust_remote_code, facts)
     report(f"loading weights ({task.model_class})", 0.6)
     auto_class = getattr(transformers, task.model_class)
+    from tui_hf.core.adapters import adapter_base, load_merged
+
+    base = adapter_base(facts.root)
     try:
-        model, loading_info = auto_class.from_pretrained(
-            resolved.source,
-            local_files_only=resolved.local_files_only,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=None if allow_pickle else True,
-            dtype=getattr(torch, plan.dtype),
-            output_loading_info=True,
-        )
+        if base is not None:
+            # Merged once here: inference then runs a plain model, as fast as the base.
+            model = load_merged(
+                auto_class,
+                facts.root,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=None if allow_pickle else True,
+                dtype=getattr(torch, plan.dtype),
+            )
+            loading_info: dict[str, Any] = {}
+        else:
+            model, loading_info = auto_class.from_pretrained(
+                resolved.source,
+                local_files_only=resolved.local_files_only,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=None if allow_pickle else True,
+                dtype=getattr(torch, plan.dtype),
+                output_loading_info=True,
+            )
+    except ModelLoadError:
+        raise
     except Exception as exc:  # corrupt or truncated weights, shapes that do not match the config...
         raise ModelLoadError(f"could not load {resolved.ref.name} for {task.name}: {_short(exc)}") from exc
     report(f"moving to {plan.device}", 0.9)
     model.to(plan.device)
     model.eval()
     info = describe(model, tok, resolved, task, plan.device)
+    info.adapter_on = base or ""
     missing = sorted(loading_info.get("missing_keys") or [])
     if missing:
         info.newly_initialized = missing

@@ -53,6 +53,8 @@ def render_card(card: Any) -> str:
         f"vocabulary {card.vocab_size or '?'} · max positions {card.max_positions or '?'} · "
         f"tokenizer {card.tokenizer_class or '?'}",
     ]
+    if card.adapter_on:
+        lines.append(f"LoRA adapter on {escape(card.adapter_on)} (loaded onto it and merged)")
     if card.labels:
         lines.append(f"labels {escape(', '.join(card.labels[:12]))}")
     if card.tasks:

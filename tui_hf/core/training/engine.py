@@ -62,6 +62,8 @@ class StartInfo:
     world_size: int = 1
     resumed_from_step: int = 0
     checkpoint: str | None = None
+    trainable_parameters: int = 0  # what the optimizer updates (LoRA: the adapters and new heads)
+    total_parameters: int = 0
 
 
 @dataclass
@@ -211,6 +213,19 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
             }
         )
     cls = getattr(transformers, "AutoModelFor" + HEADS[spec.task])
+    if spec.lora is not None or spec.qlora:
+        from tui_hf.core.training.lora import build_lora_model
+
+        return build_lora_model(
+            spec,
+            cls,
+            resolved.source,
+            source,
+            local_files_only=resolved.local_files_only,
+            use_safetensors=None if spec.allow_pickle else True,
+            trust_remote_code=spec.trust_remote_code,
+            **kwargs,
+        )
     return cls.from_pretrained(
         source or resolved.source,
         local_files_only=True if source else resolved.local_files_only,

@@ -86,7 +86,7 @@ class NativeEngine:
         self.per_rank = math.ceil(len(self.prep.train) / self.world) if self.world > 1 else len(self.prep.train)
         self.steps_per_epoch = max(math.ceil(self.per_rank / spec.batch_size), 1)
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * self.steps_per_epoch)
-        params = list(self.core.named_parameters())
+        params = [(n, p) for n, p in self.core.named_parameters() if p.requires_grad]  # LoRA freezes the base
         groups = [
             {"params": [p for n, p in params if not any(k in n for k in NO_DECAY)], "weight_decay": spec.weight_decay},
             {"params": [p for n, p in params if any(k in n for k in NO_DECAY)], "weight_decay": 0.0},
@@ -109,6 +109,7 @@ class NativeEngine:
             world_size=self.world,
             resumed_from_step=self.step,
             checkpoint=str(resume.path) if resume else None,
+            **_counts(self.core),
         )
 
     # -- evaluate --
@@ -347,6 +348,13 @@ class NativeEngine:
         if self.rank != 0:
             return ""
         return save_final(self.core, self.tok, self.ctx.run_dir)
+
+
+def _counts(model: Any) -> dict[str, int]:
+    from tui_hf.core.training.lora import parameter_counts
+
+    trainable, total = parameter_counts(model)
+    return {"trainable_parameters": trainable, "total_parameters": total}
 
 
 def _fused_on_cpu() -> bool:

@@ -130,6 +130,9 @@ class TrainerEngine:
         per_epoch = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * per_epoch)
         resume = ctx.checkpoint
+        from tui_hf.core.training.lora import parameter_counts
+
+        trainable, total = parameter_counts(model)
         return StartInfo(
             total_steps=self.total,
             epochs=spec.epochs,
@@ -138,6 +141,8 @@ class TrainerEngine:
             world_size=args.world_size,
             resumed_from_step=resume.step if resume else 0,
             checkpoint=str(resume.path) if resume else None,
+            trainable_parameters=trainable,
+            total_parameters=total,
         )
 
     def evaluate(self, baseline: bool = False) -> dict[str, float]:

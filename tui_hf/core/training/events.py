@@ -4,7 +4,8 @@ One typed writer (`EventWriter`) is the only code that writes it; the native loo
 the job process all go through its methods, so the format lives here:
 
     start       engine, model, labels, total_steps, epochs, batch_size, world_size, pid, resumed_from_step,
-                checkpoint (the one resumed from, or null)
+                checkpoint (the one resumed from, or null), trainable_parameters, total_parameters (LoRA: the
+                adapters' share)
     train       step, epoch, loss, learning_rate, grad_norm, samples_per_second, tokens_per_second, memory_mb
     eval        step, epoch, eval_* metrics
     checkpoint  step, path (relative to the run directory when inside it, as every path an event records)
@@ -177,10 +178,14 @@ class EventWriter:
         resumed_from_step: int = 0,
         checkpoint: str | None = None,
         pid: int | None = None,
+        trainable_parameters: int = 0,
+        total_parameters: int = 0,
     ) -> dict[str, Any]:
         return self._event(
             "start",
             {
+                "trainable_parameters": trainable_parameters,
+                "total_parameters": total_parameters,
                 "total_steps": total_steps,
                 "epochs": epochs,
                 "engine": engine,
@@ -346,6 +351,8 @@ class RunState:
     epoch: float = 0.0
     epochs: float = 0.0
     batch_size: int = 0  # samples per optimizer step, over all processes
+    trainable_parameters: int = 0  # 0: not said (runs from before LoRA)
+    total_parameters: int = 0
     started: float | None = None
     updated: float | None = None
     segment_started: float | None = None  # the latest start event (a resume begins a new segment)
@@ -426,6 +433,8 @@ class RunState:
                 self.total_steps = _step(e.get("total_steps")) or self.total_steps
                 self.epochs = _number(e.get("epochs")) or self.epochs
                 self.batch_size = _step(e.get("batch_size")) or self.batch_size
+                self.trainable_parameters = _step(e.get("trainable_parameters")) or self.trainable_parameters
+                self.total_parameters = _step(e.get("total_parameters")) or self.total_parameters
                 self.engine = _text(e.get("engine")) or self.engine
                 self.model = _text(e.get("model")) or self.model
                 labels = e.get("labels")
@@ -485,6 +494,15 @@ class RunState:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def parameters_text(self) -> str:
+        """The line "trains 1,123 of 21,232 parameters (5.29%)" when only a part trains (LoRA); empty for a full
+        finetune (the views have no room for news that every weight trains) and until a start event says it."""
+        if not self.trainable_parameters or self.trainable_parameters >= self.total_parameters:
+            return ""
+        share = 100 * self.trainable_parameters / self.total_parameters
+        return f"trains {self.trainable_parameters:,} of {self.total_parameters:,} parameters ({share:.2f}%)"
 
     @property
     def progress(self) -> float:

@@ -130,6 +130,8 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
     ]
     if s.engine or s.model:
         lines.append(f"engine {s.engine or '-'}, model {s.model or '-'}")
+    if s.parameters_text:
+        lines.append(s.parameters_text)
     if s.message:
         lines.append(f"message: {s.message}")
     if s.train:

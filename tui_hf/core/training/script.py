@@ -536,6 +536,10 @@ def export_script(run_dir: Path, out: Path) -> Path:
             f"{run_dir.name} trained on sentence pairs: the script export does not write pairs yet "
             "(nothing was written)"
         )
+    if spec.lora is not None or spec.qlora:
+        raise SpecError(
+            f"{run_dir.name} trained LoRA adapters: the script export does not write LoRA yet (nothing was written)"
+        )
     text = training_script(spec, run_labels(run_dir), run_dir.name)
     if out.is_dir():
         raise SpecError(f"{out} is a directory: name the script file, e.g. {out / 'train.py'}")

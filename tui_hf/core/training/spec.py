@@ -33,6 +33,31 @@ class DataSpec:
 
 
 @dataclass
+class LoraSpec:
+    """LoRA's settings (peft's LoraConfig): only small adapters train, the base model's weights stay frozen."""
+
+    r: int = 8  # the adapters' rank
+    alpha: float = 16.0  # their scale is alpha / r
+    dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: peft's default for the architecture (all linear layers if none)
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 1 <= self.r <= 4096:
+            out.append("lora.r must be a whole number from 1 to 4096")
+        if not 0 < self.alpha <= MAX_NUMBER:
+            out.append("lora.alpha must be above 0")
+        if not 0 <= self.dropout < 1:
+            out.append("lora.dropout must be in [0, 1)")
+        names = self.target_modules
+        if names is not None and (
+            not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            out.append('lora.target_modules must be a list of module names, e.g. ["query", "value"], or null')
+        return out
+
+
+@dataclass
 class TrainSpec:
     data: DataSpec
     model: str = "embedded"
@@ -63,6 +88,8 @@ class TrainSpec:
     early_stopping_patience: int = 3
     record_batches: bool = True  # per step: sample indices and an input hash, for the batch X-ray
     predictions: int = 4  # validation examples predicted and recorded at each evaluation (0: none)
+    lora: LoraSpec | None = None  # train LoRA adapters instead of every weight (see LoraSpec)
+    qlora: bool = False  # LoRA on a 4-bit base model (bitsandbytes): CUDA only
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -89,9 +116,16 @@ class TrainSpec:
                 problems.append(f"{source}: data.train is missing: the train data file (or hub dataset id)")
             problems += _typed(data, DataSpec, source, "data.")
         problems += _typed(raw, cls, source, "")
+        lora = raw.get("lora")
+        if lora is not None and not isinstance(lora, dict):
+            problems.append(f'{source}: lora must be an object such as {{"r": 8}} or null, not {_kind(lora)}')
+        elif lora is not None:
+            problems += _unknown(lora, LoraSpec, source, "lora.") + _typed(lora, LoraSpec, source, "lora.")
         if problems:
             raise SpecError("; ".join(problems))
-        values = {k: _coerce(cls, k, v) for k, v in raw.items() if k != "data"}
+        values = {k: _coerce(cls, k, v) for k, v in raw.items() if k not in ("data", "lora")}
+        if lora is not None:
+            values["lora"] = LoraSpec(**{k: _coerce(LoraSpec, k, v) for k, v in lora.items()})
         return cls(data=DataSpec(**{k: _coerce(DataSpec, k, v) for k, v in data.items()}), **values)
 
     @classmethod
@@ -178,6 +212,12 @@ class TrainSpec:
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")
+        if self.lora is not None:
+            out += self.lora.problems()
+        if self.qlora:
+            from tui_hf.core.adapters import qlora_problem
+
+            out += qlora_problem(self.device)
         return out
 
 

@@ -45,6 +45,8 @@ class ModelBox(Vertical):
             f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
             f"tokenizer {escape(info.tokenizer_class)}" + (f"\nlabels {escape(labels)}" if labels else "")
         )
+        if info.adapter_on:
+            card += f"\nLoRA adapter on {escape(info.adapter_on)}"
         if remote_code:
             card += "\n[red]remote code allowed (--trust-remote-code)[/red]"
         if info.newly_initialized:

@@ -248,7 +248,7 @@ class TrainingView(Vertical):
         wide = self.app.size.width >= 110  # at 80 columns the labels would push the chart down a row
         labels = f" · labels {escape(', '.join(s.labels[:8]))}" if s.labels and wide else ""
         # Engine and model come with the job's start event: until then the message says what the job is doing.
-        known = "".join(f" · {escape(part)}" for part in (s.engine, s.model) if part)
+        known = "".join(f" · {escape(part)}" for part in (s.engine, s.model, s.parameters_text) if part)
         header = f"[b]{escape(f.run_dir.name)}[/b] · [{colour}]{escape(status)}[/{colour}]{known}{labels}"
         if s.message:
             header += f"\n[{colour}]{escape(s.message)}[/{colour}]"
