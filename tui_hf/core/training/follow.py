@@ -160,6 +160,9 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
         ]
     else:
         lines.append("alerts: none")
+    from tui_hf.core.training.nodes import format_ranks, read_ranks
+
+    lines += format_ranks(read_ranks(Path(run_dir), active=status in ACTIVE or status == "died", now=now))
     if s.controls:
         c = s.controls[-1]
         lines.append(f"last request: {c['action']} ({c['via']}){' refused' if c['refused'] else ''}: {c['message']}")
