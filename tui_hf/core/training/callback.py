@@ -115,6 +115,7 @@ class TuiHfCallback(TrainerCallback):
         self._world = args.world_size
         if self.heartbeat is not None and model is not None:
             self.heartbeat.watch(model)
+            self.heartbeat.restart_clock()
         if state.is_world_process_zero and model is not None:
             self._watch().attach(model)
             if self.can_evaluate is None:

@@ -238,6 +238,7 @@ class NativeEngine:
             self.watch.attach(self.core)  # here, not in prepare: hooks added after prepare run before ours
         if self.ctx.heartbeat is not None:
             self.ctx.heartbeat.watch(self.core)
+            self.ctx.heartbeat.restart_clock()  # loading and the baseline evaluation are no step's time
         self.model.train()
         last_time, samples, tokens = time.time(), 0, 0
         stopped = False

@@ -149,6 +149,9 @@ class Heartbeat:
         self.rank, self.world, self.run_dir, self.interval = rank, world, run_dir, interval
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        from tui_hf.core.training.runlock import process_start
+
+        self.proc_start = process_start(self.pid)
         self._step = 0
         self._step_time: float | None = None
         self._last = time.monotonic()
@@ -216,6 +219,7 @@ class Heartbeat:
             "rank": self.rank,
             "host": self.host,
             "pid": self.pid,
+            "start": self.proc_start,
             "step": self._step,
             "step_time": None if self._step_time is None else round(self._step_time, 4),
             "forward": None if self._forward is None else round(self._forward, 4),
@@ -267,7 +271,7 @@ class Heartbeat:
             pid, seen = row.get("pid"), row.get("seen")
             if row.get("rank") == 0:
                 continue
-            if row.get("host") == here and isinstance(pid, int) and not _pid_alive(pid):
+            if row.get("host") == here and isinstance(pid, int) and not _pid_alive(pid, row.get("start")):
                 row["dead"] = "process gone"
             elif isinstance(seen, (int, float)) and now - seen > 2 * self.interval:
                 row["dead"] = f"no heartbeat for {now - seen:.0f} s"
@@ -344,7 +348,7 @@ def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[Ra
         verdict = f"dead: {r['dead']}" if r.get("dead") else ""
         if active and not verdict:
             pid = r.get("pid")
-            if r.get("host") == here and isinstance(pid, int) and not _pid_alive(pid):
+            if r.get("host") == here and isinstance(pid, int) and not _pid_alive(pid, r.get("start")):
                 verdict = "dead: process gone"
             elif age is not None and age > DEAD_AFTER * interval:
                 verdict = f"dead: no heartbeat for {age:.0f} s"
@@ -369,10 +373,17 @@ def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[Ra
     return sorted(rows, key=lambda x: x.rank)
 
 
-def _pid_alive(pid: int) -> bool:
-    from tui_hf.core.training.runlock import process_alive
+def _pid_alive(pid: int, start: str | None = None) -> bool:
+    """The rank's process still runs: not gone, not a zombie its launcher has yet to reap, not a new process
+    that got its pid (`start`: the kernel's start time recorded in its heartbeat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().decode("ascii", "replace").rsplit(")", 1)[1].split()
+    except OSError:
+        from tui_hf.core.training.runlock import process_alive
 
-    return process_alive(pid)
+        return not os.path.exists("/proc/self") and process_alive(pid)  # no /proc (not Linux): the pid alone
+    return fields[0] not in ("Z", "X") and (start is None or fields[19] == start)
 
 
 def format_ranks(rows: list[RankRow]) -> list[str]:
