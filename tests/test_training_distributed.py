@@ -44,7 +44,9 @@ class Nodes:
                 "--nnodes", "2", "--node-rank", str(rank), "--rdzv", f"127.0.0.1:{port}",
             ]  # fmt: skip
             self.procs.append(
-                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+                )
             )
         return runs / "two"
 
@@ -97,9 +99,11 @@ def _ranks(run_dir: Path) -> list[dict]:
 def _stop_after_steps_on_both(nodes: Nodes, run_dir: Path) -> None:
     """Wait for training on both ranks, stop with `tui-hf control RUN stop`, check both machines end."""
     wait_for(
-        lambda: nodes.running()
-        and read_state(run_dir).step >= 2
-        and len([r for r in _ranks(run_dir) if r.get("step", 0) >= 1]) == 2,
+        lambda: (
+            nodes.running()
+            and read_state(run_dir).step >= 2
+            and len([r for r in _ranks(run_dir) if r.get("step", 0) >= 1]) == 2
+        ),
         timeout=240,
         what="two ranks training",
     )
@@ -223,3 +227,37 @@ def test_a_slow_rank_is_a_straggler_and_a_silent_one_is_dead(tmp_path: Path) -> 
     assert "straggler: 4.0x" in text
     # A finished run's processes are meant to be gone: no verdicts then.
     assert [r.verdict for r in read_ranks(tmp_path, active=False, now=now + 100)] == ["", "", "", ""]
+
+
+async def test_the_live_view_shows_one_row_per_rank_and_names_a_dead_one_without_new_events(tmp_path: Path) -> None:
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.core.training.events import EventWriter
+    from tui_hf.ui.training.attach import AttachApp
+
+    run = tmp_path / "two"
+    run.mkdir()
+    (run / "spec.json").write_text("{}")
+    writer = EventWriter(run)
+    writer.start(
+        engine="native", model="tiny", total_steps=40, epochs=1, labels=["a", "b"], batch_size=16, world_size=2
+    )
+    writer.status("running", step=0, total_steps=40)
+    writer.train(step=1, epoch=0.1, loss=0.7)  # then no more events: no process holds the run ("died")
+
+    def beat(silent_for: float) -> None:
+        now = time.time()
+        rows = [{"rank": r, "host": "elsewhere", "pid": 1, "step": 1, "step_time": 0.5, "forward": 0.1,
+                 "rss_mb": 300.0, "seen": now - (silent_for if r == 1 else 0)} for r in (0, 1)]  # fmt: skip
+        (run / RANKS).write_text(json.dumps({"interval": 1.0, "written": now, "ranks": rows}))
+
+    beat(0)
+    app = AttachApp(run)
+    async with app.run_test(size=(150, 48)) as pilot:
+        view = app.query_one("#run-ranks")
+        await wait_until(pilot, lambda: "ranks (2)" in text_of(view))
+        assert view.display and "dead" not in text_of(view)
+        beat(30)  # rank 1 falls silent; no event is written
+        await wait_until(pilot, lambda: "dead" in text_of(view))
+        row = next(x for x in text_of(view).splitlines() if x.split()[:1] == ["1"])
+        assert "dead: no heartbeat for 30 s" in row

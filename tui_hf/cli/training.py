@@ -78,12 +78,17 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
     train.add_argument(
-        "--nnodes", type=int, default=1, help="machines the job runs on (torchrun's c10d rendezvous; same command on each)"
+        "--nnodes",
+        type=int,
+        default=1,
+        help="machines the job runs on (torchrun's c10d rendezvous; same command on each)",
     )
     train.add_argument(
         "--node-rank", type=int, help="this machine's place: 0 on the one that holds the run, 1..NNODES-1 elsewhere"
     )
-    train.add_argument("--rdzv", metavar="HOST:PORT", help="the rendezvous every machine meets at (node rank 0's address)")
+    train.add_argument(
+        "--rdzv", metavar="HOST:PORT", help="the rendezvous every machine meets at (node rank 0's address)"
+    )
     runs = sub.add_parser(
         "runs",
         help="list runs with status and best metric; `runs rm RUN` deletes one",

@@ -178,6 +178,7 @@ class TuiHfCallback(TrainerCallback):
                     self.stop_event.request("another rank")
                 if self.on_stop is not None:
                     self.on_stop(state.global_step)
+
     def _stop(self, control: Any, state: Any, via: str) -> None:
         """A graceful stop decided here (a request, the sentinel, early stopping): a checkpoint, then the end."""
         if self.stopped:

@@ -58,6 +58,13 @@ class Follower:
 
         return effective_status(self.run_dir, self.state)
 
+    def ranks(self) -> list:
+        """One nodes.RankRow per process of a job of several (read from RUN/ranks.json; [] for one process)."""
+        from tui_hf.core.training.nodes import read_ranks
+
+        status = self.status
+        return read_ranks(self.run_dir, active=status in ACTIVE or status == "died")
+
     @property
     def eta_seconds(self) -> float | None:
         """None unless the job is really running (a died or pending run has no ETA)."""

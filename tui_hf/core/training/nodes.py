@@ -69,7 +69,9 @@ def check_nodes(nnodes: int, node_rank: int | None, rdzv: str | None) -> Nodes |
             "rendezvous at (the same on each)"
         )
     if node_rank is None:
-        raise SpecError(f"--nnodes {nnodes} needs --node-rank: 0 on the machine that holds the run, 1..{nnodes - 1} elsewhere")
+        raise SpecError(
+            f"--nnodes {nnodes} needs --node-rank: 0 on the machine that holds the run, 1..{nnodes - 1} elsewhere"
+        )
     if not 0 <= node_rank < nnodes:
         raise SpecError(f"--node-rank {node_rank} is out of range: with --nnodes {nnodes} it is 0 to {nnodes - 1}")
     host, port = parse_rdzv(rdzv)
@@ -394,7 +396,9 @@ def format_ranks(rows: list[RankRow]) -> list[str]:
     def num(value: float | None, fmt: str) -> str:
         return format(value, fmt) if isinstance(value, (int, float)) else "-"
 
-    head = f"  rank  {'host':<18}  {'step':>5}  {'step time':>9}  {'forward':>9}  {'RSS MiB':>8}  {'CUDA MiB':>8}  heard"
+    head = (
+        f"  rank  {'host':<18}  {'step':>5}  {'step time':>9}  {'forward':>9}  {'RSS MiB':>8}  {'CUDA MiB':>8}  heard"
+    )
     lines = [f"ranks ({len(rows)}):", head]
     for r in rows:
         lines.append(
