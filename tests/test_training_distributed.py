@@ -28,6 +28,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _launcher_of(pid: int) -> bool:
+    import psutil
+
+    try:
+        return any("torch.distributed.run" in " ".join(c.cmdline()) for c in psutil.Process(pid).children())
+    except psutil.Error:
+        return False
+
+
 class Nodes:
     """The two machines' `tui-hf train` processes, and everything they started, killed at the end."""
 
@@ -35,8 +44,10 @@ class Nodes:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, model: Path, runs: Path, engine: str, max_steps: int) -> Path:
+        """Node rank 1 first: its launcher gets the lower pid, so c10d (which orders machines by host name, then
+        pid) makes it rendezvous rank 0, and only tui-hf's numbering by --node-rank keeps the run on node 0."""
         port = _free_port()
-        for rank in (0, 1):
+        for rank in (1, 0):
             argv = [
                 sys.executable, "-m", "tui_hf", "train", "--data", "sentiment", "--model", str(model),
                 "--engine", engine, "--device", "cpu", "--max-steps", str(max_steps), "--batch-size", "8",
@@ -48,6 +59,9 @@ class Nodes:
                     argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
                 )
             )
+            if rank == 1:
+                wait_for(lambda: self.running() and _launcher_of(self.procs[0].pid), timeout=120, what="node 1")
+        self.procs.reverse()  # [node rank 0, node rank 1]
         return runs / "two"
 
     def running(self) -> bool:
@@ -120,6 +134,9 @@ def _one_stream_of_world_size_two(run_dir: Path) -> None:
     assert len(starts) == 1 and starts[0]["world_size"] == 2, starts
     steps = [e["step"] for e in events if e["event"] == "train"]
     assert steps == sorted(set(steps)), steps  # each step once: a second writer would repeat them
+    # A random two-class head starts near ln 2 = 0.69 on every rank: the mean over ranks, not their sum.
+    losses = [e["loss"] for e in events if e["event"] == "train"] + [e["eval_loss"] for e in events if "eval_loss" in e]
+    assert losses and all(0.55 < x < 0.85 for x in losses), losses
     state = read_state(run_dir)
     assert state.status == "stopped" and 2 <= state.step < 400
     assert (run_dir / "checkpoints" / f"checkpoint-{state.step}").is_dir()
@@ -189,7 +206,8 @@ def test_bad_machine_flags_are_refused_in_one_line_before_anything_is_made(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], says: str
 ) -> None:
     runs = tmp_path / "runs"
-    code = main(["train", "--data", "sentiment", "--runs-dir", str(runs), *flags])
+    # A data file that is not there: were the flags let through, the refusal would be another (and no job starts).
+    code = main(["train", "--data", str(tmp_path / "gone.csv"), "--runs-dir", str(runs), *flags])
     err = capsys.readouterr().err
     assert code == EXIT_USAGE
     assert len(err.strip().splitlines()) == 1 and says in err, err
