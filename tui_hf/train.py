@@ -187,6 +187,13 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         print("usage: python -m tui_hf.train RUN_DIR [--echo] [--data-changed]", file=sys.stderr)
         return EXIT_USAGE
     run_dir = Path(args[0])
+    from tui_hf.core.training.nodes import adopt_node_rank, start_heartbeat
+
+    try:
+        adopt_node_rank()  # several machines: rank 0 on the one that holds the run (before anything reads RANK)
+    except TuiHfError as exc:
+        print(f"tui-hf train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     rank = int(os.environ.get("RANK", "0"))
 
     from tui_hf.core.training.engine import Context, StopRequest, drive
@@ -203,7 +210,9 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         print(f"tui-hf train: error: {exc}", file=sys.stderr)
         return exc.exit_code
     writer: EventWriter | None = None
+    heartbeat = None
     try:
+        heartbeat = start_heartbeat(run_dir, leader=rank == 0)
         if rank == 0:
             writer = EventWriter(
                 run_dir, on_write=Echo(run_dir) if echo or not sys.stdout.isatty() else None, reserve=RESERVE_BYTES
@@ -235,6 +244,7 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
             for warning in plan.warnings:
                 writer.alert(warning)
         ctx = Context(spec=spec, run_dir=run_dir, writer=writer, stop=stop, plan=plan, checkpoint=checkpoint)
+        ctx.heartbeat = heartbeat
         if writer is not None:
             writer.status("preparing", message=f"loading the model ({spec.model}) and tokenizing the data")
         engine = ENGINES[spec.engine](ctx)
@@ -249,6 +259,8 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         if stop.is_set() and isinstance(exc, KeyboardInterrupt):
             _fail(writer, "interrupted", None, status="stopped")
             return 0
+        if heartbeat is not None:
+            heartbeat.final()  # which ranks were gone when this one failed (a lost rank ends the others)
         _fail(writer, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         try:
             traceback.print_exc()
@@ -273,6 +285,8 @@ def _run(argv: list[str] | None, held: list[runlock.RunLock]) -> int:
         return EXIT_RUN
     if writer is not None:
         writer.close()
+    if heartbeat is not None:
+        heartbeat.close()
     return 0
 
 

@@ -85,6 +85,18 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--runs-dir", help="where runs live (default: $TUI_HF_RUNS if set, else ./runs)")
     train.add_argument("--nproc", type=int, default=1, help="processes (GPUs) to train on, via torch.distributed")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    train.add_argument(
+        "--nnodes",
+        type=int,
+        default=1,
+        help="machines the job runs on (torchrun's c10d rendezvous; same command on each)",
+    )
+    train.add_argument(
+        "--node-rank", type=int, help="this machine's place: 0 on the one that holds the run, 1..NNODES-1 elsewhere"
+    )
+    train.add_argument(
+        "--rdzv", metavar="HOST:PORT", help="the rendezvous every machine meets at (node rank 0's address)"
+    )
     runs = sub.add_parser(
         "runs",
         help="list runs with status and best metric; `runs rm RUN` deletes one",
@@ -268,8 +280,12 @@ def one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[a
 @one_line_errors
 def train_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import create_run, launch, run_foreground
+    from tui_hf.core.training.nodes import check_nodes
 
+    nodes = check_nodes(args.nnodes, args.node_rank, args.rdzv)
     spec = build_spec(args)
+    if nodes is not None and nodes.node_rank > 0:
+        return _join_nodes(spec, nodes, args)
     run_dir = create_run(
         spec,
         args.runs_dir,
@@ -278,11 +294,30 @@ def train_command(args: argparse.Namespace) -> int:
         warn=lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr),
     )
     if args.detach:
-        pid = launch(run_dir, args.nproc)
+        pid = launch(run_dir, args.nproc, nodes=nodes)
         print(f"started {run_dir} (pid {pid}); follow it with: tui-hf attach {run_dir}")
         return 0
     print(f"run {run_dir} (closing this terminal does not stop it; ctrl+c stops it with a checkpoint)", flush=True)
-    return run_foreground(run_dir, args.nproc)
+    return run_foreground(run_dir, args.nproc, nodes=nodes)
+
+
+def _join_nodes(spec: Any, nodes: Any, args: argparse.Namespace) -> int:
+    """A machine other than node rank 0: train its share from a node directory; the run is on node rank 0's."""
+    import shutil
+
+    from tui_hf.core.training.job import create_node_dir, launch, run_foreground
+
+    node_dir = create_node_dir(spec, args.nproc, warn=lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr))
+    where = f"node rank {nodes.node_rank} of {nodes.nnodes}, rendezvous {nodes.endpoint}"
+    if args.detach:
+        pid = launch(node_dir, args.nproc, nodes=nodes)
+        print(f"joined the job ({where}; pid {pid}); the run is on node rank 0's machine: attach to it there")
+        return 0
+    print(f"joining the job ({where}); the run is on node rank 0's machine: attach to it there", flush=True)
+    try:
+        return run_foreground(node_dir, args.nproc, nodes=nodes)
+    finally:
+        shutil.rmtree(node_dir, ignore_errors=True)
 
 
 @one_line_errors

@@ -12,7 +12,7 @@ It also runs the sentinel (per-step NaN/inf loss, empty batches, loss spikes; gr
 logs them), records each step's input hash and loss for the batch X-ray (the rows themselves only in the
 app's own Trainer engine, whose collator reports them), and honours requests sent with `tui-hf control`
 at step boundaries: save, eval (when the Trainer has an eval_strategy), stop, early-stop and no-early-stop.
-With several processes only stop is honoured, by signal (`tui-hf stop`): a request file reaches one rank. The
+With several processes rank 0 reads the requests and each step hands its decisions to every rank. The
 app's Trainer engine uses the same class with its own writer, and has it move each finished checkpoint
 from Trainer's output directory (a staging area) into place.
 """
@@ -54,6 +54,7 @@ class TuiHfCallback(TrainerCallback):
         can_evaluate: bool | None = None,
         eval_steps: int = 0,
         predictor: Callable[[Any], list[dict[str, Any]]] | None = None,
+        heartbeat: Any = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.stop_event = stop_event
@@ -78,6 +79,9 @@ class TuiHfCallback(TrainerCallback):
         self.predictor = predictor
         self._evaluated_step = -1
         self._saved_step = -1
+        self.heartbeat = heartbeat  # nodes.Heartbeat on every rank of a job of several processes
+        self._world = 1
+        self._pending_stop = False  # several processes: a stop decided on rank 0, carried out by all at _sync
 
     def _w(self) -> EventWriter:
         if self._writer is None:
@@ -108,6 +112,10 @@ class TuiHfCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         self._last = (time.time(), state.global_step)
+        self._world = args.world_size
+        if self.heartbeat is not None and model is not None:
+            self.heartbeat.watch(model)
+            self.heartbeat.restart_clock()
         if state.is_world_process_zero and model is not None:
             self._watch().attach(model)
             if self.can_evaluate is None:
@@ -141,14 +149,46 @@ class TuiHfCallback(TrainerCallback):
                 self.on_stop(state.global_step)
         if state.is_world_process_zero and self.watch is not None:
             self._cockpit(args, state, control)
+        if args.world_size > 1:
+            self._sync(state, control)
+        if self.heartbeat is not None:
+            self.heartbeat.step(state.global_step)
+
+    def _sync(self, state: Any, control: Any) -> None:
+        """Rank 0's decisions (stop, save, evaluate: from requests, the sentinel, early stopping) and a stop
+        signal on any rank, made every rank's at this step: a rank that stopped or evaluated alone would leave
+        the others waiting in a collective for ever."""
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        stop = self.stopped or self._pending_stop  # ours only: Trainer's own end (max_steps) is the same on all
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        flags = torch.tensor([float(stop), float(control.should_save), float(control.should_evaluate)], device=device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # rank 0's decisions reach all; any rank's stop too
+        stop, save, evaluate = (bool(x) for x in flags.tolist())
+        control.should_save, control.should_evaluate = save, evaluate
+        if stop:
+            control.should_training_stop = True
+            control.should_save = True
+            if not self.stopped:  # asked on another rank (a signal there)
+                self.stopped = True
+                if self.stop_event is not None and hasattr(self.stop_event, "request"):
+                    self.stop_event.request("another rank")
+                if self.on_stop is not None:
+                    self.on_stop(state.global_step)
 
     def _stop(self, control: Any, state: Any, via: str) -> None:
         """A graceful stop decided here (a request, the sentinel, early stopping): a checkpoint, then the end."""
         if self.stopped:
             return
         self.stopped = True
-        control.should_training_stop = True
-        control.should_save = True
+        if self._world > 1:
+            self._pending_stop = True  # every rank stops at the next step's _sync, together
+        else:
+            control.should_training_stop = True
+            control.should_save = True
         if self.stop_event is not None and hasattr(self.stop_event, "request"):
             self.stop_event.request(via)
         if self.on_stop is not None:
@@ -166,15 +206,8 @@ class TuiHfCallback(TrainerCallback):
             self._stop(control, state, "sentinel")
         if self.eval_steps and step % self.eval_steps == 0 and self.can_evaluate:
             control.should_evaluate = True
-        for c in watch.controls():
-            if args.world_size > 1:
-                watch.ack(
-                    c,
-                    f"not possible with {args.world_size} processes (a request reaches one of them); "
-                    "stop by signal instead",
-                    refused=True,
-                )
-            elif c.action == "save":
+        for c in watch.controls():  # on rank 0; with several processes _sync hands its decisions to all
+            if c.action == "save":
                 control.should_save = True
                 watch.ack(c, f"saving checkpoint-{step}")
             elif c.action == "eval":
@@ -234,11 +267,14 @@ class TuiHfCallback(TrainerCallback):
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
+        if metrics:
+            self._evaluated_step = state.global_step  # on every rank, as _saved_step
+        if self.heartbeat is not None:
+            self.heartbeat.restart_clock()
         if state.is_world_process_zero and metrics:
             keep = {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING)}
             self._w().eval(step=state.global_step, epoch=state.epoch or 0.0, metrics=keep)
             self._last = (time.time(), state.global_step)  # evaluation time is not training throughput
-            self._evaluated_step = state.global_step
             model = kwargs.get("model")
             if self.predictor is not None and model is not None:
                 items = self.predictor(model)
@@ -253,9 +289,9 @@ class TuiHfCallback(TrainerCallback):
                     self._stop(control, state, "sentinel")  # as the native loop does on an eval alert
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._saved_step = state.global_step  # on every rank: on_epoch_end's choice must be the same on all
         if not state.is_world_process_zero:
             return
-        self._saved_step = state.global_step
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if self.commit_checkpoints:
             from tui_hf.core.training import checkpoints

@@ -43,6 +43,7 @@ class Context:
     stop: StopRequest
     plan: DataPlan
     checkpoint: Any = None  # checkpoints.Checkpoint to resume from, or None
+    heartbeat: Any = None  # nodes.Heartbeat in a job of several processes: told each finished step
 
     def acknowledge_stop(self, step: int) -> None:
         if self.writer is not None and self.stop.is_set() and not self.stop.acknowledged:

@@ -213,11 +213,19 @@ class NativeEngine:
         generator = torch.Generator().manual_seed(self.spec.seed + epoch)
         return torch.randperm(len(self.prep.train), generator=generator).tolist()
 
+    def _mean_loss(self, loss: Any) -> float:
+        """The step's loss averaged over the ranks (each saw its own share of the batch)."""
+        import torch.distributed as dist
+
+        total = loss.detach().reshape(1).clone()
+        dist.all_reduce(total)  # SUM: the one reduction gloo and nccl both have
+        return float(total) / self.world
+
     def _stop_requested(self) -> bool:
         import torch
         import torch.distributed as dist
 
-        flag = torch.tensor([1.0 if self.ctx.stop.is_set() else 0.0])
+        flag = torch.tensor([1.0 if self.ctx.stop.is_set() else 0.0], device=self.device)  # nccl: on the GPU
         if self.world > 1:  # every rank must leave the loop at the same step, or the others hang in all-reduce
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
@@ -229,6 +237,9 @@ class NativeEngine:
         spec, writer = self.spec, self.ctx.writer
         if self.watch is not None:
             self.watch.attach(self.core)  # here, not in prepare: hooks added after prepare run before ours
+        if self.ctx.heartbeat is not None:
+            self.ctx.heartbeat.watch(self.core)
+            self.ctx.heartbeat.restart_clock()  # loading and the baseline evaluation are no step's time
         self.model.train()
         last_time, samples, tokens = time.time(), 0, 0
         stopped = False
@@ -259,6 +270,10 @@ class NativeEngine:
                 samples += batch["input_ids"].shape[0] * self.world
                 tokens += int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
                 value = float(loss.detach())  # detached: a grad-tracking scalar makes torch warn
+                if self.ctx.heartbeat is not None:
+                    self.ctx.heartbeat.step(self.step)
+                if self.world > 1 and (self.step % spec.logging_steps == 0 or self.step in (1, self.total)):
+                    value = self._mean_loss(loss)  # every rank takes part: the steps are the same on all
                 if self.watch is not None:
                     self._apply(self.watch.end_step(self.step, grad_norm))
                     self._steer()

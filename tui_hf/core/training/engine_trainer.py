@@ -67,6 +67,10 @@ class TrainerEngine:
             use_cpu=spec.device == "cpu",
             dataloader_num_workers=0,
             dataloader_pin_memory=torch.cuda.is_available(),
+            # Its default scales each rank's loss by the number of processes, for models that divide by the
+            # tokens of all ranks; a head whose loss is a plain mean (classification...) then shows, and
+            # trains on, the loss times the world size. Off, each rank's mean is DDP-averaged: the true loss.
+            average_tokens_across_devices=False,
         )
         wanted = spec.device.split(":")[0]
         if wanted not in ("auto",) and args.device.type != wanted:
@@ -91,6 +95,7 @@ class TrainerEngine:
             can_evaluate=self.prep.eval is not None,
             eval_steps=spec.eval_steps,
             predictor=lambda m: predict_examples(m, self.tok, spec, self.prep),
+            heartbeat=ctx.heartbeat,
         )
         self.callback.started = True  # the job writes the start event itself (before the baseline)
 

@@ -58,6 +58,13 @@ class Follower:
 
         return effective_status(self.run_dir, self.state)
 
+    def ranks(self) -> list:
+        """One nodes.RankRow per process of a job of several (read from RUN/ranks.json; [] for one process)."""
+        from tui_hf.core.training.nodes import read_ranks
+
+        status = self.status
+        return read_ranks(self.run_dir, active=status in ACTIVE or status == "died")
+
     @property
     def eta_seconds(self) -> float | None:
         """None unless the job is really running (a died or pending run has no ETA)."""
@@ -167,6 +174,9 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
         ]
     else:
         lines.append("alerts: none")
+    from tui_hf.core.training.nodes import format_ranks, read_ranks
+
+    lines += format_ranks(read_ranks(Path(run_dir), active=status in ACTIVE or status == "died", now=now))
     if s.controls:
         c = s.controls[-1]
         lines.append(f"last request: {c['action']} ({c['via']}){' refused' if c['refused'] else ''}: {c['message']}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from tui_hf.core.errors import EXIT_RUN, RunStateError, SaveTargetError, SpecError, StorageError, TargetNotEmptyError
 from tui_hf.core.training import checkpoints, preflight, runlock
 from tui_hf.core.training.events import ACTIVE, EVENTS, read_state
+from tui_hf.core.training.nodes import Nodes, node_env, torchrun_flags
 from tui_hf.core.training.runs import (  # noqa: F401  (the job API in one import)
     MARKER,
     SPEC,
@@ -167,9 +168,21 @@ def check_data_files(run_dir: Path, action: str) -> None:
         )
 
 
-def command(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> list[str]:
-    """The job's command line; `data_changed`: resume although the data changed (the job keeps the split)."""
+def command(run_dir: Path, nproc: int = 1, data_changed: bool = False, nodes: Nodes | None = None) -> list[str]:
+    """The job's command line; `data_changed`: resume although the data changed (the job keeps the split);
+    `nodes`: this machine's part of a job on several (torchrun's c10d rendezvous)."""
     flags = ["--data-changed"] if data_changed else []
+    if nodes is not None:
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *torchrun_flags(nodes, nproc),
+            "-m",
+            "tui_hf.train",
+            str(run_dir),
+            *flags,
+        ]
     if nproc > 1:
         return [
             sys.executable,
@@ -185,23 +198,25 @@ def command(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> list[s
     return [sys.executable, "-m", "tui_hf.train", str(run_dir), *flags]
 
 
-def _spawn(run_dir: Path, nproc: int, foreground: bool, data_changed: bool = False) -> subprocess.Popen[bytes]:
+def _spawn(
+    run_dir: Path, nproc: int, foreground: bool, data_changed: bool = False, nodes: Nodes | None = None
+) -> subprocess.Popen[bytes]:
     """Start the job holding the run's lock (taken here, so a second start fails at once)."""
     if nproc < 1:
         raise SpecError(f"nproc must be 1 or more, not {nproc}")
     lock = runlock.RunLock.acquire(run_dir)
     try:
         check_space(run_dir, f"cannot start {run_dir.name}")
-        env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd)}
+        env = {**os.environ, runlock.INHERITED_ENV: str(lock.fd), **(node_env(nodes) if nodes else {})}
         if foreground:
             out = None
-            argv = command(run_dir, nproc, data_changed) + ["--echo"]
+            argv = command(run_dir, nproc, data_changed, nodes) + ["--echo"]
         else:
             try:
                 out = open(run_dir / LOG, "ab")
             except OSError as exc:
                 raise storage_error(exc, f"cannot write {run_dir / LOG}") from None
-            argv = command(run_dir, nproc, data_changed)
+            argv = command(run_dir, nproc, data_changed, nodes)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -225,18 +240,37 @@ def _spawn(run_dir: Path, nproc: int, foreground: bool, data_changed: bool = Fal
         lock.release()  # the job holds it now, through its copy of the descriptor
 
 
-def launch(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
+def launch(run_dir: Path, nproc: int = 1, data_changed: bool = False, nodes: Nodes | None = None) -> int:
     """Start the job detached (own session, output to train.log); returns its pid. RunStateError if in use."""
-    return _spawn(Path(run_dir), nproc, foreground=False, data_changed=data_changed).pid
+    return _spawn(Path(run_dir), nproc, foreground=False, data_changed=data_changed, nodes=nodes).pid
 
 
-def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) -> int:
+def create_node_dir(spec: TrainSpec, nproc: int = 1, warn: Callable[[str], None] | None = None) -> Path:
+    """What a machine other than node rank 0 trains from: the spec and checked data in a temporary folder of
+    its own (not a run: the run and everything written to it stay on node rank 0's machine)."""
+    import tempfile
+
+    plan = preflight.check(spec, nproc)
+    for w in plan.warnings:
+        if warn is not None:
+            warn(w)
+    spec, _ = _with_data_resolved(spec, plan)
+    try:
+        node_dir = Path(tempfile.mkdtemp(prefix="tui-hf-node-"))
+        (node_dir / preflight.DATA_PLAN).write_text(plan.to_json(), encoding="utf-8")
+        (node_dir / SPEC).write_text(spec.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise storage_error(exc, "cannot create this machine's node directory") from None
+    return node_dir
+
+
+def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False, nodes: Nodes | None = None) -> int:
     """Run the job with its progress lines on this terminal; returns its exit code.
 
     The job runs in a session of its own, so a closed terminal (SIGHUP) does not reach it: it goes on, and
     `tui-hf attach` finds it. Ctrl+C here asks it to stop gracefully (a checkpoint, then a final status).
     """
-    proc = _spawn(Path(run_dir), nproc, foreground=True, data_changed=data_changed)
+    proc = _spawn(Path(run_dir), nproc, foreground=True, data_changed=data_changed, nodes=nodes)
     asked = False
     while True:
         try:
@@ -247,6 +281,14 @@ def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False) ->
                 _signal_group(proc.pid, signal.SIGINT)
                 print("stopping: the job finishes its step and saves a checkpoint…", file=sys.stderr, flush=True)
             continue
+        if code != 0 and nodes is not None and nodes.node_rank > 0:  # the run and its status are on node rank 0
+            print(
+                f"tui-hf: error: this machine's part of the job (node rank {nodes.node_rank}) ended with exit "
+                f"code {code}: see the run on node rank 0's machine",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_RUN
         if code != 0 and not read_state(Path(run_dir)).done:
             # Killed (kill -9, the out-of-memory killer) before it could write its final status or a line.
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"ended with exit code {code}"
@@ -436,6 +478,7 @@ __all__ = [
     "check_data_files",
     "check_name",
     "command",
+    "create_node_dir",
     "create_run",
     "delete_run",
     "effective_status",

@@ -78,6 +78,7 @@ class TrainingView(Vertical):
         self._y_limits: tuple[float, float] | None = None  # the chart's y range as last drawn
         self._evals_rows = 0  # rows kept for the evaluations: they grow, never shrink, while a run is shown
         self._expects_evals = False  # the run's spec asks for evaluations (or cannot be read)
+        self._ranks_text = ""  # the ranks' rows last shown (a job of several processes)
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -119,10 +120,11 @@ class TrainingView(Vertical):
             yield Checkbox("lr", False, id="run-show-lr", compact=True, tooltip="the learning rate, scaled")
             yield Checkbox("overlay runs", False, id="run-overlay", compact=True)
         yield Vertical(id="run-plot")
-        yield VerticalScroll(Static("", id="run-evals"), id="run-evals-scroll")
+        yield VerticalScroll(Static("", id="run-ranks"), Static("", id="run-evals"), id="run-evals-scroll")
 
     def on_mount(self) -> None:
         self.query_one("#run-try").display = self.can_try
+        self.query_one("#run-ranks").display = False  # shown for a job of several processes
         for wid in RUN_BUTTONS:
             self.query_one(wid).disabled = True
         if self._initial is not None:
@@ -168,15 +170,19 @@ class TrainingView(Vertical):
     @work(thread=True, group="run-read", exit_on_error=False)
     def _read(self, follower: Follower, overlays: list[Follower]) -> None:
         changed = False
+        ranks: list[Any] = []
         try:
             changed = follower.poll()
             for other in overlays:
                 changed = other.poll() or changed
+            ranks = follower.ranks()  # heartbeats change without events: a dead rank shows while the rest hang
         finally:
-            self.app.call_from_thread(self._after_read, follower, changed)
+            self.app.call_from_thread(self._after_read, follower, changed, ranks)
 
-    async def _after_read(self, follower: Follower, changed: bool) -> None:
+    async def _after_read(self, follower: Follower, changed: bool, ranks: list[Any] | None = None) -> None:
         self._reading = False
+        if follower is self.follower:
+            self._draw_ranks(ranks or [])
         if self.follower is not None and not self.follower.run_dir.is_dir():
             self.run_gone()
         elif follower is not self.follower:
@@ -237,6 +243,22 @@ class TrainingView(Vertical):
         if text != self._eta_text:  # polled twice a second: an unchanged line is not sent again over SSH
             self._eta_text = text
             self.query_one("#run-eta", Static).update(text)
+
+    def _draw_ranks(self, ranks: list[Any]) -> None:
+        """One row per rank of a job of several processes; a dead rank in red, a straggler in yellow."""
+        from tui_hf.core.training.nodes import format_ranks
+
+        lines = format_ranks(ranks)
+        rows = [escape(line) for line in lines[:2]]
+        for r, line in zip(ranks, lines[2:]):
+            colour = "red" if r.verdict.startswith("dead") else "yellow" if r.verdict else ""
+            rows.append(f"[{colour}]{escape(line)}[/{colour}]" if colour else escape(line))
+        text = "\n".join(rows)
+        if text != self._ranks_text:  # unchanged rows are not sent again over SSH
+            self._ranks_text = text
+            ranks_view = self.query_one("#run-ranks", Static)
+            ranks_view.display = bool(text)
+            ranks_view.update(text)
 
     async def draw(self, force_chart: bool = True) -> None:
         f = self.follower
@@ -357,8 +379,9 @@ class TrainingView(Vertical):
         self.query_one("#run-header", Static).update(
             f"[b]{escape(run_dir.name)}[/b] · [red]gone[/red]: deleted or moved since it was shown"
         )
-        for wid in ("#run-eta", "#run-stats", "#run-vitals", "#run-evals"):
+        for wid in ("#run-eta", "#run-stats", "#run-vitals", "#run-evals", "#run-ranks"):
             self.query_one(wid, Static).update("")
+        self._ranks_text = ""
         self.query_one("#run-progress", ProgressBar).update(progress=0.0)
         if self._plot is not None:  # its curves are the gone run's
             self._plot.clear()

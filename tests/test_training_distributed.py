@@ -1,0 +1,281 @@
+"""Several machines: two `tui-hf train --nnodes 2 --node-rank 0/1 --rdzv 127.0.0.1:PORT` on this machine (gloo,
+one process each) train one run, as two hosts would under torchrun's c10d rendezvous."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.training_fixtures import tui_hf, wait_for
+from tui_hf.cli import main
+from tui_hf.core.errors import EXIT_USAGE, SpecError
+from tui_hf.core.training.events import EventReader, read_state
+from tui_hf.core.training.nodes import RANKS, adopt_node_rank, format_ranks, read_ranks
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launcher_of(pid: int) -> bool:
+    import psutil
+
+    try:
+        return any("torch.distributed.run" in " ".join(c.cmdline()) for c in psutil.Process(pid).children())
+    except psutil.Error:
+        return False
+
+
+class Nodes:
+    """The two machines' `tui-hf train` processes, and everything they started, killed at the end."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, model: Path, runs: Path, engine: str, max_steps: int) -> Path:
+        """Node rank 1 first: its launcher gets the lower pid, so c10d (which orders machines by host name, then
+        pid) makes it rendezvous rank 0, and only tui-hf's numbering by --node-rank keeps the run on node 0."""
+        port = _free_port()
+        for rank in (1, 0):
+            argv = [
+                sys.executable, "-m", "tui_hf", "train", "--data", "sentiment", "--model", str(model),
+                "--engine", engine, "--device", "cpu", "--max-steps", str(max_steps), "--batch-size", "8",
+                "--max-length", "32", "--runs-dir", str(runs), "--name", "two",
+                "--nnodes", "2", "--node-rank", str(rank), "--rdzv", f"127.0.0.1:{port}",
+            ]  # fmt: skip
+            self.procs.append(
+                subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+                )
+            )
+            if rank == 1:
+                wait_for(lambda: self.running() and _launcher_of(self.procs[0].pid), timeout=120, what="node 1")
+        self.procs.reverse()  # [node rank 0, node rank 1]
+        return runs / "two"
+
+    def running(self) -> bool:
+        """True while both run; a machine whose command ended early fails the test at once (output shown)."""
+        ended = [p.returncode for p in self.procs if p.poll() is not None]
+        assert not ended, f"a node's command ended early: {ended}"
+        return True
+
+    def wait(self, timeout: float) -> list[int]:
+        return [p.wait(timeout=timeout) for p in self.procs]
+
+    def kill_all(self) -> None:
+        import psutil
+
+        for p in self.procs:
+            try:
+                family = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for q in family:
+                try:
+                    q.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        for rank, p in enumerate(self.procs):
+            try:
+                out, _ = p.communicate(timeout=10)
+                print(f"--- node rank {rank} (exit {p.returncode}):\n{out[-3000:]}")  # shown when a test fails
+            except (subprocess.TimeoutExpired, ValueError):
+                pass
+
+
+@pytest.fixture
+def nodes() -> Iterator[Nodes]:
+    tracker = Nodes()
+    try:
+        yield tracker
+    finally:
+        tracker.kill_all()
+
+
+def _ranks(run_dir: Path) -> list[dict]:
+    try:
+        return json.loads((run_dir / RANKS).read_text())["ranks"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _stop_after_steps_on_both(nodes: Nodes, run_dir: Path) -> None:
+    """Wait for training on both ranks, stop with `tui-hf control RUN stop`, check both machines end."""
+    wait_for(
+        lambda: (
+            nodes.running()
+            and read_state(run_dir).step >= 2
+            and len([r for r in _ranks(run_dir) if r.get("step", 0) >= 1]) == 2
+        ),
+        timeout=240,
+        what="two ranks training",
+    )
+    done = tui_hf("control", str(run_dir), "stop", "--wait", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: stopping at step" in done.stdout
+    codes = nodes.wait(timeout=60)  # both machines' commands end, not only rank 0's
+    assert codes == [0, 0], [p.stdout.read() if p.stdout else "" for p in nodes.procs]
+
+
+def _one_stream_of_world_size_two(run_dir: Path) -> None:
+    events = EventReader(run_dir).read()
+    starts = [e for e in events if e["event"] == "start"]
+    assert len(starts) == 1 and starts[0]["world_size"] == 2, starts
+    steps = [e["step"] for e in events if e["event"] == "train"]
+    assert steps == sorted(set(steps)), steps  # each step once: a second writer would repeat them
+    # A random two-class head starts near ln 2 = 0.69 on every rank: the mean over ranks, not their sum.
+    losses = [e["loss"] for e in events if e["event"] == "train"] + [e["eval_loss"] for e in events if "eval_loss" in e]
+    assert losses and all(0.55 < x < 0.85 for x in losses), losses
+    state = read_state(run_dir)
+    assert state.status == "stopped" and 2 <= state.step < 400
+    assert (run_dir / "checkpoints" / f"checkpoint-{state.step}").is_dir()
+    ranks = _ranks(run_dir)
+    assert [r["rank"] for r in ranks] == [0, 1]
+    assert ranks[0]["pid"] == starts[0]["pid"]  # rank 0 is the process that writes the events
+    assert ranks[0]["pid"] != ranks[1]["pid"]
+    for r in ranks:
+        assert r["host"] == socket.gethostname() and r["step"] >= 1 and r["rss_mb"] > 50
+    # Node rank 1 trained from a folder of its own: nothing of its own in the run.
+    assert not any(p.name.startswith("tui-hf-node") for p in run_dir.iterdir())
+    shown = tui_hf("attach", "--once", str(run_dir))
+    assert shown.returncode == 0
+    rows = [line for line in shown.stdout.splitlines() if line.startswith("  ") and line.split()[0] in ("0", "1")]
+    assert len(rows) == 2 and "ranks (2):" in shown.stdout, shown.stdout
+    assert "dead" not in shown.stdout and "straggler" not in shown.stdout
+
+
+def test_two_machines_train_one_native_run_and_one_stop_ends_both(
+    tiny_bert_cls_dir: Path, tmp_path: Path, nodes: Nodes
+) -> None:
+    run_dir = nodes.start(tiny_bert_cls_dir, tmp_path / "runs", "native", 400)
+    _stop_after_steps_on_both(nodes, run_dir)
+    _one_stream_of_world_size_two(run_dir)
+
+
+def test_two_machines_train_one_trainer_run_and_one_stop_ends_both(
+    tiny_bert_cls_dir: Path, tmp_path: Path, nodes: Nodes
+) -> None:
+    run_dir = nodes.start(tiny_bert_cls_dir, tmp_path / "runs", "trainer", 400)
+    _stop_after_steps_on_both(nodes, run_dir)
+    _one_stream_of_world_size_two(run_dir)
+
+
+def test_a_killed_rank_is_named_dead(tiny_bert_cls_dir: Path, tmp_path: Path, nodes: Nodes) -> None:
+    run_dir = nodes.start(tiny_bert_cls_dir, tmp_path / "runs", "native", 400)
+    wait_for(
+        lambda: nodes.running() and len([r for r in _ranks(run_dir) if r.get("step", 0) >= 1]) == 2,
+        timeout=240,
+        what="two ranks",
+    )
+    victim = _ranks(run_dir)[1]["pid"]
+    os.kill(victim, signal.SIGKILL)
+
+    def named() -> str | None:
+        out = tui_hf("attach", "--once", str(run_dir)).stdout
+        line = next((x for x in out.splitlines() if x.split()[:1] == ["1"] and x.startswith("  ")), "")
+        return out if "dead" in line else None
+
+    shown = wait_for(named, timeout=60, what="rank 1 named dead")
+    zero = next(x for x in shown.splitlines() if x.split()[:1] == ["0"] and x.startswith("  "))
+    assert "dead" not in zero, shown
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--nnodes", "2", "--node-rank", "2", "--rdzv", "127.0.0.1:29500"], "--node-rank 2 is out of range"),
+        (["--nnodes", "2", "--node-rank", "0", "--rdzv", "127.0.0.1"], "is not HOST:PORT"),
+        (["--nnodes", "2", "--node-rank", "0", "--rdzv", "host:99999"], "is not HOST:PORT"),
+        (["--nnodes", "2", "--node-rank", "1"], "--nnodes 2 needs --rdzv HOST:PORT"),
+        (["--nnodes", "2", "--rdzv", "127.0.0.1:29500"], "--nnodes 2 needs --node-rank"),
+        (["--node-rank", "1"], "--node-rank 1 needs --nnodes 2"),
+    ],
+)
+def test_bad_machine_flags_are_refused_in_one_line_before_anything_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], says: str
+) -> None:
+    runs = tmp_path / "runs"
+    # A data file that is not there: were the flags let through, the refusal would be another (and no job starts).
+    code = main(["train", "--data", str(tmp_path / "gone.csv"), "--runs-dir", str(runs), *flags])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert not runs.exists()
+
+
+def test_each_worker_takes_its_rank_from_its_machine_not_from_the_rendezvous() -> None:
+    # c10d numbered node rank 0's worker 1 (it sorts machines by host name and pid).
+    env = {"RANK": "1", "GROUP_RANK": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "WORLD_SIZE": "2",
+           "TUI_HF_NODE_RANK": "0", "TUI_HF_NNODES": "2"}  # fmt: skip
+    adopt_node_rank(env)
+    assert env["RANK"] == "0" and env["GROUP_RANK"] == "0"
+    env = {"LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "WORLD_SIZE": "4", "TUI_HF_NODE_RANK": "1", "TUI_HF_NNODES": "2"}
+    adopt_node_rank(env)
+    assert env["RANK"] == "3"
+    with pytest.raises(SpecError, match="give every machine the same --nproc"):
+        adopt_node_rank({"LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "WORLD_SIZE": "3", "TUI_HF_NODE_RANK": "1",
+                         "TUI_HF_NNODES": "2"})  # fmt: skip
+
+
+def test_a_slow_rank_is_a_straggler_and_a_silent_one_is_dead(tmp_path: Path) -> None:
+    now = time.time()
+
+    def row(rank: int, forward: float, seen: float) -> dict:
+        return {"rank": rank, "host": "elsewhere", "pid": 1, "step": 9, "step_time": 1.0, "forward": forward,
+                "rss_mb": 100.0, "seen": seen}  # fmt: skip
+
+    body = {"interval": 1.0, "written": now, "ranks": [row(0, 0.10, now), row(1, 0.11, now), row(2, 0.40, now),
+                                                        row(3, 0.10, now - 30)]}  # fmt: skip
+    (tmp_path / RANKS).write_text(json.dumps(body))
+    rows = read_ranks(tmp_path, active=True, now=now)
+    assert [r.verdict.split(":")[0] for r in rows] == ["", "", "straggler", "dead"]
+    assert "no heartbeat for 30 s" in rows[3].verdict
+    text = "\n".join(format_ranks(rows))
+    assert "straggler: 4.0x" in text
+    # A finished run's processes are meant to be gone: no verdicts then.
+    assert [r.verdict for r in read_ranks(tmp_path, active=False, now=now + 100)] == ["", "", "", ""]
+
+
+async def test_the_live_view_shows_one_row_per_rank_and_names_a_dead_one_without_new_events(tmp_path: Path) -> None:
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.core.training.events import EventWriter
+    from tui_hf.ui.training.attach import AttachApp
+
+    run = tmp_path / "two"
+    run.mkdir()
+    (run / "spec.json").write_text("{}")
+    writer = EventWriter(run)
+    writer.start(
+        engine="native", model="tiny", total_steps=40, epochs=1, labels=["a", "b"], batch_size=16, world_size=2
+    )
+    writer.status("running", step=0, total_steps=40)
+    writer.train(step=1, epoch=0.1, loss=0.7)  # then no more events: no process holds the run ("died")
+
+    def beat(silent_for: float) -> None:
+        now = time.time()
+        rows = [{"rank": r, "host": "elsewhere", "pid": 1, "step": 1, "step_time": 0.5, "forward": 0.1,
+                 "rss_mb": 300.0, "seen": now - (silent_for if r == 1 else 0)} for r in (0, 1)]  # fmt: skip
+        (run / RANKS).write_text(json.dumps({"interval": 1.0, "written": now, "ranks": rows}))
+
+    beat(0)
+    app = AttachApp(run)
+    async with app.run_test(size=(150, 48)) as pilot:
+        view = app.query_one("#run-ranks")
+        await wait_until(pilot, lambda: "ranks (2)" in text_of(view))
+        assert view.display and "dead" not in text_of(view)
+        beat(30)  # rank 1 falls silent; no event is written
+        await wait_until(pilot, lambda: "dead" in text_of(view))
+        row = next(x for x in text_of(view).splitlines() if x.split()[:1] == ["1"])
+        assert "dead: no heartbeat for 30 s" in row
