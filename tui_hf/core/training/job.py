@@ -120,13 +120,13 @@ def _with_data_resolved(spec: TrainSpec, plan: preflight.DataPlan) -> tuple[Trai
     and the paths as the user gave them (kept in the run's marker, for messages)."""
     import dataclasses
 
-    from tui_hf.core.training.datafile import is_file_ref
+    from tui_hf.core.training.datafile import is_local_data
 
     data = dataclasses.replace(spec.data)
     as_given: dict[str, str] = {}
     for role in ("train", "validation"):
         ref = getattr(data, role)
-        if not ref or not is_file_ref(ref):
+        if not ref or not is_local_data(ref):
             continue  # a hub dataset id
         full = os.path.abspath(os.path.expanduser(ref))
         as_given[role] = ref
@@ -152,7 +152,9 @@ def check_data_files(run_dir: Path, action: str) -> None:
     given = given if isinstance(given, dict) else {}
     for role in ("train", "validation"):
         ref = getattr(spec.data, role)
-        if not ref or not is_file_ref(ref) or os.path.isfile(ref):
+        # A saved dataset's directory has no data file's suffix: the path recorded as given says it was local.
+        local = is_file_ref(ref) or role in given
+        if not ref or not local or os.path.exists(ref):
             continue
         if os.path.isabs(ref):
             typed = given.get(role)
