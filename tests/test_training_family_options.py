@@ -171,3 +171,15 @@ def test_a_masked_lm_run_with_whole_word_masking_trains_on_whole_words(tiny_mlm_
                 assert len({row.trained[i] for i in word}) == 1, [tokens[i] for i in word]
                 pieces += len(word) > 1 and row.trained[word[0]]
     assert pieces > 0  # some word of several pieces was masked
+
+
+def test_causal_lm_joins_its_texts_and_cuts_them_into_full_blocks(bpe_tokenizer: Any) -> None:
+    texts = ["the quick brown fox jumps over the lazy dog"] * 3 + ["tokenizers split text into tokens"]
+    pieces = [bpe_tokenizer(t)["input_ids"] for t in texts]
+    joined = [i for ids in pieces for i in ids]
+    fam = family("causal-lm")
+    data = DataSpec(train="x.csv", max_length=8)
+    blocks = fam.group(fam.encode(bpe_tokenizer, {"text": texts}, {}, data), data)
+    # run_clm.py's group_texts: the texts end to end, cut every 8 tokens, the short rest dropped.
+    assert blocks["input_ids"] == [joined[i : i + 8] for i in range(0, len(joined) // 8 * 8, 8)]
+    assert len(blocks["input_ids"]) == len(joined) // 8 >= 2

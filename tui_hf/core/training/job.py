@@ -153,8 +153,7 @@ def check_data_files(run_dir: Path, action: str) -> None:
     for role in ("train", "validation"):
         ref = getattr(spec.data, role)
         # A saved dataset's directory has no data file's suffix: the path recorded as given says it was local.
-        local = is_file_ref(ref) or role in given
-        if not ref or not local or os.path.exists(ref):
+        if not ref or not (is_file_ref(ref) or role in given) or os.path.exists(ref):
             continue
         if os.path.isabs(ref):
             typed = given.get(role)
