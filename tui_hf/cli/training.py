@@ -439,7 +439,7 @@ def export_command(args: argparse.Namespace) -> int:
 
         if args.out:
             raise SpecError("give either OUT (a CSV of the metrics) or --script FILE, not both")
-        script = export_script(run_dir, export_target(run_dir, args.script, args.overwrite))
+        script = export_script(run_dir, export_target(run_dir, args.script, args.overwrite, own="train.py"))
         print(f"wrote {script}: `python {script}` trains as {run_dir.name} did, without tui-hf (left out: {LEFT_OUT})")
         return 0
     out = export_target(run_dir, args.out, args.overwrite)
