@@ -45,7 +45,9 @@ def test_label_all_tokens_and_whole_word_masking_are_flags_refused_for_another_t
 
     for flag, task in (("--label-all-tokens", "token-classification"), ("--whole-word-masking", "masked-lm")):
         runs = tmp_path / "runs"
-        proc = tui_hf("train", "--data", str(SENTIMENT_CSV), flag, "--runs-dir", str(runs))
+        # A model that is not there: were the flag lost, the run would be refused for that, never trained.
+        model = str(tmp_path / "no-model")
+        proc = tui_hf("train", "--data", str(SENTIMENT_CSV), flag, "--model", model, "--runs-dir", str(runs))
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert f"is for {task}, not text-classification" in proc.stderr and "Traceback" not in proc.stderr
         assert not runs.exists()
