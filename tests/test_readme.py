@@ -176,6 +176,13 @@ def _paired(r: Result, w: Workspace) -> None:
     assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
 
 
+def _masked_words(r: Result, w: Workspace) -> None:
+    name = w.runs[-1]
+    spec = json.loads((w.run_dir(name) / "spec.json").read_text())
+    assert spec["task"] == "masked-lm" and spec["data"]["whole_word_masking"] is True
+    assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
+
+
 def _scored(r: Result, w: Workspace) -> None:
     result = json.loads(r.out)["results"][0]
     assert result["text"] == "The quick brown fox" and result["tokens"][0]["logprob"] is None
@@ -353,6 +360,17 @@ EXAMPLES = [
     Example(
         r"tui-hf train --data paraphrase --text-column sentence1 --text-pair-column sentence2(\s+#.*)?",
         _paired,
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs",
+    ),
+    Example(
+        r"tui-hf train --data (glue|lhoestq/conll2003|stanfordnlp/imdb) .*--model \S+/\S+.*",
+        how="skip",
+        why="a hub dataset and a hub model: it needs the network (offline it is refused, tests/test_training_sources.py)",
+    ),
+    Example(
+        r"tui-hf train --data sentiment --task masked-lm --whole-word-masking(\s+#.*)?",
+        _masked_words,
         rewrite=_short_training,
         why="2 steps instead of 3 epochs",
     ),

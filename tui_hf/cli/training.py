@@ -34,6 +34,16 @@ def add_training_commands(sub: Any) -> None:
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
         "('sentiment' and 'paraphrase' are shipped with tui-hf)",
     )
+    train.add_argument(
+        "--data-config",
+        dest="hub_config",
+        help="a hub dataset's configuration, as load_dataset(DATA, CONFIG): --data glue --data-config mrpc",
+    )
+    train.add_argument(
+        "--data-split",
+        dest="hub_split",
+        help="the split of a hub or saved dataset to train on (default: train; its validation split validates)",
+    )
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
     train.add_argument("--task", choices=TRAIN_TASKS)
@@ -47,6 +57,18 @@ def add_training_commands(sub: Any) -> None:
         "column (e.g. sentence2, with --text-column sentence1)",
     )
     train.add_argument("--label-column")
+    train.add_argument(
+        "--label-all-tokens",
+        action="store_true",
+        default=None,
+        help="token-classification: every sub-token of a word trains on its tag (B- becomes I- after the first)",
+    )
+    train.add_argument(
+        "--whole-word-masking",
+        action="store_true",
+        default=None,
+        help="masked-lm: mask whole words (all their sub-tokens together)",
+    )
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -226,7 +248,17 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(SENTIMENT_CSV)
     elif spec.data.train == "paraphrase":
         spec.data.train = str(PARAPHRASE_CSV)
-    for key in ("validation", "text_column", "text_pair_column", "label_column", "max_length"):
+    for key in (
+        "validation",
+        "text_column",
+        "text_pair_column",
+        "label_column",
+        "max_length",
+        "hub_config",
+        "hub_split",
+        "label_all_tokens",
+        "whole_word_masking",
+    ):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
     for key in (
@@ -482,7 +514,7 @@ def export_command(args: argparse.Namespace) -> int:
 
         if args.out:
             raise SpecError("give either OUT (a CSV of the metrics) or --script FILE, not both")
-        script = export_script(run_dir, export_target(run_dir, args.script, args.overwrite))
+        script = export_script(run_dir, export_target(run_dir, args.script, args.overwrite, own="train.py"))
         print(f"wrote {script}: `python {script}` trains as {run_dir.name} did, without tui-hf (left out: {LEFT_OUT})")
         return 0
     out = export_target(run_dir, args.out, args.overwrite)

@@ -94,51 +94,73 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
         raise
 
 
-def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
-    """A hub dataset in the task's columns, and its label names (a ClassLabel's, else the values')."""
+def _from_hub(spec: TrainSpec) -> tuple[dict[str, Any], list[str]]:
+    """A hub dataset (with its config, as load_dataset("glue", "mrpc")) or a directory saved with save_to_disk:
+    the train split asked for and its own validation split when it has one, in the task's columns, and the label
+    names (a ClassLabel's, else the values')."""
     import datasets
 
+    from tui_hf.core.training.datafile import (
+        check_split_columns,
+        clean_batch,
+        is_saved_dataset,
+        load_saved,
+        pick_splits,
+        split_label_names,
+        split_where,
+    )
     from tui_hf.core.training.families import family
     from tui_hf.core.training.preflight import hub_data_problem
 
     d = spec.data
-    why = hub_data_problem(spec)
-    if why:
-        raise SpecError(why)
-    raw = datasets.load_dataset(d.train, split=d.hub_split)
+    if is_saved_dataset(d.train):
+        loaded = load_saved(d.train)
+    else:
+        why = hub_data_problem(spec)
+        if why:
+            raise SpecError(why)
+        loaded = dict(datasets.load_dataset(d.train, d.hub_config))
+    splits = pick_splits(loaded, d.hub_split, d.train)
     labelled = family(spec.task).labelled
-    needed = (
-        [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + ([d.label_column] if labelled else [])
-    )
-    missing = [c for c in needed if c not in raw.column_names]
-    if missing:
-        raise SpecError(f"{d.train}: no column {missing[0]!r}; columns are {', '.join(raw.column_names)}")
-    names: list[str] = []
-    if labelled:
-        feature = raw.features[d.label_column]
-        names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None) or [])
+    names = split_label_names(splits["train"][1], d.label_column) if labelled else []
+    out = {}
+    for role, (split_name, raw) in splits.items():
+        where = split_where(d.train, split_name)
+        check_split_columns(raw, spec.task, d.text_column, d.label_column, d.text_pair_column, where)
+        split_names = split_label_names(raw, d.label_column) if labelled else []
 
-    def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        _check_stop()
-        out: dict[str, list[Any]] = {}
-        if spec.task == "token-classification":
-            out["tokens"] = [[str(w) for w in words] for words in batch[d.text_column]]
-            out["tags"] = [[names[t] if names else label_key(t) for t in tags] for tags in batch[d.label_column]]
-        else:
-            out["text"] = [str(t) for t in batch[d.text_column]]
-            if d.text_pair_column:
-                out["text_pair"] = [str(t) for t in batch[d.text_pair_column]]
-            if labelled:
-                out["label"] = [names[v] if names else label_key(v) for v in batch[d.label_column]]
-        return out
+        def convert(
+            batch: dict[str, list[Any]], at: list[int], where: str = where, own: list[str] = split_names
+        ) -> dict[str, list[Any]]:
+            _check_stop()
+            rows = clean_batch(batch, spec.task, d.text_column, d.label_column, d.text_pair_column, own, where, at[0])
+            return {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
 
-    converted = raw.map(convert, batched=True, remove_columns=raw.column_names)
-    converted = converted.add_column(SOURCE_ROW, list(range(len(converted))))
+        # The task's columns as plain strings: a "label" column left to inference keeps the ClassLabel it
+        # replaces, and its names would come back as ids.
+        text, words = datasets.Value("string"), datasets.List(datasets.Value("string"))
+        wanted = (
+            {"tokens": words, "tags": words}
+            if spec.task == "token-classification"
+            else {
+                "text": text,
+                **({"text_pair": text} if d.text_pair_column else {}),
+                **({"label": text} if labelled else {}),
+            }
+        )
+        converted = raw.map(
+            convert,
+            batched=True,
+            with_indices=True,
+            remove_columns=raw.column_names,
+            features=datasets.Features(wanted),
+        )
+        out[role] = converted.add_column(SOURCE_ROW, list(range(len(converted))))
     if labelled and not names:
-        column = converted["tags"] if spec.task == "token-classification" else converted["label"]
+        column = out["train"]["tags"] if spec.task == "token-classification" else out["train"]["label"]
         flat = {t for tags in column for t in tags} if spec.task == "token-classification" else set(column)
         names = order_labels(flat)
-    return converted, names
+    return out, names
 
 
 @dataclass
@@ -195,8 +217,7 @@ def load_raw(spec: TrainSpec, plan: DataPlan, stop: threading.Event | None = Non
         if d.validation:
             splits["validation"] = _from_file(spec, d.validation)
     else:
-        train, hub_labels = _from_hub(spec)
-        splits = {"train": train}
+        splits, hub_labels = _from_hub(spec)
         labels = labels or hub_labels
     raw = datasets.DatasetDict(splits)
     if len(raw["train"]) == 0:

@@ -37,7 +37,17 @@ Kind = Literal["text-classification", "token-classification", "causal-lm"]
 
 
 def is_file_ref(ref: str) -> bool:
-    return Path(ref).suffix.lower() in FORMATS or os.path.exists(ref)
+    """A data file (an existing one, or a name with a data file's suffix); a directory is a saved dataset."""
+    return (Path(ref).suffix.lower() in FORMATS and not os.path.isdir(ref)) or os.path.isfile(ref)
+
+
+def is_saved_dataset(ref: str) -> bool:
+    """A directory given as data: a dataset saved with `datasets`' save_to_disk (load_saved checks it is one)."""
+    return bool(ref) and os.path.isdir(ref)
+
+
+def is_local_data(ref: str) -> bool:
+    return is_file_ref(ref) or is_saved_dataset(ref)
 
 
 def _where(path: str | os.PathLike[str], line: int | None, column: str | None = None) -> str:
@@ -524,3 +534,117 @@ def peek(path: str, limit: int = 2000) -> Preview:
         rows.append(rec)
     columns = list(dict.fromkeys(k for r in rows for k in r))
     return Preview(str(path), columns, rows, more)
+
+
+# -- datasets: a directory saved with save_to_disk, or a hub dataset (loaded by the caller) -----------------
+
+
+def load_saved(path: str) -> dict[str, Any]:
+    """The splits of a dataset saved with save_to_disk, by name (a lone Dataset is the train split)."""
+    p = Path(path)
+    if not (p / "dataset_dict.json").is_file() and not (
+        (p / "dataset_info.json").is_file() and (p / "state.json").is_file()
+    ):
+        raise DataError(
+            f"{path} is a directory but not a dataset saved with save_to_disk (no dataset_dict.json, nor "
+            "dataset_info.json and state.json); name a CSV / JSON / JSON Lines file or such a directory"
+        )
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_from_disk(str(p))
+    except Exception as exc:  # a damaged arrow file or a half-written directory: say which, not a traceback
+        raise DataError(f"{path}: cannot be read as a saved dataset ({str(exc)[:200]})") from None
+    return dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
+
+
+def pick_splits(splits: dict[str, Any], split: str, source: str) -> dict[str, tuple[str, Any]]:
+    """{"train": (name, the split asked for), "validation": ("validation", the dataset's own validation split)
+    when it has one}, as run_glue.py takes raw_datasets["train"] and raw_datasets["validation"]."""
+    if split not in splits:
+        raise DataError(
+            f"{source} has no split {split!r}; its splits are {', '.join(map(repr, splits))}: pick one with "
+            "--data-split (hub_split in a spec)"
+        )
+    out = {"train": (split, splits[split])}
+    if split != "validation" and "validation" in splits:
+        out["validation"] = ("validation", splits["validation"])
+    return out
+
+
+def split_label_names(split: Any, column: str) -> list[str]:
+    """The class names of a ClassLabel column (or a sequence of ClassLabel, as NER tags are); empty otherwise."""
+    feature = split.features.get(column)
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    return [str(n) for n in names] if names else []
+
+
+def check_split_columns(
+    split: Any, task: str, text_column: str, label_column: str, pair_column: str | None, where: str
+) -> None:
+    """DataError naming the first column a split lacks, with the columns it has."""
+    labelled = FAMILIES[task].labelled if task in FAMILIES else True
+    needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
+    for column in needed:
+        if column not in split.column_names:
+            which = "text_pair_column" if column == pair_column else "text_column and label_column"
+            raise DataError(
+                f"{where}: no column {column!r}; its columns are {', '.join(map(repr, split.column_names))}; "
+                f"check {which}"
+            )
+
+
+def clean_batch(
+    batch: dict[str, list[Any]],
+    task: str,
+    text_column: str,
+    label_column: str,
+    pair_column: str | None,
+    names: list[str],
+    where: str,
+    first_row: int,
+) -> list[Record]:
+    """The rows of one batch of a `datasets` split, checked as a file's rows are (clean_record), a ClassLabel's
+    ids turned into its names; a problem names the split's row (1-based)."""
+    columns = [c for c in (text_column, pair_column, label_column) if c and c in batch]
+    size = len(batch[columns[0]]) if columns else 0
+    out = []
+    for i in range(size):
+        rec = {c: batch[c][i] for c in columns}
+        tags = rec.get(label_column)
+        if names and label_column in rec:
+            named = lambda v: names[v] if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names) else v  # noqa: E731
+            rec[label_column] = [named(t) for t in tags] if isinstance(tags, list) else named(tags)
+        out.append(
+            clean_record(
+                task, rec, text_column, label_column, f"{where}, row {first_row + i + 1}", False, None, pair_column
+            )
+        )
+    return out
+
+
+def split_where(source: str, name: str) -> str:
+    return f"{source}, split {name!r}"
+
+
+def dataset_report(split: Any, spec_data: Any, task: str, source: str, name: str, role: str) -> DataReport:
+    """Every row of a `datasets` split checked, as validate_file checks a file's rows (one pass, label counts).
+    Its size and time stay 0: a saved directory is checked again at each start (it is rewritten in place)."""
+    where = split_where(source, name)
+    check_split_columns(split, task, spec_data.text_column, spec_data.label_column, spec_data.text_pair_column, where)
+    names = split_label_names(split, spec_data.label_column)
+    report = DataReport(path=source, role=role, format="dataset", columns=list(split.column_names))
+    counts = report.label_counts
+    row = 0
+    for batch in split.iter(batch_size=1000):
+        for clean in clean_batch(
+            batch, task, spec_data.text_column, spec_data.label_column, spec_data.text_pair_column, names, where, row
+        ):
+            row += 1
+            for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):
+                counts[tag] = counts.get(tag, 0) + 1
+    report.rows = row
+    if row == 0:
+        raise DataError(f"{where}: the {role} data has no rows")
+    return report

@@ -121,13 +121,13 @@ def _with_data_resolved(spec: TrainSpec, plan: preflight.DataPlan) -> tuple[Trai
     and the paths as the user gave them (kept in the run's marker, for messages)."""
     import dataclasses
 
-    from tui_hf.core.training.datafile import is_file_ref
+    from tui_hf.core.training.datafile import is_local_data
 
     data = dataclasses.replace(spec.data)
     as_given: dict[str, str] = {}
     for role in ("train", "validation"):
         ref = getattr(data, role)
-        if not ref or not is_file_ref(ref):
+        if not ref or not is_local_data(ref):
             continue  # a hub dataset id
         full = os.path.abspath(os.path.expanduser(ref))
         as_given[role] = ref
@@ -153,7 +153,8 @@ def check_data_files(run_dir: Path, action: str) -> None:
     given = given if isinstance(given, dict) else {}
     for role in ("train", "validation"):
         ref = getattr(spec.data, role)
-        if not ref or not is_file_ref(ref) or os.path.isfile(ref):
+        # A saved dataset's directory has no data file's suffix: the path recorded as given says it was local.
+        if not ref or not (is_file_ref(ref) or role in given) or os.path.exists(ref):
             continue
         if os.path.isabs(ref):
             typed = given.get(role)
@@ -434,13 +435,16 @@ def delete_run(run_dir: Path, root: str | os.PathLike[str] | None = None) -> Pat
     return real
 
 
-def export_target(run_dir: Path, out: str | os.PathLike[str] | None, overwrite: bool = False) -> Path:
-    """Where `export` may write a run's metrics: RUN/metrics.csv by default (the run's own export, replaced
-    each time). Another path is refused when it is a run's own file or lies inside a run directory (replacing
-    events.jsonl or spec.json would erase the run's history), when it is a folder or its folder is missing, and
-    when a file is already there, unless `overwrite`."""
+def export_target(
+    run_dir: Path, out: str | os.PathLike[str] | None, overwrite: bool = False, own: str = "metrics.csv"
+) -> Path:
+    """Where `export` may write a run's metrics (or, with own="train.py", its script): RUN/`own` by default, the
+    one file of its kind a run holds. Another path is refused when it is a run's own file or lies inside a run
+    directory (replacing events.jsonl or spec.json would erase the run's history), when it is a folder or its
+    folder is missing, and when a file is already there, unless `overwrite`. The app's buttons and the CLI
+    both ask here, so they write to the same places."""
 
-    default = Path(run_dir) / "metrics.csv"
+    default = Path(run_dir) / own
     if out is None or Path(out).resolve() == default.resolve():
         return default
     target = Path(out).expanduser()
@@ -449,7 +453,7 @@ def export_target(run_dir: Path, out: str | os.PathLike[str] | None, overwrite: 
         if is_run_dir(folder):
             raise SaveTargetError(
                 f"{out} is inside the run directory {folder}: exporting there could replace the "
-                "run's own files; write the CSV elsewhere (or to RUN/metrics.csv, the default)"
+                f"run's own files; write it elsewhere (or to RUN/{own}, the default)"
             )
     if target.is_dir():
         raise SaveTargetError(f"{out} is a folder: give a file name")

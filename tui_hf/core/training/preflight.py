@@ -26,9 +26,14 @@ from tui_hf.core.training.datafile import (
     MANY_LABELS,
     DataError,
     DataReport,
+    dataset_report,
     is_file_ref,
     is_int_text,
+    is_saved_dataset,
+    load_saved,
     order_labels,
+    pick_splits,
+    split_label_names,
     validate_file,
 )
 from tui_hf.core.training.families import FAMILIES
@@ -101,6 +106,8 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
             f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
             "answer with its own input; set label_column to the column of classes"
         )
+    if is_saved_dataset(d.train):
+        return _validate_saved(spec)
     if not is_file_ref(d.train):
         if d.validation:
             raise DataError("a validation file goes with a train file: a hub dataset is split from its own rows")
@@ -147,6 +154,44 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         plan.warnings += label_warnings(train.label_counts, d.train, d.label_column)
         if row_labels:
             plan.warnings += split_warnings(spec, row_labels, train.label_counts)
+    return plan
+
+
+def _validate_saved(spec: TrainSpec) -> DataPlan:
+    """A directory saved with save_to_disk: every row of the split(s) it trains and validates on."""
+    d = spec.data
+    if d.validation:
+        raise DataError(
+            f"{d.train} is a saved dataset: its own validation split is used (or one is split off); "
+            "a validation file goes with a train file"
+        )
+    splits = pick_splits(load_saved(d.train), d.hub_split, d.train)
+    plan = DataPlan()
+    for role, (name, split) in splits.items():
+        plan.reports.append(dataset_report(split, d, spec.task, d.train, name, role))
+    train = plan.reports[0]
+    if len(plan.reports) == 1 and d.validation_fraction > 0:
+        held_out = math.ceil(d.validation_fraction * train.rows)
+        if train.rows < 2 or train.rows - held_out < 1:
+            raise DataError(
+                f"{d.train}: validation_fraction {d.validation_fraction:g} of {train.rows} row(s) leaves "
+                f"{max(train.rows - held_out, 0)} to train on; lower it, add rows, or set validation_fraction to 0"
+            )
+    if FAMILIES[spec.task].labelled:
+        if len(train.label_counts) < 2:
+            raise DataError(
+                f"{d.train}: only one label ({', '.join(train.label_counts)}): a classifier needs two or more"
+            )
+        if len(plan.reports) > 1:
+            unseen = sorted(set(plan.reports[1].label_counts) - set(train.label_counts))
+            if unseen:
+                raise DataError(
+                    f"{d.train}: label {unseen[0]!r} of the validation split never occurs in the train split; "
+                    "the model cannot learn it"
+                )
+        # A ClassLabel's names keep their ids (MRPC's 0 is not_equivalent), as the hub path keeps them.
+        plan.labels = split_label_names(splits["train"][1], d.label_column) or order_labels(train.label_counts)
+        plan.warnings += label_warnings(train.label_counts, d.train, d.label_column)
     return plan
 
 

@@ -28,12 +28,15 @@ HEADS = {
     "text-classification": "AutoModelForSequenceClassification",
     "token-classification": "AutoModelForTokenClassification",
     "causal-lm": "AutoModelForCausalLM",
+    "masked-lm": "AutoModelForMaskedLM",
 }
 COLLATORS = {
     "text-classification": "DataCollatorWithPadding(tokenizer)",
     "token-classification": "DataCollatorForTokenClassification(tokenizer)",
     "causal-lm": "DataCollatorForLanguageModeling(tokenizer, mlm=False)",
+    "masked-lm": "DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)",
 }
+UNLABELLED = ("causal-lm", "masked-lm")
 
 
 def run_labels(run_dir: Path) -> list[str]:
@@ -76,8 +79,10 @@ def training_script(spec: TrainSpec, labels: list[str], run_name: str = "") -> s
         'It prints one JSON line per log and evaluation and saves the model to OUTPUT_DIR/final."""',
         "# transformers 5 has no TensorFlow classes (TFTrainer, TFAutoModel... are gone): this is the PyTorch path.",
         *(["import csv"] if _local(spec) else []),
+        *(["import hashlib"] if task == "masked-lm" else []),
         "import json",
-        *(["import math"] if spec.engine == "native" else []),
+        *(["import math"] if spec.engine == "native" or task in UNLABELLED else []),
+        *(["from array import array"] if task == "masked-lm" else []),
         "",
         *_imports(spec),
         "",
@@ -86,12 +91,13 @@ def training_script(spec: TrainSpec, labels: list[str], run_name: str = "") -> s
             if len(model_note) + len(repr(model)) > 100
             else [f"MODEL = {model!r}{model_note}"]
         ),
-        f"TRAIN_FILE = {d.train!r}" + ("" if _local(spec) else "  # a hub dataset"),
+        f"TRAIN_FILE = {d.train!r}" + ("" if _local(spec) else f"  # {_source(spec)}"),
         f"VALIDATION_FILE = {d.validation!r}"
         + ("" if d.validation else f"  # None: {d.validation_fraction:g} of the train rows, split off with the seed"),
         f"TEXT_COLUMN = {d.text_column!r}",
+        *([f"TEXT_PAIR_COLUMN = {d.text_pair_column!r}  # sentence pairs"] if d.text_pair_column else []),
     ]
-    if task != "causal-lm":
+    if task not in UNLABELLED:
         lines.append(f"LABEL_COLUMN = {d.label_column!r}")
         lines.append(
             f"LABELS = {labels!r}  # class ids in the run's order"
@@ -125,9 +131,9 @@ def _imports(spec: TrainSpec) -> list[str]:
         names |= {"PrinterCallback", "Trainer", "TrainerCallback", "TrainingArguments"}
     else:
         names.add("get_linear_schedule_with_warmup")
-    imports = ["import numpy as np"] if spec.task != "causal-lm" else []
-    hub = "" if _local(spec) else ", load_dataset"
-    imports += ["import torch"] if spec.engine == "native" else []
+    imports = ["import numpy as np"] if spec.task not in UNLABELLED else []
+    hub = "" if _local(spec) else ", load_from_disk" if _saved(spec) else ", load_dataset"
+    imports += ["import torch"] if spec.engine == "native" or spec.task == "masked-lm" else []
     imports += [f"from datasets import Dataset, DatasetDict{hub}"]
     if spec.engine == "native":
         imports.append("from torch.utils.data import DataLoader")
@@ -138,6 +144,16 @@ def _local(spec: TrainSpec) -> bool:
     from tui_hf.core.training.datafile import is_file_ref
 
     return is_file_ref(spec.data.train)
+
+
+def _saved(spec: TrainSpec) -> bool:
+    from tui_hf.core.training.datafile import is_saved_dataset
+
+    return is_saved_dataset(spec.data.train)
+
+
+def _source(spec: TrainSpec) -> str:
+    return "a dataset saved with save_to_disk" if _saved(spec) else "a hub dataset"
 
 
 def _wrapped(head: str, names: list[str]) -> list[str]:
@@ -161,12 +177,11 @@ _FILE_READER = [
     "        return json.loads(text)",
     "    return [json.loads(line) for line in text.splitlines() if line.strip()]",
 ]
-_HUB_READER = [
-    "def read_rows(dataset_id):",
-    '    """The hub dataset\'s split as dicts, class ids (ClassLabel columns) as their names."""',
-    "    raw = load_dataset(dataset_id, split=HUB_SPLIT)",
-    "    rows = raw.to_list()",
-    "    for column, feature in raw.features.items():",
+_SPLIT_READER = [
+    "def read_split(split):",
+    '    """A split\'s rows as dicts, class ids (ClassLabel columns) as their names."""',
+    "    rows = split.to_list()",
+    "    for column, feature in split.features.items():",
     '        names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)',
     "        for row in rows if names else []:",
     "            value = row[column]",
@@ -192,39 +207,66 @@ _LABEL_NAME = [
 def _reader(spec: TrainSpec) -> list[str]:
     """Rows as tui-hf's data check reads them (CSV with a header and maybe a BOM, JSON Lines, a JSON array; or a
     hub dataset's split), labels named as the run named them (1, "1" and 1.0 are class "1")."""
-    out = list(_FILE_READER) if _local(spec) else [f"HUB_SPLIT = {spec.data.hub_split!r}", "", "", *_HUB_READER]
-    return out if spec.task == "causal-lm" else out + ["", "", *_LABEL_NAME]
+    d = spec.data
+    if _local(spec):
+        out = list(_FILE_READER)
+    else:
+        load = "load_from_disk(TRAIN_FILE)" if _saved(spec) else "load_dataset(TRAIN_FILE, HUB_CONFIG)"
+        out = [
+            *([] if _saved(spec) else [f"HUB_CONFIG = {d.hub_config!r}"]),
+            f"HUB_SPLIT = {d.hub_split!r}  # trained on; the dataset's validation split validates when it has one",
+            f"SPLITS = {load}",
+            'SPLITS = SPLITS if isinstance(SPLITS, DatasetDict) else DatasetDict({"train": SPLITS})',
+            "",
+            "",
+            *_SPLIT_READER,
+        ]
+    return out if spec.task in UNLABELLED else out + ["", "", *_LABEL_NAME]
 
 
 def _data(spec: TrainSpec) -> list[str]:
     task = spec.task
+    d = spec.data
     if task == "token-classification":
         row = '{"tokens": [str(w) for w in r[TEXT_COLUMN]],\n             "tags": [label_name(t) for t in r[LABEL_COLUMN]]}'
         names = '{t for part in data.values() for r in part for t in r["tags"]}'
     elif task == "text-classification":
-        row = '{"text": r[TEXT_COLUMN], "label": label_name(r[LABEL_COLUMN])}'
+        pair = ',\n             "text_pair": r[TEXT_PAIR_COLUMN]' if d.text_pair_column else ""
+        row = '{"text": r[TEXT_COLUMN]' + pair + ', "label": label_name(r[LABEL_COLUMN])}'
         names = '{r["label"] for part in data.values() for r in part}'
     else:
         row = '{"text": r[TEXT_COLUMN]}'
         names = ""
+    read = "read_rows(TRAIN_FILE)" if _local(spec) else "read_split(SPLITS[HUB_SPLIT])"
     out = [
-        "def load(path):",
-        f"    rows = [{row} for r in read_rows(path)]",
+        "def load(rows):",
+        f"    rows = [{row} for r in rows]",
         "    return Dataset.from_list(rows)",
         "",
         "",
-        "if VALIDATION_FILE:",
-        '    data = DatasetDict({"train": load(TRAIN_FILE), "validation": load(VALIDATION_FILE)})',
     ]
-    if spec.data.validation_fraction > 0:
+    if _local(spec):
+        out += [
+            "if VALIDATION_FILE:",
+            "    train_rows, validation_rows = read_rows(TRAIN_FILE), read_rows(VALIDATION_FILE)",
+            '    data = DatasetDict({"train": load(train_rows), "validation": load(validation_rows)})',
+        ]
+    else:
+        out += [
+            'if HUB_SPLIT != "validation" and "validation" in SPLITS:  # the dataset\'s own, as run_glue.py takes it',
+            "    data = DatasetDict(",
+            '        {"train": load(read_split(SPLITS[HUB_SPLIT])), "validation": load(read_split(SPLITS["validation"]))}',
+            "    )",
+        ]
+    if d.validation_fraction > 0:
         out += [
             "else:  # the validation rows split off with the seed, as the run split them",
-            f"    split = load(TRAIN_FILE).train_test_split(test_size={spec.data.validation_fraction!r}, seed=SEED)",
+            f"    split = load({read}).train_test_split(test_size={d.validation_fraction!r}, seed=SEED)",
             '    data = DatasetDict({"train": split["train"], "validation": split["test"]})',
         ]
     else:
-        out += ["else:  # validation_fraction 0: no validation", '    data = DatasetDict({"train": load(TRAIN_FILE)})']
-    if task != "causal-lm":
+        out += ["else:  # validation_fraction 0: no validation", f'    data = DatasetDict({{"train": load({read})}})']
+    if task not in UNLABELLED:
         out += [
             "if LABELS is None:  # the run recorded none: the data's, in numeric order when all are numbers",
             f"    found = {names}",
@@ -234,15 +276,31 @@ def _data(spec: TrainSpec) -> list[str]:
         ]
     out += ["tokenizer = AutoTokenizer.from_pretrained(MODEL" + _remote(spec) + ")"]
     if task == "text-classification":
+        second = ', batch["text_pair"]' if d.text_pair_column else ""
         out += [
             "",
             "",
             "def encode(batch):",
-            '    enc = tokenizer(batch["text"], truncation=True, max_length=MAX_LENGTH)',
+            f'    enc = tokenizer(batch["text"]{second}, truncation=True, max_length=MAX_LENGTH)',
             '    enc["labels"] = [label2id[v] for v in batch["label"]]',
             "    return enc",
         ]
     elif task == "token-classification":
+        if d.label_all_tokens:
+            later = [
+                "            elif word == previous:  # label_all_tokens: a later sub-token, B- turned into I- (run_ner.py)",
+                '                name = "I-" + tags[word][2:] if tags[word].startswith("B-") else tags[word]',
+                "                row.append(label2id.get(name, label2id[tags[word]]))",
+                "            else:",
+                "                row.append(label2id[tags[word]])",
+            ]
+            first = "            if word is None:\n                row.append(-100)"
+        else:
+            later = []
+            first = (
+                "            # a word's first sub-token carries its tag (-100: not in the loss)\n"
+                "            row.append(-100 if word is None or word == previous else label2id[tags[word]])"
+            )
         out += [
             "",
             "",
@@ -251,30 +309,74 @@ def _data(spec: TrainSpec) -> list[str]:
             '    enc["labels"] = []',
             '    for i, tags in enumerate(batch["tags"]):',
             "        previous, row = None, []",
-            "        for word in enc.word_ids(i):  # a word's first sub-token carries its tag (-100: not in the loss)",
-            "            row.append(-100 if word is None or word == previous else label2id[tags[word]])",
+            "        for word in enc.word_ids(i):",
+            *first.split("\n"),
+            *later,
             "            previous = word",
             '        enc["labels"].append(row)',
             "    return enc",
         ]
     else:
+        words = task == "masked-lm" and d.whole_word_masking
+        if task == "causal-lm":
+            out += [
+                "if tokenizer.pad_token is None:",
+                "    tokenizer.pad_token = tokenizer.eos_token  # the collator pads; GPT-2 style models have no pad token",
+            ]
+        special = ", return_special_tokens_mask=True" if task == "masked-lm" else ""
+        offsets = ", return_offsets_mapping=True" if words else ""
         out += [
-            "if tokenizer.pad_token is None:",
-            "    tokenizer.pad_token = tokenizer.eos_token  # the collator pads; GPT-2 style models have no pad token",
             "",
             "",
             "def encode(batch):",
-            '    return tokenizer(batch["text"], truncation=True, max_length=MAX_LENGTH)',
+            "    # the texts joined end to end and cut into MAX_LENGTH blocks (group_texts, as run_clm.py / run_mlm.py)",
+            *(["    # whole-word masking finds where words start from the tokens' offsets"] if words else []),
+            f'    enc = tokenizer(batch["text"]{special}{offsets})',
+            "    joined = {k: [x for row in v for x in row] for k, v in enc.items()}",
+            '    total = len(joined["input_ids"])',
+            "    end = total // MAX_LENGTH * MAX_LENGTH if total >= MAX_LENGTH else total  # a short rest is dropped",
+            "    return {k: [v[i : i + MAX_LENGTH] for i in range(0, end, MAX_LENGTH)] for k, v in joined.items()}",
         ]
+    collator = COLLATORS[task]
+    if task == "masked-lm" and d.whole_word_masking:
+        collator = (
+            "DataCollatorForLanguageModeling(\n    tokenizer, mlm_probability=0.15, whole_word_mask=True, "
+            "mask_replace_prob=1, random_replace_prob=0\n)"
+        )
     out += [
         "",
         "",
         "tokenized = {name: split.map(encode, batched=True, remove_columns=split.column_names) "
         "for name, split in data.items()}",
         'train, evaluation = tokenized["train"], tokenized.get("validation")',
-        f"collator = {COLLATORS[task]}",
+        f"collator = {collator}",
     ]
+    if task == "masked-lm":
+        out += _SEEDED_MASKS
     return out
+
+
+# tui-hf's job draws each batch's masks from a generator seeded by the batch's tokens and the seed, so a resumed
+# run masks what an uninterrupted one did; the script does the same, and its losses are the run's.
+_SEEDED_MASKS = [
+    "",
+    "",
+    "class BatchSeededMasks:",
+    '    """Each batch masked with a generator seeded by its token ids and SEED (as the run masked it)."""',
+    "",
+    "    def __init__(self, inner):",
+    "        self.inner = inner",
+    "",
+    "    def __call__(self, features):",
+    "        digest = hashlib.blake2b(str(SEED).encode(), digest_size=8)",
+    "        for f in features:",
+    '            digest.update(array("q", f["input_ids"]).tobytes() + b"|")',
+    '        self.inner.generator = torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)',
+    "        return self.inner(features)",
+    "",
+    "",
+    "collator = BatchSeededMasks(collator)",
+]
 
 
 def _remote(spec: TrainSpec) -> str:
@@ -283,7 +385,7 @@ def _remote(spec: TrainSpec) -> str:
 
 def _model(spec: TrainSpec) -> list[str]:
     load = [f"model = {HEADS[spec.task]}.from_pretrained(", "    MODEL,"]
-    if spec.task != "causal-lm":
+    if spec.task not in UNLABELLED:
         load += ["    num_labels=len(LABELS),", "    id2label=dict(enumerate(LABELS)),", "    label2id=label2id,"]
         if spec.replace_head:
             load.append(
@@ -294,7 +396,7 @@ def _model(spec: TrainSpec) -> list[str]:
     if spec.trust_remote_code:
         load.append("    trust_remote_code=True,")
     load.append(")")
-    if spec.task == "causal-lm":
+    if spec.task in UNLABELLED:
         return load
     if spec.task == "token-classification":
         return load + [
@@ -359,6 +461,11 @@ def _trainer(spec: TrainSpec) -> list[str]:
         "    seed=SEED,",
         '    report_to="none",',
         "    disable_tqdm=True,",
+        *(
+            ["    remove_unused_columns=False,  # the collator reads special_tokens_mask"]
+            if spec.task == "masked-lm"
+            else []
+        ),
         *device,
         ")",
         "",
@@ -367,6 +474,14 @@ def _trainer(spec: TrainSpec) -> list[str]:
         '    """Each log and evaluation as one JSON line, every digit kept (the printer rounds to 4)."""',
         "",
         "    def on_log(self, args, state, control, logs=None, **kwargs):",
+        *(
+            [
+                '        if logs and "eval_loss" in logs:  # perplexity, as run_clm.py / run_mlm.py report it',
+                '            logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 700.0))',
+            ]
+            if spec.task in UNLABELLED
+            else []
+        ),
         '        print(json.dumps({"step": state.global_step, **(logs or {})}), flush=True)',
     ]
     if spec.eval_steps:
@@ -381,7 +496,7 @@ def _trainer(spec: TrainSpec) -> list[str]:
         ]
     metrics = (
         "    compute_metrics=lambda pred: metrics(pred.predictions, pred.label_ids),"
-        if spec.task != "causal-lm"
+        if spec.task not in UNLABELLED
         else ""
     )
     out += [
@@ -450,7 +565,7 @@ def _native(spec: TrainSpec) -> list[str]:
         "    if evaluation is None:",
         "        return",
         "    model.eval()",
-        "    losses, all_logits, all_labels = [], [], []" if spec.task != "causal-lm" else "    losses = []",
+        "    losses, all_logits, all_labels = [], [], []" if spec.task not in UNLABELLED else "    losses = []",
         "    with torch.no_grad():",
         "        for batch in DataLoader(evaluation, batch_size=BATCH_SIZE * 2, collate_fn=collator,",
         "                                generator=torch.Generator().manual_seed(SEED)):",
@@ -458,7 +573,7 @@ def _native(spec: TrainSpec) -> list[str]:
         "            out = model(**batch)",
         "            losses.append(float(out.loss))",
     ]
-    if spec.task != "causal-lm":
+    if spec.task not in UNLABELLED:
         out += [
             '            logits, labels = out.logits.float().cpu(), batch["labels"].cpu()',
             "            all_logits.append(logits.reshape(-1, logits.shape[-1]))  # token classification: a row "
@@ -466,7 +581,11 @@ def _native(spec: TrainSpec) -> list[str]:
             "            all_labels.append(labels.reshape(-1))",
         ]
     out += ["    model.train()", '    result = {"step": step, "eval_loss": sum(losses) / max(len(losses), 1)}']
-    if spec.task != "causal-lm":
+    if spec.task in UNLABELLED:
+        out.append(
+            '    result["eval_perplexity"] = math.exp(min(result["eval_loss"], 700.0))  # as run_clm.py reports it'
+        )
+    else:
         out += [
             "    scores = metrics(torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy())",
             '    result.update({f"eval_{k}": v for k, v in scores.items()})',
@@ -530,11 +649,6 @@ def export_script(run_dir: Path, out: Path) -> Path:
         raise SpecError(
             f"{run_dir.name} trained {spec.task}: the script export covers "
             f"{', '.join(HEADS)} so far (nothing was written)"
-        )
-    if spec.data.text_pair_column:
-        raise SpecError(
-            f"{run_dir.name} trained on sentence pairs: the script export does not write pairs yet "
-            "(nothing was written)"
         )
     if spec.lora is not None or spec.qlora:
         raise SpecError(

@@ -29,7 +29,10 @@ class DataSpec:
     label_column: str = "label"  # for token-classification: a column of tag lists; unused for causal-lm
     validation_fraction: float = 0.2
     max_length: int = 128
-    hub_split: str = "train"  # for a hub dataset
+    hub_split: str = "train"  # for a hub dataset or a saved one (its "validation" split validates when there is one)
+    hub_config: str | None = None  # a hub dataset's configuration, as load_dataset("glue", "mrpc")
+    label_all_tokens: bool = False  # token-classification: every sub-token trains on its word's tag (run_ner.py)
+    whole_word_masking: bool = False  # masked-lm: a word's sub-tokens are masked together
 
 
 @dataclass
@@ -196,6 +199,10 @@ class TrainSpec:
             out.append(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N), not {self.device!r}")
         if not self.data.train.strip():
             out.append("data.train must name a data file")
+        if self.data.hub_config is not None and not self.data.hub_config.strip():
+            out.append("hub_config must name a configuration of the hub dataset (like mrpc for glue), or be left out")
+        if not self.data.hub_split.strip():
+            out.append("hub_split must name a split (like train)")
         if not 0 <= self.data.validation_fraction < 1:
             out.append("validation_fraction must be in [0, 1)")
         if self.data.max_length < 8:
@@ -209,6 +216,10 @@ class TrainSpec:
             out.append(f"text_pair_column is for text-classification (sentence pairs), not {self.task}")
         elif pair is not None and pair.strip() in (self.data.text_column, self.data.label_column, ""):
             out.append(f"text_pair_column must name a column other than the text and label columns, not {pair!r}")
+        if self.data.label_all_tokens and self.task != "token-classification":
+            out.append(f"label_all_tokens is for token-classification, not {self.task}")
+        if self.data.whole_word_masking and self.task != "masked-lm":
+            out.append(f"whole_word_masking is for masked-lm, not {self.task}")
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")

@@ -523,14 +523,15 @@ class TrainingView(Vertical):
     @on(Button.Pressed, "#run-script")
     def _script(self) -> None:
         from tui_hf.core.errors import TuiHfError
+        from tui_hf.core.training.job import export_target
         from tui_hf.core.training.script import export_script
 
         run_dir = self._present()
         if run_dir is None:
             return
-        out = run_dir / "train.py"
         try:
-            export_script(run_dir, out)
+            # The CLI's rule: RUN/train.py, written once and never over a file (export_script opens it exclusively).
+            out = export_script(run_dir, export_target(run_dir, None, own="train.py"))
         except TuiHfError as exc:
             self.notify(str(exc), title="No script written", severity="warning", markup=False)
             return

@@ -1,10 +1,12 @@
-"""Causal language modelling: the model learns to continue its texts; scored by perplexity."""
+"""Causal language modelling: the model learns to continue its texts, joined and cut into max_length blocks
+(run_clm.py's group_texts); scored by perplexity."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tui_hf.core.training.families.base import Family, clip, perplexity
+from tui_hf.core.training.families.masked_lm import group_texts
 
 MAX_NEW_TOKENS = 16
 
@@ -26,7 +28,12 @@ class CausalLM(Family):
             tokenizer.pad_token = tokenizer.eos_token
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
-        return tokenizer(batch["text"], truncation=True, max_length=data.max_length)
+        # Whole texts, joined and cut into max_length blocks afterwards (group), as run_clm.py does: no text is
+        # truncated and no position is padding.
+        return tokenizer(batch["text"])
+
+    def group(self, encoded: dict[str, list[Any]], data: Any) -> dict[str, list[Any]]:
+        return group_texts(dict(encoded), data.max_length)
 
     def collator(self, tokenizer: Any, spec: Any) -> Any:
         from transformers import DataCollatorForLanguageModeling

@@ -62,7 +62,13 @@ class MaskedLM(Family):
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         # Whole texts, cut into blocks afterwards (group); special tokens marked so they are never masked.
-        return tokenizer(batch["text"], return_special_tokens_mask=True)
+        # Whole-word masking finds where words start from the tokens' character offsets, as the collator does.
+        words = getattr(data, "whole_word_masking", False)
+        if words and not tokenizer.is_fast:
+            from tui_hf.core.errors import SpecError
+
+            raise SpecError("whole_word_masking needs a fast tokenizer (tokenizer.json): this model has none")
+        return tokenizer(batch["text"], return_special_tokens_mask=True, return_offsets_mapping=words)
 
     def group(self, encoded: dict[str, list[Any]], data: Any) -> dict[str, list[Any]]:
         return group_texts(dict(encoded), data.max_length)
@@ -70,7 +76,20 @@ class MaskedLM(Family):
     def collator(self, tokenizer: Any, spec: Any) -> Any:
         from transformers import DataCollatorForLanguageModeling
 
-        return BatchSeededMasks(DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15), spec.seed)
+        if getattr(spec.data, "whole_word_masking", False):
+            # A word's sub-tokens masked together; with whole words transformers only ever writes [MASK] (said
+            # here, or it warns at each start and sets it).
+            inner = DataCollatorForLanguageModeling(
+                tokenizer,
+                mlm=True,
+                whole_word_mask=True,
+                mlm_probability=0.15,
+                mask_replace_prob=1,
+                random_replace_prob=0,
+            )
+        else:
+            inner = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15)
+        return BatchSeededMasks(inner, spec.seed)
 
     def from_loss(self, metrics: dict[str, float]) -> None:
         if "eval_loss" in metrics:

@@ -38,6 +38,12 @@ def seqeval_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[st
         }
 
 
+def continuation_ids(index: dict[str, int]) -> dict[int, int]:
+    """The id a word's later sub-tokens train on, by the word's tag id: B-X's I-X when the labels have it (run_ner.py's
+    b_to_i_label), else the tag itself."""
+    return {i: index.get("I-" + name[2:], i) if name.startswith("B-") else i for name, i in index.items()}
+
+
 class TokenClassification(Family):
     task = "token-classification"
     title = "token classification (NER)"
@@ -49,12 +55,20 @@ class TokenClassification(Family):
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=data.max_length)
+        every = getattr(data, "label_all_tokens", False)
+        after_first = continuation_ids(index) if every else {}
         all_labels = []
         for i, tags in enumerate(batch["tags"]):
             previous, row = None, []
             for word in enc.word_ids(i):
-                # Only a word's first sub-token carries its tag; the rest are ignored by the loss.
-                row.append(-100 if word is None or word == previous else index[tags[word]])
+                if word is None:
+                    row.append(-100)
+                elif word != previous:
+                    row.append(index[tags[word]])
+                else:
+                    # A word's later sub-tokens: ignored by the loss, or (label_all_tokens) trained on the word's tag
+                    # with B- turned into I-, as run_ner.py's b_to_i_label does.
+                    row.append(after_first[index[tags[word]]] if every else -100)
                 previous = word
             all_labels.append(row)
         enc["labels"] = all_labels
