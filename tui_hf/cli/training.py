@@ -32,7 +32,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--data",
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-        "('sentiment' and 'paraphrase' are shipped with tui-hf)",
+        "('sentiment', 'paraphrase' and 'headlines' are shipped with tui-hf)",
     )
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
@@ -47,6 +47,14 @@ def add_training_commands(sub: Any) -> None:
         "column (e.g. sentence2, with --text-column sentence1)",
     )
     train.add_argument("--label-column")
+    train.add_argument(
+        "--target-column", help="seq2seq: the column the model learns to write (default target; sources: --text-column)"
+    )
+    train.add_argument("--source-lang", help="seq2seq translation: the source language code, as the model spells it")
+    train.add_argument("--target-lang", help="seq2seq translation: the target language code (fr_XX, fra_Latn, fr...)")
+    train.add_argument(
+        "--source-prefix", help='seq2seq: put before each source (e.g. "summarize: "; default: the model\'s own)'
+    )
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -186,7 +194,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import PARAPHRASE_CSV, SENTIMENT_CSV
+    from tui_hf.data import HEADLINES_JSONL, PARAPHRASE_CSV, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -200,7 +208,19 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(SENTIMENT_CSV)
     elif spec.data.train == "paraphrase":
         spec.data.train = str(PARAPHRASE_CSV)
-    for key in ("validation", "text_column", "text_pair_column", "label_column", "max_length"):
+    elif spec.data.train == "headlines":
+        spec.data.train = str(HEADLINES_JSONL)
+    for key in (
+        "validation",
+        "text_column",
+        "text_pair_column",
+        "label_column",
+        "max_length",
+        "target_column",
+        "source_lang",
+        "target_lang",
+        "source_prefix",
+    ):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
     for key in (

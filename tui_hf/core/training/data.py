@@ -57,12 +57,15 @@ def _rows(
     label_column: str,
     version: int,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> Any:
     """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
     csv_cell = path.lower().endswith(".csv")
     seen: dict[Any, str] = {}
     for number, rec in records(path, _stop):
-        row = clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen, pair_column)
+        row = clean_record(
+            task, rec, text_column, label_column, At(path, number), csv_cell, seen, pair_column, target_column
+        )
         row[SOURCE_ROW] = number  # where the row is in the file, for the batch X-ray
         yield row
 
@@ -84,6 +87,7 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
                 "label_column": d.label_column,
                 "version": READER_VERSION,
                 "pair_column": d.text_pair_column,
+                "target_column": d.target_column,
             },
         )
     except Exception as exc:  # datasets wraps what the generator raised
@@ -107,8 +111,12 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
         raise SpecError(why)
     raw = datasets.load_dataset(d.train, split=d.hub_split)
     labelled = family(spec.task).labelled
+    target = (d.target_column or "target") if spec.task == "seq2seq" else None
     needed = (
-        [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + ([d.label_column] if labelled else [])
+        [d.text_column]
+        + ([d.text_pair_column] if d.text_pair_column else [])
+        + ([d.label_column] if labelled else [])
+        + ([target] if target else [])
     )
     missing = [c for c in needed if c not in raw.column_names]
     if missing:
@@ -128,6 +136,8 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
             out["text"] = [str(t) for t in batch[d.text_column]]
             if d.text_pair_column:
                 out["text_pair"] = [str(t) for t in batch[d.text_pair_column]]
+            if target:
+                out["target"] = [str(t) for t in batch[target]]
             if labelled:
                 out["label"] = [names[v] if names else label_key(v) for v in batch[d.label_column]]
         return out
@@ -318,7 +328,15 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
-            now = validate_file(path, spec.task, d.text_column, d.label_column, role, pair_column=d.text_pair_column)
+            now = validate_file(
+                path,
+                spec.task,
+                d.text_column,
+                d.label_column,
+                role,
+                pair_column=d.text_pair_column,
+                target_column=d.target_column,
+            )
         except DataError as exc:
             out.append(f"{path}: changed, and no longer passes the data check ({exc})")
             continue
@@ -365,6 +383,7 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
     d = spec.data
     index = {name: i for i, name in enumerate(labels)}
     fam.prepare_tokenizer(tokenizer)
+    d = fam.encoding_data(spec, tokenizer)
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         _check_stop()

@@ -408,12 +408,15 @@ def clean_record(
     csv_cell: bool,
     labels: dict[Any, str] | None = None,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> Record:
     """The columns a task trains on, checked: {"text", "label"} (+ "text_pair" with a pair column) | {"text"} |
-    {"tokens", "tags"}.
+    {"tokens", "tags"} | {"text", "target"} (seq2seq).
 
     `labels` remembers each raw label value's class name (a label is checked once, not once per row).
     """
+    if task == "seq2seq":
+        return _seq2seq_record(rec, text_column, target_column or "target", where, csv_cell)
     labelled = FAMILIES[task].labelled if task in FAMILIES else True
     needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
     for column in needed:
@@ -456,6 +459,21 @@ def clean_record(
     return {"text": text, "label": label}
 
 
+def _seq2seq_record(rec: Record, text_column: str, target_column: str, where: str | At, csv_cell: bool) -> Record:
+    for column, key in ((text_column, "text_column"), (target_column, "target_column")):
+        if column not in rec:
+            columns = ", ".join(map(repr, rec)) or "none"
+            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {key}")
+    text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
+    target = rec[target_column]
+    if _missing(target, csv_cell):
+        raise DataError(
+            f"{where}, column {target_column!r}: the target is empty ({target!r}); the model would learn to "
+            "write nothing: fill it in or drop the row"
+        )
+    return {"text": text, "target": _check_text(target, f"{where}, column {target_column!r}", csv_cell)}
+
+
 def validate_file(
     path: str,
     task: str,
@@ -465,6 +483,7 @@ def validate_file(
     stop: threading.Event | None = None,
     row_labels: list[str] | None = None,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> DataReport:
     """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem.
 
@@ -483,7 +502,9 @@ def validate_file(
     for number, rec in records(p, stop):
         if report.rows < 64:
             columns.update(dict.fromkeys(rec))
-        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen, pair_column)
+        clean = clean_record(
+            task, rec, text_column, label_column, At(p, number), csv_cell, seen, pair_column, target_column
+        )
         report.rows += 1
         if row_labels is not None and "label" in clean:
             row_labels.append(clean["label"])

@@ -1,0 +1,136 @@
+"""The seq2seq training family (translation, summarization, text2text): scored as the field scores it, by
+sacrebleu and rouge-score on generated text, with both engines, resuming exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_training_families import check_family_run
+from tui_hf.core.training.events import EventReader
+from tui_hf.core.training.families.seq2seq import bleu, decode_generated, rouge, text_scores
+from tui_hf.core.training.spec import DataSpec, TrainSpec
+from tui_hf.data import HEADLINES_JSONL
+
+pytest_plugins = ("tests.training_fixtures",)  # datasets_cache
+
+
+def test_bleu_is_sacrebleus_corpus_bleu_on_its_readme_example() -> None:
+    # sacrebleu's README: two reference streams, three system sentences -> "BLEU = 48.53 82.4/50.0/45.5/37.5".
+    refs = [
+        ["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
+        ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."],
+    ]
+    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+    per_sentence = [list(r) for r in zip(*refs)]  # our function takes each prediction's own references
+    assert round(bleu(hyps, per_sentence), 2) == 48.53
+
+
+def test_rouge_is_rouge_scores_f_measure_on_its_readme_example() -> None:
+    # rouge-score's README pair. By hand, stemmed ("jumps" -> "jump"): 6 of the prediction's 8 unigrams are in
+    # the target's 9; 2 of its 7 bigrams in the target's 8; the longest common subsequence is 5 tokens
+    # ("the quick brown jumps the").
+    got = rouge(["The quick brown dog jumps on the log."], ["The quick brown fox jumps over the lazy dog"])
+    f = lambda p, r: 100 * 2 * p * r / (p + r)  # noqa: E731
+    assert got["rouge1"] == pytest.approx(f(6 / 8, 6 / 9))
+    assert got["rouge2"] == pytest.approx(f(2 / 7, 2 / 8))
+    assert got["rougeL"] == pytest.approx(f(5 / 8, 5 / 9))
+
+
+def test_generated_ids_are_decoded_without_padding_and_their_length_counted(tiny_t5_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    pad = tok.pad_token_id
+    a, b = tok("the cat sat on the old mat")["input_ids"], tok("a dog ran home")["input_ids"]
+    # As Trainer hands them over: rows padded with pad by generate, batches joined with -100.
+    preds = [np.array([[pad, *a], [pad, *b, pad] + [-100] * (len(a) - len(b) - 1)])]
+    labels = [np.array([a, b + [-100] * (len(a) - len(b))])]
+    texts, golds, lengths = decode_generated(tok, preds, labels)
+    assert texts == golds == ["the cat sat on the old mat", "a dog ran home"]
+    assert lengths == [len(a), len(b)]
+    scores = text_scores(texts, golds, lengths)
+    assert scores["bleu"] == pytest.approx(100) and scores["rougeL"] == pytest.approx(100)
+    assert scores["gen_len"] == pytest.approx((len(a) + len(b)) / 2)
+
+
+def headline_spec(model: Path, engine: str) -> TrainSpec:
+    return TrainSpec(
+        data=DataSpec(train=str(HEADLINES_JSONL), text_column="source", target_column="target", max_length=32),
+        model=str(model),
+        task="seq2seq",
+        engine=engine,
+        epochs=2,
+        batch_size=16,
+        learning_rate=5e-3,
+        warmup=0.0,
+        logging_steps=1,
+        device="cpu",
+        seed=1,
+        predictions=2,
+    )
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+def test_seq2seq_learns_the_headlines_scores_generations_and_resumes_exactly(
+    engine: str, tiny_t5_dir: Path, tmp_path: Path
+) -> None:
+    from tui_hf.core.training.job import inference_task
+    from tui_hf.core.training.xray import xray
+
+    state = check_family_run(headline_spec(tiny_t5_dir, engine), tmp_path)
+    evals = state.evals
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]  # it learns to write the headlines
+    for e in evals:
+        assert 0 <= e["eval_bleu"] <= 100 and 0 <= e["eval_rougeL"] <= 100
+        assert 1 <= e["eval_gen_len"] <= 32  # generated up to the data's max_length
+    run = tmp_path / "reference"
+    # Predictions: each validation source, the text the model generated, and the reference headline.
+    rows = {json.loads(line)["source"]: json.loads(line)["target"] for line in HEADLINES_JSONL.read_text().splitlines()}
+    predictions = [e for e in EventReader(run).read() if e["event"] == "predictions"]
+    assert predictions and len(predictions[-1]["items"]) == 2
+    for item in predictions[-1]["items"]:
+        assert item["gold"] == rows[item["text"]] and isinstance(item["prediction"], str)
+    assert inference_task(run) == "summarization"  # Try model opens summarization
+    # X-ray: the source with T5's summarization prefix from the model's config, and the decoder labels, the
+    # target's own tokens.
+    x = xray(run, 1)
+    assert x.matches
+    lines = HEADLINES_JSONL.read_text().splitlines()
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    for row in x.rows:
+        record = json.loads(lines[row.source_row - 1])
+        source = tok.convert_tokens_to_string(row.tokens[: row.length])
+        # The prefix and as much of the source as max_length (32 tokens) holds.
+        assert source.startswith("summarize: ") and ("summarize: " + record["source"]).startswith(source)
+        assert tok.convert_tokens_to_string(row.decoder) == record["target"]
+    assert x.supervised == sum(len(row.decoder) for row in x.rows)
+
+
+def test_an_empty_target_is_refused_with_its_line_and_column_and_nothing_is_made(tmp_path: Path) -> None:
+    from tests.training_fixtures import tui_hf
+
+    data = tmp_path / "pairs.jsonl"
+    rows = [
+        {"src": "On Friday, David fixed the bicycle.", "tgt": "David fixed the bicycle."},
+        {"src": "After lunch, Mira baked a cake.", "tgt": "Mira baked a cake."},
+        {"src": "Last week, Omar sold the car.", "tgt": "  "},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    runs = tmp_path / "runs"
+    args = ["train", "--data", str(data), "--task", "seq2seq", "--text-column", "src", "--runs-dir", str(runs)]
+    proc = tui_hf(*args, "--target-column", "tgt")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{data}, line 3, column 'tgt': the target is empty" in proc.stderr
+    assert not runs.exists()
+    proc = tui_hf(*args)  # the default target column, which this file does not have
+    assert proc.returncode == 2 and f"{data}, line 1: no column 'target'" in proc.stderr
+    assert "target_column" in proc.stderr and not runs.exists()
+    proc = tui_hf("train", "--data", str(data), "--target-column", "tgt", "--runs-dir", str(runs))  # not seq2seq
+    assert proc.returncode == 2 and "target_column is for seq2seq" in proc.stderr
+    assert not runs.exists()
