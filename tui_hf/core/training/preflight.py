@@ -113,7 +113,15 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None
     )
     train = validate_file(
-        d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels, d.text_pair_column, d.target_column
+        d.train,
+        spec.task,
+        d.text_column,
+        d.label_column,
+        "train",
+        stop,
+        row_labels,
+        d.text_pair_column,
+        d.target_column,
     )
     plan.reports.append(train)
     plan.warnings += train.warnings
