@@ -134,3 +134,32 @@ def test_an_empty_target_is_refused_with_its_line_and_column_and_nothing_is_made
     proc = tui_hf("train", "--data", str(data), "--target-column", "tgt", "--runs-dir", str(runs))  # not seq2seq
     assert proc.returncode == 2 and "target_column is for seq2seq" in proc.stderr
     assert not runs.exists()
+
+
+def test_the_dialog_asks_for_the_source_and_target_columns_and_previews_them(tiny_t5_dir: Path) -> None:
+    from tui_hf.data import SENTIMENT_CSV
+    from tui_hf.ui.training.job_form import JobFields, data_preview
+
+    values = dict(
+        task="seq2seq",
+        model=str(tiny_t5_dir),
+        train=str(HEADLINES_JSONL),
+        validation="",
+        text_column="source",
+        label_column="target",
+        engine="native",
+        epochs="1",
+        max_steps="",
+        batch_size="8",
+        learning_rate="5e-5",
+        max_length="32",
+        name="",
+        nproc="1",
+    )
+    spec = JobFields(**values).spec()
+    assert spec.task == "seq2seq" and spec.data.target_column == "target" and spec.problems() == []
+    first = json.loads(HEADLINES_JSONL.read_text().splitlines()[0])
+    shown = data_preview(JobFields(**values))
+    assert f"{first['source'][:70]} → {first['target']}" in shown  # a row's source and its target
+    shown = data_preview(JobFields(**{**values, "train": str(SENTIMENT_CSV)}))
+    assert "no column 'source'" in shown and "no column 'target'" in shown
