@@ -163,3 +163,50 @@ def test_the_dialog_asks_for_the_source_and_target_columns_and_previews_them(tin
     assert f"{first['source'][:70]} → {first['target']}" in shown  # a row's source and its target
     shown = data_preview(JobFields(**{**values, "train": str(SENTIMENT_CSV)}))
     assert "no column 'source'" in shown and "no column 'target'" in shown
+
+
+def test_translation_languages_are_the_models_codes_checked_before_a_run_exists(
+    tiny_mbart50_dir: Path, tmp_path: Path
+) -> None:
+    from tests.training_fixtures import tui_hf
+    from tui_hf.core.training.families import family
+    from tui_hf.core.training.families.seq2seq import FAMILY
+
+    runs = tmp_path / "runs"
+    args = ["train", "--data", "headlines", "--task", "seq2seq", "--text-column", "source", "--model"]
+    proc = tui_hf(
+        *args, str(tiny_mbart50_dir), "--source-lang", "en", "--target-lang", "fr_XX", "--runs-dir", str(runs)
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "source_lang 'en' is not one of this model's language codes (ar_AR" in proc.stderr
+    assert not runs.exists()
+    # With its codes: the source starts with the source language's token, the target with the target's, and
+    # generation is forced to start in the target language (run_translation.py's forced_bos_token_id).
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    spec = TrainSpec(
+        data=DataSpec(train=str(HEADLINES_JSONL), text_column="source", source_lang="en_XX", target_lang="fr_XX"),
+        model=str(tiny_mbart50_dir),
+        task="seq2seq",
+    )
+    tok = AutoTokenizer.from_pretrained(tiny_mbart50_dir)
+    data = FAMILY.encoding_data(spec, tok)
+    enc = FAMILY.encode(tok, {"text": ["a cat"], "target": ["un chat"]}, {}, data)
+    assert tok.convert_ids_to_tokens(enc["input_ids"][0])[0] == "en_XX"
+    assert tok.convert_ids_to_tokens(enc["labels"][0])[0] == "fr_XX"
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_mbart50_dir)
+    FAMILY.prepare_model(model, tok, spec)
+    assert model.generation_config.forced_bos_token_id == tok.convert_tokens_to_ids("fr_XX")
+    assert family("seq2seq").inference_task_for(spec) == "translation"  # Try model opens translation
+
+
+def test_t5_sources_get_the_prefix_its_config_names_for_the_task(tiny_t5_dir: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    from tui_hf.core.training.families.seq2seq import source_prefix
+
+    config, tok = AutoConfig.from_pretrained(tiny_t5_dir), AutoTokenizer.from_pretrained(tiny_t5_dir)
+    assert source_prefix(config, DataSpec(train="x"), tok) == "summarize: "
+    pair = DataSpec(train="x", source_lang="en", target_lang="de")
+    assert source_prefix(config, pair, tok) == "translate English to German: "
+    assert source_prefix(config, DataSpec(train="x", source_prefix=""), tok) == ""  # text2text: none asked

@@ -328,6 +328,10 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         why = causal_lm_problem(spec.model, directory, config, "trained as causal-lm")
         if why:
             problems.append(Problem(f"model: {why}"))
+    if spec.task == "seq2seq":
+        why = _language_problem(spec, directory)
+        if why:
+            problems.append(Problem(f"model: {why}"))
     positions = next(
         (
             config[k]
@@ -361,6 +365,24 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         else:
             labels = kept
     return problems, labels
+
+
+def _language_problem(spec: TrainSpec, directory: Path) -> str | None:
+    """A seq2seq run's languages against the codes the model's tokenizer marks them with (mBART, NLLB, M2M100)."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.families.seq2seq import set_languages
+
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    except Exception:
+        return None  # the tokenizer check above reports a tokenizer that cannot load
+    try:
+        set_languages(tok, spec.data)
+    except SpecError as exc:
+        return str(exc)
+    return None
 
 
 def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:
