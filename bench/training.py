@@ -3,7 +3,12 @@
 Same model (the embedded all-MiniLM-L6-v2), data (the shipped sentiment.csv), batch size, max length and
 seed on both sides. Steps/s is measured over the steps of the first epoch (between the step-1 and the
 last step's timestamps), so start-up and the epoch-end checkpoint are outside the window on both sides.
-Usage: python bench/training.py [--repeat N]
+Usage: python bench/training.py [--repeat N] [--seq2seq MODEL [--only-seq2seq]]
+
+The seq2seq row (with --seq2seq MODEL, an encoder-decoder directory or cached hub id): a job on the shipped
+headlines against a course-style Seq2SeqTrainer script, steps/s, and the evaluation's time with generation
+(the job's, and the script's Seq2SeqTrainer.evaluate with predict_with_generate) beside
+Seq2SeqTrainer.evaluate without generation (the loss alone).
 """
 
 from __future__ import annotations
@@ -68,6 +73,54 @@ BARE = textwrap.dedent("""
                 break
     json.dump(times, open(out + "/times.json", "w"))
 """).format(batch=BATCH, max_len=MAX_LEN, steps=STEPS)
+
+
+# The seq2seq row: a course-style Seq2SeqTrainer script (predict_with_generate), on the shipped headlines.
+BARE_S2S = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np, sacrebleu
+    from datasets import load_dataset
+    from rouge_score import rouge_scorer
+    from transformers import (AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer,
+                              Seq2SeqTrainingArguments, TrainerCallback, set_seed)
+    model_dir, data, out, steps, batch, max_len = sys.argv[1:7]
+    steps, batch, max_len = int(steps), int(batch), int(max_len)
+    set_seed(42)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    raw = load_dataset("json", data_files=data)["train"].train_test_split(test_size=0.2, seed=42)
+    ds = raw.map(lambda b: tok(b["source"], text_target=b["target"], truncation=True, max_length=max_len),
+                 batched=True, remove_columns=raw["train"].column_names)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    def metrics(p):
+        preds = np.where(p.predictions != -100, p.predictions, tok.pad_token_id)
+        labels = np.where(p.label_ids != -100, p.label_ids, tok.pad_token_id)
+        hyp = [t.strip() for t in tok.batch_decode(preds, skip_special_tokens=True)]
+        ref = [t.strip() for t in tok.batch_decode(labels, skip_special_tokens=True)]
+        out = {"bleu": sacrebleu.corpus_bleu(hyp, [ref]).score}
+        for k in ("rouge1", "rouge2", "rougeL"):
+            out[k] = 100 * np.mean([scorer.score(r, h)[k].fmeasure for r, h in zip(ref, hyp)])
+        out["gen_len"] = np.mean([np.count_nonzero(row != tok.pad_token_id) for row in preds])
+        return out
+    times = []
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            times.append((state.global_step, time.time()))
+    args = Seq2SeqTrainingArguments(output_dir=out + "/ckpt", max_steps=steps, per_device_train_batch_size=batch,
+                                    per_device_eval_batch_size=batch * 2, learning_rate=5e-5, warmup_steps=0.1,
+                                    weight_decay=0.01, report_to="none", disable_tqdm=True, save_strategy="no",
+                                    logging_steps=1, use_cpu=True, dataloader_pin_memory=False, seed=42,
+                                    predict_with_generate=True, generation_max_length=max_len)
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=ds["train"], eval_dataset=ds["test"],
+                             processing_class=tok, data_collator=DataCollatorForSeq2Seq(tok, model=model),
+                             compute_metrics=metrics, callbacks=[Clock()])
+    trainer.train()
+    t0 = time.time(); trainer.evaluate(); generating = time.time() - t0
+    trainer.args.predict_with_generate = False
+    trainer.compute_metrics = None
+    t0 = time.time(); trainer.evaluate(); plain = time.time() - t0
+    json.dump({"times": times, "eval_generate": generating, "eval_plain": plain}, open(out + "/times.json", "w"))
+""")
 
 
 def steps_per_second(points: list[tuple[int, float]]) -> float:
@@ -185,17 +238,83 @@ def reap(pid: int, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def run_seq2seq_job(model: str, root: Path, steps: int, batch: int, max_len: int) -> tuple[float, float]:
+    """Steps/s of a seq2seq job (Trainer engine), and its last evaluation's time: from its last train event to
+    its eval event (generation and scoring; predictions off)."""
+    from tui_hf.core.training.events import EventReader
+    from tui_hf.core.training.job import create_run
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import HEADLINES_JSONL
+
+    spec = TrainSpec(
+        data=DataSpec(train=str(HEADLINES_JSONL), text_column="source", max_length=max_len, source_prefix=""),
+        model=model,
+        task="seq2seq",
+        max_steps=steps,
+        batch_size=batch,
+        logging_steps=1,
+        device="cpu",
+        seed=42,
+        predictions=0,
+    )
+    run_dir = create_run(spec, root)
+    subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], check=True, capture_output=True)
+    events = [e for e in EventReader(run_dir).read() if not e.get("replay")]
+    train = [(e["step"], e["time"]) for e in events if e["event"] == "train"]
+    last_eval = [e["time"] for e in events if e["event"] == "eval"][-1]
+    return steps_per_second(train), last_eval - train[-1][1]
+
+
+def run_seq2seq_bare(model: str, root: Path, steps: int, batch: int, max_len: int) -> tuple[float, float, float]:
+    from tui_hf.data import HEADLINES_JSONL
+
+    out = Path(tempfile.mkdtemp(dir=root))
+    script = root / "bare_s2s.py"
+    script.write_text(BARE_S2S)
+    argv = [model, str(HEADLINES_JSONL), str(out), str(steps), str(batch), str(max_len)]
+    subprocess.run([sys.executable, str(script), *argv], check=True, capture_output=True)
+    got = json.loads((out / "times.json").read_text())
+    return steps_per_second([tuple(p) for p in got["times"]]), got["eval_generate"], got["eval_plain"]
+
+
+def measure_seq2seq(args: argparse.Namespace, root: Path) -> None:
+    steps, batch, max_len = args.seq2seq_steps, 8, args.seq2seq_max_length
+    bare, job, bare_gen, job_gen, plain = [], [], [], [], []
+    for _ in range(args.repeat):  # interleaved
+        b, g, p = run_seq2seq_bare(args.seq2seq, root, steps, batch, max_len)
+        j, jg = run_seq2seq_job(args.seq2seq, root, steps, batch, max_len)
+        bare.append(b), bare_gen.append(g), plain.append(p), job.append(j), job_gen.append(jg)
+    med = statistics.median
+    print(
+        f"\nseq2seq ({args.seq2seq}, headlines, {steps} steps, batch {batch}, max length {max_len}), "
+        f"Trainer engine vs a bare Seq2SeqTrainer script, median of {args.repeat}"
+    )
+    print(f"  steps/s     bare {med(bare):8.3f}   job {med(job):8.3f}   step time job/bare {med(bare) / med(job):6.3f}")
+    print(
+        f"  evaluation  bare with generate {med(bare_gen):7.2f} s   job with generate {med(job_gen):7.2f} s   "
+        f"Seq2SeqTrainer.evaluate without generate {med(plain):7.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--engines", default="trainer,native", help="comma-separated: trainer, native")
     parser.add_argument("--no-ui", action="store_true", help="skip the key-latency part")
+    parser.add_argument("--seq2seq", metavar="MODEL", help="also the seq2seq row, with this model (e.g. t5-small)")
+    parser.add_argument("--seq2seq-steps", type=int, default=20)
+    parser.add_argument("--seq2seq-max-length", type=int, default=64)
+    parser.add_argument("--only-seq2seq", action="store_true", help="the seq2seq row alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tui-hf-bench-") as tmp:
         measure(args, Path(tmp))
 
 
 def measure(args: argparse.Namespace, root: Path) -> None:
+    if args.seq2seq:
+        measure_seq2seq(args, root)
+        if args.only_seq2seq:
+            return
     print(
         f"steps/s over one epoch ({STEPS} steps, batch {BATCH}, max length {MAX_LEN}), all-MiniLM-L6-v2 on CPU, "
         f"median of {args.repeat}"

@@ -183,6 +183,15 @@ def _masked_words(r: Result, w: Workspace) -> None:
     assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
 
 
+def _summarized(r: Result, w: Workspace) -> None:
+    name = w.runs[-1]
+    spec = json.loads((w.run_dir(name) / "spec.json").read_text())
+    assert spec["task"] == "seq2seq" and spec["data"]["train"].endswith("headlines.jsonl")
+    evals = [e for e in _events(w, name) if e["event"] == "eval"]
+    assert evals and {"eval_bleu", "eval_rougeL", "eval_gen_len"} <= set(evals[-1])
+    assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
+
+
 def _scored(r: Result, w: Workspace) -> None:
     result = json.loads(r.out)["results"][0]
     assert result["text"] == "The quick brown fox" and result["tokens"][0]["logprob"] is None
@@ -374,6 +383,20 @@ EXAMPLES = [
         rewrite=_short_training,
         why="2 steps instead of 3 epochs",
     ),
+    Example(
+        r"tui-hf train --data headlines --task seq2seq --text-column source --model google-t5/t5-small(\s+#.*)?",
+        _summarized,
+        rewrite=lambda c, _w: (
+            re.sub(r"\s+#.*$", "", c).replace("google-t5/t5-small", "./my-summarizer")
+            + " --max-steps 2 --max-length 32"
+        ),
+        why="a tiny T5 built offline instead of t5-small (not cached here), 2 steps, generating up to 32 tokens",
+    ),
+    Example(
+        r"tui-hf train --data FiscalNote/billsum --task seq2seq .*(\s+#.*)?",
+        how="skip",
+        why="a hub dataset and a hub model: it needs the network",
+    ),
     Example(r"tui-hf train --data reviews\.csv .*--detach(\s+#.*)?", _started),
     Example(r"tui-hf runs(\s+#.*)?", _listed),
     Example(r"tui-hf attach \S+(\s+#.*)?", how="pty", expect="Export CSV", rewrite=_run_name),
@@ -432,6 +455,7 @@ def workspace(
     tiny_mlm_dir: Path,
     tiny_nllb_dir: Path,
     tiny_gpt2_dir: Path,
+    tiny_t5_dir: Path,
 ) -> Iterator[Workspace]:
     cwd = tmp_path_factory.mktemp("readme")
     for link, target in (
@@ -440,6 +464,7 @@ def workspace(
         ("my-mlm", tiny_mlm_dir),
         ("my-translator", tiny_nllb_dir),
         ("my-generator", tiny_gpt2_dir),
+        ("my-summarizer", tiny_t5_dir),
     ):
         (cwd / link).symlink_to(target, target_is_directory=True)
     # Large enough that the background example is still training when `stop RUN` comes.

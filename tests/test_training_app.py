@@ -165,7 +165,12 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
             "token-classification",
             "masked-lm",
             "causal-lm",
+            "seq2seq",
         ]
+        task.value = "seq2seq"  # a source and the target the decoder writes, in the label's place
+        await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "source")
+        assert dialog.query_one("#job-label", Input).value == "target"
+        assert not dialog.query_one("#job-label", Input).disabled
         task.value = "token-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "tokens")
         assert dialog.query_one("#job-label", Input).value == "ner_tags"

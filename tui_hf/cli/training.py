@@ -32,7 +32,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--data",
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-        "('sentiment' and 'paraphrase' are shipped with tui-hf)",
+        "('sentiment', 'paraphrase' and 'headlines' are shipped with tui-hf)",
     )
     train.add_argument(
         "--data-config",
@@ -68,6 +68,14 @@ def add_training_commands(sub: Any) -> None:
         action="store_true",
         default=None,
         help="masked-lm: mask whole words (all their sub-tokens together)",
+    )
+    train.add_argument(
+        "--target-column", help="seq2seq: the column the model learns to write (default target; sources: --text-column)"
+    )
+    train.add_argument("--source-lang", help="seq2seq translation: the source language code, as the model spells it")
+    train.add_argument("--target-lang", help="seq2seq translation: the target language code (fr_XX, fra_Latn, fr...)")
+    train.add_argument(
+        "--source-prefix", help='seq2seq: put before each source (e.g. "summarize: "; default: the model\'s own)'
     )
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
@@ -234,7 +242,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import PARAPHRASE_CSV, SENTIMENT_CSV
+    from tui_hf.data import HEADLINES_JSONL, PARAPHRASE_CSV, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -248,6 +256,8 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(SENTIMENT_CSV)
     elif spec.data.train == "paraphrase":
         spec.data.train = str(PARAPHRASE_CSV)
+    elif spec.data.train == "headlines":
+        spec.data.train = str(HEADLINES_JSONL)
     for key in (
         "validation",
         "text_column",
@@ -258,6 +268,10 @@ def build_spec(args: argparse.Namespace) -> Any:
         "hub_split",
         "label_all_tokens",
         "whole_word_masking",
+        "target_column",
+        "source_lang",
+        "target_lang",
+        "source_prefix",
     ):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))

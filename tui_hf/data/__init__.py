@@ -3,9 +3,12 @@
 - sentiment.csv: a small sentiment dataset (text, label positive / negative).
 - paraphrase.csv: 240 sentence pairs (sentence1, sentence2, label), MRPC's columns and labels: 1 when the
   second sentence says what the first says, 0 when a name, a thing or the action differs.
+- headlines.jsonl: 200 sentences (source) and their one-line summaries (target), for seq2seq training:
+  who did what, without when or why.
 """
 
 from pathlib import Path
 
 SENTIMENT_CSV = Path(__file__).with_name("sentiment.csv")
 PARAPHRASE_CSV = Path(__file__).with_name("paraphrase.csv")
+HEADLINES_JSONL = Path(__file__).with_name("headlines.jsonl")

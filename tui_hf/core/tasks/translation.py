@@ -18,6 +18,8 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.seq2seq_io import forced_language_token
+from tui_hf.core.seq2seq_io import language_codes as _tok_codes
 from tui_hf.core.tasks import languages
 from tui_hf.core.tasks.defaults import (
     GIVEN,
@@ -31,7 +33,6 @@ from tui_hf.core.tasks.defaults import (
 )
 
 T5_FAMILY = {"t5", "mt5", "umt5", "longt5", "t5gemma", "switch_transformers"}
-_NLLB_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _PAIR_IN_NAME = re.compile(r"(?:opus-mt-(?:tc-(?:big|base)-)?|wmt\d\d-)([a-z]{2,3})-([a-z]{2,3})(?:$|[^a-z])")
 DEFAULT_SOURCE, DEFAULT_TARGET = "en", "fr"  # when neither the user nor the model says
 
@@ -47,20 +48,6 @@ class TranslationPlan:
     forced_token_id: int | None = None
     params_key: str = ""  # task_specific_params key whose settings apply, if any
     warnings: list[str] = field(default_factory=list)
-
-
-def _tok_codes(tok: Any) -> tuple[str, list[str]] | None:
-    """(family, codes) for a tokenizer that marks languages with tokens; None for one that does not."""
-    if not callable(getattr(tok, "_build_translation_inputs", None)):
-        return None
-    if callable(getattr(tok, "get_lang_id", None)) and getattr(tok, "lang_code_to_id", None):
-        return "m2m100", list(tok.lang_code_to_id)  # bare codes ("fr"); the token is __fr__
-    if getattr(tok, "lang_code_to_id", None):
-        return "mbart", list(tok.lang_code_to_id)
-    extra = [t for t in (getattr(tok, "extra_special_tokens", None) or []) if isinstance(t, str)]
-    extra += [t for t in (getattr(tok, "additional_special_tokens", None) or []) if isinstance(t, str)]
-    codes = list(dict.fromkeys(t for t in extra if _NLLB_CODE.match(t)))  # NLLB keeps them here in v5
-    return ("nllb", codes) if codes else None
 
 
 def _names(loaded: LoadedModel) -> list[str]:
@@ -135,7 +122,7 @@ def plan_translation(loaded: LoadedModel, options: Mapping[str, Any] | None = No
         tgt_raw, lang_settings["tgt_lang"] = pick("tgt_lang", getattr(tok, "tgt_lang", None), DEFAULT_TARGET)
         src = languages.resolve(src_raw, codes, "source language")
         tgt = languages.resolve(tgt_raw, codes, "target language")
-        forced = tok.get_lang_token(tgt) if family == "m2m100" else tgt
+        forced = forced_language_token(tok, family, tgt)
         plan_args.update(
             family="language tokens",
             src_lang=src,

@@ -57,12 +57,15 @@ def _rows(
     label_column: str,
     version: int,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> Any:
     """The checked rows of a data file, in the task's own columns (the file's size and time key the cache)."""
     csv_cell = path.lower().endswith(".csv")
     seen: dict[Any, str] = {}
     for number, rec in records(path, _stop):
-        row = clean_record(task, rec, text_column, label_column, At(path, number), csv_cell, seen, pair_column)
+        row = clean_record(
+            task, rec, text_column, label_column, At(path, number), csv_cell, seen, pair_column, target_column
+        )
         row[SOURCE_ROW] = number  # where the row is in the file, for the batch X-ray
         yield row
 
@@ -84,6 +87,7 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
                 "label_column": d.label_column,
                 "version": READER_VERSION,
                 "pair_column": d.text_pair_column,
+                "target_column": d.target_column,
             },
         )
     except Exception as exc:  # datasets wraps what the generator raised
@@ -126,14 +130,16 @@ def _from_hub(spec: TrainSpec) -> tuple[dict[str, Any], list[str]]:
     out = {}
     for role, (split_name, raw) in splits.items():
         where = split_where(d.train, split_name)
-        check_split_columns(raw, spec.task, d.text_column, d.label_column, d.text_pair_column, where)
+        check_split_columns(raw, spec.task, d.text_column, d.label_column, d.text_pair_column, where, d.target_column)
         split_names = split_label_names(raw, d.label_column) if labelled else []
 
         def convert(
             batch: dict[str, list[Any]], at: list[int], where: str = where, own: list[str] = split_names
         ) -> dict[str, list[Any]]:
             _check_stop()
-            rows = clean_batch(batch, spec.task, d.text_column, d.label_column, d.text_pair_column, own, where, at[0])
+            rows = clean_batch(
+                batch, spec.task, d.text_column, d.label_column, d.text_pair_column, own, where, at[0], d.target_column
+            )
             return {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
 
         # The task's columns as plain strings: a "label" column left to inference keeps the ClassLabel it
@@ -339,7 +345,15 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
-            now = validate_file(path, spec.task, d.text_column, d.label_column, role, pair_column=d.text_pair_column)
+            now = validate_file(
+                path,
+                spec.task,
+                d.text_column,
+                d.label_column,
+                role,
+                pair_column=d.text_pair_column,
+                target_column=d.target_column,
+            )
         except DataError as exc:
             out.append(f"{path}: changed, and no longer passes the data check ({exc})")
             continue
@@ -428,6 +442,7 @@ def prepare(spec: TrainSpec, tokenizer: Any, plan: DataPlan, stop: threading.Eve
     d = spec.data
     index = {name: i for i, name in enumerate(labels)}
     fam.prepare_tokenizer(tokenizer)
+    d = fam.encoding_data(spec, tokenizer)
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         _check_stop()

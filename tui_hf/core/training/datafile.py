@@ -418,18 +418,27 @@ def clean_record(
     csv_cell: bool,
     labels: dict[Any, str] | None = None,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> Record:
     """The columns a task trains on, checked: {"text", "label"} (+ "text_pair" with a pair column) | {"text"} |
-    {"tokens", "tags"}.
+    {"tokens", "tags"} | {"text", "target"} (seq2seq).
 
     `labels` remembers each raw label value's class name (a label is checked once, not once per row).
     """
+    if task == "seq2seq":
+        return _seq2seq_record(rec, text_column, target_column or "target", where, csv_cell)
     labelled = FAMILIES[task].labelled if task in FAMILIES else True
     needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
     for column in needed:
         if column not in rec:
             columns = ", ".join(map(repr, rec)) or "none"
-            which = "text_pair_column" if column == pair_column else "text_column and label_column"
+            which = (
+                "text_pair_column"
+                if column == pair_column
+                else "text_column and target_column"
+                if task == "seq2seq"
+                else "text_column and label_column"
+            )
             raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {which}")
     if task == "token-classification":
         words, tags = rec[text_column], rec[label_column]
@@ -466,6 +475,21 @@ def clean_record(
     return {"text": text, "label": label}
 
 
+def _seq2seq_record(rec: Record, text_column: str, target_column: str, where: str | At, csv_cell: bool) -> Record:
+    for column, key in ((text_column, "text_column"), (target_column, "target_column")):
+        if column not in rec:
+            columns = ", ".join(map(repr, rec)) or "none"
+            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {key}")
+    text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
+    target = rec[target_column]
+    if _missing(target, csv_cell):
+        raise DataError(
+            f"{where}, column {target_column!r}: the target is empty ({target!r}); the model would learn to "
+            "write nothing: fill it in or drop the row"
+        )
+    return {"text": text, "target": _check_text(target, f"{where}, column {target_column!r}", csv_cell)}
+
+
 def validate_file(
     path: str,
     task: str,
@@ -475,6 +499,7 @@ def validate_file(
     stop: threading.Event | None = None,
     row_labels: list[str] | None = None,
     pair_column: str | None = None,
+    target_column: str | None = None,
 ) -> DataReport:
     """Check every row of a data file in one pass with bounded memory. Raises DataError at the first problem.
 
@@ -493,7 +518,9 @@ def validate_file(
     for number, rec in records(p, stop):
         if report.rows < 64:
             columns.update(dict.fromkeys(rec))
-        clean = clean_record(task, rec, text_column, label_column, At(p, number), csv_cell, seen, pair_column)
+        clean = clean_record(
+            task, rec, text_column, label_column, At(p, number), csv_cell, seen, pair_column, target_column
+        )
         report.rows += 1
         if row_labels is not None and "label" in clean:
             row_labels.append(clean["label"])
@@ -581,14 +608,28 @@ def split_label_names(split: Any, column: str) -> list[str]:
 
 
 def check_split_columns(
-    split: Any, task: str, text_column: str, label_column: str, pair_column: str | None, where: str
+    split: Any,
+    task: str,
+    text_column: str,
+    label_column: str,
+    pair_column: str | None,
+    where: str,
+    target_column: str | None = None,
 ) -> None:
     """DataError naming the first column a split lacks, with the columns it has."""
     labelled = FAMILIES[task].labelled if task in FAMILIES else True
     needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
+    if task == "seq2seq":
+        needed = [text_column, target_column or "target"]
     for column in needed:
         if column not in split.column_names:
-            which = "text_pair_column" if column == pair_column else "text_column and label_column"
+            which = (
+                "text_pair_column"
+                if column == pair_column
+                else "text_column and target_column"
+                if task == "seq2seq"
+                else "text_column and label_column"
+            )
             raise DataError(
                 f"{where}: no column {column!r}; its columns are {', '.join(map(repr, split.column_names))}; "
                 f"check {which}"
@@ -604,10 +645,12 @@ def clean_batch(
     names: list[str],
     where: str,
     first_row: int,
+    target_column: str | None = None,
 ) -> list[Record]:
     """The rows of one batch of a `datasets` split, checked as a file's rows are (clean_record), a ClassLabel's
     ids turned into its names; a problem names the split's row (1-based)."""
-    columns = [c for c in (text_column, pair_column, label_column) if c and c in batch]
+    target = (target_column or "target") if task == "seq2seq" else None
+    columns = [c for c in (text_column, pair_column, label_column, target) if c and c in batch]
     size = len(batch[columns[0]]) if columns else 0
     out = []
     for i in range(size):
@@ -618,7 +661,15 @@ def clean_batch(
             rec[label_column] = [named(t) for t in tags] if isinstance(tags, list) else named(tags)
         out.append(
             clean_record(
-                task, rec, text_column, label_column, f"{where}, row {first_row + i + 1}", False, None, pair_column
+                task,
+                rec,
+                text_column,
+                label_column,
+                f"{where}, row {first_row + i + 1}",
+                False,
+                None,
+                pair_column,
+                target_column,
             )
         )
     return out
@@ -632,14 +683,30 @@ def dataset_report(split: Any, spec_data: Any, task: str, source: str, name: str
     """Every row of a `datasets` split checked, as validate_file checks a file's rows (one pass, label counts).
     Its size and time stay 0: a saved directory is checked again at each start (it is rewritten in place)."""
     where = split_where(source, name)
-    check_split_columns(split, task, spec_data.text_column, spec_data.label_column, spec_data.text_pair_column, where)
+    check_split_columns(
+        split,
+        task,
+        spec_data.text_column,
+        spec_data.label_column,
+        spec_data.text_pair_column,
+        where,
+        getattr(spec_data, "target_column", None),
+    )
     names = split_label_names(split, spec_data.label_column)
     report = DataReport(path=source, role=role, format="dataset", columns=list(split.column_names))
     counts = report.label_counts
     row = 0
     for batch in split.iter(batch_size=1000):
         for clean in clean_batch(
-            batch, task, spec_data.text_column, spec_data.label_column, spec_data.text_pair_column, names, where, row
+            batch,
+            task,
+            spec_data.text_column,
+            spec_data.label_column,
+            spec_data.text_pair_column,
+            names,
+            where,
+            row,
+            getattr(spec_data, "target_column", None),
         ):
             row += 1
             for tag in clean.get("tags") or ([clean["label"]] if "label" in clean else []):

@@ -237,15 +237,17 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
 
 
 def eval_metrics(
-    spec: TrainSpec, loss: float, preds: list[Any], labels: list[Any], names: list[str]
+    spec: TrainSpec, loss: float, preds: list[Any], labels: list[Any], names: list[str], tokenizer: Any = None
 ) -> dict[str, float]:
-    """An evaluation's metrics as the run's family scores them: eval_loss, its own, those from the loss."""
+    """An evaluation's metrics as the run's family scores them: eval_loss, its own, those from the loss.
+    A family that generates is scored on the generated ids (`preds`), decoded with `tokenizer`."""
     from tui_hf.core.training.families import family
 
     fam = family(spec.task)
     result = {"eval_loss": loss}
     if preds:
-        result.update({f"eval_{k}": v for k, v in fam.score(preds, labels, names).items()})
+        scored = fam.score_generated(tokenizer, preds, labels) if fam.generates else fam.score(preds, labels, names)
+        result.update({f"eval_{k}": v for k, v in scored.items()})
     fam.from_loss(result)
     return result
 

@@ -78,6 +78,9 @@ class NativeEngine:
         self.model = build_model(spec, self.resolved, self.prep.labels, source=str(resume.path) if resume else None).to(
             device
         )
+        from tui_hf.core.training.families import family
+
+        family(spec.task).prepare_model(self.model, self.tok, spec)
         self.core = self.model
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
@@ -124,7 +127,9 @@ class NativeEngine:
         self.core.eval()
         from tui_hf.core.training.families import family
 
-        scores = family(spec.task).scores_logits
+        fam = family(spec.task)
+        scores = fam.scores_logits
+        gen_kwargs = fam.generation_kwargs(self.core, spec)  # a family that generates: as Seq2SeqTrainer generates
         losses, all_preds, all_labels = [], [], []
         with torch.inference_mode():
             for batch in DataLoader(
@@ -142,8 +147,16 @@ class NativeEngine:
                 if scores:
                     all_preds.append(out.logits.argmax(-1).cpu().numpy())
                     all_labels.append(batch["labels"].cpu().numpy())
+                elif fam.generates:
+                    generated = self.core.generate(
+                        input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), **gen_kwargs
+                    )
+                    all_preds.append(generated.cpu().numpy())
+                    all_labels.append(batch["labels"].cpu().numpy())
         self.core.train()
-        result = eval_metrics(spec, sum(losses) / max(len(losses), 1), all_preds, all_labels, self.prep.labels)
+        result = eval_metrics(
+            spec, sum(losses) / max(len(losses), 1), all_preds, all_labels, self.prep.labels, self.tok
+        )
         if self.ctx.writer is not None:
             self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
         self._evaluated_at = self.step

@@ -36,7 +36,15 @@ class TrainerEngine:
 
     def prepare(self) -> StartInfo:
         import torch
-        from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+        from transformers import (
+            PrinterCallback,
+            Seq2SeqTrainer,
+            Seq2SeqTrainingArguments,
+            Trainer,
+            TrainerCallback,
+            TrainingArguments,
+            set_seed,
+        )
 
         from tui_hf.core.training.callback import TuiHfCallback
 
@@ -45,7 +53,21 @@ class TrainerEngine:
         self.resolved, self.tok = load_tokenizer_for(spec)
         self.prep: Prepared = prepare(spec, self.tok, ctx.plan, ctx.stop)
         model = build_model(spec, self.resolved, self.prep.labels)
-        args = TrainingArguments(
+        from tui_hf.core.training.families import family
+
+        fam = family(spec.task)
+        fam.prepare_model(model, self.tok, spec)
+        generating: dict[str, Any] = {}
+        if fam.generates:  # Seq2SeqTrainer, predicting with generate as the model's generation config says
+            gen = fam.generation_kwargs(model, spec)
+            generating = {
+                "predict_with_generate": True,
+                "generation_max_length": gen.get("max_length"),
+                "generation_num_beams": gen.get("num_beams"),
+            }
+            if "max_new_tokens" in gen:
+                model.generation_config.max_new_tokens = gen["max_new_tokens"]
+        args = (Seq2SeqTrainingArguments if fam.generates else TrainingArguments)(
             output_dir=str(checkpoints.staging_dir(ctx.run_dir)),
             num_train_epochs=spec.epochs,
             max_steps=spec.max_steps,
@@ -71,6 +93,7 @@ class TrainerEngine:
             # tokens of all ranks; a head whose loss is a plain mean (classification...) then shows, and
             # trains on, the loss times the world size. Off, each rank's mean is DDP-averaged: the true loss.
             average_tokens_across_devices=False,
+            **generating,
         )
         wanted = spec.device.split(":")[0]
         if wanted not in ("auto",) and args.device.type != wanted:
@@ -99,10 +122,6 @@ class TrainerEngine:
         )
         self.callback.started = True  # the job writes the start event itself (before the baseline)
 
-        from tui_hf.core.training.families import family
-
-        fam = family(spec.task)
-
         class FromLoss(TrainerCallback):
             """Adds what follows from eval_loss (perplexity) before our callback writes the eval event:
             Trainer's compute_metrics never sees the loss."""
@@ -114,12 +133,14 @@ class TrainerEngine:
                     fam.from_loss(metrics)
 
         def compute_metrics(pred: Any) -> dict[str, float]:
+            if fam.generates:
+                return fam.score_generated(self.tok, [pred.predictions], [pred.label_ids])
             return fam.score([pred.predictions], [pred.label_ids], self.prep.labels)  # Trainer adds eval_
 
         def argmax(logits: Any, labels: Any) -> Any:  # kept per batch instead of whole logits
             return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
-        self.trainer = Trainer(
+        self.trainer = (Seq2SeqTrainer if fam.generates else Trainer)(
             model=model,
             args=args,
             train_dataset=self.prep.train,
@@ -127,7 +148,7 @@ class TrainerEngine:
             processing_class=self.tok,
             data_collator=self.prep.collator,
             callbacks=[FromLoss(), self.callback],
-            compute_metrics=compute_metrics if fam.scores_logits else None,
+            compute_metrics=compute_metrics if fam.scores_logits or fam.generates else None,
             preprocess_logits_for_metrics=argmax if fam.scores_logits else None,
         )
         self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it

@@ -469,7 +469,7 @@ def inference_task(run_dir: Path) -> str:
     spec = TrainSpec.load(run_dir / SPEC)
     from tui_hf.core.training.families import FAMILIES
 
-    return FAMILIES[spec.task].inference_task if spec.task in FAMILIES else spec.task
+    return FAMILIES[spec.task].inference_task_for(spec) if spec.task in FAMILIES else spec.task
 
 
 __all__ = [

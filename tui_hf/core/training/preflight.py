@@ -101,7 +101,7 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     """Every row of the train (and validation) file. Raises DataError at the first problem."""
     d = spec.data
     plan = DataPlan()
-    if spec.task != "causal-lm" and d.text_column.strip() == d.label_column.strip():
+    if spec.task not in ("causal-lm", "seq2seq") and d.text_column.strip() == d.label_column.strip():
         raise DataError(
             f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
             "answer with its own input; set label_column to the column of classes"
@@ -120,7 +120,15 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None
     )
     train = validate_file(
-        d.train, spec.task, d.text_column, d.label_column, "train", stop, row_labels, d.text_pair_column
+        d.train,
+        spec.task,
+        d.text_column,
+        d.label_column,
+        "train",
+        stop,
+        row_labels,
+        d.text_pair_column,
+        d.target_column,
     )
     plan.reports.append(train)
     plan.warnings += train.warnings
@@ -128,7 +136,14 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         if not is_file_ref(d.validation):
             raise DataError(f"validation must be a local .csv, .json or .jsonl file, not {d.validation!r}")
         val = validate_file(
-            d.validation, spec.task, d.text_column, d.label_column, "validation", stop, pair_column=d.text_pair_column
+            d.validation,
+            spec.task,
+            d.text_column,
+            d.label_column,
+            "validation",
+            stop,
+            pair_column=d.text_pair_column,
+            target_column=d.target_column,
         )
         plan.reports.append(val)
         unseen = sorted(set(val.label_counts) - set(train.label_counts))
@@ -358,6 +373,10 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         why = causal_lm_problem(spec.model, directory, config, "trained as causal-lm")
         if why:
             problems.append(Problem(f"model: {why}"))
+    if spec.task == "seq2seq":
+        why = _language_problem(spec, directory)
+        if why:
+            problems.append(Problem(f"model: {why}"))
     positions = next(
         (
             config[k]
@@ -391,6 +410,24 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         else:
             labels = kept
     return problems, labels
+
+
+def _language_problem(spec: TrainSpec, directory: Path) -> str | None:
+    """A seq2seq run's languages against the codes the model's tokenizer marks them with (mBART, NLLB, M2M100)."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.families.seq2seq import set_languages
+
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    except Exception:
+        return None  # the tokenizer check above reports a tokenizer that cannot load
+    try:
+        set_languages(tok, spec.data)
+    except SpecError as exc:
+        return str(exc)
+    return None
 
 
 def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:

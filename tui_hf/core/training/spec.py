@@ -15,7 +15,7 @@ from typing import Any, Literal
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.families import FAMILIES
 
-TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm"]
+TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm", "seq2seq"]
 TRAIN_TASKS = tuple(FAMILIES)
 ENGINES = ("trainer", "native")
 
@@ -33,6 +33,10 @@ class DataSpec:
     hub_config: str | None = None  # a hub dataset's configuration, as load_dataset("glue", "mrpc")
     label_all_tokens: bool = False  # token-classification: every sub-token trains on its word's tag (run_ner.py)
     whole_word_masking: bool = False  # masked-lm: a word's sub-tokens are masked together
+    target_column: str | None = None  # seq2seq: the column the decoder learns to write (default "target")
+    source_lang: str | None = None  # seq2seq translation: language codes, in the model's spelling (fr_XX...)
+    target_lang: str | None = None
+    source_prefix: str | None = None  # seq2seq: before each source ("summarize: "); None: the model's own
 
 
 @dataclass
@@ -220,6 +224,13 @@ class TrainSpec:
             out.append(f"label_all_tokens is for token-classification, not {self.task}")
         if self.data.whole_word_masking and self.task != "masked-lm":
             out.append(f"whole_word_masking is for masked-lm, not {self.task}")
+        seq2seq_only = ("target_column", "source_lang", "target_lang", "source_prefix")
+        for key in seq2seq_only:
+            if getattr(self.data, key) is not None and self.task != "seq2seq":
+                out.append(f"{key} is for seq2seq, not {self.task}")
+        target = self.data.target_column
+        if self.task == "seq2seq" and target is not None and target.strip() in ("", self.data.text_column):
+            out.append(f"target_column must name a column other than the text column, not {target!r}")
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")

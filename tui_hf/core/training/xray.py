@@ -89,6 +89,7 @@ class XrayRow:
     labels: list[str | None]  # per position: the label name it is trained towards (token tasks)
     label: str | None  # the row's class (text classification)
     length: int  # real tokens (no padding)
+    decoder: list[str] | None = None  # seq2seq: the target tokens the decoder is trained to write
 
 
 @dataclass
@@ -212,7 +213,13 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         row_ids = ids[r].tolist()
         attention = mask[r].tolist() if mask is not None else [1] * len(row_ids)
         tokens = tok.convert_ids_to_tokens(row_ids)
-        if labels.dim() == 2:
+        decoder = None
+        if fam.decodes:  # the labels are the decoder's target, not positions of the input
+            trained = [False] * len(row_ids)
+            names = [None] * len(row_ids)
+            label = None
+            decoder = tok.convert_ids_to_tokens([x for x in labels[r].tolist() if x != -100])
+        elif labels.dim() == 2:
             lab = labels[r].tolist()
             trained = [x != -100 for x in lab]
             if fam.shifted:
@@ -239,11 +246,14 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
                 labels=names,
                 label=label,
                 length=int(sum(attention)),
+                decoder=decoder,
             )
         )
     real = sum(row.length for row in rows)
     supervised = supervised_count(spec.task, labels)
-    share = supervised / (real if labels.dim() == 2 else max(len(rows), 1)) if rows else 0.0
+    # Of the positions that could train: the input's real tokens, or for a decoder its target slots.
+    slots = labels.numel() if fam.decodes else real if labels.dim() == 2 else max(len(rows), 1)
+    share = supervised / slots if rows else 0.0
     ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
     got = batch_hash(ids) if ids_only else batch_hash(ids, labels)
     x = BatchXray(
@@ -305,7 +315,7 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
             mark = token
             if row.labels[j] is not None:
                 mark += f"/{row.labels[j]}"
-            elif per_position and not row.trained[j]:
+            elif per_position and not row.trained[j] and row.decoder is None:
                 mark = f"({token})"  # not trained on
             parts.append(mark)
         text, current = [], "    "
@@ -316,6 +326,8 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
             current += part + " "
         text.append(current)
         lines += [t.rstrip() for t in text]
+        if row.decoder is not None:
+            lines.append("    → " + " ".join(row.decoder))
     if per_position and fam is not None and fam.xray_note:
         lines.append(fam.xray_note)
     return "\n".join(lines)

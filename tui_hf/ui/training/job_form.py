@@ -67,7 +67,8 @@ class JobFields:
                 validation=self.validation or None,
                 text_column=self.text_column,
                 text_pair_column=self.pair_column or None if self.task == "text-classification" else None,
-                label_column=self.label_column,
+                label_column=self.label_column if self.task != "seq2seq" else "label",
+                target_column=self.label_column if self.task == "seq2seq" else None,  # what the decoder writes
                 max_length=_number(self.max_length, "max length", int),
             ),
             model=self.model or "embedded",
@@ -226,7 +227,7 @@ class NewJobScreen(ModalScreen[Path | None]):
             text_in.value = text
         if label_in.value in typical:
             label_in.value = label
-        label_in.disabled = not FAMILIES[event.value].labelled  # a language model learns the text itself
+        label_in.disabled = not label  # a language model learns the text itself; seq2seq: the target column
         self.query_one("#job-pair", Input).disabled = event.value != "text-classification"  # pairs are classified
         self._changed()
 
@@ -351,7 +352,8 @@ def data_preview(fields: JobFields) -> str:
         p = peek(path)
     except SpecError as exc:
         return f"[red]{escape(str(exc))}[/red]"
-    labelled = FAMILIES[fields.task].labelled if fields.task in FAMILIES else True
+    # A second column: the label, or the target a seq2seq model writes.
+    labelled = FAMILIES[fields.task].labelled or fields.task == "seq2seq" if fields.task in FAMILIES else True
     pair = fields.pair_column if fields.task == "text-classification" else ""
     needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled else [])
     lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]

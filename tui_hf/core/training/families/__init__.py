@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from tui_hf.core.training.families import causal_lm, masked_lm, text_classification, token_classification
+from tui_hf.core.training.families import causal_lm, masked_lm, seq2seq, text_classification, token_classification
 from tui_hf.core.training.families.base import Family
 
 FAMILIES: dict[str, Family] = {
-    f.task: f for f in (text_classification.FAMILY, token_classification.FAMILY, masked_lm.FAMILY, causal_lm.FAMILY)
+    f.task: f
+    for f in (
+        text_classification.FAMILY,
+        token_classification.FAMILY,
+        masked_lm.FAMILY,
+        causal_lm.FAMILY,
+        seq2seq.FAMILY,
+    )
 }
 
 

@@ -34,6 +34,27 @@ class Family:
     per_position: ClassVar[bool] = False  # labels per token (X-ray counts positions, not rows)
     shifted: ClassVar[bool] = False  # the model shifts labels itself: position 0 is never trained towards
     scores_logits: ClassVar[bool] = True  # evaluation needs the argmax of the logits
+    generates: ClassVar[bool] = False  # evaluation generates (predict_with_generate): scored by score_generated
+    decodes: ClassVar[bool] = False  # labels are a decoder's target tokens, not the input's positions
+
+    def inference_task_for(self, spec: Any) -> str:
+        """What "Try model" opens for a run of this spec (a seq2seq run with languages: translation)."""
+        return self.inference_task
+
+    def encoding_data(self, spec: Any, tokenizer: Any) -> Any:
+        """The data settings encode sees (a seq2seq family resolves the model's prefix here)."""
+        return spec.data
+
+    def prepare_model(self, model: Any, tokenizer: Any, spec: Any) -> None:
+        """Set what the model needs for this run once built (a forced target language when generating)."""
+
+    def generation_kwargs(self, model: Any, spec: Any) -> dict[str, Any]:
+        """How evaluation generates (generates only): the same for both engines."""
+        return {}
+
+    def score_generated(self, tokenizer: Any, preds: list[Any], labels: list[Any]) -> dict[str, float]:
+        """Metrics (without the eval_ prefix) from per-batch generated ids and labels (generates only)."""
+        return {}
 
     def prepare_tokenizer(self, tokenizer: Any) -> None:
         """Fix what the tokenizer lacks for this family (a pad token for a causal LM)."""
