@@ -32,7 +32,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--data",
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-        "('sentiment' and 'paraphrase' are shipped with tui-hf)",
+        "('sentiment', 'paraphrase' and 'qa-people' are shipped with tui-hf)",
     )
     train.add_argument("--validation", help="validation data file (default: split off the train data)")
     train.add_argument("--model", "-m", help="model to finetune (default: embedded)")
@@ -47,6 +47,15 @@ def add_training_commands(sub: Any) -> None:
         "column (e.g. sentence2, with --text-column sentence1)",
     )
     train.add_argument("--label-column")
+    train.add_argument("--question-column", help="question-answering: the question's column (default: question)")
+    train.add_argument("--context-column", help="question-answering: the passage's column (default: context)")
+    train.add_argument(
+        "--answers-column",
+        help='question-answering: SQuAD answers {"text": [...], "answer_start": [...]} (default: answers)',
+    )
+    train.add_argument(
+        "--doc-stride", type=int, help="question-answering: tokens shared by the windows of a long context"
+    )
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, dest="learning_rate")
@@ -186,7 +195,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import PARAPHRASE_CSV, SENTIMENT_CSV
+    from tui_hf.data import PARAPHRASE_CSV, QA_JSONL, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -200,7 +209,19 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(SENTIMENT_CSV)
     elif spec.data.train == "paraphrase":
         spec.data.train = str(PARAPHRASE_CSV)
-    for key in ("validation", "text_column", "text_pair_column", "label_column", "max_length"):
+    elif spec.data.train == "qa-people":
+        spec.data.train = str(QA_JSONL)
+    for key in (
+        "validation",
+        "text_column",
+        "text_pair_column",
+        "label_column",
+        "max_length",
+        "question_column",
+        "context_column",
+        "answers_column",
+        "doc_stride",
+    ):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))
     for key in (

@@ -3,9 +3,12 @@
 - sentiment.csv: a small sentiment dataset (text, label positive / negative).
 - paraphrase.csv: 240 sentence pairs (sentence1, sentence2, label), MRPC's columns and labels: 1 when the
   second sentence says what the first says, 0 when a name, a thing or the action differs.
+- qa_people.jsonl: 200 questions on short made-up biographies (question, context, answers in SQuAD's
+  {"text": [...], "answer_start": [...]} form), one in five unanswerable from its context (empty lists).
 """
 
 from pathlib import Path
 
 SENTIMENT_CSV = Path(__file__).with_name("sentiment.csv")
 PARAPHRASE_CSV = Path(__file__).with_name("paraphrase.csv")
+QA_JSONL = Path(__file__).with_name("qa_people.jsonl")

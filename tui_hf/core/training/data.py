@@ -71,7 +71,7 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
     import datasets
 
     st = Path(path).stat()
-    d = spec.data
+    text_column, label_column, pair_column = spec.data.reader_columns(spec.task)
     try:
         return datasets.Dataset.from_generator(
             _rows,
@@ -80,10 +80,10 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
                 "size": st.st_size,
                 "mtime_ns": st.st_mtime_ns,
                 "task": spec.task,
-                "text_column": d.text_column,
-                "label_column": d.label_column,
+                "text_column": text_column,
+                "label_column": label_column,
                 "version": READER_VERSION,
-                "pair_column": d.text_pair_column,
+                "pair_column": pair_column,
             },
         )
     except Exception as exc:  # datasets wraps what the generator raised
@@ -110,6 +110,8 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     needed = (
         [d.text_column] + ([d.text_pair_column] if d.text_pair_column else []) + ([d.label_column] if labelled else [])
     )
+    if spec.task == "question-answering":
+        needed = [d.question_column, d.context_column, d.answers_column]
     missing = [c for c in needed if c not in raw.column_names]
     if missing:
         raise SpecError(f"{d.train}: no column {missing[0]!r}; columns are {', '.join(raw.column_names)}")
@@ -121,6 +123,13 @@ def _from_hub(spec: TrainSpec) -> tuple[Any, list[str]]:
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         _check_stop()
         out: dict[str, list[Any]] = {}
+        if spec.task == "question-answering":  # checked as a file's rows are
+            question, answers, context = d.reader_columns(spec.task)
+            rows = [
+                clean_record(spec.task, dict(zip(batch, values)), question, answers, d.train, False, None, context)
+                for values in zip(*batch.values())
+            ]
+            return {k: [r[k] for r in rows] for k in ("question", "context", "answers")}
         if spec.task == "token-classification":
             out["tokens"] = [[str(w) for w in words] for words in batch[d.text_column]]
             out["tags"] = [[names[t] if names else label_key(t) for t in tags] for tags in batch[d.label_column]]
@@ -231,6 +240,8 @@ def row_key(value: Any) -> str:
 
 
 def _inputs(split: Any) -> list[Any]:
+    if "question" in split.column_names:  # a question with its context is one row's input
+        return [list(qc) for qc in zip(split["question"], split["context"])]
     if "text_pair" in split.column_names:  # a pair is one row's input
         return [list(pair) for pair in zip(split["text"], split["text_pair"])]
     return split["tokens"] if "tokens" in split.column_names else split["text"]
@@ -318,7 +329,8 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
-            now = validate_file(path, spec.task, d.text_column, d.label_column, role, pair_column=d.text_pair_column)
+            text_column, label_column, pair_column = d.reader_columns(spec.task)
+            now = validate_file(path, spec.task, text_column, label_column, role, pair_column=pair_column)
         except DataError as exc:
             out.append(f"{path}: changed, and no longer passes the data check ({exc})")
             continue

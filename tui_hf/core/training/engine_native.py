@@ -123,8 +123,9 @@ class NativeEngine:
         self.core.eval()
         from tui_hf.core.training.families import family
 
-        scores = family(spec.task).scores_logits
-        losses, all_preds, all_labels = [], [], []
+        fam = family(spec.task)
+        scores = fam.scores_logits
+        losses, all_preds, all_labels, outputs = [], [], [], []
         with torch.inference_mode():
             for batch in DataLoader(
                 self.prep.eval,
@@ -141,8 +142,12 @@ class NativeEngine:
                 if scores:
                     all_preds.append(out.logits.argmax(-1).cpu().numpy())
                     all_labels.append(batch["labels"].cpu().numpy())
+                if fam.scores_outputs:
+                    outputs.append(tuple(t.float().cpu().numpy() for t in fam.eval_outputs(out)))
         self.core.train()
         result = eval_metrics(spec, sum(losses) / max(len(losses), 1), all_preds, all_labels, self.prep.labels)
+        if outputs:
+            result.update({f"eval_{k}": v for k, v in fam.score_outputs(outputs, self.prep).items()})
         if self.ctx.writer is not None:
             self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
         self._evaluated_at = self.step

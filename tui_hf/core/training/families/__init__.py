@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from tui_hf.core.training.families import causal_lm, masked_lm, text_classification, token_classification
+from tui_hf.core.training.families import (
+    causal_lm,
+    masked_lm,
+    question_answering,
+    text_classification,
+    token_classification,
+)
 from tui_hf.core.training.families.base import Family
 
 FAMILIES: dict[str, Family] = {
-    f.task: f for f in (text_classification.FAMILY, token_classification.FAMILY, masked_lm.FAMILY, causal_lm.FAMILY)
+    f.task: f
+    for f in (
+        text_classification.FAMILY,
+        token_classification.FAMILY,
+        masked_lm.FAMILY,
+        causal_lm.FAMILY,
+        question_answering.FAMILY,
+    )
 }
 
 
