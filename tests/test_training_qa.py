@@ -122,3 +122,23 @@ def test_question_answering_trains_scores_squad_and_resumes_exactly(
         marked = [t for t, m in zip(row.tokens, row.labels) if m == "ANSWER"]
         assert marked == ["[CLS]"] or " ".join(marked).replace(" ##", "") == " ".join(gold).lower(), (marked, gold)
     assert "token/ANSWER" in format_xray(x)
+
+
+def test_an_evaluation_answers_from_the_best_window_and_the_null_answer_competes_in_v2() -> None:
+    from tui_hf.core.spans import best_answer
+
+    context = "Alpha Bravo Charlie Delta"
+    # Two windows of one question: [CLS], a question token, three context tokens, [SEP] (None: not context).
+    first = [None, None, [0, 5], [6, 11], [12, 19], None]
+    second = [None, None, [6, 11], [12, 19], [20, 25], None]
+    start, end = [0.0, 0, 0, 6, 0, 0], [0.0, 0, 0, 0, 6, 0]  # window 1: "Bravo Charlie", confidently
+    weak_start, weak_end = [0.0, 0, 0, 0, 2, 0], [0.0, 0, 0, 0, 2, 0]  # window 2: "Delta", less so
+    answer = best_answer(context, [(start, end, first), (weak_start, weak_end, second)])
+    assert answer.text == "Bravo Charlie" and (answer.start, answer.end) == (6, 19)
+    # Padding past a window's tokens (as batches are padded) is cut off; a span longer than the limit is not taken.
+    assert best_answer(context, [(start + [9, 9], end + [9, 9], first)]).text == "Bravo Charlie"
+    assert best_answer(context, [(start, end, first)], max_answer_len=1).text in ("Bravo", "Charlie")
+    # [CLS] confident in every window: with unanswerable questions allowed the empty answer wins, else a span.
+    cls_start, cls_end = [9.0, 0, 0, 1, 0, 0], [9.0, 0, 0, 1, 0, 0]
+    assert best_answer(context, [(cls_start, cls_end, first)], allow_null=True).text == ""
+    assert best_answer(context, [(cls_start, cls_end, first)], allow_null=False).text == "Bravo"
