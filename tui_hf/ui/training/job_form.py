@@ -61,7 +61,7 @@ class JobFields:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
         from tui_hf.core.training.spec import DataSpec, TrainSpec
 
-        return TrainSpec(
+        spec = TrainSpec(
             data=DataSpec(
                 train=self.train,
                 validation=self.validation or None,
@@ -78,6 +78,14 @@ class JobFields:
             batch_size=_number(self.batch_size, "batch", int),
             learning_rate=_number(self.learning_rate, "learning rate", float),
         )
+        if self.task == "question-answering":  # the text, second text and label rows hold its three columns
+            d = spec.data
+            d.question_column, d.context_column, d.answers_column = (
+                self.text_column,
+                self.pair_column or "context",
+                self.label_column,
+            )
+        return spec
 
     @property
     def processes(self) -> int:
@@ -226,8 +234,14 @@ class NewJobScreen(ModalScreen[Path | None]):
             text_in.value = text
         if label_in.value in typical:
             label_in.value = label
-        label_in.disabled = not FAMILIES[event.value].labelled  # a language model learns the text itself
-        self.query_one("#job-pair", Input).disabled = event.value != "text-classification"  # pairs are classified
+        qa = event.value == "question-answering"  # question, context, answers: in the text, second, label rows
+        label_in.disabled = not FAMILIES[event.value].labelled and not qa  # a language model learns the text itself
+        pair_in = self.query_one("#job-pair", Input)
+        pair_in.disabled = event.value != "text-classification" and not qa  # pairs are classified
+        if qa and not pair_in.value:
+            pair_in.value = "context"
+        elif not qa and pair_in.value == "context":
+            pair_in.value = ""
         self._changed()
 
     @on(Input.Changed)
@@ -352,8 +366,9 @@ def data_preview(fields: JobFields) -> str:
     except SpecError as exc:
         return f"[red]{escape(str(exc))}[/red]"
     labelled = FAMILIES[fields.task].labelled if fields.task in FAMILIES else True
-    pair = fields.pair_column if fields.task == "text-classification" else ""
-    needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled else [])
+    qa = fields.task == "question-answering"
+    pair = fields.pair_column if fields.task == "text-classification" or qa else ""
+    needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled or qa else [])
     lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
     lines += [f"[red]no column {escape(repr(c))}[/red]" for c in needed if c not in p.columns]
     label = fields.label_column
