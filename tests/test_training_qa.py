@@ -142,3 +142,29 @@ def test_an_evaluation_answers_from_the_best_window_and_the_null_answer_competes
     cls_start, cls_end = [9.0, 0, 0, 1, 0, 0], [9.0, 0, 0, 1, 0, 0]
     assert best_answer(context, [(cls_start, cls_end, first)], allow_null=True).text == ""
     assert best_answer(context, [(cls_start, cls_end, first)], allow_null=False).text == "Bravo"
+
+
+def test_try_model_answers_as_the_evaluation_does(tiny_qa_dir: Path) -> None:
+    """The app's question answering (Try model) and a finetune's evaluation pick answers with one
+    implementation: on the same model, windows and answer length they give the same answer."""
+    from datasets import Dataset
+
+    from tui_hf.core.hub import parse_ref, resolve
+    from tui_hf.core.models import load
+    from tui_hf.core.tasks import get_task
+    from tui_hf.core.tasks.qa import run
+    from tui_hf.data import QA_JSONL
+
+    loaded = load(resolve(parse_ref(str(tiny_qa_dir))), get_task("question-answering"), "cpu")
+    spec = TrainSpec(data=DataSpec(train=str(QA_JSONL), max_length=48, doc_stride=16), task="question-answering")
+    rows = [json.loads(line) for line in QA_JSONL.read_text().splitlines()[:6]]
+    rows = [r for r in rows if r["answers"]["text"]][:3]  # answerable: the app's default has no null answer
+    options = {"context": "", "max_seq_len": 48, "doc_stride": 16, "max_answer_len": 30, "top_k": 1}
+    options |= {"align_to_words": False, "handle_impossible_answer": False}
+    for row in rows:
+        raw = Dataset.from_list([{**row, "answers": json.dumps(row["answers"])}])
+        trained = family("question-answering").predict(loaded.model, loaded.tokenizer, raw, [], "cpu", spec)[0]
+        app = run(loaded, [row["question"]], {**options, "context": row["context"]})
+        assert app.windows > 1  # a context over several windows
+        assert trained["prediction"] == app.answers[0].text, row["question"]
+        assert trained["confidence"] == pytest.approx(app.answers[0].score, abs=6e-5)  # rounded to 4 places
