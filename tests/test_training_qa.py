@@ -83,6 +83,17 @@ def test_an_answer_start_that_misses_its_answer_is_refused_with_line_and_column(
     assert f"{data}, line 2, column 'answers', answer 1: answer_start 30 points at " in proc.stderr
     assert "not at the answer 'a pilot'; set answer_start to 31" in proc.stderr
     assert not runs.exists()
+    # Windows that would repeat half of themselves or more: refused before the data is read.
+    qa = DataSpec(train=str(data), max_length=128, doc_stride=64)
+    assert any("doc_stride" in p for p in TrainSpec(data=qa, task="question-answering").problems())
+    qa.doc_stride = 63
+    assert TrainSpec(data=qa, task="question-answering").problems() == []
+    proc = tui_hf(
+        "train", "--data", "qa-people", "--task", "question-answering", "--doc-stride", "64", "--runs-dir", str(runs)
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "doc_stride must be 0 or more and less than half of max_length (128), not 64" in proc.stderr
+    assert not runs.exists()
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])
