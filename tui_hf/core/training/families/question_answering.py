@@ -59,11 +59,11 @@ def squad_scores(predictions: list[str], golds: list[list[str]]) -> dict[str, fl
     if not golds:
         return {}
     em, f1, has = [], [], []
-    for prediction, answers in zip(predictions, golds):
-        answers = [a for a in answers if normalize_answer(a)] or [""]
+    for prediction, given in zip(predictions, golds):
+        answers = [a for a in given if normalize_answer(a)] or [""]
         em.append(max(exact_match(prediction, a) for a in answers))
         f1.append(max(token_f1(prediction, a) for a in answers))
-        has.append(answers != [""])
+        has.append(bool(given))  # as the official script splits HasAns / NoAns: by the answers given
     out = {"exact_match": 100 * sum(em) / len(em), "f1": 100 * sum(f1) / len(f1)}
     if any(has) and not all(has):
         for name, keep in (("HasAns", True), ("NoAns", False)):
