@@ -122,6 +122,7 @@ def test_question_answering_trains_scores_squad_and_resumes_exactly(
     # The shipped questions include unanswerable ones: scored as SQuAD v2, with HasAns / NoAns.
     assert all({"eval_HasAns_f1", "eval_NoAns_f1"} <= set(e) for e in state.evals)
     assert all(0 <= e["eval_exact_match"] <= e["eval_f1"] <= 100 for e in state.evals)
+    assert state.evals[-1]["eval_loss"] < state.evals[0]["eval_loss"]  # it learns where answers are
     assert inference_task(tmp_path / "reference") == "question-answering"  # Try model opens question answering
     assert state.predictions and all(set(i) >= {"text", "gold", "prediction"} for i in state.predictions["items"])
     # The X-ray marks the tokens each window trains towards: the answer's, or [CLS] when it is not inside.
