@@ -122,6 +122,77 @@ BARE_S2S = textwrap.dedent("""
     json.dump({"times": times, "eval_generate": generating, "eval_plain": plain}, open(out + "/times.json", "w"))
 """)
 
+QA_MAX_LEN, QA_STRIDE = 128, 32  # the job's QA windows (the spec's default stride)
+
+# The course's / run_qa.py's way to train extractive QA, bare: windows with a stride, the answer's first and
+# last token (or [CLS]), DataCollatorWithPadding; Trainer or a plain loop, as for classification above.
+QA_BARE = textwrap.dedent("""
+    import json, sys, time, torch
+    from datasets import Dataset
+    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainerCallback, TrainingArguments, get_linear_schedule_with_warmup, set_seed)
+    engine, model_dir, data, out, steps = sys.argv[1:6]
+    BATCH, MAX_LEN, STRIDE, STEPS = {batch}, {max_len}, {stride}, int(steps)
+    set_seed(42)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = [json.loads(line) for line in open(data)]
+    raw = Dataset.from_list(rows).train_test_split(test_size=0.2, seed=42)["train"]
+    def windows(b):
+        enc = tok([q.lstrip() for q in b["question"]], b["context"], truncation="only_second", max_length=MAX_LEN,
+                  stride=STRIDE, return_overflowing_tokens=True, return_offsets_mapping=True)
+        starts, ends = [], []
+        for i, offsets in enumerate(enc.pop("offset_mapping")):
+            answer = b["answers"][enc["overflow_to_sample_mapping"][i]]
+            seq = enc.sequence_ids(i)
+            first, last = seq.index(1), len(seq) - 1 - seq[::-1].index(1)
+            s = e = 0
+            if answer["answer_start"]:
+                lo = answer["answer_start"][0]
+                hi = lo + len(answer["text"][0])
+                if offsets[first][0] <= lo and offsets[last][1] >= hi:
+                    s = first
+                    while s <= last and offsets[s][0] <= lo:
+                        s += 1
+                    e = last
+                    while e >= first and offsets[e][1] >= hi:
+                        e -= 1
+                    s, e = s - 1, e + 1
+            starts.append(s); ends.append(e)
+        enc.pop("overflow_to_sample_mapping")
+        return {{**enc, "start_positions": starts, "end_positions": ends}}
+    ds = raw.map(windows, batched=True, remove_columns=raw.column_names)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    collator = DataCollatorWithPadding(tok)
+    times = []
+    if engine == "trainer":
+        class Clock(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                times.append((state.global_step, time.time()))
+        args = TrainingArguments(output_dir=out + "/ckpt", max_steps=STEPS, per_device_train_batch_size=BATCH,
+                                 learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, report_to="none",
+                                 disable_tqdm=True, save_strategy="no", logging_steps=1, use_cpu=True,
+                                 dataloader_pin_memory=False, seed=42)
+        Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, data_collator=collator,
+                callbacks=[Clock()]).train()
+    else:
+        generator = torch.Generator()
+        generator.manual_seed(42)
+        loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, collate_fn=collator,
+                                             generator=generator)
+        opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, fused=True)
+        sched = get_linear_schedule_with_warmup(opt, int(0.1 * STEPS), STEPS)
+        model.train()
+        for step, batch in enumerate(loader, 1):
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+            times.append((step, time.time()))
+            if step == STEPS:
+                break
+    json.dump(times, open(out + "/times.json", "w"))
+""").format(batch=BATCH, max_len=QA_MAX_LEN, stride=QA_STRIDE)
+
 
 def steps_per_second(points: list[tuple[int, float]]) -> float:
     (s0, t0), (s1, t1) = points[0], points[-1]
@@ -158,6 +229,43 @@ def run_bare(engine: str, root: Path) -> float:
     script.write_text(BARE)
     subprocess.run(
         [sys.executable, str(script), engine, str(embedded_model_dir()), str(SENTIMENT_CSV), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return steps_per_second([tuple(p) for p in json.loads((out / "times.json").read_text())])
+
+
+def run_job_qa(engine: str, root: Path, steps: int) -> float:
+    from tui_hf.core.training.events import EventReader
+    from tui_hf.core.training.job import create_run
+    from tui_hf.core.training.spec import DataSpec, TrainSpec
+    from tui_hf.data import QA_JSONL
+
+    spec = TrainSpec(
+        data=DataSpec(train=str(QA_JSONL), max_length=QA_MAX_LEN, doc_stride=QA_STRIDE),
+        task="question-answering",
+        engine=engine,
+        max_steps=steps,
+        batch_size=BATCH,
+        logging_steps=1,
+        device="cpu",
+        seed=42,
+    )
+    run_dir = create_run(spec, root)
+    subprocess.run([sys.executable, "-m", "tui_hf.train", str(run_dir)], check=True, capture_output=True)
+    points = [(e["step"], e["time"]) for e in EventReader(run_dir).read() if e["event"] == "train"]
+    return steps_per_second(points)
+
+
+def run_bare_qa(engine: str, root: Path, steps: int) -> float:
+    from tui_hf.core.hub import embedded_model_dir
+    from tui_hf.data import QA_JSONL
+
+    out = Path(tempfile.mkdtemp(dir=root))
+    script = root / "bare_qa.py"
+    script.write_text(QA_BARE)
+    subprocess.run(
+        [sys.executable, str(script), engine, str(embedded_model_dir()), str(QA_JSONL), str(out), str(steps)],
         check=True,
         capture_output=True,
     )
@@ -305,6 +413,9 @@ def main() -> None:
     parser.add_argument("--seq2seq-steps", type=int, default=20)
     parser.add_argument("--seq2seq-max-length", type=int, default=64)
     parser.add_argument("--only-seq2seq", action="store_true", help="the seq2seq row alone")
+    parser.add_argument(
+        "--qa-steps", type=int, default=STEPS, help="steps of the question-answering rows (0: leave them out)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tui-hf-bench-") as tmp:
         measure(args, Path(tmp))
@@ -327,6 +438,19 @@ def measure(args: argparse.Namespace, root: Path) -> None:
             job.append(run_job(engine, root))
         b, j = statistics.median(bare), statistics.median(job)
         print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
+    if args.qa_steps > 0:
+        print(
+            f"\nquestion-answering (qa_people.jsonl, windows of {QA_MAX_LEN} tokens, stride {QA_STRIDE}): steps/s "
+            f"over {args.qa_steps} steps, job vs a bare run_qa.py-style script, median of {args.repeat}"
+        )
+        print(f"  {'engine':<9} {'bare':>8} {'job':>8} {'job/bare':>9}")
+        for engine in args.engines.split(","):
+            bare, job = [], []
+            for _ in range(args.repeat):  # interleaved
+                bare.append(run_bare_qa(engine, root, args.qa_steps))
+                job.append(run_job_qa(engine, root, args.qa_steps))
+            b, j = statistics.median(bare), statistics.median(job)
+            print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
     if args.no_ui:
         return
     idle = asyncio.run(key_latency(False, root))

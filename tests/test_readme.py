@@ -192,6 +192,13 @@ def _summarized(r: Result, w: Workspace) -> None:
     assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
 
 
+def _answered(r: Result, w: Workspace) -> None:
+    name = w.runs[-1]
+    spec = json.loads((w.run_dir(name) / "spec.json").read_text())
+    assert spec["task"] == "question-answering" and spec["data"]["train"].endswith("qa_people.jsonl")
+    assert "exact_match" in r.out and (w.run_dir(name) / "final" / "model.safetensors").is_file(), r.out
+
+
 def _scored(r: Result, w: Workspace) -> None:
     result = json.loads(r.out)["results"][0]
     assert result["text"] == "The quick brown fox" and result["tokens"][0]["logprob"] is None
@@ -315,7 +322,8 @@ def _two_runs(command: str, w: Workspace) -> str:
 
 
 def _short_training(command: str, _w: Workspace) -> str:
-    return f"{command} --max-steps 2"
+    command, _, _comment = command.partition(" #")  # before the comment, which would swallow the option
+    return f"{command.rstrip()} --max-steps 2"
 
 
 def _run_name(command: str, w: Workspace) -> str:
@@ -384,6 +392,12 @@ EXAMPLES = [
         why="2 steps instead of 3 epochs",
     ),
     Example(
+        r"tui-hf train --data qa-people --task question-answering(\s+#.*)?",
+        _answered,
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs",
+    ),
+    Example(
         r"tui-hf train --data headlines --task seq2seq --text-column source --model google-t5/t5-small(\s+#.*)?",
         _summarized,
         rewrite=lambda c, _w: (
@@ -396,6 +410,11 @@ EXAMPLES = [
         r"tui-hf train --data FiscalNote/billsum --task seq2seq .*(\s+#.*)?",
         how="skip",
         why="a hub dataset and a hub model: it needs the network",
+    ),
+    Example(
+        r"tui-hf train --data squad --task question-answering .*",
+        how="skip",
+        why="the course's SQuAD and a hub model: needs the network",
     ),
     Example(r"tui-hf train --data reviews\.csv .*--detach(\s+#.*)?", _started),
     Example(r"tui-hf runs(\s+#.*)?", _listed),

@@ -166,11 +166,21 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
             "masked-lm",
             "causal-lm",
             "seq2seq",
+            "question-answering",
         ]
         task.value = "seq2seq"  # a source and the target the decoder writes, in the label's place
         await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "source")
         assert dialog.query_one("#job-label", Input).value == "target"
         assert not dialog.query_one("#job-label", Input).disabled
+        task.value = "question-answering"  # its question, context and answers columns in the three column rows
+        await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "question")
+        label, pair = dialog.query_one("#job-label", Input), dialog.query_one("#job-pair", Input)
+        assert (label.value, label.disabled, pair.value, pair.disabled) == ("answers", False, "context", False)
+        await wait_until(
+            pilot, lambda: '"task": "question-answering"' in text_of(dialog.query_one("#job-spec"), width=200)
+        )
+        qa = json.loads(text_of(dialog.query_one("#job-spec"), width=200))["data"]
+        assert (qa["question_column"], qa["context_column"], qa["answers_column"]) == ("question", "context", "answers")
         task.value = "token-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-text", Input).value == "tokens")
         assert dialog.query_one("#job-label", Input).value == "ner_tags"
@@ -178,6 +188,7 @@ async def test_the_dialog_offers_every_training_task_and_previews_the_spec_the_r
         await wait_until(pilot, lambda: dialog.query_one("#job-label", Input).disabled)
         task.value = "text-classification"
         await wait_until(pilot, lambda: dialog.query_one("#job-label", Input).value == "label")
+        assert dialog.query_one("#job-pair", Input).value == ""  # QA's context column is not a second text here
         fill(
             dialog,
             model=str(tiny_bert_cls_dir),

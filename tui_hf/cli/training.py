@@ -32,7 +32,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--data",
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-        "('sentiment', 'paraphrase' and 'headlines' are shipped with tui-hf)",
+        "('sentiment', 'paraphrase', 'headlines' and 'qa-people' are shipped with tui-hf)",
     )
     train.add_argument(
         "--data-config",
@@ -76,6 +76,15 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--target-lang", help="seq2seq translation: the target language code (fr_XX, fra_Latn, fr...)")
     train.add_argument(
         "--source-prefix", help='seq2seq: put before each source (e.g. "summarize: "; default: the model\'s own)'
+    )
+    train.add_argument("--question-column", help="question-answering: the question's column (default: question)")
+    train.add_argument("--context-column", help="question-answering: the passage's column (default: context)")
+    train.add_argument(
+        "--answers-column",
+        help='question-answering: SQuAD answers {"text": [...], "answer_start": [...]} (default: answers)',
+    )
+    train.add_argument(
+        "--doc-stride", type=int, help="question-answering: tokens shared by the windows of a long context"
     )
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
@@ -242,7 +251,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import HEADLINES_JSONL, PARAPHRASE_CSV, SENTIMENT_CSV
+    from tui_hf.data import HEADLINES_JSONL, PARAPHRASE_CSV, QA_JSONL, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -258,6 +267,8 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(PARAPHRASE_CSV)
     elif spec.data.train == "headlines":
         spec.data.train = str(HEADLINES_JSONL)
+    elif spec.data.train == "qa-people":
+        spec.data.train = str(QA_JSONL)
     for key in (
         "validation",
         "text_column",
@@ -272,6 +283,10 @@ def build_spec(args: argparse.Namespace) -> Any:
         "source_lang",
         "target_lang",
         "source_prefix",
+        "question_column",
+        "context_column",
+        "answers_column",
+        "doc_stride",
     ):
         if getattr(args, key) is not None:
             setattr(spec.data, key, getattr(args, key))

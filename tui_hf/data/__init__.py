@@ -5,6 +5,8 @@
   second sentence says what the first says, 0 when a name, a thing or the action differs.
 - headlines.jsonl: 200 sentences (source) and their one-line summaries (target), for seq2seq training:
   who did what, without when or why.
+- qa_people.jsonl: 200 questions on short made-up biographies (question, context, answers in SQuAD's
+  {"text": [...], "answer_start": [...]} form), one in five unanswerable from its context (empty lists).
 """
 
 from pathlib import Path
@@ -12,3 +14,4 @@ from pathlib import Path
 SENTIMENT_CSV = Path(__file__).with_name("sentiment.csv")
 PARAPHRASE_CSV = Path(__file__).with_name("paraphrase.csv")
 HEADLINES_JSONL = Path(__file__).with_name("headlines.jsonl")
+QA_JSONL = Path(__file__).with_name("qa_people.jsonl")

@@ -28,21 +28,22 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.spans import (  # the span post-processing, shared with the question-answering finetune
+    MASKED,
+    Answer,
+    best_spans,
+    candidate_mask,
+    probabilities,
+    rank,
+    span_chars,
+)
+from tui_hf.core.spans import Pick as _Pick
 from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import Emit, Explanation, Step, check_cancel, tensor_text
 
 MAX_SEQ_LEN = 384  # v4's cap on a window, whatever the tokenizer allows
 MAX_STRIDE = 128
 BATCH = 16  # windows per forward pass: a batch is faster than one by one, and cancel lands between batches
-MASKED = -10000.0  # the logit v4 gave to tokens that cannot be in the answer
-
-
-@dataclass
-class Answer:
-    text: str
-    score: float
-    start: int  # character span in the context
-    end: int
 
 
 @dataclass
@@ -64,16 +65,6 @@ class Settings:
     handle_impossible_answer: bool
     align_to_words: bool
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Pick:
-    """One window's proposal, kept for "under the hood"."""
-
-    window: int
-    start_token: int
-    end_token: int
-    score: float
 
 
 @dataclass
@@ -274,93 +265,6 @@ def _batch(enc: Any, names: list[str], rows: range, pad_id: int, device: Any) ->
             t[i, : len(values)] = torch.tensor(values, dtype=torch.long)
         batch[name] = t.to(device)
     return batch
-
-
-def candidate_mask(enc: Any, window: int, question_first: bool, cls_id: int | None) -> Any:
-    """Tokens that may start or end an answer: the context's, and [CLS] (the null answer's token)."""
-    import torch
-
-    if question_first:
-        allowed = torch.tensor([sid == 1 for sid in enc.sequence_ids(window)])
-    else:
-        allowed = torch.ones(len(enc["input_ids"][window]), dtype=torch.bool)
-    if cls_id is not None:
-        allowed |= torch.tensor(enc["input_ids"][window]) == cls_id
-    if "attention_mask" in enc:
-        allowed &= torch.tensor(enc["attention_mask"][window], dtype=torch.bool)
-    return allowed
-
-
-def probabilities(start_logits: Any, end_logits: Any, allowed: Any) -> tuple[Any, Any, tuple[float, float]]:
-    """Start and end probabilities over the allowed tokens, [CLS] included in the normalisation then zeroed;
-    and the first token's two probabilities before zeroing (their product is the window's null score)."""
-    import torch
-
-    masked = torch.tensor(MASKED)
-    p_start = torch.where(allowed, start_logits, masked).softmax(-1)
-    p_end = torch.where(allowed, end_logits, masked).softmax(-1)
-    first = (float(p_start[0]), float(p_end[0]))
-    p_start[0] = p_end[0] = 0.0
-    return p_start, p_end, first
-
-
-def best_spans(p_start: Any, p_end: Any, allowed: Any, cfg: Settings) -> list[tuple[int, int, float]]:
-    """The window's best spans (start <= end, at most max_answer_len tokens), best first."""
-    import torch
-
-    scores = torch.outer(p_start, p_end).triu().tril(cfg.max_answer_len - 1).flatten()
-    wanted = cfg.top_k * 2 + 10 if cfg.align_to_words else cfg.top_k
-    if wanted == 1:
-        indices = [int(scores.argmax())]  # the first of equal best, as v4's argmax
-    else:
-        indices = torch.topk(scores, min(wanted, scores.numel())).indices.tolist()
-    n = p_start.shape[0]
-    # v4 filtered the proposals against a mask whose first position always passed (a quirk of its array
-    # shapes); it only lets zero-score spans through, kept for the same ranking.
-    ok = allowed.clone()
-    ok[0] = True
-    spans = []
-    for index in indices:
-        s, e = divmod(index, n)
-        if ok[s] and ok[e]:
-            spans.append((s, e, float(scores[index])))
-    return spans
-
-
-def span_chars(encoding: Any, s: int, e: int, sequence: int, align_to_words: bool) -> tuple[int, int]:
-    """Token span -> character span in the context, through this window's own offsets and words."""
-    if align_to_words:
-        start_word, end_word = encoding.token_to_word(s), encoding.token_to_word(e)
-        first = encoding.word_to_chars(start_word, sequence) if start_word is not None else None
-        last = encoding.word_to_chars(end_word, sequence) if end_word is not None else None
-        if first is not None and last is not None:
-            return first[0], last[1]
-        # special tokens have no word: v4 fell back to the offsets
-    return encoding.offsets[s][0], encoding.offsets[e][1]
-
-
-def rank(
-    context: str, proposals: list[tuple[_Pick, int, int]], null: float | None
-) -> list[tuple[Answer, _Pick | None]]:
-    """All windows' proposals as answers (same text, ignoring case, summed), best first, each with the pick
-    that found it first; the null answer (no pick) among them when it takes part."""
-    answers: list[Answer] = []
-    first_pick: list[_Pick] = []
-    by_text: dict[str, int] = {}
-    for pick, start, end in proposals:
-        text = context[start:end]
-        key = text.lower()
-        if key in by_text:
-            answers[by_text[key]].score += pick.score
-        else:
-            by_text[key] = len(answers)
-            answers.append(Answer(text, pick.score, start, end))
-            first_pick.append(pick)
-    pairs: list[tuple[Answer, _Pick | None]] = list(zip(answers, first_pick))
-    if null is not None:
-        pairs.append((Answer("", null, 0, 0), None))
-    pairs.sort(key=lambda ap: -ap[0].score)  # stable: equal scores keep the order they were found in
-    return pairs
 
 
 def explanation(

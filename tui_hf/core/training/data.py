@@ -74,7 +74,7 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
     import datasets
 
     st = Path(path).stat()
-    d = spec.data
+    text_column, label_column, pair_column = spec.data.reader_columns(spec.task)
     try:
         return datasets.Dataset.from_generator(
             _rows,
@@ -83,11 +83,11 @@ def _from_file(spec: TrainSpec, path: str) -> Any:
                 "size": st.st_size,
                 "mtime_ns": st.st_mtime_ns,
                 "task": spec.task,
-                "text_column": d.text_column,
-                "label_column": d.label_column,
+                "text_column": text_column,
+                "label_column": label_column,
                 "version": READER_VERSION,
-                "pair_column": d.text_pair_column,
-                "target_column": d.target_column,
+                "pair_column": pair_column,
+                "target_column": spec.data.target_column,
             },
         )
     except Exception as exc:  # datasets wraps what the generator raised
@@ -126,19 +126,20 @@ def _from_hub(spec: TrainSpec) -> tuple[dict[str, Any], list[str]]:
         loaded = dict(datasets.load_dataset(d.train, d.hub_config))
     splits = pick_splits(loaded, d.hub_split, d.train)
     labelled = family(spec.task).labelled
-    names = split_label_names(splits["train"][1], d.label_column) if labelled else []
+    text_column, label_column, pair_column = d.reader_columns(spec.task)  # QA: question, answers, context
+    names = split_label_names(splits["train"][1], label_column) if labelled else []
     out = {}
     for role, (split_name, raw) in splits.items():
         where = split_where(d.train, split_name)
-        check_split_columns(raw, spec.task, d.text_column, d.label_column, d.text_pair_column, where, d.target_column)
-        split_names = split_label_names(raw, d.label_column) if labelled else []
+        check_split_columns(raw, spec.task, text_column, label_column, pair_column, where, d.target_column)
+        split_names = split_label_names(raw, label_column) if labelled else []
 
         def convert(
             batch: dict[str, list[Any]], at: list[int], where: str = where, own: list[str] = split_names
         ) -> dict[str, list[Any]]:
             _check_stop()
             rows = clean_batch(
-                batch, spec.task, d.text_column, d.label_column, d.text_pair_column, own, where, at[0], d.target_column
+                batch, spec.task, text_column, label_column, pair_column, own, where, at[0], d.target_column
             )
             return {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
 
@@ -148,6 +149,10 @@ def _from_hub(spec: TrainSpec) -> tuple[dict[str, Any], list[str]]:
         wanted = (
             {"tokens": words, "tags": words}
             if spec.task == "token-classification"
+            else {"question": text, "context": text, "answers": text}  # answers as JSON text, as a file's are
+            if spec.task == "question-answering"
+            else {"text": text, "target": text}
+            if spec.task == "seq2seq"
             else {
                 "text": text,
                 **({"text_pair": text} if d.text_pair_column else {}),
@@ -258,6 +263,8 @@ def row_key(value: Any) -> str:
 
 
 def _inputs(split: Any) -> list[Any]:
+    if "question" in split.column_names:  # a question with its context is one row's input
+        return [list(qc) for qc in zip(split["question"], split["context"])]
     if "text_pair" in split.column_names:  # a pair is one row's input
         return [list(pair) for pair in zip(split["text"], split["text_pair"])]
     return split["tokens"] if "tokens" in split.column_names else split["text"]
@@ -345,13 +352,14 @@ def data_changes(spec: TrainSpec, plan: DataPlan) -> list[str]:
             out.append(f"{path}: gone")
             continue
         try:
+            text_column, label_column, pair_column = d.reader_columns(spec.task)
             now = validate_file(
                 path,
                 spec.task,
-                d.text_column,
-                d.label_column,
+                text_column,
+                label_column,
                 role,
-                pair_column=d.text_pair_column,
+                pair_column=pair_column,
                 target_column=d.target_column,
             )
         except DataError as exc:

@@ -33,7 +33,7 @@ STOP_EVERY = 4096  # records between two looks at the stop flag
 _json_decode = json.JSONDecoder().decode
 
 Record = dict[str, Any]
-Kind = Literal["text-classification", "token-classification", "causal-lm"]
+Kind = Literal["text-classification", "token-classification", "causal-lm", "question-answering"]
 
 
 def is_file_ref(ref: str) -> bool:
@@ -427,13 +427,17 @@ def clean_record(
     """
     if task == "seq2seq":
         return _seq2seq_record(rec, text_column, target_column or "target", where, csv_cell)
+    if task == "question-answering":
+        return _qa_record(rec, text_column, pair_column or "context", label_column, where, csv_cell)
     labelled = FAMILIES[task].labelled if task in FAMILIES else True
     needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
     for column in needed:
         if column not in rec:
             columns = ", ".join(map(repr, rec)) or "none"
             which = (
-                "text_pair_column"
+                "question_column, context_column and answers_column"
+                if task == "question-answering"
+                else "text_pair_column"
                 if column == pair_column
                 else "text_column and target_column"
                 if task == "seq2seq"
@@ -488,6 +492,57 @@ def _seq2seq_record(rec: Record, text_column: str, target_column: str, where: st
             "write nothing: fill it in or drop the row"
         )
     return {"text": text, "target": _check_text(target, f"{where}, column {target_column!r}", csv_cell)}
+
+
+def _qa_record(
+    rec: Record, question_column: str, context_column: str, answers_column: str, where: str | At, csv_cell: bool
+) -> Record:
+    """A question-answering row: the question, the context, and SQuAD answers whose every answer_start points at
+    its text in the context (the answers kept as JSON text: empty lists, an unanswerable question, have no
+    Arrow type)."""
+    for column in (question_column, context_column, answers_column):
+        if column not in rec:
+            columns = ", ".join(map(repr, rec)) or "none"
+            raise DataError(
+                f"{where}: no column {column!r} (this row has {columns}); check question_column, "
+                "context_column and answers_column"
+            )
+    question = _check_text(rec[question_column], f"{where}, column {question_column!r}", csv_cell)
+    context = _check_text(rec[context_column], f"{where}, column {context_column!r}", csv_cell)
+    at = f"{where}, column {answers_column!r}"
+    answers = rec[answers_column]
+    if isinstance(answers, str) and csv_cell:
+        try:
+            answers = json.loads(answers)
+        except json.JSONDecodeError:
+            pass
+    shape = '{"text": ["..."], "answer_start": [N]} (SQuAD\'s answers; empty lists for no answer)'
+    if not isinstance(answers, dict) or not {"text", "answer_start"} <= set(answers):
+        raise DataError(f"{at}: expected {shape}, found {str(answers)[:60]!r}")
+    texts, starts = answers["text"], answers["answer_start"]
+    if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
+        raise DataError(f"{at}: text and answer_start must be two lists of the same length, as in {shape}")
+    for n, (text, start) in enumerate(zip(texts, starts)):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{at}, answer {n + 1}: the answer text is empty; give its text or use empty lists")
+        if isinstance(start, bool) or not isinstance(start, int):
+            raise DataError(f"{at}, answer {n + 1}: answer_start must be a whole number, not {start!r}")
+        if context[start : start + len(text)] != text:
+            found = context.find(text)
+            fix = (
+                f"set answer_start to {found}, where {text!r} is in the context"
+                if found >= 0
+                else f"{text!r} is nowhere in the context: fix the answer or the context"
+            )
+            raise DataError(
+                f"{at}, answer {n + 1}: answer_start {start} points at "
+                f"{context[start : start + len(text)]!r}, not at the answer {text!r}; {fix}"
+            )
+    return {
+        "question": question,
+        "context": context,
+        "answers": json.dumps({"text": texts, "answer_start": starts}, ensure_ascii=False),
+    }
 
 
 def validate_file(
@@ -621,10 +676,14 @@ def check_split_columns(
     needed = [text_column] + ([pair_column] if pair_column else []) + ([label_column] if labelled else [])
     if task == "seq2seq":
         needed = [text_column, target_column or "target"]
+    elif task == "question-answering":  # question, context, answers (as reader_columns names them)
+        needed = [text_column, pair_column or "context", label_column]
     for column in needed:
         if column not in split.column_names:
             which = (
-                "text_pair_column"
+                "question_column, context_column and answers_column"
+                if task == "question-answering"
+                else "text_pair_column"
                 if column == pair_column
                 else "text_column and target_column"
                 if task == "seq2seq"

@@ -130,7 +130,7 @@ class NativeEngine:
         fam = family(spec.task)
         scores = fam.scores_logits
         gen_kwargs = fam.generation_kwargs(self.core, spec)  # a family that generates: as Seq2SeqTrainer generates
-        losses, all_preds, all_labels = [], [], []
+        losses, all_preds, all_labels, outputs = [], [], [], []
         with torch.inference_mode():
             for batch in DataLoader(
                 self.prep.eval,
@@ -153,10 +153,14 @@ class NativeEngine:
                     )
                     all_preds.append(generated.cpu().numpy())
                     all_labels.append(batch["labels"].cpu().numpy())
+                if fam.scores_outputs:
+                    outputs.append(tuple(t.float().cpu().numpy() for t in fam.eval_outputs(out)))
         self.core.train()
         result = eval_metrics(
             spec, sum(losses) / max(len(losses), 1), all_preds, all_labels, self.prep.labels, self.tok
         )
+        if outputs:
+            result.update({f"eval_{k}": v for k, v in fam.score_outputs(outputs, self.prep).items()})
         if self.ctx.writer is not None:
             self.ctx.writer.eval(step=self.step, epoch=self.step / self.steps_per_epoch, metrics=result)
         self._evaluated_at = self.step

@@ -135,6 +135,8 @@ class TrainerEngine:
         def compute_metrics(pred: Any) -> dict[str, float]:
             if fam.generates:
                 return fam.score_generated(self.tok, [pred.predictions], [pred.label_ids])
+            if fam.scores_outputs:  # whole outputs, in the eval set's order (the native loop scores the same)
+                return fam.score_outputs([tuple(pred.predictions)], self.prep)
             return fam.score([pred.predictions], [pred.label_ids], self.prep.labels)  # Trainer adds eval_
 
         def argmax(logits: Any, labels: Any) -> Any:  # kept per batch instead of whole logits
@@ -148,7 +150,7 @@ class TrainerEngine:
             processing_class=self.tok,
             data_collator=self.prep.collator,
             callbacks=[FromLoss(), self.callback],
-            compute_metrics=compute_metrics if fam.scores_logits or fam.generates else None,
+            compute_metrics=compute_metrics if fam.scores_logits or fam.generates or fam.scores_outputs else None,
             preprocess_logits_for_metrics=argmax if fam.scores_logits else None,
         )
         self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it

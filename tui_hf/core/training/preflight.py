@@ -101,7 +101,10 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     """Every row of the train (and validation) file. Raises DataError at the first problem."""
     d = spec.data
     plan = DataPlan()
-    if spec.task not in ("causal-lm", "seq2seq") and d.text_column.strip() == d.label_column.strip():
+    if (
+        spec.task not in ("causal-lm", "seq2seq", "question-answering")
+        and d.text_column.strip() == d.label_column.strip()
+    ):
         raise DataError(
             f"text_column and label_column are both {d.text_column!r}: the model would be trained to "
             "answer with its own input; set label_column to the column of classes"
@@ -119,16 +122,9 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
     row_labels: list[str] | None = (
         [] if spec.task == "text-classification" and not d.validation and d.validation_fraction > 0 else None
     )
+    text_column, label_column, pair_column = d.reader_columns(spec.task)
     train = validate_file(
-        d.train,
-        spec.task,
-        d.text_column,
-        d.label_column,
-        "train",
-        stop,
-        row_labels,
-        d.text_pair_column,
-        d.target_column,
+        d.train, spec.task, text_column, label_column, "train", stop, row_labels, pair_column, d.target_column
     )
     plan.reports.append(train)
     plan.warnings += train.warnings
@@ -138,11 +134,11 @@ def validate_data(spec: TrainSpec, stop: threading.Event | None = None) -> DataP
         val = validate_file(
             d.validation,
             spec.task,
-            d.text_column,
-            d.label_column,
+            text_column,
+            label_column,
             "validation",
             stop,
-            pair_column=d.text_pair_column,
+            pair_column=pair_column,
             target_column=d.target_column,
         )
         plan.reports.append(val)

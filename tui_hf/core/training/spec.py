@@ -15,7 +15,9 @@ from typing import Any, Literal
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.families import FAMILIES
 
-TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm", "seq2seq"]
+TrainTask = Literal[
+    "text-classification", "token-classification", "masked-lm", "causal-lm", "seq2seq", "question-answering"
+]
 TRAIN_TASKS = tuple(FAMILIES)
 ENGINES = ("trainer", "native")
 
@@ -37,6 +39,20 @@ class DataSpec:
     source_lang: str | None = None  # seq2seq translation: language codes, in the model's spelling (fr_XX...)
     target_lang: str | None = None
     source_prefix: str | None = None  # seq2seq: before each source ("summarize: "); None: the model's own
+
+    # question-answering: the question, the passage and the SQuAD answers {"text": [...], "answer_start": [...]}
+    # (empty lists: unanswerable); a long passage is cut into windows sharing doc_stride tokens.
+    question_column: str = "question"
+    context_column: str = "context"
+    answers_column: str = "answers"
+    doc_stride: int = 32
+
+    def reader_columns(self, task: str) -> tuple[str, str, str | None]:
+        """The (text, label, second text) columns the data reader checks: for question answering the
+        question, the answers and the context."""
+        if task == "question-answering":
+            return self.question_column, self.answers_column, self.context_column
+        return self.text_column, self.label_column, self.text_pair_column
 
 
 @dataclass
@@ -231,6 +247,15 @@ class TrainSpec:
         target = self.data.target_column
         if self.task == "seq2seq" and target is not None and target.strip() in ("", self.data.text_column):
             out.append(f"target_column must name a column other than the text column, not {target!r}")
+        if self.task == "question-answering":
+            qa = (self.data.question_column, self.data.context_column, self.data.answers_column)
+            if any(not c.strip() for c in qa) or len(set(qa)) < 3:
+                out.append("question_column, context_column and answers_column must name three different columns")
+            if not 0 <= self.data.doc_stride < self.data.max_length // 2:
+                out.append(
+                    f"doc_stride must be 0 or more and less than half of max_length ({self.data.max_length}), "
+                    f"not {self.data.doc_stride}"
+                )
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")

@@ -206,7 +206,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         )
     features = [prep.train[i] for i in positions]
     batch = prep.collator(features)
-    ids, labels = batch["input_ids"], batch["labels"]
+    ids, labels = batch["input_ids"], fam.xray_labels(batch)
     mask = batch.get("attention_mask")
     rows = []
     for r, feature in enumerate(features):
@@ -222,9 +222,11 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         elif labels.dim() == 2:
             lab = labels[r].tolist()
             trained = [x != -100 for x in lab]
-            if fam.shifted:
+            if fam.xray_mark:  # the span a question-answering window trains towards
+                names: list[str | None] = [fam.xray_mark if x != -100 else None for x in lab]
+            elif fam.shifted:
                 trained[0] = False
-                names: list[str | None] = [None] * len(lab)
+                names = [None] * len(lab)
             elif fam.labelled:
                 names = [prep.labels[x] if x != -100 and x < len(prep.labels) else None for x in lab]
             else:  # a masked LM: the token the masked position is trained towards
@@ -255,7 +257,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     slots = labels.numel() if fam.decodes else real if labels.dim() == 2 else max(len(rows), 1)
     share = supervised / slots if rows else 0.0
     ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
-    got = batch_hash(ids) if ids_only else batch_hash(ids, labels)
+    got = batch_hash(ids) if ids_only else batch_hash(ids, batch.get("labels"))  # as the job hashed it
     x = BatchXray(
         run=run_dir.name,
         step=step,

@@ -61,7 +61,7 @@ class JobFields:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
         from tui_hf.core.training.spec import DataSpec, TrainSpec
 
-        return TrainSpec(
+        spec = TrainSpec(
             data=DataSpec(
                 train=self.train,
                 validation=self.validation or None,
@@ -79,6 +79,14 @@ class JobFields:
             batch_size=_number(self.batch_size, "batch", int),
             learning_rate=_number(self.learning_rate, "learning rate", float),
         )
+        if self.task == "question-answering":  # the text, second text and label rows hold its three columns
+            d = spec.data
+            d.question_column, d.context_column, d.answers_column = (
+                self.text_column,
+                self.pair_column or "context",
+                self.label_column,
+            )
+        return spec
 
     @property
     def processes(self) -> int:
@@ -228,7 +236,13 @@ class NewJobScreen(ModalScreen[Path | None]):
         if label_in.value in typical:
             label_in.value = label
         label_in.disabled = not label  # a language model learns the text itself; seq2seq: the target column
-        self.query_one("#job-pair", Input).disabled = event.value != "text-classification"  # pairs are classified
+        qa = event.value == "question-answering"  # question, context, answers: in the text, second, label rows
+        pair_in = self.query_one("#job-pair", Input)
+        pair_in.disabled = event.value != "text-classification" and not qa  # pairs are classified
+        if qa and not pair_in.value:
+            pair_in.value = "context"
+        elif not qa and pair_in.value == "context":
+            pair_in.value = ""
         self._changed()
 
     @on(Input.Changed)
@@ -352,10 +366,11 @@ def data_preview(fields: JobFields) -> str:
         p = peek(path)
     except SpecError as exc:
         return f"[red]{escape(str(exc))}[/red]"
-    # A second column: the label, or the target a seq2seq model writes.
+    # A second column: the label, the target a seq2seq model writes, or a question's answers.
     labelled = FAMILIES[fields.task].labelled or fields.task == "seq2seq" if fields.task in FAMILIES else True
-    pair = fields.pair_column if fields.task == "text-classification" else ""
-    needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled else [])
+    qa = fields.task == "question-answering"
+    pair = fields.pair_column if fields.task == "text-classification" or qa else ""
+    needed = [fields.text_column] + ([pair] if pair else []) + ([fields.label_column] if labelled or qa else [])
     lines = [f"{len(p.rows)}{'+' if p.more else ''} rows · columns {escape(', '.join(p.columns))}"]
     lines += [f"[red]no column {escape(repr(c))}[/red]" for c in needed if c not in p.columns]
     label = fields.label_column

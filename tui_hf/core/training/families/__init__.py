@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tui_hf.core.training.families import causal_lm, masked_lm, seq2seq, text_classification, token_classification
+from tui_hf.core.training.families import (
+    causal_lm,
+    masked_lm,
+    question_answering,
+    seq2seq,
+    text_classification,
+    token_classification,
+)
 from tui_hf.core.training.families.base import Family
 
 FAMILIES: dict[str, Family] = {
@@ -13,6 +20,7 @@ FAMILIES: dict[str, Family] = {
         masked_lm.FAMILY,
         causal_lm.FAMILY,
         seq2seq.FAMILY,
+        question_answering.FAMILY,
     )
 }
 

@@ -36,6 +36,8 @@ class Family:
     scores_logits: ClassVar[bool] = True  # evaluation needs the argmax of the logits
     generates: ClassVar[bool] = False  # evaluation generates (predict_with_generate): scored by score_generated
     decodes: ClassVar[bool] = False  # labels are a decoder's target tokens, not the input's positions
+    scores_outputs: ClassVar[bool] = False  # evaluation needs whole outputs and the examples (score_outputs)
+    xray_mark: ClassVar[str | None] = None  # the X-ray marks a supervised position with this, not its label
 
     def inference_task_for(self, spec: Any) -> str:
         """What "Try model" opens for a run of this spec (a seq2seq run with languages: translation)."""
@@ -79,6 +81,19 @@ class Family:
 
     def from_loss(self, metrics: dict[str, float]) -> None:
         """Metrics that follow from the evaluation loss alone (perplexity), added in place."""
+
+    def eval_outputs(self, output: Any) -> tuple[Any, ...]:
+        """What score_outputs needs of one evaluation batch's model output (the tensors, in batch order)."""
+        return ()
+
+    def score_outputs(self, outputs: list[Any], prep: Any) -> dict[str, float]:
+        """Metrics (without the eval_ prefix) from eval_outputs per batch, as numpy arrays, in the order of
+        prep.eval (its rows, with prep.eval_raw's examples); for families whose score needs more than argmax."""
+        return {}
+
+    def xray_labels(self, batch: Any) -> Any:
+        """Per row or position, what the loss trains towards in a collated batch (-100: nothing)."""
+        return batch["labels"]
 
     def predict(
         self, model: Any, tokenizer: Any, rows: Any, labels: list[str], device: Any, spec: Any
