@@ -171,10 +171,16 @@ class EventWriter:
         resumed_from_step: int = 0,
         checkpoint: str | None = None,
         pid: int | None = None,
+        precision: str = "fp32",
+        grad_accum: int = 1,
+        grad_checkpointing: bool = False,
     ) -> dict[str, Any]:
         return self._event(
             "start",
             {
+                "precision": precision,
+                "grad_accum": grad_accum,
+                "grad_checkpointing": grad_checkpointing,
                 "total_steps": total_steps,
                 "epochs": epochs,
                 "engine": engine,
@@ -332,6 +338,8 @@ class RunState:
     epoch: float = 0.0
     epochs: float = 0.0
     batch_size: int = 0  # samples per optimizer step, over all processes
+    grad_accum: int = 1  # micro-batches per optimizer step (batch_size counts all of them)
+    precision: str = ""
     started: float | None = None
     updated: float | None = None
     segment_started: float | None = None  # the latest start event (a resume begins a new segment)
@@ -410,6 +418,8 @@ class RunState:
                 self.total_steps = _step(e.get("total_steps")) or self.total_steps
                 self.epochs = _number(e.get("epochs")) or self.epochs
                 self.batch_size = _step(e.get("batch_size")) or self.batch_size
+                self.grad_accum = _step(e.get("grad_accum")) or 1
+                self.precision = _text(e.get("precision"))
                 self.engine = _text(e.get("engine")) or self.engine
                 self.model = _text(e.get("model")) or self.model
                 labels = e.get("labels")

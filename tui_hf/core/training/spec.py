@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.families import FAMILIES
+from tui_hf.core.training.precision import PRECISIONS
 
 TrainTask = Literal["text-classification", "token-classification", "masked-lm", "causal-lm"]
 TRAIN_TASKS = tuple(FAMILIES)
@@ -63,6 +64,9 @@ class TrainSpec:
     early_stopping_patience: int = 3
     record_batches: bool = True  # per step: sample indices and an input hash, for the batch X-ray
     predictions: int = 4  # validation examples predicted and recorded at each evaluation (0: none)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision: autocast, fp32 master weights)
+    grad_accum: int = 1  # micro-batches per optimizer step (the effective batch is batch_size × grad_accum)
+    grad_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more time
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -178,6 +182,10 @@ class TrainSpec:
         out += _out_of_range(self, "") + _out_of_range(self.data, "data.")
         if self.seed < 0:
             out.append("seed must be 0 or more")
+        if self.precision not in PRECISIONS:
+            out.append(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.grad_accum < 1:
+            out.append("grad_accum must be at least 1")
         return out
 
 
