@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,9 @@ def test_accumulating_four_batches_of_two_makes_the_update_of_one_batch_of_eight
         assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
         runs[name] = run_dir
     assert _start(runs["accum"])["batch_size"] == 8 and _start(runs["accum"])["grad_accum"] == 4
+    from tui_hf.core.training.follow import snapshot
+
+    assert "batch 8 (2 × 4 accum) · fp32" in snapshot(runs["accum"])  # what `attach --once` shows
     a, w = _train_events(runs["accum"])[0], _train_events(runs["whole"])[0]
     # The gradient, before clipping, is the batch-8 one: its norm shows a missing or doubled 1/N at once.
     assert a["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-4)
@@ -121,21 +125,19 @@ def test_accumulating_four_batches_of_two_makes_the_update_of_one_batch_of_eight
     assert sorted(r.position for r in x.rows) == sorted(read_batches(runs["whole"])[1]["rows"])
 
 
-def test_a_resumed_accumulating_run_trains_the_rows_an_uninterrupted_one_did(
+def test_an_accumulating_run_counts_optimizer_steps_and_records_every_row_of_each(
     no_dropout_model: Path, tmp_path: Path
 ) -> None:
-    """Batches already trained are skipped per optimizer step: batch × accumulation rows each."""
-    from tui_hf.core.training.job import resume_plan
     from tui_hf.core.training.xray import read_batches
 
     spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=2, epochs=2, max_steps=-1)
-    whole = create_run(spec, tmp_path / "whole")
-    assert run_job(whole).returncode == 0, (whole / "train.log").read_text()
-    rows = read_batches(whole)
-    # 256 train rows / (4 × 2) = 32 optimizer steps an epoch, two epochs.
-    assert _start(whole)["total_steps"] == 64 and max(rows) == 64
-    assert all(len(rows[s]["rows"]) == 8 for s in rows)
-    assert resume_plan is not None
+    run_dir = create_run(spec, tmp_path)
+    assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
+    rows = read_batches(run_dir)
+    # 256 train rows / (4 × 2) = 32 optimizer steps an epoch, two epochs; each epoch trains every row once.
+    assert _start(run_dir)["total_steps"] == 64 and sorted(rows) == list(range(1, 65))
+    assert all(len(rows[s]["rows"]) == 8 and rows[s]["micro"] == [4, 4] for s in rows)
+    assert sorted(i for s in range(1, 33) for i in rows[s]["rows"]) == list(range(256))
 
 
 # -- gradient checkpointing ----------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ def test_gradient_checkpointing_is_switched_on_and_recorded(tiny_bert_cls_dir: P
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_cls_dir)
     spec = spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True)
     enable_grad_checkpointing(model, spec)
-    assert model.is_gradient_checkpointing
+    assert model.is_activation_checkpointing
     run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True, max_steps=2), tmp_path)
     assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
     assert _start(run_dir)["grad_checkpointing"] is True
@@ -208,3 +210,30 @@ def test_a_spec_over_the_free_memory_is_warned_about_before_it_starts(
     over = [w for w in warnings if "memory estimate" in w]
     assert len(over) == 1 and "MiB over its free memory (1 MiB)" in over[0], warnings
     assert run_dir.is_dir()  # a warning, not a refusal
+
+
+async def test_the_new_job_dialog_shows_the_estimate_and_follows_the_fields(
+    app_settings: Any, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
+    from textual.widgets import Input
+    from transformers import AutoModelForSequenceClassification
+
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.ui.app import make_app
+    from tui_hf.ui.training.job_form import NewJobScreen
+
+    total = sum(p.numel() for p in AutoModelForSequenceClassification.from_pretrained(tiny_bert_cls_dir).parameters())
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=(150, 48)) as pilot:
+        await pilot.press("f6")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        dialog = app.screen
+        dialog.query_one("#job-model", Input).value = str(tiny_bert_cls_dir)
+        memory = lambda: text_of(dialog.query_one("#job-memory"))  # noqa: E731
+        await wait_until(pilot, lambda: f"parameters {total:,}" in memory(), timeout=60)
+        assert "effective batch 16" in memory() and "activations" in memory()
+        dialog.query_one("#job-grad-accum", Input).value = "4"
+        await wait_until(pilot, lambda: "effective batch 64" in memory(), timeout=60)
+    assert not (tmp_path / "runs").exists()  # an estimate creates nothing

@@ -229,8 +229,13 @@ def enable_grad_checkpointing(model: Any, spec: TrainSpec) -> None:
         return
     if not getattr(model, "supports_gradient_checkpointing", False):
         raise SpecError(f"{spec.model} ({type(model).__name__}) does not support gradient checkpointing")
-    # Non-reentrant: works with inputs that need no grad (a frozen embedding) and with DDP.
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    # Non-reentrant: works with inputs that need no grad (a frozen embedding) and with DDP. transformers 5
+    # renamed it activation checkpointing (the old name warns).
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable({"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def job_precision(spec: TrainSpec, device: str) -> str:

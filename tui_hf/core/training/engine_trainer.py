@@ -57,8 +57,8 @@ class TrainerEngine:
             max_steps=spec.max_steps,
             per_device_train_batch_size=spec.batch_size,
             gradient_accumulation_steps=spec.grad_accum,
-            gradient_checkpointing=spec.grad_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if spec.grad_checkpointing else None,
+            activation_checkpointing=spec.grad_checkpointing,  # transformers 5's name for it
+            activation_checkpointing_kwargs={"use_reentrant": False} if spec.grad_checkpointing else None,
             bf16=self.precision == "bf16",
             fp16=self.precision == "fp16",
             per_device_eval_batch_size=spec.batch_size * 2,

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart
-from tui_hf.core.training.follow import Follower, duration
+from tui_hf.core.training.follow import Follower, duration, effective_batch
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
 from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.choice import Choice
@@ -253,6 +253,8 @@ class TrainingView(Vertical):
             stats.append(f"{s.tokens_per_second:,.0f} tokens/s")
         if s.memory_mb is not None:
             stats.append(f"memory {s.memory_mb:,.0f} MiB")
+        if s.batch_size and (s.grad_accum > 1 or s.precision not in ("", "fp32")):
+            stats.append(effective_batch(s))
         self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
         evals = [f"[b]evaluation[/b] ({len(s.evals)})"] if s.evals else []
         for e in s.evals[-6:]:
