@@ -38,6 +38,10 @@ class Estimate:
     free: int | None = None  # bytes free on the device now (None: unknown)
     params: int = 0
     trainable: int = 0
+    advice: str = (
+        "lower the batch size (raise grad accumulation to keep the effective batch), use bf16, gradient "
+        "checkpointing or a smaller model"
+    )
 
     @property
     def total(self) -> int:
@@ -59,15 +63,21 @@ class Estimate:
             return None
         return (
             f"the memory estimate ({gib(self.total)} on {self.device}) is {gib(self.over)} over its free memory "
-            f"({gib(self.free or 0)}): expect an out-of-memory failure; lower the batch size (raise grad "
-            "accumulation to keep the effective batch), use bf16, gradient checkpointing or a smaller model"
+            f"({gib(self.free or 0)}): expect an out-of-memory failure; {self.advice}"
         )
 
 
 def free_memory(device: str) -> int | None:
-    """Free bytes on `device` now: a CUDA card's free memory, or the machine's available RAM for the CPU."""
+    """Free bytes on `device` now: a CUDA card's free memory, the machine's available RAM for the CPU, both
+    together for "auto" (accelerate's device_map)."""
     kind = device.split(":")[0]
     try:
+        if kind == "auto":  # device_map auto: every GPU, then the CPU's memory
+            import torch
+
+            gpus = range(torch.cuda.device_count()) if torch.cuda.is_available() else range(0)
+            cpu = free_memory("cpu") or 0
+            return cpu + sum(int(torch.cuda.mem_get_info(i)[0]) for i in gpus)
         if kind == "cuda":
             import torch
 
@@ -162,13 +172,16 @@ def training_estimate(
     return Estimate(device, parts, free_memory(device), params, trainable)
 
 
-def inference_estimate(model: Any, config: Any, device: str, *, dtype: str, length: int = 512) -> Estimate:
+def inference_estimate(
+    model: Any, config: Any, device: str, *, dtype: str, length: int = 512, lm_head: bool = False
+) -> Estimate:
     """Weights at `dtype` (float32, bfloat16, float16, 8bit, 4bit) and one row's activations at `length`."""
     params, _ = counts(model)
     per = DTYPE_BYTES[dtype]
     h, layers, _, vocab = _dims(config)
     width = 4 if dtype == "float32" else 2
     # A forward pass without grad keeps little: a few layer-sized tensors, the KV cache, the logits.
-    activations = (4 * length * h + 2 * layers * length * h) * width + length * vocab * 4
+    activations = (4 * length * h + 2 * layers * length * h) * width + (length * vocab * 4 if lm_head else 0)
     parts = {"weights": int(params * per), "activations": int(activations)}
-    return Estimate(device, parts, free_memory(device), params, 0)
+    advice = "load the weights quantized (CUDA), in bfloat16, or spread over devices with device_map auto"
+    return Estimate(device, parts, free_memory(device), params, 0, advice)

@@ -45,6 +45,12 @@ class ModelBox(Vertical):
             f"vocab {info.vocab_size:,} · max pos {info.max_positions or '?'}\n"
             f"tokenizer {escape(info.tokenizer_class)}" + (f"\nlabels {escape(labels)}" if labels else "")
         )
+        if info.placement:
+            card += f"\nlayers on {escape(info.placement)}"
+        if info.memory_mb is not None:
+            card += f"\nmemory {info.memory_mb:,.0f} MiB"
+        if info.memory_plan.startswith("the memory estimate"):  # over the free memory: said before loading
+            card += f"\n[yellow]⚠ {escape(info.memory_plan)}[/yellow]"
         if remote_code:
             card += "\n[red]remote code allowed (--trust-remote-code)[/red]"
         if info.newly_initialized:
