@@ -189,6 +189,10 @@ class NewJobScreen(ModalScreen[Path | None]):
                         tooltip="more than 1 starts torchrun (one process per GPU)",
                     ),
                 )
+                yield Label("Data", classes="job-section")
+                yield Static("", id="job-data")
+                yield Static("", id="job-warnings")
+                yield Label("Memory", classes="job-section")
                 yield from _row(
                     "Precision",
                     Choice(
@@ -213,11 +217,7 @@ class NewJobScreen(ModalScreen[Path | None]):
                     "Checkpointing",
                     Checkbox("recompute activations (less memory, slower)", id="job-grad-checkpointing", compact=True),
                 )
-                yield Label("Memory", classes="job-section")
                 yield Static("", id="job-memory")
-                yield Label("Data", classes="job-section")
-                yield Static("", id="job-data")
-                yield Static("", id="job-warnings")
                 yield Label("spec.json", classes="job-section")
                 yield Static("", id="job-spec")
             yield Static("", id="job-error")
