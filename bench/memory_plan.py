@@ -68,7 +68,16 @@ def main() -> None:
     print(f"{'precision':<22} {'estimate MiB':>13} {'measured MiB':>13} {'ratio':>7}   estimate parts (MiB)")
     for precision, ckpt in (("fp32", False), ("bf16", False), ("fp32", True)):
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(args.batch), str(args.length), str(args.steps), precision, str(int(ckpt))],
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(args.batch),
+                str(args.length),
+                str(args.steps),
+                precision,
+                str(int(ckpt)),
+            ],
             capture_output=True,
             text=True,
             check=True,

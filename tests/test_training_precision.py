@@ -79,7 +79,9 @@ def test_native_bf16_losses_differ_from_fp32_ones(tiny_bert_cls_dir: Path, tmp_p
     """Autocast really is on: the first step's loss (same weights, same batch) is not the fp32 one."""
     first = {}
     for precision in ("fp32", "bf16"):
-        run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", precision=precision, max_steps=1), tmp_path / precision)
+        run_dir = create_run(
+            spec_for(tiny_bert_cls_dir, "native", precision=precision, max_steps=1), tmp_path / precision
+        )
         assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
         first[precision] = _train_events(run_dir)[0]["loss"]
     assert first["fp32"] != first["bf16"]

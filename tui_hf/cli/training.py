@@ -71,8 +71,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--dry-run",
         action="store_true",
-        help="check everything a start checks and print rows, steps, parameters and a memory estimate; "
-        "create nothing",
+        help="check everything a start checks and print rows, steps, parameters and a memory estimate; create nothing",
     )
     train.add_argument(
         "--replace-head",

@@ -162,7 +162,9 @@ def training_estimate(
     total_bytes, _ = calculate_maximum_sizes(model)
     params, trainable = counts(model)
     trainable_bytes = trainable * 4  # fp32 master weights whatever the autocast precision
-    usage = estimate_training_usage(trainable_bytes, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision])
+    usage = estimate_training_usage(
+        trainable_bytes, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
+    )
     parts = {
         "weights": int(total_bytes),
         "gradients": int(usage["gradients"]),

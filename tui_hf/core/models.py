@@ -301,7 +301,11 @@ def load(
         bnb = (
             {"load_in_8bit": True}
             if quantize == "8bit"
-            else {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": getattr(torch, plan.dtype)}
+            else {
+                "load_in_4bit": True,
+                "bnb_4bit_quant_type": "nf4",
+                "bnb_4bit_compute_dtype": getattr(torch, plan.dtype),
+            }
         )
         placed["quantization_config"] = transformers.BitsAndBytesConfig(**bnb)
         placed["device_map"] = device_map or {"": plan.device}

@@ -34,7 +34,12 @@ class JobPlan:
         )
         batch = f"effective batch {self.effective_batch} ({spec.batch_size} × {spec.grad_accum} accumulation"
         batch += f" × {self.nproc} processes)" if self.nproc > 1 else ")"
-        out = [rows, steps, batch, f"precision {self.precision}" + (", gradient checkpointing" if spec.grad_checkpointing else "")]
+        out = [
+            rows,
+            steps,
+            batch,
+            f"precision {self.precision}" + (", gradient checkpointing" if spec.grad_checkpointing else ""),
+        ]
         e = self.estimate
         if e is not None:
             share = e.trainable / e.params if e.params else 0.0
@@ -131,4 +136,3 @@ def memory_warning(spec: TrainSpec, labels: list[str]) -> str | None:
         return memory_estimate(spec, labels).warning()
     except Exception:  # a warning must never stop a start the checks allowed
         return None
-

@@ -169,7 +169,9 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     micro = rec.get("micro")
     sizes = (
         [int(n) for n in micro]
-        if isinstance(micro, list) and micro and all(type(n) is int and n > 0 for n in micro)  # noqa: E721
+        if isinstance(micro, list)
+        and micro
+        and all(type(n) is int and n > 0 for n in micro)  # noqa: E721
         and sum(micro) == len(positions)
         else [len(positions)]
     )
@@ -218,7 +220,15 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
 
 
 def _rows(
-    positions: list[int], features: list[Any], ids: Any, labels: Any, mask: Any, tok: Any, fam: Any, prep: Any, source: str
+    positions: list[int],
+    features: list[Any],
+    ids: Any,
+    labels: Any,
+    mask: Any,
+    tok: Any,
+    fam: Any,
+    prep: Any,
+    source: str,
 ) -> list[XrayRow]:
     """One collated micro-batch's rows, token by token."""
     rows = []

@@ -196,7 +196,12 @@ class NewJobScreen(ModalScreen[Path | None]):
                 yield from _row(
                     "Precision",
                     Choice(
-                        [("auto (bf16 on a GPU that has it)", "auto"), ("fp32", "fp32"), ("bf16", "bf16"), ("fp16", "fp16")],
+                        [
+                            ("auto (bf16 on a GPU that has it)", "auto"),
+                            ("fp32", "fp32"),
+                            ("bf16", "bf16"),
+                            ("fp16", "fp16"),
+                        ],
                         value="auto",
                         allow_blank=False,
                         id="job-precision",
