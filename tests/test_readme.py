@@ -305,6 +305,17 @@ def _snapshot(r: Result, w: Workspace) -> None:
     assert r.code == 0 and f"{w.detached}: " in r.out and "step " in r.out and "alerts" in r.out, r.out
 
 
+def _planned(r: Result, w: Workspace) -> None:
+    assert r.code == 0 and "nothing was created" in r.out, r.out + r.err
+    assert "256 train rows, 64 validation rows" in r.out and "effective batch 16 (4 × 4 accumulation)" in r.out
+    assert "precision bf16" in r.out and "memory per device: about" in r.out
+
+
+def _placed(r: Result, _w: Workspace) -> None:
+    payload = r.json()
+    assert payload["device"] == "cpu" and payload["placement"].startswith("cpu ") and payload["memory_mb"] > 0
+
+
 def _xray(r: Result, w: Workspace) -> None:
     assert r.code == 0 and "step 1: 16 rows" in r.out and "matches the trained batch" in r.out, r.out
     assert "label " in r.out and "line " in r.out
@@ -444,6 +455,12 @@ EXAMPLES = [
     Example(r"tui-hf export RUN metrics\.csv(\s+#.*)?", _exported, rewrite=_run_placeholder),
     Example(r"tui-hf export RUN --script train\.py(\s+#.*)?", _script, rewrite=_run_placeholder),
     Example(r"tui-hf runs rm RUN(\s+#.*)?", _removed, before=_resumed_job_ended, rewrite=_run_placeholder),
+    Example(
+        r"tui-hf train --data sentiment --batch-size 4 --grad-accum 4 --precision bf16 --dry-run(\s+#.*)?", _planned
+    ),
+    Example(
+        r"tui-hf run text-classification --model \./my-classifier --device-map auto \"I love it\"(\s+#.*)?", _placed
+    ),
 ]
 
 

@@ -70,6 +70,18 @@ def _add_model_options(p: argparse.ArgumentParser, sub: bool = False) -> None:
         help="weights' dtype; auto is bfloat16 on GPUs that support it, float32 elsewhere",
     )
     p.add_argument(
+        "--device-map",
+        default=default(None),
+        choices=("auto",),
+        help="spread a model bigger than one device over the GPUs, then CPU memory (accelerate)",
+    )
+    p.add_argument(
+        "--quantize",
+        default=default(None),
+        choices=("8bit", "4bit"),
+        help="load the weights quantized with bitsandbytes (CUDA only): a quarter or an eighth of fp32's memory",
+    )
+    p.add_argument(
         "--offline",
         action="store_true",
         default=default(False),
@@ -281,6 +293,8 @@ def launch_app(args: argparse.Namespace, task: str) -> int:
         model=args.model,
         device=args.device,
         dtype=args.dtype,
+        device_map=getattr(args, "device_map", None),
+        quantize=getattr(args, "quantize", None),
         offline=args.offline,
         trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle,

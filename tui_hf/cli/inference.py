@@ -94,13 +94,25 @@ def load_for(args: argparse.Namespace, task: Any, device: str) -> Any:
 
     route_library_logs()
     reference = args.model or default_reference(task, args.offline)
+    resolved = resolve(parse_ref(reference), offline=args.offline)
+    device_map, quantize = getattr(args, "device_map", None), getattr(args, "quantize", None)
+    from tui_hf.core.device import pick_device
+    from tui_hf.core.models import check_quantize, memory_plan
+
+    target = pick_device(device, args.dtype)
+    check_quantize(quantize, target.device)
+    estimate = memory_plan(resolved, task, "auto" if device_map else target.device, quantize or target.dtype)
+    if estimate is not None and estimate.warning():  # said before the weights are read, not as a crash
+        print(f"tui-hf: warning: {estimate.warning()}", file=sys.stderr)
     return load(
-        resolve(parse_ref(reference), offline=args.offline),
+        resolved,
         task,
         device,
         args.dtype,
         trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle,
+        device_map=device_map,
+        quantize=quantize,
     )
 
 
@@ -133,6 +145,9 @@ def run_command(args: argparse.Namespace, task: Any) -> int:
         "device": loaded.info.device,
         "result": to_jsonable(result),
     }
+    if loaded.info.placement:  # --device-map / --quantize: where the layers went, and their memory
+        payload["placement"] = loaded.info.placement
+        payload["memory_mb"] = loaded.info.memory_mb
     if explanation is not None:
         payload["explain"] = to_jsonable(explanation)
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)

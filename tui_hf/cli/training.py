@@ -94,6 +94,25 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICE_CHOICES)
     train.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="mixed precision: auto is bf16 on a GPU that has it, fp32 otherwise (fp16 needs CUDA)",
+    )
+    train.add_argument(
+        "--grad-accum", type=int, metavar="N", help="micro-batches per optimizer step (effective batch: batch × N)"
+    )
+    train.add_argument(
+        "--grad-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute activations in the backward pass: less memory, about a third more time",
+    )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything a start checks and print rows, steps, parameters and a memory estimate; create nothing",
+    )
+    train.add_argument(
         "--replace-head",
         action="store_true",
         default=None,
@@ -304,8 +323,11 @@ def build_spec(args: argparse.Namespace) -> Any:
         "trust_remote_code",
         "allow_pickle",
         "offline",
+        "precision",
+        "grad_accum",
+        "grad_checkpointing",
     ):
-        if getattr(args, key) is not None:
+        if getattr(args, key, None) is not None:
             setattr(spec, key, getattr(args, key))
     if getattr(args, "qlora", None):
         spec.qlora = True
@@ -345,6 +367,19 @@ def train_command(args: argparse.Namespace) -> int:
 
     nodes = check_nodes(args.nnodes, args.node_rank, args.rdzv)
     spec = build_spec(args)
+    if args.dry_run:
+        from tui_hf.core.training.plan import plan_job
+
+        warn = lambda text: print(f"tui-hf: warning: {text}", file=sys.stderr)  # noqa: E731
+        from tui_hf.core.training.preflight import check
+
+        data = check(spec, args.nproc)
+        for w in data.warnings:
+            warn(w)
+        print(f"dry run: {spec.model} ({spec.task}, {spec.engine} engine): nothing was created")
+        for line in plan_job(spec, args.nproc, data).lines(spec):
+            print(f"  {line}")
+        return 0
     if nodes is not None and nodes.node_rank > 0:
         return _join_nodes(spec, nodes, args)
     run_dir = create_run(

@@ -59,6 +59,9 @@ class ModelInfo:
     warnings: list[str] = field(default_factory=list)
     newly_initialized: list[str] = field(default_factory=list)
     adapter_on: str = ""  # a LoRA run's adapter: the base model it was merged into when loading
+    placement: str = ""  # where the weights went, by device (device_map auto), e.g. "cuda:0 1.2 GiB, cpu 0.3 GiB"
+    memory_mb: float | None = None  # the weights' footprint (quantized weights count their packed size)
+    memory_plan: str = ""  # the estimate made before loading
 
     @property
     def parameters_text(self) -> str:
@@ -267,6 +270,8 @@ def load(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     progress: Progress | None = None,
+    device_map: str | None = None,
+    quantize: str | None = None,
 ) -> LoadedModel:
     """Load tokenizer and model for `task` onto the chosen device. What the model's files already tell
     (remote code, no head for the task, pickle-only or missing weights) is refused before any weight is read."""
@@ -282,6 +287,7 @@ def load(
 
     silence_imported_libraries()
     plan = pick_device(device, dtype)
+    check_quantize(quantize, plan.device)  # refused before anything is read
     report("reading the model's files", 0.3)
     facts = model_facts(resolved)
     check_code(facts, task, trust_remote_code)
@@ -293,6 +299,25 @@ def load(
     from tui_hf.core.adapters import adapter_base, load_merged
 
     base = adapter_base(facts.root)
+    placed: dict[str, Any] = {}
+    if quantize:
+        # bitsandbytes quantizes as the weights load, onto the GPU: the compute dtype is the plan's.
+        bnb = (
+            {"load_in_8bit": True}
+            if quantize == "8bit"
+            else {
+                "load_in_4bit": True,
+                "bnb_4bit_quant_type": "nf4",
+                "bnb_4bit_compute_dtype": getattr(torch, plan.dtype),
+            }
+        )
+        placed["quantization_config"] = transformers.BitsAndBytesConfig(**bnb)
+        placed["device_map"] = device_map or {"": plan.device}
+    elif device_map:
+        placed["device_map"] = device_map  # accelerate: fills the GPUs, then CPU memory, then disk
+    estimate = memory_plan(resolved, task, plan.device if not device_map else "auto", quantize or plan.dtype)
+    if estimate is not None:
+        report(f"memory plan: {estimate.summary()}", 0.62)
     try:
         if base is not None:
             # Merged once here: inference then runs a plain model, as fast as the base.
@@ -312,16 +337,26 @@ def load(
                 use_safetensors=None if allow_pickle else True,
                 dtype=getattr(torch, plan.dtype),
                 output_loading_info=True,
+                **placed,
             )
     except ModelLoadError:
         raise
     except Exception as exc:  # corrupt or truncated weights, shapes that do not match the config...
         raise ModelLoadError(f"could not load {resolved.ref.name} for {task.name}: {_short(exc)}") from exc
-    report(f"moving to {plan.device}", 0.9)
-    model.to(plan.device)
+    if "device_map" not in placed:
+        report(f"moving to {plan.device}", 0.9)
+        model.to(plan.device)
     model.eval()
     info = describe(model, tok, resolved, task, plan.device)
     info.adapter_on = base or ""
+    if placed:
+        info.placement = placement(model)
+        info.device = info.placement.split(" ")[0] if "," not in info.placement else "split"
+    if quantize:
+        info.dtype = f"{quantize} ({plan.dtype} compute)"
+    info.memory_mb = round(model.get_memory_footprint() / 2**20, 1)
+    if estimate is not None:  # the card shows it; the command line said it before loading
+        info.memory_plan = estimate.warning() or estimate.summary()
     missing = sorted(loading_info.get("missing_keys") or [])
     if missing:
         info.newly_initialized = missing
@@ -332,6 +367,57 @@ def load(
         )
     report("ready", 1.0)
     return LoadedModel(model=model, tokenizer=tok, info=info, resolved=resolved)
+
+
+QUANTIZE_CHOICES = ("8bit", "4bit")
+
+
+def check_quantize(quantize: str | None, device: str) -> None:
+    """bitsandbytes quantization needs a CUDA device and the package: refused up front elsewhere."""
+    from tui_hf.core.errors import DeviceError
+
+    if quantize is None:
+        return
+    if quantize not in QUANTIZE_CHOICES:
+        raise DeviceError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize!r}")
+    if not device.startswith("cuda"):
+        raise DeviceError(
+            f"quantize {quantize} needs a CUDA GPU and bitsandbytes; the model would run on {device} here: "
+            "leave quantize off, or use --dtype bfloat16 to halve the memory"
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelLoadError(f"quantize {quantize} needs bitsandbytes: pip install bitsandbytes")
+
+
+def memory_plan(resolved: Resolved, task: TaskSpec, device: str, dtype: str) -> Any:
+    """The memory estimate for loading this model (core/memory.py), from its config alone; None when the
+    config is not on this machine yet or cannot be built empty."""
+    if resolved.root is None:
+        return None
+    try:
+        import transformers
+
+        from tui_hf.core.memory import empty_model, inference_estimate
+
+        config = transformers.AutoConfig.from_pretrained(str(resolved.root), local_files_only=True)
+        model = empty_model(config, task.model_class.removeprefix("AutoModelFor").removeprefix("AutoModel"))
+        return inference_estimate(model, config, device, dtype=dtype, lm_head=task.model_class.endswith("LM"))
+    except Exception:  # an estimate is advice: a config it cannot read must not stop the load
+        return None
+
+
+def placement(model: Any) -> str:
+    """Where the weights are, by device, largest first: "cuda:0 1.2 GiB, cpu 0.3 GiB"."""
+    from collections import Counter
+
+    from tui_hf.core.memory import gib
+
+    sizes: Counter[str] = Counter()
+    for p in model.parameters():
+        sizes[str(p.device)] += p.numel() * p.element_size()
+    return ", ".join(f"{device} {gib(n)}" for device, n in sizes.most_common())
 
 
 def describe(model: Any, tok: Any, resolved: Resolved, task: TaskSpec, device: str) -> ModelInfo:

@@ -14,6 +14,8 @@ class AppSettings:
     model: str | None = None
     device: str = "auto"
     dtype: str = "auto"
+    device_map: str | None = None  # "auto": accelerate spreads the model over the GPUs and CPU memory
+    quantize: str | None = None  # "8bit" | "4bit" (bitsandbytes, CUDA only)
     offline: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False

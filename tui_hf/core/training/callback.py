@@ -132,6 +132,9 @@ class TuiHfCallback(TrainerCallback):
             world_size=args.world_size,
             resumed_from_step=state.global_step,
             batch_size=args.train_batch_size * args.gradient_accumulation_steps * args.world_size,
+            precision="bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            grad_accum=args.gradient_accumulation_steps,
+            grad_checkpointing=bool(getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing),
         )
         self.started = True
         if self.owns_status:

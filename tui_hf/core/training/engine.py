@@ -65,6 +65,9 @@ class StartInfo:
     checkpoint: str | None = None
     trainable_parameters: int = 0  # what the optimizer updates (LoRA: the adapters and new heads)
     total_parameters: int = 0
+    precision: str = "fp32"  # what the job trains in (spec "auto" resolved for its device)
+    grad_accum: int = 1  # micro-batches per optimizer step
+    grad_checkpointing: bool = False
 
 
 @dataclass
@@ -234,6 +237,27 @@ def build_model(spec: TrainSpec, resolved: Any, labels: list[str], source: str |
         trust_remote_code=spec.trust_remote_code,
         **kwargs,
     )
+
+
+def enable_grad_checkpointing(model: Any, spec: TrainSpec) -> None:
+    """Activations recomputed in the backward pass (spec grad_checkpointing); refused for a model without it."""
+    if not spec.grad_checkpointing:
+        return
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise SpecError(f"{spec.model} ({type(model).__name__}) does not support gradient checkpointing")
+    # Non-reentrant: works with inputs that need no grad (a frozen embedding) and with DDP. transformers 5
+    # renamed it activation checkpointing (the old name warns).
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable({"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def job_precision(spec: TrainSpec, device: str) -> str:
+    from tui_hf.core.training.precision import resolve_precision
+
+    return resolve_precision(spec.precision, device)
 
 
 def eval_metrics(

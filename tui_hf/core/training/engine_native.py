@@ -24,7 +24,9 @@ from tui_hf.core.training.engine import (
     StartInfo,
     build_model,
     checkpoint_bytes,
+    enable_grad_checkpointing,
     eval_metrics,
+    job_precision,
     load_tokenizer_for,
     memory_mb,
     save_final,
@@ -68,6 +70,10 @@ class NativeEngine:
                 torch.cuda.set_device(self.local_rank)
             dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         self.device = device
+        from tui_hf.core.training.precision import grad_scaler
+
+        self.precision = job_precision(spec, device)
+        self.scaler = grad_scaler(self.precision, device)
         set_seed(spec.seed)
         self.resolved, self.tok = load_tokenizer_for(spec)
         self.prep: Prepared = prepare(spec, self.tok, self.ctx.plan, self.ctx.stop)
@@ -82,12 +88,14 @@ class NativeEngine:
 
         family(spec.task).prepare_model(self.model, self.tok, spec)
         self.core = self.model
+        enable_grad_checkpointing(self.core, spec)
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if device.startswith("cuda") else None
             )
         self.per_rank = math.ceil(len(self.prep.train) / self.world) if self.world > 1 else len(self.prep.train)
-        self.steps_per_epoch = max(math.ceil(self.per_rank / spec.batch_size), 1)
+        # Optimizer steps, as Trainer counts them: a last, shorter group of micro-batches is a step too.
+        self.steps_per_epoch = max(math.ceil(math.ceil(self.per_rank / spec.batch_size) / spec.grad_accum), 1)
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * self.steps_per_epoch)
         params = [(n, p) for n, p in self.core.named_parameters() if p.requires_grad]  # LoRA freezes the base
         groups = [
@@ -103,16 +111,21 @@ class NativeEngine:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.step = int(state["step"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
             _restore_rng(state.get("rng"))
         return StartInfo(
             total_steps=self.total,
             epochs=spec.epochs,
             labels=self.prep.labels,
-            batch_size=spec.batch_size * self.world,
+            batch_size=spec.batch_size * spec.grad_accum * self.world,
             world_size=self.world,
             resumed_from_step=self.step,
             checkpoint=str(resume.path) if resume else None,
             **_counts(self.core),
+            precision=self.precision,
+            grad_accum=spec.grad_accum,
+            grad_checkpointing=spec.grad_checkpointing,
         )
 
     # -- evaluate --
@@ -120,6 +133,8 @@ class NativeEngine:
     def evaluate(self, baseline: bool = False) -> dict[str, float]:
         import torch
         from torch.utils.data import DataLoader
+
+        from tui_hf.core.training.precision import autocast
 
         if self.prep.eval is None or self.rank != 0:
             return {}
@@ -142,10 +157,11 @@ class NativeEngine:
                     self.core.train()
                     raise Cancelled("stopped during the baseline evaluation")
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                out = self.core(**batch)
+                with autocast(self.precision, self.device):
+                    out = self.core(**batch)
                 losses.append(float(out.loss))
                 if scores:
-                    all_preds.append(out.logits.argmax(-1).cpu().numpy())
+                    all_preds.append(out.logits.float().argmax(-1).cpu().numpy())
                     all_labels.append(batch["labels"].cpu().numpy())
                 elif fam.generates:
                     generated = self.core.generate(
@@ -248,8 +264,12 @@ class NativeEngine:
         return bool(flag.item())
 
     def train(self) -> Outcome:
+        import contextlib
+
         import torch
         from torch.utils.data import DataLoader
+
+        from tui_hf.core.training.precision import autocast
 
         spec, writer = self.spec, self.ctx.writer
         if self.watch is not None:
@@ -262,7 +282,7 @@ class NativeEngine:
         stopped = False
         epochs = math.ceil(self.total / self.steps_per_epoch)
         for epoch in range(self.step // self.steps_per_epoch, epochs):
-            skip = (self.step - epoch * self.steps_per_epoch) * spec.batch_size
+            skip = (self.step - epoch * self.steps_per_epoch) * spec.batch_size * spec.grad_accum
             order = self._epoch_order(epoch)[skip:]  # batches already trained are skipped by index, not rerun
             # A generator of its own: a loader draws its base seed from the global generator otherwise, and a
             # resumed run (one more loader) would get other dropout masks than an uninterrupted one.
@@ -273,24 +293,42 @@ class NativeEngine:
                 collate_fn=self.prep.collator,
                 generator=torch.Generator().manual_seed(spec.seed + epoch),
             )
-            for batch in loader:
+            left = len(loader)
+            group, micro, losses = 0, 0, []
+            for i, batch in enumerate(loader):
+                if micro == 0:  # a new optimizer step: this many micro-batches make it (fewer at an epoch's end)
+                    group = min(spec.grad_accum, left - i)
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                loss = self.model(**batch).loss
-                loss.backward()
+                micro += 1
+                # DDP all-reduces gradients on every backward: only the group's last one needs to.
+                sync = micro == group or self.world == 1
+                with contextlib.nullcontext() if sync else self.model.no_sync():
+                    with autocast(self.precision, self.device):
+                        loss = self.model(**batch).loss
+                    # The mean over the group, as one batch of all its rows would give (equal-sized micro-batches).
+                    self.scaler.scale(loss / group).backward()
+                losses.append(loss.detach())
+                samples += batch["input_ids"].shape[0] * self.world
+                tokens += int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
+                if micro < group:
+                    continue
+                micro = 0
+                self.scaler.unscale_(self.optimizer)  # clipping and the logged norm see the true gradients
                 # max_grad_norm 0 means no clipping; the norm is still measured for the live view.
                 limit = spec.max_grad_norm if spec.max_grad_norm > 0 else math.inf
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit))
-                self.optimizer.step()
+                self.scaler.step(self.optimizer)  # skipped (fp16) when the gradients overflowed
+                self.scaler.update()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
-                samples += batch["input_ids"].shape[0] * self.world
-                tokens += int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
-                value = float(loss.detach())  # detached: a grad-tracking scalar makes torch warn
+                step_loss = sum(losses) / len(losses)  # the step's loss: its micro-batches' mean (detached)
+                losses = []
+                value = float(step_loss)
                 if self.ctx.heartbeat is not None:
                     self.ctx.heartbeat.step(self.step)
                 if self.world > 1 and (self.step % spec.logging_steps == 0 or self.step in (1, self.total)):
-                    value = self._mean_loss(loss)  # every rank takes part: the steps are the same on all
+                    value = self._mean_loss(step_loss)  # every rank takes part: the steps are the same on all
                 if self.watch is not None:
                     self._apply(self.watch.end_step(self.step, grad_norm))
                     self._steer()
@@ -360,6 +398,7 @@ class NativeEngine:
                     "scheduler": self.scheduler.state_dict(),
                     "step": self.step,
                     "rng": _rng_state(),
+                    "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 },
                 staged / STATE_FILE,
             )

@@ -20,6 +20,8 @@ from tui_hf.core.training.engine import (
     StartInfo,
     build_model,
     checkpoint_bytes,
+    enable_grad_checkpointing,
+    job_precision,
     load_tokenizer_for,
     save_final,
     storage_failure,
@@ -67,11 +69,20 @@ class TrainerEngine:
             }
             if "max_new_tokens" in gen:
                 model.generation_config.max_new_tokens = gen["max_new_tokens"]
+        from tui_hf.core.device import pick_device
+
+        self.precision = job_precision(spec, pick_device(spec.device).device)
+        enable_grad_checkpointing(model, spec)  # refused here for a model without it; Trainer re-enables it
         args = (Seq2SeqTrainingArguments if fam.generates else TrainingArguments)(
             output_dir=str(checkpoints.staging_dir(ctx.run_dir)),
             num_train_epochs=spec.epochs,
             max_steps=spec.max_steps,
             per_device_train_batch_size=spec.batch_size,
+            gradient_accumulation_steps=spec.grad_accum,
+            activation_checkpointing=spec.grad_checkpointing,  # transformers 5's name for it
+            activation_checkpointing_kwargs={"use_reentrant": False} if spec.grad_checkpointing else None,
+            bf16=self.precision == "bf16",
+            fp16=self.precision == "fp16",
             per_device_eval_batch_size=spec.batch_size * 2,
             learning_rate=spec.learning_rate,
             weight_decay=spec.weight_decay,
@@ -153,9 +164,16 @@ class TrainerEngine:
             compute_metrics=compute_metrics if fam.scores_logits or fam.generates or fam.scores_outputs else None,
             preprocess_logits_for_metrics=argmax if fam.scores_logits else None,
         )
+        if spec.grad_accum > 1:
+            # Trainer divides the loss by the accumulation steps only when it thinks the model scales by
+            # num_items_in_batch itself; many heads (BERT's sequence classifier) take **kwargs and ignore it,
+            # so their accumulated gradient came out N times too large. The native loop's rule: loss / N.
+            self.trainer.model_accepts_loss_kwargs = False
         self.trainer.remove_callback(PrinterCallback)  # our callback reports; the printer would repeat it
-        # Trainer's own count: one optimizer step per batch, batches split over the processes.
-        per_epoch = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))
+        # Trainer's own count: one optimizer step per grad_accum batches (a last shorter group counts), batches
+        # split over the processes.
+        batches = math.ceil(len(self.prep.train) / (spec.batch_size * args.world_size))
+        per_epoch = max(math.ceil(batches / spec.grad_accum), 1)
         self.total = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * per_epoch)
         resume = ctx.checkpoint
         from tui_hf.core.training.lora import parameter_counts
@@ -165,12 +183,15 @@ class TrainerEngine:
             total_steps=self.total,
             epochs=spec.epochs,
             labels=self.prep.labels,
-            batch_size=spec.batch_size * args.world_size,
+            batch_size=spec.batch_size * spec.grad_accum * args.world_size,
             world_size=args.world_size,
             resumed_from_step=resume.step if resume else 0,
             checkpoint=str(resume.path) if resume else None,
             trainable_parameters=trainable,
             total_parameters=total,
+            precision=self.precision,
+            grad_accum=spec.grad_accum,
+            grad_checkpointing=spec.grad_checkpointing,
         )
 
     def evaluate(self, baseline: bool = False) -> dict[str, float]:

@@ -180,12 +180,18 @@ class EventWriter:
         pid: int | None = None,
         trainable_parameters: int = 0,
         total_parameters: int = 0,
+        precision: str = "fp32",
+        grad_accum: int = 1,
+        grad_checkpointing: bool = False,
     ) -> dict[str, Any]:
         return self._event(
             "start",
             {
                 "trainable_parameters": trainable_parameters,
                 "total_parameters": total_parameters,
+                "precision": precision,
+                "grad_accum": grad_accum,
+                "grad_checkpointing": grad_checkpointing,
                 "total_steps": total_steps,
                 "epochs": epochs,
                 "engine": engine,
@@ -353,6 +359,8 @@ class RunState:
     batch_size: int = 0  # samples per optimizer step, over all processes
     trainable_parameters: int = 0  # 0: not said (runs from before LoRA)
     total_parameters: int = 0
+    grad_accum: int = 1  # micro-batches per optimizer step (batch_size counts all of them)
+    precision: str = ""
     started: float | None = None
     updated: float | None = None
     segment_started: float | None = None  # the latest start event (a resume begins a new segment)
@@ -435,6 +443,8 @@ class RunState:
                 self.batch_size = _step(e.get("batch_size")) or self.batch_size
                 self.trainable_parameters = _step(e.get("trainable_parameters")) or self.trainable_parameters
                 self.total_parameters = _step(e.get("total_parameters")) or self.total_parameters
+                self.grad_accum = _step(e.get("grad_accum")) or 1
+                self.precision = _text(e.get("precision"))
                 self.engine = _text(e.get("engine")) or self.engine
                 self.model = _text(e.get("model")) or self.model
                 labels = e.get("labels")

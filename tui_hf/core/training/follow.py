@@ -120,6 +120,14 @@ def sparkline(values: list[float], width: int = 40) -> str:
     return "".join(BLOCKS[min(int((v - low) / span * (len(BLOCKS) - 1) + 0.5), len(BLOCKS) - 1)] for v in values)
 
 
+def effective_batch(s: RunState) -> str:
+    """The rows per optimizer step and how they are made, with the precision: "batch 8 (4 × 2 accum) · bf16"."""
+    text = f"batch {s.batch_size}"
+    if s.grad_accum > 1:
+        text += f" ({s.batch_size // s.grad_accum} × {s.grad_accum} accum)"
+    return text + (f" · {s.precision}" if s.precision else "")
+
+
 def snapshot(run_dir: Path, now: float | None = None) -> str:
     """A plain-text picture of a run for a terminal that cannot host the live view (`attach --once`)."""
     import time
@@ -136,7 +144,9 @@ def snapshot(run_dir: Path, now: float | None = None) -> str:
         + (f", eta {duration(f.eta_seconds)}" if f.eta_seconds is not None else "")
     ]
     if s.engine or s.model:
-        lines.append(f"engine {s.engine or '-'}, model {s.model or '-'}")
+        lines.append(
+            f"engine {s.engine or '-'}, model {s.model or '-'}" + (f", {effective_batch(s)}" if s.batch_size else "")
+        )
     if s.parameters_text:
         lines.append(s.parameters_text)
     if s.message:

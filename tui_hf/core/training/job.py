@@ -81,6 +81,12 @@ def create_run(
     for w in plan.warnings:
         if warn is not None:
             warn(w)
+    if warn is not None:
+        from tui_hf.core.training.plan import memory_warning
+
+        over = memory_warning(spec, plan.labels)  # before it starts, not as an out-of-memory crash
+        if over:
+            warn(over)
     spec, as_given = _with_data_resolved(spec, plan)
     base = runs_root(root)
     check_space(base, f"cannot create a run in {base}")

@@ -430,6 +430,9 @@ def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:
     problems = []
     if nproc < 1:
         problems.append(Problem(f"nproc must be 1 or more, not {nproc}"))
+    why = precision_problem(spec)
+    if why:
+        problems.append(Problem(why))
     if spec.device in ("auto", "cpu"):
         return problems
     from tui_hf.core.device import pick_device
@@ -446,6 +449,21 @@ def check_device(spec: TrainSpec, nproc: int) -> list[Problem]:
         if torch.cuda.device_count() < nproc:
             problems.append(Problem(f"nproc {nproc} needs {nproc} GPUs; this machine has {torch.cuda.device_count()}"))
     return problems
+
+
+def precision_problem(spec: TrainSpec) -> str | None:
+    """Why the device cannot train in the spec's precision (fp16 on a CPU, bf16 on an old GPU), if it cannot."""
+    from tui_hf.core.device import pick_device
+    from tui_hf.core.errors import DeviceError
+    from tui_hf.core.training.precision import PRECISIONS, resolve_precision
+
+    if spec.precision == "auto" or spec.precision not in PRECISIONS:
+        return None  # auto always resolves; an unknown name is spec.problems()'s
+    try:
+        resolve_precision(spec.precision, pick_device(spec.device).device)
+    except DeviceError as exc:
+        return str(exc)
+    return None
 
 
 def check(spec: TrainSpec, nproc: int = 1, stop: threading.Event | None = None) -> DataPlan:

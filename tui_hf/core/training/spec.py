@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from tui_hf.core.errors import SpecError
 from tui_hf.core.training.families import FAMILIES
+from tui_hf.core.training.precision import PRECISIONS
 
 TrainTask = Literal[
     "text-classification", "token-classification", "masked-lm", "causal-lm", "seq2seq", "question-answering"
@@ -113,6 +114,9 @@ class TrainSpec:
     predictions: int = 4  # validation examples predicted and recorded at each evaluation (0: none)
     lora: LoraSpec | None = None  # train LoRA adapters instead of every weight (see LoraSpec)
     qlora: bool = False  # LoRA on a 4-bit base model (bitsandbytes): CUDA only
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision: autocast, fp32 master weights)
+    grad_accum: int = 1  # micro-batches per optimizer step (the effective batch is batch_size × grad_accum)
+    grad_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more time
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -265,6 +269,10 @@ class TrainSpec:
             from tui_hf.core.adapters import qlora_problem
 
             out += qlora_problem(self.device)
+        if self.precision not in PRECISIONS:
+            out.append(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.grad_accum < 1:
+            out.append("grad_accum must be at least 1")
         return out
 
 

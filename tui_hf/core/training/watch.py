@@ -52,6 +52,7 @@ class StepWatch:
         self._supervised: list[Any] = []
         self._hashes: list[str] = []
         self._rows: list[int] | None = None
+        self._micro: list[int] = []  # rows per forward pass: an accumulated step's micro-batches
         self._tokens = 0
         self._handle: Any = None
 
@@ -100,6 +101,7 @@ class StepWatch:
                 h, rows = pending.popleft()
                 if h == digest:
                     self._rows = (self._rows or []) + rows
+                    self._micro.append(len(rows))
                     break
 
     # -- after each optimizer step --
@@ -116,6 +118,8 @@ class StepWatch:
             record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes), "hash_v": HASH_VERSION}
             if self._rows is not None:
                 record["rows"] = self._rows
+                if len(self._micro) > 1 and len(self._micro) == len(self._hashes):
+                    record["micro"] = self._micro  # the X-ray rebuilds each micro-batch as it was padded
             if loss is not None:
                 record["loss"] = loss if math.isfinite(loss) else str(loss)
             if supervised is not None:
@@ -123,6 +127,7 @@ class StepWatch:
             record["tokens"] = self._tokens
             self.batches.write(record)
         self._losses, self._supervised, self._hashes, self._rows, self._tokens = [], [], [], None, 0
+        self._micro = []
         if self.sentinel is None:
             return []
         return self._report(self.sentinel.step(step, loss, grad_norm, supervised))

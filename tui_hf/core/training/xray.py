@@ -107,6 +107,7 @@ class BatchXray:
     loss: float | None = None
     problems: list[str] = field(default_factory=list)
     ids_only: bool = False  # recorded in the older format: the hash covers input ids, not labels
+    micro_batches: int = 1  # gradient accumulation: the forward passes this optimizer step summed
 
     @property
     def matches(self) -> bool:
@@ -204,10 +205,75 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
             f"step {step} used train rows up to {max(positions)} but the data now has "
             f"{len(prep.train)}: the data file changed since training"
         )
-    features = [prep.train[i] for i in positions]
-    batch = prep.collator(features)
-    ids, labels = batch["input_ids"], fam.xray_labels(batch)
-    mask = batch.get("attention_mask")
+    # An accumulated step trained several micro-batches, each collated (and padded) on its own.
+    micro = rec.get("micro")
+    sizes = (
+        [int(n) for n in micro]
+        if isinstance(micro, list)
+        and micro
+        and all(type(n) is int and n > 0 for n in micro)  # noqa: E721
+        and sum(micro) == len(positions)
+        else [len(positions)]
+    )
+    ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
+    rows: list[XrayRow] = []
+    hashes, padded, supervised, slots = [], 0, 0, 0
+    begin = 0
+    for size in sizes:
+        chunk = positions[begin : begin + size]
+        begin += size
+        features = [prep.train[i] for i in chunk]
+        batch = prep.collator(features)
+        ids, labels = batch["input_ids"], fam.xray_labels(batch)
+        mask = batch.get("attention_mask")
+        hashes.append(batch_hash(ids) if ids_only else batch_hash(ids, batch.get("labels")))  # as the job hashed it
+        padded = max(padded, int(ids.shape[1]))
+        supervised += supervised_count(spec.task, labels)
+        chunk_rows = _rows(chunk, features, ids, labels, mask, tok, fam, prep, SOURCE_ROW)
+        # Of the positions that could train: the input's real tokens, or for a decoder its target slots.
+        real_here = sum(row.length for row in chunk_rows)
+        slots += labels.numel() if fam.decodes else real_here if labels.dim() == 2 else len(chunk_rows)
+        rows += chunk_rows
+    real = sum(row.length for row in rows)
+    share = supervised / max(slots, 1) if rows else 0.0
+    got = "+".join(hashes)
+    x = BatchXray(
+        run=run_dir.name,
+        step=step,
+        task=spec.task,
+        rows=rows,
+        padded_length=padded,
+        tokens=real,
+        supervised=supervised,
+        supervised_share=share,
+        recorded_hash=rec.get("hash"),
+        rebuilt_hash=got,
+        loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
+        ids_only=ids_only,
+        micro_batches=len(sizes),
+    )
+    if not x.matches:
+        x.problems.append(
+            f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
+            "data file (a text or a label), tokenizer or collator changed since step {step}".replace(
+                "{step}", str(step)
+            )
+        )
+    return x
+
+
+def _rows(
+    positions: list[int],
+    features: list[Any],
+    ids: Any,
+    labels: Any,
+    mask: Any,
+    tok: Any,
+    fam: Any,
+    prep: Any,
+    source: str,
+) -> list[XrayRow]:
+    """One collated micro-batch's rows, token by token."""
     rows = []
     for r, feature in enumerate(features):
         row_ids = ids[r].tolist()
@@ -240,7 +306,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         rows.append(
             XrayRow(
                 position=positions[r],
-                source_row=feature.get(SOURCE_ROW),
+                source_row=feature.get(source),
                 tokens=tokens,
                 input_ids=row_ids,
                 attention=attention,
@@ -251,35 +317,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
                 decoder=decoder,
             )
         )
-    real = sum(row.length for row in rows)
-    supervised = supervised_count(spec.task, labels)
-    # Of the positions that could train: the input's real tokens, or for a decoder its target slots.
-    slots = labels.numel() if fam.decodes else real if labels.dim() == 2 else max(len(rows), 1)
-    share = supervised / slots if rows else 0.0
-    ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
-    got = batch_hash(ids) if ids_only else batch_hash(ids, batch.get("labels"))  # as the job hashed it
-    x = BatchXray(
-        run=run_dir.name,
-        step=step,
-        task=spec.task,
-        rows=rows,
-        padded_length=int(ids.shape[1]),
-        tokens=real,
-        supervised=supervised,
-        supervised_share=share,
-        recorded_hash=rec.get("hash"),
-        rebuilt_hash=got,
-        loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
-        ids_only=ids_only,
-    )
-    if not x.matches:
-        x.problems.append(
-            f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
-            "data file (a text or a label), tokenizer or collator changed since step {step}".replace(
-                "{step}", str(step)
-            )
-        )
-    return x
+    return rows
 
 
 def format_xray(x: BatchXray, width: int = 100) -> str:
@@ -300,7 +338,8 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
     what = "positions" if per_position else "rows"
     lines = [
         f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
-        f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}",
+        f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}"
+        + (f", in {x.micro_batches} accumulated micro-batches" if x.micro_batches > 1 else ""),
         f"rebuilt from the data: {check} (hash {x.rebuilt_hash})",
     ]
     lines += [f"problem: {p}" for p in x.problems]

@@ -47,6 +47,12 @@ class ModelBox(Vertical):
         )
         if info.adapter_on:
             card += f"\nLoRA adapter on {escape(info.adapter_on)}"
+        if info.placement:
+            card += f"\nlayers on {escape(info.placement)}"
+        if info.memory_mb is not None:
+            card += f"\nmemory {info.memory_mb:,.0f} MiB"
+        if info.memory_plan.startswith("the memory estimate"):  # over the free memory: said before loading
+            card += f"\n[yellow]⚠ {escape(info.memory_plan)}[/yellow]"
         if remote_code:
             card += "\n[red]remote code allowed (--trust-remote-code)[/red]"
         if info.newly_initialized:

@@ -108,6 +108,8 @@ class ModelController:
                 trust_remote_code=self.settings.trust_remote_code,
                 allow_pickle=self.settings.allow_pickle or reference in self.pickle_ok,
                 progress=progress,
+                device_map=self.settings.device_map,
+                quantize=self.settings.quantize,
             )
             remember(reference)
         except PickleOnlyError as exc:

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_hf.core.training.families import FAMILIES
@@ -56,6 +56,9 @@ class JobFields:
     name: str
     nproc: str
     pair_column: str = ""  # text classification of sentence pairs: the second text's column
+    precision: str = "auto"
+    grad_accum: str = "1"
+    grad_checkpointing: bool = False
 
     def spec(self) -> Any:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
@@ -78,6 +81,9 @@ class JobFields:
             max_steps=_number(self.max_steps or "-1", "max steps", int),
             batch_size=_number(self.batch_size, "batch", int),
             learning_rate=_number(self.learning_rate, "learning rate", float),
+            precision=self.precision,
+            grad_accum=_number(self.grad_accum or "1", "grad accum", int),
+            grad_checkpointing=self.grad_checkpointing,
         )
         if self.task == "question-answering":  # the text, second text and label rows hold its three columns
             d = spec.data
@@ -195,6 +201,37 @@ class NewJobScreen(ModalScreen[Path | None]):
                 yield Label("Data", classes="job-section")
                 yield Static("", id="job-data")
                 yield Static("", id="job-warnings")
+                yield Label("Memory", classes="job-section")
+                yield from _row(
+                    "Precision",
+                    Choice(
+                        [
+                            ("auto (bf16 on a GPU that has it)", "auto"),
+                            ("fp32", "fp32"),
+                            ("bf16", "bf16"),
+                            ("fp16", "fp16"),
+                        ],
+                        value="auto",
+                        allow_blank=False,
+                        id="job-precision",
+                        compact=True,
+                    ),
+                )
+                yield from _row(
+                    "Grad accum",
+                    Input(
+                        "1",
+                        id="job-grad-accum",
+                        type="integer",
+                        compact=True,
+                        tooltip="micro-batches per optimizer step: the effective batch is Batch × this",
+                    ),
+                )
+                yield from _row(
+                    "Checkpointing",
+                    Checkbox("recompute activations (less memory, slower)", id="job-grad-checkpointing", compact=True),
+                )
+                yield Static("", id="job-memory")
                 yield Label("spec.json", classes="job-section")
                 yield Static("", id="job-spec")
             yield Static("", id="job-error")
@@ -224,6 +261,9 @@ class NewJobScreen(ModalScreen[Path | None]):
             max_length=value("job-max-length"),
             name=value("job-name"),
             nproc=value("job-nproc"),
+            precision=str(self.query_one("#job-precision", Choice).value),
+            grad_accum=value("job-grad-accum"),
+            grad_checkpointing=self.query_one("#job-grad-checkpointing", Checkbox).value,
         )
 
     @on(Choice.Changed, "#job-task")
@@ -247,6 +287,8 @@ class NewJobScreen(ModalScreen[Path | None]):
 
     @on(Input.Changed)
     @on(Choice.Changed, "#job-engine")
+    @on(Choice.Changed, "#job-precision")
+    @on(Checkbox.Changed)
     def _changed(self) -> None:
         if self._timer is not None:
             self._timer.stop()
@@ -270,6 +312,8 @@ class NewJobScreen(ModalScreen[Path | None]):
             if problems:
                 text.append("\n" + "; ".join(problems), style="red")
             self.query_one("#job-spec", Static).update(text)
+            if not problems:
+                self._memory(spec, fields.processes)
         self._preview(fields)
 
     @work(thread=True, exclusive=True, group="job-preview", exit_on_error=False)
@@ -277,6 +321,12 @@ class NewJobScreen(ModalScreen[Path | None]):
         text = data_preview(fields)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.query_one("#job-data", Static).update, text)
+
+    @work(thread=True, exclusive=True, group="job-memory", exit_on_error=False)
+    def _memory(self, spec: Any, nproc: int) -> None:
+        text = memory_preview(spec, nproc)  # reads the model's config: off the UI thread
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one("#job-memory", Static).update, text)
 
     @on(Button.Pressed, "#job-cancel")
     def _cancel(self) -> None:
@@ -349,6 +399,27 @@ def _row(label: str, control: Any) -> ComposeResult:
     with Horizontal(classes="job-row"):
         yield Label(label, classes="job-label")
         yield control
+
+
+def memory_preview(spec: Any, nproc: int = 1) -> str:
+    """The memory plan `tui-hf train --dry-run` prints, for the dialog (the head sized for the model's labels:
+    the data's are counted when the run is created)."""
+    from tui_hf.core.errors import TuiHfError
+    from tui_hf.core.training.plan import memory_estimate
+
+    try:
+        e = memory_estimate(spec)
+    except (TuiHfError, OSError, ValueError) as exc:
+        return f"[dim]no estimate: {escape(str(exc))}[/dim]"
+    share = e.trainable / e.params if e.params else 0.0
+    lines = [
+        f"parameters {e.params:,} ({e.trainable:,} trainable, {share:.1%}) · effective batch "
+        f"{spec.batch_size * spec.grad_accum * nproc}",
+        escape(f"per device: {e.summary()}"),
+    ]
+    if e.warning():
+        lines.append(f"[yellow]⚠ {escape(e.warning() or '')}[/yellow]")
+    return "\n".join(lines)
 
 
 def data_preview(fields: JobFields) -> str:

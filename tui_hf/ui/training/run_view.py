@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 
 from tui_hf.core.training.chart import SMOOTHING, ChartOptions, build_chart, kept_limits
-from tui_hf.core.training.follow import Follower, duration
+from tui_hf.core.training.follow import Follower, duration, effective_batch
 from tui_hf.ui.training.colours import OVERLAY_STYLES, ROLE_STYLES, STATUS_COLOURS
 from tui_hf.ui.widgets.cells import elide_middle, fit_fields
 from tui_hf.ui.widgets.choice import Choice
@@ -292,6 +292,8 @@ class TrainingView(Vertical):
             stats.append(f"{s.tokens_per_second:,.0f} tokens/s")
         if s.memory_mb is not None:
             stats.append(f"memory {s.memory_mb:,.0f} MiB")
+        if s.batch_size and (s.grad_accum > 1 or s.precision not in ("", "fp32")):
+            stats.append(effective_batch(s))
         self.query_one("#run-stats", Static).update(" · ".join(stats) or "[dim]waiting for the first step…[/dim]")
         vitals = self.query_one("#run-vitals", Static)
         vitals.update("\n".join(vitals_lines(s.vitals_history, s.vitals)))
