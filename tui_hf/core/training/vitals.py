@@ -4,8 +4,9 @@ machine that trains, not of the one watching.
 Every few seconds a background thread of the job writes a `vitals` event: CPU and memory of the job's
 process and its children, the machine's CPU and memory, the free disk where the run writes, and per GPU
 utilisation, memory, temperature and power (nvidia-ml-py, `pip install tui-hf[gpu]`, where an NVIDIA GPU is
-present). A sample costs about a millisecond every five seconds. Each event carries the `rank` of the
-process that sampled it, so a multi-process job can add a row per rank.
+present). A sample costs 2-3 ms (median, a loaded 2-core machine) every five seconds: under 0.1 % of the
+job's time. Each event carries the `rank` of the process that sampled it, so a multi-process job can add a
+row per rank.
 """
 
 from __future__ import annotations
