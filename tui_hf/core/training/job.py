@@ -285,7 +285,7 @@ def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False, no
         except KeyboardInterrupt:
             if not asked:
                 asked = True
-                _signal_group(proc.pid, signal.SIGINT)
+                _interrupt(proc.pid)
                 print("stopping: the job finishes its step and saves a checkpoint…", file=sys.stderr, flush=True)
             continue
         if code != 0 and nodes is not None and nodes.node_rank > 0:  # the run and its status are on node rank 0
@@ -307,6 +307,26 @@ def run_foreground(run_dir: Path, nproc: int = 1, data_changed: bool = False, no
             )
             return EXIT_RUN
         return code
+
+
+def _interrupt(pid: int) -> None:
+    """A graceful stop for the job led by `pid`. Under torchrun only its workers are interrupted: the launcher,
+    interrupted, would end them before their checkpoint, and on several machines would leave the other
+    machines' launchers waiting for it at their exit barrier (they end when their workers end)."""
+    try:
+        import psutil
+
+        launcher = psutil.Process(pid)
+        workers = [c.pid for c in launcher.children()] if "torch.distributed.run" in launcher.cmdline() else []
+    except (ImportError, Exception):
+        workers = []
+    if not workers:
+        _signal_group(pid, signal.SIGINT)
+    for worker in workers:  # children of the verified launcher, never a pid from a file
+        try:
+            os.kill(worker, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -340,7 +360,7 @@ def request_stop(run_dir: Path) -> int:
             f"(pid {who.pid}, host {who.host or '?'}); stop it where it runs"
         )
     if who.pgid == who.pid:  # the job leads its own session: the group holds its torchrun workers too
-        _signal_group(who.pid, signal.SIGINT)
+        _interrupt(who.pid)
     else:  # a training script with TuiHfCallback: only that process
         os.kill(who.pid, signal.SIGINT)
     return who.pid
