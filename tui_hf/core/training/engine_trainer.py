@@ -66,9 +66,7 @@ class TrainerEngine:
                 "predict_with_generate": True,
                 "generation_max_length": gen.get("max_length"),
                 "generation_num_beams": gen.get("num_beams"),
-            }
-            if "max_new_tokens" in gen:
-                model.generation_config.max_new_tokens = gen["max_new_tokens"]
+            }  # a model's max_new_tokens stays in its generation config, which Seq2SeqTrainer reads
         from tui_hf.core.device import pick_device
 
         self.precision = job_precision(spec, pick_device(spec.device).device)
