@@ -127,6 +127,8 @@ def test_sentinel_rules_on_numbers() -> None:
     assert [(a.kind, a.step) for a in worse] == [(EVAL_WORSE, 2)]
     acc = [a for i, v in enumerate([0.5, 0.6, 0.7]) for a in s.evaluation(i, {"eval_accuracy": v})]
     assert acc == []  # accuracy going up is not worse
+    shorter = [a for i, v in enumerate([9.0, 8.0, 7.0, 6.0]) for a in s.evaluation(i, {"eval_gen_len": v})]
+    assert shorter == []  # a seq2seq model writing shorter texts is neither better nor worse
 
 
 def test_early_stopping_and_stall_rules() -> None:

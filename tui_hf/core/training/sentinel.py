@@ -64,6 +64,14 @@ def lower_is_better(metric: str) -> bool:
     return "loss" in metric or "perplexity" in metric or metric.endswith("error")
 
 
+# Measures of an evaluation, not of the model's quality: neither way is worse (a summary may rightly shorten).
+UNRANKED = ("gen_len", "runtime", "samples_per_second", "steps_per_second")
+
+
+def ranked(metric: str) -> bool:
+    return not metric.removeprefix("eval_").endswith(UNRANKED)
+
+
 def eval_metrics(task: str) -> tuple[str, ...]:
     """What the app's engines report at each evaluation: the task's family says."""
     return FAMILIES[task].metrics if task in FAMILIES else ("eval_loss",)
@@ -173,6 +181,8 @@ class Sentinel:
         need = self.config.worse_evals
         for key, value in metrics.items():
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not key.startswith("eval_"):
+                continue
+            if not ranked(key):
                 continue
             history = self._evals.setdefault(key, [])
             history.append(float(value))
