@@ -3,6 +3,7 @@ masked LM, and causal-lm's texts cut into blocks as run_clm.py cuts them."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,34 @@ def test_causal_lm_joins_its_texts_and_cuts_them_into_full_blocks(bpe_tokenizer:
     # run_clm.py's group_texts: the texts end to end, cut every 8 tokens, the short rest dropped.
     assert blocks["input_ids"] == [joined[i : i + 8] for i in range(0, len(joined) // 8 * 8, 8)]
     assert len(blocks["input_ids"]) == len(joined) // 8 >= 2
+
+
+async def test_try_model_on_a_finished_masked_lm_run_opens_fill_mask_with_its_model(
+    app_settings: Any, tiny_mlm_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from tests.conftest import wait_until
+    from tests.test_no_crash import NEWER, finished_runs, shown_with_try
+    from tui_hf.core.training.events import EventWriter
+    from tui_hf.ui.app import make_app
+
+    _, newer = finished_runs(tmp_path / "runs")
+    (newer / "spec.json").write_text(json.dumps({"task": "masked-lm", "model": "tiny", "data": {"train": "t.csv"}}))
+    shutil.rmtree(newer / "final")
+    shutil.copytree(tiny_mlm_dir, newer / "final")  # what a masked-lm run saves: a model with its MLM head
+    EventWriter(newer).final(step=10, path=str(newer / "final"))
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=(150, 48)) as pilot:
+        await shown_with_try(pilot, app, NEWER)
+        app.query_one("#run-try").press()
+        await wait_until(
+            pilot,
+            lambda: (
+                app.last_load_error is not None
+                or app.loaded is not None
+                and app.loaded.info.source == str(newer / "final")
+            ),
+        )
+        assert app.last_load_error is None, app.last_load_error
+        assert app.task_spec.name == "fill-mask"

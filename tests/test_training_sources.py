@@ -225,3 +225,28 @@ def test_the_hub_config_and_split_reach_load_dataset_and_its_validation_split_is
     assert len(raw["train"]) == 200 and len(raw["validation"]) == 40
     assert raw["validation"][0]["text"] == rows[200]["sentence1"]
     assert raw["validation"][0]["label"] == ["not_equivalent", "equivalent"][int(rows[200]["label"])]
+
+
+async def test_the_new_job_dialog_previews_a_saved_dataset_and_writes_the_hub_config(
+    app_settings: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tests.test_training_app import SMALL, fill, open_new_job
+    from tui_hf.ui.app import make_app
+
+    rows = csv_rows(PARAPHRASE_CSV)
+    data = saved_pairs(tmp_path, rows[:30], rows[30:40])
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=SMALL) as pilot:
+        dialog = await open_new_job(pilot)
+        await wait_until(pilot, lambda: "320 rows" in text_of(dialog.query_one("#job-data")))
+        fill(dialog, train=str(data))
+        await wait_until(pilot, lambda: "a saved dataset" in text_of(dialog.query_one("#job-data")))
+        shown = text_of(dialog.query_one("#job-data"), width=200)
+        assert "splits train (30 rows), validation (10 rows)" in shown and "sentence1, sentence2, label" in shown
+        fill(dialog, train="glue", config="mrpc", text="sentence1", pair="sentence2")
+        await wait_until(pilot, lambda: "configuration mrpc" in text_of(dialog.query_one("#job-data")))
+        spec = dialog.fields().spec()
+        assert (spec.data.train, spec.data.hub_config, spec.data.text_pair_column) == ("glue", "mrpc", "sentence2")
+        await wait_until(pilot, lambda: '"hub_config": "mrpc"' in text_of(dialog.query_one("#job-spec"), width=200))

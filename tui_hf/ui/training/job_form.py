@@ -59,6 +59,7 @@ class JobFields:
     precision: str = "auto"
     grad_accum: str = "1"
     grad_checkpointing: bool = False
+    hub_config: str = ""  # a hub dataset's configuration (mrpc for glue)
 
     def spec(self) -> Any:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
@@ -73,6 +74,7 @@ class JobFields:
                 label_column=self.label_column if self.task != "seq2seq" else "label",
                 target_column=self.label_column if self.task == "seq2seq" else None,  # what the decoder writes
                 max_length=_number(self.max_length, "max length", int),
+                hub_config=self.hub_config or None,
             ),
             model=self.model or "embedded",
             task=self.task,
@@ -148,6 +150,10 @@ class NewJobScreen(ModalScreen[Path | None]):
                     Input(
                         "", id="job-validation", compact=True, placeholder="none: 20 % of the train data is held out"
                     ),
+                )
+                yield from _row(
+                    "Hub config",
+                    Input("", id="job-config", compact=True, placeholder="for a hub dataset: its configuration (mrpc)"),
                 )
                 yield from _row("Text column", Input("text", id="job-text", compact=True))
                 yield from _row(
@@ -253,6 +259,7 @@ class NewJobScreen(ModalScreen[Path | None]):
             text_column=value("job-text"),
             label_column=value("job-label"),
             pair_column=value("job-pair"),
+            hub_config=value("job-config"),
             engine=str(self.query_one("#job-engine", Choice).value),
             epochs=value("job-epochs"),
             max_steps=value("job-max-steps"),
@@ -422,17 +429,37 @@ def memory_preview(spec: Any, nproc: int = 1) -> str:
     return "\n".join(lines)
 
 
+def saved_preview(path: str) -> str:
+    """A directory saved with save_to_disk: its splits, rows and columns (every row is checked at Start)."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.datafile import load_saved
+
+    try:
+        splits = load_saved(path)
+    except SpecError as exc:
+        return f"[red]{escape(str(exc))}[/red]"
+    lines = [f"a saved dataset · splits {escape(', '.join(f'{k} ({len(v)} rows)' for k, v in splits.items()))}"]
+    first = next(iter(splits.values()))
+    lines.append(f"columns {escape(', '.join(first.column_names))}")
+    lines += [f"[dim]• {escape(str(row)[:110])}[/dim]" for row in first.select(range(min(3, len(first))))]
+    return "\n".join(lines)
+
+
 def data_preview(fields: JobFields) -> str:
     """Columns, size, label counts and the first rows of the train file (the first rows only: the whole file
     is checked when the run is created)."""
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.data import is_file_ref, peek
+    from tui_hf.core.training.datafile import is_saved_dataset
 
     path = fields.train
     if not path:
         return "[red]name a train data file[/red]"
+    if is_saved_dataset(path):
+        return saved_preview(path)
     if not is_file_ref(path):
-        return f"[dim]{escape(path)}: a hub dataset, loaded when the job starts[/dim]"
+        config = f" (configuration {fields.hub_config})" if fields.hub_config else ""
+        return f"[dim]{escape(path + config)}: a hub dataset, loaded when the job starts[/dim]"
     try:
         p = peek(path)
     except SpecError as exc:
