@@ -174,7 +174,10 @@ def test_a_stopped_accumulating_run_resumes_on_the_rows_an_uninterrupted_one_tra
 # -- gradient checkpointing ----------------------------------------------------------------------------------
 
 
-def test_gradient_checkpointing_is_switched_on_and_recorded(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["native", "trainer"])
+def test_gradient_checkpointing_is_switched_on_and_recorded(
+    engine: str, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from transformers import AutoModelForSequenceClassification
 
     from tui_hf.core.training.engine import enable_grad_checkpointing
@@ -183,7 +186,7 @@ def test_gradient_checkpointing_is_switched_on_and_recorded(tiny_bert_cls_dir: P
     spec = spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True)
     enable_grad_checkpointing(model, spec)
     assert model.is_activation_checkpointing
-    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True, max_steps=2), tmp_path)
+    run_dir = create_run(spec_for(tiny_bert_cls_dir, engine, grad_checkpointing=True, max_steps=2), tmp_path)
     assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
     assert _start(run_dir)["grad_checkpointing"] is True
 
