@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.training_fixtures import datasets_cache, run_job, spec_for, tui_hf  # noqa: F401
+from tests.training_fixtures import datasets_cache, jobs, run_job, spec_for, tui_hf  # noqa: F401 (fixtures)
 from tui_hf.core.training.events import EventReader
 from tui_hf.core.training.job import create_run
 
@@ -142,10 +142,42 @@ def test_an_accumulating_run_counts_optimizer_steps_and_records_every_row_of_eac
     assert sorted(i for s in range(1, 33) for i in rows[s]["rows"]) == list(range(256))
 
 
+def test_a_stopped_accumulating_run_resumes_on_the_rows_an_uninterrupted_one_trains(
+    no_dropout_model: Path,
+    tmp_path: Path,
+    jobs: Any,  # noqa: F811 (the fixture)
+) -> None:
+    """A resume skips what was trained by optimizer steps: batch × accumulation rows each, not batch rows."""
+    from tests.training_fixtures import assert_same_training, wait_for
+    from tui_hf.core.training.events import read_state
+    from tui_hf.core.training.job import launch, request_stop, run_info
+    from tui_hf.core.training.xray import read_batches
+
+    spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=4, epochs=2)  # 16 steps an epoch
+    whole = create_run(spec, tmp_path / "whole")
+    assert run_job(whole).returncode == 0, (whole / "train.log").read_text()
+    run_dir = jobs.watch(create_run(spec, tmp_path / "runs", name="accum"))
+    launch(run_dir)
+    wait_for(lambda: read_state(run_dir).step >= 20, what="step 20")
+    request_stop(run_dir)  # mid-epoch 2
+    wait_for(lambda: run_info(run_dir).status == "stopped", what="a graceful stop")
+    stopped_at = read_state(run_dir).step
+    assert 20 <= stopped_at < 32
+    done = tui_hf("resume", str(run_dir), timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got, want = read_batches(run_dir), read_batches(whole)
+    assert sorted(got) == sorted(want) == list(range(1, 33))
+    assert all(got[s]["rows"] == want[s]["rows"] for s in want)  # the same 16 rows at every step, after too
+    assert_same_training(run_dir, whole)
+
+
 # -- gradient checkpointing ----------------------------------------------------------------------------------
 
 
-def test_gradient_checkpointing_is_switched_on_and_recorded(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["native", "trainer"])
+def test_gradient_checkpointing_is_switched_on_and_recorded(
+    engine: str, tiny_bert_cls_dir: Path, tmp_path: Path
+) -> None:
     from transformers import AutoModelForSequenceClassification
 
     from tui_hf.core.training.engine import enable_grad_checkpointing
@@ -154,7 +186,7 @@ def test_gradient_checkpointing_is_switched_on_and_recorded(tiny_bert_cls_dir: P
     spec = spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True)
     enable_grad_checkpointing(model, spec)
     assert model.is_activation_checkpointing
-    run_dir = create_run(spec_for(tiny_bert_cls_dir, "native", grad_checkpointing=True, max_steps=2), tmp_path)
+    run_dir = create_run(spec_for(tiny_bert_cls_dir, engine, grad_checkpointing=True, max_steps=2), tmp_path)
     assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
     assert _start(run_dir)["grad_checkpointing"] is True
 
