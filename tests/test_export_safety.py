@@ -53,6 +53,9 @@ def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
     [
         # masked-lm and sentence pairs export now (tests/test_training_script_families.py): a task with no script
         ({"task": "image-classification", "data": {"train": "t.csv"}}, "trained image-classification: the script"),
+        ({"data": {"train": "t.csv"}, "grad_accum": 4}, "trained with gradient accumulation (4 micro-batches"),
+        ({"data": {"train": "t.csv"}, "precision": "bf16"}, "trained with bf16 precision: the script export"),
+        ({"data": {"train": "t.csv"}, "grad_checkpointing": True}, "trained with gradient checkpointing"),
     ],
 )
 def test_a_run_the_script_export_cannot_reproduce_is_refused_not_approximated(

@@ -654,6 +654,16 @@ def export_script(run_dir: Path, out: Path) -> Path:
         raise SpecError(
             f"{run_dir.name} trained LoRA adapters: the script export does not write LoRA yet (nothing was written)"
         )
+    memory = [
+        *([f"{spec.precision} precision"] if spec.precision in ("bf16", "fp16") else []),
+        *([f"gradient accumulation ({spec.grad_accum} micro-batches a step)"] if spec.grad_accum > 1 else []),
+        *(["gradient checkpointing"] if spec.grad_checkpointing else []),
+    ]
+    if memory:
+        raise SpecError(
+            f"{run_dir.name} trained with {' and '.join(memory)}: the script export does not write "
+            "these yet (nothing was written)"
+        )
     text = training_script(spec, run_labels(run_dir), run_dir.name)
     if out.is_dir():
         raise SpecError(f"{out} is a directory: name the script file, e.g. {out / 'train.py'}")
