@@ -103,8 +103,7 @@ def test_question_answering_trains_scores_squad_and_the_native_engine_resumes_ex
     """Both engines train and score; the stop-and-resume (two more job starts) runs on the native engine only,
     whose batch skipping is this project's code: the Trainer's resume is proven per engine in
     tests/test_training_families.py."""
-    from tests.test_training_families import FAMILIES, check_family_run, finished
-    from tui_hf.core.training.events import read_state
+    from tests.test_training_families import check_family_run
     from tui_hf.core.training.job import inference_task
     from tui_hf.core.training.xray import format_xray, xray
     from tui_hf.data import QA_JSONL
@@ -122,14 +121,7 @@ def test_question_answering_trains_scores_squad_and_the_native_engine_resumes_ex
         device="cpu",
         seed=1,
     )
-    if engine == "native":
-        state = check_family_run(spec, tmp_path)
-    else:
-        state = read_state(finished(spec, tmp_path, "reference"))
-        assert state.status == "finished", state
-        wanted = set(FAMILIES[spec.task].metrics)
-        assert state.evals and all(wanted <= set(e) for e in state.evals), (wanted, state.evals[-1])
-        assert state.evals[0]["step"] == 0  # the baseline
+    state = check_family_run(spec, tmp_path, resume=engine == "native")
     # The shipped questions include unanswerable ones: scored as SQuAD v2, with HasAns / NoAns.
     assert all({"eval_HasAns_f1", "eval_NoAns_f1"} <= set(e) for e in state.evals)
     assert all(0 <= e["eval_exact_match"] <= e["eval_f1"] <= 100 for e in state.evals)
