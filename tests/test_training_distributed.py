@@ -264,6 +264,14 @@ def test_a_slow_rank_is_a_straggler_and_a_silent_one_is_dead(tmp_path: Path) -> 
     assert [r.verdict for r in read_ranks(tmp_path, active=False, now=now + 100)] == ["", "", "", ""]
 
 
+def test_ranks_whose_steps_round_to_zero_are_shown_not_a_crash(tmp_path: Path) -> None:
+    now = time.time()
+    rows = [{"rank": r, "host": "elsewhere", "pid": 1, "step": 9, "step_time": t, "seen": now}
+            for r, t in ((0, 0.0), (1, 0.0001))]  # fmt: skip
+    (tmp_path / RANKS).write_text(json.dumps({"interval": 1.0, "written": now, "ranks": rows}))
+    assert [r.verdict for r in read_ranks(tmp_path, active=True, now=now)] == ["", ""]
+
+
 async def test_the_live_view_shows_one_row_per_rank_and_names_a_dead_one_without_new_events(tmp_path: Path) -> None:
     from tests.conftest import wait_until
     from tests.helpers import text_of
@@ -297,3 +305,106 @@ async def test_the_live_view_shows_one_row_per_rank_and_names_a_dead_one_without
         row = next(x for x in text_of(view).splitlines() if x.split()[:1] == ["1"])
         silent = re.search(r"dead: no heartbeat for (\d+) s", row)
         assert silent and 30 <= int(silent.group(1)) < 90, row  # counted from its last beat (the view reads late)
+
+
+class _Store:
+    """The rendezvous store's key-value calls the heartbeats use, in memory: two ranks, one process."""
+
+    def __init__(self) -> None:
+        self.kv: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.kv[key] = value.encode()
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.kv for k in keys)
+
+    def get(self, key: str) -> bytes:
+        return self.kv[key]
+
+
+def _two_beating_ranks(run: Path) -> None:
+    """Rank 0 (the run's machine, its GPU busy) and rank 1 (another machine: its GPU idle and nearly full)
+    beat twice through one store, each sampling its vitals with a fake GPU reader."""
+    from tui_hf.core.training.nodes import Heartbeat
+
+    def gpu(util: int, used: int) -> list[dict]:
+        return [{"index": 0, "name": "Fake GPU", "util": util, "mem_used_mb": used, "mem_total_mb": 81920,
+                 "temp_c": 61, "power_w": 301.4}]  # fmt: skip
+
+    store = _Store()
+    ranks = [Heartbeat(0, 2, run, gpu_reader=lambda: gpu(93, 20480), vitals_every=0),
+             Heartbeat(1, 2, None, gpu_reader=lambda: gpu(0, 80896), vitals_every=0)]  # fmt: skip
+    for hb in ranks:
+        hb._store = store
+        hb.restart_clock()
+        hb._last -= 0.5  # steps of the same half second: neither rank a straggler
+        hb.step(4)
+    for _ in range(2):  # the first beat primes the CPU counters, the second carries a sample
+        ranks[1].beat()
+        ranks[0].beat()
+
+
+def test_each_rank_sends_its_own_vitals_and_an_idle_or_full_gpu_is_named(tmp_path: Path) -> None:
+    from tui_hf.core.training.follow import snapshot
+
+    run = tmp_path / "two"
+    run.mkdir()
+    _two_beating_ranks(run)
+    recorded = json.loads((run / RANKS).read_text())["ranks"]
+    # Rank 1's numbers reached rank 0's record: its own GPU's, not rank 0's.
+    assert recorded[1]["vitals"]["gpus"] == [{"index": 0, "util": 0, "mem_used_mb": 80896, "mem_total_mb": 81920,
+                                              "temp_c": 61, "power_w": 301.4}]  # fmt: skip
+    assert recorded[0]["vitals"]["gpus"][0]["util"] == 93
+    for r in recorded:
+        assert r["vitals"]["rss_mb"] > 20 and r["vitals"]["ram_total_mb"] > 0
+
+    rows = read_ranks(run, active=True)
+    assert rows[0].verdict == ""
+    assert rows[1].verdict == "gpu0 idle while the others work; gpu0 memory full"
+    # A finished run's last numbers are shown, not judged.
+    assert [r.verdict for r in read_ranks(run, active=False)] == ["", ""]
+
+    lines = format_ranks(rows)
+    assert lines[3].split()[:4] == ["gpu0", "93%", "20.0/80", "GiB"], lines
+    assert lines[5].split()[:6] == ["gpu0", "0%", "79.0/80", "GiB", "61°C", "301"], lines
+
+    # attach --once: no job holds this run (died), so the rows are judged as live.
+    from tui_hf.core.training.events import EventWriter
+
+    writer = EventWriter(run)
+    writer.start(engine="native", model="tiny", total_steps=40, epochs=1, labels=["a"], batch_size=16, world_size=2)
+    writer.train(step=1, epoch=0.1, loss=0.7)
+    text = snapshot(run)
+    row1 = text.splitlines().index(next(x for x in text.splitlines() if x.split()[:1] == ["1"]))
+    assert "gpu0 idle while the others work" in text.splitlines()[row1]
+    assert "gpu0 0% 79.0/80 GiB" in text.splitlines()[row1 + 1], text
+
+
+async def test_the_live_view_shows_each_ranks_gpu_under_its_row(tmp_path: Path) -> None:
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.core.training.events import EventWriter
+    from tui_hf.ui.training.attach import AttachApp
+
+    run = tmp_path / "two"
+    run.mkdir()
+    (run / "spec.json").write_text("{}")
+    writer = EventWriter(run)
+    writer.start(engine="native", model="tiny", total_steps=40, epochs=1, labels=["a"], batch_size=16, world_size=2)
+    writer.train(step=1, epoch=0.1, loss=0.7)
+    _two_beating_ranks(run)
+    app = AttachApp(run)
+    async with app.run_test(size=(150, 48)) as pilot:
+        view = app.query_one("#run-ranks")
+        await wait_until(pilot, lambda: "ranks (2)" in text_of(view))
+        shown = text_of(view).splitlines()
+        at = next(i for i, x in enumerate(shown) if x.split()[:1] == ["1"])
+        assert "gpu0 memory full" in shown[at]
+        assert shown[at + 1].split()[:2] == ["gpu0", "0%"] and "gpu0 93%" in text_of(view)
+        from tui_hf.ui.training.run_view import TrainingView
+
+        # The flagged rank's two lines in yellow, the busy one's plain.
+        marked = app.query_one(TrainingView)._ranks_text.splitlines()
+        assert marked[-2].startswith("[yellow]") and marked[-1].startswith("[yellow]")
+        assert not marked[2].startswith("[") and not marked[3].startswith("["), marked

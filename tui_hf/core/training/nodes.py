@@ -147,8 +147,25 @@ class Heartbeat:
 
     `step(n)` after each optimizer step records the step and how long it took; the thread does the rest."""
 
-    def __init__(self, rank: int, world: int, run_dir: Path | None, interval: float = INTERVAL) -> None:
+    def __init__(
+        self,
+        rank: int,
+        world: int,
+        run_dir: Path | None,
+        interval: float = INTERVAL,
+        gpu_reader: Any = None,
+        vitals_every: float | None = None,
+    ) -> None:
+        from tui_hf.core.training.vitals import FIRST_SAMPLE_SECONDS, SAMPLE_SECONDS
+
         self.rank, self.world, self.run_dir, self.interval = rank, world, run_dir, interval
+        # This rank's own vitals, sampled at the vitals cadence (not every beat): what rank 0 cannot see of
+        # another machine. The latest sample rides on every beat.
+        self.gpu_reader, self.vitals_every = gpu_reader, SAMPLE_SECONDS if vitals_every is None else vitals_every
+        self._first_vitals = min(FIRST_SAMPLE_SECONDS, self.vitals_every)
+        self._sampler: Any = None
+        self._sampled: float | None = None
+        self._vitals: dict[str, Any] | None = None
         self.host = socket.gethostname()
         self.pid = os.getpid()
         from tui_hf.core.training.runlock import process_start
@@ -213,10 +230,26 @@ class Heartbeat:
             self._store = dist.PrefixStore("tui-hf/heartbeat/", store)
         return self._store
 
+    def sample_vitals(self) -> dict[str, Any] | None:
+        """This rank's latest vitals, sampled again when the vitals interval is up (never an error)."""
+        from tui_hf.core.training.vitals import Sampler, compact
+
+        now = time.monotonic()
+        try:
+            if self._sampler is None:
+                self._sampler = Sampler(self.run_dir or Path.cwd(), gpu_reader=self.gpu_reader)  # primes the CPU
+                self._sampled = now
+            elif now - (self._sampled or now) >= (self._first_vitals if self._vitals is None else self.vitals_every):
+                self._vitals, self._sampled = compact(self._sampler.sample()), now
+        except Exception:  # psutil missing or refused: the beat goes out without vitals
+            pass
+        return self._vitals
+
     def beat(self) -> None:
         """One beat: send this rank's; on rank 0, gather all and write ranks.json."""
         self._beat += 1
         rss, cuda = _memory()
+        vitals = self.sample_vitals()
         mine = {
             "rank": self.rank,
             "host": self.host,
@@ -230,6 +263,8 @@ class Heartbeat:
             "time": time.time(),
             "beat": self._beat,
         }
+        if vitals:
+            mine["vitals"] = vitals
         try:
             store = self._connect()
             store.set(str(self.rank), json.dumps(mine))
@@ -295,7 +330,10 @@ def start_heartbeat(run_dir: Path, leader: bool) -> Heartbeat | None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world < 2 or "MASTER_ADDR" not in os.environ:
         return None
-    return Heartbeat(int(os.environ.get("RANK", "0")), world, run_dir if leader else None).start()
+    from tui_hf.core.training.vitals import nvml_reader
+
+    rank = int(os.environ.get("RANK", "0"))
+    return Heartbeat(rank, world, run_dir if leader else None, gpu_reader=nvml_reader()).start()
 
 
 def write_ranks(run_dir: Path, body: dict[str, Any]) -> None:
@@ -320,7 +358,8 @@ class RankRow:
     rss_mb: float | None
     cuda_mb: float | None
     age: float | None  # seconds since rank 0 last heard from it
-    verdict: str  # "", "straggler", "dead: ..."
+    verdict: str  # "", "straggler", "dead: ...", a GPU idle or its memory full
+    vitals: dict[str, Any] | None = None  # the rank's own latest sample (vitals.compact)
 
 
 def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[RankRow]:
@@ -342,6 +381,7 @@ def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[Ra
         for r in raw
         if isinstance(r.get("forward"), (int, float)) or isinstance(r.get("step_time"), (int, float))
     }
+    gpus = {int(r.get("rank", -1)): _gpus(r) for r in raw}
     rows = []
     for r in raw:
         rank = int(r.get("rank", -1))
@@ -357,8 +397,13 @@ def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[Ra
             else:
                 others = [t for k, t in times.items() if k != rank]
                 mine = times.get(rank)
-                if mine is not None and others and mine > STRAGGLER * statistics.median(others):
-                    verdict = f"straggler: {mine / statistics.median(others):.1f}x the others' compute time"
+                median = statistics.median(others) if others else 0.0
+                # A median of 0: the others' steps rounded to 0 ms, nothing to be a multiple of.
+                if mine is not None and median > 0 and mine > STRAGGLER * median:
+                    verdict = f"straggler: {mine / median:.1f}x the others' compute time"
+                others_work = any(_busy(g) for k, gs in gpus.items() if k != rank for g in gs)
+                verdict = "; ".join([v for v in [verdict] if v] + _gpu_verdicts(gpus.get(rank, []), others_work))
+        vitals = r.get("vitals")
         rows.append(
             RankRow(
                 rank,
@@ -370,9 +415,36 @@ def read_ranks(run_dir: Path, active: bool, now: float | None = None) -> list[Ra
                 r.get("cuda_mb"),
                 age,
                 verdict,
+                vitals if isinstance(vitals, dict) else None,
             )
         )
     return sorted(rows, key=lambda x: x.rank)
+
+
+def _gpus(row: dict[str, Any]) -> list[dict[str, Any]]:
+    v = row.get("vitals")
+    return [g for g in (v.get("gpus") or []) if isinstance(g, dict)] if isinstance(v, dict) else []
+
+
+def _busy(gpu: dict[str, Any]) -> bool:
+    from tui_hf.core.training.vitals import GPU_IDLE_PERCENT
+
+    return isinstance(gpu.get("util"), (int, float)) and gpu["util"] > GPU_IDLE_PERCENT
+
+
+def _gpu_verdicts(gpus: list[dict[str, Any]], others_work: bool) -> list[str]:
+    """A rank's GPU idle while another rank's works (a rank that waits, or trains on its CPU), or one whose
+    memory is nearly full (the next longer batch fails)."""
+    from tui_hf.core.training.vitals import gpu_flags
+
+    out = []
+    for g in gpus:
+        flags = gpu_flags(g)
+        if "idle" in flags and others_work:
+            out.append(f"gpu{g.get('index', '?')} idle while the others work")
+        if "memory full" in flags:
+            out.append(f"gpu{g.get('index', '?')} memory full")
+    return out
 
 
 def _pid_alive(pid: int, start: str | None = None) -> bool:
@@ -389,22 +461,34 @@ def _pid_alive(pid: int, start: str | None = None) -> bool:
 
 
 def format_ranks(rows: list[RankRow]) -> list[str]:
-    """The ranks as text lines: a header, one line a rank, the verdicts named."""
+    """The ranks as text lines: a header, a line a rank (and one of its vitals), the verdicts named."""
     if not rows:
         return []
-
-    def num(value: float | None, fmt: str) -> str:
-        return format(value, fmt) if isinstance(value, (int, float)) else "-"
-
     head = (
         f"  rank  {'host':<18}  {'step':>5}  {'step time':>9}  {'forward':>9}  {'RSS MiB':>8}  {'CUDA MiB':>8}  heard"
     )
     lines = [f"ranks ({len(rows)}):", head]
     for r in rows:
-        lines.append(
-            f"  {r.rank:>4}  {r.host[:18]:<18}  {num(r.step, 'd'):>5}  {num(r.step_time, '.3f'):>7} s  "
-            f"{num(r.forward, '.3f'):>7} s  "
-            f"{num(r.rss_mb, '.0f'):>8}  {num(r.cuda_mb, '.0f'):>8}  {num(r.age, '.0f'):>4} s ago"
-            + (f"  {r.verdict}" if r.verdict else "")
-        )
+        lines += rank_lines(r)
+    return lines
+
+
+def rank_lines(r: RankRow) -> list[str]:
+    """One rank's line, and under it its machine's vitals where the rank sent them."""
+
+    def num(value: float | None, fmt: str) -> str:
+        return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+    lines = [
+        f"  {r.rank:>4}  {r.host[:18]:<18}  {num(r.step, 'd'):>5}  {num(r.step_time, '.3f'):>7} s  "
+        f"{num(r.forward, '.3f'):>7} s  "
+        f"{num(r.rss_mb, '.0f'):>8}  {num(r.cuda_mb, '.0f'):>8}  {num(r.age, '.0f'):>4} s ago"
+        + (f"  {r.verdict}" if r.verdict else "")
+    ]
+    if r.vitals:
+        from tui_hf.core.training.vitals import rank_headline
+
+        text = rank_headline(r.vitals)
+        if text:
+            lines.append(f"        {text}")
     return lines

@@ -5,8 +5,9 @@ Every few seconds a background thread of the job writes a `vitals` event: CPU an
 process and its children, the machine's CPU and memory, the free disk where the run writes, and per GPU
 utilisation, memory, temperature and power (nvidia-ml-py, `pip install tui-hf[gpu]`, where an NVIDIA GPU is
 present). A sample costs 2-3 ms (median, a loaded 2-core machine) every five seconds: under 0.1 % of the
-job's time. Each event carries the `rank` of the process that sampled it, so a multi-process job can add a
-row per rank.
+job's time. Each event carries the `rank` of the process that sampled it. In a job of several processes
+every rank also samples itself at the same cadence and sends the `compact` numbers with its heartbeat
+(nodes.py): rank 0 keeps them in RUN/ranks.json, where the row per rank shows them.
 """
 
 from __future__ import annotations
@@ -187,6 +188,46 @@ def gpu_flags(gpu: dict[str, Any]) -> list[str]:
     if isinstance(used, (int, float)) and isinstance(total, (int, float)) and total > 0 and used / total >= MEMORY_FULL:
         flags.append("memory full")
     return flags
+
+
+_RANK_FIELDS = ("cpu_percent", "rss_mb", "machine_cpu_percent", "ram_used_mb", "ram_total_mb")
+_GPU_FIELDS = ("index", "util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w")
+
+
+def compact(sample: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a rank sends with its heartbeat: a store round trip a second, so no names or disk."""
+    out = {k: sample[k] for k in _RANK_FIELDS if k in sample}
+    gpus = [{k: g.get(k) for k in _GPU_FIELDS} for g in sample.get("gpus") or [] if isinstance(g, dict)]
+    if gpus:
+        out["gpus"] = gpus
+    return out
+
+
+def rank_headline(v: dict[str, Any]) -> str:
+    """One rank's vitals in a line, its GPUs first (what a row per rank shows)."""
+    parts = []
+    for g in v.get("gpus") or []:
+        if not isinstance(g, dict):
+            continue
+        util, used, total = g.get("util"), g.get("mem_used_mb"), g.get("mem_total_mb")
+        text = f"gpu{g.get('index', '?')} " + (f"{util:.0f}%" if isinstance(util, (int, float)) else "?%")
+        if isinstance(used, (int, float)) and isinstance(total, (int, float)) and total:
+            text += f" {used / 1024:.1f}/{total / 1024:.0f} GiB"
+        if isinstance(g.get("temp_c"), (int, float)):
+            text += f" {g['temp_c']:.0f}°C"
+        if isinstance(g.get("power_w"), (int, float)):
+            text += f" {g['power_w']:.0f} W"
+        parts.append(text)
+    if isinstance(v.get("cpu_percent"), (int, float)):
+        parts.append(f"cpu {v['cpu_percent']:.0f}%")
+    if isinstance(v.get("rss_mb"), (int, float)):
+        parts.append(f"ram {_mib(v['rss_mb'])}")
+    used, total = v.get("ram_used_mb"), v.get("ram_total_mb")
+    if isinstance(v.get("machine_cpu_percent"), (int, float)):
+        parts.append(f"machine cpu {v['machine_cpu_percent']:.0f}%")
+    if isinstance(used, (int, float)) and isinstance(total, (int, float)) and total:
+        parts.append(f"machine ram {used / 1024:.1f}/{total / 1024:.0f} GiB")
+    return " · ".join(parts)
 
 
 def _mib(mb: float) -> str:

@@ -246,13 +246,12 @@ class TrainingView(Vertical):
 
     def _draw_ranks(self, ranks: list[Any]) -> None:
         """One row per rank of a job of several processes; a dead rank in red, a straggler in yellow."""
-        from tui_hf.core.training.nodes import format_ranks
+        from tui_hf.core.training.nodes import format_ranks, rank_lines
 
-        lines = format_ranks(ranks)
-        rows = [escape(line) for line in lines[:2]]
-        for r, line in zip(ranks, lines[2:]):
+        rows = [escape(line) for line in format_ranks(ranks)[:2]]
+        for r in ranks:  # a rank's line and its vitals' line, coloured alike
             colour = "red" if r.verdict.startswith("dead") else "yellow" if r.verdict else ""
-            rows.append(f"[{colour}]{escape(line)}[/{colour}]" if colour else escape(line))
+            rows += [f"[{colour}]{escape(line)}[/{colour}]" if colour else escape(line) for line in rank_lines(r)]
         text = "\n".join(rows)
         if text != self._ranks_text:  # unchanged rows are not sent again over SSH
             self._ranks_text = text
