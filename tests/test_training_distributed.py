@@ -147,12 +147,14 @@ def _one_stream_of_world_size_two(run_dir: Path) -> None:
     assert ranks[0]["pid"] != ranks[1]["pid"]
     for r in ranks:
         assert r["host"] == socket.gethostname() and r["step"] >= 1 and r["rss_mb"] > 50
+        assert r["vitals"]["rss_mb"] > 50 and r["vitals"]["ram_total_mb"] > 0  # each rank sampled itself
     # Node rank 1 trained from a folder of its own: nothing of its own in the run.
     assert not any(p.name.startswith("tui-hf-node") for p in run_dir.iterdir())
     shown = tui_hf("attach", "--once", str(run_dir))
     assert shown.returncode == 0
     rows = [line for line in shown.stdout.splitlines() if line.startswith("  ") and line.split()[0] in ("0", "1")]
     assert len(rows) == 2 and "ranks (2):" in shown.stdout, shown.stdout
+    assert len([line for line in shown.stdout.splitlines() if "machine ram" in line]) == 2, shown.stdout
     assert "dead" not in shown.stdout and "straggler" not in shown.stdout
 
 
