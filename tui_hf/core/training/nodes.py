@@ -12,7 +12,8 @@ rank = node rank x processes per node + local rank. Rank 0 is then always on the
 
 Heartbeats travel through the rendezvous's key-value store (a TCPStore every worker can reach), from a thread
 of their own, so a rank blocked in a collective still beats and a dead one falls silent. Rank 0's thread
-gathers every rank's latest beat into RUN/ranks.json; the live view and `attach --once` read that file.
+gathers every rank's latest beat into RUN/ranks.json; the live view and `attach --once` read that file. A beat
+carries its rank's own vitals (vitals.py, sampled every few seconds): rank 0's vitals events see one machine.
 """
 
 from __future__ import annotations
