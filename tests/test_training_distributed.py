@@ -383,6 +383,18 @@ def test_each_rank_sends_its_own_vitals_and_an_idle_or_full_gpu_is_named(tmp_pat
     assert "gpu0 0% 79.0/80 GiB" in text.splitlines()[row1 + 1], text
 
 
+def test_each_rank_reports_the_gpu_it_trains_on() -> None:
+    from tui_hf.core.training.nodes import own_gpu_index, own_gpus
+
+    assert own_gpu_index({"LOCAL_RANK": "1"}) == 1  # cuda:LOCAL_RANK
+    assert own_gpu_index({"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "4,6"}) == 6
+    assert own_gpu_index({"LOCAL_RANK": "0", "CUDA_VISIBLE_DEVICES": "GPU-5e1c"}) is None
+    four = [{"index": i, "util": 90} for i in range(4)]
+    assert own_gpus(lambda: four, 2)() == [{"index": 2, "util": 90}]
+    assert own_gpus(lambda: four, None)() == four and own_gpus(lambda: four, 7)() == four  # not known: all
+    assert own_gpus(None, 2) is None
+
+
 async def test_the_live_view_shows_each_ranks_gpu_under_its_row(tmp_path: Path) -> None:
     from tests.conftest import wait_until
     from tests.helpers import text_of

@@ -334,7 +334,34 @@ def start_heartbeat(run_dir: Path, leader: bool) -> Heartbeat | None:
     from tui_hf.core.training.vitals import nvml_reader
 
     rank = int(os.environ.get("RANK", "0"))
-    return Heartbeat(rank, world, run_dir if leader else None, gpu_reader=nvml_reader()).start()
+    reader = own_gpus(nvml_reader(), own_gpu_index())
+    return Heartbeat(rank, world, run_dir if leader else None, gpu_reader=reader).start()
+
+
+def own_gpu_index(env: dict[str, str] | os._Environ[str] = os.environ) -> int | None:
+    """NVML's index of the GPU this worker trains on (cuda:LOCAL_RANK among the visible ones), or None where
+    CUDA_VISIBLE_DEVICES names GPUs by UUID. NVML counts in PCI bus order, as CUDA does on a machine of alike
+    GPUs."""
+    local = int(env.get("LOCAL_RANK", "0"))
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return local
+    ids = [x.strip() for x in visible.split(",") if x.strip()]
+    return int(ids[local]) if local < len(ids) and ids[local].isdigit() else None
+
+
+def own_gpus(reader: Any, index: int | None) -> Any:
+    """A reader of this worker's GPU alone (the other processes on its machine report theirs); all of the
+    machine's GPUs where its own is not among them."""
+    if reader is None or index is None:
+        return reader
+
+    def read() -> list[dict[str, Any]]:
+        gpus = reader()
+        mine = [g for g in gpus if g.get("index") == index]
+        return mine or gpus
+
+    return read
 
 
 def write_ranks(run_dir: Path, body: dict[str, Any]) -> None:
