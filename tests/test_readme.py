@@ -118,8 +118,13 @@ def _sentiment(r: Result, _w: Workspace) -> None:
 def _pair(r: Result, w: Workspace) -> None:
     from transformers import pipeline
 
-    item = r.json()["result"]["items"][0]
+    payload = r.json()
+    item = payload["result"]["items"][0]
     assert item["text"] == "The bicycle was fixed by David." and item["text_pair"] == "David fixed the bicycle."
+    # the model read one sequence of two segments: segment ids 1 on the second text
+    lines = payload["explain"]["steps"][0]["value"].splitlines()
+    types = next(lines[n + 1] for n, x in enumerate(lines) if x.startswith("token_type_ids"))  # under its header
+    assert re.search(r"\b1\b", types) and re.search(r"\b0\b", types), types
     truth = pipeline("text-classification", model=str(w.cwd / "my-classifier"), device="cpu")(
         {"text": item["text"], "text_pair": item["text_pair"]}, top_k=None
     )
