@@ -157,3 +157,28 @@ async def test_try_model_on_a_pairs_run_whose_data_is_not_here_leaves_the_second
         await _try(app, pilot, run_dir)
         assert app.query_one("#field-text_pair", Input).value == ""
         assert any("finetuned on sentence pairs" in n and "Second text" in n for n in notices(app))
+
+
+def test_the_code_view_of_a_pair_run_reads_the_pair_and_answers_as_the_app(sharp_cls_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tui_hf.core.tasks.code import code_for
+    from tui_hf.core.tasks.registry import get_task
+
+    texts = [FIRST, "Another first text"]
+    loaded = load(sharp_cls_dir, "text-classification")
+    app = run(loaded, "text-classification", texts, {"text_pair": SECOND})
+    view = code_for(get_task("text-classification"), loaded, texts, {"text_pair": SECOND})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for name, script in (("pipeline", view.pipeline), ("explicit", view.explicit)):
+        path = tmp_path / f"{name}.py"
+        path.write_text(script, encoding="utf-8")
+        proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        got = json.loads(proc.stdout)
+        for item, row in zip(app.items, got, strict=True):
+            assert {r["label"]: r["score"] for r in row["labels"]} == pytest.approx(
+                {s.label: s.score for s in item.labels}, abs=1e-5
+            ), name

@@ -93,6 +93,7 @@ class TextClassification(PipelineTask[dict[str, Any], Classified, Classification
 
 run = TextClassification()
 BATCH = 16
+PAIR_NOTE = "; a pair is one sequence: the separator between, token_type_ids (where the model has them) 1 on the second"
 
 
 def explain_path(loaded: LoadedModel, pipe: Any, inputs: Any, logits: Any, pair: str | None = None) -> Explanation:
@@ -107,7 +108,7 @@ def explain_path(loaded: LoadedModel, pipe: Any, inputs: Any, logits: Any, pair:
             f'inputs = tokenizer({call}, padding=True, truncation=True, return_tensors="pt")',
             "\n".join(f"{k}: {tensor_text(v)}" for k, v in inputs.items()),
             "padding makes one rectangular batch; the attention mask marks real tokens with 1"
-            + ("; each pair is one sequence: the separator between, token_type_ids (where the model has them) 1 on the second text" if pair else ""),
+            + (PAIR_NOTE if pair else ""),
         ),
         Step(
             "logits = model(**inputs).logits",
