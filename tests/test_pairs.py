@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
+from tests.helpers import text_of
 from tests.test_tasks_core import load, run
 
 FIRST, SECOND = "The bicycle was fixed by David on Friday.", "David fixed the bicycle on Friday."
@@ -141,6 +142,7 @@ async def test_try_model_on_a_pairs_run_shows_its_first_pair_and_classifies_the_
         out = app.query_one(OutputPane)
         await wait_until(pilot, lambda: out.result is not None and getattr(out.result, "done", True))
         assert scores(out.result.items[0]) == pipeline_scores(run_dir / "final", row["sentence1"], row["sentence2"])
+        await wait_until(pilot, lambda: row["sentence2"] in text_of(app.query_one("#output-view")))
 
 
 async def test_try_model_on_a_pairs_run_whose_data_is_not_here_leaves_the_second_text_empty_with_a_hint(
