@@ -115,6 +115,24 @@ def _sentiment(r: Result, _w: Workspace) -> None:
     assert payload["explain"]["steps"]
 
 
+def _pair(r: Result, w: Workspace) -> None:
+    from transformers import pipeline
+
+    payload = r.json()
+    item = payload["result"]["items"][0]
+    assert item["text"] == "The bicycle was fixed by David." and item["text_pair"] == "David fixed the bicycle."
+    # the model read one sequence of two segments: segment ids 1 on the second text
+    lines = payload["explain"]["steps"][0]["value"].splitlines()
+    types = next(lines[n + 1] for n, x in enumerate(lines) if x.startswith("token_type_ids"))  # under its header
+    assert re.search(r"\b1\b", types) and re.search(r"\b0\b", types), types
+    truth = pipeline("text-classification", model=str(w.cwd / "my-classifier"), device="cpu")(
+        {"text": item["text"], "text_pair": item["text_pair"]}, top_k=None
+    )
+    assert {s["label"]: s["score"] for s in item["labels"]} == pytest.approx(
+        {t["label"]: t["score"] for t in truth}, abs=2e-6
+    )
+
+
 def _qa(r: Result, _w: Workspace) -> None:
     result = r.json()["result"]
     assert result["question"] == "Where is it?" and result["context"] == "It is in Paris."
@@ -362,6 +380,7 @@ EXAMPLES = [
     ),
     Example(r"tui-hf run feature-extraction .*", _similarity),
     Example(r"tui-hf run sentiment-analysis --model \./my-classifier .*", _sentiment),
+    Example(r"tui-hf run text-classification --model \./my-classifier .* -s text_pair=.*", _pair),
     Example(r"tui-hf run question-answering --model \./my-qa .*", _qa),
     Example(r"echo .* \| tui-hf run fill-mask --model \./my-mlm -", _fill_mask),
     Example(r"tui-hf run question-answering --help(\s+#.*)?", _qa_help),

@@ -579,8 +579,17 @@ class MainScreen(Screen[None]):
 
         (Handled by name: importing the training pane's class here would load it at start-up.)"""
         await self.switch_task(get_task(message.task), str(message.path))
+        inputs = dict(getattr(message, "inputs", {}))
+        if inputs:
+            self.query_one(InputPane).fill(inputs.pop("text", None), inputs)
         await self.action_tab("output")
         self.notify(f"Loading the finetuned model from {message.path}", markup=False)
+        if inputs.get("text_pair") == "":  # a pairs run whose data cannot be read here: say what to fill
+            self.notify(
+                "This model was finetuned on sentence pairs: give the second text in Second text.",
+                markup=False,
+                timeout=8,
+            )
 
     def on_library_logged(self, message: LibraryLogged) -> None:
         self.log_line(message.text)

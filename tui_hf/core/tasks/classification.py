@@ -22,6 +22,7 @@ class LabelScore:
 class Classified:
     text: str
     labels: list[LabelScore]  # every label, best first; scores sum to 1
+    text_pair: str | None = None  # the second text it was read with (a sentence pair), if any
 
     @property
     def top(self) -> LabelScore:
@@ -51,13 +52,20 @@ class TextClassification(PipelineTask[dict[str, Any], Classified, Classification
     ) -> Forwarded[Classified]:
         pipe = pipeline_for(loaded, self.pipeline)
         limit = input_limit(loaded)
+        # A sentence pair: the pipeline's {"text": ..., "text_pair": ...}, the same second text for every input
+        pair = str(prepared.settings.get("text_pair") or "").strip() or None
         forwarded: Forwarded[Classified] = Forwarded([])
         for start in range(0, len(prepared.read), BATCH):
             check_cancel(cancel)
             chunk = prepared.read[start : start + BATCH]
             # what the pipeline's preprocess and batch collation make: one padded batch
             inputs = loaded.tokenizer(
-                chunk, return_tensors="pt", padding=True, truncation=True, **({"max_length": limit} if limit else {})
+                chunk,
+                [pair] * len(chunk) if pair is not None else None,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                **({"max_length": limit} if limit else {}),
             )
             outputs = pipe.forward(inputs)
             for i, text in enumerate(prepared.texts[start : start + BATCH]):
@@ -69,7 +77,8 @@ class TextClassification(PipelineTask[dict[str, Any], Classified, Classification
         return forwarded
 
     def item(self, text: str, read: str, stages: Stages, settings: dict[str, Any]) -> Classified:
-        return Classified(text, [LabelScore(r["label"], float(r["score"])) for r in stages.output])
+        pair = str(settings.get("text_pair") or "").strip() or None
+        return Classified(text, [LabelScore(r["label"], float(r["score"])) for r in stages.output], pair)
 
     def postprocess(
         self, loaded: LoadedModel, prepared: Read[dict[str, Any]], forwarded: Forwarded[Classified]
@@ -78,24 +87,28 @@ class TextClassification(PipelineTask[dict[str, Any], Classified, Classification
 
     def by_hand(self, loaded: LoadedModel, kept: list[Stages], settings: dict[str, Any]) -> Explanation:
         pipe = pipeline_for(loaded, self.pipeline)
-        return explain_path(loaded, pipe, kept[0].model_inputs[0], kept[0].model_outputs[0])
+        pair = str(settings.get("text_pair") or "").strip() or None
+        return explain_path(loaded, pipe, kept[0].model_inputs[0], kept[0].model_outputs[0], pair)
 
 
 run = TextClassification()
 BATCH = 16
+PAIR_NOTE = "; a pair is one sequence: the separator between, token_type_ids (where the model has them) 1 on the second"
 
 
-def explain_path(loaded: LoadedModel, pipe: Any, inputs: Any, logits: Any) -> Explanation:
+def explain_path(loaded: LoadedModel, pipe: Any, inputs: Any, logits: Any, pair: str | None = None) -> Explanation:
     """The path the Hugging Face notes take by hand, on the run's own tensors:
     tokenizer -> model -> logits -> softmax (or sigmoid) -> argmax -> label."""
     import torch
 
     model = loaded.model
+    call = "texts, [text_pair] * len(texts)" if pair is not None else "texts"
     steps = [
         Step(
-            'inputs = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")',
+            f'inputs = tokenizer({call}, padding=True, truncation=True, return_tensors="pt")',
             "\n".join(f"{k}: {tensor_text(v)}" for k, v in inputs.items()),
-            "padding makes one rectangular batch; the attention mask marks real tokens with 1",
+            "padding makes one rectangular batch; the attention mask marks real tokens with 1"
+            + (PAIR_NOTE if pair else ""),
         ),
         Step(
             "logits = model(**inputs).logits",

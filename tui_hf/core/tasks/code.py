@@ -331,10 +331,15 @@ def _score_function(loaded: LoadedModel) -> str:
 
 def _text_classification(ctx: _Ctx) -> CodeView:
     limit, why = _limit_kwargs(ctx)
+    # A sentence pair: each text read with the same second text, as the pipeline takes a pair
+    pair = str(ctx.user.get("text_pair") or "").strip() or None
+    given = [_assign("text_pair", pair)] if pair is not None else []
+    inputs = '[{"text": t, "text_pair": text_pair} for t in texts]' if pair is not None else "texts"
     pipe = [
         ctx.pipeline_call("text-classification", "classifier"),
         _texts(ctx),
-        f"results = classifier(texts, top_k=None{', ' + limit if limit else ''})  # top_k=None: every label "
+        *given,
+        f"results = classifier({inputs}, top_k=None{', ' + limit if limit else ''})  # top_k=None: every label "
         f"with its score, best first{why.replace('  #', ';')}",
         _dump('[{"text": t, "labels": r} for t, r in zip(texts, results)]'),
     ]
@@ -346,8 +351,14 @@ def _text_classification(ctx: _Ctx) -> CodeView:
     }[function]
     explicit = [
         _texts(ctx),
-        f'inputs = tokenizer(texts, padding=True, {limit + ", " if limit else ""}return_tensors="pt")'
-        f".to(model.device){why}",
+        *given,
+        (
+            f"inputs = tokenizer(\n    texts, [text_pair] * len(texts), padding=True, {limit + ', ' if limit else ''}"
+            'return_tensors="pt"\n)'
+            if pair is not None
+            else f'inputs = tokenizer(texts, padding=True, {limit + ", " if limit else ""}return_tensors="pt")'
+        )
+        + f".to(model.device){why}",
         "with torch.no_grad():",
         "    logits = model(**inputs).logits  # [inputs, labels]: raw scores",
         probs,

@@ -155,6 +155,16 @@ TASKS: dict[str, TaskSpec] = {
             default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
             runner=RunnerRef("classification"),
             pipeline="text-classification",
+            fields=(
+                InputField(
+                    "text_pair",
+                    "Second text",
+                    "text",
+                    "",
+                    "A sentence pair's second text, read after each input (the tokenizer's separator between, as a model "
+                    "finetuned on pairs reads them); empty: each input alone",
+                ),
+            ),
         ),
         TaskSpec(
             name="token-classification",

@@ -498,6 +498,31 @@ def inference_task(run_dir: Path) -> str:
     return FAMILIES[spec.task].inference_task_for(spec) if spec.task in FAMILIES else spec.task
 
 
+def try_inputs(run_dir: Path) -> dict[str, str]:
+    """What "Try model" puts in the inference form besides the model: for a run on sentence pairs, the first
+    row of its validation file (or, split off the train data, of its train file) as "text" and "text_pair",
+    so the model is tried on a pair as it learnt them; "text_pair" empty where no row can be read (a hub or
+    saved dataset, a file moved since). Other runs: nothing."""
+    spec = TrainSpec.load(run_dir / SPEC)
+    pair = spec.data.text_pair_column
+    if spec.task != "text-classification" or not pair:
+        return {}
+    from tui_hf.core.errors import TuiHfError
+    from tui_hf.core.training.datafile import is_file_ref, records
+
+    source = spec.data.validation or spec.data.train
+    if is_file_ref(source) and Path(source).is_file():
+        try:
+            for _, row in records(source):
+                text, second = row.get(spec.data.text_column), row.get(pair)
+                if isinstance(text, str) and isinstance(second, str):
+                    return {"text": text, "text_pair": second}
+                break
+        except TuiHfError:  # a file edited since the run: the form stays empty, the hint says what to fill
+            pass
+    return {"text_pair": ""}
+
+
 __all__ = [
     "EVENTS",
     "LOG",
@@ -513,6 +538,7 @@ __all__ = [
     "delete_run",
     "effective_status",
     "inference_task",
+    "try_inputs",
     "is_alive",
     "is_storage_error",
     "job_pid",

@@ -174,6 +174,17 @@ class InputPane(Vertical):
             values[f.name] = coerce(f, raw)
         return values
 
+    def fill(self, text: str | None, options: dict[str, str]) -> None:
+        """Start the form with a text and text fields' values (Try model on a pairs run: its first pair)."""
+        if text is not None:
+            self.area.load_text(text)
+        for name, value in options.items():
+            for widget in self.query(f"#field-{name}"):
+                if isinstance(widget, Input):
+                    widget.value = value
+                elif isinstance(widget, TextArea):
+                    widget.load_text(value)
+
     def set_running(self, running: bool) -> None:
         self.query_one("#run", Button).disabled = running
         self.query_one("#cancel", Button).disabled = not running

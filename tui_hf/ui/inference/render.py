@@ -47,7 +47,10 @@ def render_classification(result: Any) -> RenderableType:
         for k, ls in enumerate(item.labels):
             colour = "green" if k == 0 else "blue"
             table.add_row(escape(ls.label), f"[{colour}]{bar(ls.score)}[/{colour}]", f"{ls.score:.4f}")
-        parts += [Text(f"“{item.text}”", style="italic"), table, Text("")]
+        # a sentence pair shows both texts, as the model read them together
+        second = getattr(item, "text_pair", None)
+        shown = f"“{item.text}” ‖ “{second}”" if second else f"“{item.text}”"
+        parts += [Text(shown, style="italic"), table, Text("")]
     return Group(*parts)
 
 

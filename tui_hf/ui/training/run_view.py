@@ -51,9 +51,10 @@ class TrainingView(Vertical):
     """One run, live: status, progress with ETA, throughput, memory, loss curves, evaluation metrics."""
 
     class TryModel(Message):
-        def __init__(self, path: Path, task: str) -> None:
+        def __init__(self, path: Path, task: str, inputs: dict[str, str] | None = None) -> None:
             super().__init__()
             self.path, self.task = path, task
+            self.inputs = inputs or {}  # what the inference form starts with (a pairs run: its first pair)
 
     class RunGone(Message):
         """The followed run's directory went away (deleted or moved from another terminal)."""
@@ -545,14 +546,14 @@ class TrainingView(Vertical):
     @on(Button.Pressed, "#run-try")
     def _try(self) -> None:
         from tui_hf.core.errors import TuiHfError
-        from tui_hf.core.training.job import inference_task
+        from tui_hf.core.training.job import inference_task, try_inputs
 
         run_dir = self._present()
         if run_dir is None or self.follower is None or not self.follower.state.final_path:
             return
         final = Path(self.follower.state.final_path)
         try:
-            task = inference_task(run_dir)
+            task, inputs = inference_task(run_dir), try_inputs(run_dir)
         except TuiHfError as exc:  # its spec.json deleted or edited since the run finished
             self.notify(str(exc), title="Cannot try the model", severity="warning", markup=False)
             return
@@ -564,7 +565,7 @@ class TrainingView(Vertical):
                 markup=False,
             )
             return
-        self.post_message(self.TryModel(final, task))
+        self.post_message(self.TryModel(final, task, inputs))
 
 
 # (title, help, button of the run view): the palette's commands on the run shown, in `tui-hf attach` and the app.
