@@ -349,12 +349,14 @@ def tiny_gpt2(root: Path) -> Path:
     here, offline, once per bench run."""
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+    from transformers.utils.logging import disable_progress_bar
 
     from tui_hf.core.hub import embedded_model_dir
 
     path = root / "gpt2-bench"
     if path.exists():
         return path
+    disable_progress_bar()  # save_pretrained's bar would land amid the printed rows
     tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     torch.manual_seed(0)
     config = GPT2Config(
