@@ -44,6 +44,7 @@ from tui_hf.ui.inference.token_text import (
 from tui_hf.ui.widgets.cells import fit_cells, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
+from tui_hf.ui.widgets.quiet import set_virtual_size, update_static
 
 COLUMNS = (
     ("in", 3),
@@ -108,7 +109,7 @@ class TokenTable(ScrollView, can_focus=True):
     def show(self, bd: TokenBreakdown | None) -> None:
         self.breakdown = bd
         self.rows = [] if bd is None else [(s, i) for s, seq in enumerate(bd.sequences) for i in range(len(seq.ids))]
-        self.virtual_size = Size(sum(w + 1 for _, w in COLUMNS), len(self.rows))
+        set_virtual_size(self, Size(sum(w + 1 for _, w in COLUMNS), len(self.rows)))
         self.set_reactive(TokenTable.cursor, min(self.cursor, max(len(self.rows) - 1, 0)))
         self.refresh()
 
@@ -467,8 +468,8 @@ class TokensPane(Vertical):
         text = self.query_one("#tok-template")
         text.mask = view.assistant_mask  # type: ignore[attr-defined]
         text.show(view.breakdown, None)  # type: ignore[attr-defined]
-        self.query_one("#tok-summary", Static).update(template_summary(view))
-        self.query_one("#tok-roundtrip", Static).update(template_notes(view))
+        update_static(self.query_one("#tok-summary", Static), template_summary(view))
+        update_static(self.query_one("#tok-roundtrip", Static), template_notes(view))
 
     def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
         self.breakdown = bd
@@ -478,8 +479,8 @@ class TokensPane(Vertical):
         summary = self.query_one("#tok-summary", Static)
         roundtrip_view = self.query_one("#tok-roundtrip", Static)
         if bd is None or not bd.sequences:
-            summary.update("Type in the input box to see its tokens.")
-            roundtrip_view.update("")
+            update_static(summary, "Type in the input box to see its tokens.")
+            update_static(roundtrip_view, "")
             return
         n = len(bd.sequences)
         batch = f"batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
@@ -512,7 +513,7 @@ class TokensPane(Vertical):
         rows = 1 if self.screen.has_class("-short") else 2
         room = (summary.content_region.width or self.app.size.width - 2) * rows
         kept = fit_fields(plain, room, drop=[len(fields) - 1, 2, 1])
-        summary.update(" · ".join(fields[plain.index(p)] for p in kept))
+        update_static(summary, " · ".join(fields[plain.index(p)] for p in kept))
         notes = []
         short = self.screen.has_class("-short")  # two rows (app.tcss): a line per input, its reason's head first
         room = (roundtrip_view.content_region.width or self.app.size.width - 2) - 4
@@ -534,4 +535,4 @@ class TokensPane(Vertical):
                     notes.append(f"  [dim]{where}[/dim]")
         if n > 20:
             notes.append(f"[dim]… and {n - 20} more inputs[/dim]")
-        roundtrip_view.update("\n".join(notes))
+        update_static(roundtrip_view, "\n".join(notes))
