@@ -46,6 +46,8 @@ from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
 from tui_hf.ui.widgets.quiet import set_virtual_size, update_static
 
+INLINE_CHARS = 2000  # texts shorter than this are tokenized on the key, longer ones in a worker thread
+
 COLUMNS = (
     ("in", 3),
     ("#", 6),
@@ -346,15 +348,18 @@ class TokensPane(Vertical):
         self._generation += 1
         seq = min(self.stage_seq, max(len(texts) - 1, 0))
         conversation = self.conversation if self.view == "template" else None
-        self._compute(
-            self.tokenizer,
-            texts,
-            self.settings(),
-            self.text_width(),
-            self._generation,
-            seq if self.view == "stages" else None,
-            conversation,
-        )
+        settings, width, stage_seq = self.settings(), self.text_width(), seq if self.view == "stages" else None
+        if conversation is None and sum(len(t) for t in texts) < INLINE_CHARS:
+            # A short text tokenizes in well under a millisecond: here, not in a thread whose result comes back
+            # as a message, so the key's own frame shows its tokens.
+            try:
+                computed = self._breakdown(self.tokenizer, texts, settings, width, self._generation, stage_seq)
+            except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
+                self.notify(f"tokenizer: {exc}", severity="error", markup=False)
+                return
+            self.on_tokens_pane_computed(computed)
+            return
+        self._compute(self.tokenizer, texts, settings, width, self._generation, stage_seq, conversation)
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
     def _compute(
@@ -367,9 +372,6 @@ class TokensPane(Vertical):
         stage_seq: int | None,
         conversation: list[dict[str, str]] | None = None,
     ) -> None:
-        from tui_hf.core.tokenizer_stages import stages
-        from tui_hf.core.tokens import breakdown
-
         if conversation is not None:  # the chat template view: the rendered conversation's tokens
             from tui_hf.core.chat_template import render
 
@@ -378,19 +380,33 @@ class TokensPane(Vertical):
             if not get_current_worker().is_cancelled:
                 self.post_message(self.Computed(view.breakdown, lines, generation, template=view))
             return
-        if not texts:
-            self.post_message(self.Computed(None, [], generation))
-            return
         try:
-            bd = breakdown(tokenizer, texts, settings)
-            # The stages only while they are on screen: they cost about as much again as the breakdown.
-            found = stages(tokenizer, texts[stage_seq]) if stage_seq is not None else None
+            computed = self._breakdown(tokenizer, texts, settings, width, generation, stage_seq)
         except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
             self.app.call_from_thread(self.notify, f"tokenizer: {exc}", severity="error", markup=False)
             return
-        lines = wrap(bd, width)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Computed(bd, lines, generation, found))
+            self.post_message(computed)
+
+    def _breakdown(
+        self,
+        tokenizer: Any,
+        texts: list[str],
+        settings: TokenizeSettings,
+        width: int,
+        generation: int,
+        stage_seq: int | None,
+    ) -> TokensPane.Computed:
+        """The breakdown of `texts`, wrapped to `width`, and their stages while they are on screen."""
+        from tui_hf.core.tokenizer_stages import stages
+        from tui_hf.core.tokens import breakdown
+
+        if not texts:
+            return self.Computed(None, [], generation)
+        bd = breakdown(tokenizer, texts, settings)
+        # The stages only while they are on screen: they cost about as much again as the breakdown.
+        found = stages(tokenizer, texts[stage_seq]) if stage_seq is not None else None
+        return self.Computed(bd, wrap(bd, width), generation, found)
 
     def on_tokens_pane_computed(self, message: TokensPane.Computed) -> None:
         message.stop()
