@@ -235,3 +235,17 @@ async def test_a_typed_key_repaints_the_tokens_without_laying_out_the_screen(app
         assert len(app.query_one(TokenTable).rows) == 6
         assert "decode(ids) → hello w o x" in text_of(app.query_one("#tok-roundtrip"))
         assert layouts <= 1, f"{layouts} layouts of the screen for 6 keys"
+
+
+async def test_a_short_text_is_tokenized_before_the_key_handler_returns(app_settings: Any) -> None:
+    """No thread and no message in between: the frame that follows the key already has its tokens."""
+    app = make_app(app_settings(text=""))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        pane = app.main.query_one("#tokens-pane")
+        pane.tokenize(["hello world"])
+        assert app.breakdown is not None and app.breakdown.sequences[0].text == "hello world"
+        assert app.breakdown.total_tokens == 4  # [CLS] hello world [SEP]
+        pane.tokenize(["long " * 500])  # 2,500 characters: a worker's job, shown when it is done
+        assert app.breakdown.sequences[0].text == "hello world"
+        await wait_until(pilot, lambda: app.breakdown.sequences[0].text.startswith("long long"))
