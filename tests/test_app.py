@@ -202,3 +202,50 @@ async def test_a_short_input_is_tokenized_without_waiting_for_the_debounce(app_s
         app.query_one("#input-text", TextArea).text = "long " * 500  # 2,500 characters: waits for the pause
         await pilot.pause(1.0)
         assert app.breakdown.sequences[0].text == "hi there"
+
+
+async def test_a_typed_key_repaints_the_tokens_without_laying_out_the_screen(app_settings: Any) -> None:
+    """A full layout of the main screen (about 70 widgets) was most of a key's wait: the summary and the
+    round-trip notes asked for one on every key. A key now repaints them in place."""
+    app = make_app(app_settings(text=""))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        area = app.query_one("#input-text", TextArea)
+        area.focus()
+        await pilot.press(*"hello")
+        await wait_until(pilot, lambda: app.breakdown is not None and app.breakdown.sequences[0].text == "hello")
+        await pilot.pause(0.5)  # the model's load and the first rows settle the layout
+        screen = app.screen
+        layouts = 0
+        relayout = screen._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            nonlocal layouts
+            layouts += 1
+            relayout(*args, **kwargs)
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        # Spaces too: a trailing space makes the round trip inexact, and its notes take three rows then one.
+        for key in ("space", "w", "space", "o", "space", "x"):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await wait_until(pilot, lambda: app.breakdown.sequences[0].text == "hello w o x")
+        await pilot.pause(0.3)
+        assert "6 tokens" in text_of(app.query_one("#tok-summary"))
+        assert len(app.query_one(TokenTable).rows) == 6
+        assert "decode(ids) → hello w o x" in text_of(app.query_one("#tok-roundtrip"))
+        assert layouts <= 1, f"{layouts} layouts of the screen for 6 keys"
+
+
+async def test_a_short_text_is_tokenized_before_the_key_handler_returns(app_settings: Any) -> None:
+    """No thread and no message in between: the frame that follows the key already has its tokens."""
+    app = make_app(app_settings(text=""))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        pane = app.main.query_one("#tokens-pane")
+        pane.tokenize(["hello world"])
+        assert app.breakdown is not None and app.breakdown.sequences[0].text == "hello world"
+        assert app.breakdown.total_tokens == 4  # [CLS] hello world [SEP]
+        pane.tokenize(["long " * 500])  # 2,500 characters: a worker's job, shown when it is done
+        assert app.breakdown.sequences[0].text == "hello world"
+        await wait_until(pilot, lambda: app.breakdown.sequences[0].text.startswith("long long"))

@@ -15,6 +15,7 @@ from textual.strip import Strip
 
 from tui_hf.core.tokens import TokenBreakdown
 from tui_hf.ui.widgets.cells import fit_cells
+from tui_hf.ui.widgets.quiet import set_virtual_size
 
 # Alternating backgrounds so neighbouring tokens never share a colour (5 is odd: word parity can't align).
 TOKEN_COLOURS = ("#3b4d7a", "#6b4226", "#2f5e3a", "#6a2f5c", "#5c5a24")
@@ -106,7 +107,7 @@ class TokenTextView(ScrollView, can_focus=False):
         else:
             self.lines = lines
         self._wrapped_width = width or self._width()
-        self.virtual_size = Size(self._width(), len(self.lines))
+        set_virtual_size(self, Size(self._width(), len(self.lines)))
         self.refresh()
 
     def _width(self) -> int:

@@ -44,6 +44,9 @@ from tui_hf.ui.inference.token_text import (
 from tui_hf.ui.widgets.cells import fit_cells, fit_fields
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
+from tui_hf.ui.widgets.quiet import set_virtual_size, update_static
+
+INLINE_CHARS = 2000  # texts shorter than this are tokenized on the key, longer ones in a worker thread
 
 COLUMNS = (
     ("in", 3),
@@ -108,7 +111,7 @@ class TokenTable(ScrollView, can_focus=True):
     def show(self, bd: TokenBreakdown | None) -> None:
         self.breakdown = bd
         self.rows = [] if bd is None else [(s, i) for s, seq in enumerate(bd.sequences) for i in range(len(seq.ids))]
-        self.virtual_size = Size(sum(w + 1 for _, w in COLUMNS), len(self.rows))
+        set_virtual_size(self, Size(sum(w + 1 for _, w in COLUMNS), len(self.rows)))
         self.set_reactive(TokenTable.cursor, min(self.cursor, max(len(self.rows) - 1, 0)))
         self.refresh()
 
@@ -345,15 +348,18 @@ class TokensPane(Vertical):
         self._generation += 1
         seq = min(self.stage_seq, max(len(texts) - 1, 0))
         conversation = self.conversation if self.view == "template" else None
-        self._compute(
-            self.tokenizer,
-            texts,
-            self.settings(),
-            self.text_width(),
-            self._generation,
-            seq if self.view == "stages" else None,
-            conversation,
-        )
+        settings, width, stage_seq = self.settings(), self.text_width(), seq if self.view == "stages" else None
+        if conversation is None and sum(len(t) for t in texts) < INLINE_CHARS:
+            # A short text tokenizes in well under a millisecond: here, not in a thread whose result comes back
+            # as a message, so the key's own frame shows its tokens.
+            try:
+                computed = self._breakdown(self.tokenizer, texts, settings, width, self._generation, stage_seq)
+            except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
+                self.notify(f"tokenizer: {exc}", severity="error", markup=False)
+                return
+            self.on_tokens_pane_computed(computed)
+            return
+        self._compute(self.tokenizer, texts, settings, width, self._generation, stage_seq, conversation)
 
     @work(thread=True, exclusive=True, group="tokens", exit_on_error=False, description="tokenize")
     def _compute(
@@ -366,9 +372,6 @@ class TokensPane(Vertical):
         stage_seq: int | None,
         conversation: list[dict[str, str]] | None = None,
     ) -> None:
-        from tui_hf.core.tokenizer_stages import stages
-        from tui_hf.core.tokens import breakdown
-
         if conversation is not None:  # the chat template view: the rendered conversation's tokens
             from tui_hf.core.chat_template import render
 
@@ -377,19 +380,33 @@ class TokensPane(Vertical):
             if not get_current_worker().is_cancelled:
                 self.post_message(self.Computed(view.breakdown, lines, generation, template=view))
             return
-        if not texts:
-            self.post_message(self.Computed(None, [], generation))
-            return
         try:
-            bd = breakdown(tokenizer, texts, settings)
-            # The stages only while they are on screen: they cost about as much again as the breakdown.
-            found = stages(tokenizer, texts[stage_seq]) if stage_seq is not None else None
+            computed = self._breakdown(tokenizer, texts, settings, width, generation, stage_seq)
         except Exception as exc:  # e.g. a max_length the tokenizer refuses: say so, keep typing possible
             self.app.call_from_thread(self.notify, f"tokenizer: {exc}", severity="error", markup=False)
             return
-        lines = wrap(bd, width)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Computed(bd, lines, generation, found))
+            self.post_message(computed)
+
+    def _breakdown(
+        self,
+        tokenizer: Any,
+        texts: list[str],
+        settings: TokenizeSettings,
+        width: int,
+        generation: int,
+        stage_seq: int | None,
+    ) -> TokensPane.Computed:
+        """The breakdown of `texts`, wrapped to `width`, and their stages while they are on screen."""
+        from tui_hf.core.tokenizer_stages import stages
+        from tui_hf.core.tokens import breakdown
+
+        if not texts:
+            return self.Computed(None, [], generation)
+        bd = breakdown(tokenizer, texts, settings)
+        # The stages only while they are on screen: they cost about as much again as the breakdown.
+        found = stages(tokenizer, texts[stage_seq]) if stage_seq is not None else None
+        return self.Computed(bd, wrap(bd, width), generation, found)
 
     def on_tokens_pane_computed(self, message: TokensPane.Computed) -> None:
         message.stop()
@@ -467,8 +484,8 @@ class TokensPane(Vertical):
         text = self.query_one("#tok-template")
         text.mask = view.assistant_mask  # type: ignore[attr-defined]
         text.show(view.breakdown, None)  # type: ignore[attr-defined]
-        self.query_one("#tok-summary", Static).update(template_summary(view))
-        self.query_one("#tok-roundtrip", Static).update(template_notes(view))
+        update_static(self.query_one("#tok-summary", Static), template_summary(view))
+        update_static(self.query_one("#tok-roundtrip", Static), template_notes(view))
 
     def show(self, bd: TokenBreakdown | None, lines: list[Line] | None = None) -> None:
         self.breakdown = bd
@@ -478,8 +495,8 @@ class TokensPane(Vertical):
         summary = self.query_one("#tok-summary", Static)
         roundtrip_view = self.query_one("#tok-roundtrip", Static)
         if bd is None or not bd.sequences:
-            summary.update("Type in the input box to see its tokens.")
-            roundtrip_view.update("")
+            update_static(summary, "Type in the input box to see its tokens.")
+            update_static(roundtrip_view, "")
             return
         n = len(bd.sequences)
         batch = f"batch of {n}, padded to {bd.padded_length}" if n > 1 else ""
@@ -512,7 +529,7 @@ class TokensPane(Vertical):
         rows = 1 if self.screen.has_class("-short") else 2
         room = (summary.content_region.width or self.app.size.width - 2) * rows
         kept = fit_fields(plain, room, drop=[len(fields) - 1, 2, 1])
-        summary.update(" · ".join(fields[plain.index(p)] for p in kept))
+        update_static(summary, " · ".join(fields[plain.index(p)] for p in kept))
         notes = []
         short = self.screen.has_class("-short")  # two rows (app.tcss): a line per input, its reason's head first
         room = (roundtrip_view.content_region.width or self.app.size.width - 2) - 4
@@ -534,4 +551,4 @@ class TokensPane(Vertical):
                     notes.append(f"  [dim]{where}[/dim]")
         if n > 20:
             notes.append(f"[dim]… and {n - 20} more inputs[/dim]")
-        roundtrip_view.update("\n".join(notes))
+        update_static(roundtrip_view, "\n".join(notes))
