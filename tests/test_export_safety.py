@@ -56,6 +56,9 @@ def test_export_refuses_to_replace_a_file_unasked_and_a_runs_own_files_ever(
         ({"data": {"train": "t.csv"}, "grad_accum": 4}, "trained with gradient accumulation (4 micro-batches"),
         ({"data": {"train": "t.csv"}, "precision": "bf16"}, "trained with bf16 precision: the script export"),
         ({"data": {"train": "t.csv"}, "grad_checkpointing": True}, "trained with gradient checkpointing"),
+        ({"task": "seq2seq", "data": {"train": "t.csv"}}, "trained seq2seq: the script export covers"),
+        ({"task": "question-answering", "data": {"train": "t.csv"}}, "trained question-answering: the script"),
+        ({"data": {"train": "t.csv"}, "lora": {"r": 8}}, "trained LoRA adapters: the script export does not"),
     ],
 )
 def test_a_run_the_script_export_cannot_reproduce_is_refused_not_approximated(
@@ -72,3 +75,20 @@ def test_a_run_the_script_export_cannot_reproduce_is_refused_not_approximated(
     (tmp_path / "runs" / "r" / "spec.json").write_text(json.dumps(spec))
     code, _, err = _export(capsys, "r", "--script", "train.py")
     assert code == 2 and says in err and not (tmp_path / "train.py").exists(), err
+
+
+def test_merge_refuses_a_run_without_lora_adapters_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path / "runs" / "r")
+    (tmp_path / "runs" / "r" / "spec.json").write_text(json.dumps({"data": {"train": "t.csv"}}))
+    code, _, err = _export(capsys, "r", "--merge", "merged")
+    assert code == 2 and "r has no final model yet" in err and not (tmp_path / "merged").exists(), err
+    (tmp_path / "runs" / "r" / "final").mkdir()
+    (tmp_path / "runs" / "r" / "final" / "config.json").write_text("{}")  # a full finetune's plain model
+    code, _, err = _export(capsys, "r", "--merge", "merged")
+    assert code == 2 and "r was not trained with LoRA" in err and not (tmp_path / "merged").exists(), err
+    assert len(err.strip().splitlines()) == 1, err

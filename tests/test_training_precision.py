@@ -271,3 +271,35 @@ async def test_the_new_job_dialog_shows_the_estimate_and_follows_the_fields(
         dialog.query_one("#job-grad-accum", Input).value = "4"
         await wait_until(pilot, lambda: "effective batch 64" in memory(), timeout=60)
     assert not (tmp_path / "runs").exists()  # an estimate creates nothing
+
+
+async def test_the_new_job_dialog_lora_box_writes_lora_and_the_estimate_trains_the_adapters(
+    app_settings: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from textual.widgets import Checkbox
+
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tui_hf.ui.app import make_app
+    from tui_hf.ui.training.job_form import NewJobScreen
+
+    app = make_app(app_settings(runs_dir=tmp_path / "runs"))
+    async with app.run_test(size=(150, 48)) as pilot:
+        await pilot.press("f6")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewJobScreen))
+        dialog = app.screen
+        memory = lambda: text_of(dialog.query_one("#job-memory"))  # noqa: E731
+        await wait_until(pilot, lambda: "100.0%" in memory(), timeout=60)  # the embedded model, every weight trains
+        dialog.query_one("#job-lora", Checkbox).value = True
+        await wait_until(pilot, lambda: "100.0%" not in memory() and "trainable" in memory(), timeout=60)
+        spec = json.loads(text_of(dialog.query_one("#job-spec")))
+        assert spec["lora"]["r"] == 8 and spec["lora"]["alpha"] == 16
+        assert dialog.fields().spec().lora is not None
+        # "parameters N (M trainable, S%)": the adapters and the new head, a few percent of MiniLM at most
+        numbers = memory().split("parameters ", 1)[1].split(" trainable", 1)[0]
+        total, trainable = (int(n.strip("( ").replace(",", "")) for n in numbers.split(" (", 1))
+        assert 0 < trainable < 0.05 * total, memory()
+    assert not (tmp_path / "runs").exists()

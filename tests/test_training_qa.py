@@ -183,3 +183,23 @@ def test_try_model_answers_as_the_evaluation_does(tiny_qa_dir: Path) -> None:
         assert app.windows > 1  # a context over several windows
         assert trained["prediction"] == app.answers[0].text, row["question"]
         assert trained["confidence"] == pytest.approx(app.answers[0].score, abs=6e-5)  # rounded to 4 places
+
+
+def test_a_question_too_long_for_its_windows_is_refused_before_a_run_exists(tmp_path: Path, tiny_qa_dir: Path) -> None:
+    from tests.training_fixtures import tui_hf
+
+    context = "Ada lives in Oslo and works as a pilot."
+    long_question = "Where, after all these years of travelling and " + "moving around " * 12 + "does Ada live?"
+    rows = [
+        {"question": "Where does Ada live?", "context": context, "answers": {"text": ["Oslo"], "answer_start": [13]}},
+        {"question": long_question, "context": context, "answers": {"text": ["Oslo"], "answer_start": [13]}},
+    ]
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    runs = tmp_path / "runs"
+    argv = ["train", "--data", str(data), "--task", "question-answering", "--model", str(tiny_qa_dir)]
+    proc = tui_hf(*argv, "--max-length", "48", "--doc-stride", "16", "--runs-dir", str(runs))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"{data}, line 2: the question is " in proc.stderr
+    assert "window of max_length 48 for the context, not more than doc_stride 16" in proc.stderr
+    assert not runs.exists()

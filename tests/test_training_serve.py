@@ -183,3 +183,19 @@ def test_the_app_command_keeps_each_argument_whole_through_the_shell(tmp_path: P
         ["sh", "-c", f"printf '%s\\n' {line.split(' ', 1)[1]}"], capture_output=True, text=True, cwd=tmp_path
     )  # the shell textual-serve uses sees one argument, nothing runs
     assert hostile in out.stdout.splitlines() and not (tmp_path / "pwned").exists()
+
+
+def test_the_served_app_loads_the_model_with_device_map_and_quantize() -> None:
+    import shlex
+
+    from tui_hf.cli import build_parser
+    from tui_hf.cli.serve import app_command
+
+    args = build_parser().parse_args(["--serve", "--model", "gpt2", "--device-map", "auto", "--quantize", "4bit"])
+    argv = shlex.split(app_command(args, "text-generation"))
+    assert argv[argv.index("--device-map") + 1] == "auto" and argv[argv.index("--quantize") + 1] == "4bit"
+    # and the served command parses back to the same settings
+    again = build_parser().parse_args(argv[3:])
+    assert (again.device_map, again.quantize, again.model) == ("auto", "4bit", "gpt2")
+    plain = shlex.split(app_command(build_parser().parse_args(["--serve"]), "text-generation"))
+    assert "--device-map" not in plain and "--quantize" not in plain

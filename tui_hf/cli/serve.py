@@ -33,6 +33,12 @@ def app_command(args: argparse.Namespace, task: str) -> str:
     argv = [sys.executable, "-m", "tui_hf", "--task", task, "--device", args.device, "--dtype", args.dtype]
     if args.model:
         argv += ["--model", args.model]
+    for flag, value in (
+        ("--device-map", getattr(args, "device_map", None)),
+        ("--quantize", getattr(args, "quantize", None)),
+    ):
+        if value:  # each tab loads the model as the terminal app would have
+            argv += [flag, value]
     argv += [
         flag
         for flag, on in (

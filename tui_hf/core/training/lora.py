@@ -100,6 +100,29 @@ def _linear_names(model: Any, heads: list[str]) -> list[str]:
     return sorted(names)
 
 
+def adapters_for_estimate(model: Any, spec: TrainSpec) -> Any:
+    """`model` (empty, on the meta device) with the adapters a LoRA job would add, for the memory plan: the same
+    targets and trained heads as build_lora_model, the heads read from the model (an empty model has no loading
+    report). Raises SpecError when lora.target_modules match no layer."""
+    from peft import LoraConfig, get_peft_model
+
+    from tui_hf.core.adapters import quiet_peft
+
+    lora = spec.lora or LoraSpec()
+    heads = family_heads(model)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        target_modules=target_modules(model, lora, heads),
+        modules_to_save=heads or None,
+    )
+    try:
+        with quiet_peft():
+            return get_peft_model(model, config)
+    except ValueError as exc:
+        raise SpecError(f"lora.target_modules match no layer of {spec.model} ({exc})") from None
+
+
 def _keep_config(model: Any) -> Any:
     """Every save of the adapter also writes the base model's config.json (architecture, labels): a
     checkpoint or final directory then reads as a model directory everywhere (see core/adapters.py)."""

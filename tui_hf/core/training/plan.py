@@ -92,6 +92,13 @@ def memory_estimate(spec: TrainSpec, labels: list[str] | None = None) -> Estimat
         config.num_labels = len(labels)
     head = HEADS[spec.task]
     model = empty_model(config, head, spec.trust_remote_code)
+    if spec.lora is not None or spec.qlora:  # only the adapters (and a new head) train: their gradients and states
+        from accelerate import init_empty_weights
+
+        from tui_hf.core.training.lora import adapters_for_estimate
+
+        with init_empty_weights():
+            model = adapters_for_estimate(model, spec)
     device = pick_device(spec.device).device
     return training_estimate(
         model,

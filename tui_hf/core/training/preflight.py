@@ -373,6 +373,10 @@ def check_model(spec: TrainSpec, data_labels: list[str]) -> tuple[list[Problem],
         why = _language_problem(spec, directory)
         if why:
             problems.append(Problem(f"model: {why}"))
+    if spec.task == "question-answering":
+        why = _question_problem(spec, directory)
+        if why:
+            problems.append(Problem(why))
     positions = next(
         (
             config[k]
@@ -423,6 +427,35 @@ def _language_problem(spec: TrainSpec, directory: Path) -> str | None:
         set_languages(tok, spec.data)
     except SpecError as exc:
         return str(exc)
+    return None
+
+
+def _question_problem(spec: TrainSpec, directory: Path) -> str | None:
+    """A question of the data files too long for a window with this model's tokenizer: the job would refuse it
+    only once the run exists (a hub dataset's questions are checked by the job)."""
+    from tui_hf.core.errors import SpecError
+    from tui_hf.core.training.datafile import records
+    from tui_hf.core.training.families.question_answering import check_questions
+
+    d = spec.data
+    files = [f for f in (d.train, d.validation) if f and is_file_ref(f)]
+    if not files:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    except Exception:
+        return None  # the tokenizer check above reports a tokenizer that cannot load
+    for path in files:
+        try:
+            rows = [(line, str(rec.get(d.question_column, ""))) for line, rec in records(path)]
+        except (TuiHfError, OSError, ValueError):
+            return None  # the data check reports an unreadable file
+        try:
+            check_questions(tok, [q for _, q in rows], d, [f"{path}, line {line}" for line, _ in rows])
+        except SpecError as exc:
+            return str(exc)
     return None
 
 

@@ -60,10 +60,11 @@ class JobFields:
     grad_accum: str = "1"
     grad_checkpointing: bool = False
     hub_config: str = ""  # a hub dataset's configuration (mrpc for glue)
+    lora: bool = False  # LoRA adapters with the spec's defaults (r 8, alpha 16, peft's target layers)
 
     def spec(self) -> Any:
         """The TrainSpec these fields describe. ValueError names the field that is not a number."""
-        from tui_hf.core.training.spec import DataSpec, TrainSpec
+        from tui_hf.core.training.spec import DataSpec, LoraSpec, TrainSpec
 
         spec = TrainSpec(
             data=DataSpec(
@@ -86,6 +87,7 @@ class JobFields:
             precision=self.precision,
             grad_accum=_number(self.grad_accum or "1", "grad accum", int),
             grad_checkpointing=self.grad_checkpointing,
+            lora=LoraSpec() if self.lora else None,
         )
         if self.task == "question-answering":  # the text, second text and label rows hold its three columns
             d = spec.data
@@ -237,6 +239,12 @@ class NewJobScreen(ModalScreen[Path | None]):
                     "Checkpointing",
                     Checkbox("recompute activations (less memory, slower)", id="job-grad-checkpointing", compact=True),
                 )
+                yield from _row(
+                    "LoRA",
+                    Checkbox(
+                        "train adapters only (r 8, alpha 16; the weights stay frozen)", id="job-lora", compact=True
+                    ),
+                )
                 yield Static("", id="job-memory")
                 yield Label("spec.json", classes="job-section")
                 yield Static("", id="job-spec")
@@ -271,6 +279,7 @@ class NewJobScreen(ModalScreen[Path | None]):
             precision=str(self.query_one("#job-precision", Choice).value),
             grad_accum=value("job-grad-accum"),
             grad_checkpointing=self.query_one("#job-grad-checkpointing", Checkbox).value,
+            lora=self.query_one("#job-lora", Checkbox).value,
         )
 
     @on(Choice.Changed, "#job-task")

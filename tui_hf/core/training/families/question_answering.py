@@ -82,6 +82,20 @@ def gold_answers(cell: str) -> dict[str, list[Any]]:
     return {"text": list(value["text"]), "answer_start": list(value["answer_start"])}
 
 
+def check_questions(tokenizer: Any, questions: list[str], data: Any, where: list[Any]) -> None:
+    """SpecError naming the first question that leaves a window no more context tokens than doc_stride repeats
+    (the tokenizer panics on it). Preflight calls it too, so the refusal comes before a run exists."""
+    room = data.max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    questions = [q.lstrip() for q in questions]
+    for n, ids in enumerate(tokenizer(questions, add_special_tokens=False)["input_ids"]):
+        if room - len(ids) <= data.doc_stride:
+            raise SpecError(
+                f"{where[n]}: the question is {len(ids)} tokens, which leaves {max(room - len(ids), 0)} of a "
+                f"window of max_length {data.max_length} for the context, not more than doc_stride "
+                f"{data.doc_stride}; raise max_length, lower doc_stride or shorten the question"
+            )
+
+
 def windows(
     tokenizer: Any, questions: list[str], contexts: list[str], data: Any, where: list[Any], **extra: Any
 ) -> Any:
@@ -89,15 +103,7 @@ def windows(
     stride of doc_stride, with offsets (run_qa.py's tokenization). The question's leading spaces are dropped,
     as run_qa.py drops them: they would only take room."""
     questions = [q.lstrip() for q in questions]
-    room = data.max_length - tokenizer.num_special_tokens_to_add(pair=True)
-    for n, ids in enumerate(tokenizer(questions, add_special_tokens=False)["input_ids"]):
-        # The tokenizer panics when a window has no more context tokens than the stride repeats.
-        if room - len(ids) <= data.doc_stride:
-            raise SpecError(
-                f"{where[n]}: the question is {len(ids)} tokens, which leaves {max(room - len(ids), 0)} of a "
-                f"window of max_length {data.max_length} for the context, not more than doc_stride "
-                f"{data.doc_stride}; raise max_length, lower doc_stride or shorten the question"
-            )
+    check_questions(tokenizer, questions, data, where)
     return tokenizer(
         questions,
         contexts,
