@@ -67,25 +67,17 @@ def test_bf16_on_the_cpu_trains_in_both_engines(engine: str, tiny_bert_cls_dir: 
     assert _start(run_dir)["precision"] == "bf16"
     losses = [e["loss"] for e in _train_events(run_dir)]
     assert len(losses) == 3 and all(x == x for x in losses)
+    if engine == "native":  # autocast really is on: fp32's first loss (same weights, same batch) is not this one
+        fp32 = create_run(spec_for(tiny_bert_cls_dir, "native", precision="fp32", max_steps=1), tmp_path / "fp32")
+        assert run_job(fp32).returncode == 0, (fp32 / "train.log").read_text()
+        first = _train_events(fp32)[0]["loss"]
+        assert first != losses[0] and first == pytest.approx(losses[0], rel=0.05)
     # bf16 autocast ran the forward: a loss computed in bf16 differs from the fp32 one of the same batch.
     # The final weights stay float32 (fp32 master weights: autocast casts per operation).
     from safetensors.torch import load_file
 
     weights = load_file(str(run_dir / "final" / "model.safetensors"))
     assert all(t.dtype == torch.float32 for t in weights.values())
-
-
-def test_native_bf16_losses_differ_from_fp32_ones(tiny_bert_cls_dir: Path, tmp_path: Path) -> None:
-    """Autocast really is on: the first step's loss (same weights, same batch) is not the fp32 one."""
-    first = {}
-    for precision in ("fp32", "bf16"):
-        run_dir = create_run(
-            spec_for(tiny_bert_cls_dir, "native", precision=precision, max_steps=1), tmp_path / precision
-        )
-        assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
-        first[precision] = _train_events(run_dir)[0]["loss"]
-    assert first["fp32"] != first["bf16"]
-    assert first["fp32"] == pytest.approx(first["bf16"], rel=0.05)
 
 
 # -- accumulation --------------------------------------------------------------------------------------------
@@ -127,23 +119,29 @@ def test_accumulating_four_batches_of_two_makes_the_update_of_one_batch_of_eight
     assert sorted(r.position for r in x.rows) == sorted(read_batches(runs["whole"])[1]["rows"])
 
 
-def test_an_accumulating_run_counts_optimizer_steps_and_records_every_row_of_each(
-    no_dropout_model: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def accumulating_run(no_dropout_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted accumulating run, shared: the counts test reads it, the resume test compares with it."""
+    spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=4, epochs=2)  # 16 steps an epoch
+    run_dir = create_run(spec, tmp_path_factory.mktemp("accumulating") / "whole")
+    assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
+    return run_dir
+
+
+def test_an_accumulating_run_counts_optimizer_steps_and_records_every_row_of_each(accumulating_run: Path) -> None:
     from tui_hf.core.training.xray import read_batches
 
-    spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=2, epochs=2, max_steps=-1)
-    run_dir = create_run(spec, tmp_path)
-    assert run_job(run_dir).returncode == 0, (run_dir / "train.log").read_text()
-    rows = read_batches(run_dir)
-    # 256 train rows / (4 × 2) = 32 optimizer steps an epoch, two epochs; each epoch trains every row once.
-    assert _start(run_dir)["total_steps"] == 64 and sorted(rows) == list(range(1, 65))
-    assert all(len(rows[s]["rows"]) == 8 and rows[s]["micro"] == [4, 4] for s in rows)
-    assert sorted(i for s in range(1, 33) for i in rows[s]["rows"]) == list(range(256))
+    rows = read_batches(accumulating_run)
+    # 256 train rows / (4 × 4) = 16 optimizer steps an epoch, two epochs; each epoch trains every row once.
+    assert _start(accumulating_run)["total_steps"] == 32 and sorted(rows) == list(range(1, 33))
+    assert all(len(rows[s]["rows"]) == 16 and rows[s]["micro"] == [4, 4, 4, 4] for s in rows)
+    assert sorted(i for s in range(1, 17) for i in rows[s]["rows"]) == list(range(256))
+    assert sorted(i for s in range(17, 33) for i in rows[s]["rows"]) == list(range(256))
 
 
 def test_a_stopped_accumulating_run_resumes_on_the_rows_an_uninterrupted_one_trains(
     no_dropout_model: Path,
+    accumulating_run: Path,
     tmp_path: Path,
     jobs: Any,  # noqa: F811 (the fixture)
 ) -> None:
@@ -154,8 +152,7 @@ def test_a_stopped_accumulating_run_resumes_on_the_rows_an_uninterrupted_one_tra
     from tui_hf.core.training.xray import read_batches
 
     spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=4, epochs=2)  # 16 steps an epoch
-    whole = create_run(spec, tmp_path / "whole")
-    assert run_job(whole).returncode == 0, (whole / "train.log").read_text()
+    whole = accumulating_run  # the same spec, run once for this module
     run_dir = jobs.watch(create_run(spec, tmp_path / "runs", name="accum"))
     launch(run_dir)
     wait_for(lambda: read_state(run_dir).step >= 20, what="step 20")

@@ -81,7 +81,9 @@ def test_seq2seq_learns_the_headlines_scores_generations_and_resumes_exactly(
     from tui_hf.core.training.job import inference_task
     from tui_hf.core.training.xray import xray
 
-    state = check_family_run(headline_spec(tiny_t5_dir, engine), tmp_path)
+    # The resume runs on the Trainer engine: Seq2SeqTrainer is a Trainer code path no other resume test takes,
+    # while the native loop's batch skipping is the same for every family (resumed in several other files).
+    state = check_family_run(headline_spec(tiny_t5_dir, engine), tmp_path, resume=engine == "trainer")
     evals = state.evals
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]  # it learns to write the headlines
     for e in evals:
