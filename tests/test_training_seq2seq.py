@@ -310,3 +310,20 @@ def test_a_saved_translation_dataset_trains_by_its_language_keys_and_a_wrong_key
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert f"{data}, split 'train', column 'translation': no key 'de' (its keys are 'en', 'fr')" in proc.stderr
     assert not runs.exists()
+
+
+def test_inference_reads_the_configs_prefixes_through_the_one_implementation_training_uses() -> None:
+    from types import SimpleNamespace
+
+    from tui_hf.core.tasks.defaults import task_params
+    from tui_hf.core.tasks.seq2seq import _config_prefix
+
+    def loaded(**config: object) -> object:
+        return SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(**config)))
+
+    t5 = loaded(prefix="x: ", task_specific_params={"summarization": {"prefix": "summarize: ", "num_beams": 2}})
+    assert _config_prefix(t5) == "x: "  # the model-wide prefix the transformers 4 pipelines put first
+    assert task_params(t5, "summarization") == {"prefix": "summarize: ", "num_beams": 2}
+    assert task_params(t5, "text2text-generation") == {}
+    bare = loaded(prefix=None, task_specific_params=None)
+    assert _config_prefix(bare) == "" and task_params(bare, "summarization") == {}
