@@ -442,6 +442,12 @@ EXAMPLES = [
         why="a hub dataset and a hub model: it needs the network",
     ),
     Example(
+        r"tui-hf train --data Helsinki-NLP/opus_books .*(\s+#.*)?",
+        how="skip",
+        why="a hub dataset and a hub model: it needs the network (a translation column of objects is trained "
+        "offline in tests/test_training_seq2seq.py)",
+    ),
+    Example(
         r"tui-hf train --data squad --task question-answering .*",
         how="skip",
         why="the course's SQuAD and a hub model: needs the network",

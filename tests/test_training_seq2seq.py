@@ -212,3 +212,120 @@ def test_t5_sources_get_the_prefix_its_config_names_for_the_task(tiny_t5_dir: Pa
     pair = DataSpec(train="x", source_lang="en", target_lang="de")
     assert source_prefix(config, pair, tok) == "translate English to German: "
     assert source_prefix(config, DataSpec(train="x", source_prefix=""), tok) == ""  # text2text: none asked
+
+
+# opus_books-like rows: each pair in one `translation` column, as the course's translation datasets hold them.
+BOOK_PAIRS = [
+    ("The cat sleeps.", "Le chat dort."),
+    ("The dog runs.", "Le chien court."),
+    ("I read a book.", "Je lis un livre."),
+    ("She sings well.", "Elle chante bien."),
+    ("We eat bread.", "Nous mangeons du pain."),
+    ("The sun is hot.", "Le soleil est chaud."),
+    ("He opens the door.", "Il ouvre la porte."),
+    ("They walk home.", "Ils rentrent à pied."),
+    ("The sea is blue.", "La mer est bleue."),
+    ("You drink water.", "Tu bois de l'eau."),
+]
+
+
+def book_rows() -> list[dict[str, object]]:
+    return [{"id": str(i), "translation": {"en": en, "fr": fr}} for i, (en, fr) in enumerate(BOOK_PAIRS)]
+
+
+def train_nested(tmp_path: Path, data: Path, model: Path, name: str) -> object:
+    from tests.training_fixtures import tui_hf
+    from tui_hf.core.training.events import read_state
+
+    runs = tmp_path / "runs"
+    args = ["train", "--data", str(data), "--task", "seq2seq", "--model", str(model), "--device", "cpu"]
+    proc = tui_hf(
+        *args,
+        "--text-column",
+        "translation.en",
+        "--target-column",
+        "translation.fr",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "16",
+        "--runs-dir",
+        str(runs),
+        "--name",
+        name,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return read_state(runs / name)
+
+
+def test_a_translation_column_of_objects_trains_from_a_jsonl_file_by_its_language_keys(
+    tiny_t5_dir: Path, tmp_path: Path
+) -> None:
+    from tests.training_fixtures import tui_hf
+
+    data = tmp_path / "books.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in book_rows()) + "\n", encoding="utf-8")
+    state = train_nested(tmp_path, data, tiny_t5_dir, "books")
+    assert state.status == "finished" and state.step == 2
+    # The predictions pair each English source with its French reference: the keys were read, not the objects.
+    french = dict(BOOK_PAIRS)
+    items = state.predictions["items"] if state.predictions else []
+    assert items and all(item["gold"] == french[item["text"]] for item in items), items
+    # A key the column does not have: its file, line and column, the keys there; nothing made.
+    rows = book_rows()
+    rows[3]["translation"] = {"en": "She sings well.", "de": "Sie singt gut."}
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    runs = tmp_path / "refused"
+    proc = tui_hf(
+        "train", "--data", str(data), "--task", "seq2seq", "--text-column", "translation.en",
+        "--target-column", "translation.fr", "--runs-dir", str(runs),
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{data}, line 4, column 'translation': no key 'fr' (its keys are 'en', 'de')" in proc.stderr
+    assert "target_column" in proc.stderr and not runs.exists()
+
+
+def test_a_saved_translation_dataset_trains_by_its_language_keys_and_a_wrong_key_is_refused_up_front(
+    tiny_marian_dir: Path, tmp_path: Path
+) -> None:
+    import datasets
+
+    from tests.training_fixtures import tui_hf
+
+    datasets.disable_progress_bars()
+    features = datasets.Features({"id": datasets.Value("string"), "translation": datasets.Translation(["en", "fr"])})
+    data = tmp_path / "books-saved"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(book_rows(), features=features)}).save_to_disk(data)
+    state = train_nested(tmp_path, data, tiny_marian_dir, "saved")
+    assert state.status == "finished" and state.step == 2
+    french = dict(BOOK_PAIRS)
+    items = state.predictions["items"] if state.predictions else []
+    assert items and all(item["gold"] == french[item["text"]] for item in items), items
+    runs = tmp_path / "refused"
+    proc = tui_hf(
+        "train", "--data", str(data), "--task", "seq2seq", "--text-column", "translation.en",
+        "--target-column", "translation.de", "--runs-dir", str(runs),
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{data}, split 'train', column 'translation': no key 'de' (its keys are 'en', 'fr')" in proc.stderr
+    assert not runs.exists()
+
+
+def test_inference_reads_the_configs_prefixes_through_the_one_implementation_training_uses() -> None:
+    from types import SimpleNamespace
+
+    from tui_hf.core.tasks.defaults import task_params
+    from tui_hf.core.tasks.seq2seq import _config_prefix
+
+    def loaded(**config: object) -> object:
+        return SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(**config)))
+
+    t5 = loaded(prefix="x: ", task_specific_params={"summarization": {"prefix": "summarize: ", "num_beams": 2}})
+    assert _config_prefix(t5) == "x: "  # the model-wide prefix the transformers 4 pipelines put first
+    assert task_params(t5, "summarization") == {"prefix": "summarize: ", "num_beams": 2}
+    assert task_params(t5, "text2text-generation") == {}
+    bare = loaded(prefix=None, task_specific_params=None)
+    assert _config_prefix(bare) == "" and task_params(bare, "summarization") == {}

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tui_hf.core import seq2seq_io
 from tui_hf.core.models import LoadedModel
 
 if TYPE_CHECKING:
@@ -92,8 +93,7 @@ def _model_set(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def task_params(loaded: LoadedModel, key: str) -> dict[str, Any]:
-    params = getattr(loaded.model.config, "task_specific_params", None) or {}
-    return dict(params.get(key) or {})
+    return seq2seq_io.task_params(loaded.model.config, key)  # one implementation, shared with seq2seq training
 
 
 def seq2seq_generation(

@@ -16,6 +16,7 @@ from typing import Any
 
 from tui_hf.core.errors import TaskInputError
 from tui_hf.core.models import LoadedModel
+from tui_hf.core.seq2seq_io import config_prefix
 from tui_hf.core.tasks.base import Task
 from tui_hf.core.tasks.common import (
     Emit,
@@ -314,5 +315,4 @@ summarize, text2text, translate = Summarize(), Text2Text(), Translate()
 
 
 def _config_prefix(loaded: LoadedModel) -> str:
-    """A model-wide `config.prefix`, which the transformers 4 pipelines put before every input."""
-    return str(getattr(loaded.model.config, "prefix", None) or "")
+    return config_prefix(loaded.model.config)  # one implementation, shared with seq2seq training

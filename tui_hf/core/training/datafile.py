@@ -479,13 +479,37 @@ def clean_record(
     return {"text": text, "label": label}
 
 
+def column_value(rec: Record, column: str, where: str | At, which: str) -> Any:
+    """A row's value of `column`, where "translation.en" reaches into a column of objects: the course's
+    translation datasets (kde4, opus_books) keep each pair in one column, {"en": "...", "fr": "..."}, as
+    run_translation.py reads them. A column whose own name holds the dot is taken first."""
+    if column in rec:
+        return rec[column]
+    base, dot, key = column.partition(".")
+    if dot and base in rec:
+        inner = rec[base]
+        if not isinstance(inner, dict):
+            raise DataError(
+                f"{where}, column {base!r}: holds {type(inner).__name__}, not an object with keys, so {column!r} "
+                f"cannot reach {key!r} in it; check {which}"
+            )
+        if key not in inner:
+            keys = ", ".join(map(repr, inner)) or "none"
+            raise DataError(f"{where}, column {base!r}: no key {key!r} (its keys are {keys}); check {which}")
+        return inner[key]
+    columns = ", ".join(map(repr, rec)) or "none"
+    raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {which}")
+
+
+def has_column(columns: Any, column: str) -> bool:
+    """`column` names one of `columns`, or reaches into one with a dot ("translation.en")."""
+    return column in columns or ("." in column and column.partition(".")[0] in columns)
+
+
 def _seq2seq_record(rec: Record, text_column: str, target_column: str, where: str | At, csv_cell: bool) -> Record:
-    for column, key in ((text_column, "text_column"), (target_column, "target_column")):
-        if column not in rec:
-            columns = ", ".join(map(repr, rec)) or "none"
-            raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {key}")
-    text = _check_text(rec[text_column], f"{where}, column {text_column!r}", csv_cell)
-    target = rec[target_column]
+    source = column_value(rec, text_column, where, "text_column")
+    target = column_value(rec, target_column, where, "target_column")
+    text = _check_text(source, f"{where}, column {text_column!r}", csv_cell)
     if _missing(target, csv_cell):
         raise DataError(
             f"{where}, column {target_column!r}: the target is empty ({target!r}); the model would learn to "
@@ -679,6 +703,17 @@ def check_split_columns(
     elif task == "question-answering":  # question, context, answers (as reader_columns names them)
         needed = [text_column, pair_column or "context", label_column]
     for column in needed:
+        nested = task == "seq2seq" and column not in split.column_names and has_column(split.column_names, column)
+        if nested:  # "translation.en": the key checked up front where the features name the keys
+            base, _, key = column.partition(".")
+            feature = split.features.get(base)
+            keys = getattr(feature, "languages", None) or (list(feature) if isinstance(feature, dict) else None)
+            if keys and key not in keys:
+                raise DataError(
+                    f"{where}, column {base!r}: no key {key!r} (its keys are {', '.join(map(repr, keys))}); "
+                    "check text_column and target_column"
+                )
+            continue
         if column not in split.column_names:
             which = (
                 "question_column, context_column and answers_column"
@@ -710,6 +745,9 @@ def clean_batch(
     ids turned into its names; a problem names the split's row (1-based)."""
     target = (target_column or "target") if task == "seq2seq" else None
     columns = [c for c in (text_column, pair_column, label_column, target) if c and c in batch]
+    if task == "seq2seq":  # a column reached into ("translation.en") comes with its whole column
+        columns = list(dict.fromkeys(c if c in batch else c.partition(".")[0] for c in (text_column, target) if c))
+        columns = [c for c in columns if c in batch]
     size = len(batch[columns[0]]) if columns else 0
     out = []
     for i in range(size):
