@@ -15,8 +15,14 @@ slack and the framework itself (CUDA context, or on a CPU the Python process) co
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+# accelerate's init_empty_weights patches torch.nn.Module for the whole process, not one thread: a model
+# loading in another thread meanwhile (the app loads in workers, the job dialog estimates in one) would get
+# its weights on the meta device. Building an empty model and loading a real one take turns on this lock.
+BUILDING = threading.RLock()
 
 MiB = 2**20
 GiB = 2**30
@@ -98,7 +104,7 @@ def empty_model(config: Any, head: str, trust_remote_code: bool = False) -> Any:
     from accelerate import init_empty_weights
 
     cls = getattr(transformers, "AutoModelFor" + head) if head else transformers.AutoModel
-    with init_empty_weights():
+    with BUILDING, init_empty_weights():
         return cls.from_config(config, trust_remote_code=trust_remote_code)
 
 

@@ -318,27 +318,30 @@ def load(
     estimate = memory_plan(resolved, task, plan.device if not device_map else "auto", quantize or plan.dtype)
     if estimate is not None:
         report(f"memory plan: {estimate.summary()}", 0.62)
+    from tui_hf.core.memory import BUILDING
+
     try:
-        if base is not None:
-            # Merged once here: inference then runs a plain model, as fast as the base.
-            model = load_merged(
-                auto_class,
-                facts.root,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=None if allow_pickle else True,
-                dtype=getattr(torch, plan.dtype),
-            )
-            loading_info: dict[str, Any] = {}
-        else:
-            model, loading_info = auto_class.from_pretrained(
-                resolved.source,
-                local_files_only=resolved.local_files_only,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=None if allow_pickle else True,
-                dtype=getattr(torch, plan.dtype),
-                output_loading_info=True,
-                **placed,
-            )
+        with BUILDING:  # never while an empty model is built in another thread (core/memory.py)
+            if base is not None:
+                # Merged once here: inference then runs a plain model, as fast as the base.
+                model = load_merged(
+                    auto_class,
+                    facts.root,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,
+                    dtype=getattr(torch, plan.dtype),
+                )
+                loading_info: dict[str, Any] = {}
+            else:
+                model, loading_info = auto_class.from_pretrained(
+                    resolved.source,
+                    local_files_only=resolved.local_files_only,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,
+                    dtype=getattr(torch, plan.dtype),
+                    output_loading_info=True,
+                    **placed,
+                )
     except ModelLoadError:
         raise
     except Exception as exc:  # corrupt or truncated weights, shapes that do not match the config...
