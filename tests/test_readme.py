@@ -210,6 +210,16 @@ def _summarized(r: Result, w: Workspace) -> None:
     assert (w.run_dir(name) / "final" / "model.safetensors").is_file()
 
 
+def _tagged(r: Result, w: Workspace) -> None:
+    name = w.runs[-1]
+    spec = json.loads((w.run_dir(name) / "spec.json").read_text())
+    assert spec["task"] == "token-classification" and spec["data"]["train"].endswith("entities.jsonl")
+    evals = [e for e in _events(w, name) if e["event"] == "eval"]
+    assert evals and {"eval_precision", "eval_recall", "eval_f1", "eval_accuracy"} <= set(evals[-1])
+    start = next(e for e in _events(w, name) if e["event"] == "start")
+    assert set(start["labels"]) == {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"}, start["labels"]
+
+
 def _answered(r: Result, w: Workspace) -> None:
     name = w.runs[-1]
     spec = json.loads((w.run_dir(name) / "spec.json").read_text())
@@ -418,6 +428,12 @@ EXAMPLES = [
     Example(
         r"tui-hf train --data sentiment --task masked-lm --whole-word-masking(\s+#.*)?",
         _masked_words,
+        rewrite=_short_training,
+        why="2 steps instead of 3 epochs",
+    ),
+    Example(
+        r"tui-hf train --data entities --task token-classification --text-column tokens --label-column ner_tags(\s+#.*)?",
+        _tagged,
         rewrite=_short_training,
         why="2 steps instead of 3 epochs",
     ),

@@ -32,7 +32,7 @@ def add_training_commands(sub: Any) -> None:
     train.add_argument(
         "--data",
         help="train data: .csv, .json or .jsonl file, or a hub dataset id "
-        "('sentiment', 'paraphrase', 'headlines' and 'qa-people' are shipped with tui-hf)",
+        "('sentiment', 'paraphrase', 'entities', 'headlines' and 'qa-people' are shipped with tui-hf)",
     )
     train.add_argument(
         "--data-config",
@@ -270,7 +270,7 @@ def _add_run_argument(p: argparse.ArgumentParser, runs_dir_dest: str = "runs_dir
 def build_spec(args: argparse.Namespace) -> Any:
     from tui_hf.core.errors import SpecError
     from tui_hf.core.training.spec import DataSpec, TrainSpec
-    from tui_hf.data import HEADLINES_JSONL, PARAPHRASE_CSV, QA_JSONL, SENTIMENT_CSV
+    from tui_hf.data import ENTITIES_JSONL, HEADLINES_JSONL, PARAPHRASE_CSV, QA_JSONL, SENTIMENT_CSV
 
     if args.spec:
         spec = TrainSpec.load(args.spec)
@@ -286,6 +286,8 @@ def build_spec(args: argparse.Namespace) -> Any:
         spec.data.train = str(PARAPHRASE_CSV)
     elif spec.data.train == "headlines":
         spec.data.train = str(HEADLINES_JSONL)
+    elif spec.data.train == "entities":
+        spec.data.train = str(ENTITIES_JSONL)
     elif spec.data.train == "qa-people":
         spec.data.train = str(QA_JSONL)
     for key in (
