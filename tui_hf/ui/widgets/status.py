@@ -57,7 +57,9 @@ class StatusBar(Horizontal):
         if info is None:
             return
         bar = PROGRESS_WIDTH if self.query_one(ProgressBar).display else 0
-        room = (self.size.width or 200) - max(self._state_cells, STATE_MIN) - 2 - bar - 2  # the paddings
+        width = self.size.width or 200
+        state = min(max(self._state_cells, STATE_MIN), width // 2 - 2)  # #status-state's max-width: 50%
+        room = width - state - 2 - bar - 2  # the paddings
         fields = [info.device, info.title, info.task, info.architecture, f"{info.parameters_text} params", info.dtype]
         shown = fit_fields(fields, room, drop=[3, 5, 4, 2])
         self.query_one("#status-model", Static).update(
