@@ -14,7 +14,8 @@ blocks, DataCollatorForLanguageModeling at 0.15: the job draws masks per batch, 
 same) and causal-lm (blocks, mlm=False; a GPT-2 built here offline with the embedded model's tokenizer, or
 --clm-model). The final table gives, per family and engine, the median step time of the job and of the
 bare script over the same steps (step 2 on: start-up is outside, and the median keeps an epoch-end
-evaluation or checkpoint out) and their ratio, job / bare.
+evaluation or checkpoint out) and their ratio, job / bare: the median of each interleaved repeat's ratio,
+with every repeat's ratio beside it (the spread).
 
 The seq2seq row (with --seq2seq MODEL, an encoder-decoder directory or cached hub id): a job on the shipped
 headlines against a course-style Seq2SeqTrainer script, steps/s, and the evaluation's time with generation
@@ -435,7 +436,8 @@ def job_points(run_dir: Path) -> list[Point]:
 
 
 Point = tuple[int, float]
-Row = tuple[str, str, float, float]  # family, engine, job ms/step, bare ms/step
+# family, engine, the job's ms/step and the bare script's, one pair per interleaved repeat
+Row = tuple[str, str, list[float], list[float]]
 
 
 def step_ms(points: list[Point]) -> float:
@@ -455,16 +457,30 @@ def measure_family(family: str, args: argparse.Namespace, root: Path, table: lis
         for _ in range(args.repeat):  # interleaved
             bare.append(step_ms(run_bare_family(family, engine, root, args.steps, args.clm_model)))
             job.append(step_ms(run_job_family(family, engine, root, args.steps, args.clm_model)))
-        b, j = statistics.median(bare), statistics.median(job)
-        table.append((family, engine, j, b))
-        print(f"  {engine:<9} {b:8.1f} {j:8.1f} {j / b:9.3f}")
+        table.append((family, engine, job, bare))
+        print(
+            f"  {engine:<9} {statistics.median(bare):8.1f} {statistics.median(job):8.1f} {pair_ratio(job, bare):9.3f}"
+        )
+
+
+def pair_ratio(job: list[float], bare: list[float]) -> float:
+    """The median of each repeat's job/bare ratio: the two sides of a pair ran back to back, and this machine's
+    speed drifts by a tenth or more between minutes, which a ratio of two medians would mix in."""
+    return statistics.median(j / b for j, b in zip(job, bare))
 
 
 def print_table(table: list[Row]) -> None:
     print("\nper family and engine: median step time, job vs bare (ratio goal: at most 1.03)")
-    print(f"  {'family':<7} {'engine':<8} {'job ms/step':>12} {'bare ms/step':>13} {'job/bare':>9}")
+    print(
+        f"  {'family':<7} {'engine':<8} {'job ms/step':>12} {'bare ms/step':>13} {'job/bare':>9}  "
+        "each repeat's job/bare"
+    )
     for family, engine, job, bare in table:
-        print(f"  {family:<7} {engine:<8} {job:12.1f} {bare:13.1f} {job / bare:9.3f}")
+        each = " ".join(f"{j / b:.3f}" for j, b in zip(job, bare))
+        print(
+            f"  {family:<7} {engine:<8} {statistics.median(job):12.1f} {statistics.median(bare):13.1f} "
+            f"{pair_ratio(job, bare):9.3f}  {each}"
+        )
 
 
 def steps_per_second(points: list[tuple[int, float]]) -> float:
@@ -660,7 +676,7 @@ def measure_seq2seq(args: argparse.Namespace, root: Path, table: list[Row]) -> N
         job.append(steps_per_second(j)), job_gen.append(jg)
         bare_ms.append(step_ms(b)), job_ms.append(step_ms(j))
     med = statistics.median
-    table.append(("s2s", "trainer", med(job_ms), med(bare_ms)))
+    table.append(("s2s", "trainer", job_ms, bare_ms))
     print(
         f"\nseq2seq ({args.seq2seq}, headlines, {steps} steps, batch {batch}, max length {max_len}), "
         f"Trainer engine vs a bare Seq2SeqTrainer script, median of {args.repeat}"
@@ -736,7 +752,7 @@ def measure_sentiment(args: argparse.Namespace, root: Path, table: list[Row]) ->
             bare.append(run_bare(engine, root))
             job.append(run_job(engine, root))
         b, j = statistics.median(map(steps_per_second, bare)), statistics.median(map(steps_per_second, job))
-        table.append(("tc", engine, statistics.median(map(step_ms, job)), statistics.median(map(step_ms, bare))))
+        table.append(("tc", engine, [step_ms(p) for p in job], [step_ms(p) for p in bare]))
         print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
 
 
@@ -752,8 +768,7 @@ def measure_qa(args: argparse.Namespace, root: Path, table: list[Row]) -> None:
             bare.append(run_bare_qa(engine, root, args.qa_steps))
             job.append(run_job_qa(engine, root, args.qa_steps))
         b, j = statistics.median(map(steps_per_second, bare)), statistics.median(map(steps_per_second, job))
-        ms = statistics.median(map(step_ms, job)), statistics.median(map(step_ms, bare))
-        table.append(("qa", engine, *ms))
+        table.append(("qa", engine, [step_ms(p) for p in job], [step_ms(p) for p in bare]))
         print(f"  {engine:<9} {b:8.3f} {j:8.3f} {j / b:9.3f}")
 
 
