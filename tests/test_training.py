@@ -38,15 +38,10 @@ def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
 
 
 def run_job(run_dir: Path, timeout: float = 240) -> int:
-    """The job as the app starts it (python -m tui_hf.train), waited for."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tui_hf.train", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
-    return proc.returncode
+    """The job's exit code (forked from this process: see training_fixtures.run_job)."""
+    from tests.training_fixtures import run_job as forked
+
+    return forked(run_dir, timeout=timeout).returncode
 
 
 @pytest.mark.parametrize("engine", ["trainer", "native"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,32 +86,19 @@ STOP_AT = 7  # mid first epoch: a resume must skip the batches already trained
 
 
 def stopped_then_resumed(spec: Any, root: Path, name: str) -> Path:
-    """A run asked to stop (SIGINT, as ctrl+c) right after step STOP_AT, then resumed with `tui-hf resume`."""
-    from tests.training_fixtures import tui_hf
-    from tui_hf.core.training.job import create_run
+    """A run asked to stop (SIGINT, as ctrl+c) right after step STOP_AT, then resumed as `tui-hf resume` does
+    (the plan it prints, then the job again; the command itself is run in test_training_faults.py and README)."""
+    from tests.training_fixtures import run_job
+    from tui_hf.core.training.job import create_run, resume_plan
 
     run_dir = create_run(spec, root, name=name)
-    script = root / f"{name}-stops.py"
-    script.write_text(f"""import os, signal, sys
-import tui_hf.core.training.events as ev
-_train = ev.EventWriter.train
-def train(self, **k):
-    _train(self, **k)
-    if k.get("step") == {STOP_AT}:
-        os.kill(os.getpid(), signal.SIGINT)
-ev.EventWriter.train = train
-from tui_hf.train import main
-sys.exit(main(sys.argv[1:]))
-""")
-    proc = subprocess.run(
-        [sys.executable, str(script), str(run_dir)], capture_output=True, text=True, timeout=240, start_new_session=True
-    )
+    proc = run_job(run_dir, stop_after=STOP_AT)
     state = read_state(run_dir)
     # Trainer logs a step after it ended: the stop lands on the step after.
     assert state.status == "stopped" and STOP_AT <= state.step <= STOP_AT + 1, proc.stderr[-3000:]
-    proc = tui_hf("resume", str(run_dir), timeout=240)
+    assert f"(step {state.step})" in resume_plan(run_dir, False).describe()
+    proc = run_job(run_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"(step {state.step})" in proc.stdout
     return run_dir
 
 

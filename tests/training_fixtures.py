@@ -55,8 +55,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "
         time.sleep(0.1)
 
 
-def run_job(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """The job as the app starts it (python -m tui_hf.train), waited for."""
+def spawn_job(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The job as the app starts it (python -m tui_hf.train: a fresh interpreter), waited for."""
     return subprocess.run(
         [sys.executable, "-m", "tui_hf.train", str(run_dir)],
         capture_output=True,
@@ -64,6 +64,136 @@ def run_job(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[
         timeout=timeout,
         start_new_session=True,
     )
+
+
+# A process that has imported what every job imports and forks a job on request. Forking the test process
+# itself is not safe: once torch has run a parallel region there, OpenMP's thread pool does not survive a fork
+# and the child hangs in its first layer norm. This process runs no torch op before it forks.
+ZYGOTE = r"""
+import json, os, signal, sys, traceback
+import datasets, peft, sacrebleu, seqeval.metrics, torch, transformers
+from rouge_score import rouge_scorer
+from transformers import Trainer, Seq2SeqTrainer, get_linear_schedule_with_warmup
+from transformers.models.bert import modeling_bert
+from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.t5 import modeling_t5
+from transformers.models.bart import modeling_bart
+import tui_hf.train
+from tui_hf.core.training import engine_native, engine_trainer, families
+import tui_hf.core.training.events as events
+
+reply = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)  # a stray print must not land in the replies
+for line in sys.stdin:
+    req = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.setsid()
+            os.environ.clear()
+            os.environ.update(req["env"])
+            os.chdir(req["cwd"])
+            fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            stop_after = req["stop_after"]
+            if stop_after is not None:
+                logged = events.EventWriter.train
+                def train(self, **fields):
+                    out = logged(self, **fields)
+                    if fields.get("step") == stop_after:
+                        os.kill(os.getpid(), signal.SIGINT)
+                    return out
+                events.EventWriter.train = train
+            code = tui_hf.train.main(req["args"])
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    reply.write(json.dumps({"pid": pid}) + "\n")
+    _, status = os.waitpid(pid, 0)
+    reply.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}) + "\n")
+"""
+
+
+class _Zygote:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _reply(self, deadline: float) -> dict[str, Any] | None:
+        import select
+
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            if select.select([self.proc.stdout], [], [], 0.2)[0]:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise RuntimeError("the job zygote died")
+                return json.loads(line)
+        return None
+
+    def run(self, run_dir: Path, args: list[str], stop_after: int | None, log: Path, timeout: float) -> int | None:
+        """The job's exit code, or None when it ran past `timeout` (then it is killed)."""
+        assert self.proc.stdin is not None
+        request = {
+            "args": [str(run_dir), *args],
+            "stop_after": stop_after,
+            "log": str(log),
+            "env": dict(os.environ),
+            "cwd": os.getcwd(),
+        }
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        started = self._reply(deadline + 60)  # the first request waits for the imports too
+        assert started is not None, "the job zygote did not start a job"
+        done = self._reply(deadline)
+        if done is None:
+            try:
+                os.killpg(started["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reply(time.monotonic() + 30)
+            return None
+        return int(done["code"])
+
+
+_ZYGOTE: list[_Zygote] = []
+
+
+def run_job(
+    run_dir: Path, *args: str, stop_after: int | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """The job's own entry point (tui_hf.train.main) in a process forked from a warm one, waited for.
+
+    A process of its own (its signal handlers, its run lock, its threads, its exit code, this test's
+    environment and directory), without the ~6 s a fresh interpreter spends importing torch, transformers and
+    datasets. For tests of what a job trains; the tests of how a job is started, detached, signalled or
+    killed spawn it (`spawn_job`, the CLI). With `stop_after`, the job sends itself SIGINT (ctrl+c) once it
+    has logged that step."""
+    if not _ZYGOTE or not _ZYGOTE[0].alive():
+        _ZYGOTE[:] = [_Zygote()]
+    log = run_dir.parent / f".{run_dir.name}-{time.monotonic_ns()}.out"
+    code = _ZYGOTE[0].run(run_dir, list(args), stop_after, log, timeout)
+    out = log.read_text(errors="replace") if log.exists() else ""
+    log.unlink(missing_ok=True)
+    if code is None:
+        raise subprocess.TimeoutExpired(["tui_hf.train", str(run_dir)], timeout, out)
+    return subprocess.CompletedProcess(["tui_hf.train", str(run_dir)], code, out, out)
 
 
 def train_steps(run_dir: Path) -> list[tuple[int, float, float]]:
