@@ -336,13 +336,11 @@ class TrainingView(Vertical):
         self.query_one("#run-script").disabled = False  # from the spec alone: a run not yet started has one too
         await self._draw_plot(force=force_chart or not live)
 
-    def on_show(self) -> None:
-        self._warm_xray()  # the training tab opened on a run drawn while it was hidden
-
     def _warm_xray(self) -> None:
         """Prepare the shown run's X-ray in the background (the imports, its tokenizer, its tokenized data:
         seconds), so that x shows it at once. Once per run, only for a run with recorded batches, only while
-        the view is on screen: the inference tabs never pay for it."""
+        the view is on screen: the inference tabs never pay for it (a run drawn while the tab was hidden is
+        prepared when the tab is shown: the view is resized then and draws again)."""
         f = self.follower
         if f is None or f.run_dir == self._warmed or not self.is_on_screen:
             return
