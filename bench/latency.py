@@ -142,9 +142,9 @@ def xray_opens(n: int, env: dict[str, str]) -> None:
         stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"  x → X-ray on screen, x at once  first  {cold * 1e3:6.0f} ms   (the viewer's warm-up still in flight)")
+    print(f"  x → X-ray on screen, x at once    first  {cold * 1e3:6.0f} ms   (the viewer's warm-up still in flight)")
     print(
-        f"  x → X-ray on screen, x after 3 s first {waits[0] * 1e3:6.0f} ms   then median "
+        f"  x → X-ray on screen, x after 3 s  first  {waits[0] * 1e3:6.0f} ms   then median "
         f"{statistics.median(waits[1:] or waits) * 1e3:6.0f} ms   (first: prepared in the background meanwhile)"
     )
 
