@@ -17,13 +17,15 @@ last line for a step wins (it is the one the surviving weights saw).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_hf.core.errors import RunStateError, SpecError
+from tui_hf.core.errors import Cancelled, RunStateError, SpecError
 from tui_hf.core.training.digest import HASH_VERSION, batch_hash
 from tui_hf.core.training.events import repair_tail
 from tui_hf.core.training.storage import storage_error
@@ -127,6 +129,9 @@ def supervised_count(task: str, labels: Any) -> int:
 # The last run X-rayed: its tokenizer and tokenized data, with what they were built from. Loading the
 # tokenizer and tokenizing the data take seconds; the next step, or the same one again, takes milliseconds.
 _PREPARED: dict[Path, tuple[tuple[Any, ...], tuple[Any, Any]]] = {}
+# Held while the cache is checked and filled: a viewer's warm-up and an X-ray asked for meanwhile would
+# otherwise both pay the seconds of preparing; the X-ray waits for the warm-up and takes what it made.
+_PREPARING = threading.Lock()
 
 
 def _inputs_key(run_dir: Path, spec: Any) -> tuple[Any, ...]:
@@ -156,10 +161,75 @@ def _inputs_key(run_dir: Path, spec: Any) -> tuple[Any, ...]:
     )
 
 
+def _prepared(run_dir: Path, spec: Any, stop: threading.Event | None = None) -> tuple[Any, Any] | None:
+    """The run's (tokenizer, tokenized data), from the cache while its files are unchanged. None when `stop`
+    was set while another preparation held the lock; Cancelled when it is set while reading the data."""
+    from tui_hf.core.training.data import prepare, run_plan
+    from tui_hf.core.training.engine import load_tokenizer_for
+
+    with _PREPARING:
+        key = _inputs_key(run_dir, spec)  # after the wait: the files as they are now
+        cached = _PREPARED.get(run_dir)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if stop is not None and stop.is_set():
+            return None
+        plan = run_plan(spec, run_dir, stop)  # with the split the run trains on (kept when it went on with changed data)
+        _, tok = load_tokenizer_for(spec)
+        prep = prepare(spec, tok, plan, stop)
+        _PREPARED.clear()  # one run at a time: a large data set is not held twice
+        _PREPARED[run_dir] = (key, (tok, prep))
+        return tok, prep
+
+
+def _last_record(path: Path) -> dict[str, Any] | None:
+    """The last whole record of batches.jsonl, from its tail: a long run's file is megabytes."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(fh.seek(0, os.SEEK_END) - 4096, 0))
+            tail = fh.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+            return rec
+    return None
+
+
+def warm(run_dir: str | os.PathLike[str], stop: threading.Event | None = None) -> bool:
+    """Prepare what xray() needs for this run (the imports, the tokenizer, the tokenized data), so that the
+    first X-ray a viewer opens takes a fraction of a second. True when the cache holds the run afterwards.
+
+    A viewer calls it in a thread once the run is on screen; `stop` set (another run chosen, the viewer
+    quitting) gives up between the steps of reading and tokenizing the data. Errors propagate: the caller
+    drops them, and the X-ray itself reports them when asked for."""
+    from tui_hf.core.training.runs import SPEC
+    from tui_hf.core.training.spec import TrainSpec
+
+    run_dir = Path(run_dir)
+    rec = _last_record(run_dir / BATCHES)
+    if rec is None or not isinstance(rec.get("rows"), list):  # nothing to rebuild (a script's Trainer)
+        return False
+    spec = TrainSpec.load(run_dir / SPEC)
+    # The imports are most of the wait (about 2 s of 2.6 here), and a viewer that quits waits for this thread:
+    # one library at a time, so that quitting waits for one import at most.
+    for name in ("torch", "transformers", "datasets"):
+        if stop is not None and stop.is_set():
+            return False
+        importlib.import_module(name)
+    try:
+        return _prepared(run_dir, spec, stop) is not None
+    except Cancelled:
+        return False
+
+
 def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
-    from tui_hf.core.training.data import SOURCE_ROW, prepare, run_plan
-    from tui_hf.core.training.engine import load_tokenizer_for
+    from tui_hf.core.training.data import SOURCE_ROW
     from tui_hf.core.training.families import FAMILIES
     from tui_hf.core.training.runs import SPEC
     from tui_hf.core.training.spec import TrainSpec
@@ -189,16 +259,7 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         )
     spec = TrainSpec.load(run_dir / SPEC)
     fam = FAMILIES[spec.task]
-    key = _inputs_key(run_dir, spec)
-    cached = _PREPARED.get(run_dir)
-    if cached is not None and cached[0] == key:
-        tok, prep = cached[1]
-    else:
-        plan = run_plan(spec, run_dir)  # with the split the run trains on (kept when it went on with changed data)
-        _, tok = load_tokenizer_for(spec)
-        prep = prepare(spec, tok, plan)
-        _PREPARED.clear()  # one run at a time: a large data set is not held twice
-        _PREPARED[run_dir] = (key, (tok, prep))
+    tok, prep = _prepared(run_dir, spec)
     positions = [int(i) for i in rec["rows"]]
     if positions and max(positions) >= len(prep.train):
         raise SpecError(

@@ -11,6 +11,7 @@ run streams (at once when an option or the run changes). The apps send only the 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from tui_hf.ui.widgets.markup import escape
 POLL_SECONDS = 1.0  # the step, loss and ETA: once a second reads as live and costs a few bytes over SSH
 EVALS_ROWS = 7  # the heading and the last six evaluations
 CHART_SECONDS = 2.0  # a running chart gains a few points per redraw; each redraw sends the cells they change
+
+log = logging.getLogger("tui_hf.ui")
 
 
 # Every button that acts on the run shown: disabled until a run is read, and again when it is gone.
@@ -80,6 +83,7 @@ class TrainingView(Vertical):
         self._evals_rows = 0  # rows kept for the evaluations: they grow, never shrink, while a run is shown
         self._expects_evals = False  # the run's spec asks for evaluations (or cannot be read)
         self._ranks_text = ""  # the ranks' rows last shown (a job of several processes)
+        self._warmed: Path | None = None  # the run whose X-ray was last prepared in the background
 
     def compose(self) -> ComposeResult:
         yield Static("No run selected: start one (n) or pick one from the list.", id="run-header")
@@ -325,11 +329,41 @@ class TrainingView(Vertical):
         for wid in ("#run-stop", "#run-save", "#run-eval", "#run-early"):
             self.query_one(wid).disabled = not live
         self.query_one("#run-xray").disabled = not (f.run_dir / "batches.jsonl").exists()
+        self.call_after_refresh(self._warm_xray)  # once this frame is on screen
         self.query_one("#run-resume").disabled = status not in ("stopped", "died", "failed")
         self.query_one("#run-try").disabled = not s.final_path
         self.query_one("#run-export").disabled = not (s.train or s.evals)
         self.query_one("#run-script").disabled = False  # from the spec alone: a run not yet started has one too
         await self._draw_plot(force=force_chart or not live)
+
+    def _warm_xray(self) -> None:
+        """Prepare the shown run's X-ray in the background (the imports, its tokenizer, its tokenized data:
+        seconds), so that x shows it at once. Once per run, only for a run with recorded batches, only while
+        the view is on screen: the inference tabs never pay for it (a run drawn while the tab was hidden is
+        prepared when the tab is shown: the view is resized then and draws again)."""
+        f = self.follower
+        if f is None or f.run_dir == self._warmed or not self.is_on_screen:
+            return
+        try:
+            recorded = (f.run_dir / "batches.jsonl").stat().st_size > 0  # a job creates it before its first step
+        except OSError:
+            recorded = False
+        if not recorded:
+            return
+        self._warmed = f.run_dir
+        self._warm(f.run_dir)
+
+    @work(thread=True, exclusive=True, group="xray-warm", exit_on_error=False)
+    def _warm(self, run_dir: Path) -> None:
+        from textual.worker import get_current_worker
+
+        from tui_hf.core.training import xray
+
+        try:
+            # Another run chosen, or the viewer quitting, cancels the worker: the data stops being read.
+            xray.warm(run_dir, stop=get_current_worker().cancelled_event)
+        except Exception as exc:  # the X-ray, when asked for, reports it in its own words
+            log.info("X-ray warm-up of %s failed: %s: %s", run_dir.name, type(exc).__name__, exc)
 
     async def _draw_plot(self, force: bool = True) -> None:
         f = self.follower
