@@ -256,6 +256,8 @@ def _watch_the_first_frame(app: Any) -> dict[str, Any]:
 
     At that moment the screen is also restyled as a whole, as Textual's first ScreenResume would have done:
     `changed` names the widgets whose rules that would change (it must change nothing)."""
+    import gc
+
     from textual._compositor import LayoutUpdate
 
     seen: dict[str, Any] = {"restyled": []}
@@ -271,6 +273,7 @@ def _watch_the_first_frame(app: Any) -> dict[str, Any]:
 
     def first(screen: Any, renderable: Any) -> None:
         if "text" not in seen and isinstance(renderable, LayoutUpdate):
+            seen["collector"] = gc.isenabled()
             seen["text"] = "\n".join("".join(s.text for strip in line for s in strip) for line in renderable.strips)
             widgets = list(screen.walk_children(with_self=True))
             seen["widgets"] = {type(w).__name__ for w in widgets}
@@ -315,3 +318,23 @@ async def test_the_output_pane_mounts_after_the_first_frame_and_shows_a_failed_l
         )
         await pilot.press("f3")
         assert app.query_one("#tabs").active == "output"
+
+
+async def test_the_cycle_collector_stays_off_until_the_first_frame_and_is_on_after_it(
+    app_settings: Any, tmp_path: Path
+) -> None:
+    """tui-hf starts with Python's garbage collector off (cli's launch_app, test_cli); the app turns it back on
+    once its first frame is painted, before the model's load fills memory."""
+    import gc
+
+    app = make_app(app_settings(model=str(tmp_path / "no-model")))
+    seen = _watch_the_first_frame(app)
+    gc.disable()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: "text" in seen)
+            await pilot.pause()
+            after = gc.isenabled()
+    finally:
+        gc.enable()
+    assert (seen["collector"], after) == (False, True)

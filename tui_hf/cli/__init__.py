@@ -291,12 +291,18 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def launch_app(args: argparse.Namespace, task: str) -> int:
-    from tui_hf.ui.app import AppSettings, make_app
-
     if args.serve:
         from tui_hf.cli.serve import serve
 
         return serve(args, task)
+    import gc
+
+    # Python's cycle collector runs ~160 times while the UI imports and the first screen mounts (a full
+    # collection among them) and finds next to nothing: ~30 ms of the first frame. The app turns it back on
+    # once that frame is painted (TuiHfApp.on_mount).
+    gc.disable()
+    from tui_hf.ui.app import AppSettings, make_app
+
     settings = AppSettings(
         task=task,
         model=args.model,
