@@ -249,3 +249,92 @@ async def test_a_short_text_is_tokenized_before_the_key_handler_returns(app_sett
         pane.tokenize(["long " * 500])  # 2,500 characters: a worker's job, shown when it is done
         assert app.breakdown.sequences[0].text == "hello world"
         await wait_until(pilot, lambda: app.breakdown.sequences[0].text.startswith("long long"))
+
+
+def _watch_the_first_frame(app: Any) -> dict[str, Any]:
+    """What the app's first full frame shows and how the screen was styled up to it, read as it is painted.
+
+    At that moment the screen is also restyled as a whole, as Textual's first ScreenResume would have done:
+    `changed` names the widgets whose rules that would change (it must change nothing)."""
+    import gc
+
+    from textual._compositor import LayoutUpdate
+
+    seen: dict[str, Any] = {"restyled": []}
+    update_styles, display = app.update_styles, app._display
+
+    def counted(node: Any, animate: bool = True) -> None:
+        if "text" not in seen:
+            seen["restyled"].append((type(node).__name__, len(list(node.walk_children(with_self=True)))))
+        update_styles(node, animate)
+
+    def rules(widgets: list[Any]) -> list[str]:
+        return [str(sorted(w.styles.get_rules().items())) for w in widgets]
+
+    def first(screen: Any, renderable: Any) -> None:
+        if "text" not in seen and isinstance(renderable, LayoutUpdate):
+            seen["collector"] = gc.isenabled()
+            seen["text"] = "\n".join("".join(s.text for strip in line for s in strip) for line in renderable.strips)
+            widgets = list(screen.walk_children(with_self=True))
+            seen["widgets"] = {type(w).__name__ for w in widgets}
+            before = rules(widgets)
+            app.stylesheet.update_nodes(widgets, animate=False)
+            seen["changed"] = [repr(w) for w, a, b in zip(widgets, before, rules(widgets)) if a != b]
+        display(screen, renderable)
+
+    app.update_styles, app._display = counted, first
+    return seen
+
+
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_the_first_frame_is_the_whole_first_screen_styled_once(
+    app_settings: Any, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """bench/startup.py times the first frame: it holds the input's text and the tab bar, every widget styled
+    as a full restyle would style it, and no restyle of the whole screen went before it (~15 ms)."""
+    app = make_app(app_settings(model=str(tmp_path / "no-model")))
+    seen = _watch_the_first_frame(app)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: "text" in seen)
+    assert "tokenized live as you type" in seen["text"] and "F7 Log" in seen["text"]
+    assert seen["changed"] == []
+    screen_restyles = [n for name, n in seen["restyled"] if name == "MainScreen" and n > 1]
+    assert screen_restyles == [], f"the screen and its {screen_restyles} widgets were restyled before the first frame"
+
+
+async def test_the_output_pane_mounts_after_the_first_frame_and_shows_a_failed_load(
+    app_settings: Any, tmp_path: Path
+) -> None:
+    """The Output tab's pane (hidden at start) costs the first frame nothing; it is there for the first message."""
+    missing = tmp_path / "no-model"
+    app = make_app(app_settings(model=str(missing)))
+    seen = _watch_the_first_frame(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.last_load_error is not None)
+        await pilot.pause()
+        assert "OutputPane" not in seen["widgets"] and "InputPane" in seen["widgets"]
+        assert "Could not load" in text_of(app.query_one("#output-view")) and "no-model" in text_of(
+            app.query_one("#output-view")
+        )
+        await pilot.press("f3")
+        assert app.query_one("#tabs").active == "output"
+
+
+async def test_the_cycle_collector_stays_off_until_the_first_frame_and_is_on_after_it(
+    app_settings: Any, tmp_path: Path
+) -> None:
+    """tui-hf starts with Python's garbage collector off (cli's launch_app, test_cli); the app turns it back on
+    once its first frame is painted, before the model's load fills memory."""
+    import gc
+
+    app = make_app(app_settings(model=str(tmp_path / "no-model")))
+    seen = _watch_the_first_frame(app)
+    gc.disable()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: "text" in seen)
+            await pilot.pause()
+            after = gc.isenabled()
+    finally:
+        gc.enable()
+    assert (seen["collector"], after) == (False, True)

@@ -99,6 +99,40 @@ def test_model_options_before_the_command_are_kept() -> None:
     assert args.model == "./n"  # the nearer one wins
 
 
+def test_tui_hf_alone_opens_the_app_with_the_full_parsers_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no arguments the sub-commands' parsers are not built (they cost the first frame): the app gets
+    the very settings the full parser would give it."""
+    from tui_hf import cli
+
+    got: dict[str, Any] = {}
+    monkeypatch.setattr(cli, "launch_app", lambda args, task: got.update(args=vars(args), task=task) or 0)
+    assert cli.main([]) == 0
+    assert got == {"args": vars(cli.build_parser().parse_args([])), "task": "feature-extraction"}
+
+
+def test_the_app_starts_with_the_cycle_collector_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """~160 collections that find next to nothing delayed the first frame by ~30 ms: the app runs with the
+    collector off, and turns it on once that frame is painted (test_app)."""
+    import gc
+
+    import tui_hf.ui.app
+    from tui_hf import cli
+
+    class App:
+        return_code = 0
+
+        def run(self) -> None:
+            seen.append(gc.isenabled())
+
+    seen: list[bool] = []
+    monkeypatch.setattr(tui_hf.ui.app, "make_app", lambda settings: App())
+    try:
+        assert cli.main([]) == 0
+    finally:
+        gc.enable()
+    assert seen == [False]
+
+
 def test_run_passes_only_the_settings_the_user_gave(
     tiny_qa_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

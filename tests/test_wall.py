@@ -148,6 +148,19 @@ def test_app_and_cli_start_without_torch_or_transformers() -> None:
     assert "transformers" not in loaded
 
 
+def test_tui_hf_alone_imports_only_what_its_first_frame_needs() -> None:
+    """`tui-hf` opens the app: no sub-command parsers (the training families), no task forms or model code, no
+    pane that mounts after the first frame; each would delay that frame (bench/startup.py)."""
+    loaded = _modules_after(
+        "import tui_hf.cli as cli\ncli.launch_app = lambda args, task: 0\nassert cli.main([]) == 0\n"
+        "import tui_hf.ui.app, tui_hf.ui.main"
+    )
+    later = ("tui_hf.cli.training", "tui_hf.core.training", "tui_hf.core.tasks.forms", "tui_hf.core.models")
+    later += ("tui_hf.ui.inference.tokens", "tui_hf.ui.inference.compare", "tui_hf.ui.training")
+    assert "tui_hf.ui.main" in loaded
+    assert not {m for m in loaded if any(m == f or m.startswith(f + ".") for f in later)}
+
+
 def test_task_help_answers_without_torch_or_transformers() -> None:
     loaded = _modules_after("from tui_hf.cli import main\nassert main(['run', 'question-answering', '--help']) == 0")
     assert "torch" not in loaded and "transformers" not in loaded

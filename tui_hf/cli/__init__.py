@@ -15,7 +15,6 @@ from typing import Any
 
 from tui_hf import __version__
 from tui_hf.cli.report import error_line, fail
-from tui_hf.cli.training import add_training_commands
 from tui_hf.core.device import DEVICE_CHOICES, DTYPE_CHOICES
 from tui_hf.core.errors import (
     EXIT_RUN,
@@ -112,7 +111,9 @@ def port_number(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: bool = True) -> argparse.ArgumentParser:
+    """`commands` False leaves out the sub-commands: `tui-hf` alone opens the app, and building their parsers
+    (and importing the training families for `train --task`) would delay its first frame."""
     from tui_hf.core.tasks.registry import task_names
 
     parser = argparse.ArgumentParser(
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --serve: the address to listen on (e.g. 0.0.0.0) so other machines can connect; "
         "default: localhost only",
     )
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
     run = sub.add_parser(
         "run",
@@ -208,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also list each token's K most probable alternatives (default 0: none)",
     )
     _add_model_options(score, sub=True)
+    from tui_hf.cli.training import add_training_commands
+
     add_training_commands(sub)
     return parser
 
@@ -225,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands=bool(argv))
     args = parser.parse_args(argv)
     try:
         return dispatch(args)
@@ -250,12 +257,14 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from tui_hf.cli.training import TRAINING_COMMANDS
     from tui_hf.core.hub import parse_ref
     from tui_hf.core.tasks.registry import get_task
 
-    if args.command in TRAINING_COMMANDS:
-        return TRAINING_COMMANDS[args.command](args)
+    if args.command is not None:
+        from tui_hf.cli.training import TRAINING_COMMANDS
+
+        if args.command in TRAINING_COMMANDS:
+            return TRAINING_COMMANDS[args.command](args)
     if args.command == "run":
         from tui_hf.cli.inference import run_command, run_help
 
@@ -282,12 +291,18 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def launch_app(args: argparse.Namespace, task: str) -> int:
-    from tui_hf.ui.app import AppSettings, make_app
-
     if args.serve:
         from tui_hf.cli.serve import serve
 
         return serve(args, task)
+    import gc
+
+    # Python's cycle collector runs ~160 times while the UI imports and the first screen mounts (a full
+    # collection among them) and finds next to nothing: ~30 ms of the first frame. The app turns it back on
+    # once that frame is painted (TuiHfApp.on_mount).
+    gc.disable()
+    from tui_hf.ui.app import AppSettings, make_app
+
     settings = AppSettings(
         task=task,
         model=args.model,

@@ -6,6 +6,7 @@ and loads the model. The screens own the behaviour (ui/main.py for the main layo
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterable
@@ -78,6 +79,7 @@ class TuiHfApp(ChangesOnly, KeepsRunning, App[int]):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.bench_mark, "painted")
+        self.call_after_refresh(gc.enable)  # off for the start-up only (cli's launch_app)
 
     def bench_mark(self, what: str) -> None:
         path = os.environ.get(BENCH_MARK_ENV)

@@ -2,7 +2,8 @@
 
 Panes own their state and workers; the screen owns the two controllers (model, run) and passes what one
 pane reports to the panes that show it ("attributes down, messages up"). Panes that are not visible at
-start (Under the hood, Compare, Training, Log) are mounted when first shown, so the first frame is cheap.
+start (Output, Under the hood, Compare, Training, Log) are mounted when first shown, so the first frame is cheap;
+Output and Tokens right after the first frame.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -97,6 +98,7 @@ class MainScreen(Screen[None]):
         self.explanation: Any = HOOD_EMPTY  # what Under the hood shows (kept while that pane is not mounted)
         self._debounce: Timer | None = None
         self._sidebar_choice: bool | None = None  # None until the user toggles it: then it is theirs
+        self._resumed = False  # until the first ScreenResume (see on_screen_resume)
 
     # -- layout -----------------------------------------------------------------------------------------
 
@@ -128,20 +130,21 @@ class MainScreen(Screen[None]):
                 yield InputPane(self.task_spec, self.settings.text, id="input")
                 with TabbedContent(initial="tokens", id="tabs"):
                     for tab, title, key in TABS:
-                        with TabPane(f"{key.upper()} {title}", id=tab):
-                            if tab == "output":
-                                yield OutputPane(id="output-pane")
+                        yield TabPane(f"{key.upper()} {title}", id=tab)
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
     def _make_pane(self, tab: str) -> Widget:
         """The pane of a tab that is mounted on first use (imports included: they cost start-up time).
 
-        The tokens pane too: it mounts right after the first frame, long before a tokenizer can arrive."""
+        The tokens and output panes too: they mount right after the first frame, long before a tokenizer or a
+        model can arrive (the output pane's ten widgets cost the first frame ~15 ms, hidden as they are)."""
         if tab == "tokens":
             from tui_hf.ui.inference.tokens import TokensPane
 
             return TokensPane(id="tokens-pane")
+        if tab == "output":
+            return OutputPane(id="output-pane")
         if tab == "hood":
             from tui_hf.ui.inference.output import HoodPane
 
@@ -181,13 +184,25 @@ class MainScreen(Screen[None]):
         self.log_lines.append(f"library logs also go to {path}")
         self._log_handler = attach_sink(lambda text, level: self.post_message(LibraryLogged(text, level)))
         self.query_one(StatusBar).progress("starting", 0.0)
-        self.query_one(OutputPane).set_chat(self.task_spec.name == "conversational")
         self.query_one(InputPane).area.focus()
         self._fit_sidebar()
         self.call_after_refresh(self._after_first_frame)
 
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """The first resume paints the first frame without restyling every widget again.
+
+        Textual restyles the whole screen on each resume (runs before Screen's own handler, which reads the
+        flag). On the first one every widget was styled as it mounted, a moment ago: the same styles again
+        (checked by tests/test_app.py) for ~15 ms of the first frame. Later resumes (a modal closed, a theme
+        changed under it) restyle as usual."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
     async def _after_first_frame(self) -> None:
         await self.ensure_pane("tokens")
+        output = await self.ensure_pane("output")  # before the model loads: its messages fill this pane
+        output.set_chat(self.task_spec.name == "conversational")  # type: ignore[attr-defined]
         self._tokenize_now()  # remembered by the tokens pane until the tokenizer arrives
         # Only now: the loading thread imports torch and transformers, and while it holds the GIL the first
         # paint would wait for it (about half a second here).
@@ -370,7 +385,7 @@ class MainScreen(Screen[None]):
         with tasks.prevent(OptionList.OptionSelected):
             tasks.show_task(spec.name)
         await self.query_one(InputPane).set_task(spec)
-        output = self.query_one(OutputPane)
+        output: Any = await self.ensure_pane("output")  # a task chosen within the first frames: not mounted yet
         output.set_chat(spec.name == "conversational")
         output.show_message(f"[b]{escape(spec.title)}[/b]: {escape(spec.summary)}\n\nRun it with ctrl+r.")
         self.show_explanation(HOOD_EMPTY)

@@ -14,7 +14,6 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 from textual.widgets.text_area import Selection
 
-from tui_hf.core.tasks.forms import coerce
 from tui_hf.core.tasks.registry import InputField, TaskSpec
 from tui_hf.ui.widgets.choice import Choice
 from tui_hf.ui.widgets.markup import escape
@@ -156,6 +155,8 @@ class InputPane(Vertical):
     def options(self) -> dict[str, Any]:
         """The settings the user gave, typed; a field left empty is omitted (the runner uses the model's or the
         task's default). Raises TaskInputError naming the field at fault."""
+        from tui_hf.core.tasks.forms import coerce  # forms loads the model modules: not before the first frame
+
         values: dict[str, Any] = {}
         for f in self.spec.fields:
             widget = self.query_one(f"#field-{f.name}")
