@@ -146,21 +146,17 @@ def test_a_stopped_accumulating_run_resumes_on_the_rows_an_uninterrupted_one_tra
     jobs: Any,  # noqa: F811 (the fixture)
 ) -> None:
     """A resume skips what was trained by optimizer steps: batch × accumulation rows each, not batch rows."""
-    from tests.training_fixtures import assert_same_training, wait_for
+    from tests.training_fixtures import assert_same_training, run_job
     from tui_hf.core.training.events import read_state
-    from tui_hf.core.training.job import launch, request_stop, run_info
     from tui_hf.core.training.xray import read_batches
 
     spec = spec_for(no_dropout_model, "native", batch_size=4, grad_accum=4, epochs=2)  # 16 steps an epoch
     whole = accumulating_run  # the same spec, run once for this module
     run_dir = jobs.watch(create_run(spec, tmp_path / "runs", name="accum"))
-    launch(run_dir)
-    wait_for(lambda: read_state(run_dir).step >= 20, what="step 20")
-    request_stop(run_dir)  # mid-epoch 2
-    wait_for(lambda: run_info(run_dir).status == "stopped", what="a graceful stop")
-    stopped_at = read_state(run_dir).step
-    assert 20 <= stopped_at < 32
-    done = tui_hf("resume", str(run_dir), timeout=240)
+    run_job(run_dir, stop_after=20)  # ctrl+c mid-epoch 2
+    state = read_state(run_dir)
+    assert state.status == "stopped" and 20 <= state.step < 32
+    done = run_job(run_dir)  # the job resumes its run's latest checkpoint, as `tui-hf resume` starts it
     assert done.returncode == 0, done.stderr[-2000:]
     got, want = read_batches(run_dir), read_batches(whole)
     assert sorted(got) == sorted(want) == list(range(1, 33))

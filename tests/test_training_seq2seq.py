@@ -233,11 +233,22 @@ def book_rows() -> list[dict[str, object]]:
     return [{"id": str(i), "translation": {"en": en, "fr": fr}} for i, (en, fr) in enumerate(BOOK_PAIRS)]
 
 
-def train_nested(tmp_path: Path, data: Path, model: Path, name: str) -> object:
-    from tests.training_fixtures import tui_hf
+def train_nested(tmp_path: Path, data: Path, model: Path, name: str, cli: bool = True) -> object:
+    """Two steps on the nested translation columns, from the command line (`cli`) or as a spec the job runs
+    (the same run: the command line builds that spec)."""
+    from tests.training_fixtures import run_job, tui_hf
     from tui_hf.core.training.events import read_state
+    from tui_hf.core.training.job import create_run
 
     runs = tmp_path / "runs"
+    if not cli:
+        data_spec = DataSpec(
+            train=str(data), text_column="translation.en", target_column="translation.fr", max_length=16
+        )
+        spec = TrainSpec(data=data_spec, model=str(model), task="seq2seq", device="cpu", max_steps=2, batch_size=4)
+        proc = run_job(create_run(spec, runs, name=name))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return read_state(runs / name)
     args = ["train", "--data", str(data), "--task", "seq2seq", "--model", str(model), "--device", "cpu"]
     proc = tui_hf(
         *args,
@@ -299,7 +310,7 @@ def test_a_saved_translation_dataset_trains_by_its_language_keys_and_a_wrong_key
     features = datasets.Features({"id": datasets.Value("string"), "translation": datasets.Translation(["en", "fr"])})
     data = tmp_path / "books-saved"
     datasets.DatasetDict({"train": datasets.Dataset.from_list(book_rows(), features=features)}).save_to_disk(data)
-    state = train_nested(tmp_path, data, tiny_marian_dir, "saved")
+    state = train_nested(tmp_path, data, tiny_marian_dir, "saved", cli=False)
     assert state.status == "finished" and state.step == 2
     french = dict(BOOK_PAIRS)
     items = state.predictions["items"] if state.predictions else []
