@@ -668,3 +668,10 @@ def test_readme_command(command: str, workspace: Workspace) -> None:
 
 def test_readme_has_commands_to_run() -> None:
     assert any(c.startswith("tui-hf run ") for c in COMMANDS) and any("tui-hf train" in c for c in COMMANDS)
+
+
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    tests = [c for c in COMMANDS if "python -m pytest" in c]
+    assert len(tests) == 1, tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert tests[0] in ci, "README's test command and .ci/run's differ"
