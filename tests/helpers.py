@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -36,3 +37,13 @@ def llama_like_tokenizer() -> Any:
     )
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+def slow_each_step(model: Any, seconds: float = 0.005) -> None:
+    """Make every forward pass a few ms slower, for tests that must catch a generation while it runs.
+
+    At model.generate's pace a tiny model writes its 1,024 positions in about a second, which a busy (or an
+    idle, fast) machine can spend before the test has seen the run streaming and pressed cancel.
+    """
+    forward = model.forward
+    model.forward = lambda *a, **kw: (time.sleep(seconds), forward(*a, **kw))[1]

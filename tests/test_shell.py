@@ -8,7 +8,7 @@ from typing import Any
 from textual.widgets import Input, TabbedContent, TextArea
 
 from tests.conftest import wait_until
-from tests.helpers import text_of
+from tests.helpers import slow_each_step, text_of
 from tui_hf.core.tasks import get_task
 from tui_hf.ui.app import make_app
 from tui_hf.ui.inference.output import OutputPane
@@ -118,6 +118,7 @@ async def test_cancel_marks_the_output_and_keeps_what_was_streamed(app_settings:
         await wait_until(pilot, lambda: app.loaded is not None)
         app.loaded.model.generation_config.eos_token_id = None  # the random model would stop early by chance
         app.query_one("#field-max_new_tokens", Input).value = "900"
+        slow_each_step(app.loaded.model)
         await pilot.press("ctrl+r")
         out = app.query_one(OutputPane)
         await wait_until(pilot, lambda: out.result is not None and out.result.sequences and out.result.sequences[0])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from textual.widgets import Input, TextArea
 
 from tests.conftest import wait_until
-from tests.helpers import text_of
+from tests.helpers import slow_each_step, text_of
 from tui_hf.ui.app import make_app
 from tui_hf.ui.inference.output import OutputPane
 from tui_hf.ui.messages import RunProgressed
@@ -224,10 +223,7 @@ async def test_cancel_stops_a_running_generation(app_settings: Any, tiny_gpt2_di
         await wait_until(pilot, lambda: app.loaded is not None)
         app.query_one("#field-max_new_tokens", Input).value = "100000"
         app.query_one("#field-num_return_sequences", Input).value = "1"
-        # Each step takes a few ms more: at model.generate's pace the tiny model writes its 1,024 positions in
-        # about a second, which a busy machine can spend before the test sees the run streaming.
-        model, forward = app.loaded.model, app.loaded.model.forward
-        model.forward = lambda *a, **kw: (time.sleep(0.005), forward(*a, **kw))[1]
+        slow_each_step(app.loaded.model)
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: "streaming" in text_of(app.query_one("#output-meta")))
         await pilot.press("ctrl+g")
