@@ -339,6 +339,15 @@ def _is_float_text(text: str) -> bool:
     return True
 
 
+def _settings_naming(task: str, column: str, pair_column: str | None) -> str:
+    """The settings a user changes when `column` is missing, named as the spec and the dialog name them."""
+    if task == "question-answering":
+        return "question_column, context_column and answers_column"
+    if column == pair_column:
+        return "text_pair_column"
+    return "text_column and target_column" if task == "seq2seq" else "text_column and label_column"
+
+
 def _missing(value: Any, csv_cell: bool) -> bool:
     if value is None:
         return True
@@ -434,15 +443,7 @@ def clean_record(
     for column in needed:
         if column not in rec:
             columns = ", ".join(map(repr, rec)) or "none"
-            which = (
-                "question_column, context_column and answers_column"
-                if task == "question-answering"
-                else "text_pair_column"
-                if column == pair_column
-                else "text_column and target_column"
-                if task == "seq2seq"
-                else "text_column and label_column"
-            )
+            which = _settings_naming(task, column, pair_column)
             raise DataError(f"{where}: no column {column!r} (this row has {columns}); check {which}")
     if task == "token-classification":
         words, tags = rec[text_column], rec[label_column]
@@ -715,15 +716,7 @@ def check_split_columns(
                 )
             continue
         if column not in split.column_names:
-            which = (
-                "question_column, context_column and answers_column"
-                if task == "question-answering"
-                else "text_pair_column"
-                if column == pair_column
-                else "text_column and target_column"
-                if task == "seq2seq"
-                else "text_column and label_column"
-            )
+            which = _settings_naming(task, column, pair_column)
             raise DataError(
                 f"{where}: no column {column!r}; its columns are {', '.join(map(repr, split.column_names))}; "
                 f"check {which}"
