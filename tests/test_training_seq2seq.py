@@ -3,8 +3,10 @@ sacrebleu and rouge-score on generated text, with both engines, resuming exactly
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,6 +114,48 @@ def test_seq2seq_learns_the_headlines_scores_generations_and_resumes_exactly(
         assert source.startswith("summarize: ") and ("summarize: " + record["source"]).startswith(source)
         assert tok.convert_tokens_to_string(row.decoder) == record["target"]
     assert x.supervised == sum(len(row.decoder) for row in x.rows)
+
+
+@pytest.fixture(scope="module")
+def bart_with_wordpiece_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokenizer: object) -> Path:
+    """An encoder-decoder whose tokenizer is BERT's (as fnlp/bart-base-chinese ships it): its encodings carry
+    token_type_ids, which no encoder-decoder's generate takes."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from tests.conftest import _seq2seq_dims
+
+    tok: Any = bert_tokenizer
+    torch.manual_seed(0)
+    config = BartConfig(
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        decoder_start_token_id=tok.cls_token_id,
+        forced_eos_token_id=None,
+        **_seq2seq_dims(),
+    )
+    path = tmp_path_factory.mktemp("bart-wordpiece")
+    BartForConditionalGeneration(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["trainer", "native"])
+def test_a_model_with_a_bert_tokenizer_trains_and_generates_its_evaluations(
+    engine: str, bart_with_wordpiece_dir: Path, tmp_path: Path
+) -> None:
+    from tests.training_fixtures import run_job
+    from tui_hf.core.training.job import create_run
+
+    spec = dataclasses.replace(headline_spec(bart_with_wordpiece_dir, engine), max_steps=2, predictions=1)
+    run = create_run(spec, tmp_path / "runs")
+    done = run_job(run)
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = EventReader(run).read()
+    assert [e for e in events if e["event"] == "eval"][-1]["eval_gen_len"] >= 1  # evaluation generated
+    assert [e for e in events if e["event"] == "predictions"][-1]["items"][0]["prediction"] is not None
 
 
 def test_an_empty_target_is_refused_with_its_line_and_column_and_nothing_is_made(tmp_path: Path) -> None:

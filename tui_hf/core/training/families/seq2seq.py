@@ -169,11 +169,14 @@ class Seq2Seq(Family):
 
     def encode(self, tokenizer: Any, batch: dict[str, list[Any]], index: dict[str, int], data: Any) -> dict[str, Any]:
         prefix = data.source_prefix or ""
+        # No segment ids: a source is one segment (all zeros), and an encoder-decoder's generate refuses them
+        # ("model_kwargs are not used") where a BERT-style tokenizer would add them.
         return tokenizer(
             [prefix + t for t in batch["text"]],
             text_target=batch["target"],
             truncation=True,
             max_length=data.max_length,
+            return_token_type_ids=False,
         )
 
     def collator(self, tokenizer: Any, spec: Any) -> Any:
@@ -199,7 +202,13 @@ class Seq2Seq(Family):
         kwargs = generation_kwargs(model, spec.data.max_length)
         out = []
         for source, target in zip(rows["text"], rows["target"]):
-            enc = tokenizer(prefix + source, truncation=True, max_length=spec.data.max_length, return_tensors="pt")
+            enc = tokenizer(
+                prefix + source,
+                truncation=True,
+                max_length=spec.data.max_length,
+                return_tensors="pt",
+                return_token_type_ids=False,
+            )
             result = model.generate(
                 **enc.to(device), **kwargs, output_scores=True, return_dict_in_generate=True, do_sample=False
             )
