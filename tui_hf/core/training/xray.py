@@ -174,9 +174,8 @@ def _prepared(run_dir: Path, spec: Any, stop: threading.Event | None = None) -> 
             return cached[1]
         if stop is not None and stop.is_set():
             return None
-        plan = run_plan(
-            spec, run_dir, stop
-        )  # with the split the run trains on (kept when it went on with changed data)
+        # With the split the run trains on (kept when it went on with changed data).
+        plan = run_plan(spec, run_dir, stop)
         _, tok = load_tokenizer_for(spec)
         prep = prepare(spec, tok, plan, stop)
         _PREPARED.clear()  # one run at a time: a large data set is not held twice
