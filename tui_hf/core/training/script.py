@@ -86,14 +86,13 @@ def training_script(spec: TrainSpec, labels: list[str], run_name: str = "") -> s
         "",
         *_imports(spec),
         "",
-        *(
-            ["#" + model_note.strip(" #"), f"MODEL = {model!r}"]
-            if len(model_note) + len(repr(model)) > 100
-            else [f"MODEL = {model!r}{model_note}"]
+        *_assign("MODEL", model, model_note.strip(" #")),
+        *_assign("TRAIN_FILE", d.train, "" if _local(spec) else _source(spec)),
+        *_assign(
+            "VALIDATION_FILE",
+            d.validation,
+            "" if d.validation else f"None: {d.validation_fraction:g} of the train rows, split off with the seed",
         ),
-        f"TRAIN_FILE = {d.train!r}" + ("" if _local(spec) else f"  # {_source(spec)}"),
-        f"VALIDATION_FILE = {d.validation!r}"
-        + ("" if d.validation else f"  # None: {d.validation_fraction:g} of the train rows, split off with the seed"),
         f"TEXT_COLUMN = {d.text_column!r}",
         *([f"TEXT_PAIR_COLUMN = {d.text_pair_column!r}  # sentence pairs"] if d.text_pair_column else []),
     ]
@@ -150,6 +149,17 @@ def _saved(spec: TrainSpec) -> bool:
     from tui_hf.core.training.datafile import is_saved_dataset
 
     return is_saved_dataset(spec.data.train)
+
+
+def _assign(name: str, value: object, note: str) -> list[str]:
+    """`NAME = value  # note` on one line, or the note on the line above when a long value (a user's path)
+    would take the line past the 120 columns the scripts are written to."""
+    line = f"{name} = {value!r}"
+    if not note:
+        return [line]
+    if len(line) + len(note) + 4 > 120:
+        return [f"# {note}", line]
+    return [f"{line}  # {note}"]
 
 
 def _source(spec: TrainSpec) -> str:
