@@ -131,8 +131,17 @@ async def test_a_changed_data_file_shows_in_the_xray(
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, XrayScreen))
         view_text = lambda: text_of(app.screen.query_one("#xray-view"), 300)  # noqa: E731
-        await wait_until(pilot, lambda: "rebuilding" not in view_text(), timeout=60)
+        checked = lambda: not any(w in view_text() for w in ("rebuilding", "checking it against"))  # noqa: E731
+        await wait_until(pilot, checked, timeout=60)
         assert "DIFFERS" in view_text(), view_text()
+        # What is shown is the batch the job trained (its own copy), not the edited data's.
+        assert "shown: the batch as the job trained it" in view_text() and "really" not in view_text()
+        # The data gone: the job's copy stays on screen, unchecked, and says why.
+        data.unlink()
+        await pilot.click("#xray-show")
+        await wait_until(pilot, checked, timeout=60)
+        assert "as the job trained it (its own copy) · not checked against the data:" in view_text()
+        assert str(data) in view_text() and "[0] line " in view_text()
 
 
 async def test_compare_names_the_setting_that_differs(app_settings: Any, two_runs: tuple[Path, Path]) -> None:

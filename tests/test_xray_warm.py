@@ -101,11 +101,17 @@ async def test_a_run_without_recorded_batches_is_not_prepared(
         assert warmed == [] and prepares == [] and not xray_module._PREPARED
 
 
-async def test_x_pressed_during_the_warm_up_waits_for_it_and_shows_the_batch_once(
-    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kept", [True, False], ids=["job's copy", "no copy"])
+async def test_x_pressed_during_the_warm_up_shows_the_jobs_copy_at_once_then_the_checked_batch(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
 ) -> None:
+    """The job kept its last step's batch (runs/<id>/xray/): x shows it while the data is still being
+    tokenized, then the same rows checked against the data. A run without the copy (an older version's, or
+    one whose copy could not be written) waits for the rebuild as before."""
     import tui_hf.core.training.data as data_module
 
+    if not kept:
+        shutil.rmtree(run_dir / "xray")
     began, release = threading.Event(), threading.Event()
     calls: list[int] = []
     real = data_module.prepare
@@ -121,11 +127,25 @@ async def test_x_pressed_during_the_warm_up_waits_for_it_and_shows_the_batch_onc
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, began.is_set, timeout=60)
         await pilot.press("x")
-        await wait_until(pilot, lambda: "rebuilding the batch of step 3" in shown(app), timeout=10)
+        if kept:
+            await wait_until(pilot, lambda: "checking it against the data" in shown(app), timeout=10)
+            early = shown(app)
+            assert "as the job trained it" in early and "step 3 · 16 rows" in early
+            assert not release.is_set() and len(calls) == 1  # shown while the data was still being read
+        else:
+            await wait_until(pilot, lambda: "rebuilding the batch of step 3" in shown(app), timeout=10)
         await pilot.pause(0.5)  # the X-ray's thread reaches the preparation meanwhile
         release.set()
         await wait_until(pilot, lambda: "rebuilt batch matches the one trained" in shown(app), timeout=30)
         assert len(calls) == 1
+        if kept:  # the rows the job kept are the rows rebuilt from the data, token for token
+            assert _rows_of(early) == _rows_of(shown(app)) and len(_rows_of(early)) > 16
+
+
+def _rows_of(text: str) -> list[str]:
+    """The X-ray's lines from its first row on (the header and the check line above them differ)."""
+    lines = text.splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("[0] ")) :]
 
 
 async def test_a_failed_warm_up_is_quiet_and_the_xray_says_what_is_wrong(

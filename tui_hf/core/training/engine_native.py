@@ -79,7 +79,7 @@ class NativeEngine:
         self.prep: Prepared = prepare(spec, self.tok, self.ctx.plan, self.ctx.stop)
         from tui_hf.core.training.watch import make_watch
 
-        self.watch = make_watch(self.ctx, self.prep.collator)
+        self.watch = make_watch(self.ctx, self.prep.collator, self.tok, self.prep)
         resume = self.ctx.checkpoint
         self.model = build_model(spec, self.resolved, self.prep.labels, source=str(resume.path) if resume else None).to(
             device

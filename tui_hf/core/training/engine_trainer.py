@@ -123,7 +123,7 @@ class TrainerEngine:
             writer=ctx.writer,
             commit_checkpoints=True,
             on_stop=ctx.acknowledge_stop,
-            watch=make_watch(ctx, self.prep.collator),
+            watch=make_watch(ctx, self.prep.collator, self.tok, self.prep),
             can_evaluate=self.prep.eval is not None,
             eval_steps=spec.eval_steps,
             predictor=lambda m: predict_examples(m, self.tok, spec, self.prep),

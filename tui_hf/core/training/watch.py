@@ -31,6 +31,7 @@ class StepWatch:
         record_batches: bool = True,
         early_stopping: EarlyStopping | None = None,
         metrics: list[str] | None = None,
+        snapshots: Any = None,
     ) -> None:
         self.writer = writer
         # The eval metrics this run reports: the engine's, or (a script's Trainer) those of its first evaluation.
@@ -55,6 +56,9 @@ class StepWatch:
         self._micro: list[int] = []  # rows per forward pass: an accumulated step's micro-batches
         self._tokens = 0
         self._handle: Any = None
+        # snapshots.Snapshots: the job's own X-ray copy of recent and flagged steps (needs the recorded rows).
+        self.snapshots = snapshots if self.batches is not None else None
+        self._inputs: list[dict[str, Any]] = []  # this step's forward inputs, held until it ends (no copy)
 
     # -- what the forward pass saw --
 
@@ -94,6 +98,10 @@ class StepWatch:
             labels = kwargs.get("labels")
             digest = batch_hash(ids, labels if labels is not None and hasattr(labels, "shape") else None)
             self._hashes.append(digest)
+            if self.snapshots is not None:
+                from tui_hf.core.training.snapshots import KEYS
+
+                self._inputs.append({k: v for k, v in kwargs.items() if k in KEYS} | {"input_ids": ids})
             mask = kwargs.get("attention_mask")
             self._tokens += int(mask.sum()) if mask is not None else int(ids.numel())
             pending = getattr(self.collator, "pending", None)
@@ -112,10 +120,11 @@ class StepWatch:
         if self._losses:
             loss = float(sum(float(x) for x in self._losses) / len(self._losses))
         supervised = int(sum(int(x) for x in self._supervised)) if self._supervised else None
+        record: dict[str, Any] | None = None
         if self.batches is not None and self._hashes:
             from tui_hf.core.training.digest import HASH_VERSION
 
-            record: dict[str, Any] = {"step": step, "hash": "+".join(self._hashes), "hash_v": HASH_VERSION}
+            record = {"step": step, "hash": "+".join(self._hashes), "hash_v": HASH_VERSION}
             if self._rows is not None:
                 record["rows"] = self._rows
                 if len(self._micro) > 1 and len(self._micro) == len(self._hashes):
@@ -126,11 +135,15 @@ class StepWatch:
                 record["supervised"] = supervised
             record["tokens"] = self._tokens
             self.batches.write(record)
+        rows, micro, inputs = self._rows, self._micro, self._inputs
         self._losses, self._supervised, self._hashes, self._rows, self._tokens = [], [], [], None, 0
-        self._micro = []
-        if self.sentinel is None:
-            return []
-        return self._report(self.sentinel.step(step, loss, grad_norm, supervised))
+        self._micro, self._inputs = [], []
+        alerts = [] if self.sentinel is None else self._report(self.sentinel.step(step, loss, grad_norm, supervised))
+        if self.snapshots is not None and record is not None and rows is not None:
+            sizes = micro if len(micro) == len(inputs) else [len(rows)]
+            flagged = any(a.step == step for a in alerts)
+            self.snapshots.offer(step, record["hash"], loss, inputs, rows, sizes, flagged)
+        return alerts
 
     def grad_norm(self, step: int, grad_norm: float | None) -> list[Alert]:
         """A gradient norm seen later than its step (Trainer logs it; the callback never sees it per step)."""
@@ -203,12 +216,15 @@ class StepWatch:
 
     def close(self) -> None:
         self.detach()
+        if self.snapshots is not None:
+            self.snapshots.flush()
         if self.batches is not None:
             self.batches.close()
 
 
-def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
-    """The watch for a job's context (rank 0 only: the others write nothing)."""
+def make_watch(ctx: Any, collator: Any = None, tokenizer: Any = None, prep: Any = None) -> StepWatch | None:
+    """The watch for a job's context (rank 0 only: the others write nothing). With the tokenizer and the
+    prepared data, it keeps the X-ray of recent and flagged steps for viewers (snapshots.py)."""
     if ctx.writer is None:
         return None
     spec = ctx.spec
@@ -216,6 +232,7 @@ def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
         EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience) if spec.early_stopping_metric else None
     )
     from tui_hf.core.training.sentinel import eval_metrics
+    from tui_hf.core.training.snapshots import Snapshots
 
     return StepWatch(
         ctx.run_dir,
@@ -226,4 +243,5 @@ def make_watch(ctx: Any, collator: Any = None) -> StepWatch | None:
         record_batches=spec.record_batches,
         early_stopping=early,
         metrics=list(eval_metrics(spec.task)),
+        snapshots=Snapshots(ctx.run_dir, spec.task, tokenizer, prep) if tokenizer is not None and prep else None,
     )

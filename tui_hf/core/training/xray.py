@@ -105,11 +105,12 @@ class BatchXray:
     supervised: int  # positions (token tasks) or rows (classification) the loss trains on
     supervised_share: float
     recorded_hash: str | None
-    rebuilt_hash: str
+    rebuilt_hash: str | None  # None: not rebuilt (yet), as for a job's copy not yet checked against the data
     loss: float | None = None
     problems: list[str] = field(default_factory=list)
     ids_only: bool = False  # recorded in the older format: the hash covers input ids, not labels
     micro_batches: int = 1  # gradient accumulation: the forward passes this optimizer step summed
+    kept_by_job: bool = False  # the rows are the job's own copy of the batch (snapshots.py), not a rebuild
 
     @property
     def matches(self) -> bool:
@@ -183,22 +184,23 @@ def _prepared(run_dir: Path, spec: Any, stop: threading.Event | None = None) -> 
         return tok, prep
 
 
-def _last_record(path: Path) -> dict[str, Any] | None:
-    """The last whole record of batches.jsonl, from its tail: a long run's file is megabytes."""
+def tail_records(path: Path) -> list[dict[str, Any]]:
+    """The whole records in the last 4 KB of batches.jsonl, in file order: a long run's file is megabytes."""
     try:
         with open(path, "rb") as fh:
             fh.seek(max(fh.seek(0, os.SEEK_END) - 4096, 0))
             tail = fh.read()
     except OSError:
-        return None
-    for line in reversed(tail.splitlines()):
+        return []
+    out = []
+    for line in tail.splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
-            continue
+            continue  # the first line is usually cut by the seek
         if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-            return rec
-    return None
+            out.append(rec)
+    return out
 
 
 def warm(run_dir: str | os.PathLike[str], stop: threading.Event | None = None) -> bool:
@@ -212,8 +214,8 @@ def warm(run_dir: str | os.PathLike[str], stop: threading.Event | None = None) -
     from tui_hf.core.training.spec import TrainSpec
 
     run_dir = Path(run_dir)
-    rec = _last_record(run_dir / BATCHES)
-    if rec is None or not isinstance(rec.get("rows"), list):  # nothing to rebuild (a script's Trainer)
+    tail = tail_records(run_dir / BATCHES)
+    if not tail or not isinstance(tail[-1].get("rows"), list):  # nothing to rebuild (a script's Trainer)
         return False
     spec = TrainSpec.load(run_dir / SPEC)
     # The imports are most of the wait (about 2 s of 2.6 here), and a viewer that quits waits for this thread:
@@ -230,8 +232,6 @@ def warm(run_dir: str | os.PathLike[str], stop: threading.Event | None = None) -
 
 def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
     """Rebuild the batch trained at `step`. SpecError/RunStateError when the step was not recorded."""
-    from tui_hf.core.training.data import SOURCE_ROW
-    from tui_hf.core.training.families import FAMILIES
     from tui_hf.core.training.runs import SPEC
     from tui_hf.core.training.spec import TrainSpec
 
@@ -259,7 +259,6 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
             "from 0, not " + json.dumps(rec["rows"])[:60]
         )
     spec = TrainSpec.load(run_dir / SPEC)
-    fam = FAMILIES[spec.task]
     tok, prep = _prepared(run_dir, spec)
     positions = [int(i) for i in rec["rows"]]
     if positions and max(positions) >= len(prep.train):
@@ -278,50 +277,72 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         else [len(positions)]
     )
     ids_only = rec.get("hash_v") != HASH_VERSION  # an older record: compared as it was made
-    rows: list[XrayRow] = []
-    hashes, padded, supervised, slots = [], 0, 0, 0
-    begin = 0
+    chunks, hashes, begin = [], [], 0
     for size in sizes:
         chunk = positions[begin : begin + size]
         begin += size
-        features = [prep.train[i] for i in chunk]
-        batch = prep.collator(features)
-        ids, labels = batch["input_ids"], fam.xray_labels(batch)
-        mask = batch.get("attention_mask")
+        batch = prep.collator([prep.train[i] for i in chunk])
+        ids = batch["input_ids"]
         hashes.append(batch_hash(ids) if ids_only else batch_hash(ids, batch.get("labels")))  # as the job hashed it
-        padded = max(padded, int(ids.shape[1]))
-        supervised += supervised_count(spec.task, labels)
-        chunk_rows = _rows(chunk, features, ids, labels, mask, tok, fam, prep, SOURCE_ROW)
-        # Of the positions that could train: the input's real tokens, or for a decoder its target slots.
-        real_here = sum(row.length for row in chunk_rows)
-        slots += labels.numel() if fam.decodes else real_here if labels.dim() == 2 else len(chunk_rows)
-        rows += chunk_rows
-    real = sum(row.length for row in rows)
-    share = supervised / max(slots, 1) if rows else 0.0
-    got = "+".join(hashes)
+        chunks.append((chunk, batch))
+    rows, padded, supervised, slots = assemble(spec.task, tok, prep, chunks)
     x = BatchXray(
         run=run_dir.name,
         step=step,
         task=spec.task,
         rows=rows,
         padded_length=padded,
-        tokens=real,
+        tokens=sum(row.length for row in rows),
         supervised=supervised,
-        supervised_share=share,
+        supervised_share=supervised / max(slots, 1) if rows else 0.0,
         recorded_hash=rec.get("hash"),
-        rebuilt_hash=got,
-        loss=rec.get("loss") if isinstance(rec.get("loss"), (int, float)) else None,
+        rebuilt_hash="+".join(hashes),
+        loss=_loss(rec.get("loss")),
         ids_only=ids_only,
         micro_batches=len(sizes),
     )
     if not x.matches:
         x.problems.append(
-            f"the rebuilt batch differs from the one trained (hash {got} vs {x.recorded_hash}): the "
+            f"the rebuilt batch differs from the one trained (hash {x.rebuilt_hash} vs {x.recorded_hash}): the "
             "data file (a text or a label), tokenizer or collator changed since step {step}".replace(
                 "{step}", str(step)
             )
         )
     return x
+
+
+def _loss(value: Any) -> float | None:
+    """A recorded loss: a number, or for a NaN/inf step its name ("nan", "inf": JSON has no such numbers)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return None
+
+
+def assemble(
+    task: str, tok: Any, prep: Any, chunks: list[tuple[list[int], Any]]
+) -> tuple[list[XrayRow], int, int, int]:
+    """(rows, padded length, supervised, trainable slots) of a step's collated micro-batches, each given with
+    the train positions it holds: what the X-ray shows, whether the batch was rebuilt from the data or kept
+    by the job that trained it (CPU tensors either way)."""
+    from tui_hf.core.training.data import SOURCE_ROW
+    from tui_hf.core.training.families import FAMILIES
+
+    fam = FAMILIES[task]
+    rows: list[XrayRow] = []
+    padded, supervised, slots = 0, 0, 0
+    for chunk, batch in chunks:
+        features = [prep.train[i] for i in chunk]
+        ids, labels = batch["input_ids"], fam.xray_labels(batch)
+        padded = max(padded, int(ids.shape[1]))
+        supervised += supervised_count(task, labels)
+        chunk_rows = _rows(chunk, features, ids, labels, batch.get("attention_mask"), tok, fam, prep, SOURCE_ROW)
+        # Of the positions that could train: the input's real tokens, or for a decoder its target slots.
+        real_here = sum(row.length for row in chunk_rows)
+        slots += labels.numel() if fam.decodes else real_here if labels.dim() == 2 else len(chunk_rows)
+        rows += chunk_rows
+    return rows, padded, supervised, slots
 
 
 def _rows(

@@ -33,11 +33,18 @@ def render_xray(x: Any) -> Text:
     """The batch as the model received it: each row's tokens, shaded by whether the loss trains on them."""
     out = Text()
     what = "rows" if x.task == "text-classification" else "positions"
-    check = (
-        ("rebuilt batch matches the one trained", "green")
-        if x.matches
-        else ("rebuilt batch DIFFERS from the one trained", "bold red")
-    )
+    if x.rebuilt_hash is None:  # the job's own copy, not (yet) rebuilt from the data
+        check = (
+            ("as the job trained it (its own copy) · not checked against the data:", "yellow")
+            if x.problems
+            else ("as the job trained it (its own copy) · checking it against the data…", "cyan")
+        )
+    elif x.matches:
+        check = ("rebuilt batch matches the one trained", "green")
+    else:
+        check = ("rebuilt batch DIFFERS from the one trained", "bold red")
+        if x.kept_by_job:
+            check = (check[0] + "; shown: the batch as the job trained it", check[1])
     if x.ids_only and x.matches:  # an older record: its hash never covered the labels
         check = ("rebuilt batch's token ids match the one trained (older record: labels not checked)", "yellow")
     loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
@@ -48,7 +55,7 @@ def render_xray(x: Any) -> Text:
         style="bold",
     )
     out.append(check[0], style=check[1])
-    out.append(f" (hash {x.rebuilt_hash})\n")
+    out.append(f" (hash {x.rebuilt_hash or x.recorded_hash})\n")
     for problem in x.problems:
         out.append(f"{problem}\n", style="red")
     if x.task != "text-classification":
@@ -88,9 +95,11 @@ class XrayScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
-    def __init__(self, run_dir: Path, step: int, alerts: list[dict[str, Any]]) -> None:
+    def __init__(self, run_dir: Path, step: int, alerts: list[dict[str, Any]], latest: bool = False) -> None:
+        """`latest`: the run's last step was asked for (no step in particular); the job's last kept copy is
+        shown at once then, whichever step it is."""
         super().__init__()
-        self.run_dir, self.step, self.alerts = Path(run_dir), step, alerts
+        self.run_dir, self.step, self.alerts, self.latest = Path(run_dir), step, alerts, latest
 
     def compose(self) -> ComposeResult:
         with Vertical(id="xray-dialog"):
@@ -111,7 +120,7 @@ class XrayScreen(ModalScreen[None]):
                 yield VerticalScroll(Static("", id="xray-view"), id="xray-scroll")
 
     def on_mount(self) -> None:
-        self.show(self.step)
+        self.show(self.step, self.latest)
         self.query_one("#xray-scroll").focus()  # the batch: arrows scroll it, q closes; Tab reaches the step
 
     @on(Button.Pressed, "#xray-close")
@@ -131,27 +140,55 @@ class XrayScreen(ModalScreen[None]):
         self.query_one("#xray-step", Input).value = str(step)
         self.show(step)
 
-    def show(self, step: int) -> None:
+    def show(self, step: int, latest: bool = False) -> None:
         self.step = step
         self.query_one("#xray-view", Static).update(f"[cyan]rebuilding the batch of step {step}…[/cyan]")
-        self._load(step)
+        self._load(step, latest)
 
     @work(thread=True, exclusive=True, group="xray", exit_on_error=False)
-    def _load(self, step: int) -> None:
+    def _load(self, step: int, latest: bool) -> None:
+        """The job's copy of the step first when it kept one (at once: no torch, no tokenizer), then the batch
+        rebuilt from the data and checked against what was trained (seconds in a fresh viewer)."""
         from tui_hf.core.errors import RunStateError, TuiHfError
+        from tui_hf.core.training.snapshots import kept
         from tui_hf.core.training.xray import xray
 
+        copy = kept(self.run_dir, None if latest else step)
+        try:
+            first = render_xray(copy) if copy is not None else None
+        except (TypeError, ValueError, AttributeError):  # a copy written by another version: rebuild only
+            copy = first = None
+        if copy is not None:
+            step = copy.step
+            self.app.call_from_thread(self._shown, step, first, latest)
         try:
             if not self.run_dir.is_dir():
                 raise RunStateError(f"{self.run_dir.name} is gone (deleted or moved): no batch to show")
-            shown: Any = render_xray(xray(self.run_dir, step))
-        except TuiHfError as exc:
-            shown = Text(str(exc), style="red")
+            rebuilt = xray(self.run_dir, step)
+            if copy is not None and not rebuilt.matches and rebuilt.recorded_hash == copy.recorded_hash:
+                # What was trained is the copy; the rebuild says the data no longer makes it.
+                copy.rebuilt_hash, copy.problems, copy.ids_only = (
+                    rebuilt.rebuilt_hash,
+                    rebuilt.problems,
+                    rebuilt.ids_only,
+                )
+                rebuilt = copy
+            shown: Any = render_xray(rebuilt)
         except Exception as exc:  # a batch that cannot be rebuilt (data gone, tokenizer moved): say so, stay open
-            shown = Text(f"cannot rebuild step {step}: {type(exc).__name__}: {exc}", style="red")
+            why = (
+                str(exc) if isinstance(exc, TuiHfError) else f"cannot rebuild step {step}: {type(exc).__name__}: {exc}"
+            )
+            if copy is not None:
+                copy.problems.append(why)
+                shown = render_xray(copy)
+            else:
+                shown = Text(why, style="red")
         self.app.call_from_thread(self._shown, step, shown)
 
-    def _shown(self, step: int, shown: Any) -> None:
+    def _shown(self, step: int, shown: Any, retarget: bool = False) -> None:
+        if retarget and step != self.step:  # the last step the job kept, not the one the view last read
+            self.step = step
+            self.query_one("#xray-step", Input).value = str(step)
         if step == self.step:
             self.query_one("#xray-view", Static).update(shown)
 

@@ -498,7 +498,7 @@ class TrainingView(Vertical):
         s = self.follower.state
         flagged = [a for a in s.alerts if a.get("step") is not None]
         step = flagged[-1]["step"] if flagged else s.step
-        self.app.push_screen(XrayScreen(self.follower.run_dir, step, s.alerts))
+        self.app.push_screen(XrayScreen(self.follower.run_dir, step, s.alerts, latest=not flagged))
 
     @on(Button.Pressed, "#run-stop")
     def _stop(self) -> None:

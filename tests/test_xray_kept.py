@@ -1,0 +1,210 @@
+"""The job's own copy of the batches it trains (runs/<id>/xray/), what a fresh viewer shows at once.
+
+The truth a copy is checked against is the batch rebuilt from the data files (xray.xray, whose hash is
+compared with the one the forward pass recorded): token for token, label for label, for each family the
+rows differ in (classes, tags, answer spans, decoder targets, random masks, accumulated micro-batches).
+Jobs run in this process (the job's own drive()), so the clock the copies are paced by can be stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_cockpit import AtStep, drive_inline
+from tests.training_fixtures import datasets_cache  # noqa: F401
+from tui_hf.core.training import snapshots
+from tui_hf.core.training.events import read_state
+from tui_hf.core.training.job import create_run
+from tui_hf.core.training.snapshots import kept
+from tui_hf.core.training.spec import DataSpec, TrainSpec
+from tui_hf.core.training.xray import read_batches, xray
+from tui_hf.data import ENTITIES_JSONL, HEADLINES_JSONL, QA_JSONL, SENTIMENT_CSV
+
+
+def run(tmp_path: Path, model: Path, data: DataSpec, **overrides: Any) -> Path:
+    base: dict[str, Any] = dict(
+        model=str(model), epochs=1, batch_size=4, max_steps=3, logging_steps=1, device="cpu", seed=1, warmup=0.0
+    )
+    spec = TrainSpec(data=data, **{**base, **overrides})
+    run_dir = create_run(spec, tmp_path / "runs", name="kept")
+    drive_inline(run_dir)
+    assert read_state(run_dir).status == "finished"
+    return run_dir
+
+
+@pytest.fixture
+def every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pacing: each step is kept, so the last copy is of the last step."""
+    monkeypatch.setattr(snapshots, "INTERVAL", 0.0)
+    monkeypatch.setattr(snapshots, "BUDGET", 0.0)
+
+
+def same_batch(copy: Any, rebuilt: Any) -> None:
+    assert rebuilt.matches, rebuilt.problems
+    assert copy.kept_by_job and copy.rebuilt_hash is None and copy.recorded_hash == rebuilt.recorded_hash
+    mine, truth = dataclasses.asdict(copy), dataclasses.asdict(rebuilt)
+    for name in ("rows", "padded_length", "tokens", "supervised", "supervised_share", "micro_batches", "task"):
+        assert mine[name] == truth[name], name
+    assert copy.loss == pytest.approx(rebuilt.loss, nan_ok=True)
+
+
+CASES = {
+    # family: (model fixture, data, spec overrides)
+    "classes, 2 micro-batches (trainer)": (
+        "tiny_bert_cls_dir",
+        DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        dict(engine="trainer", grad_accum=2),
+    ),
+    "tags": (
+        "tiny_ner_dir",
+        DataSpec(train=str(ENTITIES_JSONL), text_column="tokens", label_column="ner_tags", max_length=32),
+        dict(engine="native", task="token-classification", replace_head=True),
+    ),
+    "answer spans": (
+        "tiny_qa_dir",
+        DataSpec(train=str(QA_JSONL), max_length=64, doc_stride=16),
+        dict(engine="native", task="question-answering"),
+    ),
+    "decoder targets": (
+        "tiny_bart_dir",
+        DataSpec(train=str(HEADLINES_JSONL), text_column="source", target_column="target", max_length=32),
+        dict(engine="native", task="seq2seq"),
+    ),
+    "random masks (trainer)": (
+        "tiny_mlm_dir",
+        DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        dict(engine="trainer", task="masked-lm"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_job_keeps_the_batch_its_step_trained_as_the_data_rebuilds_it(
+    case: str, tmp_path: Path, every_step: None, request: pytest.FixtureRequest
+) -> None:
+    fixture, data, overrides = CASES[case]
+    run_dir = run(tmp_path, request.getfixturevalue(fixture), data, **overrides)
+    copy = kept(run_dir, None)
+    assert copy is not None and copy.step == max(read_batches(run_dir)) == 3
+    same_batch(copy, xray(run_dir, 3))
+    if overrides.get("grad_accum"):
+        assert copy.micro_batches == 2
+    assert [p.name for p in (run_dir / "xray").iterdir()] == ["latest.json"]  # nothing flagged: no step file
+
+
+def test_copies_are_paced_a_flagged_step_is_kept_and_the_last_step_when_training_ends(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock stands still: after the first step only the flagged step (a NaN loss at step 3) is kept
+    while training, and the last step (6) when it ends: x on a finished run opens it."""
+    monkeypatch.setattr(snapshots, "monotonic", lambda: 1000.0)
+    offered: list[int] = []
+    real = snapshots.Snapshots._build
+    monkeypatch.setattr(
+        snapshots.Snapshots, "_build", lambda self, step, *a: offered.append(step) or real(self, step, *a)
+    )
+
+    def nan_at_step_3(model: Any) -> None:
+        AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == 3 else None)
+
+    spec = TrainSpec(
+        data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        model=str(tiny_bert_cls_dir),
+        engine="native",
+        max_steps=6,
+        batch_size=4,
+        logging_steps=1,
+        device="cpu",
+        sentinel="warn",
+    )
+    run_dir = create_run(spec, tmp_path / "runs", name="paced")
+    drive_inline(run_dir, nan_at_step_3)
+    assert offered == [1, 3, 6]
+    assert sorted(p.name for p in (run_dir / "xray").iterdir()) == ["latest.json", "step-3.json"]
+    flagged = kept(run_dir, 3)
+    assert flagged is not None and flagged.loss is not None and math.isnan(flagged.loss)
+    same_batch(flagged, xray(run_dir, 3))
+    last = kept(run_dir, None)
+    assert last is not None and last.step == 6
+    same_batch(last, xray(run_dir, 6))
+    assert kept(run_dir, 2) is None  # neither flagged nor the last: the viewer rebuilds it
+
+
+def test_a_copy_of_a_step_trained_again_since_is_not_shown(
+    tmp_path: Path, tiny_bert_cls_dir: Path, every_step: None
+) -> None:
+    """A resumed attempt that trains step 3 again records a new hash for it: the old copy is not that batch."""
+    run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")
+    assert kept(run_dir, 3) is not None
+    with open(run_dir / "batches.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({**read_batches(run_dir)[3], "hash": "0123456789abcdef"}) + "\n")
+    assert kept(run_dir, 3) is None and kept(run_dir, None) is None
+    # Damaged copies are no copies either: the viewer rebuilds.
+    (run_dir / "batches.jsonl").write_text("")
+    (run_dir / "xray" / "latest.json").write_text('{"step": 3, "rows": [')
+    assert kept(run_dir, None) is None
+    (run_dir / "xray" / "latest.json").write_text('{"step": 3, "rows": [], "colour": "blue"}')
+    assert kept(run_dir, None) is None
+
+
+def test_a_copy_that_cannot_be_written_never_stops_training(
+    tmp_path: Path, tiny_bert_cls_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = TrainSpec(
+        data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        model=str(tiny_bert_cls_dir),
+        engine="native",
+        max_steps=3,
+        batch_size=4,
+        logging_steps=1,
+        device="cpu",
+    )
+    run_dir = create_run(spec, tmp_path / "runs", name="no-room")
+    (run_dir / "xray").write_text("a file where the folder goes")  # as a full disk or a read-only folder would
+    with caplog.at_level(logging.WARNING, logger="tui_hf.core.training.snapshots"):
+        drive_inline(run_dir)
+    state = read_state(run_dir)
+    assert state.status == "finished" and state.step == 3 and sorted(read_batches(run_dir)) == [1, 2, 3]
+    said = [r.getMessage() for r in caplog.records if "not kept" in r.getMessage()]
+    assert len(said) == 1 and "step 1" in said[0]  # said once, not at each step
+
+
+async def test_x_on_a_live_run_opens_the_last_step_the_job_kept(
+    tmp_path: Path, tiny_bert_cls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a job trains, the copy lags the last step by up to a second: x shows the step of the copy (the
+    step box says which) at once, then checks that step against the data. Here the job kept step 1 only
+    (the clock stood still and it never ended, as far as its copies go); the view knows of step 3."""
+    import threading
+
+    from textual.widgets import Input
+
+    import tui_hf.core.training.data as data_module
+    from tests.conftest import wait_until
+    from tests.helpers import text_of
+    from tests.test_xray_warm import SIZE, shown, viewer
+
+    with monkeypatch.context() as during_training:
+        during_training.setattr(snapshots, "monotonic", lambda: 1000.0)
+        during_training.setattr(snapshots.Snapshots, "flush", lambda self: None)
+        run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")
+    assert kept(run_dir, None).step == 1
+    release = threading.Event()
+    real = data_module.prepare
+    monkeypatch.setattr(data_module, "prepare", lambda *a, **k: release.wait(30) and real(*a, **k))
+    app = viewer(run_dir, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "finished" in text_of(app.query_one("#run-header")), timeout=30)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: "checking it against the data" in shown(app), timeout=10)
+        assert "step 1 · 4 rows" in shown(app) and app.screen.query_one("#xray-step", Input).value == "1"
+        release.set()
+        await wait_until(pilot, lambda: "rebuilt batch matches the one trained" in shown(app), timeout=60)
+        assert "step 1 · 4 rows" in shown(app)

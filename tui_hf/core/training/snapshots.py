@@ -1,0 +1,172 @@
+"""The job's own copy of the batches it trains, for an X-ray that shows at once.
+
+Rebuilding a step's batch (xray.py) needs torch, transformers, the tokenizer and the tokenized data: seconds
+in a fresh viewer, most of it imports. The running job has all of that loaded, so it keeps the X-ray of a
+recent step itself, as JSON a viewer reads without importing anything heavy:
+
+    runs/<id>/xray/latest.json     the last step kept (rewritten at most about once a second)
+    runs/<id>/xray/step-<n>.json   each step the sentinel flagged (what x opens first), up to MAX_FLAGGED
+
+A viewer shows the kept copy at once and then checks it against the data as before (the rebuild compares
+hashes with batches.jsonl): the copy is what the job trained, the rebuild says whether the data still makes it.
+
+Keeping costs the job little: the tensors the forward pass received are held until the step ends, and a
+copy is made only when due (the first step, then no sooner than a second later and than 100 times what the
+last copy took, so it stays under 1 % of the job's time whatever the batch size) or when the step is flagged.
+Writing is best effort: a full disk or a read-only run directory never stops training, the viewer rebuilds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from tui_hf.core.training.xray import BatchXray, XrayRow, assemble
+
+log = logging.getLogger(__name__)
+
+FOLDER = "xray"
+LATEST = "latest.json"
+MAX_FLAGGED = 50  # flagged steps kept per job process: a run that alerts at every step keeps its first ones
+INTERVAL = 1.0  # seconds between two copies of unflagged steps, at least
+BUDGET = 100  # ... and at least this many times what the last copy took (≤ 1 % of the job's time)
+# The tensors a family's X-ray reads from a collated batch (xray_labels, the attention mask).
+KEYS = ("input_ids", "attention_mask", "labels", "start_positions", "end_positions")
+
+
+class Snapshots:
+    """The job's side: offered every trained step, keeps the ones that are due."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], task: str, tokenizer: Any, prep: Any) -> None:
+        self.folder = Path(run_dir) / FOLDER
+        self.run = Path(run_dir).name
+        self.task, self.tok, self.prep = task, tokenizer, prep
+        self._due = 0.0  # monotonic() from which an unflagged step is kept again
+        self._flagged = 0
+        self._broken = False  # writing failed once: the viewer rebuilds instead, no retry at every step
+        self._skipped: tuple[Any, ...] | None = None  # the last step offered and not kept, for flush()
+        # A resumed job repeats steps: a copy left by the attempt before would show a batch the weights no
+        # longer come from (the viewer would notice by its hash, but only after showing it).
+        try:
+            (self.folder / LATEST).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def offer(
+        self,
+        step: int,
+        record_hash: str,
+        loss: float | None,
+        batches: list[dict[str, Any]],
+        positions: list[int],
+        sizes: list[int],
+        flagged: bool,
+    ) -> None:
+        """One optimizer step: its micro-batches as the forward passes received them, their train rows."""
+        if self._broken or not batches or len(batches) != len(sizes) or sum(sizes) != len(positions):
+            return
+        keep_step = flagged and self._flagged < MAX_FLAGGED
+        now = monotonic()
+        if not keep_step and now < self._due:
+            self._skipped = (step, record_hash, loss, batches, positions, sizes)
+            return
+        self._skipped = None
+        began = time.perf_counter()
+        try:
+            x = self._build(step, record_hash, loss, batches, positions, sizes)
+            data = json.dumps(dataclasses.asdict(x), separators=(",", ":")).encode()
+            self.folder.mkdir(exist_ok=True)
+            if keep_step:
+                self._flagged += 1
+                _write(self.folder / f"step-{step}.json", data)
+            _write(self.folder / LATEST, data)
+        except Exception as exc:  # a copy is a convenience: training goes on without it
+            self._broken = True
+            log.warning("the batch X-ray copy of step %s was not kept: %s: %s", step, type(exc).__name__, exc)
+            return
+        self._due = now + max(INTERVAL, BUDGET * (time.perf_counter() - began))
+
+    def flush(self) -> None:
+        """Training ended (finished or stopped): keep its last step, which x opens on a finished run."""
+        if self._skipped is not None:
+            self._due = 0.0
+            self.offer(*self._skipped, flagged=False)
+
+    def _build(
+        self,
+        step: int,
+        record_hash: str,
+        loss: float | None,
+        batches: list[dict[str, Any]],
+        positions: list[int],
+        sizes: list[int],
+    ) -> BatchXray:
+        chunks, begin = [], 0
+        for size, batch in zip(sizes, batches):
+            cpu = {k: v.detach().to("cpu") for k, v in batch.items() if k in KEYS and hasattr(v, "detach")}
+            chunks.append((positions[begin : begin + size], cpu))
+            begin += size
+        rows, padded, supervised, slots = assemble(self.task, self.tok, self.prep, chunks)
+        return BatchXray(
+            run=self.run,
+            step=step,
+            task=self.task,
+            rows=rows,
+            padded_length=padded,
+            tokens=sum(row.length for row in rows),
+            supervised=supervised,
+            supervised_share=supervised / max(slots, 1) if rows else 0.0,
+            recorded_hash=record_hash,
+            rebuilt_hash=None,
+            loss=loss,
+            micro_batches=len(sizes),
+            kept_by_job=True,
+        )
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: a viewer reading meanwhile sees the old copy or the new one."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(staged, "wb") as fh:
+        fh.write(data)
+    os.replace(staged, path)
+
+
+def kept(run_dir: str | os.PathLike[str], step: int | None) -> BatchXray | None:
+    """The job's copy of `step` (None: the last step kept), or None when there is none or it is unusable.
+
+    A copy whose hash is not the one batches.jsonl now records for its step (a resumed attempt trained the
+    step again) is not the batch the weights came from: None."""
+    folder = Path(run_dir) / FOLDER
+    x = _read(folder / (LATEST if step is None else f"step-{step}.json"))
+    if x is None and step is not None:
+        x = _read(folder / LATEST)
+        x = x if x is not None and x.step == step else None
+    if x is None:
+        return None
+    from tui_hf.core.training.xray import BATCHES, tail_records
+
+    recorded = {rec["step"]: rec for rec in tail_records(Path(run_dir) / BATCHES)}.get(x.step)
+    if recorded is not None and recorded.get("hash") != x.recorded_hash:
+        return None
+    x.run = Path(run_dir).name  # the folder's name now (a run copied or renamed)
+    return x
+
+
+def _read(path: Path) -> BatchXray | None:
+    try:
+        raw = json.loads(path.read_bytes())
+        rows = [XrayRow(**row) for row in raw.pop("rows")]
+        x = BatchXray(rows=rows, **raw)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # absent, torn by a crash in an older version, or from another version's fields
+    if not re.fullmatch(r"[0-9a-f+]+", str(x.recorded_hash or "")) or not isinstance(x.step, int):
+        return None
+    return x
