@@ -1,6 +1,8 @@
 """What a person waits for at the keyboard, measured in a real terminal (tmux, 120x40): a typed character
 to the token count on screen, F1 to the help on screen, x to a step's X-ray on screen (in a fresh viewer:
-pressed as soon as the run shows, and pressed after the view has been up 3 s).
+pressed as soon as the run shows, and pressed after the view has been up 3 s). The X-ray is on screen when its
+rows are: the job's own copy of the step (runs/<id>/xray/) at once, then the rebuild from the data that
+checks it ("rebuilt batch ..."), whose time is shown beside. Last, what keeping that copy costs the job.
 
 Each wait runs from `tmux send-keys` to the moment `tmux capture-pane` shows what the key brings (polled
 every 2 ms): what the terminal shows, whatever the app thinks it has painted. The X-ray is that of a step of
@@ -129,24 +131,60 @@ def xray_opens(n: int, env: dict[str, str]) -> None:
         # has been up 3 s (a person reads the chart first; the warm-up had that long).
         start(attach, "finished", env, settle=0.0)
         tmux("send-keys", "-t", SESSION, "x")
-        cold = wait_for(lambda s: "rebuilt batch" in s)
+        cold = wait_for(rows_shown)
+        checked = cold + wait_for(lambda s: "rebuilt batch" in s)
         stop()
         start(attach, "finished", env, settle=3.0)
         waits = []
         for _ in range(n):
             tmux("send-keys", "-t", SESSION, "x")
-            waits.append(wait_for(lambda s: "rebuilt batch" in s))
+            waits.append(wait_for(rows_shown))
+            wait_for(lambda s: "rebuilt batch" in s)
             tmux("send-keys", "-t", SESSION, "Escape")
-            wait_for(lambda s: "rebuilt batch" not in s)
+            wait_for(lambda s: "Batch X-ray" not in s)
             time.sleep(0.3)
         stop()
+        copy_cost(run)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"  x → X-ray on screen, x at once    first  {cold * 1e3:6.0f} ms   (the viewer's warm-up still in flight)")
+    print(
+        f"  x → X-ray on screen, x at once    first  {cold * 1e3:6.0f} ms   checked against the data at "
+        f"{checked * 1e3:.0f} ms   (the viewer's warm-up still in flight)"
+    )
     print(
         f"  x → X-ray on screen, x after 3 s  first  {waits[0] * 1e3:6.0f} ms   then median "
         f"{statistics.median(waits[1:] or waits) * 1e3:6.0f} ms   (first: prepared in the background meanwhile)"
     )
+
+
+def rows_shown(text: str) -> bool:
+    return "[0] line " in text and ("rebuilt batch" in text or "as the job trained it" in text)
+
+
+def copy_cost(run: Path, repeats: int = 20) -> None:
+    """What the job spends keeping its copy of a step: the run's own batch (8 rows x 64 tokens), then one of
+    64 rows of the same texts (its rows repeated), built and written as the job does."""
+    from tui_hf.core.training import xray
+    from tui_hf.core.training.snapshots import Snapshots
+    from tui_hf.core.training.spec import TrainSpec
+
+    spec = TrainSpec.load(run / "spec.json")
+    tok, prep = xray._prepared(run, spec)
+    rows = xray.read_batches(run)[1]["rows"]
+    keep = Snapshots(run, spec.task, tok, prep)
+    for label, positions in (("8 rows", rows), ("64 rows", rows * 8)):
+        batch = dict(prep.collator([prep.train[i] for i in positions]))
+        times = []
+        for i in range(repeats):
+            keep._due = 0.0
+            began = time.perf_counter()
+            keep.offer(i + 1, "0", 0.5, [batch], positions, [len(positions)], flagged=False)
+            times.append(time.perf_counter() - began)
+        ms = statistics.median(times) * 1e3
+        print(
+            f"  the job's copy of a step ({label})   {ms:5.1f} ms   kept at most once a second: "
+            f"{ms / 10:.2f} % of the job's time"
+        )
 
 
 def main() -> None:
