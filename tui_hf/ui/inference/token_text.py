@@ -131,10 +131,11 @@ class TokenTextView(ScrollView, can_focus=False):
         row = self.scroll_offset.y + y
         if row >= len(self.lines):
             return Strip.blank(self.size.width, self.rich_style)
-        segments = [Segment(p.text, self._style(p)) for p in self.lines[row]]
+        base = self.rich_style  # walks the widget's ancestors: once per line, not once per piece
+        segments = [Segment(p.text, self._style(p, base)) for p in self.lines[row]]
         return Strip(segments).crop(self.scroll_offset.x, self.scroll_offset.x + self.size.width)
 
-    def _style(self, p: Piece) -> Style:
+    def _style(self, p: Piece, base: Style) -> Style:
         if p.index is not None and self.selected == (p.seq, p.index):
             return STYLE_SELECTED
         if p.kind == "token":
@@ -145,4 +146,4 @@ class TokenTextView(ScrollView, can_focus=False):
             return STYLE_PAD
         if p.kind == "header":
             return STYLE_HEADER
-        return self.rich_style
+        return base
