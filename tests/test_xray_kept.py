@@ -146,6 +146,12 @@ def test_a_copy_of_a_step_trained_again_since_is_not_shown(
     with open(run_dir / "batches.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({**read_batches(run_dir)[3], "hash": "0123456789abcdef"}) + "\n")
     assert kept(run_dir, 3) is None and kept(run_dir, None) is None
+    # The job resumed from a checkpoint at step 2 removes its copies of the steps it trains again.
+    folder = run_dir / "xray"
+    for name in ("step-2.json", "step-3.json", "step-12.json"):
+        (folder / name).write_text("{}")
+    snapshots.Snapshots(run_dir, "text-classification", None, None, resumed_at=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["step-2.json"]
     # Damaged copies are no copies either: the viewer rebuilds.
     (run_dir / "batches.jsonl").write_text("")
     (run_dir / "xray" / "latest.json").write_text('{"step": 3, "rows": [')

@@ -44,7 +44,9 @@ KEYS = ("input_ids", "attention_mask", "labels", "start_positions", "end_positio
 class Snapshots:
     """The job's side: offered every trained step, keeps the ones that are due."""
 
-    def __init__(self, run_dir: str | os.PathLike[str], task: str, tokenizer: Any, prep: Any) -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike[str], task: str, tokenizer: Any, prep: Any, resumed_at: int = 0
+    ) -> None:
         self.folder = Path(run_dir) / FOLDER
         self.run = Path(run_dir).name
         self.task, self.tok, self.prep = task, tokenizer, prep
@@ -52,10 +54,13 @@ class Snapshots:
         self._flagged = 0
         self._broken = False  # writing failed once: the viewer rebuilds instead, no retry at every step
         self._skipped: tuple[Any, ...] | None = None  # the last step offered and not kept, for flush()
-        # A resumed job repeats steps: a copy left by the attempt before would show a batch the weights no
-        # longer come from (the viewer would notice by its hash, but only after showing it).
+        # A resumed job trains the steps after its checkpoint again: a copy of one of them left by the attempt
+        # before shows a batch the weights no longer come from (the viewer would notice by its hash, but only
+        # after showing it).
         try:
-            (self.folder / LATEST).unlink(missing_ok=True)
+            stale = [p for p in self.folder.glob("step-*.json") if _step_of(p) > resumed_at]
+            for path in [self.folder / LATEST, *stale]:
+                path.unlink(missing_ok=True)
         except OSError:
             pass
 
@@ -129,6 +134,11 @@ class Snapshots:
             micro_batches=len(sizes),
             kept_by_job=True,
         )
+
+
+def _step_of(path: Path) -> int:
+    number = path.stem.removeprefix("step-")
+    return int(number) if number.isdigit() else -1
 
 
 def _write(path: Path, data: bytes) -> None:

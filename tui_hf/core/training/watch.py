@@ -243,5 +243,9 @@ def make_watch(ctx: Any, collator: Any = None, tokenizer: Any = None, prep: Any 
         record_batches=spec.record_batches,
         early_stopping=early,
         metrics=list(eval_metrics(spec.task)),
-        snapshots=Snapshots(ctx.run_dir, spec.task, tokenizer, prep) if tokenizer is not None and prep else None,
+        snapshots=(
+            Snapshots(ctx.run_dir, spec.task, tokenizer, prep, ctx.checkpoint.step if ctx.checkpoint else 0)
+            if tokenizer is not None and prep
+            else None
+        ),
     )
