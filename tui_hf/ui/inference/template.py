@@ -27,8 +27,8 @@ class TemplateTextView(TokenTextView):
         super().__init__(id=id)
         self.mask: list[int] | None = None
 
-    def _style(self, p: Piece) -> Style:
-        base = super()._style(p)
+    def _style(self, p: Piece, widget: Style) -> Style:
+        base = super()._style(p, widget)
         if self.mask is None or p.index is None or p.index >= len(self.mask) or p.kind == "header":
             return base
         if self.selected == (p.seq, p.index):
