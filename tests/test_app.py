@@ -40,6 +40,20 @@ async def test_typing_updates_the_breakdown(app_settings: Any) -> None:
         assert shown.startswith("[CLS]hello worlds") and shown.endswith("[SEP]")
 
 
+async def test_typing_in_a_fresh_app_continues_the_sample_text(app_settings: Any) -> None:
+    """The app opens with a text to tokenize; what a person types goes after it, not before its first word
+    (a prompt is continued), and after Try model's text too."""
+    app = make_app(app_settings(text="Hugging Face transformers\nsecond line"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.tokenizer is not None)
+        area = app.query_one("#input-text", TextArea)
+        area.focus()
+        await pilot.press(*" rocks")
+        await wait_until(pilot, lambda: app.breakdown is not None and "rocks" in app.breakdown.sequences[-1].text)
+        assert area.text == "Hugging Face transformers\nsecond line rocks"
+        assert [s.text for s in app.breakdown.sequences] == ["Hugging Face transformers", "second line rocks"]
+
+
 async def test_batch_view_pads_and_masks(app_settings: Any) -> None:
     app = make_app(app_settings(text="short\na much longer second input line"))
     async with app.run_test(size=SIZE) as pilot:

@@ -61,6 +61,12 @@ class InputPane(Vertical):
 
     def on_mount(self) -> None:
         self._show_title(self.spec)
+        self._cursor_to_end()
+
+    def _cursor_to_end(self) -> None:
+        """Typing goes after the text already there: a prompt is continued, a sentence extended (at the start,
+        a first key went before the sample text)."""
+        self.area.move_cursor(self.area.document.end)
 
     @property
     def area(self) -> TextArea:
@@ -179,6 +185,7 @@ class InputPane(Vertical):
         """Start the form with a text and text fields' values (Try model on a pairs run: its first pair)."""
         if text is not None:
             self.area.load_text(text)
+            self._cursor_to_end()
         for name, value in options.items():
             for widget in self.query(f"#field-{name}"):
                 if isinstance(widget, Input):
