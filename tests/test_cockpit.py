@@ -416,13 +416,15 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
     tmp_path: Path, tiny_bert_cls_dir: Path, bert_tokenizer: Any
 ) -> None:
     """One row's label flipped in the data file, its text kept: `tui-hf batch` says the batch does not match
-    and exits 1 (README). A record written before labels were hashed is still checked, on the token ids, and
-    says so."""
+    and exits 1 (README), and shows the batch as trained when the job kept a copy of it (its last step, 2
+    here), the rebuilt one otherwise. A record written before labels were hashed is still checked, on the
+    token ids, and says so."""
     import hashlib
+    import shutil
 
     data = tmp_path / "reviews.csv"
     data.write_bytes(SENTIMENT_CSV.read_bytes())
-    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "labels", data=data, max_steps=3)
+    run_dir = make_run(tmp_path, tiny_bert_cls_dir, "native", "labels", data=data, max_steps=2)
     drive_inline(run_dir)
     from tui_hf.core.training.xray import format_xray, xray
 
@@ -438,17 +440,24 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
         "input_ids"
     ].astype("int64")
     target = rows[0]
-    flipped = {"positive": "negative", "negative": "positive"}[target["label"]]
+    target_was = target["label"]
+    flipped = {"positive": "negative", "negative": "positive"}[target_was]
     target["label"] = flipped  # the same object as in `table`
     with open(data, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["text", "label"])
         writer.writeheader()
         writer.writerows(table)
+    shutil.move(run_dir / "xray", tmp_path / "copies")  # as a run of an older version: no copy kept
     after = tui_hf("batch", str(run_dir), "2")
     assert after.returncode == 1, after.stdout[:500] + after.stderr
     assert "DOES NOT MATCH the trained batch" in after.stdout
     assert "problem: the rebuilt batch differs from the one trained" in after.stdout
     assert f"label {flipped}" in after.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # the row shows its new label
+    shutil.move(tmp_path / "copies", run_dir / "xray")
+    trained = tui_hf("batch", str(run_dir), "2")
+    assert trained.returncode == 1 and "problem: the rebuilt batch differs" in trained.stdout
+    assert "DOES NOT MATCH the trained batch; shown: the batch as the job trained it" in trained.stdout
+    assert f"label {target_was}" in trained.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # as it was trained
     # A record in the older format: the ids' digest as it was computed before labels were hashed, no hash_v.
     digest = hashlib.blake2b(str(tuple(ids.shape)).encode(), digest_size=8)
     digest.update(ids.tobytes())

@@ -525,6 +525,7 @@ def control_command(args: argparse.Namespace) -> int:
 @one_line_errors
 def batch_command(args: argparse.Namespace) -> int:
     from tui_hf.core.training.job import check_data_files, resolve_run
+    from tui_hf.core.training.snapshots import kept, with_check
     from tui_hf.core.training.xray import format_xray, xray
 
     run_dir = resolve_run(args.run, args.runs_dir)
@@ -534,7 +535,7 @@ def batch_command(args: argparse.Namespace) -> int:
     from tui_hf.core.quiet import route_library_logs
 
     route_library_logs()  # the loading chatter goes to the log file, the X-ray to the terminal
-    x = xray(run_dir, args.step)
+    x = with_check(kept(run_dir, args.step), xray(run_dir, args.step))  # differing: the batch as trained
     print(format_xray(x))
     return 0 if x.matches else 1
 

@@ -180,3 +180,12 @@ def _read(path: Path) -> BatchXray | None:
     if not re.fullmatch(r"[0-9a-f+]+", str(x.recorded_hash or "")) or not isinstance(x.step, int):
         return None
     return x
+
+
+def with_check(copy: BatchXray | None, rebuilt: BatchXray) -> BatchXray:
+    """What to show once the batch is rebuilt: the rebuild when it matches (or there is no copy of that very
+    batch); when it differs, the job's copy, which is what was trained, with the rebuild's verdict."""
+    if copy is None or rebuilt.matches or rebuilt.recorded_hash != copy.recorded_hash or copy.step != rebuilt.step:
+        return rebuilt
+    copy.rebuilt_hash, copy.problems, copy.ids_only = rebuilt.rebuilt_hash, list(rebuilt.problems), rebuilt.ids_only
+    return copy

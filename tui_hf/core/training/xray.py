@@ -406,6 +406,8 @@ def _rows(
 def format_xray(x: BatchXray, width: int = 100) -> str:
     """The X-ray as plain text: one block per row, token by token."""
     check = "matches the trained batch" if x.matches else "DOES NOT MATCH the trained batch"
+    if x.kept_by_job and not x.matches:
+        check += "; shown: the batch as the job trained it (its own copy)"
     if x.ids_only:
         check += (
             "'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "

@@ -150,7 +150,7 @@ class XrayScreen(ModalScreen[None]):
         """The job's copy of the step first when it kept one (at once: no torch, no tokenizer), then the batch
         rebuilt from the data and checked against what was trained (seconds in a fresh viewer)."""
         from tui_hf.core.errors import RunStateError, TuiHfError
-        from tui_hf.core.training.snapshots import kept
+        from tui_hf.core.training.snapshots import kept, with_check
         from tui_hf.core.training.xray import xray
 
         copy = kept(self.run_dir, None if latest else step)
@@ -164,16 +164,7 @@ class XrayScreen(ModalScreen[None]):
         try:
             if not self.run_dir.is_dir():
                 raise RunStateError(f"{self.run_dir.name} is gone (deleted or moved): no batch to show")
-            rebuilt = xray(self.run_dir, step)
-            if copy is not None and not rebuilt.matches and rebuilt.recorded_hash == copy.recorded_hash:
-                # What was trained is the copy; the rebuild says the data no longer makes it.
-                copy.rebuilt_hash, copy.problems, copy.ids_only = (
-                    rebuilt.rebuilt_hash,
-                    rebuilt.problems,
-                    rebuilt.ids_only,
-                )
-                rebuilt = copy
-            shown: Any = render_xray(rebuilt)
+            shown: Any = render_xray(with_check(copy, xray(self.run_dir, step)))  # differing: as trained
         except Exception as exc:  # a batch that cannot be rebuilt (data gone, tokenizer moved): say so, stay open
             why = (
                 str(exc) if isinstance(exc, TuiHfError) else f"cannot rebuild step {step}: {type(exc).__name__}: {exc}"
