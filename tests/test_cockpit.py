@@ -458,6 +458,12 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
     assert trained.returncode == 1 and "problem: the rebuilt batch differs" in trained.stdout
     assert "DOES NOT MATCH the trained batch; shown: the batch as the job trained it" in trained.stdout
     assert f"label {target_was}" in trained.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # as it was trained
+    data.rename(tmp_path / "moved.csv")  # the data gone: the job's copy, unchecked, and why
+    gone = tui_hf("batch", str(run_dir), "2")
+    assert gone.returncode == 1 and "not checked against the data" in gone.stdout, gone.stdout[:300] + gone.stderr
+    assert "problem: " in gone.stdout and str(data) in gone.stdout
+    assert f"label {target_was}" in gone.stdout.split("[0] ", 1)[1].split("\n", 1)[0]
+    data.write_bytes((tmp_path / "moved.csv").read_bytes())
     # A record in the older format: the ids' digest as it was computed before labels were hashed, no hash_v.
     digest = hashlib.blake2b(str(tuple(ids.shape)).encode(), digest_size=8)
     digest.update(ids.tobytes())

@@ -23,7 +23,7 @@ from tui_hf.core.training import snapshots
 from tui_hf.core.training.events import read_state
 from tui_hf.core.training.job import create_run
 from tui_hf.core.training.snapshots import kept
-from tui_hf.core.training.spec import DataSpec, TrainSpec
+from tui_hf.core.training.spec import DataSpec, LoraSpec, TrainSpec
 from tui_hf.core.training.xray import read_batches, xray
 from tui_hf.data import ENTITIES_JSONL, HEADLINES_JSONL, QA_JSONL, SENTIMENT_CSV
 
@@ -76,6 +76,11 @@ CASES = {
         "tiny_bart_dir",
         DataSpec(train=str(HEADLINES_JSONL), text_column="source", target_column="target", max_length=32),
         dict(engine="native", task="seq2seq"),
+    ),
+    "next tokens, LoRA adapters (trainer)": (
+        "tiny_gpt2_dir",
+        DataSpec(train=str(SENTIMENT_CSV), max_length=32),
+        dict(engine="trainer", task="causal-lm", lora=LoraSpec(r=4)),
     ),
     "random masks (trainer)": (
         "tiny_mlm_dir",
@@ -219,3 +224,21 @@ async def test_x_on_a_live_run_opens_the_last_step_the_job_kept(
         release.set()
         await wait_until(pilot, lambda: "rebuilt batch matches the one trained" in shown(app), timeout=60)
         assert "step 1 · 4 rows" in shown(app)
+
+
+def test_a_copy_that_fails_later_leaves_no_copy_to_pass_for_the_last_step(
+    tmp_path: Path, tiny_bert_cls_dir: Path, every_step: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 1 is kept, step 2's copy fails (a full disk for a moment): from then on the job keeps nothing, and
+    step 1's copy is removed, or x on the finished run would open step 1 as if it were the last."""
+    real = snapshots.Snapshots._build
+
+    def fail_at_2(self: Any, step: int, *args: Any) -> Any:
+        if step == 2:
+            raise OSError(28, "No space left on device")
+        return real(self, step, *args)
+
+    monkeypatch.setattr(snapshots.Snapshots, "_build", fail_at_2)
+    run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")
+    assert sorted(read_batches(run_dir)) == [1, 2, 3]
+    assert kept(run_dir, None) is None and list((run_dir / "xray").iterdir()) == []

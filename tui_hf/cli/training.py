@@ -524,18 +524,27 @@ def control_command(args: argparse.Namespace) -> int:
 
 @one_line_errors
 def batch_command(args: argparse.Namespace) -> int:
+    from tui_hf.core.errors import TuiHfError
     from tui_hf.core.training.job import check_data_files, resolve_run
     from tui_hf.core.training.snapshots import kept, with_check
     from tui_hf.core.training.xray import format_xray, xray
 
     run_dir = resolve_run(args.run, args.runs_dir)
-    check_data_files(run_dir, "X-ray")
+    copy = kept(run_dir, args.step)
+    try:
+        check_data_files(run_dir, "X-ray")
+    except TuiHfError as exc:
+        if copy is None:
+            raise
+        copy.problems.append(str(exc))  # the data is gone: the batch as trained, unchecked, and why
+        print(format_xray(copy))
+        return 1
     import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
 
     from tui_hf.core.quiet import route_library_logs
 
     route_library_logs()  # the loading chatter goes to the log file, the X-ray to the terminal
-    x = with_check(kept(run_dir, args.step), xray(run_dir, args.step))  # differing: the batch as trained
+    x = with_check(copy, xray(run_dir, args.step))  # differing: the batch as trained
     print(format_xray(x))
     return 0 if x.matches else 1
 

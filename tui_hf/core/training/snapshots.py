@@ -95,6 +95,10 @@ class Snapshots:
         except Exception as exc:  # a copy is a convenience: training goes on without it
             self._broken = True
             log.warning("the batch X-ray copy of step %s was not kept: %s: %s", step, type(exc).__name__, exc)
+            try:  # no copy rather than one that would pass for the last step from now on
+                (self.folder / LATEST).unlink(missing_ok=True)
+            except OSError:
+                pass
             return
         self._due = now + max(INTERVAL, BUDGET * (time.perf_counter() - began))
 

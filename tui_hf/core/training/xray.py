@@ -425,7 +425,9 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
         f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
         f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}"
         + (f", in {x.micro_batches} accumulated micro-batches" if x.micro_batches > 1 else ""),
-        f"rebuilt from the data: {check} (hash {x.rebuilt_hash})",
+        f"rebuilt from the data: {check} (hash {x.rebuilt_hash})"
+        if x.rebuilt_hash is not None
+        else f"the batch as the job trained it (its own copy), not checked against the data (hash {x.recorded_hash})",
     ]
     lines += [f"problem: {p}" for p in x.problems]
     for i, row in enumerate(x.rows):

@@ -149,16 +149,18 @@ class XrayScreen(ModalScreen[None]):
     def _load(self, step: int, latest: bool) -> None:
         """The job's copy of the step first when it kept one (at once: no torch, no tokenizer), then the batch
         rebuilt from the data and checked against what was trained (seconds in a fresh viewer)."""
+        from textual.worker import get_current_worker
+
         from tui_hf.core.errors import RunStateError, TuiHfError
         from tui_hf.core.training.snapshots import kept, with_check
         from tui_hf.core.training.xray import xray
 
-        copy = kept(self.run_dir, None if latest else step)
         try:
+            copy = kept(self.run_dir, None if latest else step)
             first = render_xray(copy) if copy is not None else None
-        except (TypeError, ValueError, AttributeError):  # a copy written by another version: rebuild only
+        except Exception:  # a copy edited by hand or written by another version: the rebuild alone
             copy = first = None
-        if copy is not None:
+        if copy is not None and not get_current_worker().is_cancelled:  # another step asked for meanwhile
             step = copy.step
             self.app.call_from_thread(self._shown, step, first, latest)
         try:
