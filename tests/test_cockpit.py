@@ -453,10 +453,12 @@ def test_xray_sees_a_label_edited_after_training_and_reads_an_older_record_as_id
     assert "DOES NOT MATCH the trained batch" in after.stdout
     assert "problem: the rebuilt batch differs from the one trained" in after.stdout
     assert f"label {flipped}" in after.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # the row shows its new label
+    assert "shown: the data as it is now, not what trained" in after.stdout  # not passed off as the trained batch
     shutil.move(tmp_path / "copies", run_dir / "xray")
     trained = tui_hf("batch", str(run_dir), "2")
     assert trained.returncode == 1 and "problem: the rebuilt batch differs" in trained.stdout
     assert "DOES NOT MATCH the trained batch; shown: the batch as the job trained it" in trained.stdout
+    assert f"(trained {record['hash']}, rebuilt " in trained.stdout  # the hash beside the rows is theirs
     assert f"label {target_was}" in trained.stdout.split("[0] ", 1)[1].split("\n", 1)[0]  # as it was trained
     data.rename(tmp_path / "moved.csv")  # the data gone: the job's copy, unchecked, and why
     gone = tui_hf("batch", str(run_dir), "2")

@@ -140,7 +140,7 @@ async def test_a_changed_data_file_shows_in_the_xray(
         data.unlink()
         await pilot.click("#xray-show")
         await wait_until(pilot, checked, timeout=60)
-        assert "as the job trained it (its own copy) · not checked against the data:" in view_text()
+        assert "as the job trained it (its own copy) · not checked against the data (hash " in view_text()
         assert str(data) in view_text() and "[0] line " in view_text()
 
 

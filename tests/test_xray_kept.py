@@ -151,12 +151,18 @@ def test_a_copy_of_a_step_trained_again_since_is_not_shown(
     with open(run_dir / "batches.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({**read_batches(run_dir)[3], "hash": "0123456789abcdef"}) + "\n")
     assert kept(run_dir, 3) is None and kept(run_dir, None) is None
-    # The job resumed from a checkpoint at step 2 removes its copies of the steps it trains again.
+    # A job resumed from its checkpoint at step 2 drops the last copy (it would pass for the last step) and
+    # keeps a flagged step's copy while the step trains again on the same batch (the sentinel does not flag a
+    # replayed step twice), not when the batch differs.
     folder = run_dir / "xray"
-    for name in ("step-2.json", "step-3.json", "step-12.json"):
-        (folder / name).write_text("{}")
-    snapshots.Snapshots(run_dir, "text-classification", None, None, resumed_at=2)
-    assert sorted(p.name for p in folder.iterdir()) == ["step-2.json"]
+    copy = json.loads((folder / "latest.json").read_text())
+    for step in (2, 3, 12):
+        (folder / f"step-{step}.json").write_text(json.dumps({**copy, "step": step}))
+    job = snapshots.Snapshots(run_dir, "text-classification", None, None, resumed_at=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["step-12.json", "step-2.json", "step-3.json"]
+    job.offer(3, "0123456789abcdef", None, [], [], [], flagged=False)  # step 3 trained on another batch
+    job.offer(12, copy["recorded_hash"], None, [], [], [], flagged=False)  # step 12 on the same one
+    assert sorted(p.name for p in folder.iterdir()) == ["step-12.json", "step-2.json"]
     # Damaged copies are no copies either: the viewer rebuilds.
     (run_dir / "batches.jsonl").write_text("")
     (run_dir / "xray" / "latest.json").write_text('{"step": 3, "rows": [')
@@ -242,3 +248,21 @@ def test_a_copy_that_fails_later_leaves_no_copy_to_pass_for_the_last_step(
     run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")
     assert sorted(read_batches(run_dir)) == [1, 2, 3]
     assert kept(run_dir, None) is None and list((run_dir / "xray").iterdir()) == []
+
+
+def test_batch_command_shows_the_copy_unchecked_when_the_step_is_not_recorded(
+    tmp_path: Path, tiny_bert_cls_dir: Path, every_step: None
+) -> None:
+    """batches.jsonl lost its last line (a copied run cut short, a full disk): the step cannot be rebuilt, and
+    `tui-hf batch` shows the job's copy, unchecked, with why (exit 1), as the dialog does."""
+    from tests.training_fixtures import tui_hf
+
+    run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")
+    lines = (run_dir / "batches.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "batches.jsonl").write_text("".join(lines[:-1]))
+    out = tui_hf("batch", str(run_dir), "3")
+    assert out.returncode == 1, out.stdout[-300:] + out.stderr
+    assert "the batch as the job trained it (its own copy), not checked against the data" in out.stdout
+    assert "problem: kept has no record of step 3: steps 1-2 were recorded" in out.stdout
+    assert out.stdout.count("\n[") == 4 or out.stdout.count("] line ") == 4  # its 4 rows
+    assert tui_hf("batch", str(run_dir), "9").returncode == 2  # no copy, no record: refused as before

@@ -533,18 +533,17 @@ def batch_command(args: argparse.Namespace) -> int:
     copy = kept(run_dir, args.step)
     try:
         check_data_files(run_dir, "X-ray")
+        import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
+
+        from tui_hf.core.quiet import route_library_logs
+
+        route_library_logs()  # the loading chatter goes to the log file, the X-ray to the terminal
+        x = with_check(copy, xray(run_dir, args.step))  # differing: the batch as trained
     except TuiHfError as exc:
         if copy is None:
             raise
-        copy.problems.append(str(exc))  # the data is gone: the batch as trained, unchecked, and why
-        print(format_xray(copy))
-        return 1
-    import transformers  # noqa: F401  (imported first so its default log handler can be replaced)
-
-    from tui_hf.core.quiet import route_library_logs
-
-    route_library_logs()  # the loading chatter goes to the log file, the X-ray to the terminal
-    x = with_check(copy, xray(run_dir, args.step))  # differing: the batch as trained
+        copy.problems.append(str(exc))  # not rebuilt (data gone, step not recorded): as trained, unchecked
+        x = copy
     print(format_xray(x))
     return 0 if x.matches else 1
 

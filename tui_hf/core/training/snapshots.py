@@ -54,13 +54,13 @@ class Snapshots:
         self._flagged = 0
         self._broken = False  # writing failed once: the viewer rebuilds instead, no retry at every step
         self._skipped: tuple[Any, ...] | None = None  # the last step offered and not kept, for flush()
-        # A resumed job trains the steps after its checkpoint again: a copy of one of them left by the attempt
-        # before shows a batch the weights no longer come from (the viewer would notice by its hash, but only
-        # after showing it).
+        # A resumed job trains the steps after its checkpoint again. The last copy would pass for the last step
+        # and goes; a flagged step's copy stays while the step trains again on the same batch (the sentinel
+        # does not flag a replayed step twice: its copy is the only one), and goes when the batch differs.
+        self._replayed: dict[int, Path] = {}
         try:
-            stale = [p for p in self.folder.glob("step-*.json") if _step_of(p) > resumed_at]
-            for path in [self.folder / LATEST, *stale]:
-                path.unlink(missing_ok=True)
+            (self.folder / LATEST).unlink(missing_ok=True)
+            self._replayed = {n: p for p in self.folder.glob("step-*.json") if (n := _step_of(p)) > resumed_at}
         except OSError:
             pass
 
@@ -75,6 +75,14 @@ class Snapshots:
         flagged: bool,
     ) -> None:
         """One optimizer step: its micro-batches as the forward passes received them, their train rows."""
+        earlier = self._replayed.pop(step, None)
+        if earlier is not None:
+            copy = _read(earlier)
+            if copy is None or copy.recorded_hash != record_hash:
+                try:
+                    earlier.unlink(missing_ok=True)
+                except OSError:
+                    pass
         if self._broken or not batches or len(batches) != len(sizes) or sum(sizes) != len(positions):
             return
         keep_step = flagged and self._flagged < MAX_FLAGGED

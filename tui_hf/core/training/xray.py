@@ -406,8 +406,13 @@ def _rows(
 def format_xray(x: BatchXray, width: int = 100) -> str:
     """The X-ray as plain text: one block per row, token by token."""
     check = "matches the trained batch" if x.matches else "DOES NOT MATCH the trained batch"
-    if x.kept_by_job and not x.matches:
-        check += "; shown: the batch as the job trained it (its own copy)"
+    hashes = f"hash {x.rebuilt_hash}" if x.matches else f"trained {x.recorded_hash}, rebuilt {x.rebuilt_hash}"
+    if not x.matches:
+        check += (
+            "; shown: the batch as the job trained it (its own copy)"
+            if x.kept_by_job
+            else "; shown: the data as it is now, not what trained"
+        )
     if x.ids_only:
         check += (
             "'s token ids; recorded in an older format, its hash does not cover labels, so a label edited "
@@ -425,7 +430,7 @@ def format_xray(x: BatchXray, width: int = 100) -> str:
         f"{x.run} step {x.step}: {len(x.rows)} rows × {x.padded_length} tokens, {x.tokens} real tokens, "
         f"{x.supervised} supervised {what} ({x.supervised_share:.0%}){loss}"
         + (f", in {x.micro_batches} accumulated micro-batches" if x.micro_batches > 1 else ""),
-        f"rebuilt from the data: {check} (hash {x.rebuilt_hash})"
+        f"rebuilt from the data: {check} ({hashes})"
         if x.rebuilt_hash is not None
         else f"the batch as the job trained it (its own copy), not checked against the data (hash {x.recorded_hash})",
     ]

@@ -33,18 +33,24 @@ def render_xray(x: Any) -> Text:
     """The batch as the model received it: each row's tokens, shaded by whether the loss trains on them."""
     out = Text()
     what = "rows" if x.task == "text-classification" else "positions"
+    hashes = f" (hash {x.rebuilt_hash or x.recorded_hash})"
     if x.rebuilt_hash is None:  # the job's own copy, not (yet) rebuilt from the data
         check = (
-            ("as the job trained it (its own copy) · not checked against the data:", "yellow")
+            ("as the job trained it (its own copy) · not checked against the data", "yellow")
             if x.problems
             else ("as the job trained it (its own copy) · checking it against the data…", "cyan")
         )
     elif x.matches:
         check = ("rebuilt batch matches the one trained", "green")
-    else:
-        check = ("rebuilt batch DIFFERS from the one trained", "bold red")
-        if x.kept_by_job:
-            check = (check[0] + "; shown: the batch as the job trained it", check[1])
+    elif x.kept_by_job:
+        check = ("rebuilt batch DIFFERS from the one trained; shown: the batch as the job trained it", "bold red")
+        hashes = f" (trained {x.recorded_hash}, rebuilt {x.rebuilt_hash})"
+    else:  # no copy of this step: the rows below are today's data, which is the point of the warning
+        check = (
+            "rebuilt batch DIFFERS from the one trained; shown: the data as it is now, not what trained",
+            "bold red",
+        )
+        hashes = f" (trained {x.recorded_hash}, rebuilt {x.rebuilt_hash})"
     if x.ids_only and x.matches:  # an older record: its hash never covered the labels
         check = ("rebuilt batch's token ids match the one trained (older record: labels not checked)", "yellow")
     loss = f" · loss {x.loss:.4f}" if x.loss is not None else ""
@@ -55,7 +61,7 @@ def render_xray(x: Any) -> Text:
         style="bold",
     )
     out.append(check[0], style=check[1])
-    out.append(f" (hash {x.rebuilt_hash or x.recorded_hash})\n")
+    out.append(hashes + "\n")
     for problem in x.problems:
         out.append(f"{problem}\n", style="red")
     if x.task != "text-classification":
