@@ -103,7 +103,9 @@ def test_native_stop_race_kill_and_resume_train_exactly_what_an_uninterrupted_ru
     # Refused by the lock, or already by the status (whichever the loser reached second).
     assert re.search(r"in use by another process|is still (starting|preparing|running)", results[1][1]), results
 
-    wait_for(lambda: step(run_dir) >= 38, what="step 38")
+    # Polled often: a tiny job trains the 10 steps to the next checkpoint (48) in well under a second, and the
+    # kill must land before it (once, in a full run on 2 busy cores, a 0.1 s poll may have missed it).
+    wait_for(lambda: step(run_dir) >= 38, what="step 38", every=0.01)
     kill_job(run_dir)  # kill -9 mid-epoch 3: the last checkpoint is at step 32
     killed_at = step(run_dir)
     assert status(run_dir) == "died"

@@ -44,7 +44,7 @@ def spec_for(model: Path, engine: str, **overrides: Any) -> TrainSpec:
     return TrainSpec(data=data, **base)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "condition", every: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -52,7 +52,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(every)
 
 
 def spawn_job(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
