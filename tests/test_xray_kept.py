@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,27 @@ from tui_hf.core.training.spec import DataSpec, LoraSpec, TrainSpec
 from tui_hf.core.training.xray import read_batches, xray
 from tui_hf.data import ENTITIES_JSONL, HEADLINES_JSONL, QA_JSONL, SENTIMENT_CSV
 
+REVIEWS = DataSpec(train=str(SENTIMENT_CSV), max_length=32)
 
-def run(tmp_path: Path, model: Path, data: DataSpec, **overrides: Any) -> Path:
+
+def run(
+    tmp_path: Path,
+    model: Path,
+    data: DataSpec = REVIEWS,
+    before: Callable[[Path], Any] | None = None,
+    install: Callable[[Any], None] | None = None,
+    **overrides: Any,
+) -> Path:
+    """A finished run trained in this process; `before(run_dir)` runs once it is made, `install(model)` once
+    the model is loaded (drive_inline)."""
     base: dict[str, Any] = dict(
         model=str(model), epochs=1, batch_size=4, max_steps=3, logging_steps=1, device="cpu", seed=1, warmup=0.0
     )
     spec = TrainSpec(data=data, **{**base, **overrides})
     run_dir = create_run(spec, tmp_path / "runs", name="kept")
-    drive_inline(run_dir)
+    if before is not None:
+        before(run_dir)
+    drive_inline(run_dir, install)
     assert read_state(run_dir).status == "finished"
     return run_dir
 
@@ -119,18 +133,7 @@ def test_copies_are_paced_a_flagged_step_is_kept_and_the_last_step_when_training
     def nan_at_step_3(model: Any) -> None:
         AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == 3 else None)
 
-    spec = TrainSpec(
-        data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
-        model=str(tiny_bert_cls_dir),
-        engine="native",
-        max_steps=6,
-        batch_size=4,
-        logging_steps=1,
-        device="cpu",
-        sentinel="warn",
-    )
-    run_dir = create_run(spec, tmp_path / "runs", name="paced")
-    drive_inline(run_dir, nan_at_step_3)
+    run_dir = run(tmp_path, tiny_bert_cls_dir, install=nan_at_step_3, engine="native", max_steps=6, sentinel="warn")
     assert offered == [1, 3, 6]
     assert sorted(p.name for p in (run_dir / "xray").iterdir()) == ["latest.json", "step-3.json"]
     flagged = kept(run_dir, 3)
@@ -172,24 +175,16 @@ def test_a_copy_of_a_step_trained_again_since_is_not_shown(
 
 
 def test_a_copy_that_cannot_be_written_never_stops_training(tmp_path: Path, tiny_bert_cls_dir: Path) -> None:
-    spec = TrainSpec(
-        data=DataSpec(train=str(SENTIMENT_CSV), max_length=32),
-        model=str(tiny_bert_cls_dir),
-        engine="native",
-        max_steps=3,
-        batch_size=4,
-        logging_steps=1,
-        device="cpu",
-    )
-    run_dir = create_run(spec, tmp_path / "runs", name="no-room")
-    (run_dir / "xray").write_text("a file where the folder goes")  # as a full disk or a read-only folder would
+    def no_room(run_dir: Path) -> None:  # as a full disk or a read-only folder would
+        (run_dir / "xray").write_text("a file where the folder goes")
+
     records: list[logging.LogRecord] = []
     handler = logging.Handler()  # on the module's logger itself: other tests may route tui_hf's logs elsewhere
     handler.emit = records.append  # type: ignore[method-assign]
     logger = logging.getLogger("tui_hf.core.training.snapshots")
     logger.addHandler(handler)
     try:
-        drive_inline(run_dir)
+        run_dir = run(tmp_path, tiny_bert_cls_dir, before=no_room, engine="native")
     finally:
         logger.removeHandler(handler)
     state = read_state(run_dir)

@@ -130,20 +130,16 @@ class Snapshots:
             cpu = {k: v.detach().to("cpu") for k, v in batch.items() if k in KEYS and hasattr(v, "detach")}
             chunks.append((positions[begin : begin + size], cpu))
             begin += size
-        rows, padded, supervised, slots = assemble(self.task, self.tok, self.prep, chunks)
-        return BatchXray(
+        return assemble(
+            self.task,
+            self.tok,
+            self.prep,
+            chunks,
             run=self.run,
             step=step,
-            task=self.task,
-            rows=rows,
-            padded_length=padded,
-            tokens=sum(row.length for row in rows),
-            supervised=supervised,
-            supervised_share=supervised / max(slots, 1) if rows else 0.0,
             recorded_hash=record_hash,
             rebuilt_hash=None,
             loss=loss,
-            micro_batches=len(sizes),
             kept_by_job=True,
         )
 

@@ -285,21 +285,17 @@ def xray(run_dir: str | os.PathLike[str], step: int) -> BatchXray:
         ids = batch["input_ids"]
         hashes.append(batch_hash(ids) if ids_only else batch_hash(ids, batch.get("labels")))  # as the job hashed it
         chunks.append((chunk, batch))
-    rows, padded, supervised, slots = assemble(spec.task, tok, prep, chunks)
-    x = BatchXray(
+    x = assemble(
+        spec.task,
+        tok,
+        prep,
+        chunks,
         run=run_dir.name,
         step=step,
-        task=spec.task,
-        rows=rows,
-        padded_length=padded,
-        tokens=sum(row.length for row in rows),
-        supervised=supervised,
-        supervised_share=supervised / max(slots, 1) if rows else 0.0,
         recorded_hash=rec.get("hash"),
         rebuilt_hash="+".join(hashes),
         loss=_loss(rec.get("loss")),
         ids_only=ids_only,
-        micro_batches=len(sizes),
     )
     if not x.matches:
         x.problems.append(
@@ -320,12 +316,10 @@ def _loss(value: Any) -> float | None:
     return None
 
 
-def assemble(
-    task: str, tok: Any, prep: Any, chunks: list[tuple[list[int], Any]]
-) -> tuple[list[XrayRow], int, int, int]:
-    """(rows, padded length, supervised, trainable slots) of a step's collated micro-batches, each given with
-    the train positions it holds: what the X-ray shows, whether the batch was rebuilt from the data or kept
-    by the job that trained it (CPU tensors either way)."""
+def assemble(task: str, tok: Any, prep: Any, chunks: list[tuple[list[int], Any]], **known: Any) -> BatchXray:
+    """The X-ray of a step's collated micro-batches, each given with the train positions it holds, whether the
+    batch was rebuilt from the data or kept by the job that trained it (CPU tensors either way); `known`: the
+    fields that come from elsewhere (run, step, hashes, loss...)."""
     from tui_hf.core.training.data import SOURCE_ROW
     from tui_hf.core.training.families import FAMILIES
 
@@ -342,7 +336,16 @@ def assemble(
         real_here = sum(row.length for row in chunk_rows)
         slots += labels.numel() if fam.decodes else real_here if labels.dim() == 2 else len(chunk_rows)
         rows += chunk_rows
-    return rows, padded, supervised, slots
+    return BatchXray(
+        task=task,
+        rows=rows,
+        padded_length=padded,
+        tokens=sum(row.length for row in rows),
+        supervised=supervised,
+        supervised_share=supervised / max(slots, 1) if rows else 0.0,
+        micro_batches=len(chunks),
+        **known,
+    )
 
 
 def _rows(
