@@ -165,7 +165,7 @@ def copy_cost(run: Path, repeats: int = 20) -> None:
     """What the job spends keeping its copy of a step: the run's own batch (8 rows x 64 tokens), then one of
     64 rows of the same texts (its rows repeated), built and written as the job does."""
     from tui_hf.core.training import xray
-    from tui_hf.core.training.snapshots import Snapshots
+    from tui_hf.core.training.snapshots import Offered, Snapshots
     from tui_hf.core.training.spec import TrainSpec
 
     spec = TrainSpec.load(run / "spec.json")
@@ -178,7 +178,7 @@ def copy_cost(run: Path, repeats: int = 20) -> None:
         for i in range(repeats):
             keep._due = 0.0
             began = time.perf_counter()
-            keep.offer(i + 1, "0", 0.5, [batch], positions, [len(positions)], flagged=False)
+            keep.offer(Offered(i + 1, "0", 0.5, [batch], positions, [len(positions)]), flagged=False)
             times.append(time.perf_counter() - began)
         ms = statistics.median(times) * 1e3
         print(

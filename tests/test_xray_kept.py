@@ -126,9 +126,7 @@ def test_copies_are_paced_a_flagged_step_is_kept_and_the_last_step_when_training
     monkeypatch.setattr(snapshots, "monotonic", lambda: 1000.0)
     offered: list[int] = []
     real = snapshots.Snapshots._build
-    monkeypatch.setattr(
-        snapshots.Snapshots, "_build", lambda self, step, *a: offered.append(step) or real(self, step, *a)
-    )
+    monkeypatch.setattr(snapshots.Snapshots, "_build", lambda self, o: offered.append(o.step) or real(self, o))
 
     def nan_at_step_3(model: Any) -> None:
         AtStep(model).on_forward(lambda step, out: out.__setitem__("loss", out.loss * math.nan) if step == 3 else None)
@@ -163,8 +161,10 @@ def test_a_copy_of_a_step_trained_again_since_is_not_shown(
         (folder / f"step-{step}.json").write_text(json.dumps({**copy, "step": step}))
     job = snapshots.Snapshots(run_dir, "text-classification", None, None, resumed_at=2)
     assert sorted(p.name for p in folder.iterdir()) == ["step-12.json", "step-2.json", "step-3.json"]
-    job.offer(3, "0123456789abcdef", None, [], [], [], flagged=False)  # step 3 trained on another batch
-    job.offer(12, copy["recorded_hash"], None, [], [], [], flagged=False)  # step 12 on the same one
+    job.offer(
+        snapshots.Offered(3, "0123456789abcdef", None, [], [], []), flagged=False
+    )  # step 3 trained on another batch
+    job.offer(snapshots.Offered(12, copy["recorded_hash"], None, [], [], []), flagged=False)  # step 12 on the same one
     assert sorted(p.name for p in folder.iterdir()) == ["step-12.json", "step-2.json"]
     # Damaged copies are no copies either: the viewer rebuilds.
     (run_dir / "batches.jsonl").write_text("")
@@ -234,10 +234,10 @@ def test_a_copy_that_fails_later_leaves_no_copy_to_pass_for_the_last_step(
     step 1's copy is removed, or x on the finished run would open step 1 as if it were the last."""
     real = snapshots.Snapshots._build
 
-    def fail_at_2(self: Any, step: int, *args: Any) -> Any:
-        if step == 2:
+    def fail_at_2(self: Any, o: snapshots.Offered) -> Any:
+        if o.step == 2:
             raise OSError(28, "No space left on device")
-        return real(self, step, *args)
+        return real(self, o)
 
     monkeypatch.setattr(snapshots.Snapshots, "_build", fail_at_2)
     run_dir = run(tmp_path, tiny_bert_cls_dir, DataSpec(train=str(SENTIMENT_CSV), max_length=32), engine="native")

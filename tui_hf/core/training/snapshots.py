@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -41,6 +42,19 @@ BUDGET = 100  # ... and at least this many times what the last copy took (≤ 1 
 KEYS = ("input_ids", "attention_mask", "labels", "start_positions", "end_positions")
 
 
+@dataclass
+class Offered:
+    """One optimizer step as the job saw it: its micro-batches as the forward passes received them (tensors,
+    not copies), the train rows they hold, and what batches.jsonl recorded for it."""
+
+    step: int
+    record_hash: str
+    loss: float | None
+    batches: list[dict[str, Any]]
+    positions: list[int]
+    sizes: list[int]  # rows per micro-batch
+
+
 class Snapshots:
     """The job's side: offered every trained step, keeps the ones that are due."""
 
@@ -53,60 +67,42 @@ class Snapshots:
         self._due = 0.0  # monotonic() from which an unflagged step is kept again
         self._flagged = 0
         self._broken = False  # writing failed once: the viewer rebuilds instead, no retry at every step
-        self._skipped: tuple[Any, ...] | None = None  # the last step offered and not kept, for flush()
+        self._skipped: Offered | None = None  # the last step offered and not kept, for flush()
         # A resumed job trains the steps after its checkpoint again. The last copy would pass for the last step
         # and goes; a flagged step's copy stays while the step trains again on the same batch (the sentinel
         # does not flag a replayed step twice: its copy is the only one), and goes when the batch differs.
-        self._replayed: dict[int, Path] = {}
+        _remove(self.folder / LATEST)
         try:
-            (self.folder / LATEST).unlink(missing_ok=True)
             self._replayed = {n: p for p in self.folder.glob("step-*.json") if (n := _step_of(p)) > resumed_at}
         except OSError:
-            pass
+            self._replayed = {}
 
-    def offer(
-        self,
-        step: int,
-        record_hash: str,
-        loss: float | None,
-        batches: list[dict[str, Any]],
-        positions: list[int],
-        sizes: list[int],
-        flagged: bool,
-    ) -> None:
-        """One optimizer step: its micro-batches as the forward passes received them, their train rows."""
-        earlier = self._replayed.pop(step, None)
+    def offer(self, o: Offered, flagged: bool) -> None:
+        earlier = self._replayed.pop(o.step, None)
         if earlier is not None:
             copy = _read(earlier)
-            if copy is None or copy.recorded_hash != record_hash:
-                try:
-                    earlier.unlink(missing_ok=True)
-                except OSError:
-                    pass
-        if self._broken or not batches or len(batches) != len(sizes) or sum(sizes) != len(positions):
+            if copy is None or copy.recorded_hash != o.record_hash:
+                _remove(earlier)
+        if self._broken or not o.batches or len(o.batches) != len(o.sizes) or sum(o.sizes) != len(o.positions):
             return
         keep_step = flagged and self._flagged < MAX_FLAGGED
         now = monotonic()
         if not keep_step and now < self._due:
-            self._skipped = (step, record_hash, loss, batches, positions, sizes)
+            self._skipped = o
             return
         self._skipped = None
         began = time.perf_counter()
         try:
-            x = self._build(step, record_hash, loss, batches, positions, sizes)
-            data = json.dumps(dataclasses.asdict(x), separators=(",", ":")).encode()
+            data = json.dumps(dataclasses.asdict(self._build(o)), separators=(",", ":")).encode()
             self.folder.mkdir(exist_ok=True)
             if keep_step:
                 self._flagged += 1
-                _write(self.folder / f"step-{step}.json", data)
+                _write(self.folder / f"step-{o.step}.json", data)
             _write(self.folder / LATEST, data)
         except Exception as exc:  # a copy is a convenience: training goes on without it
             self._broken = True
-            log.warning("the batch X-ray copy of step %s was not kept: %s: %s", step, type(exc).__name__, exc)
-            try:  # no copy rather than one that would pass for the last step from now on
-                (self.folder / LATEST).unlink(missing_ok=True)
-            except OSError:
-                pass
+            log.warning("the batch X-ray copy of step %s was not kept: %s: %s", o.step, type(exc).__name__, exc)
+            _remove(self.folder / LATEST)  # no copy rather than one that would pass for the last step from now on
             return
         self._due = now + max(INTERVAL, BUDGET * (time.perf_counter() - began))
 
@@ -114,21 +110,13 @@ class Snapshots:
         """Training ended (finished or stopped): keep its last step, which x opens on a finished run."""
         if self._skipped is not None:
             self._due = 0.0
-            self.offer(*self._skipped, flagged=False)
+            self.offer(self._skipped, flagged=False)
 
-    def _build(
-        self,
-        step: int,
-        record_hash: str,
-        loss: float | None,
-        batches: list[dict[str, Any]],
-        positions: list[int],
-        sizes: list[int],
-    ) -> BatchXray:
+    def _build(self, o: Offered) -> BatchXray:
         chunks, begin = [], 0
-        for size, batch in zip(sizes, batches):
+        for size, batch in zip(o.sizes, o.batches):
             cpu = {k: v.detach().to("cpu") for k, v in batch.items() if k in KEYS and hasattr(v, "detach")}
-            chunks.append((positions[begin : begin + size], cpu))
+            chunks.append((o.positions[begin : begin + size], cpu))
             begin += size
         return assemble(
             self.task,
@@ -136,12 +124,19 @@ class Snapshots:
             self.prep,
             chunks,
             run=self.run,
-            step=step,
-            recorded_hash=record_hash,
+            step=o.step,
+            recorded_hash=o.record_hash,
             rebuilt_hash=None,
-            loss=loss,
+            loss=o.loss,
             kept_by_job=True,
         )
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _step_of(path: Path) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from tui_hf.core.training.control import Control, Inbox
 from tui_hf.core.training.events import EventWriter
 from tui_hf.core.training.sentinel import Alert, EarlyStopping, Sentinel, SentinelConfig, unknown_metric
+from tui_hf.core.training.snapshots import KEYS, Offered, Snapshots
 
 
 class StepWatch:
@@ -99,8 +100,6 @@ class StepWatch:
             digest = batch_hash(ids, labels if labels is not None and hasattr(labels, "shape") else None)
             self._hashes.append(digest)
             if self.snapshots is not None:
-                from tui_hf.core.training.snapshots import KEYS
-
                 self._inputs.append({k: v for k, v in kwargs.items() if k in KEYS} | {"input_ids": ids})
             mask = kwargs.get("attention_mask")
             self._tokens += int(mask.sum()) if mask is not None else int(ids.numel())
@@ -142,7 +141,7 @@ class StepWatch:
         if self.snapshots is not None and record is not None and rows is not None:
             sizes = micro if len(micro) == len(inputs) else [len(rows)]
             flagged = any(a.step == step for a in alerts)
-            self.snapshots.offer(step, record["hash"], loss, inputs, rows, sizes, flagged)
+            self.snapshots.offer(Offered(step, record["hash"], loss, inputs, rows, sizes), flagged)
         return alerts
 
     def grad_norm(self, step: int, grad_norm: float | None) -> list[Alert]:
@@ -232,7 +231,6 @@ def make_watch(ctx: Any, collator: Any = None, tokenizer: Any = None, prep: Any 
         EarlyStopping(spec.early_stopping_metric, spec.early_stopping_patience) if spec.early_stopping_metric else None
     )
     from tui_hf.core.training.sentinel import eval_metrics
-    from tui_hf.core.training.snapshots import Snapshots
 
     return StepWatch(
         ctx.run_dir,
