@@ -136,10 +136,18 @@ async def test_a_changed_data_file_shows_in_the_xray(
         assert "DIFFERS" in view_text(), view_text()
         # What is shown is the batch the job trained (its own copy), not the edited data's.
         assert "shown: the batch as the job trained it" in view_text() and "really" not in view_text()
+        # Step 1 has no copy (the job keeps its last and flagged steps): today's rows, said to be so.
+        app.screen.query_one("#xray-step", Input).value = "1"
+        app.screen.query_one("#xray-step", Input).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "step 1 · " in view_text() and checked(), timeout=60)
+        assert "DIFFERS from the one trained; shown: the data as it is now, not what trained" in view_text()
+        assert "really" in view_text()
         # The data gone: the job's copy stays on screen, unchecked, and says why.
         data.unlink()
-        await pilot.click("#xray-show")
-        await wait_until(pilot, checked, timeout=60)
+        app.screen.query_one("#xray-step", Input).value = "2"  # the step with a copy
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "step 2 · " in view_text() and checked(), timeout=60)
         assert "as the job trained it (its own copy) · not checked against the data (hash " in view_text()
         assert str(data) in view_text() and "[0] line " in view_text()
 
